@@ -1,0 +1,35 @@
+"""sklearn-llmrad: scikit-learn compatible LLM-enhanced radiomics for mammography.
+
+The public API is imported lazily, so that ``import sklearn_llmrad`` stays fast
+and loading the datasets does not import torch.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0.dev0"
+
+_API = {
+    "CLAHEPreprocessor": "sklearn_llmrad.preprocessing",
+    "RadiomicsExtractor": "sklearn_llmrad.radiomics",
+    "TopKSelector": "sklearn_llmrad.selection",
+    "BioBERTEncoder": "sklearn_llmrad.encoding",
+    "SemanticFeatures": "sklearn_llmrad.encoding",
+    "LLMRadiomicsClassifier": "sklearn_llmrad.models",
+    "ResNet50Classifier": "sklearn_llmrad.models",
+    "EfficientNetB3Classifier": "sklearn_llmrad.models",
+    "CircleROI": "sklearn_llmrad.roi",
+    "BoxROI": "sklearn_llmrad.roi",
+    "PolygonROI": "sklearn_llmrad.roi",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'sklearn_llmrad' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
