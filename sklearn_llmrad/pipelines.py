@@ -1,0 +1,359 @@
+"""Ready-made pipelines: the LLM-radiomics method, its ablations and the baselines.
+
+Every factory returns a plain :class:`sklearn.pipeline.Pipeline`, so a model is
+evaluated with ``cross_validate``, tuned with ``GridSearchCV`` and compared on the
+same folds as any other. Step names are stable and used in parameter grids:
+
+============  ==========================================================
+step          estimator
+============  ==========================================================
+``clahe``     :class:`~sklearn_llmrad.preprocessing.CLAHEPreprocessor`
+``radiomics`` :class:`~sklearn_llmrad.radiomics.RadiomicsExtractor`
+``topk``      :class:`~sklearn_llmrad.selection.TopKSelector`
+``encoder``   :class:`~sklearn_llmrad.encoding.BioBERTEncoder`
+``fusion``    :class:`~sklearn_llmrad.models.LLMRadiomicsClassifier`
+``scaler``    :class:`~sklearn.preprocessing.StandardScaler`
+``svc``       :class:`~sklearn.svm.SVC`
+``tensor``    :class:`~sklearn_llmrad.models.cnn.ROIToTensor`
+``cnn``       a CNN classifier (ResNet-50 or EfficientNet-B3)
+============  ==========================================================
+
+The first two steps are stateless (per-lesion image processing), so
+``pipeline[2:]`` is the part that learns from data; the benchmark uses this to
+extract radiomics once per dataset and share them between models and folds.
+"""
+
+from __future__ import annotations
+
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+__all__ = [
+    "DEFAULT_LANGUAGE_MODEL",
+    "make_feature_extraction_pipeline",
+    "make_radiomics_svc_pipeline",
+    "make_llmrad_pipeline",
+    "make_no_biobert_pipeline",
+    "make_no_attention_pipeline",
+    "make_biobert_svc_pipeline",
+    "make_cnn_pipeline",
+]
+
+#: The language model of the published method.
+DEFAULT_LANGUAGE_MODEL = "dmis-lab/biobert-base-cased-v1.2"
+
+
+def _head(*, cache_dir, n_jobs, preprocessor_params, extractor_params):
+    from .preprocessing import CLAHEPreprocessor
+    from .radiomics import RadiomicsExtractor
+
+    extractor_params = {"cache_dir": cache_dir, "n_jobs": n_jobs, **(extractor_params or {})}
+    return [
+        ("clahe", CLAHEPreprocessor(**(preprocessor_params or {}))),
+        ("radiomics", RadiomicsExtractor(**extractor_params)),
+    ]
+
+
+def make_feature_extraction_pipeline(
+    *, cache_dir=None, n_jobs=None, preprocessor_params=None, extractor_params=None
+):
+    """CLAHE then PyRadiomics: the stateless head shared by all radiomics models.
+
+    Parameters
+    ----------
+    cache_dir : str or path-like, default=None
+        On-disk radiomics cache. With a cache, a second cross-validation run or
+        every candidate of a grid search reads features instead of extracting them.
+    n_jobs : int, default=None
+        Parallel extraction workers (joblib).
+    preprocessor_params, extractor_params : dict, default=None
+        Extra keyword arguments of the two stages.
+
+    Returns
+    -------
+    Pipeline
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.pipelines import make_feature_extraction_pipeline
+    >>> [name for name, _ in make_feature_extraction_pipeline().steps]
+    ['clahe', 'radiomics']
+    """
+    return Pipeline(
+        _head(
+            cache_dir=cache_dir,
+            n_jobs=n_jobs,
+            preprocessor_params=preprocessor_params,
+            extractor_params=extractor_params,
+        )
+    )
+
+
+def make_radiomics_svc_pipeline(
+    *,
+    k=500,
+    score="anova",
+    C=1.0,
+    cache_dir=None,
+    n_jobs=None,
+    preprocessor_params=None,
+    extractor_params=None,
+    random_state=None,
+):
+    """Traditional radiomics: CLAHE -> PyRadiomics -> Top-K -> standardise -> SVC.
+
+    Clinical columns are dropped by the selector (``passthrough=None``); the SVC
+    is RBF with balanced class weights and Platt-scaled probabilities so that
+    AUC and calibration can be computed.
+
+    Parameters
+    ----------
+    k : int, default=500
+        Number of radiomics features kept (learned on the training fold only).
+    score : {"anova", "mutual_info", "mrmr"} or callable, default="anova"
+        Feature-ranking criterion of :class:`~sklearn_llmrad.selection.TopKSelector`.
+    C : float, default=1.0
+        SVC regularisation.
+    cache_dir, n_jobs, preprocessor_params, extractor_params
+        See :func:`make_feature_extraction_pipeline`.
+    random_state : int, default=None
+        Seeds the selector (mutual information) and the SVC's probability calibration.
+
+    Returns
+    -------
+    Pipeline
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.pipelines import make_radiomics_svc_pipeline
+    >>> pipe = make_radiomics_svc_pipeline(k=50, C=0.5)
+    >>> [name for name, _ in pipe.steps]
+    ['clahe', 'radiomics', 'topk', 'scaler', 'svc']
+    >>> pipe.get_params()["topk__k"], pipe.get_params()["svc__C"]
+    (50, 0.5)
+    """
+    from .selection import TopKSelector
+
+    return Pipeline(
+        _head(
+            cache_dir=cache_dir,
+            n_jobs=n_jobs,
+            preprocessor_params=preprocessor_params,
+            extractor_params=extractor_params,
+        )
+        + [
+            ("topk", TopKSelector(k, score=score, passthrough=None, random_state=random_state)),
+            ("scaler", StandardScaler()),
+            (
+                "svc",
+                SVC(C=C, probability=True, class_weight="balanced", random_state=random_state),
+            ),
+        ]
+    )
+
+
+def make_llmrad_pipeline(
+    *,
+    k=500,
+    score="anova",
+    encoder=DEFAULT_LANGUAGE_MODEL,
+    attention=True,
+    classifier_params=None,
+    encoder_params=None,
+    cache_dir=None,
+    n_jobs=None,
+    preprocessor_params=None,
+    extractor_params=None,
+    device="auto",
+    random_state=None,
+):
+    """The LLM-enhanced radiomics method and its ablations as one factory.
+
+    CLAHE -> PyRadiomics -> Top-K -> BioBERT encoder -> fusion network.
+
+    Parameters
+    ----------
+    k : int, default=500
+        Number of radiomics features kept.
+    score : str or callable, default="anova"
+        Feature-ranking criterion.
+    encoder : str, path-like, BioBERTEncoder or None, default="dmis-lab/biobert-base-cased-v1.2"
+        The language model (a HuggingFace id or a local directory), a configured
+        encoder, or ``None`` for the "w/o BioBERT" ablation: the fusion network
+        then learns feature embeddings from scratch and sees no clinical text.
+    attention : bool, default=True
+        ``False`` gives the "w/o attention" ablation.
+    classifier_params, encoder_params : dict, default=None
+        Extra keyword arguments for the two learned stages (e.g. ``max_epochs``,
+        ``hidden_size``; ``batch_size``, ``cache_dir`` of the encoder).
+    cache_dir : str or path-like, default=None
+        Radiomics cache directory; the encoder's embedding cache goes into its
+        ``embeddings`` subfolder unless ``encoder_params`` says otherwise.
+    n_jobs, preprocessor_params, extractor_params
+        See :func:`make_feature_extraction_pipeline`.
+    device : str, default="auto"
+        Torch device of the language model and the fusion network ("auto" = CUDA when present).
+    random_state : int, default=None
+        Seeds selection, the encoder and the network.
+
+    Returns
+    -------
+    Pipeline
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.pipelines import make_llmrad_pipeline
+    >>> [name for name, _ in make_llmrad_pipeline(k=100).steps]
+    ['clahe', 'radiomics', 'topk', 'encoder', 'fusion']
+    >>> [name for name, _ in make_llmrad_pipeline(encoder=None).steps]
+    ['clahe', 'radiomics', 'topk', 'fusion']
+    """
+    from .encoding import BioBERTEncoder
+    from .models.classifier import LLMRadiomicsClassifier
+    from .selection import TopKSelector
+
+    steps = _head(
+        cache_dir=cache_dir,
+        n_jobs=n_jobs,
+        preprocessor_params=preprocessor_params,
+        extractor_params=extractor_params,
+    )
+    if encoder is None:
+        steps.append(
+            ("topk", TopKSelector(k, score=score, passthrough=None, random_state=random_state))
+        )
+    else:
+        steps.append(("topk", TopKSelector(k, score=score, random_state=random_state)))
+        if not isinstance(encoder, BioBERTEncoder):
+            params = {"device": device, "random_state": random_state}
+            if cache_dir is not None:
+                from pathlib import Path
+
+                params["cache_dir"] = str(Path(cache_dir) / "embeddings")
+            params.update(encoder_params or {})
+            encoder = BioBERTEncoder(model=str(encoder), **params)
+        steps.append(("encoder", encoder))
+    classifier = LLMRadiomicsClassifier(
+        attention=attention,
+        device=device,
+        random_state=random_state,
+        **(classifier_params or {}),
+    )
+    steps.append(("fusion", classifier))
+    return Pipeline(steps)
+
+
+def make_no_biobert_pipeline(**kwargs):
+    """The "w/o BioBERT" ablation: :func:`make_llmrad_pipeline` with ``encoder=None``.
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.pipelines import make_no_biobert_pipeline
+    >>> "encoder" in dict(make_no_biobert_pipeline().steps)
+    False
+    """
+    kwargs["encoder"] = None
+    return make_llmrad_pipeline(**kwargs)
+
+
+def make_no_attention_pipeline(**kwargs):
+    """The "w/o attention" ablation: :func:`make_llmrad_pipeline` with ``attention=False``.
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.pipelines import make_no_attention_pipeline
+    >>> make_no_attention_pipeline().get_params()["fusion__attention"]
+    False
+    """
+    kwargs["attention"] = False
+    return make_llmrad_pipeline(**kwargs)
+
+
+def make_biobert_svc_pipeline(
+    *,
+    k=500,
+    score="anova",
+    encoder=DEFAULT_LANGUAGE_MODEL,
+    encoder_params=None,
+    C=1.0,
+    cache_dir=None,
+    n_jobs=None,
+    preprocessor_params=None,
+    extractor_params=None,
+    device="auto",
+    random_state=None,
+):
+    """"SVC on BioBERT features": the encoder's numeric view fed to an SVC.
+
+    The SVC receives ``np.asarray(SemanticFeatures)``, i.e. the robustly scaled
+    selected features (and the clinical embedding when the encoder is configured
+    with ``array_output="values+clinical"``).
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.pipelines import make_biobert_svc_pipeline
+    >>> [name for name, _ in make_biobert_svc_pipeline().steps][-2:]
+    ['encoder', 'svc']
+    """
+    pipe = make_llmrad_pipeline(
+        k=k,
+        score=score,
+        encoder=encoder,
+        encoder_params=encoder_params,
+        cache_dir=cache_dir,
+        n_jobs=n_jobs,
+        preprocessor_params=preprocessor_params,
+        extractor_params=extractor_params,
+        device=device,
+        random_state=random_state,
+    )
+    svc = SVC(C=C, probability=True, class_weight="balanced", random_state=random_state)
+    return Pipeline(pipe.steps[:-1] + [("svc", svc)])
+
+
+def make_cnn_pipeline(
+    arch="resnet50",
+    *,
+    size=224,
+    weights=None,
+    preprocessor_params=None,
+    classifier_params=None,
+    device="auto",
+    random_state=None,
+):
+    """CNN baseline: CLAHE crop -> resize to ``size`` x ``size`` -> ResNet-50 / EfficientNet-B3.
+
+    Parameters
+    ----------
+    arch : {"resnet50", "efficientnet_b3"}, default="resnet50"
+    size : int, default=224
+        Side of the square network input.
+    weights : None, "imagenet" or path, default=None
+        Initial weights (never downloaded at run time).
+    preprocessor_params, classifier_params : dict, default=None
+    device : str, default="auto"
+    random_state : int, default=None
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.pipelines import make_cnn_pipeline
+    >>> [name for name, _ in make_cnn_pipeline("efficientnet_b3", size=64).steps]
+    ['clahe', 'tensor', 'cnn']
+    """
+    from .models.cnn import EfficientNetB3Classifier, ResNet50Classifier, ROIToTensor
+    from .preprocessing import CLAHEPreprocessor
+
+    classes = {"resnet50": ResNet50Classifier, "efficientnet_b3": EfficientNetB3Classifier}
+    if arch not in classes:
+        raise ValueError(f"arch must be one of {sorted(classes)}, got {arch!r}")
+    cnn = classes[arch](
+        weights=weights, device=device, random_state=random_state, **(classifier_params or {})
+    )
+    return Pipeline(
+        [
+            ("clahe", CLAHEPreprocessor(**(preprocessor_params or {}))),
+            ("tensor", ROIToTensor(size=size)),
+            ("cnn", cnn),
+        ]
+    )
