@@ -138,6 +138,10 @@ def _build_parser():
     bench.add_argument("--cnn-epochs", type=int, default=None)
     bench.add_argument("--n-samples", type=int, default=200, help="synthetic dataset size")
     bench.add_argument("--bootstraps", type=int, default=2000)
+    bench.add_argument(
+        "--image-types", default=None,
+        help="comma-separated PyRadiomics image types (default: all 2-D filters)",
+    )
     bench.add_argument("--n-jobs", type=int, default=None)
     bench.add_argument("--device", default="auto")
     bench.add_argument("--seed", type=int, default=0)
@@ -210,6 +214,9 @@ def main(argv=None):
     if args.hidden_size is not None:
         classifier_params["hidden_size"] = args.hidden_size
     cnn_params = {} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs}
+    extractor_params = {}
+    if args.image_types:
+        extractor_params["image_types"] = [t.strip() for t in args.image_types.split(",")]
     result = run_benchmark(
         X, y, groups,
         models=models, cv=args.cv if args.holdout is None else None, holdout=args.holdout,
@@ -217,6 +224,7 @@ def main(argv=None):
         encoder=language_model, classifier_params=classifier_params, cnn_size=args.cnn_size,
         cnn_params=cnn_params, device=args.device, n_bootstraps=args.bootstraps,
         random_state=args.seed, log=lambda line: print(line, flush=True),
+        extractor_params=extractor_params,
     )
     _print_result(result, note, started)
     return 0

@@ -1,0 +1,74 @@
+"""Generate ``docs/api.md``, the API reference, from the docstrings.
+
+Run ``python docs/build_api.py`` (the test suite runs it too and checks that
+every public name has a docstring with an Examples section or is listed as a
+data class/constant).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+
+MODULES = [
+    "sklearn_llmrad.datasets",
+    "sklearn_llmrad.preprocessing",
+    "sklearn_llmrad.radiomics",
+    "sklearn_llmrad.selection",
+    "sklearn_llmrad.encoding",
+    "sklearn_llmrad.descriptions",
+    "sklearn_llmrad.models",
+    "sklearn_llmrad.metrics",
+    "sklearn_llmrad.pipelines",
+    "sklearn_llmrad.benchmark",
+    "sklearn_llmrad.report",
+    "sklearn_llmrad.io",
+    "sklearn_llmrad.roi",
+    "sklearn_llmrad.exceptions",
+]
+
+
+def public_objects(module_name):
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n, o in vars(module).items()
+                 if not n.startswith("_") and getattr(o, "__module__", None) == module_name]
+    for name in names:
+        yield name, getattr(module, name)
+
+
+def _signature(obj):
+    try:
+        return str(inspect.signature(obj))
+    except (TypeError, ValueError):
+        return ""
+
+
+def render():
+    lines = ["# API reference", "",
+             "Generated from the docstrings by `docs/build_api.py`; do not edit by hand.", ""]
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        lines += [f"## `{module_name}`", ""]
+        summary = (inspect.getdoc(module) or "").split("\n\n")[0]
+        if summary:
+            lines += [summary, ""]
+        for name, obj in public_objects(module_name):
+            if not (inspect.isclass(obj) or callable(obj)):
+                continue
+            lines += [f"### `{name}{_signature(obj)}`", ""]
+            lines += ["```text", inspect.getdoc(obj) or "(no docstring)", "```", ""]
+    return "\n".join(lines)
+
+
+def main(out=None):
+    out = Path(out) if out else Path(__file__).with_name("api.md")
+    out.write_text(render())
+    return out
+
+
+if __name__ == "__main__":
+    print(main(sys.argv[1] if len(sys.argv) > 1 else None))

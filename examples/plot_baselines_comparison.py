@@ -1,0 +1,36 @@
+"""
+Compare models on the same folds with confidence intervals
+==========================================================
+
+`run_benchmark` fits every model on the same patient-grouped folds and reports
+each metric with a stratified-bootstrap 95% CI and a DeLong test against the
+full method. Here: the radiomics SVC and a model registered from Python.
+"""
+
+import tempfile
+
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_llmrad.benchmark import register_model, run_benchmark
+from sklearn_llmrad.datasets import make_synthetic_mammograms
+from sklearn_llmrad.report import format_table
+
+
+def make_logistic(random_state=None, **_):
+    return make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(C=0.05, max_iter=2000))
+
+
+register_model("logistic", make_logistic, input="features", label="Radiomics + logistic regression")
+
+data = make_synthetic_mammograms(60, image_size=128, random_state=2)
+out = tempfile.mkdtemp(prefix="llmrad-benchmark-")
+result = run_benchmark(
+    data.frame, data.target, data.groups,
+    models=["radiomics-svc", "logistic"], cv=3, k=30, out_dir=out, n_bootstraps=500,
+    extractor_params={"image_types": ["Original"], "progress": False},
+)
+print(format_table(result.table))
+print("plots and tables in", out)

@@ -1,0 +1,187 @@
+"""The benchmark runner: grouped folds, shared features, failures, resume, report files."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_llmrad.benchmark import (
+    _USER_MODELS,
+    make_splits,
+    register_model,
+    run_benchmark,
+)
+from sklearn_llmrad.datasets import make_synthetic_mammograms
+
+FAST_EXTRACTION = {"image_types": ["Original"], "progress": False}
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    data = make_synthetic_mammograms(40, image_size=96, random_state=3)
+    return data.frame, data.target, data.groups
+
+
+def _logreg(random_state=None, **_):
+    return make_pipeline(
+        SimpleImputer(), StandardScaler(), LogisticRegression(C=0.1, max_iter=1000)
+    )
+
+
+class _Boom:
+    def fit(self, X, y):
+        raise RuntimeError("deliberate failure in fit")
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+
+@pytest.fixture
+def user_models():
+    register_model("logreg", _logreg, input="features", label="Logistic regression")
+    register_model("boom", lambda **_: _Boom(), input="features", label="Always fails")
+    yield
+    _USER_MODELS.pop("logreg", None)
+    _USER_MODELS.pop("boom", None)
+
+
+def test_splits_keep_patients_together_and_stratify():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 2)
+    y = np.repeat(rng.integers(0, 2, 30), 2)
+    splits = make_splits(y, groups, cv=5, random_state=1)
+    seen = np.concatenate([s["test"] for s in splits])
+    assert sorted(seen.tolist()) == list(range(60))
+    for split in splits:
+        assert not set(groups[split["train"]]) & set(groups[split["test"]])
+        assert 0.2 < y[split["test"]].mean() < 0.8
+
+
+def test_holdout_split_has_three_disjoint_grouped_parts():
+    groups = np.repeat(np.arange(50), 2)
+    y = np.tile([0, 1], 50)
+    (split,) = make_splits(y, groups, holdout=(7, 2, 1), random_state=0)
+    parts = [set(groups[split[p]]) for p in ("train", "validation", "test")]
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    sizes = [len(split[p]) for p in ("train", "validation", "test")]
+    assert sum(sizes) == 100
+    assert sizes[0] > sizes[1] > sizes[2] > 0
+
+
+def test_benchmark_reports_failures_and_resumes(small_data, user_models, tmp_path):
+    X, y, groups = small_data
+    out = tmp_path / "run"
+    lines = []
+    kwargs = dict(
+        models=["radiomics-svc", "logreg", "boom"],
+        cv=3,
+        out_dir=out,
+        k=20,
+        n_bootstraps=200,
+        extractor_params=FAST_EXTRACTION,
+        random_state=0,
+    )
+    result = run_benchmark(X, y, groups, log=lines.append, **kwargs)
+    table = result.table.set_index("name")
+    assert table.loc["boom", "status"].startswith("failed: RuntimeError: deliberate failure")
+    for name in ("radiomics-svc", "logreg"):
+        assert table.loc[name, "status"] == "ok"
+        assert 0.0 <= table.loc[name, "auc_low"] <= table.loc[name, "auc"] <= table.loc[name, "auc_high"] <= 1.0
+        pred = result.predictions[name]
+        # every lesion predicted exactly once, out of fold
+        assert sorted(pred["case"]) == sorted(str(i) for i in X.index)
+    assert np.isfinite(table.loc["logreg", "delong_p"]) or "llmrad" not in table.index
+    for name in ("results.csv", "results.md", "roc.png", "reliability.png"):
+        assert (out / name).is_file(), name
+    assert "Always fails" in (out / "results.md").read_text()
+
+    # resume: one fold file lost (as if killed), everything else reused
+    (out / "predictions" / "logreg" / "fold2.csv").unlink()
+    again_lines = []
+    again = run_benchmark(X, y, groups, log=again_lines.append, **kwargs)
+    reused = [l for l in again_lines if "reused" in l]
+    assert len(reused) == 5  # 3 svc folds + 2 logreg folds
+    pd.testing.assert_frame_equal(
+        again.predictions["logreg"].sort_values("case").reset_index(drop=True),
+        result.predictions["logreg"].sort_values("case").reset_index(drop=True),
+    )
+
+
+def test_benchmark_refuses_foreign_output_folder(small_data, user_models, tmp_path):
+    X, y, groups = small_data
+    common = dict(models=["logreg"], out_dir=tmp_path, k=10, n_bootstraps=100,
+                  extractor_params=FAST_EXTRACTION, log=lambda _: None)
+    run_benchmark(X, y, groups, cv=3, **common)
+    with pytest.raises(ValueError, match="holds predictions for other data or folds"):
+        run_benchmark(X, y, groups, cv=4, **common)
+
+
+def test_unknown_model_is_named(small_data):
+    X, y, groups = small_data
+    with pytest.raises(ValueError, match="unknown model.*nonsense"):
+        run_benchmark(X, y, groups, models=["nonsense"])
+
+
+def test_benchmark_killed_with_sigkill_finishes_identically(tmp_path):
+    """Kill a benchmark process several times mid-run; the rerun equals an uninterrupted run."""
+    script = tmp_path / "bench.py"
+    script.write_text(textwrap.dedent(
+        """
+        import sys, time
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn_llmrad.benchmark import register_model, run_benchmark
+        from sklearn_llmrad.datasets import make_synthetic_mammograms
+
+        class Slow(LogisticRegression):
+            def fit(self, X, y):
+                time.sleep(float(sys.argv[2]))
+                return super().fit(X, y)
+
+        register_model("slow", lambda **_: make_pipeline(SimpleImputer(), Slow(max_iter=500)),
+                       input="features")
+        d = make_synthetic_mammograms(30, image_size=96, random_state=5)
+        run_benchmark(d.frame, d.target, d.groups, models=["slow"], cv=5, out_dir=sys.argv[1],
+                      k=10, n_bootstraps=100, random_state=0,
+                      extractor_params={"image_types": ["Original"], "progress": False})
+        """
+    ))
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    reference = tmp_path / "reference"
+    subprocess.run([sys.executable, str(script), str(reference), "0"], check=True, env=env)
+
+    out = tmp_path / "killed"
+    kills = 0
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, str(script), str(out), "1.5"], env=env)
+        folds = out / "predictions" / "slow"
+        before = len(list(folds.glob("fold*.csv"))) if folds.exists() else 0
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if folds.exists() and len(list(folds.glob("fold*.csv"))) > before:
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 1
+    subprocess.run([sys.executable, str(script), str(out), "0"], check=True, env=env)
+    got = pd.read_csv(out / "results.csv")
+    want = pd.read_csv(reference / "results.csv")
+    pd.testing.assert_frame_equal(got, want)
+    assert not list(out.rglob("*.tmp"))
