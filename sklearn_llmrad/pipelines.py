@@ -12,6 +12,7 @@ step          estimator
 ``topk``      :class:`~sklearn_llmrad.selection.TopKSelector`
 ``encoder``   :class:`~sklearn_llmrad.encoding.BioBERTEncoder`
 ``fusion``    :class:`~sklearn_llmrad.models.LLMRadiomicsClassifier`
+``impute``    :class:`~sklearn.impute.SimpleImputer` (median; a NaN feature must not reach the SVC)
 ``scaler``    :class:`~sklearn.preprocessing.StandardScaler`
 ``svc``       :class:`~sklearn.svm.SVC`
 ``tensor``    :class:`~sklearn_llmrad.models.cnn.ROIToTensor`
@@ -25,6 +26,7 @@ extract radiomics once per dataset and share them between models and folds.
 
 from __future__ import annotations
 
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -101,7 +103,7 @@ def make_radiomics_svc_pipeline(
     extractor_params=None,
     random_state=None,
 ):
-    """Traditional radiomics: CLAHE -> PyRadiomics -> Top-K -> standardise -> SVC.
+    """Traditional radiomics: CLAHE -> PyRadiomics -> Top-K -> impute -> standardise -> SVC.
 
     Clinical columns are dropped by the selector (``passthrough=None``); the SVC
     is RBF with balanced class weights and Platt-scaled probabilities so that
@@ -129,7 +131,7 @@ def make_radiomics_svc_pipeline(
     >>> from sklearn_llmrad.pipelines import make_radiomics_svc_pipeline
     >>> pipe = make_radiomics_svc_pipeline(k=50, C=0.5)
     >>> [name for name, _ in pipe.steps]
-    ['clahe', 'radiomics', 'topk', 'scaler', 'svc']
+    ['clahe', 'radiomics', 'topk', 'impute', 'scaler', 'svc']
     >>> pipe.get_params()["topk__k"], pipe.get_params()["svc__C"]
     (50, 0.5)
     """
@@ -143,7 +145,9 @@ def make_radiomics_svc_pipeline(
             extractor_params=extractor_params,
         )
         + [
-            ("topk", TopKSelector(k, score=score, passthrough=None, random_state=random_state)),
+            ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state)),
+            # partially failed features (NaN) must not reach the SVC
+            ("impute", SimpleImputer(strategy="median")),
             ("scaler", StandardScaler()),
             (
                 "svc",
@@ -221,10 +225,10 @@ def make_llmrad_pipeline(
     )
     if encoder is None:
         steps.append(
-            ("topk", TopKSelector(k, score=score, passthrough=None, random_state=random_state))
+            ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state))
         )
     else:
-        steps.append(("topk", TopKSelector(k, score=score, random_state=random_state)))
+        steps.append(("topk", TopKSelector(k, score_func=score, random_state=random_state)))
         if not isinstance(encoder, BioBERTEncoder):
             params = {"device": device, "random_state": random_state}
             if cache_dir is not None:
