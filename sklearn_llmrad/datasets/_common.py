@@ -1,0 +1,207 @@
+"""Helpers shared by the dataset loaders: Bunch assembly, path safety,
+density and age parsing.
+
+Every loader returns the same shape of result (see ``docs/architecture.md``):
+a ``frame`` with the contract columns only, so that no dataset-specific
+descriptor (a radiologist's margin description, an assessment) can reach a
+model by accident. Such descriptors live in a separate ``metadata`` frame.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._columns import CLINICAL, IMAGE, MASK
+from ..exceptions import DatasetFormatError
+
+FRAME_COLUMNS = (IMAGE, MASK, *CLINICAL)
+TARGET_NAMES = np.array(["benign", "malignant"])
+
+_DENSITY_LETTERS = ("A", "B", "C", "D")
+
+
+def where(file, line=None, row=None):
+    """Return ``"file 'x', line n"`` for error messages.
+
+    Examples
+    --------
+    >>> where("Info.txt", line=3)
+    "file 'Info.txt', line 3"
+    """
+    text = f"file {str(file)!r}"
+    if line is not None:
+        text += f", line {line}"
+    if row is not None:
+        text += f", row {row}"
+    return text
+
+
+def map_density(value):
+    """Map a BI-RADS density given as 1-4, ``"A"``-``"D"`` or
+    ``"DENSITY A"`` onto ``"A"``-``"D"``; missing gives ``None``.
+
+    Raises ``ValueError`` for anything else (callers add file and row).
+
+    Examples
+    --------
+    >>> [map_density(v) for v in (1, "4", "c", "DENSITY B", None, float("nan"), "")]
+    ['A', 'D', 'C', 'B', None, None, None]
+    """
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    text = str(value).strip().upper()
+    if text in ("", "NAN", "NONE"):
+        return None
+    text = re.sub(r"^(BI-?RADS\s+)?DENSITY\s+", "", text)
+    if text in _DENSITY_LETTERS:
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None and number in (1.0, 2.0, 3.0, 4.0):
+        return _DENSITY_LETTERS[int(number) - 1]
+    raise ValueError(f"breast density {value!r} is not one of 1-4 or A-D")
+
+
+def parse_age(value):
+    """Parse an age in years (``62``, ``"62"``, DICOM ``"062Y"``); missing or
+    anonymised (``"removed"``) gives NaN. Raises ``ValueError`` otherwise.
+
+    Examples
+    --------
+    >>> parse_age("053Y"), parse_age(61), parse_age("")
+    (53.0, 61.0, nan)
+    """
+    if value is None:
+        return float("nan")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        age = float(value)
+    else:
+        text = str(value).strip()
+        if text.lower() in ("", "nan", "none", "removed", "unknown", "na", "n/a"):
+            return float("nan")
+        match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([YyMmWwDd]?)", text)
+        if match is None:
+            raise ValueError(f"age {value!r} is not a number of years")
+        age = float(match.group(1))
+        # DICOM AgeString: nnnY / nnnM / nnnW / nnnD
+        age /= {"": 1, "Y": 1, "M": 12, "W": 52.1775, "D": 365.25}[match.group(2).upper()]
+    if math.isnan(age):
+        return age
+    if not 0 <= age <= 130:
+        raise ValueError(f"age {value!r} is outside 0-130 years")
+    return age
+
+
+def safe_join(root, relative, *, allow_outside_root=False, context=""):
+    """Join ``relative`` (from a CSV or metadata file) onto ``root`` and refuse
+    results that leave ``root`` (``..`` components, absolute paths elsewhere).
+
+    The check is lexical: ``..`` is collapsed but symbolic links inside the
+    root are trusted, since datasets are often symlinked onto data drives by
+    their owner.
+
+    Parameters
+    ----------
+    root : path-like
+        The dataset root.
+    relative : str or path-like
+        The path as written in the dataset's file.
+    allow_outside_root : bool, default=False
+        Accept paths outside ``root``.
+    context : str, default=""
+        Where the path was read (file and row), for the error message.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> str(safe_join("/data/mias", "a/b.pgm"))
+    '/data/mias/a/b.pgm'
+    >>> safe_join("/data/mias", "../../etc/passwd", context="row 1")
+    Traceback (most recent call last):
+    ...
+    sklearn_llmrad.exceptions.DatasetFormatError: row 1: path '../../etc/passwd' ...
+    """
+    root_abs = os.path.normpath(os.path.abspath(os.fspath(root)))
+    text = os.fspath(relative)
+    joined = os.path.normpath(os.path.join(root_abs, os.path.expanduser(text)))
+    if not allow_outside_root:
+        inside = joined == root_abs or joined.startswith(root_abs.rstrip(os.sep) + os.sep)
+        if not inside:
+            prefix = f"{context}: " if context else ""
+            raise DatasetFormatError(
+                f"{prefix}path {text!r} resolves to {joined!r}, outside the dataset root "
+                f"{root_abs!r}; pass allow_outside_root=True if this is intended"
+            )
+    return Path(joined)
+
+
+def make_bunch(
+    *,
+    frame,
+    target,
+    groups,
+    descr,
+    return_X_y=False,
+    excluded=None,
+    metadata=None,
+    **extra,
+):
+    """Check a loader's output against the data contract and package it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"image": ["a.pgm"], "mask": ["m.png"]}, index=["c1"])
+    >>> b = make_bunch(frame=frame, target=[1], groups=["p1"], descr="demo")
+    >>> list(b.frame.columns), b.target.tolist(), b.groups.tolist()
+    (['image', 'mask', 'age', 'density', 'history'], [1], ['p1'])
+    """
+    frame = frame.copy()
+    for column in CLINICAL:
+        if column not in frame.columns:
+            frame[column] = np.nan if column == "age" else None
+    frame = frame[list(FRAME_COLUMNS)]
+    # object dtype, not pandas' string dtype: later stages put arrays in these cells
+    frame[IMAGE] = frame[IMAGE].astype(object)
+    frame[MASK] = frame[MASK].astype(object)
+    frame["age"] = frame["age"].astype("float64")
+    for column in ("density", "history"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    if not frame.index.is_unique:
+        duplicated = frame.index[frame.index.duplicated()].unique().tolist()
+        raise DatasetFormatError(f"case ids are not unique: {duplicated[:5]}")
+    target = np.asarray(target, dtype=np.int64).reshape(-1)
+    groups = np.asarray(groups, dtype=object).reshape(-1)
+    if not (len(target) == len(groups) == len(frame)):
+        raise AssertionError("frame, target and groups differ in length")
+    if not set(np.unique(target)) <= {0, 1}:
+        raise AssertionError("target must be 0/1")
+    if metadata is not None:
+        metadata = metadata.loc[frame.index]
+    if return_X_y:
+        return frame, target
+    return Bunch(
+        frame=frame,
+        target=target,
+        groups=groups,
+        DESCR=descr,
+        feature_names=list(FRAME_COLUMNS),
+        target_names=TARGET_NAMES.copy(),
+        excluded=list(excluded or []),
+        metadata=metadata,
+        **extra,
+    )
+

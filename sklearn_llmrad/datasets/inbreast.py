@@ -1,0 +1,222 @@
+"""Loader for INbreast (Moreira et al., Academic Radiology 2012)."""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import re
+from pathlib import Path
+from xml.parsers.expat import ExpatError
+
+import numpy as np
+import pandas as pd
+from sklearn.utils._param_validation import validate_params
+
+from ..exceptions import DatasetFormatError
+from ..roi import PolygonROI
+from ._common import make_bunch, map_density, parse_age, safe_join, where
+
+__all__ = ["load_inbreast"]
+
+_REQUIRED = ("Laterality", "View", "File Name", "ACR", "Bi-Rads")
+_POINT = re.compile(r"\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\)")
+_DICOM_NAME = re.compile(r"(?P<file>[^_]+)_(?P<patient>[^_]+)_MG_(?P<side>[LR])_(?P<view>[A-Z]+)_ANON\.dcm", re.I)
+
+_DESCR = """\
+INbreast
+--------
+
+410 full-field digital mammograms of 115 women (Centro Hospitalar de S. Joao,
+Porto), with lesion contours drawn by a radiologist (Moreira et al.,
+"INbreast: toward a full-field digital mammographic database", Acad Radiol
+19(2):236-248, 2012). Labels are image-level BI-RADS assessments.
+
+Conversion to the data contract
+- One row per annotated ROI whose Name is in ``lesion_types`` (default masses
+  and calcification clusters; single calcifications are thousands of
+  one-point marks). Case id ``<File Name>_<k>``, k the ROI's position in the
+  image's XML (1-based). ``image``: ``AllDICOMs/<File Name>_<patient>_MG_<L|R>_<view>_ANON.dcm``;
+  ``mask``: a :class:`~sklearn_llmrad.roi.PolygonROI` from the ROI's Point_px
+  list "(x, y)" (rows = y, cols = x).
+- Target: a PROXY from the image's BI-RADS (INbreast.csv): 4a/4b/4c/5/6 -> 1,
+  1/2/3 -> 0. It is the radiologist's assessment of the image (BI-RADS 6 means
+  biopsy-proven cancer), not a per-lesion pathology: a benign-looking cluster
+  in a BI-RADS 5 image is labelled 1. Report results accordingly.
+- ``density``: ACR 1-4 -> "A"-"D". ``age``: the "Patient age" column when it
+  holds a number (the public release anonymises it), else NaN. ``history``:
+  not distributed (None).
+- Groups: the patient hash in the DICOM file name (the CSV's "Patient ID" is
+  anonymised), so a woman's CC/MLO views and both breasts stay together.
+- Excluded (with reasons): images without an XML (no annotation), ROIs of
+  other types, contours of fewer than 3 points, images without a DICOM file.
+"""
+
+
+def _read_table(file):
+    try:
+        table = pd.read_csv(file, sep=";", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DatasetFormatError(f"{where(file)}: not a readable ';'-separated CSV ({exc})") from exc
+    table.columns = [c.strip() for c in table.columns]
+    missing = [c for c in _REQUIRED if c not in table.columns]
+    if missing:
+        raise DatasetFormatError(
+            f"{where(file)}: missing column(s) {missing}; found {list(table.columns)} "
+            "(INbreast.csv is ';'-separated)"
+        )
+    return table
+
+
+def _read_rois(file):
+    try:
+        plist = plistlib.loads(file.read_bytes())
+    except (plistlib.InvalidFileException, ExpatError, ValueError) as exc:
+        raise DatasetFormatError(f"{where(file)}: not an INbreast plist XML ({exc})") from exc
+    images = plist.get("Images") if isinstance(plist, dict) else None
+    if not isinstance(images, list):
+        raise DatasetFormatError(f"{where(file)}: no 'Images' array in the plist")
+    rois = []
+    for image in images:
+        for roi in image.get("ROIs", []) if isinstance(image, dict) else []:
+            if not isinstance(roi, dict) or "Point_px" not in roi:
+                raise DatasetFormatError(f"{where(file)}: ROI {len(rois) + 1} has no Point_px list")
+            points = []
+            for text in roi["Point_px"]:
+                match = _POINT.fullmatch(str(text).strip())
+                if match is None:
+                    raise DatasetFormatError(
+                        f"{where(file)}: ROI {len(rois) + 1}: point {text!r} is not '(x, y)'"
+                    )
+                points.append((float(match.group(1)), float(match.group(2))))
+            rois.append((str(roi.get("Name", "")).strip(), points))
+    return rois
+
+
+def _label(birads, context):
+    text = birads.strip().lower()
+    if text in ("1", "2", "3"):
+        return 0
+    if text in ("4", "4a", "4b", "4c", "5", "6"):
+        return 1
+    raise DatasetFormatError(f"{context}: Bi-Rads {birads!r} is not one of 1, 2, 3, 4a, 4b, 4c, 5, 6")
+
+
+@validate_params(
+    {
+        "root": [str, os.PathLike],
+        "lesion_types": [tuple, list],
+        "allow_outside_root": ["boolean"],
+        "return_X_y": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=False, return_X_y=False):
+    """Load INbreast lesions (contours) with a BI-RADS proxy label.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder with ``INbreast.csv`` (';'-separated), ``AllDICOMs/`` and
+        ``AllXML/``.
+    lesion_types : tuple of str, default=("Mass", "Cluster")
+        ROI names to keep (case-insensitive), e.g. add ``"Calcification"``,
+        ``"Spiculated Region"``, ``"Distortion"`` or ``"Asymmetry"``.
+    allow_outside_root : bool, default=False
+        Accept file names that would make paths leave ``root``.
+    return_X_y : bool, default=False
+        Return ``(frame, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``frame``, ``target`` (BI-RADS proxy), ``groups`` (patient hash),
+        ``DESCR``, ``feature_names``, ``target_names``, ``excluded``,
+        ``metadata`` (ROI name, laterality, view, BI-RADS: not features).
+    (frame, target) : tuple
+        If ``return_X_y`` is True.
+
+    Raises
+    ------
+    DatasetFormatError
+        Missing file or column, malformed row or XML (file and line named), or
+        no lesion found.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> load_inbreast(pathlib.Path(tempfile.mkdtemp()))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sklearn_llmrad.exceptions.DatasetFormatError: INbreast table ... not found
+    """
+    root = Path(root)
+    file = root / "INbreast.csv"
+    if not file.is_file():
+        raise DatasetFormatError(f"INbreast table {str(file)!r} not found")
+    table = _read_table(file)
+    keep = {t.lower() for t in lesion_types}
+    dicoms = {}
+    dicom_dir = root / "AllDICOMs"
+    if dicom_dir.is_dir():
+        for path in dicom_dir.iterdir():
+            match = _DICOM_NAME.fullmatch(path.name)
+            if match:
+                dicoms.setdefault(match.group("file"), []).append((path, match.group("patient")))
+
+    rows, target, groups, meta, excluded, seen = [], [], [], [], [], {}
+    for index, record in enumerate(table.to_dict("records")):
+        context = where(file, line=index + 2)
+        record = {k: v.strip() for k, v in record.items()}
+        name = record["File Name"]
+        if not any(record.values()):
+            continue  # trailing blank lines
+        if not re.fullmatch(r"[0-9A-Za-z]+", name):
+            raise DatasetFormatError(f"{context}: File Name {name!r} is not an INbreast file number")
+        if name in seen:
+            raise DatasetFormatError(f"{context}: File Name {name} already listed on line {seen[name]}")
+        seen[name] = index + 2
+        label = _label(record["Bi-Rads"], context)
+        try:
+            density = map_density(record["ACR"])
+            age = parse_age(record.get("Patient age", ""))
+        except ValueError as exc:
+            raise DatasetFormatError(f"{context}: {exc}") from None
+        xml = safe_join(root, Path("AllXML", f"{name}.xml"), allow_outside_root=allow_outside_root, context=context)
+        if not xml.is_file():
+            excluded.append((name, "no annotation XML (image without marked lesions)"))
+            continue
+        found = dicoms.get(name, [])
+        if len(found) != 1:
+            excluded.append((name, "no DICOM in AllDICOMs" if not found else f"{len(found)} DICOMs match"))
+            continue
+        image, patient = found[0]
+        for k, (roi_name, points) in enumerate(_read_rois(xml), start=1):
+            case = f"{name}_{k}"
+            if roi_name.lower() not in keep:
+                excluded.append((case, f"ROI type {roi_name!r} not in lesion_types"))
+                continue
+            if len(points) < 3:
+                excluded.append((case, f"{roi_name} contour has {len(points)} point(s), fewer than 3"))
+                continue
+            cols, rows_ = zip(*points)
+            rows.append({"case": case, "image": str(image), "mask": PolygonROI(rows=tuple(rows_), cols=tuple(cols)),
+                         "age": age, "density": density, "history": None})
+            target.append(label)
+            groups.append(patient)
+            meta.append({"case": case, "file_name": name, "roi_name": roi_name,
+                         "laterality": record["Laterality"], "view": record["View"], "birads": record["Bi-Rads"]})
+    if not rows:
+        raise DatasetFormatError(
+            f"no INbreast lesion of types {list(lesion_types)} found under {str(root)!r} "
+            f"({len(excluded)} excluded; first reason: {excluded[0][1] if excluded else 'none'})"
+        )
+    frame = pd.DataFrame(rows).set_index("case")
+    frame.index.name = None
+    metadata = pd.DataFrame(meta).set_index("case")
+    metadata.index.name = None
+    descr = _DESCR + (
+        f"\nThis copy ({root}, lesion_types={list(lesion_types)}): {len(frame)} lesions loaded "
+        f"({int(np.sum(target))} with BI-RADS >= 4), {len(excluded)} excluded.\n"
+    )
+    return make_bunch(frame=frame, target=target, groups=groups, descr=descr, return_X_y=return_X_y,
+                      excluded=excluded, metadata=metadata)

@@ -1,0 +1,349 @@
+"""A synthetic mammography dataset: the package's embedded default data.
+
+The generative model is described in ``_DESCR`` below (and returned as
+``DESCR``). It aims at the properties that matter for testing a radiomics
+pipeline, not at photorealism: a textured fibroglandular background whose
+brightness depends on breast density (dense tissue masks lesions), benign
+lesions that are mostly oval and circumscribed, malignant lesions that are mostly
+irregular or spiculated with a heterogeneous interior and sometimes
+microcalcifications, overlap between the two classes, physically motivated
+quantum noise and detector blur, and two views of each lesion.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
+
+from ._common import make_bunch
+
+__all__ = ["make_synthetic_mammograms"]
+
+_DENSITIES = ("A", "B", "C", "D")
+#: Fraction of the breast covered by fibroglandular tissue per BI-RADS density.
+_GLANDULAR_FRACTION = {"A": 0.12, "B": 0.32, "C": 0.58, "D": 0.82}
+#: P(density) for benign / malignant patients: dense breasts carry a modestly
+#: higher risk (relative risk ~1.5-2 for C/D vs B; Boyd et al., NEJM 2007).
+_DENSITY_P = {0: (0.12, 0.42, 0.36, 0.10), 1: (0.08, 0.34, 0.42, 0.16)}
+_HISTORIES = ("family history of breast cancer", "prior benign biopsy", "no relevant history", None)
+_HISTORY_P = {0: (0.12, 0.20, 0.53, 0.15), 1: (0.26, 0.14, 0.45, 0.15)}
+#: Lesion archetypes and their probabilities per class. Some malignant lesions
+#: are circumscribed (medullary / mucinous carcinomas) and some benign lesions
+#: are irregular (fat necrosis, radial scars): this is where the classes overlap.
+_SHAPES = ("oval", "lobulated", "irregular", "spiculated")
+_SHAPE_P = {0: (0.60, 0.25, 0.11, 0.04), 1: (0.20, 0.16, 0.38, 0.26)}
+# Boundary harmonic amplitudes (relative to the radius) per archetype:
+# (low orders 2-4, high orders 5-12).
+_HARMONICS = {
+    "oval": (0.035, 0.008),
+    "lobulated": (0.11, 0.015),
+    "irregular": (0.12, 0.05),
+    "spiculated": (0.10, 0.04),
+}
+_ATTENUATION_SCALE = 3.0  # transmission = exp(-3 * tissue), 0 <= tissue <~ 1
+_PHOTONS = 1500.0  # mean detected quanta per pixel behind air
+_MAX_VALUE = 4095  # 12-bit detector
+
+_DESCR = """\
+Synthetic mammograms (NOT real patient data)
+--------------------------------------------
+
+Every image is generated; no patient is depicted. Use this dataset to test and
+demonstrate pipelines, never to draw clinical conclusions.
+
+Generative model, per patient (``lesions_per_patient`` views of one lesion):
+- Label: a fixed share ``malignant_fraction`` of patients is malignant.
+- Clinical data, weakly related to the label: age ~ N(52, 11) benign vs
+  N(60, 11) malignant (28-90 years, ~7 % missing); BI-RADS density A-D with
+  denser breasts slightly more frequent in malignant cases (~5 % missing);
+  history "family history of breast cancer" / "prior benign biopsy" /
+  "no relevant history" / missing (None), family history twice as frequent
+  in malignant cases.
+- Breast: a half-ellipse against the chest wall (left or right), with tissue
+  thickness falling off towards the skin line. Fibroglandular tissue is a
+  thresholded Gaussian random field with a power-law spectrum P(f) ~ 1/f^3
+  (the spectrum measured on real mammograms, Burgess et al., Med Phys 2001),
+  the threshold set so that the glandular fraction matches the density
+  (A 12 %, B 32 %, C 58 %, D 82 %): dense breasts are brighter and mask lesions.
+- Lesion: a closed contour r(theta) = r0 (1 + sum_k a_k cos(k theta + phi_k))
+  with elliptic elongation. Archetypes: oval (smooth), lobulated (low-order
+  harmonics), irregular (high-order harmonics, ill-defined margin), spiculated
+  (irregular core with 6-16 radiating spicules). Benign: 60 % oval, 25 %
+  lobulated, 11 % irregular, 4 % spiculated; malignant: 20 %, 16 %, 38 %, 26 %.
+  Malignant lesions have a heterogeneous interior (1/f^2 texture), a blurrier
+  margin and are slightly denser; 35 % carry a cluster of fine pleomorphic
+  microcalcifications (benign 8 %, fewer and coarser).
+- Views: the views of one patient share the lesion (shape, size, texture
+  parameters, label) but differ in rotation, scale (+-10 %), position and
+  background, like CC and MLO projections.
+- Acquisition: Beer-Lambert transmission with Poisson quantum noise
+  (1500 quanta/pixel behind air), log transform, Gaussian detector blur
+  (sigma 0.6 px), 12-bit quantisation (uint16, 0-4095). Dense tissue is bright.
+
+Columns: ``image`` (uint16 array), ``mask`` (uint8 0/1 array: the lesion
+contour, spicule tips excluded as in typical manual outlines), ``age``,
+``density``, ``history``. ``metadata`` holds the generative truth (archetype,
+calcifications, true density, view, laterality, radius): do not use it as
+features. A radiomics classifier typically reaches an AUC of about 0.75-0.9.
+"""
+
+
+@lru_cache(maxsize=8)
+def _spectral_filter(size, beta):
+    """Amplitude filter f^(-beta/2) on the rfft2 grid (cached: pure function of its arguments)."""
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.rfftfreq(size)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = 1.0 / size  # the DC term would be infinite; the mean is removed anyway
+    amplitude = (f ** (-beta / 2.0)).astype(np.float32)
+    amplitude.flags.writeable = False
+    return amplitude
+
+
+def _power_law_field(rng, size, beta):
+    """Zero-mean, unit-variance Gaussian random field with power ~ 1/f^beta."""
+    noise = np.fft.rfft2(rng.standard_normal((size, size), dtype=np.float32))
+    field = np.fft.irfft2(noise * _spectral_filter(size, beta), s=(size, size))
+    field -= field.mean()
+    return field / field.std()
+
+
+def _patient(rng, label):
+    """Everything the views of one patient share."""
+    density = _DENSITIES[rng.choice(4, p=_DENSITY_P[label])]
+    age = float(np.clip(np.round(rng.normal(60.0 if label else 52.0, 11.0)), 28, 90))
+    history = _HISTORIES[rng.choice(4, p=_HISTORY_P[label])]
+    shape = _SHAPES[rng.choice(4, p=_SHAPE_P[label])]
+    low, high = _HARMONICS[shape]
+    orders = np.arange(2, 13)
+    amplitude = np.where(orders <= 4, low, high) * rng.uniform(0.5, 1.5, orders.size)
+    amplitude /= np.where(orders <= 4, 1.0, np.sqrt(orders / 5.0))
+    return {
+        "label": label,
+        "density": density,
+        "reported_density": None if rng.random() < 0.05 else density,
+        "age": np.nan if rng.random() < 0.07 else age,
+        "history": history,
+        "shape": shape,
+        "laterality": "L" if rng.random() < 0.5 else "R",
+        "radius": float(np.exp(rng.normal(np.log(0.05), 0.25 if label else 0.2))),
+        "elongation": float(rng.uniform(1.0, 1.5) if shape in ("oval", "lobulated") else rng.uniform(1.0, 1.25)),
+        "amplitude": amplitude,
+        "phase": rng.uniform(0, 2 * np.pi, orders.size),
+        "orders": orders,
+        "contrast": float(np.clip(rng.normal(0.23 if label else 0.17, 0.05), 0.06, None)),
+        # exponent of the edge profile (1 - rho^2)^p: small p = sharp margin
+        "edge": float(np.clip(rng.normal(0.6 if label else 0.35, 0.15), 0.1, 1.2)),
+        "margin_blur": float(np.clip(rng.normal(1.4 if label else 0.9, 0.45), 0.3, 3.0)),
+        "heterogeneity": float(np.clip(rng.normal(0.35 if label else 0.15, 0.1), 0.02, 0.7)),
+        "n_spicules": int(rng.integers(6, 17)) if shape == "spiculated" else 0,
+        "calcifications": rng.random() < (0.35 if label else 0.08),
+    }
+
+
+def _breast(rng, size, laterality):
+    """Normalised elliptic radius ``d`` (breast where d < 1), relative tissue
+    thickness (1 inside, 0 at the skin) and distance from the chest wall."""
+    rows = np.arange(size, dtype=np.float32)[:, None]
+    cols = np.arange(size, dtype=np.float32)[None, :]
+    if laterality == "R":
+        cols = size - 1 - cols
+    centre = size * rng.uniform(0.47, 0.53)
+    a = size * rng.uniform(0.8, 0.95)
+    b = size * rng.uniform(0.43, 0.5)
+    d = np.sqrt((cols / a) ** 2 + ((rows - centre) / b) ** 2, dtype=np.float32)
+    cols = np.broadcast_to(cols, (size, size))
+    thickness = np.clip((1.0 - d) * 6.0, 0.0, 1.0) ** 0.7
+    return d, thickness, cols
+
+
+def _lesion_layers(rng, size, p, centre, scale, angle):
+    """Lesion signal (before acquisition), its mask and the calcification
+    layer, computed on a window around the lesion for speed."""
+    r0 = p["radius"] * size * scale
+    blur = p["margin_blur"] * size / 256.0
+    half = int(np.ceil(r0 * 3.0 + 4.0 * blur)) + 2
+    r_lo, c_lo = max(int(centre[0]) - half, 0), max(int(centre[1]) - half, 0)
+    r_hi, c_hi = min(int(centre[0]) + half + 1, size), min(int(centre[1]) + half + 1, size)
+    rows, cols = np.mgrid[r_lo:r_hi, c_lo:c_hi].astype(np.float64)
+    dy, dx = rows - centre[0], cols - centre[1]
+    cos, sin = np.cos(angle), np.sin(angle)
+    u, v = cos * dx + sin * dy, (-sin * dx + cos * dy) * p["elongation"]
+    theta = np.arctan2(v, u)
+    boundary = 1.0 + np.tensordot(
+        p["amplitude"], np.cos(p["orders"][:, None, None] * theta + p["phase"][:, None, None]), axes=1
+    )
+    rho = np.hypot(u, v) / (r0 * np.clip(boundary, 0.4, None))
+    window = (slice(r_lo, r_hi), slice(c_lo, c_hi))
+    mask = np.zeros((size, size), dtype=np.uint8)
+    mask[window] = rho <= 1.0
+    profile = np.clip(1.0 - rho**2, 0.0, 1.0) ** p["edge"]
+    texture = _power_law_field(rng, max(r_hi - r_lo, c_hi - c_lo), 2.0)[: r_hi - r_lo, : c_hi - c_lo]
+    local = profile * (1.0 + p["heterogeneity"] * texture)
+    for _ in range(p["n_spicules"]):
+        phi = angle + rng.uniform(-np.pi, np.pi)
+        length = r0 * rng.uniform(0.7, 1.8)
+        t = np.linspace(0.8, 1.0 + length / r0, int(4 * length) + 8)
+        bend = rng.normal(0, 0.05)
+        weight = np.clip(1.0 - (t - 1.0) * r0 / length, 0.0, 1.0) ** 0.7 * 0.9
+        for offset in (-0.5, 0.5):  # two pixels wide before blur
+            pr = centre[0] + r0 * t * np.sin(phi + bend * t) + offset * np.cos(phi) - r_lo
+            pc = centre[1] + r0 * t * np.cos(phi + bend * t) - offset * np.sin(phi) - c_lo
+            pr, pc = np.round(pr).astype(int), np.round(pc).astype(int)
+            keep = (pr >= 0) & (pr < r_hi - r_lo) & (pc >= 0) & (pc < c_hi - c_lo)
+            np.maximum.at(local, (pr[keep], pc[keep]), weight[keep])
+    signal = np.zeros((size, size))
+    signal[window] = ndimage.gaussian_filter(local, blur)
+    calcs = np.zeros((size, size))
+    if p["calcifications"]:
+        malignant = p["label"] == 1
+        n = int(rng.integers(6, 20) if malignant else rng.integers(2, 6))
+        spread = r0 * (0.6 if malignant else 0.8)
+        pts = np.asarray(centre) + rng.normal(0, spread / 2.0, (n, 2))
+        pts = np.clip(np.round(pts), 0, size - 1).astype(int)
+        calcs[pts[:, 0], pts[:, 1]] = rng.uniform(0.6, 1.0, n) * (0.5 if malignant else 0.9)
+        if not malignant:  # coarse "popcorn" calcifications
+            calcs = ndimage.grey_dilation(calcs, size=(2, 2))
+    return p["contrast"] * signal, mask, calcs
+
+
+def _view(rng, size, p, view_index):
+    d, thickness, from_wall = _breast(rng, size, p["laterality"])
+    field = _power_law_field(rng, size, 3.0)
+    # glandular tissue concentrates behind the nipple, away from the skin line
+    field = field + 1.2 * np.clip(1.0 - d, 0, 1) - 0.4 * np.clip(d - 0.6, 0, None)
+    inside = d < 1.0
+    threshold = np.quantile(field[inside], 1.0 - _GLANDULAR_FRACTION[p["density"]])
+    glandular = 1.0 / (1.0 + np.exp(-(field - threshold) / 0.45))
+    # fine trabecular / ductal structure on top of the coarse glandular pattern
+    fine = _power_law_field(rng, size, 2.0)
+    tissue = (0.22 + 0.42 * glandular + 0.035 * fine * (0.3 + glandular)) * thickness
+
+    # place the lesion well inside the breast, off the chest wall
+    candidates = np.argwhere((d < 0.7) & (from_wall > 0.12 * size))
+    centre = candidates[rng.integers(len(candidates))].astype(np.float64)
+    scale = rng.uniform(0.9, 1.1)
+    angle = rng.uniform(0, 2 * np.pi) if view_index else rng.uniform(-0.3, 0.3)
+    lesion, mask, calcs = _lesion_layers(rng, size, p, centre, scale, angle)
+    tissue = tissue + (lesion + calcs) * (thickness > 0)
+
+    expected = _PHOTONS * np.exp(-_ATTENUATION_SCALE * tissue)
+    counts = np.maximum(rng.poisson(expected), 1)
+    image = -np.log(counts / _PHOTONS) / _ATTENUATION_SCALE
+    image = ndimage.gaussian_filter(image, 0.6 * size / 256.0)
+    image = np.clip(np.round(image / 1.2 * _MAX_VALUE), 0, _MAX_VALUE).astype(np.uint16)
+    return image, mask * (thickness > 0).astype(np.uint8)
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "image_size": [Interval(Integral, 64, 4096, closed="both")],
+        "malignant_fraction": [Interval(Real, 0, 1, closed="both")],
+        "lesions_per_patient": [Interval(Integral, 1, None, closed="left")],
+        "return_X_y": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_synthetic_mammograms(
+    n_samples=200,
+    *,
+    image_size=256,
+    malignant_fraction=0.5,
+    lesions_per_patient=2,
+    return_X_y=False,
+    random_state=None,
+):
+    """Generate a synthetic mammography dataset (images, masks, clinical data).
+
+    Read the full generative model in the returned ``DESCR``. The images are
+    synthetic: use them to test and demonstrate pipelines only.
+
+    Parameters
+    ----------
+    n_samples : int, default=200
+        Number of images (lesions). Patients contribute ``lesions_per_patient``
+        views each; the last patient may have fewer.
+    image_size : int, default=256
+        Side of the square images in pixels (64-4096); lesion size, blur and
+        texture scale with it.
+    malignant_fraction : float, default=0.5
+        Share of malignant patients.
+    lesions_per_patient : int, default=2
+        Views per patient (e.g. CC and MLO of the same lesion): same label and
+        lesion, different projection. Use ``groups`` for cross-validation.
+    return_X_y : bool, default=False
+        Return ``(frame, target)`` instead of a Bunch.
+    random_state : int, RandomState instance or None, default=None
+        Seed for reproducible datasets.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``frame`` (index ``synthetic_0000``...; columns ``image`` uint16 2-D
+        array, ``mask`` uint8 0/1 array, ``age``, ``density``, ``history``),
+        ``target`` (0/1), ``groups`` (patient ids), ``DESCR``,
+        ``feature_names``, ``target_names``, ``excluded`` (empty),
+        ``metadata`` (generative truth; not for use as features).
+    (frame, target) : tuple
+        If ``return_X_y`` is True.
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.datasets import make_synthetic_mammograms
+    >>> X, y = make_synthetic_mammograms(8, image_size=64, return_X_y=True, random_state=0)
+    >>> X.shape, X["image"].iloc[0].shape, X["image"].iloc[0].dtype.name
+    ((8, 5), (64, 64), 'uint16')
+    >>> sorted(set(y.tolist()))
+    [0, 1]
+    """
+    rs = check_random_state(random_state)
+    n_patients = -(-n_samples // lesions_per_patient)
+    n_malignant = int(round(malignant_fraction * n_patients))
+    labels = np.zeros(n_patients, dtype=np.int64)
+    labels[rs.permutation(n_patients)[:n_malignant]] = 1
+    seeds = rs.randint(0, 2**31 - 1, size=n_patients)
+    view_names = ("CC", "MLO") if lesions_per_patient == 2 else tuple(
+        f"view{k + 1}" for k in range(lesions_per_patient)
+    )
+
+    rows, target, groups, meta = [], [], [], []
+    for patient_index in range(n_patients):
+        rng = np.random.default_rng(seeds[patient_index])
+        p = _patient(rng, int(labels[patient_index]))
+        for view_index in range(lesions_per_patient):
+            case_number = patient_index * lesions_per_patient + view_index
+            if case_number >= n_samples:
+                break
+            image, mask = _view(rng, image_size, p, view_index)
+            case = f"synthetic_{case_number:04d}"
+            rows.append(
+                {"case": case, "image": image, "mask": mask, "age": p["age"],
+                 "density": p["reported_density"], "history": p["history"]}
+            )
+            target.append(p["label"])
+            groups.append(f"synthetic_patient_{patient_index:04d}")
+            meta.append(
+                {"case": case, "view": view_names[view_index], "laterality": p["laterality"],
+                 "archetype": p["shape"], "calcifications": bool(p["calcifications"]),
+                 "true_density": p["density"], "radius_px": p["radius"] * image_size}
+            )
+    frame = pd.DataFrame(rows).set_index("case")
+    frame.index.name = None
+    metadata = pd.DataFrame(meta).set_index("case")
+    metadata.index.name = None
+    return make_bunch(
+        frame=frame,
+        target=target,
+        groups=groups,
+        descr=_DESCR,
+        return_X_y=return_X_y,
+        metadata=metadata,
+    )
