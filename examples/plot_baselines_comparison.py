@@ -17,10 +17,17 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_llmrad.benchmark import register_model, run_benchmark
 from sklearn_llmrad.datasets import make_synthetic_mammograms
 from sklearn_llmrad.report import format_table
+from sklearn_llmrad.selection import TopKSelector
 
 
 def make_logistic(random_state=None, **_):
-    return make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(C=0.05, max_iter=2000))
+    # "features" models receive the radiomics table plus the clinical columns
+    return make_pipeline(
+        TopKSelector(30, passthrough=None),
+        SimpleImputer(),
+        StandardScaler(),
+        LogisticRegression(C=0.05, max_iter=2000),
+    )
 
 
 register_model("logistic", make_logistic, input="features", label="Radiomics + logistic regression")

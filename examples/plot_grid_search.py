@@ -22,7 +22,7 @@ pipe = make_radiomics_svc_pipeline(
 )
 search = GridSearchCV(
     pipe,
-    {"topk__k": [10, 30], "topk__score": ["anova", "mrmr"], "svc__C": [0.1, 1.0]},
+    {"topk__k": [10, 30], "topk__score_func": ["anova", "mrmr"], "svc__C": [0.1, 1.0]},
     cv=StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0),
     scoring="roc_auc",
 )

@@ -522,7 +522,9 @@ def run_benchmark(
     explanation_table = _aggregate_explanations(explanations)
 
     rows = []
-    reference = predictions.get(REFERENCE_MODEL)
+    # DeLong against the full method; without it, against the first model that ran
+    reference_name = REFERENCE_MODEL if REFERENCE_MODEL in predictions else next(iter(predictions), None)
+    reference = predictions.get(reference_name)
     for spec in specs:
         row = {"model": spec.label, "name": spec.name}
         if spec.name in failures:
@@ -538,7 +540,7 @@ def run_benchmark(
             random_state=random_state,
         )
         row.update(dict(summary))
-        if reference is not None and spec.name != REFERENCE_MODEL:
+        if reference is not None and spec.name != reference_name:
             ref = reference[reference["part"] == "test"].set_index("case")
             common = test.set_index("case").join(ref["y_prob"], rsuffix="_ref", how="inner")
             result = delong_test(
@@ -550,6 +552,7 @@ def run_benchmark(
         row["status"] = "ok"
         rows.append(row)
     table = pd.DataFrame(rows)
+    table.attrs["delong_reference"] = reference_name
     result = BenchmarkResult(
         table=table,
         predictions=predictions,

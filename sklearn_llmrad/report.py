@@ -40,23 +40,25 @@ def _plain(row, key, fmt="{:.3f}"):
     return fmt.format(value)
 
 
-def _p(row):
+def _p(row, reference):
     value = row.get("delong_p")
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "(reference)" if row.get("name") == "llmrad" else "-"
+        return "(reference)" if row.get("name") == reference else "-"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def _display_rows(table):
+    reference = table.attrs.get("delong_reference", "llmrad")
+    versus = "full" if reference == "llmrad" else str(reference)
     header = ["Model"] + [label + " (95% CI)" for _, label in METRICS] + [
-        "FNR", "Brier", "ECE", "DeLong p vs full"]
+        "FNR", "Brier", "ECE", f"DeLong p vs {versus}"]
     rows = []
     for row in table.to_dict("records"):
         if str(row.get("status", "ok")) != "ok":
             rows.append([row["model"]] + [str(row["status"])] + [""] * (len(header) - 2))
             continue
         rows.append([row["model"]] + [_ci(row, key) for key, _ in METRICS]
-                    + [_plain(row, "fnr"), _plain(row, "brier"), _plain(row, "ece"), _p(row)])
+                    + [_plain(row, "fnr"), _plain(row, "brier"), _plain(row, "ece"), _p(row, reference)])
     return header, rows
 
 
@@ -172,7 +174,8 @@ def write_report(result, out_dir):
     labels = dict(zip(result.table["name"], result.table["model"]))
     md = ["# Benchmark results", "", to_markdown(result.table), "",
           "95% CIs: stratified bootstrap over out-of-fold predictions. "
-          "DeLong p: paired test of the AUC against the full method on the same lesions. "
+          "DeLong p: paired test of the AUC against the reference model (the full method when it ran) "
+          "on the same lesions. "
           "FNR: false-negative rate at threshold 0.5. ECE: expected calibration error (10 bins).", ""]
     if result.predictions:
         plot_roc_curves(result.predictions, labels, out_dir / "roc.png")

@@ -22,6 +22,7 @@ from sklearn_llmrad.benchmark import (
     run_benchmark,
 )
 from sklearn_llmrad.datasets import make_synthetic_mammograms
+from sklearn_llmrad.selection import TopKSelector
 
 FAST_EXTRACTION = {"image_types": ["Original"], "progress": False}
 
@@ -33,8 +34,12 @@ def small_data():
 
 
 def _logreg(random_state=None, **_):
+    # a "features" model receives the radiomics table with the clinical columns
     return make_pipeline(
-        SimpleImputer(), StandardScaler(), LogisticRegression(C=0.1, max_iter=1000)
+        TopKSelector(10, passthrough=None),
+        SimpleImputer(),
+        StandardScaler(),
+        LogisticRegression(C=0.1, max_iter=1000),
     )
 
 
@@ -103,7 +108,10 @@ def test_benchmark_reports_failures_and_resumes(small_data, user_models, tmp_pat
         pred = result.predictions[name]
         # every lesion predicted exactly once, out of fold
         assert sorted(pred["case"]) == sorted(str(i) for i in X.index)
-    assert np.isfinite(table.loc["logreg", "delong_p"]) or "llmrad" not in table.index
+    # without the full method, DeLong compares against the first model that ran
+    assert result.table.attrs["delong_reference"] == "radiomics-svc"
+    assert 0.0 < table.loc["logreg", "delong_p"] <= 1.0
+    assert np.isnan(table.loc["radiomics-svc", "delong_p"])
     for name in ("results.csv", "results.md", "roc.png", "reliability.png"):
         assert (out / name).is_file(), name
     assert "Always fails" in (out / "results.md").read_text()
@@ -146,13 +154,15 @@ def test_benchmark_killed_with_sigkill_finishes_identically(tmp_path):
         from sklearn.pipeline import make_pipeline
         from sklearn_llmrad.benchmark import register_model, run_benchmark
         from sklearn_llmrad.datasets import make_synthetic_mammograms
+        from sklearn_llmrad.selection import TopKSelector
 
         class Slow(LogisticRegression):
             def fit(self, X, y):
                 time.sleep(float(sys.argv[2]))
                 return super().fit(X, y)
 
-        register_model("slow", lambda **_: make_pipeline(SimpleImputer(), Slow(max_iter=500)),
+        register_model("slow", lambda **_: make_pipeline(
+            TopKSelector(5, passthrough=None), SimpleImputer(), Slow(max_iter=500)),
                        input="features")
         d = make_synthetic_mammograms(30, image_size=96, random_state=5)
         run_benchmark(d.frame, d.target, d.groups, models=["slow"], cv=5, out_dir=sys.argv[1],
