@@ -60,7 +60,9 @@ def resolve_language_model(requested=None):
     if requested:
         return requested, f"LANGUAGE MODEL: {requested} (as requested)"
     try:
-        BioBERTEncoder(model=DEFAULT_LANGUAGE_MODEL, device="cpu")._load_model()
+        BioBERTEncoder(
+            model=DEFAULT_LANGUAGE_MODEL, device="cpu", local_files_only=True
+        )._language_model()
         return DEFAULT_LANGUAGE_MODEL, f"LANGUAGE MODEL: BioBERT ({DEFAULT_LANGUAGE_MODEL}, local copy)"
     except ModelNotFoundError:
         pass

@@ -98,7 +98,7 @@ def test_conventions_on_non_numeric_estimators(estimator, check):
 
 @pytest.mark.parametrize("estimator", OTHER_ESTIMATORS + NUMERIC_ESTIMATORS, ids=IDS + ["TopKSelector", "LLMRadiomicsClassifier"])
 def test_default_constructible_and_repr(estimator):
-    check_parameters_default_constructible(type(estimator).__name__, type(estimator))
+    check_parameters_default_constructible(type(estimator).__name__, estimator)
     text = repr(estimator)
     assert text.startswith(type(estimator).__name__ + "(")
     twin = clone(estimator)
