@@ -1,0 +1,144 @@
+"""Benchmark one training epoch of :class:`LLMRadiomicsClassifier` on the CPU.
+
+Setting (the published scale): 1,000 lesions, K=500 selected features, language
+model width D=768 (BioBERT), T=4 clinical tokens, batch size 32, 2 CPU
+threads; hidden size 768 (the published default) and 128. Reports seconds per
+training epoch (skorch's ``EpochTimer``; no internal validation), the fit's
+wall time (including building the network) and the time to predict the 1,000
+lesions.
+
+Run ``python benchmarks/bench_training.py [--quick] [--hidden 768 128]
+[--subset 320 0]``; ``--subset`` times the epoch on fewer lesions and scales
+seconds/epoch linearly to ``--n`` (flagged in the JSON). The
+numbers are printed and written to ``benchmarks/results/bench_training.json``.
+Timings depend on what else runs on the machine: the JSON records the CPU
+count and the load average before each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sklearn_llmrad.encoding import SemanticFeatures
+from sklearn_llmrad.models import LLMRadiomicsClassifier
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def synthetic_semantic(n, k, d, t, *, seed=0):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(n, k)).astype(np.float32)
+    y = (values[:, 0] + values[:, 1] > 0).astype(int)
+    X = SemanticFeatures(
+        values,
+        rng.normal(size=(k, d)).astype(np.float32),
+        rng.normal(size=(n, t, d)).astype(np.float32),
+        rng.random((n, t)) > 0.2,
+        [f"feature_{i}" for i in range(k)],
+    )
+    return X, y
+
+
+def run(hidden, X, y, *, epochs, batch_size, subset=None):
+    n = len(y)
+    if subset is not None and subset < n:
+        # Time an epoch over the first `subset` lesions and scale to n: the
+        # cost is linear in the number of batches (same K, T, batch size).
+        X, y = X[:subset], y[:subset]
+    scale = n / len(y)
+    clf = LLMRadiomicsClassifier(
+        hidden_size=hidden, n_heads=8, max_epochs=epochs, batch_size=batch_size,
+        early_stopping=False, device="cpu", random_state=0,
+    )
+    load = os.getloadavg()[0]
+    start, cpu_start = time.perf_counter(), time.process_time()
+    clf.fit(X, y)
+    fit_s = time.perf_counter() - start
+    # CPU seconds of this process (all threads): less sensitive than wall
+    # time to other jobs on a shared machine; / threads ~ unloaded wall time.
+    fit_cpu_s = time.process_time() - cpu_start
+    start = time.perf_counter()
+    clf.predict_proba(X)
+    predict_s = time.perf_counter() - start
+    epoch_s = [float(d) for d in clf.history[:, "dur"]]
+    n_params = sum(p.numel() for p in clf.module_.parameters())
+    return {
+        "hidden_size": hidden,
+        "seconds_per_epoch": float(np.median(epoch_s)) * scale,
+        "extrapolated_from_lesions": None if scale == 1 else len(y),
+        "epoch_seconds": epoch_s,
+        "fit_wall_seconds": fit_s,
+        "fit_cpu_seconds": fit_cpu_s,
+        "fit_cpu_seconds_per_epoch_scaled": fit_cpu_s / epochs * scale,
+        "predict_seconds": predict_s,
+        "n_parameters": int(n_params),
+        "load_average_before": load,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=500)
+    parser.add_argument("--d", type=int, default=768)
+    parser.add_argument("--t", type=int, default=4)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[768, 128])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--subset", type=int, nargs="+", default=None,
+        help="per hidden size: train the timed epoch on only this many lesions and scale "
+             "seconds/epoch to --n (0 = all); for slow settings on a shared machine",
+    )
+    parser.add_argument("--quick", action="store_true", help="200 lesions, K=100 (smoke run)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.k = 200, 100
+    torch.set_num_threads(args.threads)
+    X, y = synthetic_semantic(args.n, args.k, args.d, args.t)
+    runs = []
+    subsets = args.subset or [0] * len(args.hidden)
+    for hidden, subset in zip(args.hidden, subsets):
+        result = run(hidden, X, y, epochs=args.epochs, batch_size=args.batch_size,
+                     subset=subset or None)
+        runs.append(result)
+        print(
+            f"hidden={hidden:4d}  {result['seconds_per_epoch']:8.2f} s/epoch"
+            f"{' (extrapolated from %d lesions)' % subset if subset else ''}  "
+            f"fit {result['fit_wall_seconds']:8.2f} s (cpu/epoch, scaled "
+            f"{result['fit_cpu_seconds_per_epoch_scaled']:8.1f} s)  predict {result['predict_seconds']:7.2f} s  "
+            f"params {result['n_parameters']:,}  (load avg before: "
+            f"{result['load_average_before']:.2f})"
+        )
+    report = {
+        "benchmark": "bench_training",
+        "setting": {
+            "n_lesions": args.n, "K": args.k, "D": args.d, "T": args.t,
+            "batch_size": args.batch_size, "epochs": args.epochs, "threads": args.threads,
+        },
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "note": "shared machine (other processes running); timings are indicative",
+        },
+        "runs": runs,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "bench_training_quick.json" if args.quick else "bench_training.json"
+    (RESULTS / name).write_text(json.dumps(report, indent=2))
+    print(f"written to {RESULTS / name}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,829 @@
+"""`LLMRadiomicsClassifier`: the fusion network as a skorch/scikit-learn classifier."""
+
+from __future__ import annotations
+
+import inspect
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
+from skorch.utils import is_dataset, to_tensor
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ..exceptions import LesionError
+from .fusion import FusionModule
+from .losses import CrossEntropyInfoNCELoss
+
+__all__ = ["LLMRadiomicsClassifier"]
+
+_SEMANTIC_ATTRS = ("values", "feature_embeddings", "clinical_embeddings")
+
+
+def _resolve_device(device):
+    if isinstance(device, str) and device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _softmax(y):
+    return torch.softmax(y, dim=-1)
+
+
+def _silent(*args, **kwargs):
+    """Sink for EarlyStopping messages when ``verbose=0`` (module level: picklable)."""
+
+
+def _is_semantic(X):
+    return all(hasattr(X, a) for a in _SEMANTIC_ATTRS)
+
+
+def _case_labels(X, n):
+    index = getattr(X, "index", None)
+    # list.index is a method, not case labels
+    if index is not None and not callable(index) and len(index) == n:
+        return list(index)
+    return list(range(n))
+
+
+def _check_finite(values, cases, names, what="feature"):
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    row, col = np.argwhere(~finite)[0]
+    raise LesionError(
+        f"non-finite value ({values[row, col]}) in {what} {names[col]!r}; "
+        "impute or drop it before the classifier (the input contains NaN or infinity)",
+        case=cases[row],
+    )
+
+
+class LLMRadiomicsClassifier(NeuralNetClassifier):
+    """LLM-enhanced radiomics classifier: cross-attention fusion trained with skorch.
+
+    A :class:`skorch.NeuralNetClassifier` subclass whose module is
+    :class:`~sklearn_llmrad.models.fusion.FusionModule` and whose criterion is
+    :class:`~sklearn_llmrad.models.losses.CrossEntropyInfoNCELoss`.
+
+    ``X`` is either
+
+    * a :class:`~sklearn_llmrad.encoding.SemanticFeatures` (the full method):
+      the per-feature name embeddings are stored in the module once, at
+      ``fit`` (a buffer, keyed by ``feature_names``), and only the values,
+      clinical embeddings and clinical mask are fed per batch; or
+    * a numeric DataFrame or array (the "w/o BioBERT" ablation): each column
+      gets a learned embedding, and the feature tokens attend to learned
+      context tokens (no clinical text). Non-numeric columns are rejected.
+
+    Parameters
+    ----------
+    module : class, default=FusionModule
+        The network class (not an instance). It receives ``n_features``,
+        ``n_classes``, ``feature_embeddings``, ``clinical_dim`` and the
+        architecture parameters below it accepts; ``module__*`` parameters
+        are passed on too.
+    criterion : class, default=CrossEntropyInfoNCELoss
+        The criterion class; ``contrastive_weight`` and ``temperature`` are
+        passed to it when it is a ``CrossEntropyInfoNCELoss``.
+    optimizer : class, default=torch.optim.AdamW
+    lr : float, default=1e-4
+    max_epochs : int, default=200
+    batch_size : int, default=32
+    hidden_size : int, default=768
+        Token width (divisible by ``n_heads``).
+    n_heads : int, default=8
+    dropout : float, default=0.1
+    weight_decay : float, default=1e-5
+        Passed to the optimizer unless ``optimizer__weight_decay`` is given.
+    linear_lr_factor : float, default=100.0
+        The linear path on the raw values is trained with ``lr *
+        linear_lr_factor``: with Adam each weight moves about ``lr`` per step,
+        so at a transformer's learning rate (1e-4) a logistic-regression-like
+        path would hardly learn in 200 epochs of a small dataset.
+    contrastive_weight : float, default=0.1
+        Weight of the supervised InfoNCE term.
+    temperature : float, default=0.1
+        InfoNCE temperature.
+    attention : bool, default=True
+        ``False``: the "w/o attention" ablation.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the training data (stratified,
+        seeded by ``random_state``), stop when the validation loss has not
+        improved for ``patience`` epochs and restore the best weights.
+        ``False`` trains on all data for ``max_epochs`` (the published
+        schedule).
+    patience : int, default=20
+    validation_fraction : float, default=0.2
+    device : {"auto", "cpu", "cuda", ...}, default="auto"
+        ``"auto"``: CUDA when available. A model fitted on CUDA and
+        unpickled on a CPU-only machine is mapped to the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, the batch order and the
+        internal validation split, without touching torch's global RNG. The
+        same integer gives identical probabilities on CPU.
+    train_split : callable or None, default=None
+        skorch's split. ``None`` uses the internal stratified split when
+        ``early_stopping=True`` and no validation otherwise.
+    callbacks : list or None, default=None
+        Extra skorch callbacks.
+    classes : array-like or None, default=None
+        Label order; inferred from ``y`` when ``None``.
+    predict_nonlinearity : "auto", callable or None, default="auto"
+        ``"auto"`` is a softmax over the logits.
+    warm_start : bool, default=False
+    verbose : int, default=0
+        skorch's per-epoch log when > 0.
+    **kwargs
+        Other skorch parameters (``iterator_train__*``, ``module__*``,
+        ``optimizer__*``, ``criterion__*``, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names (SemanticFeatures' names or DataFrame string columns;
+        absent after fitting on an array without names).
+    feature_descriptions_ : ndarray of shape (n_features_in_,)
+        Clinical-language descriptions of the features, used by :meth:`explain`.
+    input_kind_ : {"semantic", "numeric"}
+    clinical_dim_ : int or None
+        Width of the clinical embeddings seen in ``fit``.
+    module_, criterion_, optimizer_, history_
+        As in skorch.
+
+    See Also
+    --------
+    sklearn_llmrad.models.fusion.FusionModule
+    sklearn_llmrad.models.losses.CrossEntropyInfoNCELoss
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_llmrad.models import LLMRadiomicsClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 6)).astype("float32")
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> clf = LLMRadiomicsClassifier(hidden_size=16, n_heads=2, max_epochs=3,
+    ...                              lr=1e-2, early_stopping=False, random_state=0)
+    >>> clf.fit(X, y).predict_proba(X).shape
+    (40, 2)
+    >>> clf.classes_
+    array([0, 1])
+    """
+
+    _parameter_constraints = {
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "linear_lr_factor": [Interval(Real, 0, None, closed="neither")],
+        "contrastive_weight": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "attention": ["boolean"],
+        "early_stopping": ["boolean"],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, -1, None, closed="left")],
+        "device": [StrOptions({"auto"}), str, torch.device, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        module=FusionModule,
+        criterion=CrossEntropyInfoNCELoss,
+        optimizer=torch.optim.AdamW,
+        lr=1e-4,
+        max_epochs=200,
+        batch_size=32,
+        hidden_size=768,
+        n_heads=8,
+        dropout=0.1,
+        weight_decay=1e-5,
+        linear_lr_factor=100.0,
+        contrastive_weight=0.1,
+        temperature=0.1,
+        attention=True,
+        early_stopping=True,
+        patience=20,
+        validation_fraction=0.2,
+        device="auto",
+        random_state=None,
+        train_split=None,
+        callbacks=None,
+        classes=None,
+        predict_nonlinearity="auto",
+        warm_start=False,
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            classes=classes,
+            predict_nonlinearity=predict_nonlinearity,
+            warm_start=warm_start,
+            verbose=verbose,
+            device=device,
+            **kwargs,
+        )
+        self.hidden_size = hidden_size
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.weight_decay = weight_decay
+        self.linear_lr_factor = linear_lr_factor
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
+        self.attention = attention
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ device
+    # skorch reads ``self.device`` everywhere (module placement, tensors,
+    # unpickling). The parameter keeps what the user passed ("auto"), while
+    # skorch's internals see the resolved device.
+    @property
+    def device(self):
+        return _resolve_device(self.__dict__.get("device", "auto"))
+
+    @device.setter
+    def device(self, value):
+        self.__dict__["device"] = value
+
+    def get_params(self, deep=True, **kwargs):
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = self.__dict__.get("device", "auto")
+        # skorch's private bookkeeping of unknown kwargs, rebuilt by __init__
+        # from the kwargs themselves: not a parameter.
+        params.pop("_params_to_validate", None)
+        return params
+
+    def __setstate__(self, state):
+        requested = state.get("device", "auto")
+        # skorch maps CUDA tensors to the CPU when CUDA is absent (and warns
+        # for an explicit "cuda"); "auto" simply resolves to what is here.
+        state["device"] = _resolve_device(requested)
+        super().__setstate__(state)
+        if isinstance(requested, str) and requested == "auto":
+            self.__dict__["device"] = "auto"
+
+    # --------------------------------------------------------------- sklearn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Also accepts SemanticFeatures, which sklearn's tags cannot express.
+        tags.input_tags.two_d_array = True
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.input_tags.categorical = False
+        tags.input_tags.string = False
+        tags.target_tags.required = True
+        tags.non_deterministic = self.random_state is None
+        # A neural network with default (small-lr, early-stopped) settings
+        # does not reach sklearn's toy-data score thresholds.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    @property
+    def classes_(self):
+        if self.classes is not None and len(self.classes):
+            return np.asarray(self.classes)
+        try:
+            return self.classes_inferred_
+        except AttributeError as exc:
+            raise AttributeError(
+                f"{type(self).__name__} is not fitted yet: it has no classes_"
+            ) from exc
+
+    # ----------------------------------------------------------------- skorch
+    @property
+    def _default_callbacks(self):
+        callbacks = list(super()._default_callbacks)
+        if self.early_stopping:
+            callbacks.append((
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_loss",
+                    patience=self.patience,
+                    load_best=True,
+                    sink=print if self.verbose else _silent,
+                ),
+            ))
+        return callbacks
+
+    def initialize_module(self):
+        """Build the module from the data seen in ``fit`` and the architecture parameters."""
+        context = getattr(self, "_module_context_", None)
+        if context is None and isinstance(getattr(self, "module_", None), FusionModule):
+            # Re-initialisation after fit (e.g. set_params(module__...)): the
+            # data-derived arguments are read back from the fitted module.
+            old = self.module_
+            context = {
+                "n_features": old.n_features,
+                "feature_embeddings": None if old.feature_embeddings is None
+                else old.feature_embeddings.detach().cpu(),
+                "clinical_dim": None if old.clinical_projection is None
+                else old.clinical_projection.in_features,
+                "n_classes": old.linear.out_features,
+            }
+        if context is None:
+            raise RuntimeError(
+                f"{type(self).__name__} builds its network from the training data "
+                "(number of features, feature embeddings); call fit(X, y) instead of "
+                "initialize()."
+            )
+        kwargs = dict(context)
+        kwargs.update(
+            hidden_size=self.hidden_size,
+            n_heads=self.n_heads,
+            dropout=self.dropout,
+            attention=self.attention,
+        )
+        kwargs.update(self.get_params_for("module"))
+        module = self.module
+        if isinstance(module, torch.nn.Module):
+            module = type(module)
+        kwargs = _accepted_kwargs(module, kwargs)
+        self.module_ = module(**kwargs)
+        return self
+
+    def initialize_criterion(self):
+        """Pass ``contrastive_weight`` and ``temperature`` to the criterion."""
+        kwargs = self.get_params_for("criterion")
+        criterion = self.criterion
+        cls = criterion if isinstance(criterion, type) else type(criterion)
+        if issubclass(cls, CrossEntropyInfoNCELoss):
+            kwargs = {
+                "contrastive_weight": self.contrastive_weight,
+                "temperature": self.temperature,
+                **kwargs,
+            }
+        self.criterion_ = self.initialized_instance(criterion, kwargs)
+        return self
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        named_parameters = list(named_parameters)
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix != "optimizer":
+            return args, kwargs
+        kwargs.setdefault("weight_decay", self.weight_decay)
+        factor = self.linear_lr_factor
+        linear = {id(p) for name, p in named_parameters if name.startswith("linear.")}
+        if factor == 1 or not linear:
+            return args, kwargs
+        # Adam's steps are ~lr per weight whatever the gradient scale, so the
+        # few weights of the linear path would barely move at a transformer's
+        # learning rate; they get their own, larger one (unless the user put
+        # them in a param group of their own).
+        groups = []
+        for group in args[0]:
+            if "lr" in group:
+                groups.append(group)
+                continue
+            own = [p for p in group["params"] if id(p) in linear]
+            rest = [p for p in group["params"] if id(p) not in linear]
+            if rest:
+                groups.append({**group, "params": rest})
+            if own:
+                groups.append({**group, "params": own, "lr": kwargs["lr"] * factor})
+        return (groups,) + tuple(args[1:]), kwargs
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        if self.train_split is None and self.early_stopping:
+            dataset = self.get_dataset(X, y)
+            split = ValidSplit(
+                self.validation_fraction, stratified=True, random_state=self._split_seed_
+            )
+            return split(dataset, y, **fit_params)
+        return super().get_split_datasets(X, y, **fit_params)
+
+    def get_iterator(self, dataset, training=False):
+        if training and "iterator_train__shuffle" not in self.__dict__:
+            # Shuffled batches by default; under fit's forked, seeded RNG the
+            # order is reproducible.
+            kwargs = self.get_params_for("iterator_train")
+            kwargs.setdefault("batch_size", self.batch_size)
+            if kwargs["batch_size"] == -1:
+                kwargs["batch_size"] = len(dataset)
+            kwargs["shuffle"] = True
+            return self.iterator_train(dataset, **kwargs)
+        return super().get_iterator(dataset, training=training)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Criterion on the module's ``(logits, embedding, attention)`` output."""
+        if isinstance(y_pred, (tuple, list)):
+            logits, embedding = y_pred[0], y_pred[1] if len(y_pred) > 1 else None
+        else:
+            logits, embedding = y_pred, None
+        y_true = to_tensor(y_true, device=self.device)
+        if getattr(self.criterion_, "requires_embeddings", False):
+            return self.criterion_(logits, y_true, embedding)
+        return self.criterion_(logits, y_true)
+
+    def _get_predict_nonlinearity(self):
+        if isinstance(self.predict_nonlinearity, str) and self.predict_nonlinearity == "auto":
+            self.check_is_fitted()
+            return _softmax
+        return super()._get_predict_nonlinearity()
+
+    # ------------------------------------------------------------------ input
+    def _prepare(self, X, *, reset):
+        """Validate ``X`` and return the dict fed to the module's ``forward``."""
+        if _is_semantic(X):
+            return self._prepare_semantic(X, reset=reset)
+        return self._prepare_numeric(X, reset=reset)
+
+    def _prepare_semantic(self, X, *, reset):
+        values = np.asarray(X.values, dtype=np.float32)
+        if values.ndim != 2:
+            raise ValueError(f"SemanticFeatures.values must be 2-D, got shape {values.shape}.")
+        n, K = values.shape
+        cases = _case_labels(X, n)
+        names = getattr(X, "feature_names", None)
+        names = (
+            np.asarray([f"x{i}" for i in range(K)], dtype=object)
+            if names is None
+            else np.asarray(names, dtype=object)
+        )
+        clinical = np.asarray(X.clinical_embeddings, dtype=np.float32)
+        if clinical.ndim == 2:
+            clinical = clinical[:, None, :]
+        if clinical.ndim != 3 or clinical.shape[0] != n:
+            raise ValueError(
+                "SemanticFeatures.clinical_embeddings must have shape (n, T, D) or (n, D) "
+                f"with n={n}, got {clinical.shape}."
+            )
+        mask = getattr(X, "clinical_mask", None)
+        mask = (
+            np.ones(clinical.shape[:2], dtype=bool)
+            if mask is None
+            else np.asarray(mask, dtype=bool).reshape(clinical.shape[:2])
+        )
+        if reset:
+            embeddings = np.asarray(X.feature_embeddings, dtype=np.float32)
+            if embeddings.shape[0] != K:
+                raise ValueError(
+                    f"SemanticFeatures has {K} values per lesion but {embeddings.shape[0]} "
+                    "feature embeddings."
+                )
+            _check_finite(embeddings.T, list(range(embeddings.shape[1])), names,
+                          what="feature embedding of")
+            descriptions = getattr(X, "descriptions", None)
+            self.input_kind_ = "semantic"
+            self.n_features_in_ = K
+            self.feature_names_in_ = names
+            self._feature_names_ = names
+            self.feature_descriptions_ = (
+                names.copy() if descriptions is None else np.asarray(descriptions, dtype=object)
+            )
+            self.clinical_dim_ = clinical.shape[2]
+            self._module_context_ = {
+                "n_features": K,
+                "feature_embeddings": embeddings,
+                "clinical_dim": clinical.shape[2],
+            }
+        else:
+            check_is_fitted(self, "n_features_in_")
+            if self.input_kind_ != "semantic":
+                raise ValueError(
+                    f"{type(self).__name__} was fitted on a plain numeric matrix (no language "
+                    "model) but received SemanticFeatures; use the same pipeline for fit and "
+                    "predict."
+                )
+            values = self._align_columns(values, names)
+            if clinical.shape[2] != self.clinical_dim_:
+                raise ValueError(
+                    f"clinical embeddings have width {clinical.shape[2]} but the model was "
+                    f"fitted with width {self.clinical_dim_}: was a different language model "
+                    "used to encode them?"
+                )
+        _check_finite(values, cases, self.feature_names_in_)
+        bad = ~np.isfinite(clinical).all(axis=(1, 2))
+        if bad.any():
+            raise LesionError("non-finite clinical-text embedding", case=cases[np.argmax(bad)])
+        return {"values": values, "clinical": clinical, "clinical_mask": mask}
+
+    def _align_columns(self, values, names):
+        fitted = list(self.feature_names_in_)
+        if list(names) == fitted:
+            return values
+        missing = [f for f in fitted if f not in set(names)]
+        unexpected = [f for f in names if f not in set(fitted)]
+        if missing or unexpected or len(names) != len(fitted):
+            raise ValueError(
+                "The feature names seen at predict time do not match those seen in fit "
+                f"({len(fitted)} fitted, {len(names)} given). Missing: {missing[:5]}"
+                f"{' ...' if len(missing) > 5 else ''}; unexpected: {unexpected[:5]}"
+                f"{' ...' if len(unexpected) > 5 else ''}. The network stores one embedding "
+                "per fitted feature name, so the selection must be the same."
+            )
+        # Same names, other order: the stored embeddings are keyed by name.
+        position = {name: i for i, name in enumerate(names)}
+        return values[:, [position[f] for f in fitted]]
+
+    def _prepare_numeric(self, X, *, reset):
+        if isinstance(X, pd.DataFrame):
+            bad = [
+                c for c in X.columns
+                if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
+            ]
+            if bad:
+                raise ValueError(
+                    f"{type(self).__name__} received non-numeric column(s) {bad[:5]}: without "
+                    "a language model only numbers can be used. Drop the clinical columns "
+                    "with TopKSelector(passthrough=None), or encode them with BioBERTEncoder "
+                    "to obtain SemanticFeatures."
+                )
+        if not reset:
+            check_is_fitted(self, "n_features_in_")
+            if self.input_kind_ != "numeric":
+                raise ValueError(
+                    f"{type(self).__name__} was fitted on SemanticFeatures but received a "
+                    f"{type(X).__name__}; encode X with the same BioBERTEncoder."
+                )
+        cases = _case_labels(X, len(X)) if hasattr(X, "__len__") else None
+        values = validate_data(
+            self, X, reset=reset, dtype=np.float32, ensure_all_finite=False,
+            ensure_min_samples=1,
+        )
+        if cases is None or len(cases) != len(values):
+            cases = list(range(len(values)))
+        if reset:
+            names = (
+                np.asarray(X.columns, dtype=object)
+                if isinstance(X, pd.DataFrame)
+                else np.asarray([f"x{i}" for i in range(values.shape[1])], dtype=object)
+            )
+            self.input_kind_ = "numeric"
+            self.feature_descriptions_ = names.copy()
+            self.clinical_dim_ = None
+            self._module_context_ = {
+                "n_features": values.shape[1],
+                "feature_embeddings": None,
+                "clinical_dim": None,
+            }
+            self._feature_names_ = names
+        _check_finite(values, cases, self._feature_names_)
+        return {"values": values}
+
+    # -------------------------------------------------------------------- fit
+    def _seed(self):
+        if self.random_state is None:
+            return None
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _encode_y(self, y):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if self.classes is not None and len(self.classes):
+            classes = np.asarray(self.classes)
+        else:
+            classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; got "
+                f"1 class: {classes.tolist()}."
+            )
+        index = {c: i for i, c in enumerate(classes.tolist())}
+        try:
+            encoded = np.array([index[v] for v in y.tolist()], dtype=np.int64)
+        except KeyError as exc:
+            raise ValueError(f"y contains label {exc.args[0]!r} not in classes") from None
+        return encoded, classes
+
+    def fit(self, X, y, **fit_params):
+        """Validate ``X``, build the fusion network and train it.
+
+        Parameters
+        ----------
+        X : SemanticFeatures, DataFrame or array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (e.g. 0/1 or "benign"/"malignant").
+        **fit_params : dict
+            Passed to skorch's ``fit`` (and the module's ``forward``).
+
+        Returns
+        -------
+        self
+        """
+        params = self.get_params(deep=False)
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {k: params[k] for k in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
+        if self.hidden_size % self.n_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
+                f"({self.n_heads})."
+            )
+        warm = self.warm_start and self.initialized_
+        try:
+            inputs = self._prepare(X, reset=not warm)
+            y_enc, classes = self._encode_y(y)
+            if len(y_enc) != len(inputs["values"]):
+                raise ValueError(
+                    f"X has {len(inputs['values'])} samples but y has {len(y_enc)}."
+                )
+            if warm and not np.array_equal(classes, self.classes_):
+                raise ValueError("warm_start: y has other classes than the first fit.")
+            if not warm:
+                self._module_context_["n_classes"] = len(classes)
+            seed = self._seed()
+            self._split_seed_ = seed
+            devices = []
+            device = self.device
+            if device is not None and torch.device(device).type == "cuda":
+                devices = [torch.device(device).index or 0]
+            # A forked RNG: seeding does not leak into the caller's torch state.
+            with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+                if seed is not None:
+                    torch.manual_seed(seed)
+                if not warm:
+                    self.initialize()
+                # skorch's own partial_fit: the training loop on prepared input.
+                super().partial_fit(inputs, y_enc, _routing_method="fit", **fit_params)
+        finally:
+            # The feature embeddings now live in module_ only.
+            self.__dict__.pop("_module_context_", None)
+        self.classes_inferred_ = classes
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Continue training (no re-initialisation); see :meth:`fit`."""
+        if isinstance(X, dict) or is_dataset(X):  # called by skorch internals
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        if not self.initialized_:
+            return self.fit(X, y, **fit_params)
+        inputs = self._prepare(X, reset=False)
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        y_enc = np.array([index[v] for v in column_or_1d(y).tolist()], dtype=np.int64)
+        return super().partial_fit(inputs, y_enc, **fit_params)
+
+    # ---------------------------------------------------------------- predict
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits).
+
+        Parameters
+        ----------
+        X : SemanticFeatures, DataFrame or array-like
+            Same kind of input, with the same feature names, as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        if not (isinstance(X, dict) or is_dataset(X)):
+            self.check_is_fitted()
+            X = self._prepare(X, reset=False)
+        return super().predict_proba(X)
+
+    def predict(self, X):
+        """Predicted class labels (elements of ``classes_``)."""
+        index = self.predict_proba(X).argmax(axis=1)
+        if isinstance(X, dict) or is_dataset(X):
+            # skorch's internal validation scoring compares with encoded y.
+            return index
+        return self.classes_[index]
+
+    # ---------------------------------------------------------------- explain
+    def explain(self, X, top_n=5):
+        """Probability of malignancy and a short rationale for each lesion.
+
+        The rationale names each driver by the part of its description before
+        the first colon (e.g. "zone-size entropy (GLSZM) of the lesion after a
+        Laplacian-of-Gaussian filter, sigma 3 mm"); the full description is in
+        the table. Each feature's contribution is gradient x input of the log-odds of the
+        positive class (``classes_[1]``) with respect to the scaled value, so
+        it covers the linear path and the attention path together; a value of
+        0 is the training median after the encoder's robust scaling, so a
+        positive contribution reads "this value, compared with a typical
+        lesion, pushes towards malignancy". Features are ranked by the
+        absolute contribution; the attention-pooling weight is reported
+        alongside (it tells which tokens the attention path looked at, but not
+        in which direction they pushed).
+
+        Parameters
+        ----------
+        X : SemanticFeatures, DataFrame or array-like
+        top_n : int, default=5
+            Number of drivers per lesion.
+
+        Returns
+        -------
+        Bunch
+            ``probability`` ndarray (n,); ``rationale`` list of str;
+            ``contributions`` DataFrame with one row per (lesion, driver):
+            ``case``, ``rank``, ``feature``, ``description``, ``value``,
+            ``contribution``, ``attention``, sorted by case then by
+            decreasing ``|contribution|``; ``cases`` list of case labels.
+        """
+        self.check_is_fitted()
+        if len(self.classes_) != 2:
+            raise ValueError("explain() is defined for binary classification only.")
+        if not (isinstance(top_n, Integral) and top_n >= 1):
+            raise ValueError(f"top_n must be a positive integer, got {top_n!r}.")
+        n = len(X)
+        cases = _case_labels(X, n)
+        inputs = self._prepare(X, reset=False)
+        module = self.module_
+        was_training = module.training
+        module.eval()
+        probs, contribs, attns = [], [], []
+        step = max(int(self.batch_size), 1) if self.batch_size != -1 else n
+        try:
+            for start in range(0, n, step):
+                batch = {
+                    k: to_tensor(v[start:start + step], device=self.device)
+                    for k, v in inputs.items()
+                }
+                values = batch.pop("values").float().requires_grad_(True)
+                with torch.enable_grad():
+                    logits, _, attention = module(values, **batch)
+                    log_odds = logits[:, 1] - logits[:, 0]
+                    (grad,) = torch.autograd.grad(log_odds.sum(), values)
+                probs.append(torch.softmax(logits, dim=1)[:, 1].detach().cpu().numpy())
+                contribs.append((grad * values).detach().cpu().numpy())
+                attns.append(attention.detach().cpu().numpy())
+        finally:
+            module.train(was_training)
+        probability = np.concatenate(probs)
+        contribution = np.concatenate(contribs)
+        attention = np.concatenate(attns)
+        values = inputs["values"]
+        names = self._feature_names_
+        descriptions = self.feature_descriptions_
+        top_n = min(int(top_n), values.shape[1])
+        positive = self.classes_[1]
+        label = (
+            "malignancy"
+            if positive in (1, True) or str(positive).lower() in {"1", "malignant", "malignancy"}
+            else f"{positive}"
+        )
+        rows, rationales = [], []
+        for i in range(n):
+            order = np.argsort(-np.abs(contribution[i]), kind="stable")[:top_n]
+            drivers = []
+            for rank, k in enumerate(order, start=1):
+                rows.append({
+                    "case": cases[i],
+                    "rank": rank,
+                    "feature": names[k],
+                    "description": descriptions[k],
+                    "value": float(values[i, k]),
+                    "contribution": float(contribution[i, k]),
+                    "attention": float(attention[i, k]),
+                })
+                level = "high" if values[i, k] > 0 else "low"
+                sign = "+" if contribution[i, k] > 0 else "-"
+                drivers.append(f"{level} {_short(descriptions[k])} ({sign})")
+            rationales.append(
+                f"Probability of {label} {probability[i]:.2f}. Main drivers: "
+                + "; ".join(drivers) + "."
+            )
+        contributions = pd.DataFrame(
+            rows,
+            columns=["case", "rank", "feature", "description", "value", "contribution",
+                     "attention"],
+        )
+        return Bunch(
+            probability=probability,
+            rationale=rationales,
+            contributions=contributions,
+            cases=cases,
+        )
+
+
+def _short(description):
+    """The name part of a feature description (before its ': explanation'), for rationales."""
+    return str(description).split(":", 1)[0].strip()
+
+
+def _accepted_kwargs(cls, kwargs):
+    """Keep the keyword arguments ``cls`` accepts (all of them if it takes ``**kwargs``)."""
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return kwargs
+    parameters = signature.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return kwargs
+    accepted = {p.name for p in parameters}
+    return {k: v for k, v in kwargs.items() if k in accepted}
