@@ -91,6 +91,9 @@ class SemanticFeatures:
         The texts whose embeddings are ``feature_embeddings``.
     clinical_text : array-like of str, shape (n_samples,), default=None
         Each lesion's clinical sentence.
+    index : array-like of shape (n_samples,), default=None
+        Case ids (the input DataFrame's index), so that explanations and
+        errors downstream name lesions; defaults to ``0 .. n_samples - 1``.
     array_output : {"values", "values+clinical"}, default="values"
         What ``np.asarray`` returns: the values, or the values followed by
         the mean of the present clinical-token embeddings (for number-only
@@ -128,6 +131,7 @@ class SemanticFeatures:
         descriptions=None,
         clinical_text=None,
         *,
+        index=None,
         array_output="values",
     ):
         values = np.asarray(values, dtype=np.float32)
@@ -166,6 +170,10 @@ class SemanticFeatures:
             clinical_text = _as_str_array(clinical_text, n, "clinical_text")
         if array_output not in ("values", "values+clinical"):
             raise ValueError(f"array_output must be 'values' or 'values+clinical', got {array_output!r}")
+        index = pd.RangeIndex(n) if index is None else pd.Index(index)
+        if len(index) != n:
+            raise ValueError(f"index must have {n} entries, got {len(index)}")
+        self.index = index
         self.values = values
         self.feature_embeddings = feature_embeddings
         self.clinical_embeddings = clinical_embeddings
@@ -252,6 +260,7 @@ class SemanticFeatures:
             self.feature_names,
             self.descriptions,
             None if self.clinical_text is None else self.clinical_text[rows],
+            index=self.index[rows],
             array_output=self.array_output,
         )
 
@@ -341,6 +350,7 @@ class SemanticFeatures:
             first.feature_names,
             first.descriptions,
             texts,
+            index=pd.Index(np.concatenate([np.asarray(p.index, dtype=object) for p in parts])),
             array_output=first.array_output,
         )
 
@@ -878,6 +888,7 @@ class BioBERTEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             feature_names=self.features_,
             descriptions=self.descriptions_,
             clinical_text=text,
+            index=X.index,
             array_output=self.array_output,
         )
 
