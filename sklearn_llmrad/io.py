@@ -1,0 +1,1096 @@
+"""Save and load fitted pipelines without pickle.
+
+A model file is one zip archive:
+
+``manifest.json``
+    format version, the library versions it was written with, and one node per
+    estimator: its class (a dotted name), its parameters and where its state is.
+``steps/<i>.skops``
+    scikit-learn-style estimators (selectors, scalers, SVC, our transformers),
+    written with :mod:`skops.io` and loaded with an explicit list of trusted
+    types.
+``steps/<i>.safetensors``
+    tensors: the weights of torch modules inside skorch nets and numeric arrays
+    held by estimators.
+``steps/<i>/language_model/``
+    only with ``include_language_model=True``: the encoder's language model
+    (safetensors weights, config and tokenizer files).
+
+Nothing in the file is ever unpickled. Every class named in the manifest is
+checked against an allow-list *before* it is imported, every type in a skops
+payload is checked with :func:`skops.io.get_untrusted_types` before anything is
+constructed, and a tensor file holding pickle data (a ``torch.save`` file) is
+refused. A file that fails any of these checks raises :class:`UnsafeModelError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.metadata
+import inspect
+import io as _io
+import json
+import math
+import os
+import shutil
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["save", "load", "UnsafeModelError", "ModelFileError"]
+
+FORMAT = "sklearn-llmrad-model"
+FORMAT_VERSION = 1
+
+_MANIFEST = "manifest.json"
+
+# Distribution names whose versions are recorded; a mismatch on load warns,
+# because numerics or fitted-attribute layouts can change between releases.
+_VERSIONED = {
+    "sklearn_llmrad": "sklearn-llmrad",
+    "sklearn": "scikit-learn",
+    "numpy": "numpy",
+    "torch": "torch",
+    "transformers": "transformers",
+    "skorch": "skorch",
+    "pyradiomics": "pyradiomics-bhklab",
+    "skops": "skops",
+}
+
+# Files of a language-model directory that may be stored and extracted. Weights
+# only as safetensors; no python files (custom model code) and no pickles.
+_LM_FILE_SUFFIXES = (".safetensors", ".json", ".txt", ".model")
+
+# Modules of this package whose classes and functions may appear in a model
+# file. ``io``, ``cli`` and ``datasets`` are left out on purpose: their
+# functions write or read files and have no place inside a fitted estimator.
+_OWN_MODULE_PREFIXES = (
+    "sklearn_llmrad.preprocessing",
+    "sklearn_llmrad.radiomics",
+    "sklearn_llmrad.selection",
+    "sklearn_llmrad.encoding",
+    "sklearn_llmrad.models",
+    "sklearn_llmrad.metrics",
+    "sklearn_llmrad.roi",
+    "sklearn_llmrad._columns",
+)
+
+# Third-party functions that fitted estimators legitimately reference
+# (``SelectKBest(score_func=...)``, EarlyStopping's ``sink``).
+_ALLOWED_FUNCTIONS = frozenset(
+    {
+        "sklearn.feature_selection._univariate_selection.f_classif",
+        "sklearn.feature_selection._univariate_selection.chi2",
+        "sklearn.feature_selection._univariate_selection.f_regression",
+        "sklearn.feature_selection._univariate_selection.r_regression",
+        "sklearn.feature_selection._mutual_info.mutual_info_classif",
+        "sklearn.feature_selection._mutual_info.mutual_info_regression",
+        "builtins.print",
+    }
+)
+
+# Attributes skorch sets itself in ``initialize``; everything else ending in
+# ``_`` is fitted state of the subclass and is stored.
+_SKORCH_INTERNAL = frozenset(
+    {
+        "history_",
+        "initialized_",
+        "virtual_params_",
+        "init_context_",
+        "callbacks_",
+        "prefixes_",
+        "cuda_dependent_attributes_",
+        "module_",
+        "criterion_",
+        "optimizer_",
+        "_modules",
+        "_criteria",
+        "_optimizers",
+    }
+)
+
+
+class UnsafeModelError(ValueError):
+    """A model file asks for something that could run code on load.
+
+    Raised before anything from the file is imported, constructed or executed:
+    a class outside the allow-list, a skops payload with untrusted types, or
+    pickle data inside the archive.
+
+    Examples
+    --------
+    >>> err = UnsafeModelError("manifest names 'os.system', which is not allow-listed")
+    >>> isinstance(err, ValueError)
+    True
+    """
+
+
+class ModelFileError(ValueError):
+    """A model file is not a valid sklearn-llmrad archive (corrupt, truncated, wrong version)."""
+
+
+# ---------------------------------------------------------------------------
+# allow-list
+
+
+def _dotted(obj):
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def _third_party_allowed_names():
+    """Dotted names of third-party classes a saved net's parameters may use."""
+    import torch
+    import skorch
+    import skorch.callbacks as cb
+    from skorch.dataset import Dataset, ValidSplit
+
+    names = set(_ALLOWED_FUNCTIONS)
+    for cls in (
+        skorch.NeuralNet,
+        skorch.NeuralNetClassifier,
+        skorch.NeuralNetBinaryClassifier,
+        skorch.NeuralNetRegressor,
+        Dataset,
+        ValidSplit,
+        torch.utils.data.DataLoader,
+    ):
+        names.add(_dotted(cls))
+    # Callbacks that only observe or adjust training. Checkpoint/LoadInitState
+    # and the loggers are left out: they touch the file system or the network
+    # when initialised.
+    for name in (
+        "EarlyStopping",
+        "EpochScoring",
+        "BatchScoring",
+        "PassthroughScoring",
+        "LRScheduler",
+        "WarmRestartLR",
+        "GradientNormClipping",
+        "PrintLog",
+        "EpochTimer",
+        "Freezer",
+        "Unfreezer",
+        "Initializer",
+        "ParamMapper",
+        "InputShapeSetter",
+    ):
+        if hasattr(cb, name):
+            names.add(_dotted(getattr(cb, name)))
+    for ns, base in (
+        (torch.optim, torch.optim.Optimizer),
+        (torch.optim.lr_scheduler, object),
+        (torch.nn, torch.nn.Module),
+    ):
+        for value in vars(ns).values():
+            if inspect.isclass(value) and issubclass(value, base):
+                if value.__module__.startswith(("torch.optim", "torch.nn")):
+                    names.add(_dotted(value))
+    return names
+
+
+def _is_own(name):
+    return any(name == p or name.startswith(p + ".") for p in _OWN_MODULE_PREFIXES)
+
+
+class _AllowList:
+    """Decides, from a dotted name alone, whether a class or function may be imported."""
+
+    def __init__(self, trusted):
+        if trusted is None:
+            trusted = []
+        elif isinstance(trusted, (str, type)):
+            trusted = [trusted]
+        self.extra = {t if isinstance(t, str) else _dotted(t) for t in trusted}
+        self._third = None
+
+    @property
+    def third(self):
+        if self._third is None:
+            self._third = _third_party_allowed_names()
+        return self._third
+
+    def __contains__(self, name):
+        return isinstance(name, str) and (
+            _is_own(name) or name in self.extra or name in self.third or _skops_trusts(name)
+        )
+
+    def resolve(self, name, *, what, kind="class"):
+        """Import ``name`` only after checking it against the allow-list."""
+        if name not in self:
+            raise UnsafeModelError(
+                f"the model file names {name!r} as {what}, which is not on the "
+                "allow-list; refusing to import it. Pass trusted=[...] to "
+                "sklearn_llmrad.io.load only if you know where this file came from."
+            )
+        parts = name.split(".")
+        obj = None
+        for i in range(len(parts) - 1, 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, None)
+                if obj is None:
+                    break
+            break
+        if obj is None:
+            raise ModelFileError(f"cannot find {name!r} ({what}) in the installed libraries")
+        if kind == "class" and not inspect.isclass(obj):
+            raise UnsafeModelError(f"{name!r} ({what}) is not a class; refusing to call it")
+        return obj
+
+
+# ---------------------------------------------------------------------------
+# JSON encoding of parameters and small fitted attributes
+#
+# Arrays and tensors go to the step's safetensors file and are referenced by
+# key, so that numbers round-trip bit for bit and the manifest stays readable.
+
+
+class _Encoder:
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.tensors = {}
+
+    def tensor_ref(self, key, value):
+        import torch
+
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind in "OUS":
+                return {"$type": "ndarray", "dtype": value.dtype.str, "shape": list(value.shape),
+                        "data": [self.encode(v, key) for v in value.ravel().tolist()]}
+            origin = "numpy"
+            value = torch.from_numpy(np.ascontiguousarray(value))
+        else:
+            origin = "torch"
+        name = f"{self.prefix}{key}"
+        self.tensors[name] = value.detach().to("cpu").contiguous().clone()
+        return {"$type": "tensor", "key": name, "origin": origin}
+
+    def encode(self, value, key=""):
+        import torch
+
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (int, np.integer)) and not isinstance(value, np.bool_):
+            return int(value)
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, (float, np.floating)):
+            value = float(value)
+            return value if math.isfinite(value) else {"$type": "float", "value": repr(value)}
+        if isinstance(value, (np.ndarray, torch.Tensor)):
+            return self.tensor_ref(key, value)
+        if isinstance(value, list):
+            return [self.encode(v, f"{key}.{i}") for i, v in enumerate(value)]
+        if isinstance(value, tuple):
+            return {"$type": "tuple", "items": [self.encode(v, f"{key}.{i}") for i, v in enumerate(value)]}
+        if isinstance(value, dict):
+            return {"$type": "dict",
+                    "items": [[self.encode(k, key), self.encode(v, f"{key}.{k}")] for k, v in value.items()]}
+        if isinstance(value, torch.dtype):
+            return {"$type": "torch.dtype", "name": str(value).removeprefix("torch.")}
+        if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
+            return {"$type": "ref", "name": _dotted(value)}
+        # an object configured by its constructor (callbacks, ValidSplit)
+        if hasattr(value, "get_params"):
+            params = value.get_params(deep=False) if "deep" in inspect.signature(value.get_params).parameters else value.get_params()
+        else:
+            sig = inspect.signature(type(value).__init__)
+            names = [p for p in sig.parameters if p != "self" and sig.parameters[p].kind not in (
+                inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+            if not all(hasattr(value, n) for n in names):
+                raise TypeError(
+                    f"cannot save a parameter of type {type(value).__name__!r} ({key}): "
+                    "it is neither JSON-able nor rebuilt from its constructor arguments"
+                )
+            params = {n: getattr(value, n) for n in names}
+        return {"$type": "object", "class": _dotted(type(value)),
+                "params": {k: self.encode(v, f"{key}.{k}") for k, v in params.items()}}
+
+
+class _Decoder:
+    def __init__(self, allow, tensors):
+        self.allow = allow
+        self.tensors = tensors
+
+    def decode(self, value):
+        import torch
+
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):
+            return [self.decode(v) for v in value]
+        if not isinstance(value, dict) or "$type" not in value:
+            raise ModelFileError(f"unexpected value in manifest: {value!r:.80}")
+        t = value["$type"]
+        if t == "float":
+            return float(value["value"])
+        if t == "tuple":
+            return tuple(self.decode(v) for v in value["items"])
+        if t == "dict":
+            return {self.decode(k): self.decode(v) for k, v in value["items"]}
+        if t == "torch.dtype":
+            dtype = getattr(torch, str(value["name"]), None)
+            if not isinstance(dtype, torch.dtype):
+                raise UnsafeModelError(f"{value['name']!r} is not a torch dtype")
+            return dtype
+        if t == "ndarray":
+            dtype = np.dtype(value["dtype"])
+            if dtype.kind not in "OUS":
+                raise ModelFileError(f"inline arrays must hold strings/objects, not {dtype}")
+            data = [self.decode(v) for v in value["data"]]
+            out = np.empty(len(data), dtype=dtype)
+            out[:] = data
+            return out.reshape(value["shape"])
+        if t == "tensor":
+            key = value["key"]
+            if key not in self.tensors:
+                raise ModelFileError(f"tensor {key!r} is missing from the model file")
+            tensor = self.tensors[key]
+            return tensor.numpy() if value.get("origin") == "numpy" else tensor
+        if t == "ref":
+            return self.allow.resolve(value["name"], what="a parameter value", kind="any")
+        if t == "object":
+            cls = self.allow.resolve(value["class"], what="a parameter's class")
+            params = {k: self.decode(v) for k, v in value["params"].items()}
+            return cls(**params)
+        raise ModelFileError(f"unknown value type {t!r} in manifest")
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def _versions():
+    out = {}
+    for key, dist in _VERSIONED.items():
+        try:
+            out[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[key] = None
+    return out
+
+
+def _is_pipeline(est):
+    from sklearn.pipeline import Pipeline
+
+    return isinstance(est, Pipeline)
+
+
+def _is_skorch(est):
+    try:
+        from skorch import NeuralNet
+    except ImportError:  # pragma: no cover - skorch is a dependency
+        return False
+    return isinstance(est, NeuralNet)
+
+
+def _heavy_attrs(est):
+    """Attributes that hold a loaded language model or tokenizer (never stored by skops)."""
+    import torch
+
+    names = []
+    for name, value in vars(est).items():
+        if isinstance(value, torch.nn.Module) or _is_tokenizer(value):
+            names.append(name)
+    return names
+
+
+def _is_tokenizer(value):
+    try:
+        from transformers import PreTrainedTokenizerBase
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(value, PreTrainedTokenizerBase)
+
+
+# In-memory caches derived from training data: the encoder's embedding memory
+# has an entry per training lesion's clinical sentence, keyed by a hash of the
+# text; short sentences (age, density) can be recovered from such hashes by
+# enumeration. A shared model file should not carry them, and the cache is
+# rebuilt on demand with identical values.
+_PRIVATE_CACHES = ("_embedding_memory", "_cache_stats")
+
+_LM_PARAM_NAMES = ("model_name_or_path", "model_name", "model_id", "model", "language_model")
+
+
+def _language_model_param(est):
+    """Name of the parameter that points at a Hugging Face model, or None."""
+    if _is_skorch(est) or not hasattr(est, "get_params"):
+        return None
+    params = est.get_params(deep=False)
+    for name in _LM_PARAM_NAMES:
+        if isinstance(params.get(name), (str, os.PathLike)):
+            return name
+    return None
+
+
+def _resolve_model_dir(ref, revision=None):
+    """Local directory of a model id or path, if it can be found without network."""
+    path = Path(ref)
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return None
+    found = try_to_load_from_cache(str(ref), "config.json", revision=revision)
+    if isinstance(found, str):
+        return Path(found).parent
+    return None
+
+
+def _model_fingerprint(ref, revision):
+    """What identifies the language model a file was fitted with."""
+    info = {"id": str(ref), "revision": revision, "resolved_revision": None, "config_sha256": None}
+    directory = _resolve_model_dir(ref, revision)
+    if directory is not None:
+        config = directory / "config.json"
+        if config.is_file():
+            info["config_sha256"] = hashlib.sha256(config.read_bytes()).hexdigest()
+        # a hub snapshot directory is named after the commit it holds
+        if directory.parent.name == "snapshots":
+            info["resolved_revision"] = directory.name
+    return info
+
+
+def _lm_files(directory):
+    files = []
+    for p in sorted(Path(directory).rglob("*")):
+        if p.is_file() and p.name.endswith(_LM_FILE_SUFFIXES) and not p.name.startswith("."):
+            files.append(p)
+    if not any(p.suffix == ".safetensors" for p in files):
+        raise ValueError(
+            f"include_language_model=True needs safetensors weights, and {directory} has none; "
+            "re-save the model with save_pretrained(..., safe_serialization=True)"
+        )
+    return files
+
+
+# ---------------------------------------------------------------------------
+# save
+
+
+def save(estimator, path, *, include_language_model=False):
+    """Save a fitted estimator or pipeline to a single file, without pickle.
+
+    Parameters
+    ----------
+    estimator : estimator or :class:`~sklearn.pipeline.Pipeline`
+        Fitted. skorch nets (e.g. :class:`~sklearn_llmrad.LLMRadiomicsClassifier`)
+        are stored as constructor parameters, fitted attributes and safetensors
+        weights; other estimators with :mod:`skops.io`.
+    path : str or os.PathLike
+        Destination file (conventionally ``*.llmrad``); overwritten.
+    include_language_model : bool, default=False
+        Store the language model of a text encoder inside the file (safetensors
+        weights, config, tokenizer files). By default it is only referenced by
+        its id or path, its revision and a hash of its config, and must be
+        available when the file is loaded.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The written file.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_llmrad.io import save, load
+    >>> X, y = make_classification(n_samples=40, random_state=0)
+    >>> model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.llmrad")
+    >>> _ = save(model, path)
+    >>> bool((load(path).predict_proba(X) == model.predict_proba(X)).all())
+    True
+    """
+    path = Path(path)
+    members = {}
+    counter = [0]
+    root = _save_node(estimator, members, counter, include_language_model)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "versions": _versions(),
+        "estimator": root,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(_MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
+        for name, data in members.items():
+            # float weights barely compress; storing them saves seconds per save
+            method = zipfile.ZIP_STORED if name.endswith(".safetensors") else zipfile.ZIP_DEFLATED
+            zf.writestr(name, data, compress_type=method)
+    os.replace(tmp, path)
+    return path
+
+
+def _save_node(est, members, counter, include_lm):
+    if est is None or (isinstance(est, str) and est in ("passthrough", "drop")):
+        return {"kind": "passthrough", "value": est}
+    if _is_pipeline(est):
+        params = est.get_params(deep=False)
+        memory = params.get("memory")
+        other = {
+            k: v for k, v in params.items()
+            if k not in ("steps", "memory") and isinstance(v, (bool, int, str, type(None)))
+        }
+        other["memory"] = memory if isinstance(memory, (str, type(None))) else None
+        return {
+            "kind": "pipeline",
+            "class": _dotted(type(est)),
+            "params": other,
+            "steps": [
+                {"name": name, "node": _save_node(step, members, counter, include_lm)}
+                for name, step in est.steps
+            ],
+        }
+    index = counter[0]
+    counter[0] += 1
+    if _is_skorch(est):
+        return _save_skorch(est, index, members)
+    return _save_skops(est, index, members, include_lm)
+
+
+def _save_skorch(net, index, members):
+    import torch
+    from safetensors.torch import save as st_save
+
+    if not getattr(net, "initialized_", False):
+        raise ValueError(f"{type(net).__name__} is not initialized/fitted; fit it before saving")
+    enc = _Encoder(prefix="")
+    params = {
+        k: enc.encode(v, f"params.{k}")
+        for k, v in net.get_params(deep=False).items()
+        if not k.startswith("_")
+    }
+    prefixes = list(getattr(net, "prefixes_", ["module", "criterion", "optimizer"]))
+    modules = {}
+    for prefix in prefixes:
+        obj = getattr(net, prefix + "_", None)
+        if isinstance(obj, torch.nn.Module):
+            state = obj.state_dict()
+            if state:
+                modules[prefix] = sorted(state)
+                for k, v in state.items():
+                    enc.tensors[f"state.{prefix}.{k}"] = v.detach().to("cpu").contiguous().clone()
+    skip = _SKORCH_INTERNAL | {p + "_" for p in prefixes} | {"_module_context_"}
+    attributes = {}
+    for k, v in vars(net).items():
+        # fitted state: public ``x_`` and private ``_x_`` attributes alike
+        # (e.g. the feature names an explanation refers to)
+        if k.endswith("_") and not k.endswith("__") and k not in skip:
+            if isinstance(v, torch.nn.Module) or isinstance(v, torch.optim.Optimizer):
+                continue
+            attributes[k] = enc.encode(v, f"attr.{k}")
+    context = _module_context(net, modules)
+    if context is not None:
+        attributes["_module_context_"] = enc.encode(context, "attr._module_context_")
+    try:
+        history = json.loads(json.dumps(net.history_.to_list(), allow_nan=True).replace("NaN", "null"))
+    except (TypeError, ValueError, AttributeError):
+        history = None
+    name = f"steps/{index}.safetensors"
+    members[name] = st_save(enc.tensors) if enc.tensors else st_save({})
+    return {
+        "kind": "skorch",
+        "class": _dotted(type(net)),
+        "params": params,
+        "attributes": attributes,
+        "state_dicts": modules,
+        "tensors": name,
+        "history": history,
+    }
+
+
+def _module_context(net, modules):
+    """What :class:`~sklearn_llmrad.LLMRadiomicsClassifier` builds its network from.
+
+    The classifier sizes its module from the training data (a private
+    ``_module_context_`` it drops after ``fit``); rebuilding the same network
+    needs it again. The feature embeddings are a buffer of the module, so the
+    saved weights already hold them and the context only points at them.
+    """
+    try:
+        from .models.classifier import LLMRadiomicsClassifier
+    except ImportError:  # pragma: no cover - optional at import time
+        return None
+    if not isinstance(net, LLMRadiomicsClassifier):
+        return None
+    embeddings = None
+    if "feature_embeddings" in modules.get("module", []):
+        embeddings = {"$state": "state.module.feature_embeddings"}
+    return {
+        "n_features": int(net.n_features_in_),
+        "feature_embeddings": embeddings,
+        "clinical_dim": getattr(net, "clinical_dim_", None),
+        "n_classes": int(len(net.classes_)),
+    }
+
+
+def _save_skops(est, index, members, include_lm):
+    import copy
+
+    import skops.io as sio
+    import torch
+    from safetensors.torch import save as st_save
+
+    lm_param = _language_model_param(est)
+    node = {"kind": "skops", "class": _dotted(type(est))}
+    dropped = _heavy_attrs(est) + [k for k in _PRIVATE_CACHES if k in vars(est)]
+    tensor_attrs = [k for k, v in vars(est).items() if isinstance(v, torch.Tensor)]
+    obj = est
+    if dropped or tensor_attrs:
+        # a shallow copy, so the caller's estimator keeps its loaded model
+        obj = copy.copy(est)
+        for k in dropped + tensor_attrs:
+            obj.__dict__.pop(k, None)
+    if tensor_attrs:
+        tensors = {f"attr.{k}": getattr(est, k).detach().to("cpu").contiguous().clone() for k in tensor_attrs}
+        members[f"steps/{index}.safetensors"] = st_save(tensors)
+        node["tensors"] = f"steps/{index}.safetensors"
+        node["tensor_attributes"] = tensor_attrs
+    node["dropped_attributes"] = dropped
+    try:
+        members[f"steps/{index}.skops"] = sio.dumps(obj)
+    except Exception as exc:  # skops raises several types for unsupported objects
+        raise TypeError(
+            f"cannot save {type(est).__name__} without pickle: {exc}"
+        ) from exc
+    node["file"] = f"steps/{index}.skops"
+    if lm_param is not None:
+        params = est.get_params(deep=False)
+        ref = params[lm_param]
+        info = _model_fingerprint(ref, params.get("revision"))
+        info["param"] = lm_param
+        if include_lm:
+            directory = _resolve_model_dir(ref, params.get("revision"))
+            if directory is None:
+                raise ValueError(f"cannot find the language model {str(ref)!r} locally to include it")
+            stored = []
+            for p in _lm_files(directory):
+                rel = p.relative_to(directory).as_posix()
+                member = f"steps/{index}/language_model/{rel}"
+                members[member] = p.read_bytes()
+                stored.append(rel)
+            info["included_files"] = stored
+        node["language_model"] = info
+    return node
+
+
+# ---------------------------------------------------------------------------
+# load
+
+
+def load(path, *, trusted=None, device=None, language_model_dir=None):
+    """Load a model saved with :func:`save`, refusing anything that could run code.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File written by :func:`save`.
+    trusted : list of str or type, default=None
+        Extra classes/functions (dotted names or the objects) to accept beyond
+        the built-in allow-list (this package's estimators, scikit-learn
+        estimators, numpy, skorch/torch training classes). Review
+        ``UnsafeModelError`` messages before adding anything here.
+    device : str, default=None
+        Device for skorch nets and language models (``"cpu"``, ``"cuda"``).
+        ``None`` keeps the recorded device, falling back to CPU with a
+        warning when CUDA is recorded but unavailable.
+    language_model_dir : str or os.PathLike, default=None
+        Where to extract a language model stored in the file
+        (``include_language_model=True``); a new temporary directory if None.
+
+    Returns
+    -------
+    estimator : the fitted estimator or pipeline.
+
+    Raises
+    ------
+    UnsafeModelError
+        The file names a class outside the allow-list, holds untrusted skops
+        types or contains pickle data. Raised before any of it is executed.
+    ModelFileError
+        The file is not a readable model archive.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_llmrad.io import save, load
+    >>> path = os.path.join(tempfile.mkdtemp(), "scaler.llmrad")
+    >>> _ = save(StandardScaler().fit([[0.0], [2.0]]), path)
+    >>> load(path).transform([[2.0]])
+    array([[1.]])
+    """
+    allow = _AllowList(trusted)
+    try:
+        zf = zipfile.ZipFile(path, "r")
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise ModelFileError(f"{os.fspath(path)!s} is not a sklearn-llmrad model file (not a zip archive)") from exc
+    with zf:
+        names = set(zf.namelist())
+        if _MANIFEST not in names:
+            raise ModelFileError(f"{os.fspath(path)!s} has no {_MANIFEST}; not a sklearn-llmrad model file")
+        manifest = _read_manifest(zf, path)
+        root = manifest["estimator"]
+        expected = {_MANIFEST}
+        # validate the whole manifest (every class name, every member) before
+        # importing or constructing anything
+        _check_node(root, allow, expected, names)
+        unexpected = sorted(names - expected)
+        if unexpected:
+            raise UnsafeModelError(
+                f"{os.fspath(path)!s} contains files the manifest does not declare: "
+                f"{unexpected[:5]}; refusing to load a tampered model file"
+            )
+        _check_versions(manifest.get("versions", {}))
+        ctx = {"zf": zf, "allow": allow, "device": device, "lm_dir": language_model_dir}
+        return _load_node(root, ctx)
+
+
+def _read_manifest(zf, path):
+    try:
+        manifest = json.loads(zf.read(_MANIFEST).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as exc:
+        raise ModelFileError(f"{os.fspath(path)!s}: {_MANIFEST} is corrupt ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFileError(f"{os.fspath(path)!s} is not a sklearn-llmrad model file")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{os.fspath(path)!s} has format version {manifest.get('format_version')!r}; "
+            f"this sklearn-llmrad reads version {FORMAT_VERSION}"
+        )
+    if not isinstance(manifest.get("estimator"), dict):
+        raise ModelFileError(f"{os.fspath(path)!s}: manifest has no estimator")
+    return manifest
+
+
+def _iter_refs(value):
+    """Every dotted name a JSON-encoded parameter value would import."""
+    if isinstance(value, list):
+        for v in value:
+            yield from _iter_refs(v)
+    elif isinstance(value, dict):
+        if value.get("$type") == "ref":
+            yield value.get("name")
+        if value.get("$type") == "object":
+            yield value.get("class")
+        for v in value.values():
+            yield from _iter_refs(v)
+
+
+def _member(name, expected, names):
+    if not isinstance(name, str) or name not in names:
+        raise ModelFileError(f"the manifest refers to {name!r}, which is not in the file")
+    expected.add(name)
+
+
+def _check_node(node, allow, expected, names):
+    if not isinstance(node, dict):
+        raise ModelFileError("malformed manifest node")
+    kind = node.get("kind")
+    if kind == "passthrough":
+        return
+    cls = node.get("class")
+    if cls not in allow:
+        raise UnsafeModelError(
+            f"the manifest names {cls!r}, which is not on the allow-list; refusing to load"
+        )
+    if kind == "pipeline":
+        for step in node.get("steps", []):
+            _check_node(step.get("node"), allow, expected, names)
+    elif kind == "skorch":
+        for ref in _iter_refs([node.get("params"), node.get("attributes")]):
+            if ref not in allow:
+                raise UnsafeModelError(
+                    f"the manifest names {ref!r} in the parameters of {cls!r}, which is not "
+                    "on the allow-list; refusing to load"
+                )
+        _member(node.get("tensors"), expected, names)
+    elif kind == "skops":
+        _member(node.get("file"), expected, names)
+        if node.get("tensors"):
+            _member(node["tensors"], expected, names)
+        lm = node.get("language_model") or {}
+        for rel in lm.get("included_files", []):
+            _check_lm_member(rel)
+            _member(f"{node['file'].rsplit('.', 1)[0]}/language_model/{rel}", expected, names)
+    else:
+        raise ModelFileError(f"unknown node kind {kind!r} in manifest")
+
+
+def _check_lm_member(rel):
+    if (
+        not isinstance(rel, str)
+        or rel.startswith("/")
+        or ".." in rel.split("/")
+        or "\\" in rel
+        or not rel.endswith(_LM_FILE_SUFFIXES)
+    ):
+        raise UnsafeModelError(f"refusing language-model file {rel!r} (only safetensors/json/txt files)")
+
+
+def _read_tensors(zf, name):
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
+    data = zf.read(name)
+    # safetensors: an 8-byte little-endian header length, then a JSON header.
+    # Anything else is refused before parsing; a pickle stream (PROTO opcode
+    # 0x80) or a torch.save zip (a pickle inside) is named as such.
+    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if not (0 < n <= len(data) - 8 and data[8:9] == b"{"):
+        if data[:1] == b"\x80" or data[:2] == b"PK" or b"pickle" in data[:64]:
+            raise UnsafeModelError(f"{name} holds pickle data, not safetensors; refusing to load it")
+        raise ModelFileError(f"{name} is not a valid safetensors file")
+    try:
+        return st_load(data)
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise ModelFileError(f"{name} is not a valid safetensors file ({exc})") from exc
+
+
+def _check_versions(recorded):
+    current = _versions()
+    diffs = [
+        f"{k} {recorded[k]} (file) vs {current.get(k)} (installed)"
+        for k in sorted(recorded)
+        if k in current and recorded[k] != current[k]
+    ]
+    if diffs:
+        warnings.warn(
+            "the model file was saved with other library versions; predictions may "
+            "differ: " + "; ".join(diffs),
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _load_node(node, ctx):
+    from sklearn.pipeline import Pipeline
+
+    kind = node["kind"]
+    if kind == "passthrough":
+        value = node.get("value")
+        if value not in (None, "passthrough", "drop"):
+            raise ModelFileError(f"invalid pipeline step {value!r:.40}")
+        return value
+    if kind == "pipeline":
+        cls = ctx["allow"].resolve(node["class"], what="a pipeline")
+        if not issubclass(cls, Pipeline):
+            raise UnsafeModelError(f"{node['class']!r} is not a Pipeline")
+        steps = [(s["name"], _load_node(s["node"], ctx)) for s in node["steps"]]
+        params = {k: v for k, v in node.get("params", {}).items() if isinstance(v, (bool, int, str, type(None)))}
+        return cls(steps, **params)
+    if kind == "skorch":
+        return _load_skorch(node, ctx)
+    return _load_skops(node, ctx)
+
+
+def _load_skorch(node, ctx):
+    import torch
+    from skorch import NeuralNet
+    from skorch.history import History
+
+    cls = ctx["allow"].resolve(node["class"], what="a skorch net")
+    if not issubclass(cls, NeuralNet):
+        raise UnsafeModelError(f"{node['class']!r} is not a skorch net")
+    tensors = _read_tensors(ctx["zf"], node["tensors"])
+    dec = _Decoder(ctx["allow"], tensors)
+    params = {k: dec.decode(v) for k, v in node["params"].items()}
+    if ctx["device"] is not None:
+        params["device"] = ctx["device"]
+    elif str(params.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(
+            f"{cls.__name__} was saved on {params['device']!r}, which is not available; loading on CPU",
+            UserWarning,
+            stacklevel=4,
+        )
+        params["device"] = "cpu"
+    # CNN baselines read pretrained weights in ``initialize``; the saved
+    # weights replace them anyway, so the (maybe absent) file is not needed.
+    pretrained = None
+    if cls.__module__.startswith("sklearn_llmrad.models") and params.get("weights") is not None:
+        # the input normalisation the fitted network used depends on ``weights``
+        # ("auto"); pin it before dropping the weights for initialisation
+        pretrained = {"weights": params["weights"], "normalize": params.get("normalize")}
+        probe = cls(**params)
+        if hasattr(probe, "_normalization"):
+            params["normalize"] = probe._normalization()
+        params["weights"] = None
+    net = cls(**params)
+    attributes = dict(node.get("attributes", {}))
+    context = attributes.pop("_module_context_", None)
+    for k, v in attributes.items():
+        setattr(net, k, dec.decode(v))
+    if context is not None:
+        context = dec.decode(context)
+        ref = context.get("feature_embeddings")
+        if isinstance(ref, dict):
+            key = ref.get("$state")
+            if key not in tensors:
+                raise ModelFileError(f"tensor {key!r} is missing from the model file")
+            context["feature_embeddings"] = tensors[key]
+        net._module_context_ = context
+    try:
+        net.initialize()
+    finally:
+        net.__dict__.pop("_module_context_", None)
+    for prefix, keys in node.get("state_dicts", {}).items():
+        module = getattr(net, prefix + "_", None)
+        if not isinstance(module, torch.nn.Module):
+            raise ModelFileError(f"{cls.__name__} has no module {prefix!r} after initialisation")
+        state = {k: tensors[f"state.{prefix}.{k}"] for k in keys}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelFileError(f"weights of {cls.__name__}.{prefix}_ do not fit its module: {exc}") from exc
+    if pretrained is not None:
+        # the parameters as fitted (used again only by a new fit)
+        for key, value in pretrained.items():
+            if key in params:
+                net.__dict__[key] = value
+    if node.get("history") is not None:
+        net.history_ = History(node["history"])
+    return net
+
+
+def _schema_types(obj):
+    if isinstance(obj, dict):
+        if "__module__" in obj and "__class__" in obj:
+            yield f"{obj['__module__']}.{obj['__class__']}"
+        for v in obj.values():
+            yield from _schema_types(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _schema_types(v)
+
+
+@functools.cache
+def _skops_default_trusted():
+    from skops.io import _trusted_types as tt
+
+    names = set()
+    for attr in dir(tt):
+        value = getattr(tt, attr)
+        if attr.endswith("_NAMES") and isinstance(value, list):
+            names.update(v for v in value if isinstance(v, str))
+    return names
+
+
+def _load_skops(node, ctx):
+    import skops.io as sio
+
+    allow = ctx["allow"]
+    data = ctx["zf"].read(node["file"])
+    try:
+        inner = zipfile.ZipFile(_io.BytesIO(data))
+        schema = json.loads(inner.read("schema.json"))
+        untrusted = sio.get_untrusted_types(data=data)
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
+        raise ModelFileError(f"{node['file']} is not a valid skops payload ({exc})") from exc
+    for name in inner.namelist():
+        payload = inner.read(name)
+        if name != "schema.json" and (payload[:1] == b"\x80" or name.endswith((".pkl", ".pickle"))):
+            raise UnsafeModelError(f"{node['file']} contains pickle data ({name}); refusing to load")
+    refused = sorted(t for t in untrusted if t not in allow)
+    # our own walk of the schema as well, in case a node type escapes skops' audit
+    refused += sorted(
+        t for t in set(_schema_types(schema)) - set(untrusted)
+        if t not in allow and not _skops_trusts(t)
+    )
+    if refused:
+        raise UnsafeModelError(
+            f"{node['file']} asks to load types that are not trusted: {refused}; refusing to load"
+        )
+    if node["class"] not in {f"{schema.get('__module__')}.{schema.get('__class__')}"}:
+        raise UnsafeModelError(f"{node['file']} does not hold the {node['class']!r} the manifest names")
+    try:
+        est = sio.loads(data, trusted=sorted(untrusted))
+    except Exception as exc:
+        raise ModelFileError(f"cannot load {node['file']}: {exc}") from exc
+    if node.get("tensors"):
+        tensors = _read_tensors(ctx["zf"], node["tensors"])
+        for k in node.get("tensor_attributes", []):
+            setattr(est, k, tensors[f"attr.{k}"])
+    lm = node.get("language_model")
+    if lm:
+        _restore_language_model(est, node, lm, ctx)
+    if ctx["device"] is not None and "device" in getattr(est, "get_params", dict)():
+        est.set_params(device=ctx["device"])
+    return est
+
+
+_SAFE_BUILTINS = frozenset(
+    f"builtins.{t}" for t in ("dict", "list", "tuple", "set", "frozenset", "str", "bytes",
+                              "int", "float", "complex", "bool", "NoneType", "slice")
+)
+
+
+def _skops_trusts(name):
+    """Types skops itself trusts by default: containers, numpy arrays/scalars, sklearn estimators."""
+    if name in _SAFE_BUILTINS or name in _skops_default_trusted():
+        return True
+    if name.startswith("numpy.") and name.count(".") == 1:
+        value = getattr(np, name.split(".", 1)[1], None)
+        return inspect.isclass(value) and issubclass(value, (np.generic, np.ndarray, np.dtype))
+    return False
+
+
+def _restore_language_model(est, node, lm, ctx):
+    param = lm.get("param")
+    if param not in _LM_PARAM_NAMES:
+        raise ModelFileError(f"unknown language-model parameter {param!r}")
+    included = lm.get("included_files")
+    if included:
+        target = ctx["lm_dir"]
+        target = Path(target) if target is not None else Path(tempfile.mkdtemp(prefix="llmrad-lm-"))
+        base = f"{node['file'].rsplit('.', 1)[0]}/language_model/"
+        for rel in included:
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with ctx["zf"].open(base + rel) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+        for cfg in ("config.json", "tokenizer_config.json"):
+            if (target / cfg).is_file():
+                try:
+                    content = json.loads((target / cfg).read_text())
+                except ValueError as exc:
+                    raise ModelFileError(f"stored language model {cfg} is corrupt") from exc
+                if isinstance(content, dict) and "auto_map" in content:
+                    raise UnsafeModelError(
+                        f"stored language model {cfg} asks for custom model code (auto_map); refusing"
+                    )
+        est.set_params(**{param: str(target)})
+        return
+    current = _model_fingerprint(lm.get("id"), lm.get("revision"))
+    changed = [
+        k for k in ("resolved_revision", "config_sha256")
+        if lm.get(k) is not None and current.get(k) is not None and lm[k] != current[k]
+    ]
+    if changed:
+        warnings.warn(
+            f"the language model {lm.get('id')!r} differs from the one the file was fitted with "
+            f"({', '.join(changed)} changed); its embeddings, and so predictions, may differ",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif current.get("config_sha256") is None and lm.get("config_sha256") is not None:
+        warnings.warn(
+            f"the language model {lm.get('id')!r} the file refers to cannot be found locally; "
+            "it will be needed to transform new data",
+            UserWarning,
+            stacklevel=4,
+        )
