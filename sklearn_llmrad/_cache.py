@@ -1,0 +1,247 @@
+"""A content-addressed on-disk cache, safe against kills and corruption.
+
+Stages that are expensive and deterministic (radiomics extraction, language
+model embeddings) store one entry per item, keyed by a hash of *everything*
+that determines the result: the pixel content, the settings and the library
+versions. Keys therefore hold no file names or case ids, so a cache directory
+carries no patient-identifying information, and a renamed file still hits.
+
+Each entry is written to a temporary file in the same directory and moved into
+place with :func:`os.replace` (atomic on POSIX and Windows), so a process killed
+mid-write leaves at most an orphaned temporary file, never a half-written
+entry under a real key. Each entry also carries a SHA-256 checksum and its
+length, so an entry damaged later (disk full, copied truncated, bit rot) is
+detected on read, reported with a :class:`CacheCorruptionWarning`, deleted and
+recomputed by the caller rather than trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DiskCache", "CacheCorruptionWarning", "hash_key"]
+
+_MAGIC = b"LLMRADC1"
+_HEADER = struct.Struct("<8s32sQ")  # magic, sha256(payload), len(payload)
+_TMP_PREFIX = ".tmp-"
+
+
+class CacheCorruptionWarning(UserWarning):
+    """A cache entry failed its integrity check and will be recomputed."""
+
+
+def _update(h, part):
+    # Every part is tagged with its type and length so that, e.g., ("ab", "c")
+    # and ("a", "bc") or the bytes of a uint8 and an int8 array never collide.
+    if isinstance(part, np.ndarray):
+        arr = np.ascontiguousarray(part)
+        meta = f"ndarray:{arr.dtype.str}:{arr.shape}".encode()
+        h.update(struct.pack("<Q", len(meta)) + meta)
+        data = arr.view(np.uint8).reshape(-1) if arr.size else b""
+        h.update(struct.pack("<Q", arr.nbytes))
+        h.update(data)
+    elif isinstance(part, bytes | bytearray | memoryview):
+        part = bytes(part)
+        h.update(b"bytes" + struct.pack("<Q", len(part)))
+        h.update(part)
+    else:
+        # dicts, lists, str and numbers: canonical JSON (sorted keys) so that
+        # the same settings always give the same key.
+        text = json.dumps(part, sort_keys=True, separators=(",", ":"), default=repr).encode()
+        h.update(b"json" + struct.pack("<Q", len(text)))
+        h.update(text)
+
+
+def hash_key(*parts):
+    """Return a hex SHA-256 key for ``parts`` (arrays, bytes, or JSON-able values).
+
+    Parameters
+    ----------
+    *parts : ndarray, bytes, or JSON-serialisable object
+        Arrays are hashed by dtype, shape and content; other objects by their
+        canonical JSON (sorted keys).
+
+    Returns
+    -------
+    key : str
+        64 hexadecimal characters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = hash_key(np.zeros((2, 2)), {"binCount": 32})
+    >>> a == hash_key(np.zeros((2, 2)), {"binCount": 32})
+    True
+    >>> a == hash_key(np.zeros((2, 2), dtype=np.float32), {"binCount": 32})
+    False
+    >>> len(a)
+    64
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        _update(h, part)
+    return h.hexdigest()
+
+
+class DiskCache:
+    """Directory of checksummed, atomically written entries keyed by hash.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Root of the cache; created on first write.
+    namespace : str, default="default"
+        Sub-directory, so that different stages sharing one ``directory``
+        never see each other's entries.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> cache = DiskCache(tempfile.mkdtemp(), namespace="demo")
+    >>> key = hash_key("some", "content")
+    >>> cache.get(key) is None
+    True
+    >>> cache.set_arrays(key, {"values": np.arange(3.0)})
+    >>> cache.get_arrays(key)["values"].tolist()
+    [0.0, 1.0, 2.0]
+    >>> key in cache, len(cache)
+    (True, 1)
+    """
+
+    def __init__(self, directory, *, namespace="default"):
+        self.directory = Path(directory)
+        self.namespace = str(namespace)
+
+    @property
+    def root(self):
+        return self.directory / self.namespace
+
+    def path_for(self, key):
+        """Path of the entry for ``key`` (two-level fan-out keeps directories small)."""
+        key = str(key)
+        if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"cache keys are lowercase hex digests, got {key!r}")
+        return self.root / key[:2] / f"{key}.bin"
+
+    def __contains__(self, key):
+        return self.path_for(key).is_file()
+
+    def __len__(self):
+        if not self.root.is_dir():
+            return 0
+        return sum(1 for _ in self.root.glob("*/*.bin"))
+
+    def keys(self):
+        """Keys of all (not necessarily valid) entries currently on disk."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*/*.bin"))
+
+    # -- raw bytes -------------------------------------------------------------
+    def get(self, key):
+        """Return the bytes stored under ``key``, or None if absent or corrupt.
+
+        A corrupt entry (bad header, wrong length, checksum mismatch) triggers a
+        :class:`CacheCorruptionWarning` and is deleted, so the caller recomputes.
+        """
+        path = self.path_for(key)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        reason = None
+        if len(blob) < _HEADER.size:
+            reason = f"truncated header ({len(blob)} bytes)"
+        else:
+            magic, digest, length = _HEADER.unpack_from(blob)
+            payload = blob[_HEADER.size :]
+            if magic != _MAGIC:
+                reason = "unknown format"
+            elif len(payload) != length:
+                reason = f"truncated payload ({len(payload)} of {length} bytes)"
+            elif hashlib.sha256(payload).digest() != digest:
+                reason = "checksum mismatch"
+        if reason is not None:
+            warnings.warn(
+                f"corrupt cache entry {path} ({reason}); it is ignored and will be recomputed",
+                CacheCorruptionWarning,
+                stacklevel=2,
+            )
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            return None
+        return payload
+
+    def set(self, key, payload):
+        """Store ``payload`` (bytes) under ``key`` atomically."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = bytes(payload)
+        header = _HEADER.pack(_MAGIC, hashlib.sha256(payload).digest(), len(payload))
+        # Unique temporary name per writer: two processes computing the same
+        # entry never write into each other's file; the last replace wins and
+        # both wrote identical content.
+        tmp = path.parent / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(header)
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise
+
+    # -- arrays ----------------------------------------------------------------
+    def get_arrays(self, key):
+        """Return the dict of arrays stored under ``key``, or None (see :meth:`get`)."""
+        payload = self.get(key)
+        if payload is None:
+            return None
+        # allow_pickle=False: a cache directory must never be able to run code.
+        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+
+    def set_arrays(self, key, arrays):
+        """Store a dict of arrays (no object dtype) under ``key`` atomically."""
+        arrays = {name: np.asarray(a) for name, a in arrays.items()}
+        for name, a in arrays.items():
+            if a.dtype.hasobject:
+                raise TypeError(f"array {name!r} has object dtype; the cache stores plain arrays only")
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        self.set(key, buf.getvalue())
+
+    def remove_stale_temporaries(self):
+        """Delete temporary files left by killed writers; return how many.
+
+        Only call this when no other process is writing to the cache.
+        """
+        if not self.root.is_dir():
+            return 0
+        n = 0
+        for tmp in self.root.glob(f"*/{_TMP_PREFIX}*"):
+            try:
+                tmp.unlink()
+                n += 1
+            except OSError:
+                pass
+        return n
+
+    def __repr__(self):
+        return f"DiskCache({str(self.directory)!r}, namespace={self.namespace!r})"
