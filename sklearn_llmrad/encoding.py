@@ -30,6 +30,7 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 
 from ._columns import CLINICAL
 from ._embedding_cache import EmbeddingCache
+from .scaling import apply_scaling, fit_scaling
 from .descriptions import (
     NO_CLINICAL_INFORMATION,
     _is_missing,
@@ -790,21 +791,7 @@ class BioBERTEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         _check_n_features(self, X, reset=True)
         X, features, clinical = self._split_input(X)
         values = self._feature_values(X, features)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-            if self.scaling == "standard":
-                center = np.nanmean(values, axis=0)
-                scale = np.nanstd(values, axis=0)
-            else:
-                center = np.nanmedian(values, axis=0)
-                q75, q25 = np.nanpercentile(values, [75, 25], axis=0)
-                scale = q75 - q25
-                std = np.nanstd(values, axis=0)
-                scale = np.where(scale > 0, scale, std)
-        center = np.where(np.isfinite(center), center, 0.0)
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        if self.scaling is None:
-            scale = np.ones_like(scale)
+        center, scale = fit_scaling(values, self.scaling)
         self.features_ = np.asarray(features, dtype=object)
         self.clinical_columns_ = tuple(clinical)
         self.center_ = center
@@ -815,14 +802,7 @@ class BioBERTEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         return self
 
     def _scale(self, values):
-        # Missing values become the training centre: scaled value 0.
-        values = np.where(np.isnan(values), self.center_, values)
-        if self.scaling is None:
-            return values.astype(np.float32)
-        scaled = (values - self.center_) / self.scale_
-        if self.clip is not None:
-            np.clip(scaled, -self.clip, self.clip, out=scaled)
-        return scaled.astype(np.float32)
+        return apply_scaling(values, self.center_, self.scale_, clip=self.clip, method=self.scaling)
 
     def _clinical(self, X):
         n = len(X)

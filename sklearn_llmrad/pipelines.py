@@ -13,8 +13,9 @@ step          estimator
 ``encoder``   :class:`~sklearn_llmrad.encoding.BioBERTEncoder`
 ``fusion``    :class:`~sklearn_llmrad.models.LLMRadiomicsClassifier`
 ``impute``    :class:`~sklearn.impute.SimpleImputer` (median; a NaN feature must not reach the SVC)
-``scaler``    :class:`~sklearn.preprocessing.StandardScaler`
-``svc``       :class:`~sklearn.svm.SVC`
+``scaler``    :class:`~sklearn.preprocessing.StandardScaler` (SVC) or
+              :class:`~sklearn_llmrad.scaling.RobustFeatureScaler` (w/o BioBERT)
+``svc``       :class:`~sklearn_llmrad.models.svm.CalibratedSVC` (RBF SVC, Platt-scaled probabilities)
 ``tensor``    :class:`~sklearn_llmrad.models.cnn.ROIToTensor`
 ``cnn``       a CNN classifier (ResNet-50 or EfficientNet-B3)
 ============  ==========================================================
@@ -29,7 +30,9 @@ from __future__ import annotations
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+
+from .models.svm import CalibratedSVC
+from .scaling import RobustFeatureScaler
 
 __all__ = [
     "DEFAULT_LANGUAGE_MODEL",
@@ -106,8 +109,9 @@ def make_radiomics_svc_pipeline(
     """Traditional radiomics: CLAHE -> PyRadiomics -> Top-K -> impute -> standardise -> SVC.
 
     Clinical columns are dropped by the selector (``passthrough=None``); the SVC
-    is RBF with balanced class weights and Platt-scaled probabilities so that
-    AUC and calibration can be computed.
+    is RBF with balanced class weights and Platt-scaled probabilities
+    (:class:`~sklearn_llmrad.models.svm.CalibratedSVC`) so that AUC and
+    calibration can be computed.
 
     Parameters
     ----------
@@ -149,10 +153,7 @@ def make_radiomics_svc_pipeline(
             # partially failed features (NaN) must not reach the SVC
             ("impute", SimpleImputer(strategy="median")),
             ("scaler", StandardScaler()),
-            (
-                "svc",
-                SVC(C=C, probability=True, class_weight="balanced", random_state=random_state),
-            ),
+            ("svc", CalibratedSVC(C=C, random_state=random_state)),
         ]
     )
 
@@ -211,7 +212,7 @@ def make_llmrad_pipeline(
     >>> [name for name, _ in make_llmrad_pipeline(k=100).steps]
     ['clahe', 'radiomics', 'topk', 'encoder', 'fusion']
     >>> [name for name, _ in make_llmrad_pipeline(encoder=None).steps]
-    ['clahe', 'radiomics', 'topk', 'fusion']
+    ['clahe', 'radiomics', 'topk', 'scaler', 'fusion']
     """
     from .encoding import BioBERTEncoder
     from .models.classifier import LLMRadiomicsClassifier
@@ -227,6 +228,8 @@ def make_llmrad_pipeline(
         steps.append(
             ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state))
         )
+        # the encoder's own robust scaling, so the ablation removes the language model only
+        steps.append(("scaler", RobustFeatureScaler()))
     else:
         steps.append(("topk", TopKSelector(k, score_func=score, random_state=random_state)))
         if not isinstance(encoder, BioBERTEncoder):
@@ -312,8 +315,7 @@ def make_biobert_svc_pipeline(
         device=device,
         random_state=random_state,
     )
-    svc = SVC(C=C, probability=True, class_weight="balanced", random_state=random_state)
-    return Pipeline(pipe.steps[:-1] + [("svc", svc)])
+    return Pipeline(pipe.steps[:-1] + [("svc", CalibratedSVC(C=C, random_state=random_state))])
 
 
 def make_cnn_pipeline(

@@ -16,6 +16,12 @@ import numpy as np
 __all__ = ["CircleROI", "BoxROI", "PolygonROI", "rasterize_roi"]
 
 
+def _check_finite(roi, *values):
+    flat = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values])
+    if not np.isfinite(flat).all():
+        raise ValueError(f"{type(roi).__name__} has non-finite coordinates: {roi!r}")
+
+
 @dataclass(frozen=True)
 class CircleROI:
     """A circle: centre ``(row, col)`` and ``radius`` in pixels.
@@ -29,6 +35,9 @@ class CircleROI:
     row: float
     col: float
     radius: float
+
+    def __post_init__(self):
+        _check_finite(self, self.row, self.col, self.radius)
 
     def rasterize(self, shape):
         rr, cc = np.ogrid[: shape[0], : shape[1]]
@@ -51,6 +60,9 @@ class BoxROI:
     col_min: float
     row_max: float
     col_max: float
+
+    def __post_init__(self):
+        _check_finite(self, self.row_min, self.col_min, self.row_max, self.col_max)
 
     def rasterize(self, shape):
         mask = np.zeros(shape, dtype=np.uint8)
@@ -75,6 +87,11 @@ class PolygonROI:
 
     rows: tuple
     cols: tuple
+
+    def __post_init__(self):
+        if len(self.rows) != len(self.cols):
+            raise ValueError(f"PolygonROI needs as many rows as cols, got {len(self.rows)} and {len(self.cols)}")
+        _check_finite(self, self.rows, self.cols)
 
     def rasterize(self, shape):
         from skimage.draw import polygon, polygon_perimeter

@@ -10,7 +10,6 @@ import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_llmrad.encoding import SemanticFeatures
@@ -323,24 +322,7 @@ def test_tags_declare_numeric_input():
 
 
 # sklearn's common checks on the numeric path (SemanticFeatures are covered above).
-EXPECTED_FAILED_CHECKS = {
-    "check_no_attributes_set_in_init": (
-        "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_"
-    ),
-    "check_do_not_raise_errors_in_init_or_set_params": (
-        "skorch's set_params re-initialises callbacks eagerly, so callbacks=<int> raises"
-    ),
-}
-
-
-@parametrize_with_checks(
-    [_clf(hidden_size=8, n_heads=2, max_epochs=3, lr=1e-2, batch_size=64)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        check(estimator)
+# sklearn's common checks on the numeric path run in tests/test_common.py.
 
 
 def test_end_to_end_with_the_real_encoder(tiny_bert_dir):

@@ -38,14 +38,9 @@ MAX_EXAMPLES = int(os.environ.get("LLMRAD_FUZZ_EXAMPLES", "200"))
 # reproducer (see test_known_bug_reproducers). A matching violation is counted
 # as "known", not failed, so the fuzzers keep guarding against *new* ones.
 # Each entry: (target, exception type name, substring of the message).
-KNOWN_BUGS: list[tuple[str, str, str]] = [
-    # datasets/inbreast.py _read_rois iterates "ROIs" / "Point_px" without
-    # checking they are arrays: {"ROIs": 5} -> TypeError: 'int' object is not iterable
-    ("load_inbreast", "TypeError", "object is not iterable"),
-    # datasets/inbreast.py accepts "(1e400, 2)" as a point: the PolygonROI gets an
-    # infinite vertex and rasterises silently to a wrong mask (roi.py accepts it too)
-    ("load_inbreast", "TypeError", "non-finite ROI coordinate"),
-]
+# (target, exception type, message fragment) of bugs reported but not fixed yet;
+# each must have a strict-xfail reproducer below. Empty: none known.
+KNOWN_BUGS: list[tuple[str, str, str]] = []
 
 
 def _settings():
@@ -566,10 +561,8 @@ def test_readers_fuzz_in_subprocess(tmp_path, ddsm_dicoms):
     assert not new, "contract violations:\n" + json.dumps(new[:10], indent=1)
 
 
-# --------------------------------------------------------------------------- known bugs
-# Minimal reproducers of the bugs listed in KNOWN_BUGS (reported to the owner of
-# datasets/inbreast.py). strict=True: once fixed, these XPASS and fail, as a
-# reminder to delete them and their KNOWN_BUGS entries.
+# --------------------------------------------------------------------------- found by fuzzing
+# Regression tests for bugs the fuzzer found in the INbreast XML parser.
 def _inbreast_root(tmp_path, xml):
     (tmp_path / "AllXML").mkdir()
     (tmp_path / "AllDICOMs").mkdir()
@@ -590,10 +583,9 @@ def test_inbreast_valid_root_loads(tmp_path):
 
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="inbreast.py: non-array ROIs/Point_px -> TypeError")
 @pytest.mark.parametrize("xml", [{"Images": [{"ROIs": 5}]},
                                  {"Images": [{"ROIs": [{"Name": "Mass", "Point_px": 5}]}]}])
-def test_known_bug_inbreast_non_array_rois(tmp_path, xml):
+def test_inbreast_non_array_rois_is_a_format_error(tmp_path, xml):
     from sklearn_llmrad.datasets import load_inbreast
     from sklearn_llmrad.exceptions import DatasetFormatError
 
@@ -601,11 +593,20 @@ def test_known_bug_inbreast_non_array_rois(tmp_path, xml):
         load_inbreast(_inbreast_root(tmp_path, xml))
 
 
-@pytest.mark.xfail(strict=True, reason="inbreast.py/roi.py: an infinite vertex is accepted")
-def test_known_bug_inbreast_infinite_point(tmp_path):
+def test_inbreast_infinite_point_is_a_format_error(tmp_path):
     from sklearn_llmrad.datasets import load_inbreast
     from sklearn_llmrad.exceptions import DatasetFormatError
 
     xml = {"Images": [{"ROIs": [{"Name": "Mass", "Point_px": ["(1, 2)", "(1e400, 2)", "(3, 4)"]}]}]}
-    with pytest.raises(DatasetFormatError):
+    with pytest.raises(DatasetFormatError, match="finite"):
         load_inbreast(_inbreast_root(tmp_path, xml))
+
+
+def test_geometric_rois_refuse_non_finite_coordinates():
+    from sklearn_llmrad.roi import BoxROI, CircleROI, PolygonROI
+
+    for make in (lambda: CircleROI(1.0, float("nan"), 3.0),
+                 lambda: BoxROI(0, 0, float("inf"), 4),
+                 lambda: PolygonROI(rows=(1, 2, float("inf")), cols=(1, 2, 3))):
+        with pytest.raises(ValueError, match="non-finite"):
+            make()

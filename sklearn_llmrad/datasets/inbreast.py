@@ -77,17 +77,22 @@ def _read_rois(file):
         raise DatasetFormatError(f"{where(file)}: no 'Images' array in the plist")
     rois = []
     for image in images:
-        for roi in image.get("ROIs", []) if isinstance(image, dict) else []:
-            if not isinstance(roi, dict) or "Point_px" not in roi:
+        image_rois = image.get("ROIs", []) if isinstance(image, dict) else []
+        if not isinstance(image_rois, list):
+            raise DatasetFormatError(f"{where(file)}: 'ROIs' is not an array")
+        for roi in image_rois:
+            if not isinstance(roi, dict) or not isinstance(roi.get("Point_px"), list):
                 raise DatasetFormatError(f"{where(file)}: ROI {len(rois) + 1} has no Point_px list")
             points = []
             for text in roi["Point_px"]:
                 match = _POINT.fullmatch(str(text).strip())
-                if match is None:
+                point = None if match is None else (float(match.group(1)), float(match.group(2)))
+                if point is None or not np.isfinite(point).all():
                     raise DatasetFormatError(
-                        f"{where(file)}: ROI {len(rois) + 1}: point {text!r} is not '(x, y)'"
+                        f"{where(file)}: ROI {len(rois) + 1}: point {text!r} is not '(x, y)' "
+                        "with finite coordinates"
                     )
-                points.append((float(match.group(1)), float(match.group(2))))
+                points.append(point)
             rois.append((str(roi.get("Name", "")).strip(), points))
     return rois
 

@@ -10,6 +10,7 @@ _API = {
     "ResNet50Classifier": "sklearn_llmrad.models.cnn",
     "EfficientNetB3Classifier": "sklearn_llmrad.models.cnn",
     "ROIToTensor": "sklearn_llmrad.models.cnn",
+    "CalibratedSVC": "sklearn_llmrad.models.svm",
 }
 
 __all__ = sorted(_API)

@@ -1,0 +1,92 @@
+"""The `llmrad` command: benchmark on the real mini-MIAS sample, CSV datasets, argument errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from skimage.io import imsave
+
+from sklearn_llmrad.cli import main, resolve_language_model
+
+FAST_ARGS = [
+    "--image-types", "Original", "--k", "15", "--epochs", "3", "--hidden-size", "16",
+    "--cnn-size", "32", "--cnn-epochs", "1", "--bootstraps", "200",
+]
+
+
+def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
+    """`llmrad benchmark --dataset mias` runs all six models on real mammograms."""
+    out = tmp_path / "mias"
+    code = main(["benchmark", "--dataset", "mias", "--root", str(mias_root), "--cv", "3",
+                 "--out", str(out), *FAST_ARGS])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].startswith("LANGUAGE MODEL:")
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["name"]) == [
+        "llmrad", "radiomics-svc", "resnet50", "efficientnet-b3", "wo-biobert", "wo-attention"]
+    assert (table["status"] == "ok").all(), table[["name", "status"]]
+    assert table["auc"].between(0, 1).all()
+    for name in ("results.md", "roc.png", "reliability.png", "top_features.png"):
+        assert (out / name).is_file(), name
+
+
+def _write_csv_dataset(root, rows=12):
+    rng = np.random.default_rng(0)
+    lines = ["image,mask,label,age,density,patient"]
+    for i in range(rows):
+        image = (rng.normal(100, 10, (64, 64)) + (40 if i % 2 else 0)).clip(0, 255).astype(np.uint8)
+        mask = np.zeros((64, 64), np.uint8)
+        mask[20:44, 18:46] = 255
+        imsave(root / f"img{i}.png", image, check_contrast=False)
+        imsave(root / f"mask{i}.png", mask, check_contrast=False)
+        lines.append(f"img{i}.png,mask{i}.png,{i % 2},{50 + i},B,p{i // 2}")
+    (root / "lesions.csv").write_text("\n".join(lines) + "\n")
+    return root / "lesions.csv"
+
+
+def test_csv_dataset_benchmark(tmp_path, capsys):
+    csv = _write_csv_dataset(tmp_path)
+    out = tmp_path / "out"
+    code = main(["benchmark", "--dataset", "csv", "--root", str(csv), "--cv", "2",
+                 "--models", "radiomics-svc", "--out", str(out), *FAST_ARGS])
+    assert code == 0
+    assert pd.read_csv(out / "results.csv").loc[0, "status"] == "ok"
+
+
+def test_csv_dataset_with_malformed_rows_names_them(tmp_path):
+    csv = _write_csv_dataset(tmp_path, rows=4)
+    text = csv.read_text().splitlines()
+    text[2] = "img1.png,mask1.png,7,51,B,p0"       # label not 0/1
+    text[3] = "missing.png,mask2.png,0,52,B,p1"    # missing file
+    csv.write_text("\n".join(text) + "\n")
+    from sklearn_llmrad.exceptions import DatasetFormatError
+
+    with pytest.raises(DatasetFormatError) as err:
+        main(["benchmark", "--dataset", "csv", "--root", str(csv), "--models", "radiomics-svc",
+              "--out", str(tmp_path / "o")])
+    message = str(err.value)
+    assert "row 2" in message and "row 3" in message
+
+
+def test_holdout_argument_is_validated():
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--dataset", "synthetic", "--holdout", "7:2"])
+
+
+def test_demo_falls_back_to_bundled_minilm_loudly(minilm_dir):
+    model, note = resolve_language_model()
+    assert note.startswith("LANGUAGE MODEL:")
+    if "BioBERT (" in note:  # a local BioBERT copy is present on this machine
+        assert model == "dmis-lab/biobert-base-cased-v1.2"
+    else:
+        assert "NOT found locally" in note and model == str(minilm_dir)
+
+
+def test_console_script_lists_models():
+    out = subprocess.run([sys.executable, "-m", "sklearn_llmrad.cli", "models"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[:6] == ["llmrad", "radiomics-svc", "resnet50", "efficientnet-b3", "wo-biobert",
+                       "wo-attention"]
