@@ -57,7 +57,8 @@ def render():
         if summary:
             lines += [summary, ""]
         for name, obj in public_objects(module_name):
-            if not (inspect.isclass(obj) or callable(obj)):
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                lines += [f"### `{name}`", "", f"`{obj!r}`"[:300], ""]  # a constant or a scorer
                 continue
             lines += [f"### `{name}{_signature(obj)}`", ""]
             lines += ["```text", inspect.getdoc(obj) or "(no docstring)", "```", ""]

@@ -1,6 +1,6 @@
 """
 Quick start: traditional radiomics with patient-grouped cross-validation
-=======================================================================
+========================================================================
 
 CLAHE -> PyRadiomics -> Top-K -> SVC on the embedded synthetic dataset, scored
 with sensitivity, specificity, AUC, F1 and accuracy on patient-grouped folds.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -480,6 +481,8 @@ def run_benchmark(
     for m, spec in enumerate(specs, start=1):
         data = inputs[spec.input]
         fold_frames = []
+        if out_dir is not None:
+            _forget_stale_folds(spec, settings, out_dir / "predictions" / spec.name, log)
         for fold, split in enumerate(splits, start=1):
             tag = f"[{m}/{len(specs)} {spec.name}] fold {fold}/{len(splits)}"
             path = None if out_dir is None else out_dir / "predictions" / spec.name / f"fold{fold}.csv"
@@ -565,6 +568,31 @@ def run_benchmark(
 
         write_report(result, out_dir)
     return result
+
+
+def _settings_hash(spec, settings):
+    """Fingerprint of a model's configuration: its unfitted estimator's parameters."""
+    try:
+        params = spec.factory(**settings).get_params(deep=True)
+    except Exception:  # the fit will fail and be reported; nothing to compare
+        return None
+    text = repr(sorted((key, repr(value)) for key, value in params.items()))
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # object addresses change between runs
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _forget_stale_folds(spec, settings, folder, log):
+    """Drop stored folds of ``spec`` computed with other settings, so they are redone."""
+    digest = _settings_hash(spec, settings)
+    stamp = folder / "settings.sha"
+    if folder.exists() and stamp.exists() and stamp.read_text() != digest:
+        stale = list(folder.glob("fold*.csv"))
+        for path in stale:
+            path.unlink()
+        if stale:
+            log(f"[{spec.name}] settings changed since the stored folds; recomputing {len(stale)} fold(s)")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(str(digest))
 
 
 def _get(result, name):

@@ -128,6 +128,17 @@ def test_benchmark_reports_failures_and_resumes(small_data, user_models, tmp_pat
     )
 
 
+def test_changed_model_settings_are_not_reused(small_data, user_models, tmp_path):
+    X, y, groups = small_data
+    common = dict(models=["radiomics-svc"], cv=3, out_dir=tmp_path, n_bootstraps=100,
+                  extractor_params=FAST_EXTRACTION)
+    run_benchmark(X, y, groups, k=10, log=lambda _: None, **common)
+    lines = []
+    run_benchmark(X, y, groups, k=12, log=lines.append, **common)
+    assert any("settings changed" in line for line in lines)
+    assert not any("reused" in line for line in lines)
+
+
 def test_benchmark_refuses_foreign_output_folder(small_data, user_models, tmp_path):
     X, y, groups = small_data
     common = dict(models=["logreg"], out_dir=tmp_path, k=10, n_bootstraps=100,

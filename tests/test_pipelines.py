@@ -25,7 +25,7 @@ SMALL_NET = {"hidden_size": 16, "n_heads": 2, "max_epochs": 8, "batch_size": 16,
 
 @pytest.fixture(scope="module")
 def synthetic():
-    data = make_synthetic_mammograms(48, image_size=128, random_state=11)
+    data = make_synthetic_mammograms(80, image_size=128, random_state=11)
     return data.frame, data.target, data.groups
 
 

@@ -375,10 +375,10 @@ def test_sklearn_estimator_checks(check):
 
 
 def test_clone_params_repr_pickle():
-    est = CLAHEPreprocessor(margin=3, normalize="roi", label=255)
+    est = CLAHEPreprocessor(margin=3, normalize="breast", label=255)
     assert clone(est).get_params() == est.get_params()
     assert est.set_params(margin=0.2).margin == 0.2
-    assert repr(est) == "CLAHEPreprocessor(label=255, margin=0.2, normalize='roi')"
+    assert repr(est) == "CLAHEPreprocessor(label=255, margin=0.2, normalize='breast')"
     X = frame(2).assign(mask=[lesion_mask(value=255)] * 2)
     est.fit(X)
     restored = pickle.loads(pickle.dumps(est))
