@@ -35,7 +35,8 @@ def big_roi_frame(n, seed):
     """Synthetic mammograms with a lesion mask whose crop is about 256 x 256."""
     data = make_synthetic_mammograms(n, image_size=288, random_state=seed)
     rr, cc = np.ogrid[:288, :288]
-    mask = (((rr - 144) / 116.0) ** 2 + ((cc - 144) / 116.0) ** 2 <= 1).astype(np.uint8)
+    # a 213-pixel lesion plus the 10% margin on each side gives a 256 x 256 crop
+    mask = (((rr - 144) / 106.0) ** 2 + ((cc - 144) / 106.0) ** 2 <= 1).astype(np.uint8)
     frame = data.frame.copy()
     frame["mask"] = [mask] * n
     return frame, data.target

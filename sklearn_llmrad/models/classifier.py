@@ -18,18 +18,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..exceptions import LesionError
+from ._device import AutoDeviceMixin, resolve_device
 from .fusion import FusionModule
 from .losses import CrossEntropyInfoNCELoss
 
 __all__ = ["LLMRadiomicsClassifier"]
 
 _SEMANTIC_ATTRS = ("values", "feature_embeddings", "clinical_embeddings")
-
-
-def _resolve_device(device):
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _softmax(y):
@@ -64,7 +59,7 @@ def _check_finite(values, cases, names, what="feature"):
     )
 
 
-class LLMRadiomicsClassifier(NeuralNetClassifier):
+class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
     """LLM-enhanced radiomics classifier: cross-attention fusion trained with skorch.
 
     A :class:`skorch.NeuralNetClassifier` subclass whose module is
@@ -256,34 +251,12 @@ class LLMRadiomicsClassifier(NeuralNetClassifier):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
-    # ------------------------------------------------------------------ device
-    # skorch reads ``self.device`` everywhere (module placement, tensors,
-    # unpickling). The parameter keeps what the user passed ("auto"), while
-    # skorch's internals see the resolved device.
-    @property
-    def device(self):
-        return _resolve_device(self.__dict__.get("device", "auto"))
-
-    @device.setter
-    def device(self, value):
-        self.__dict__["device"] = value
-
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
-        params["device"] = self.__dict__.get("device", "auto")
         # skorch's private bookkeeping of unknown kwargs, rebuilt by __init__
         # from the kwargs themselves: not a parameter.
         params.pop("_params_to_validate", None)
         return params
-
-    def __setstate__(self, state):
-        requested = state.get("device", "auto")
-        # skorch maps CUDA tensors to the CPU when CUDA is absent (and warns
-        # for an explicit "cuda"); "auto" simply resolves to what is here.
-        state["device"] = _resolve_device(requested)
-        super().__setstate__(state)
-        if isinstance(requested, str) and requested == "auto":
-            self.__dict__["device"] = "auto"
 
     # --------------------------------------------------------------- sklearn
     def __sklearn_tags__(self):

@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .._columns import IMAGE, MASK, SOURCE
+from ._device import AutoDeviceMixin, resolve_device
 from ..exceptions import ImageReadError, MaskError, ModelNotFoundError
 
 __all__ = ["ROIToTensor", "ResNet50Classifier", "EfficientNetB3Classifier"]
@@ -517,12 +518,6 @@ def augment_batch(x, *, max_rotation=10.0, intensity_jitter=0.1):
     return x
 
 
-def _resolve_device(device):
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 @contextmanager
 def _seeded_torch(seed, device):
     """Seed torch inside the block and restore the caller's generator states after it."""
@@ -615,7 +610,7 @@ _PARAMS_DOC = """
 """
 
 
-class _TorchvisionClassifier(NeuralNetClassifier):
+class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
     """skorch classifier around a torchvision architecture (set ``_arch`` in subclasses)."""
 
     _arch = None
@@ -716,16 +711,6 @@ class _TorchvisionClassifier(NeuralNetClassifier):
     __repr__ = BaseEstimator.__repr__
 
     # -- parameters: the signature plus skorch's prefixed ones ---------------------------
-    # `device` is a property so that every skorch code path reading `net.device` sees a
-    # real device while get_params/clone keep the user's "auto".
-    @property
-    def device(self):
-        return _resolve_device(self.__dict__.get("device", "auto"))
-
-    @device.setter
-    def device(self, value):
-        self.__dict__["device"] = value
-
     def _get_param_names(self):
         # skorch lists every attribute (module, train_split, _params_to_validate...);
         # only the constructor's parameters and prefixed `x__y` options are parameters here.
@@ -737,11 +722,6 @@ class _TorchvisionClassifier(NeuralNetClassifier):
         names += [k for k in self.__dict__ if "__" in k and not k.endswith("_")]
         return sorted(names)
 
-    def get_params(self, deep=True, **kwargs):
-        params = super().get_params(deep=deep, **kwargs)
-        params["device"] = self.__dict__.get("device", "auto")
-        return params
-
     def set_params(self, **kwargs):
         super().set_params(**kwargs)
         if "device" in kwargs and self.initialized_:
@@ -750,14 +730,6 @@ class _TorchvisionClassifier(NeuralNetClassifier):
                 if isinstance(component, nn.Module):
                     component.to(self.device)
         return self
-
-    def __setstate__(self, state):
-        raw = state.get("device", "auto")
-        if isinstance(raw, str) and raw == "auto":
-            # skorch maps the tensors onto this device (CPU when no GPU is present).
-            state = {**state, "device": _resolve_device(raw)}
-        super().__setstate__(state)
-        self.__dict__["device"] = raw
 
     def _check_own_params(self):
         params = self.get_params(deep=False)
@@ -926,7 +898,7 @@ class _TorchvisionClassifier(NeuralNetClassifier):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
-        tags.non_deterministic = _resolve_device(self.__dict__.get("device", "auto")) != "cpu"
+        tags.non_deterministic = resolve_device(self.__dict__.get("device", "auto")) != "cpu"
         return tags
 
 
