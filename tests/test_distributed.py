@@ -146,3 +146,28 @@ def test_grid_search_and_cross_validate_on_cluster_equal_local(client, tmp_path)
         cv_remote = cross_validate(best, X, y, cv=StratifiedKFold(3), scoring=["roc_auc", "accuracy"], n_jobs=-1)
     for key in ("test_roc_auc", "test_accuracy"):
         np.testing.assert_allclose(cv_remote[key], cv_local[key], rtol=1e-12, err_msg=key)
+
+
+def test_encoder_and_fusion_cross_validate_on_cluster_equal_local(client, tiny_bert_dir, tmp_path):
+    """The language-model stage and the fusion network under a Dask-backed cross_validate."""
+    from sklearn.model_selection import cross_validate
+
+    from sklearn_llmrad.pipelines import make_llmrad_pipeline
+
+    X, y = _lesions(n=24)
+    features = RadiomicsExtractor(**SETTINGS).fit_transform(X)
+
+    def run():
+        tail = make_llmrad_pipeline(
+            k=6, encoder=str(tiny_bert_dir),
+            encoder_params={"device": "cpu", "cache_dir": str(tmp_path / "embeddings")},
+            classifier_params={"hidden_size": 8, "n_heads": 2, "max_epochs": 3, "batch_size": 8},
+            device="cpu", random_state=0,
+        )[2:]
+        return cross_validate(tail, features, y, cv=3, scoring="roc_auc", n_jobs=2)["test_score"]
+
+    local = run()
+    with distributed.get_task_stream(client) as ts, joblib.parallel_config(backend="dask"):
+        remote = run()
+    assert _worker_keys(ts), "no task ran on the cluster"
+    np.testing.assert_allclose(remote, local)

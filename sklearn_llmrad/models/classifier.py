@@ -107,12 +107,12 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         InfoNCE temperature.
     attention : bool, default=True
         ``False``: the "w/o attention" ablation.
-    early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the training data (stratified,
-        seeded by ``random_state``), stop when the validation loss has not
-        improved for ``patience`` epochs and restore the best weights.
-        ``False`` trains on all data for ``max_epochs`` (the published
-        schedule).
+    early_stopping : bool, default=False
+        The default trains for ``max_epochs`` as published. ``True`` holds
+        out ``validation_fraction`` of the training data (stratified, seeded
+        by ``random_state``), stops when the validation loss has not improved
+        for ``patience`` epochs and restores the best weights: advisable on
+        small datasets (``llmrad demo`` uses it).
     patience : int, default=20
     validation_fraction : float, default=0.2
     device : {"auto", "cpu", "cuda", ...}, default="auto"
@@ -209,7 +209,7 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         contrastive_weight=0.1,
         temperature=0.1,
         attention=True,
-        early_stopping=True,
+        early_stopping=False,
         patience=20,
         validation_fraction=0.2,
         device="auto",
