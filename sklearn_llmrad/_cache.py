@@ -118,7 +118,7 @@ class DiskCache:
     """
 
     def __init__(self, directory, *, namespace="default"):
-        self.directory = Path(directory)
+        self.directory = Path(directory).expanduser()  # "~/.cache/llmrad" as users write it
         self.namespace = str(namespace)
 
     @property

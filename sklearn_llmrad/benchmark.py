@@ -321,19 +321,12 @@ def _take(X, idx):
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
-def _explain_fold(estimator, X_test, top_n):
+def _explain_fold(pipeline, X_test, top_n):
     """Per-feature contributions of the fitted full method on one test fold."""
-    final = estimator[-1] if hasattr(estimator, "steps") else estimator
-    if not hasattr(final, "explain"):
+    final = pipeline[-1]
+    if not hasattr(final, "explain"):  # a user's replacement for the full method
         return None
-    Xt = estimator[:-1].transform(X_test) if hasattr(estimator, "steps") else X_test
-    explanation = final.explain(Xt, top_n=top_n)
-    table = getattr(explanation, "contributions", None)
-    if table is None and isinstance(explanation, dict):
-        table = explanation.get("contributions")
-    if table is None:
-        table = explanation
-    return pd.DataFrame(table)
+    return pd.DataFrame(final.explain(pipeline[:-1].transform(X_test), top_n=top_n).contributions)
 
 
 def run_benchmark(
@@ -609,20 +602,15 @@ def _safe_auc(y_true, y_prob):
 
 
 def _aggregate_explanations(frames):
+    """Mean |contribution| of each feature over the lesions it drove, most important first."""
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
         return None
     table = pd.concat(frames, ignore_index=True)
-    key = "description" if "description" in table.columns else "feature"
-    value = "contribution" if "contribution" in table.columns else table.columns[-1]
-    agg = (
-        table.assign(abs_contribution=table[value].abs())
-        .groupby(key, sort=False)
+    return (
+        table.assign(abs_contribution=table["contribution"].abs())
+        .groupby(["feature", "description"], sort=False)
         .agg(mean_abs_contribution=("abs_contribution", "mean"), n=("abs_contribution", "size"))
         .sort_values("mean_abs_contribution", ascending=False)
         .reset_index()
     )
-    if "feature" in table.columns and key != "feature":
-        names = table.drop_duplicates(key).set_index(key)["feature"]
-        agg.insert(0, "feature", agg[key].map(names))
-    return agg

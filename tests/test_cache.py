@@ -112,3 +112,11 @@ def test_cache_object_pickles(tmp_path):
     cache = pickle.loads(pickle.dumps(DiskCache(tmp_path, namespace="n")))
     assert cache.root == tmp_path / "n"
     assert "DiskCache(" in repr(cache)
+
+
+def test_home_relative_cache_directory_is_expanded(tmp_path, monkeypatch):
+    from sklearn_llmrad._cache import DiskCache
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cache = DiskCache("~/llmrad-cache", namespace="t")
+    assert cache.directory == tmp_path / "llmrad-cache"
