@@ -124,39 +124,22 @@ def default_models():
     """
     from . import pipelines as p
 
-    def llmrad(*, k, encoder, encoder_params, classifier_params, random_state, device, **_):
-        return _tail(
-            p.make_llmrad_pipeline(
+    def fusion(*, language_model=True, attention=True):
+        """The method (or an ablation) from its Top-K step on."""
+
+        def factory(*, k, encoder, encoder_params, classifier_params, random_state, device, **_):
+            pipe = p.make_llmrad_pipeline(
                 k=k,
-                encoder=encoder,
-                encoder_params=encoder_params,
+                encoder=encoder if language_model else None,
+                encoder_params=encoder_params if language_model else None,
+                attention=attention,
                 classifier_params=classifier_params,
                 random_state=random_state,
                 device=device,
-            ),
-            "topk",
-        )
+            )
+            return _tail(pipe, "topk")
 
-    def no_biobert(*, k, classifier_params, random_state, device, **_):
-        return _tail(
-            p.make_no_biobert_pipeline(
-                k=k, classifier_params=classifier_params, random_state=random_state, device=device
-            ),
-            "topk",
-        )
-
-    def no_attention(*, k, encoder, encoder_params, classifier_params, random_state, device, **_):
-        return _tail(
-            p.make_no_attention_pipeline(
-                k=k,
-                encoder=encoder,
-                encoder_params=encoder_params,
-                classifier_params=classifier_params,
-                random_state=random_state,
-                device=device,
-            ),
-            "topk",
-        )
+        return factory
 
     def svc(*, k, random_state, **_):
         return _tail(p.make_radiomics_svc_pipeline(k=k, random_state=random_state), "topk")
@@ -177,12 +160,12 @@ def default_models():
         return factory
 
     specs = [
-        ModelSpec("llmrad", "LLM-radiomics (full method)", llmrad, "features"),
+        ModelSpec("llmrad", "LLM-radiomics (full method)", fusion(), "features"),
         ModelSpec("radiomics-svc", "Radiomics + SVC", svc, "features"),
         ModelSpec("resnet50", "ResNet-50", cnn("resnet50"), "crops"),
         ModelSpec("efficientnet-b3", "EfficientNet-B3", cnn("efficientnet_b3"), "crops"),
-        ModelSpec("wo-biobert", "w/o BioBERT", no_biobert, "features"),
-        ModelSpec("wo-attention", "w/o attention", no_attention, "features"),
+        ModelSpec("wo-biobert", "w/o BioBERT", fusion(language_model=False), "features"),
+        ModelSpec("wo-attention", "w/o attention", fusion(attention=False), "features"),
     ]
     return {spec.name: spec for spec in specs}
 
