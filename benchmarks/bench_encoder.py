@@ -34,40 +34,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sklearn_llmrad._testing import save_tiny_bert  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def tiny_bert(path):
-    """A tiny random BERT with a real WordPiece vocabulary, as in tests/conftest.py."""
-    import torch
-    import transformers
-
-    words = (
-        "[PAD] [UNK] [CLS] [SEP] [MASK] the of a an and with lesion texture gray level glcm glrlm glszm "
-        "gldm ngtdm shape first order wavelet laplacian gaussian sigma mm entropy contrast energy mean "
-        "variance zone run size dependence woman year old breast dense fatty history cancer family bi "
-        "rads density heterogeneously extremely scattered fibroglandular no unknown , . : ( ) - 0 1 2 3 "
-        "4 5 6 7 8 9"
-    ).split()
-    (path / "vocab.txt").write_text("\n".join(dict.fromkeys(words)) + "\n")
-    tokenizer = transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
-    config = transformers.BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def resolve_model(choice, tmp):
     if choice == "tiny":
-        return tiny_bert(Path(tmp)), "tiny-bert (random, 32-d)"
+        return save_tiny_bert(Path(tmp)), "tiny-bert (random, 32-d)"
     if choice not in (None, "minilm"):
         return Path(choice), str(choice)
     try:

@@ -33,33 +33,10 @@ def ddsm_dicoms():
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory):
     """A tiny, randomly initialised BERT (model + WordPiece tokenizer) saved to disk."""
-    transformers = pytest.importorskip("transformers")
-    path = tmp_path_factory.mktemp("tiny-bert")
-    words = (
-        "[PAD] [UNK] [CLS] [SEP] [MASK] the of a an and with lesion texture gray level "
-        "glcm glrlm glszm gldm ngtdm shape first order wavelet laplacian gaussian sigma "
-        "mm entropy contrast energy mean variance zone run size dependence woman year old "
-        "breast dense fatty history cancer family bi rads density heterogeneously extremely "
-        "scattered fibroglandular no unknown local binary pattern square root logarithm "
-        "exponential gradient filter band low high original image intensity , . : ( ) - 0 1 "
-        "2 3 4 5 6 7 8 9"
-    ).split()
-    (path / "vocab.txt").write_text("\n".join(dict.fromkeys(words)) + "\n")
-    tokenizer = transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
-    config = transformers.BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    import torch
+    pytest.importorskip("transformers")
+    from sklearn_llmrad._testing import save_tiny_bert
 
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")
