@@ -34,7 +34,6 @@ import io as _io
 import json
 import math
 import os
-import shutil
 import tempfile
 import warnings
 import zipfile
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save", "load", "UnsafeModelError", "ModelFileError"]
+__all__ = ["ModelFileError", "UnsafeModelError", "load", "own_registry", "save"]
 
 FORMAT = "sklearn-llmrad-model"
 FORMAT_VERSION = 1
@@ -66,19 +65,29 @@ _VERSIONED = {
 # only as safetensors; no python files (custom model code) and no pickles.
 _LM_FILE_SUFFIXES = (".safetensors", ".json", ".txt", ".model")
 
-# Modules of this package whose classes and functions may appear in a model
-# file. ``io``, ``cli`` and ``datasets`` are left out on purpose: their
-# functions write or read files and have no place inside a fitted estimator.
-_OWN_MODULE_PREFIXES = (
-    "sklearn_llmrad.preprocessing",
-    "sklearn_llmrad.radiomics",
-    "sklearn_llmrad.selection",
-    "sklearn_llmrad.encoding",
-    "sklearn_llmrad.models",
-    "sklearn_llmrad.metrics",
-    "sklearn_llmrad.roi",
-    "sklearn_llmrad._columns",
+# Modules of this package left out of the registry of what a model file may name:
+# they read or write files, run the command line, download or load data sets,
+# or are test helpers; nothing they define belongs inside a fitted estimator.
+_EXCLUDED_OWN_MODULES = (
+    "sklearn_llmrad.io",
+    "sklearn_llmrad.cli",
+    "sklearn_llmrad.benchmark",
+    "sklearn_llmrad.report",
+    "sklearn_llmrad.datasets",
+    "sklearn_llmrad._testing",
+    "sklearn_llmrad._cache",
+    "sklearn_llmrad._embedding_cache",
 )
+
+# Bounds on what is read from an archive. Checked on the sizes the zip
+# directory declares, before a member is read, and again on the bytes actually
+# decompressed. Model weights are stored uncompressed, so a member that would
+# inflate far beyond its stored size is a decompression bomb.
+_MAX_MANIFEST_BYTES = 16 * 2**20
+_MAX_MEMBER_BYTES = 4 * 2**30
+_MAX_TOTAL_BYTES = 8 * 2**30
+_MAX_RATIO = 100  # uncompressed/compressed, for members above _RATIO_FLOOR
+_RATIO_FLOOR = 16 * 2**20
 
 # Third-party functions that fitted estimators legitimately reference
 # (``SelectKBest(score_func=...)``, EarlyStopping's ``sink``).
@@ -91,6 +100,18 @@ _ALLOWED_FUNCTIONS = frozenset(
         "sklearn.feature_selection._mutual_info.mutual_info_classif",
         "sklearn.feature_selection._mutual_info.mutual_info_regression",
         "builtins.print",
+    }
+)
+
+# Third-party classes held inside fitted scikit-learn estimators that skops does
+# not trust by default (CalibratedSVC keeps its calibrators and its CV splitter).
+_ALLOWED_SKLEARN_CLASSES = frozenset(
+    {
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.isotonic.IsotonicRegression",
+        "sklearn.model_selection._split.StratifiedKFold",
+        "sklearn.model_selection._split.KFold",
     }
 )
 
@@ -142,14 +163,14 @@ def _dotted(obj):
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
-def _third_party_allowed_names():
-    """Dotted names of third-party classes a saved net's parameters may use."""
-    import torch
+def _third_party_allowed():
+    """Third-party classes a saved net's parameters may use, by their exact dotted name."""
     import skorch
     import skorch.callbacks as cb
+    import torch
     from skorch.dataset import Dataset, ValidSplit
 
-    names = set(_ALLOWED_FUNCTIONS)
+    found = {}
     for cls in (
         skorch.NeuralNet,
         skorch.NeuralNetClassifier,
@@ -159,7 +180,7 @@ def _third_party_allowed_names():
         ValidSplit,
         torch.utils.data.DataLoader,
     ):
-        names.add(_dotted(cls))
+        found[_dotted(cls)] = cls
     # Callbacks that only observe or adjust training. Checkpoint/LoadInitState
     # and the loggers are left out: they touch the file system or the network
     # when initialised.
@@ -180,7 +201,7 @@ def _third_party_allowed_names():
         "InputShapeSetter",
     ):
         if hasattr(cb, name):
-            names.add(_dotted(getattr(cb, name)))
+            found[_dotted(getattr(cb, name))] = getattr(cb, name)
     for ns, base in (
         (torch.optim, torch.optim.Optimizer),
         (torch.optim.lr_scheduler, object),
@@ -189,34 +210,141 @@ def _third_party_allowed_names():
         for value in vars(ns).values():
             if inspect.isclass(value) and issubclass(value, base):
                 if value.__module__.startswith(("torch.optim", "torch.nn")):
-                    names.add(_dotted(value))
-    return names
+                    found[_dotted(value)] = value
+    return found
 
 
-def _is_own(name):
-    return any(name == p or name.startswith(p + ".") for p in _OWN_MODULE_PREFIXES)
+def _is_excluded_module(name):
+    return any(name == m or name.startswith(m + ".") for m in _EXCLUDED_OWN_MODULES)
+
+
+def _own_modules():
+    """Names of this package's modules that may define what a model file names."""
+    import pkgutil
+
+    import sklearn_llmrad
+
+    names = []
+    stack = [("sklearn_llmrad", sklearn_llmrad.__path__)]
+    while stack:
+        package, path = stack.pop()
+        for info in pkgutil.iter_modules(path, prefix=package + "."):
+            if _is_excluded_module(info.name):
+                continue
+            names.append(info.name)
+            if info.ispkg:
+                stack.append((info.name, [str(Path(path[0]) / info.name.rsplit(".", 1)[1])]))
+    return sorted(names)
+
+
+@functools.cache
+def own_registry():
+    """Every class of this package a model file may name, by its exact dotted name.
+
+    Derived from what the package defines: the scikit-learn estimators, torch
+    modules (networks and criteria) and skorch callbacks *defined* in each of
+    its modules (``io``, ``cli``, ``benchmark``, ``report``, ``datasets`` and
+    the caches are left out). Classes a module merely imports are not in it,
+    so a name such as ``sklearn_llmrad.io.os.system`` can never resolve.
+
+    Returns
+    -------
+    mapping of str -> type
+        Read-only.
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.io import own_registry
+    >>> "sklearn_llmrad.scaling.RobustFeatureScaler" in own_registry()
+    True
+    >>> any(name.startswith("sklearn_llmrad.io.") for name in own_registry())
+    False
+    """
+    from types import MappingProxyType
+
+    import torch
+    from sklearn.base import BaseEstimator
+    from skorch.callbacks import Callback
+
+    registry = {}
+    for name in _own_modules():
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # an optional dependency of that module is missing
+            continue
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value)
+                and value.__module__ == name
+                and not value.__name__.startswith("_")
+                and issubclass(value, (BaseEstimator, torch.nn.Module, Callback))
+            ):
+                registry[_dotted(value)] = value
+    return MappingProxyType(registry)
+
+
+def _import_exact(name):
+    """The object defined under exactly ``name`` (module + qualname), or None.
+
+    Attribute chains through modules (``pkg.mod.os.system``) and re-exported
+    objects (whose own ``__module__``/``__qualname__`` differ) give None.
+    """
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr, None)
+            if obj is None or inspect.ismodule(obj):
+                return None
+        if (
+            getattr(obj, "__module__", None) == module_name
+            and getattr(obj, "__qualname__", None) == ".".join(parts[i:])
+        ):
+            return obj
+        return None
+    return None
 
 
 class _AllowList:
-    """Decides, from a dotted name alone, whether a class or function may be imported."""
+    """Decides, from a dotted name alone, whether a class or function may be imported.
+
+    Membership is by exact name: this package's registry (:func:`own_registry`),
+    a fixed list of torch/skorch/scikit-learn names, the types skops trusts by
+    default, and what the caller passed as ``trusted``. A name resolves only to
+    the object *defined* under that name.
+    """
 
     def __init__(self, trusted):
         if trusted is None:
             trusted = []
         elif isinstance(trusted, (str, type)):
             trusted = [trusted]
-        self.extra = {t if isinstance(t, str) else _dotted(t) for t in trusted}
+        self.extra = {}
+        for t in trusted:
+            if isinstance(t, str):
+                self.extra[t] = None
+            else:
+                self.extra[_dotted(t)] = t
         self._third = None
 
     @property
     def third(self):
         if self._third is None:
-            self._third = _third_party_allowed_names()
+            self._third = _third_party_allowed()
         return self._third
 
     def __contains__(self, name):
         return isinstance(name, str) and (
-            _is_own(name) or name in self.extra or name in self.third or _skops_trusts(name)
+            name in own_registry()
+            or name in self.extra
+            or name in self.third
+            or name in _ALLOWED_FUNCTIONS
+            or name in _ALLOWED_SKLEARN_CLASSES
+            or _skops_trusts(name)
         )
 
     def resolve(self, name, *, what, kind="class"):
@@ -227,20 +355,15 @@ class _AllowList:
                 "allow-list; refusing to import it. Pass trusted=[...] to "
                 "sklearn_llmrad.io.load only if you know where this file came from."
             )
-        parts = name.split(".")
-        obj = None
-        for i in range(len(parts) - 1, 0, -1):
-            try:
-                obj = importlib.import_module(".".join(parts[:i]))
-            except ImportError:
-                continue
-            for attr in parts[i:]:
-                obj = getattr(obj, attr, None)
-                if obj is None:
-                    break
-            break
+        obj = own_registry().get(name) or self.third.get(name) or self.extra.get(name)
         if obj is None:
-            raise ModelFileError(f"cannot find {name!r} ({what}) in the installed libraries")
+            obj = _import_exact(name)
+        if obj is None or _dotted(obj) != name:
+            raise UnsafeModelError(
+                f"the model file names {name!r} as {what}, but nothing is defined under "
+                "exactly that name (an attribute reached through another module is "
+                "refused); refusing to load"
+            )
         if kind == "class" and not inspect.isclass(obj):
             raise UnsafeModelError(f"{name!r} ({what}) is not a class; refusing to call it")
         return obj
@@ -741,6 +864,7 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
     except (zipfile.BadZipFile, EOFError) as exc:
         raise ModelFileError(f"{os.fspath(path)!s} is not a sklearn-llmrad model file (not a zip archive)") from exc
     with zf:
+        _check_archive(zf, path)
         names = set(zf.namelist())
         if _MANIFEST not in names:
             raise ModelFileError(f"{os.fspath(path)!s} has no {_MANIFEST}; not a sklearn-llmrad model file")
@@ -761,10 +885,68 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
         return _load_node(root, ctx)
 
 
+def _unsafe_member_name(name):
+    """Why a member name could escape the archive's folder, or None."""
+    if not name or name.startswith(("/", "\\")) or "\\" in name or "\x00" in name:
+        return "an absolute or non-POSIX path"
+    if len(name) > 1 and name[1] == ":":
+        return "a drive letter"
+    if ".." in name.split("/"):
+        return "a '..' component"
+    return None
+
+
+def _check_archive_infos(infos, what, *, manifest_limit=None):
+    """Refuse traversal names and members that would decompress beyond the bounds."""
+    total = 0
+    for info in infos:
+        reason = _unsafe_member_name(info.filename)
+        if reason is not None:
+            raise UnsafeModelError(
+                f"{what} holds a member named {info.filename!r} ({reason}); refusing to load"
+            )
+        limit = _MAX_MEMBER_BYTES
+        if manifest_limit is not None and info.filename == _MANIFEST:
+            limit = manifest_limit
+        size = info.file_size
+        if size > limit:
+            raise UnsafeModelError(
+                f"{what}: member {info.filename!r} would decompress to {size} bytes, more than "
+                f"the limit of {limit}; refusing to read it"
+            )
+        if size > _RATIO_FLOOR and size > _MAX_RATIO * max(info.compress_size, 1):
+            raise UnsafeModelError(
+                f"{what}: member {info.filename!r} would inflate {size // max(info.compress_size, 1)}x "
+                f"(to {size} bytes); refusing a decompression bomb"
+            )
+        total += size
+    if total > _MAX_TOTAL_BYTES:
+        raise UnsafeModelError(
+            f"{what} would decompress to {total} bytes in all, more than the limit of "
+            f"{_MAX_TOTAL_BYTES}; refusing to read it"
+        )
+
+
+def _check_archive(zf, path):
+    _check_archive_infos(zf.infolist(), os.fspath(path), manifest_limit=_MAX_MANIFEST_BYTES)
+
+
+def _read_member(zf, name, limit=_MAX_MEMBER_BYTES):
+    """Read one member, never more than ``limit`` bytes whatever its header says."""
+    try:
+        with zf.open(name) as fh:
+            data = fh.read(limit + 1)
+    except KeyError as exc:
+        raise ModelFileError(f"{name} is missing from the model file") from exc
+    if len(data) > limit:
+        raise UnsafeModelError(f"{name} decompresses to more than {limit} bytes; refusing to read it")
+    return data
+
+
 def _read_manifest(zf, path):
     try:
-        manifest = json.loads(zf.read(_MANIFEST).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as exc:
+        manifest = json.loads(_read_member(zf, _MANIFEST, _MAX_MANIFEST_BYTES).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, EOFError, RecursionError) as exc:
         raise ModelFileError(f"{os.fspath(path)!s}: {_MANIFEST} is corrupt ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{os.fspath(path)!s} is not a sklearn-llmrad model file")
@@ -847,7 +1029,10 @@ def _read_tensors(zf, name):
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
-    data = zf.read(name)
+    try:
+        data = _read_member(zf, name)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ModelFileError(f"{name} is corrupt ({exc})") from exc
     # safetensors: an 8-byte little-endian header length, then a JSON header.
     # Anything else is refused before parsing; a pickle stream (PROTO opcode
     # 0x80) or a torch.save zip (a pickle inside) is named as such.
@@ -971,6 +1156,8 @@ def _schema_types(obj):
     if isinstance(obj, dict):
         if "__module__" in obj and "__class__" in obj:
             yield f"{obj['__module__']}.{obj['__class__']}"
+        if "module_path" in obj and "function" in obj:
+            yield f"{obj['module_path']}.{obj['function']}"
         for v in obj.values():
             yield from _schema_types(v)
     elif isinstance(obj, list):
@@ -994,15 +1181,19 @@ def _load_skops(node, ctx):
     import skops.io as sio
 
     allow = ctx["allow"]
-    data = ctx["zf"].read(node["file"])
     try:
+        data = _read_member(ctx["zf"], node["file"])
         inner = zipfile.ZipFile(_io.BytesIO(data))
-        schema = json.loads(inner.read("schema.json"))
+        # the payload is a zip of its own: the same bounds before skops reads it
+        _check_archive_infos(inner.infolist(), node["file"])
+        schema = json.loads(_read_member(inner, "schema.json", _MAX_MANIFEST_BYTES))
         untrusted = sio.get_untrusted_types(data=data)
-    except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, RecursionError) as exc:
+        if isinstance(exc, UnsafeModelError):
+            raise
         raise ModelFileError(f"{node['file']} is not a valid skops payload ({exc})") from exc
     for name in inner.namelist():
-        payload = inner.read(name)
+        payload = _read_member(inner, name)
         if name != "schema.json" and (payload[:1] == b"\x80" or name.endswith((".pkl", ".pickle"))):
             raise UnsafeModelError(f"{node['file']} contains pickle data ({name}); refusing to load")
     refused = sorted(t for t in untrusted if t not in allow)
@@ -1062,7 +1253,15 @@ def _restore_language_model(est, node, lm, ctx):
             dest = target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             with ctx["zf"].open(base + rel) as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out)
+                written = 0
+                while chunk := src.read(2**20):
+                    written += len(chunk)
+                    if written > _MAX_MEMBER_BYTES:
+                        raise UnsafeModelError(
+                            f"{base + rel} decompresses to more than {_MAX_MEMBER_BYTES} bytes; "
+                            "refusing to extract it"
+                        )
+                    out.write(chunk)
         for cfg in ("config.json", "tokenizer_config.json"):
             if (target / cfg).is_file():
                 try:
