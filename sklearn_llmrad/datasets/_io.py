@@ -17,6 +17,8 @@ Formats
 * PGM, binary (P5, 8- or 16-bit big-endian) and plain (P2), with a small
   parser of our own: SimpleITK does not read PGM, and mini-MIAS ships PGM.
 * PNG, TIFF, JPEG, BMP, NIfTI, NRRD, MetaImage through SimpleITK.
+* Lossless JPEG ``.LJPEG`` (the original DDSM files) through ``imagecodecs``
+  (optional extra ``ddsm``).
 
 Privacy: DICOM headers hold patient data. Nothing from a DICOM header other
 than pixel-module attributes is ever put in a message; pydicom's own messages
@@ -273,6 +275,8 @@ def _read_file(path, *, case, error, raw):
         return _read_dicom(path, case=case, error=error, raw=raw, force=True)
     if kind == "pgm":
         return _read_pgm(path, case=case, error=error)
+    if path.lower().endswith(".ljpeg"):
+        return _read_ljpeg(path, case=case, error=error)
     try:
         return _read_sitk(path, case=case, error=error)
     except error:
@@ -542,6 +546,35 @@ def _read_pgm(path, *, case, error):
             f"corrupt PGM: pixel value {int(image.max())} above maxval {maxval}", case=case, file=path
         )
     return image, ImageInfo(format="pgm", bits_stored=int(maxval).bit_length())
+
+
+# --------------------------------------------------------------------------- #
+# lossless JPEG (.LJPEG, the original DDSM files)
+# --------------------------------------------------------------------------- #
+def _read_ljpeg(path, *, case, error):
+    """Decode a DDSM ``.LJPEG`` (lossless JPEG, SOF3) with imagecodecs."""
+    advice = ("or provide the 16-bit PNG/TIFF conversion of this file next to it "
+              "(same name, .png or .tif instead of .LJPEG)")
+    try:
+        import imagecodecs
+    except ImportError:
+        raise error(
+            f"reading lossless JPEG needs the imagecodecs package (pip install 'sklearn-llmrad[ddsm]'), {advice}",
+            case=case, file=path,
+        ) from None
+    with open(path, "rb") as fh:
+        data = fh.read()
+    start = data.find(b"\xff\xd8")  # skip anything written before the JPEG stream
+    failures = []
+    for decode in (imagecodecs.ljpeg_decode, imagecodecs.jpegsof3_decode):
+        try:
+            image = np.asarray(decode(data[max(start, 0):]))
+        except Exception as exc:  # each codec raises its own error type
+            failures.append(f"{decode.__name__}: {_short(str(exc) or type(exc).__name__, 80)}")
+            continue
+        bits = 8 * image.dtype.itemsize
+        return image, ImageInfo(format="ljpeg", bits_stored=bits)
+    raise error(f"cannot decode lossless JPEG ({'; '.join(failures)}); {advice}", case=case, file=path)
 
 
 # --------------------------------------------------------------------------- #
