@@ -277,7 +277,7 @@ def test_unknown_pathology_and_empty_root(tmp_path):
         load_ddsm(tmp_path)
     write_case(tmp_path, "cancers", "cancer_01", 8, overlays={
         "LEFT_CC": _overlay(_abnormality(1, pathology="UNPROVEN"), _abnormality(2))})
-    data = _load(tmp_path, on_error="exclude")
+    data = _load(tmp_path)  # no label is not an error, even with on_error="raise"
     assert list(data.frame.index) == ["A_0008_1.LEFT_CC_2"]
     assert data.excluded[0][0] == "A_0008_1.LEFT_CC_1" and "UNPROVEN" in data.excluded[0][1]
 
@@ -370,7 +370,7 @@ def _benchmark_tree(root, n_cases=8):
         write_case(root, "cancers" if malignant else "benigns", "vol_01", 100 + i, lesion_brightness=(
             9000 if malignant else 2000), overlays={"LEFT_CC": _overlay(_abnormality(
                 1, pathology="MALIGNANT" if malignant else "BENIGN",
-                boundary=(12, 20, "2" * 15 + "4" * 19 + "6" * 15 + "0" * 19)))})
+                boundary=(12, 20, " ".join("2" * 15 + "4" * 19 + "6" * 15 + "0" * 19))))})
     return root
 
 
@@ -380,8 +380,10 @@ def test_cli_benchmark_runs_on_ddsm(tmp_path, capsys, minilm_dir):
     root = _benchmark_tree(tmp_path / "ddsm")
     # the ROI drawn by the chain code is the bright lesion written into the image
     data = _load(root)
-    image = read_image(data.frame.iloc[0]["image"])
-    mask = read_mask(data.frame.iloc[0]["mask"], image.shape).astype(bool)
+    assert len(data.frame) == 8 and data.target.sum() == 4
+    row = data.frame.iloc[int(np.flatnonzero(data.target == 1)[0])]
+    image = read_image(row["image"])
+    mask = read_mask(row["mask"], image.shape).astype(bool)
     assert mask.sum() == 20 * 16 and image[mask].mean() > image[~mask].mean() + 5000
     out = tmp_path / "out"
     code = main(["benchmark", "--dataset", "ddsm", "--root", str(root), "--cv", "2",

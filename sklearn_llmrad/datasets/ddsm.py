@@ -31,7 +31,7 @@ from ..exceptions import DatasetFormatError
 from ..roi import PolygonROI
 from ._common import make_bunch, map_density, parse_age, where
 
-__all__ = ["load_ddsm", "read_ics", "read_overlay", "chain_code_outline", "optical_density"]
+__all__ = ["chain_code_outline", "load_ddsm", "optical_density", "read_ics", "read_overlay"]
 
 CATEGORIES = ("normals", "benigns", "benign_without_callbacks", "cancers")
 VIEWS = ("LEFT_CC", "LEFT_MLO", "RIGHT_CC", "RIGHT_MLO")
@@ -79,7 +79,8 @@ Conversion to the data contract
   assessment, subtlety, pathology, digitiser, institution, optical-density
   calibration, image size and bits. Assessment and descriptors encode the
   radiologist's suspicion: never use them as features.
-- Normal cases (no overlay) are listed in ``excluded``.
+- Normal cases (no overlay) and abnormalities whose PATHOLOGY is none of the
+  three above are listed in ``excluded`` (not an error).
 
 Optical density: the grey levels of each digitiser map to optical density by
 the calibrations published on the DDSM web site; see
@@ -197,6 +198,9 @@ def read_ics(path):
                 info["age"] = parse_age(rest)
             except ValueError:
                 problems.append(f"{where(path, line=number)}: PATIENT_AGE {rest!r} is not an age; age set to NaN")
+            else:
+                if math.isnan(info["age"]):
+                    problems.append(f"{where(path, line=number)}: no PATIENT_AGE recorded ({rest!r}); age set to NaN")
         elif key == "DENSITY":
             info["density_raw"] = rest
             try:
@@ -611,7 +615,7 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="raise", 
     on_error : {"raise", "exclude"}, default="raise"
         What to do with bad input (truncated chain code, chain code leaving the
         image, overlay for a view the ``.ics`` lacks, image size disagreeing with
-        the ``.ics``, missing image, unknown pathology): raise a
+        the ``.ics``, missing image): raise a
         :class:`~sklearn_llmrad.exceptions.DatasetFormatError` naming the case,
         file and line, or list the abnormality (or view, or case) in
         ``excluded`` with that reason and warn once with the count.
@@ -664,7 +668,7 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="raise", 
         more = f" (and {len(out.problems) - 10} more)" if len(out.problems) > 10 else ""
         warnings.warn(f"DDSM values missing or inconsistent (unknown values set to NaN/None): {shown}{more}",
                       UserWarning, stacklevel=2)
-    bad = [e for e in out.excluded if not e[1].startswith("normal case")]
+    bad = [e for e in out.excluded if not e[1].startswith("normal case") and not e[1].endswith("no label")]
     if bad:
         warnings.warn(
             f"DDSM: {len(bad)} entries excluded for bad input (see .excluded); first: {bad[0][0]}: {bad[0][1]}",
@@ -767,8 +771,10 @@ def _load_case(out, category, volume, folder, kinds, codecs):
                 n_filtered += 1
                 continue
             if block["pathology"] not in _PATHOLOGY:
-                out.bad(case_id, f"{where(overlay, line=block['line'])}: PATHOLOGY {block['pathology']!r} is not "
-                                 "MALIGNANT, BENIGN or BENIGN_WITHOUT_CALLBACK")
+                # not an error (e.g. an unproven finding), but there is no label to learn from
+                out.excluded.append((case_id, f"{where(overlay, line=block['line'])}: PATHOLOGY "
+                                              f"{block['pathology']!r} is not MALIGNANT, BENIGN or "
+                                              "BENIGN_WITHOUT_CALLBACK: no label"))
                 continue
             outlines = [block["boundary"], *block["cores"]]
             outside = [
