@@ -295,6 +295,12 @@ def test_lossless_jpeg_views_are_decoded_with_the_ics_size(tmp_path):
     np.testing.assert_array_equal(pixels, expected)
     # the encoder is lossless: the decoded pixels are the ones written
     np.testing.assert_array_equal(pixels, _image(seed=50))
+    # the preprocessing stage reads the .LJPEG row like any other image
+    from sklearn_llmrad import CLAHEPreprocessor
+
+    out = CLAHEPreprocessor(min_size=8).fit_transform(data.frame)
+    crop = np.asarray(out["image"].iloc[0])
+    assert crop.ndim == 2 and crop.shape[0] >= 5 and crop.shape[1] >= 5
     # a PNG conversion next to the LJPEG is preferred
     imsave(folder / f"{name}.LEFT_CC.png", _image(seed=99), check_contrast=False)
     assert _load(tmp_path).frame.iloc[0]["image"].endswith(".LEFT_CC.png")
@@ -394,3 +400,18 @@ def test_cli_benchmark_runs_on_ddsm(tmp_path, capsys, minilm_dir):
     table = pd.read_csv(out / "results.csv")
     assert table.loc[0, "status"] == "ok", table
     assert 0 <= table.loc[0, "auc"] <= 1
+
+
+def test_gzipped_files_are_pointed_out(tmp_path):
+    folder, name = write_case(tmp_path, "cancers", "cancer_01", 9, overlays={"LEFT_CC": _overlay(_abnormality(1))})
+    overlay = folder / f"{name}.LEFT_CC.OVERLAY"
+    overlay.rename(folder / f"{name}.LEFT_CC.OVERLAY.gz")
+    with pytest.raises(DatasetFormatError, match=r"without any .OVERLAY file .*un-gzip them first"):
+        load_ddsm(tmp_path)
+
+
+def test_parameters_are_validated(tmp_path):
+    with pytest.raises(ValueError, match="on_error"):
+        load_ddsm(tmp_path, on_error="ignore")
+    with pytest.raises((TypeError, ValueError), match="root"):
+        load_ddsm(3)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import PolygonROI
@@ -551,6 +552,11 @@ def _find_image(folder, stem, view):
     return None, None
 
 
+def _gz_hint(folder):
+    gz = sorted(p.name for p in folder.glob("*.gz"))
+    return f" ({len(gz)} gzipped file(s) here, e.g. {gz[0]!r}: un-gzip them first)" if gz else ""
+
+
 def _has_imagecodecs():
     try:
         import imagecodecs  # noqa: F401
@@ -599,6 +605,15 @@ class _Collector:
         self.excluded.append((ident, reason))
 
 
+@validate_params(
+    {
+        "root": [str, os.PathLike],
+        "abnormality": [str, tuple, list],
+        "on_error": [StrOptions({"raise", "exclude"})],
+        "return_X_y": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="raise", return_X_y=False):
     """Load the original DDSM from its ``cases/`` folder.
 
@@ -646,11 +661,7 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="raise", 
     ...
     sklearn_llmrad.exceptions.DatasetFormatError: no DDSM case folder ...
     """
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root must be a path, got {type(root).__name__}")
     kinds = _check_abnormality(abnormality)
-    if on_error not in ("raise", "exclude"):
-        raise ValueError(f"on_error must be 'raise' or 'exclude', got {on_error!r}")
     root = Path(root)
     cases_dir, folders = _case_folders(root)
     if not folders:
@@ -711,7 +722,7 @@ def _load_case(out, category, volume, folder, kinds, codecs):
         if category == "normals":
             out.excluded.append((stem, "normal case: no abnormality"))
         else:
-            out.bad(stem, f"{category} case without any .OVERLAY file in {str(folder)!r}")
+            out.bad(stem, f"{category} case without any .OVERLAY file in {str(folder)!r}{_gz_hint(folder)}")
         return 0
     institution = _INSTITUTIONS.get(stem[:1].upper())
     calibration = _calibration_name(info["digitizer"], institution)
@@ -731,7 +742,7 @@ def _load_case(out, category, volume, folder, kinds, codecs):
         image, source = _find_image(folder, name, view)
         if image is None:
             out.bad(view_id, f"no image for {view}: neither {base}.LJPEG nor a 16-bit "
-                             f"PNG/TIFF conversion ({base}.png/.tif) in {str(folder)!r}")
+                             f"PNG/TIFF conversion ({base}.png/.tif) in {str(folder)!r}{_gz_hint(folder)}")
             continue
         if source == "ljpeg" and not codecs:
             out.bad(view_id, f"{image.name} is lossless JPEG and the imagecodecs package is not installed: "
