@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CircleROI", "BoxROI", "PolygonROI", "rasterize_roi"]
+__all__ = ["BoxROI", "CircleROI", "PolygonROI", "rasterize_roi"]
 
 
 def _check_finite(roi, *values):

@@ -415,3 +415,12 @@ def test_parameters_are_validated(tmp_path):
         load_ddsm(tmp_path, on_error="ignore")
     with pytest.raises((TypeError, ValueError), match="root"):
         load_ddsm(3)
+
+
+def test_a_case_copied_into_two_volumes_is_reported(tmp_path):
+    write_case(tmp_path, "cancers", "cancer_01", 10, overlays={"LEFT_CC": _overlay(_abnormality(1))})
+    write_case(tmp_path, "cancers", "cancer_02", 10, overlays={"LEFT_CC": _overlay(_abnormality(1))})
+    with pytest.raises(DatasetFormatError, match="A_0010_1 appears twice"):
+        load_ddsm(tmp_path)
+    data = _load(tmp_path, on_error="exclude")
+    assert list(data.frame.index) == ["A_0010_1.LEFT_CC_1"]

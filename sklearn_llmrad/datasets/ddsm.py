@@ -205,7 +205,7 @@ def read_ics(path):
         elif key == "DENSITY":
             info["density_raw"] = rest
             try:
-                # DDSM writes 0 where no density was recorded
+                # 0 = not recorded (as in CBIS-DDSM's tables, derived from these files)
                 info["density"] = None if rest.strip() == "0" else map_density(rest)
             except ValueError:
                 problems.append(f"{where(path, line=number)}: DENSITY {rest!r} is not 1-4; density set to None")
@@ -241,8 +241,8 @@ def _view_line(tokens, path, number, problems):
         if token == "OVERLAY":
             view["overlay"] = True
         i += 1
-    for token, name in names.items():
-        if isinstance(view[name], float) and token in ("LINES", "PIXELS_PER_LINE"):
+    for token in ("LINES", "PIXELS_PER_LINE"):
+        if isinstance(view[names[token]], float):
             problems.append(f"{where(path, line=number)}: no valid {token} for this view")
     return view
 
@@ -598,6 +598,7 @@ class _Collector:
         self.on_error = on_error
         self.rows, self.target, self.groups, self.meta, self.excluded = [], [], [], [], []
         self.problems = []
+        self.seen = {}  # case name -> folder
 
     def bad(self, ident, reason):
         if self.on_error == "raise":
@@ -716,6 +717,10 @@ def _load_case(out, category, volume, folder, kinds, codecs):
         out.bad(folder.name, str(exc))
         return 0
     stem = (info["filename"] or ics_files[0].stem).replace("-", "_")
+    if stem in out.seen:
+        out.bad(stem, f"case {stem} appears twice: {str(out.seen[stem])!r} and {str(folder)!r}")
+        return 0
+    out.seen[stem] = folder
     out.problems.extend(f"case {stem}: {p}" for p in info["problems"])
     overlays = sorted(folder.glob("*.OVERLAY"))
     if not overlays:
@@ -725,107 +730,122 @@ def _load_case(out, category, volume, folder, kinds, codecs):
             out.bad(stem, f"{category} case without any .OVERLAY file in {str(folder)!r}{_gz_hint(folder)}")
         return 0
     institution = _INSTITUTIONS.get(stem[:1].upper())
-    calibration = _calibration_name(info["digitizer"], institution)
+    case = {
+        "stem": stem, "ics": ics_files[0], "info": info, "folder": folder,
+        "meta": {"patient": stem, "category": category, "volume": volume, "digitizer": info["digitizer"],
+                 "institution": institution,
+                 "od_calibration": _calibration_name(info["digitizer"], institution)},
+    }
+    return sum(_load_view(out, case, overlay, kinds, codecs) for overlay in overlays)
+
+
+def _view_image(out, case, base, view, codecs):
+    """Resolve and size-check the image of one view; ``(path, source, bits)`` or None."""
+    view_id, folder, ics = f"{case['stem']}.{view}", case["folder"], case["ics"]
+    if view not in case["info"]["views"]:
+        out.bad(view_id, f"{where(folder / (base + '.OVERLAY'))} refers to view {view}, which "
+                         f"{str(ics)!r} does not list")
+        return None
+    dims = case["info"]["views"][view]
+    if any(isinstance(dims[k], float) for k in ("rows", "cols")):
+        out.bad(view_id, f"{where(ics)}: no valid LINES / PIXELS_PER_LINE for {view}")
+        return None
+    image, source = _find_image(folder, base.rpartition(".")[0], view)
+    if image is None:
+        out.bad(view_id, f"no image for {view}: neither {base}.LJPEG nor a 16-bit PNG/TIFF conversion "
+                         f"({base}.png/.tif) in {str(folder)!r}{_gz_hint(folder)}")
+        return None
+    if source == "ljpeg" and not codecs:
+        out.bad(view_id, f"{image.name} is lossless JPEG and the imagecodecs package is not installed: "
+                         "install it (pip install 'sklearn-llmrad[ddsm]') or provide a 16-bit PNG/TIFF "
+                         f"conversion named {base}.png or .tif next to it")
+        return None
+    try:
+        rows, cols, bits = _image_size(image)
+    except (ValueError, RuntimeError, OSError) as exc:
+        advice = " (provide a 16-bit PNG/TIFF conversion next to it)" if source == "ljpeg" else ""
+        out.bad(view_id, f"{where(image)}: cannot read the image size ({exc}){advice}")
+        return None
+    if (rows, cols) != (dims["rows"], dims["cols"]):
+        out.bad(view_id, f"{where(image)} is {rows} x {cols} pixels but {ics.name} says "
+                         f"LINES {dims['rows']} x PIXELS_PER_LINE {dims['cols']}")
+        return None
+    return image, source, bits
+
+
+def _load_view(out, case, overlay, kinds, codecs):
+    """Add the abnormalities of one overlay; returns how many were of other types."""
+    base = overlay.name[: -len(".OVERLAY")]  # <name>.<VIEW>
+    view = base.rpartition(".")[2].upper()
+    view_id = f"{case['stem']}.{view}"
+    found = _view_image(out, case, base, view, codecs)
+    if found is None:
+        return 0
+    try:
+        total, blocks = _overlay_blocks(overlay)
+    except DatasetFormatError as exc:
+        out.bad(view_id, str(exc))
+        return 0
+    numbers = [k for k, _ in blocks]
+    repeated = sorted({k for k in numbers if numbers.count(k) > 1})
+    if repeated:
+        out.bad(view_id, f"{where(overlay)}: ABNORMALITY {repeated[0]} appears more than once")
+        return 0
+    for k in range(1, total + 1):
+        if k not in numbers:
+            out.bad(f"{view_id}_{k}", f"{where(overlay)}: TOTAL_ABNORMALITIES {total} but no ABNORMALITY {k}")
     n_filtered = 0
-    for overlay in overlays:
-        base = overlay.name[: -len(".OVERLAY")]  # <name>.<VIEW>
-        name, _, view = base.rpartition(".")
-        view = view.upper()
-        view_id = f"{stem}.{view}"
-        if view not in info["views"]:
-            out.bad(view_id, f"{where(overlay)} refers to view {view}, which {str(ics_files[0])!r} does not list")
-            continue
-        dims = info["views"][view]
-        if any(isinstance(dims[k], float) for k in ("rows", "cols")):
-            out.bad(view_id, f"{where(ics_files[0])}: no valid LINES / PIXELS_PER_LINE for {view}")
-            continue
-        image, source = _find_image(folder, name, view)
-        if image is None:
-            out.bad(view_id, f"no image for {view}: neither {base}.LJPEG nor a 16-bit "
-                             f"PNG/TIFF conversion ({base}.png/.tif) in {str(folder)!r}{_gz_hint(folder)}")
-            continue
-        if source == "ljpeg" and not codecs:
-            out.bad(view_id, f"{image.name} is lossless JPEG and the imagecodecs package is not installed: "
-                             "install it (pip install 'sklearn-llmrad[ddsm]') or provide a 16-bit PNG/TIFF "
-                             f"conversion named {base}.png or .tif next to it")
-            continue
-        try:
-            rows, cols, file_bits = _image_size(image)
-        except (ValueError, RuntimeError, OSError) as exc:
-            advice = (" (provide a 16-bit PNG/TIFF conversion next to it)" if source == "ljpeg" else "")
-            out.bad(view_id, f"{where(image)}: cannot read the image size ({exc}){advice}")
-            continue
-        if (rows, cols) != (dims["rows"], dims["cols"]):
-            out.bad(view_id, f"{where(image)} is {rows} x {cols} pixels but {ics_files[0].name} says "
-                             f"LINES {dims['rows']} x PIXELS_PER_LINE {dims['cols']}")
-            continue
-        try:
-            total, blocks = _overlay_blocks(overlay)
-        except DatasetFormatError as exc:
-            out.bad(view_id, str(exc))
-            continue
-        numbers = [k for k, _ in blocks]
-        repeated = sorted({k for k in numbers if numbers.count(k) > 1})
-        if repeated:
-            out.bad(view_id, f"{where(overlay)}: ABNORMALITY {repeated[0]} appears more than once")
-            continue
-        for k in range(1, total + 1):
-            if k not in numbers:
-                out.bad(f"{view_id}_{k}", f"{where(overlay)}: TOTAL_ABNORMALITIES {total} but no ABNORMALITY {k}")
-        for k, block in blocks:
-            case_id = f"{view_id}_{k}"
-            if isinstance(block, DatasetFormatError):
-                out.bad(case_id, str(block))
-                continue
-            types = [d["kind"] for d in block["descriptions"]]
-            if not any(t in kinds for t in types):
-                n_filtered += 1
-                continue
-            if block["pathology"] not in _PATHOLOGY:
-                # not an error (e.g. an unproven finding), but there is no label to learn from
-                out.excluded.append((case_id, f"{where(overlay, line=block['line'])}: PATHOLOGY "
-                                              f"{block['pathology']!r} is not MALIGNANT, BENIGN or "
-                                              "BENIGN_WITHOUT_CALLBACK: no label"))
-                continue
-            outlines = [block["boundary"], *block["cores"]]
-            outside = [
-                name for name, (r, c) in zip(["BOUNDARY"] + ["CORE"] * len(block["cores"]), outlines)
-                if r.min() < 0 or c.min() < 0 or r.max() >= rows or c.max() >= cols
-            ]
-            if outside:
-                r, c = block["boundary"] if outside[0] == "BOUNDARY" else block["cores"][0]
-                out.bad(case_id, f"{where(overlay, line=block['line'])}: {outside[0]} chain code leaves the "
-                                 f"{rows} x {cols} image (rows {r.min()}..{r.max()}, columns {c.min()}..{c.max()})")
-                continue
-            if block["total_outlines"] is not None and block["total_outlines"] != len(outlines):
-                out.problems.append(
-                    f"case {stem}: {where(overlay, line=block['line'])}: TOTAL_OUTLINES "
-                    f"{block['total_outlines']} but {len(outlines)} outlines found (used those found)"
-                )
-            mask = PolygonROI(*(tuple(v.tolist()) for v in _corners(*block["boundary"])))
-            cores = tuple(PolygonROI(*(tuple(v.tolist()) for v in _corners(*core))) for core in block["cores"])
-            out.rows.append({"case": case_id, "image": str(image), "mask": mask, "age": info["age"],
-                             "density": info["density"], "history": None})
-            out.target.append(_PATHOLOGY[block["pathology"]])
-            out.groups.append(stem)
-            first = {}
-            for d in block["descriptions"]:
-                for key, value in d.items():
-                    if key != "kind":
-                        first.setdefault(key, value)
-            out.meta.append({
-                "case": case_id, "patient": stem, "category": category, "volume": volume,
-                "view": view, "laterality": view.split("_")[0], "abnormality_id": k,
-                "lesion_types": "+".join(types), "shape": first.get("shape"), "margins": first.get("margins"),
-                "calc_type": first.get("calc_type"), "calc_distribution": first.get("calc_distribution"),
-                "other_detail": first.get("detail"),
-                "assessment": block["assessment"], "subtlety": block["subtlety"],
-                "pathology": block["pathology"],
-                "benign_without_callback": block["pathology"] == "BENIGN_WITHOUT_CALLBACK",
-                "n_outlines": len(outlines), "cores": cores,
-                "digitizer": info["digitizer"], "institution": institution, "od_calibration": calibration,
-                "rows": rows, "cols": cols, "bits_per_pixel": dims["bits"], "file_bits": file_bits,
-                "resolution_um": dims["resolution"], "image_source": source,
-                "overlay": str(overlay),
-            })
+    for k, block in blocks:
+        if isinstance(block, DatasetFormatError):
+            out.bad(f"{view_id}_{k}", str(block))
+        elif not any(d["kind"] in kinds for d in block["descriptions"]):
+            n_filtered += 1
+        else:
+            _add_abnormality(out, case, overlay, view, k, block, found)
     return n_filtered
+
+
+def _add_abnormality(out, case, overlay, view, k, block, found):
+    image, source, file_bits = found
+    case_id = f"{case['stem']}.{view}_{k}"
+    context = where(overlay, line=block["line"])
+    dims = case["info"]["views"][view]
+    rows, cols = dims["rows"], dims["cols"]
+    if block["pathology"] not in _PATHOLOGY:
+        # not an error (e.g. an unproven finding), but there is no label to learn from
+        reason = (f"{context}: PATHOLOGY {block['pathology']!r} is not MALIGNANT, BENIGN or "
+                  "BENIGN_WITHOUT_CALLBACK: no label")
+        out.excluded.append((case_id, reason))
+        return
+    outlines = [("BOUNDARY", block["boundary"])] + [("CORE", core) for core in block["cores"]]
+    for name, (r, c) in outlines:
+        if r.min() < 0 or c.min() < 0 or r.max() >= rows or c.max() >= cols:
+            out.bad(case_id, f"{context}: {name} chain code leaves the {rows} x {cols} image "
+                             f"(rows {r.min()}..{r.max()}, columns {c.min()}..{c.max()})")
+            return
+    if block["total_outlines"] is not None and block["total_outlines"] != len(outlines):
+        out.problems.append(f"case {case['stem']}: {context}: TOTAL_OUTLINES {block['total_outlines']} "
+                            f"but {len(outlines)} outlines found (used those found)")
+    mask, *cores = (PolygonROI(*(tuple(v.tolist()) for v in _corners(*outline))) for _, outline in outlines)
+    info = case["info"]
+    out.rows.append({"case": case_id, "image": str(image), "mask": mask, "age": info["age"],
+                     "density": info["density"], "history": None})
+    out.target.append(_PATHOLOGY[block["pathology"]])
+    out.groups.append(case["stem"])
+    described = {}
+    for d in block["descriptions"]:
+        for key, value in d.items():
+            if key != "kind":
+                described.setdefault(key, value)
+    out.meta.append({
+        "case": case_id, **case["meta"], "view": view, "laterality": view.split("_")[0],
+        "abnormality_id": k, "lesion_types": "+".join(d["kind"] for d in block["descriptions"]),
+        "shape": described.get("shape"), "margins": described.get("margins"),
+        "calc_type": described.get("calc_type"), "calc_distribution": described.get("calc_distribution"),
+        "other_detail": described.get("detail"),
+        "assessment": block["assessment"], "subtlety": block["subtlety"], "pathology": block["pathology"],
+        "benign_without_callback": block["pathology"] == "BENIGN_WITHOUT_CALLBACK",
+        "n_outlines": len(outlines), "cores": tuple(cores),
+        "rows": rows, "cols": cols, "bits_per_pixel": dims["bits"], "file_bits": file_bits,
+        "resolution_um": dims["resolution"], "image_source": source, "overlay": str(overlay),
+    })
