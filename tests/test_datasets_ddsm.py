@@ -327,10 +327,13 @@ def test_corrupt_lossless_jpeg_error_says_what_to_provide(tmp_path):
 def test_read_ics_tolerates_unknown_values(tmp_path):
     ics = tmp_path / "C-0009-1.ics"
     ics.write_text("filename C-0009-1\nPATIENT_AGE unknown-ish\nDENSITY 7\n"
-                   "LEFT_CC LINES 100 PIXELS_PER_LINE x BITS_PER_PIXEL 12 OVERLAY\n")
+                   "LEFT_CC LINES 100 PIXELS_PER_LINE x BITS_PER_PIXEL 12 OVERLAY\n"
+                   "RIGHT_CC LINES 100 PIXELS_PER_LINE 80 BITS_PER_PIXEL 12 RESOLUTION 43.5 NON_OVERLAY\n")
     info = read_ics(ics)
     assert np.isnan(info["age"]) and info["density"] is None and info["digitizer"] is None
     assert info["views"]["LEFT_CC"]["rows"] == 100 and np.isnan(info["views"]["LEFT_CC"]["cols"])
+    assert info["views"]["LEFT_CC"]["overlay"] and not info["views"]["RIGHT_CC"]["overlay"]
+    assert info["views"]["RIGHT_CC"]["resolution"] == 43.5  # the Howtek scanner's microns
     text = " | ".join(info["problems"])
     assert "PATIENT_AGE 'unknown-ish'" in text and "DENSITY '7'" in text and "PIXELS_PER_LINE 'x'" in text
     assert "no DIGITIZER" in text and "line 2" in text

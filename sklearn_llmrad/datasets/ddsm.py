@@ -45,7 +45,10 @@ _STEPS = {
 }
 #: conversions of ``<name>.<VIEW>.LJPEG`` accepted next to it, in this order
 _CONVERSION_SUFFIXES = (".png", ".tif", ".tiff", ".LJPEG.png", ".LJPEG.tif", ".LJPEG.tiff")
-#: first letter of a DDSM file name -> institution (DDSM calibration pages)
+#: first letter of a DDSM file name -> institution, as the DDSM calibration pages
+#: assign them: A Massachusetts General Hospital (DBA or Howtek scanner), B and C
+#: Wake Forest University School of Medicine (Lumisys), D Washington University
+#: / ISMD (Howtek)
 _INSTITUTIONS = {"A": "MGH", "B": "WFUSM", "C": "WFUSM", "D": "ISMD"}
 
 _DESCR = """\
@@ -230,12 +233,13 @@ def _view_line(tokens, path, number, problems):
         token = tokens[i].upper()
         if token in names and i + 1 < len(tokens):
             try:
-                value = int(tokens[i + 1])
-                if value <= 0:
+                # RESOLUTION (microns) is fractional on the Howtek scanner (43.5)
+                value = float(tokens[i + 1]) if token == "RESOLUTION" else int(tokens[i + 1])
+                if not value > 0:
                     raise ValueError
                 view[names[token]] = value
             except ValueError:
-                problems.append(f"{where(path, line=number)}: {token} {tokens[i + 1]!r} is not a positive integer")
+                problems.append(f"{where(path, line=number)}: {token} {tokens[i + 1]!r} is not a positive number")
             i += 2
             continue
         if token == "OVERLAY":
