@@ -457,13 +457,15 @@ def optical_density(pixels, *, calibration):
 
     - ``"DBA-MGH"`` (DBA M2100 ImageClear, MGH):
       ``OD = (log10(GL) - 4.80662) / -1.07553``
-    - ``"HOWTEK-MGH"`` (Howtek MultiRad 850, MGH): ``OD = 3.789 - 0.00094568 GL``
+    - ``"HOWTEK-MGH"`` (Howtek, MGH): ``OD = 3.789 - 0.00094568 GL``
     - ``"HOWTEK-ISMD"`` (Howtek, ISMD): ``OD = 3.96604095 - 0.00099055807 GL``
     - ``"LUMISYS-WFUSM"`` (Lumisys laser, Wake Forest):
       ``OD = (GL - 4096.99) / -1009.01``
 
-    The DBA formula reproduces the published step-wedge table (e.g. grey level
-    1217 -> 1.59) to within 0.03 OD over 0.04-3.13.
+    Institutions follow the first letter of the case name (A MGH, B/C WFUSM,
+    D ISMD). The DBA formula reproduces the step-wedge table published with it
+    (e.g. grey level 1217 -> OD 1.59) to within 0.035 OD from 0.04 to 2.5 and
+    0.09 up to 3.13; the other three are linear fits as published.
 
     Parameters
     ----------
