@@ -427,3 +427,48 @@ def test_a_case_copied_into_two_volumes_is_reported(tmp_path):
         load_ddsm(tmp_path)
     data = _load(tmp_path, on_error="exclude")
     assert list(data.frame.index) == ["A_0010_1.LEFT_CC_1"]
+
+
+def test_mutated_ics_and_overlay_files_end_in_a_clear_error_or_a_result(tmp_path):
+    """Fuzz: any edit of the text files gives a load or a DatasetFormatError /
+    ValueError with a message -- never an unrelated traceback."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    folder, name = write_case(tmp_path, "cancers", "cancer_01", 11, overlays={"LEFT_CC": _overlay(
+        _abnormality(1, boundary=SQUARE), _abnormality(2, boundary=DIAMOND, cores=(CORE,)))})
+    overlay, ics = folder / f"{name}.LEFT_CC.OVERLAY", folder / "A-0011-1.ics"
+    originals = {overlay: overlay.read_text(), ics: ics.read_text()}
+    words = ["TOTAL_ABNORMALITIES", "ABNORMALITY", "LESION_TYPE", "MASS", "CALCIFICATION", "OTHER", "SHAPE",
+             "MARGINS", "TYPE", "DISTRIBUTION", "ASSESSMENT", "SUBTLETY", "PATHOLOGY", "MALIGNANT",
+             "TOTAL_OUTLINES", "BOUNDARY", "\tCORE", "#", "LEFT_CC", "LINES", "PIXELS_PER_LINE", "PATIENT_AGE",
+             "DENSITY", "DIGITIZER", "-1", "0", "7", "9", "60", "40", "99999999999999999999", "1e3", "x", "\u00e9"]
+    line = st.lists(st.sampled_from(words), max_size=6).map(" ".join)
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(which=st.sampled_from([overlay, ics]), edits=st.lists(
+        st.tuples(st.integers(0, 40), st.sampled_from(["replace", "insert", "delete"]), line), min_size=1,
+        max_size=4), cut=st.one_of(st.none(), st.integers(0, 400)), on_error=st.sampled_from(["raise", "exclude"]))
+    def run(which, edits, cut, on_error):
+        lines = originals[which].splitlines()
+        for index, action, text in edits:
+            index = min(index, len(lines))
+            if action == "insert":
+                lines.insert(index, text)
+            elif index < len(lines):
+                lines[index:index + 1] = [] if action == "delete" else [text]
+        text = "\n".join(lines)
+        which.write_text(text[:cut] if cut is not None else text, encoding="utf-8")
+        try:
+            data = _load(tmp_path, on_error=on_error)
+        except (DatasetFormatError, ValueError) as exc:
+            assert str(exc).strip()
+        else:
+            for roi in data.frame["mask"]:
+                assert roi.rasterize((ROWS, COLS)).any()
+        finally:
+            for path, original in originals.items():
+                path.write_text(original)
+
+    run()
