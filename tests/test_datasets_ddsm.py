@@ -445,7 +445,7 @@ def test_mutated_ics_and_overlay_files_end_in_a_clear_error_or_a_result(tmp_path
              "DENSITY", "DIGITIZER", "-1", "0", "7", "9", "60", "40", "99999999999999999999", "1e3", "x", "\u00e9"]
     line = st.lists(st.sampled_from(words), max_size=6).map(" ".join)
 
-    @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(which=st.sampled_from([overlay, ics]), edits=st.lists(
         st.tuples(st.integers(0, 40), st.sampled_from(["replace", "insert", "delete"]), line), min_size=1,
