@@ -97,8 +97,7 @@ def load_dataset(name, root=None, *, n_samples=200, image_size=256, random_state
             "vindr": datasets.load_vindr_mammo,
             "inbreast": datasets.load_inbreast,
             "csv": datasets.load_csv,
-            # bad DDSM files (a handful in the full set) are listed and warned about, not fatal
-            "ddsm": lambda root, **kw: datasets.load_ddsm(root, on_error="exclude", **kw),
+            "ddsm": datasets.load_ddsm,
         }[name]
         bunch = loader(root, **kwargs)
     description = bunch.DESCR.strip().splitlines()[0] if bunch.DESCR else name

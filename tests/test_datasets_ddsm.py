@@ -247,10 +247,10 @@ def _corrupt(root, kind):
 def test_bad_input_raises_or_is_excluded(ddsm_root, kind):
     ident, reason = _corrupt(ddsm_root, kind)
     with pytest.raises(DatasetFormatError) as err:
-        _load(ddsm_root)
+        _load(ddsm_root, on_error="raise")
     assert ident in str(err.value) and reason in str(err.value)
     with pytest.warns(UserWarning, match="excluded for bad input"):
-        data = load_ddsm(ddsm_root, on_error="exclude")
+        data = load_ddsm(ddsm_root)  # on_error="exclude" is the default
     entries = [e for e in data.excluded if e[0] == ident]
     assert len(entries) == 1 and reason in entries[0][1], data.excluded
     assert ".OVERLAY" in entries[0][1] or ".png" in entries[0][1] or ".ics" in entries[0][1]
@@ -269,7 +269,7 @@ def test_missing_image_names_both_accepted_forms(tmp_path):
     folder, name = write_case(tmp_path, "cancers", "cancer_01", 7, overlays={"LEFT_CC": _overlay(_abnormality(1))})
     (folder / f"{name}.LEFT_CC.png").unlink()
     with pytest.raises(DatasetFormatError, match=r"neither A_0007_1.LEFT_CC.LJPEG nor a 16-bit PNG/TIFF"):
-        load_ddsm(tmp_path)
+        load_ddsm(tmp_path, on_error="raise")
 
 
 def test_unknown_pathology_and_empty_root(tmp_path):
@@ -277,7 +277,7 @@ def test_unknown_pathology_and_empty_root(tmp_path):
         load_ddsm(tmp_path)
     write_case(tmp_path, "cancers", "cancer_01", 8, overlays={
         "LEFT_CC": _overlay(_abnormality(1, pathology="UNPROVEN"), _abnormality(2))})
-    data = _load(tmp_path)  # no label is not an error, even with on_error="raise"
+    data = _load(tmp_path, on_error="raise")  # no label is not an error
     assert list(data.frame.index) == ["A_0008_1.LEFT_CC_2"]
     assert data.excluded[0][0] == "A_0008_1.LEFT_CC_1" and "UNPROVEN" in data.excluded[0][1]
 
@@ -311,7 +311,7 @@ def test_lossless_jpeg_of_the_wrong_size_is_caught_from_its_header(tmp_path):
     write_case(tmp_path, "cancers", "cancer_01", 6, image_format="ljpeg", image_sizes={"LEFT_CC": (ROWS, COLS + 3)},
                overlays={"LEFT_CC": _overlay(_abnormality(1))})
     with pytest.raises(DatasetFormatError, match=r"60 x 43 pixels but A-0006-1.ics says"):
-        load_ddsm(tmp_path)
+        load_ddsm(tmp_path, on_error="raise")
 
 
 def test_corrupt_lossless_jpeg_error_says_what_to_provide(tmp_path):
@@ -410,7 +410,7 @@ def test_gzipped_files_are_pointed_out(tmp_path):
     overlay = folder / f"{name}.LEFT_CC.OVERLAY"
     overlay.rename(folder / f"{name}.LEFT_CC.OVERLAY.gz")
     with pytest.raises(DatasetFormatError, match=r"without any .OVERLAY file .*un-gzip them first"):
-        load_ddsm(tmp_path)
+        load_ddsm(tmp_path, on_error="raise")
 
 
 def test_parameters_are_validated(tmp_path):
@@ -424,7 +424,7 @@ def test_a_case_copied_into_two_volumes_is_reported(tmp_path):
     write_case(tmp_path, "cancers", "cancer_01", 10, overlays={"LEFT_CC": _overlay(_abnormality(1))})
     write_case(tmp_path, "cancers", "cancer_02", 10, overlays={"LEFT_CC": _overlay(_abnormality(1))})
     with pytest.raises(DatasetFormatError, match="A_0010_1 appears twice"):
-        load_ddsm(tmp_path)
+        load_ddsm(tmp_path, on_error="raise")
     data = _load(tmp_path, on_error="exclude")
     assert list(data.frame.index) == ["A_0010_1.LEFT_CC_1"]
 

@@ -608,7 +608,7 @@ class _Collector:
 
     def bad(self, ident, reason):
         if self.on_error == "raise":
-            raise DatasetFormatError(f"DDSM {ident}: {reason} (pass on_error='exclude' to skip it)")
+            raise DatasetFormatError(f"DDSM {ident}: {reason} (on_error='exclude' skips it)")
         self.excluded.append((ident, reason))
 
 
@@ -621,7 +621,7 @@ class _Collector:
     },
     prefer_skip_nested_validation=True,
 )
-def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="raise", return_X_y=False):
+def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude", return_X_y=False):
     """Load the original DDSM from its ``cases/`` folder.
 
     Parameters
@@ -634,13 +634,16 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="raise", 
         Which abnormalities to keep, among ``"mass"``, ``"calcification"`` and
         ``"other"``. An abnormality with two LESION_TYPEs is kept when either
         matches.
-    on_error : {"raise", "exclude"}, default="raise"
+    on_error : {"exclude", "raise"}, default="exclude"
         What to do with bad input (truncated chain code, chain code leaving the
         image, overlay for a view the ``.ics`` lacks, image size disagreeing with
-        the ``.ics``, missing image): raise a
-        :class:`~sklearn_llmrad.exceptions.DatasetFormatError` naming the case,
-        file and line, or list the abnormality (or view, or case) in
-        ``excluded`` with that reason and warn once with the count.
+        the ``.ics``, missing image): list the abnormality (or view, or case) in
+        ``excluded`` with the reason, naming the file and line, and warn once
+        with the count and the first reason; or raise a
+        :class:`~sklearn_llmrad.exceptions.DatasetFormatError` with that
+        message at the first one. The full DDSM is a large set of 1990s files:
+        a partial or imperfect copy loads what is sound by default, like the
+        other loaders.
     return_X_y : bool, default=False
         Return ``(frame, target)`` instead of a Bunch.
 
@@ -657,7 +660,7 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="raise", 
     Raises
     ------
     DatasetFormatError
-        No case folder under ``root``, no abnormality found, or (with
+        No case folder under ``root``, no abnormality loaded, or (with
         ``on_error="raise"``) any bad input listed above.
 
     Examples
