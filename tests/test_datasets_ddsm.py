@@ -472,3 +472,21 @@ def test_mutated_ics_and_overlay_files_end_in_a_clear_error_or_a_result(tmp_path
                 path.write_text(original)
 
     run()
+
+
+def test_lossless_jpeg_decoded_beyond_its_precision_is_refused(tmp_path):
+    """A decode whose values exceed the header's precision is a misread stream
+    (the failure mode reported for some DDSM files): refused, not passed on."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    from sklearn_llmrad.exceptions import ImageReadError
+
+    image = np.full((6, 5), 4095, np.uint16)
+    image[2, 3] = 60000  # not representable in 12 bits
+    data = bytearray(imagecodecs.ljpeg_encode(image, bitspersample=16))
+    sof = data.index(b"\xff\xc3")
+    assert data[sof + 4] == 16
+    data[sof + 4] = 12  # the header now claims 12-bit data
+    path = tmp_path / "x.LEFT_CC.LJPEG"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"in a 12-bit image.*16-bit PNG/TIFF conversion"):
+        read_image(path)

@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 from ..exceptions import DatasetFormatError
 from ..roi import PolygonROI
 from ._common import make_bunch, map_density, parse_age, where
+from ._io import ljpeg_frame_header
 
 __all__ = ["chain_code_outline", "load_ddsm", "optical_density", "read_ics", "read_overlay"]
 
@@ -504,36 +505,12 @@ def optical_density(pixels, *, calibration):
 # --------------------------------------------------------------------------- #
 # images
 # --------------------------------------------------------------------------- #
-def _ljpeg_size(path):
-    """(rows, columns) from the frame header of a lossless JPEG, without decoding."""
-    data = Path(path).read_bytes()
-    i = data.find(b"\xff\xd8")
-    if i < 0:
-        raise ValueError("no JPEG start-of-image marker")
-    i += 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            raise ValueError(f"corrupt JPEG marker structure at byte {i}")
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if i + 9 > len(data):
-                break
-            return int.from_bytes(data[i + 5 : i + 7], "big"), int.from_bytes(data[i + 7 : i + 9], "big")
-        if marker in (0xD9, 0xDA):
-            break
-        i += 2 + length
-    raise ValueError("no JPEG frame header (SOF) found")
-
-
 def _image_size(path):
     """(rows, columns, bits or None) of a PNG/TIFF/LJPEG file without reading its pixels."""
     if str(path).upper().endswith(".LJPEG"):
-        rows, cols = _ljpeg_size(path)
-        return rows, cols, None
+        with open(path, "rb") as fh:
+            precision, rows, cols = ljpeg_frame_header(fh.read(65536))
+        return rows, cols, precision
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
