@@ -490,3 +490,25 @@ def test_lossless_jpeg_decoded_beyond_its_precision_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ImageReadError, match=r"in a 12-bit image.*16-bit PNG/TIFF conversion"):
         read_image(path)
+
+
+def test_frame_header_parser_on_arbitrary_bytes():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from sklearn_llmrad.datasets._io import ljpeg_frame_header
+
+    header = bytes.fromhex("ffd8 ffc3 000b 10 003c 0028 01 011100")
+
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None)
+    @given(prefix=st.binary(max_size=20), body=st.binary(max_size=60), keep=st.integers(0, len(header)))
+    def run(prefix, body, keep):
+        try:
+            precision, rows, cols = ljpeg_frame_header(prefix + header[:keep] + body)
+        except ValueError as exc:
+            assert str(exc)
+        else:
+            assert 0 <= precision < 256 and 0 <= rows < 65536 and 0 <= cols < 65536
+
+    run()
+    assert ljpeg_frame_header(b"junk" + header) == (16, 60, 40)
