@@ -19,7 +19,7 @@ from pathlib import Path
 
 __all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS"]
 
-DATASETS = ("synthetic", "mias", "cbis-ddsm", "vindr", "inbreast", "csv")
+DATASETS = ("synthetic", "mias", "cbis-ddsm", "vindr", "inbreast", "csv", "ddsm")
 
 #: Demo-sized settings: small enough to finish in minutes on 2 CPU cores.
 #: The published configuration (hidden size 768, 200 epochs, K=500, 224-px CNN
@@ -97,6 +97,7 @@ def load_dataset(name, root=None, *, n_samples=200, image_size=256, random_state
             "vindr": datasets.load_vindr_mammo,
             "inbreast": datasets.load_inbreast,
             "csv": datasets.load_csv,
+            "ddsm": datasets.load_ddsm,
         }[name]
         bunch = loader(root, **kwargs)
     description = bunch.DESCR.strip().splitlines()[0] if bunch.DESCR else name

@@ -8,6 +8,7 @@ _API = {
     "make_synthetic_mammograms": "sklearn_llmrad.datasets.synthetic",
     "load_mias": "sklearn_llmrad.datasets.mias",
     "load_cbis_ddsm": "sklearn_llmrad.datasets.cbis_ddsm",
+    "load_ddsm": "sklearn_llmrad.datasets.ddsm",
     "load_vindr_mammo": "sklearn_llmrad.datasets.vindr",
     "load_inbreast": "sklearn_llmrad.datasets.inbreast",
     "load_csv": "sklearn_llmrad.datasets.csv",

@@ -17,6 +17,8 @@ Formats
 * PGM, binary (P5, 8- or 16-bit big-endian) and plain (P2), with a small
   parser of our own: SimpleITK does not read PGM, and mini-MIAS ships PGM.
 * PNG, TIFF, JPEG, BMP, NIfTI, NRRD, MetaImage through SimpleITK.
+* Lossless JPEG ``.LJPEG`` (the original DDSM files) through ``imagecodecs``
+  (optional extra ``ddsm``).
 
 Privacy: DICOM headers hold patient data. Nothing from a DICOM header other
 than pixel-module attributes is ever put in a message; pydicom's own messages
@@ -35,7 +37,7 @@ import numpy as np
 from ..exceptions import ImageReadError, MaskError
 from ..roi import rasterize_roi
 
-__all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo"]
+__all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo", "ljpeg_frame_header"]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 _PGM_SUFFIXES = (".pgm", ".pnm")
@@ -273,6 +275,8 @@ def _read_file(path, *, case, error, raw):
         return _read_dicom(path, case=case, error=error, raw=raw, force=True)
     if kind == "pgm":
         return _read_pgm(path, case=case, error=error)
+    if path.lower().endswith(".ljpeg"):
+        return _read_ljpeg(path, case=case, error=error)
     try:
         return _read_sitk(path, case=case, error=error)
     except error:
@@ -542,6 +546,90 @@ def _read_pgm(path, *, case, error):
             f"corrupt PGM: pixel value {int(image.max())} above maxval {maxval}", case=case, file=path
         )
     return image, ImageInfo(format="pgm", bits_stored=int(maxval).bit_length())
+
+
+# --------------------------------------------------------------------------- #
+# lossless JPEG (.LJPEG, the original DDSM files)
+# --------------------------------------------------------------------------- #
+def ljpeg_frame_header(data):
+    """Read ``(precision, rows, columns)`` from a JPEG stream's frame header
+    (SOFn), without decoding the pixels.
+
+    Bytes before the start-of-image marker are skipped.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content (the header is near the start: a few kB suffice).
+
+    Returns
+    -------
+    precision, rows, columns : int
+
+    Raises
+    ------
+    ValueError
+        No start-of-image marker, a corrupt marker structure, or no frame header.
+
+    Examples
+    --------
+    >>> ljpeg_frame_header(bytes.fromhex("ffd8 ffc3 000b 0c 003c 0028 01 011100"))
+    (12, 60, 40)
+    """
+    i = data.find(b"\xff\xd8")
+    if i < 0:
+        raise ValueError("no JPEG start-of-image marker")
+    i += 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            raise ValueError(f"corrupt JPEG marker structure at byte {i}")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if i + 9 > len(data):
+                break
+            return data[i + 4], int.from_bytes(data[i + 5 : i + 7], "big"), int.from_bytes(data[i + 7 : i + 9], "big")
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before
+            break
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    raise ValueError("no JPEG frame header (SOF) found")
+
+
+def _read_ljpeg(path, *, case, error):
+    """Decode a DDSM ``.LJPEG`` (lossless JPEG, SOF3) with imagecodecs."""
+    advice = ("or provide the 16-bit PNG/TIFF conversion of this file next to it "
+              "(same name, .png or .tif instead of .LJPEG)")
+    try:
+        import imagecodecs
+    except ImportError:
+        raise error(
+            f"reading lossless JPEG needs the imagecodecs package (pip install 'sklearn-llmrad[ddsm]'), {advice}",
+            case=case, file=path,
+        ) from None
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        precision, rows, cols = ljpeg_frame_header(data)
+    except ValueError as exc:
+        raise error(f"not a readable lossless JPEG ({exc}); {advice}", case=case, file=path) from None
+    failures = []
+    for decode in (imagecodecs.ljpeg_decode, imagecodecs.jpegsof3_decode):
+        try:
+            image = np.asarray(decode(data[data.find(b"\xff\xd8"):]))
+        except Exception as exc:  # each codec raises its own error type
+            failures.append(f"{decode.__name__}: {_short(str(exc) or type(exc).__name__, 80)}")
+            continue
+        if image.shape != (rows, cols):
+            failures.append(f"{decode.__name__}: decoded {image.shape}, header says {(rows, cols)}")
+            continue
+        if image.size and int(image.max()) >= 2 ** precision:
+            # a lossless decode cannot exceed the stated precision: the decoder misread the stream
+            failures.append(f"{decode.__name__}: values up to {int(image.max())} in a {precision}-bit image")
+            continue
+        return image, ImageInfo(format="ljpeg", bits_stored=int(precision))
+    raise error(f"cannot decode lossless JPEG ({'; '.join(failures)}); {advice}", case=case, file=path)
 
 
 # --------------------------------------------------------------------------- #
