@@ -25,6 +25,7 @@ MODULES = [
     "sklearn_llmrad.benchmark",
     "sklearn_llmrad.report",
     "sklearn_llmrad.io",
+    "sklearn_llmrad.imageio",
     "sklearn_llmrad.roi",
     "sklearn_llmrad.exceptions",
 ]

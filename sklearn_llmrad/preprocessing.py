@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ._columns import IMAGE, MASK, SOURCE
-from .datasets._io import read_image, read_mask
+from .imageio import read_image, read_mask
 from .exceptions import MaskError
 
 __all__ = ["CLAHEPreprocessor"]
@@ -87,7 +87,7 @@ class CLAHEPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
 
     See Also
     --------
-    sklearn_llmrad.datasets._io.read_image : the image reader used here.
+    sklearn_llmrad.imageio.read_image : the image reader used here.
     RadiomicsExtractor : the stage that consumes this output.
 
     Notes

@@ -1,6 +1,6 @@
 """Property-based fuzzing of everything that parses outside input.
 
-Targets: the image/mask readers (``datasets/_io.py``: DICOM, PGM, PNG/TIFF via
+Targets: the image/mask readers (``imageio.py``: DICOM, PGM, PNG/TIFF via
 SimpleITK), the dataset index parsers (``load_csv``, ``load_mias``' Info.txt,
 ``load_inbreast``' CSV + plist XML, ``load_cbis_ddsm``' CSVs) and the clinical
 sentence built for the language model.
@@ -179,7 +179,7 @@ def fuzz_readers(workdir, ddsm=None):
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from sklearn_llmrad.datasets._io import read_image, read_mask
+    from sklearn_llmrad.imageio import read_image, read_mask
 
     tally = _Tally()
     workdir = Path(workdir)

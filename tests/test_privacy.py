@@ -11,6 +11,7 @@ the form "Mass-Test_P_00173_LEFT_CC".
 
 import io
 import logging
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 
 from sklearn_llmrad import RadiomicsExtractor
-from sklearn_llmrad.datasets._io import read_image
+from sklearn_llmrad.imageio import read_image
 from sklearn_llmrad.exceptions import LesionError
 from sklearn_llmrad.roi import CircleROI
 
@@ -84,7 +85,9 @@ def _write_dicom(path, *, rows=64, cols=64, invalid_values=False, truncate=None,
 
 
 def _assert_clean(text, where):
-    lowered = text.lower()
+    # object addresses in third-party DEBUG logs (pykwalify: '<Rule object at 0x7fa35a373910>')
+    # are random and contain a needle such as '7391' about once in a few hundred runs
+    lowered = re.sub(r"0x[0-9a-f]+", "0x", text.lower())
     leaked = [n for n in NEEDLES if n.lower() in lowered]
     assert not leaked, f"identifying value(s) {leaked} found in {where}: {text[:500]!r}"
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..exceptions import ImageReadError, MaskError
-from ..roi import rasterize_roi
+from .exceptions import ImageReadError, MaskError
+from .roi import rasterize_roi
 
 __all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo"]
 
