@@ -148,6 +148,26 @@ def read_image(source, *, case=None):
 def read_image_info(source, *, case=None):
     """Like :func:`read_image`, also returning an :class:`ImageInfo`.
 
+    Parameters
+    ----------
+    source : str, os.PathLike or ndarray
+        A file path or an array, as for :func:`read_image`.
+    case : object, default=None
+        The case identifier, used in error messages.
+
+    Returns
+    -------
+    image : ndarray of shape (rows, columns)
+        The image, exactly as :func:`read_image` returns it.
+    info : ImageInfo
+        How it was read: format, bits stored, photometric interpretation,
+        whether it was inverted, pixel spacing.
+
+    Raises
+    ------
+    ImageReadError
+        As :func:`read_image`.
+
     Examples
     --------
     >>> import numpy as np

@@ -49,7 +49,15 @@ __all__ = [
 
 
 class ConfidenceInterval(NamedTuple):
-    """A point estimate with the bounds of its confidence interval."""
+    """A point estimate with the bounds of its confidence interval.
+
+    Attributes
+    ----------
+    estimate : float
+        The point estimate on the whole sample.
+    low, high : float
+        The lower and upper bounds of the interval.
+    """
 
     estimate: float
     low: float
@@ -57,7 +65,19 @@ class ConfidenceInterval(NamedTuple):
 
 
 class DeLongResult(NamedTuple):
-    """Result of :func:`delong_test`."""
+    """Result of :func:`delong_test`.
+
+    Attributes
+    ----------
+    auc_a, auc_b : float
+        The AUC of each of the two paired predictions.
+    z : float
+        The DeLong statistic of the difference ``auc_a - auc_b``.
+    p_value : float
+        Its two-sided p-value.
+    covariance : ndarray of shape (2, 2)
+        The covariance matrix of ``(auc_a, auc_b)``.
+    """
 
     auc_a: float
     auc_b: float

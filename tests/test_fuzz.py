@@ -105,7 +105,6 @@ class _Tally:
 
 # --------------------------------------------------------------------------- seeds
 def _dicom_bytes(rows=8, cols=6, photometric="MONOCHROME2", bits=16, rescale=None, binary=False):
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 

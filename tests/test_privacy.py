@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 from sklearn_llmrad import RadiomicsExtractor
-from sklearn_llmrad.imageio import read_image
 from sklearn_llmrad.exceptions import LesionError
+from sklearn_llmrad.imageio import read_image
 from sklearn_llmrad.roi import CircleROI
 
 SETTINGS = dict(image_types=["Original"], feature_classes=["firstorder", "glcm"], progress=False)
@@ -47,7 +47,6 @@ NEEDLES = sorted(
 
 
 def _write_dicom(path, *, rows=64, cols=64, invalid_values=False, truncate=None, bad_rows=None):
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
