@@ -42,8 +42,11 @@ def public_objects(module_name):
     module = importlib.import_module(module_name)
     names = getattr(module, "__all__", None)
     if names is None:
-        names = [n for n, o in vars(module).items()
-                 if not n.startswith("_") and getattr(o, "__module__", None) == module_name]
+        names = [
+            n
+            for n, o in vars(module).items()
+            if not n.startswith("_") and getattr(o, "__module__", None) == module_name
+        ]
     for name in names:
         yield name, getattr(module, name)
 
@@ -56,8 +59,7 @@ def _signature(obj):
 
 
 def render():
-    lines = ["# API reference", "",
-             "Generated from the docstrings by `docs/build_api.py`; do not edit by hand.", ""]
+    lines = ["# API reference", "", "Generated from the docstrings by `docs/build_api.py`; do not edit by hand.", ""]
     for module_name in MODULES:
         module = importlib.import_module(module_name)
         lines += [f"## `{module_name}`", ""]

@@ -257,9 +257,7 @@ def _as_path(source, *, case, error, what):
     ):
         raise error(f"no {what} given (missing value)", case=case)
     if not isinstance(source, (str, os.PathLike)):
-        raise error(
-            f"{what} must be a path or a 2-D array, got {type(source).__name__}", case=case
-        )
+        raise error(f"{what} must be a path or a 2-D array, got {type(source).__name__}", case=case)
     path = os.fspath(source)
     if not os.path.exists(path):
         raise error(f"{what} file not found", case=case, file=path)
@@ -530,8 +528,7 @@ def _read_pgm(path, *, case, error):
             offset, have = offset + 1, have - 1  # header written with CRLF line ends
         if have < need:
             raise error(
-                f"truncated PGM: {have} bytes of pixel data, {need} expected for "
-                f"{width} x {height} at maxval {maxval}",
+                f"truncated PGM: {have} bytes of pixel data, {need} expected for {width} x {height} at maxval {maxval}",
                 case=case,
                 file=path,
             )
@@ -552,15 +549,12 @@ def _read_pgm(path, *, case, error):
         image = values.reshape(height, width).astype(np.uint8 if maxval < 256 else np.uint16)
     else:
         raise error(
-            f"unsupported Netpbm type {magic[:2].decode('ascii', 'replace')!r}; "
-            "only grayscale PGM (P5, P2) is read",
+            f"unsupported Netpbm type {magic[:2].decode('ascii', 'replace')!r}; only grayscale PGM (P5, P2) is read",
             case=case,
             file=path,
         )
     if int(image.max()) > maxval:
-        raise error(
-            f"corrupt PGM: pixel value {int(image.max())} above maxval {maxval}", case=case, file=path
-        )
+        raise error(f"corrupt PGM: pixel value {int(image.max())} above maxval {maxval}", case=case, file=path)
     return image, ImageInfo(format="pgm", bits_stored=int(maxval).bit_length())
 
 
@@ -583,8 +577,10 @@ def _read_sitk(path, *, case, error):
         # arr is (..., components). Grayscale saved as RGB(A) is common for
         # PNG/JPEG exports: accept it when the colour channels agree.
         colour = arr[..., :3] if components in (3, 4) else arr
-        if components in (3, 4) and np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(
-            colour[..., 0], colour[..., 2]
+        if (
+            components in (3, 4)
+            and np.array_equal(colour[..., 0], colour[..., 1])
+            and np.array_equal(colour[..., 0], colour[..., 2])
         ):
             arr = np.ascontiguousarray(colour[..., 0])
         elif components == 2:  # gray + alpha

@@ -72,9 +72,8 @@ def test_public_names_are_documented(module_name):
     else:
         names = [n for n, _ in build_api.public_objects(module_name)]
     missing = [n for n in names if n not in DOCUMENTED_NAMES]
-    assert not missing, (
-        f"{module_name}: public {missing} missing from docs/api.md; {HOW_TO_FIX}"
-        + ("" if module_name in build_api.MODULES else f" after adding {module_name!r} to build_api.MODULES")
+    assert not missing, f"{module_name}: public {missing} missing from docs/api.md; {HOW_TO_FIX}" + (
+        "" if module_name in build_api.MODULES else f" after adding {module_name!r} to build_api.MODULES"
     )
 
 
