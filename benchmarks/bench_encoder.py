@@ -52,7 +52,7 @@ def resolve_model(choice, tmp):
             return path, "all-MiniLM-L6-v2 (pretrained, 384-d)"
     except ImportError:
         pass
-    return tiny_bert(Path(tmp)), "tiny-bert (random, 32-d)"
+    return save_tiny_bert(Path(tmp)), "tiny-bert (random, 32-d)"
 
 
 def feature_names(k):

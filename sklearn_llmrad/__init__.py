@@ -4,7 +4,7 @@ The public API is imported lazily, so that ``import sklearn_llmrad`` stays fast
 and loading the datasets does not import torch.
 """
 
-from importlib import import_module
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0.dev0"
 
@@ -22,14 +22,4 @@ _API = {
     "PolygonROI": "sklearn_llmrad.roi",
 }
 
-__all__ = sorted(_API) + ["__version__"]
-
-
-def __getattr__(name):
-    if name in _API:
-        return getattr(import_module(_API[name]), name)
-    raise AttributeError(f"module 'sklearn_llmrad' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _API, extra=["__version__"])

@@ -30,6 +30,7 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 
 from ._columns import CLINICAL
 from ._embedding_cache import EmbeddingCache
+from ._output import FixedOutputMixin
 from .scaling import apply_scaling, fit_scaling
 from .descriptions import (
     NO_CLINICAL_INFORMATION,
@@ -403,7 +404,7 @@ def _download_hint(model):
     )
 
 
-class BioBERTEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Embed feature names and clinical data with a biomedical language model.
 
     Input is a DataFrame of numeric feature columns plus, optionally, the
@@ -510,6 +511,7 @@ class BioBERTEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     '62-year-old woman. Heterogeneously dense breasts (BI-RADS density C).'
     """
 
+    _output_container = "a SemanticFeatures container"  # FixedOutputMixin
     _parameter_constraints: dict = {
         "model": [str, os.PathLike],
         "revision": [str, None],

@@ -49,7 +49,15 @@ __all__ = [
 
 
 class ConfidenceInterval(NamedTuple):
-    """A point estimate with the bounds of its confidence interval."""
+    """A point estimate with the bounds of its confidence interval.
+
+    Attributes
+    ----------
+    estimate : float
+        The point estimate on the whole sample.
+    low, high : float
+        The lower and upper bounds of the interval.
+    """
 
     estimate: float
     low: float
@@ -57,7 +65,19 @@ class ConfidenceInterval(NamedTuple):
 
 
 class DeLongResult(NamedTuple):
-    """Result of :func:`delong_test`."""
+    """Result of :func:`delong_test`.
+
+    Attributes
+    ----------
+    auc_a, auc_b : float
+        The AUC of each of the two paired predictions.
+    z : float
+        The DeLong statistic of the difference ``auc_a - auc_b``.
+    p_value : float
+        Its two-sided p-value.
+    covariance : ndarray of shape (2, 2)
+        The covariance matrix of ``(auc_a, auc_b)``.
+    """
 
     auc_a: float
     auc_b: float
@@ -187,16 +207,28 @@ _KERNELS = {
 
 
 def _undefined(name, what):
+    # stacklevel: _undefined <- _label_rate <- the metric <- validate_params' wrapper <- the caller
     warnings.warn(f"{name} is undefined: y_true has no {what}; returning NaN.",
-                  UndefinedMetricWarning, stacklevel=3)
+                  UndefinedMetricWarning, stacklevel=5)
     return np.nan
 
 
+def _label_rate(kernel, name, undefined_unless, y_true, y_pred, pos_label):
+    """A rate over predicted labels; NaN (warned) when ``y_true`` lacks a class it needs."""
+    check_consistent_length(y_true, y_pred)
+    pos = _positives(y_true, pos_label, require_both=False)
+    if undefined_unless == "positives" and not pos.any():
+        return _undefined(name, "positives")
+    if undefined_unless == "negatives" and pos.all():
+        return _undefined(name, "negatives")
+    return float(kernel(pos, _predicted_positives(y_pred, pos_label)))
+
+
 # ----------------------------------------------------------------- scorers
-@validate_params(
-    {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": [Real, str, bool]},
-    prefer_skip_nested_validation=True,
-)
+_LABEL_METRIC_PARAMS = {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": [Real, str, bool]}
+
+
+@validate_params(_LABEL_METRIC_PARAMS, prefer_skip_nested_validation=True)
 def sensitivity_score(y_true, y_pred, *, pos_label=1):
     """Sensitivity (recall, true-positive rate): TP / (TP + FN).
 
@@ -219,17 +251,10 @@ def sensitivity_score(y_true, y_pred, *, pos_label=1):
     >>> sensitivity_score([1, 1, 1, 0], [1, 1, 0, 0])
     0.666...
     """
-    check_consistent_length(y_true, y_pred)
-    pos = _positives(y_true, pos_label, require_both=False)
-    if not pos.any():
-        return _undefined("sensitivity", "positives")
-    return float(_k_sensitivity(pos, _predicted_positives(y_pred, pos_label)))
+    return _label_rate(_k_sensitivity, "sensitivity", "positives", y_true, y_pred, pos_label)
 
 
-@validate_params(
-    {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": [Real, str, bool]},
-    prefer_skip_nested_validation=True,
-)
+@validate_params(_LABEL_METRIC_PARAMS, prefer_skip_nested_validation=True)
 def specificity_score(y_true, y_pred, *, pos_label=1):
     """Specificity (true-negative rate): TN / (TN + FP).
 
@@ -252,17 +277,10 @@ def specificity_score(y_true, y_pred, *, pos_label=1):
     >>> specificity_score([0, 0, 0, 0, 1], [0, 0, 0, 1, 1])
     0.75
     """
-    check_consistent_length(y_true, y_pred)
-    pos = _positives(y_true, pos_label, require_both=False)
-    if pos.all():
-        return _undefined("specificity", "negatives")
-    return float(_k_specificity(pos, _predicted_positives(y_pred, pos_label)))
+    return _label_rate(_k_specificity, "specificity", "negatives", y_true, y_pred, pos_label)
 
 
-@validate_params(
-    {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": [Real, str, bool]},
-    prefer_skip_nested_validation=True,
-)
+@validate_params(_LABEL_METRIC_PARAMS, prefer_skip_nested_validation=True)
 def false_negative_rate(y_true, y_pred, *, pos_label=1):
     """False-negative rate (missed cancers): FN / (TP + FN) = 1 - sensitivity.
 
@@ -284,11 +302,7 @@ def false_negative_rate(y_true, y_pred, *, pos_label=1):
     >>> false_negative_rate([1, 1, 1, 1, 0], [1, 1, 1, 0, 0])
     0.25
     """
-    check_consistent_length(y_true, y_pred)
-    pos = _positives(y_true, pos_label, require_both=False)
-    if not pos.any():
-        return _undefined("false-negative rate", "positives")
-    return float(_k_fnr(pos, _predicted_positives(y_pred, pos_label)))
+    return _label_rate(_k_fnr, "false-negative rate", "positives", y_true, y_pred, pos_label)
 
 
 #: Scorers for ``cross_validate`` / ``GridSearchCV`` (label 1 is positive).

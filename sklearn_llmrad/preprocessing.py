@@ -14,7 +14,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ._columns import IMAGE, MASK, SOURCE
-from .datasets._io import read_image, read_mask
+from ._output import FixedOutputMixin
+from .imageio import read_image, read_mask
 from .exceptions import MaskError
 
 __all__ = ["CLAHEPreprocessor"]
@@ -22,7 +23,7 @@ __all__ = ["CLAHEPreprocessor"]
 _ARRAY_SOURCE = "<array>"
 
 
-class CLAHEPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Crop each lesion, enhance its contrast with CLAHE and z-score it.
 
     For every row of ``X`` the image and mask are read (lazily, one image at
@@ -87,7 +88,7 @@ class CLAHEPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
 
     See Also
     --------
-    sklearn_llmrad.datasets._io.read_image : the image reader used here.
+    sklearn_llmrad.imageio.read_image : the image reader used here.
     RadiomicsExtractor : the stage that consumes this output.
 
     Notes
@@ -158,6 +159,7 @@ class CLAHEPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
     True
     """
 
+    _output_container = "a pandas DataFrame"  # of image crops (FixedOutputMixin)
     _parameter_constraints: dict = {
         "margin": [Interval(Integral, 0, None, closed="left"), Interval(Real, 0, None, closed="left")],
         "min_size": [Interval(Integral, 1, None, closed="left")],
@@ -309,26 +311,6 @@ class CLAHEPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         names = [c for c in names if c != SOURCE]
         names.insert(names.index(MASK) + 1, SOURCE)
         return np.asarray(names, dtype=object)
-
-    def set_output(self, *, transform=None):
-        """Accept pandas output (the only kind this stage produces).
-
-        Lets a ``Pipeline(...).set_output(transform="pandas")`` include this
-        stage; any other container is refused because images cannot be
-        columns of a numeric array.
-
-        Parameters
-        ----------
-        transform : {"default", "pandas"} or None
-            Output container; both give a pandas DataFrame.
-
-        Returns
-        -------
-        self : CLAHEPreprocessor
-        """
-        if transform not in (None, "default", "pandas"):
-            raise ValueError(f"{type(self).__name__} outputs a pandas DataFrame only, not {transform!r}")
-        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

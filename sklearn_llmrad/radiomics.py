@@ -203,7 +203,7 @@ def _is_pathlike(obj):
 def _resolve(case, image, mask, source):
     """Turn paths / ROIs into arrays; raise LesionError subclasses naming the case."""
     if _is_pathlike(image):
-        from .datasets._io import read_image
+        from .imageio import read_image
 
         image = read_image(image, case=case)
     if isinstance(image, np.ndarray) and image.ndim == 3 and 1 in image.shape:
@@ -213,7 +213,7 @@ def _resolve(case, image, mask, source):
     if image.ndim != 2:
         raise ImageReadError(f"image must be 2-D, got shape {image.shape}", case=case, file=source)
     if _is_pathlike(mask):
-        from .datasets._io import read_mask
+        from .imageio import read_mask
 
         mask = read_mask(mask, image.shape, case=case)
     elif hasattr(mask, "rasterize"):

@@ -66,6 +66,22 @@ def apply_scaling(values, center, scale, *, clip=5.0, method="robust"):
 
     Missing values become the training centre (0 after scaling).
 
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples, n_features)
+        The values to scale; NaN marks a missing value.
+    center, scale : ndarray of shape (n_features,)
+        The statistics :func:`fit_scaling` learnt on the training rows.
+    clip : float or None, default=5.0
+        Scaled values are clipped to ``[-clip, clip]``; None does not clip.
+    method : {"robust", "standard"} or None, default="robust"
+        The method the statistics were fitted with; None only imputes.
+
+    Returns
+    -------
+    scaled : ndarray of shape (n_samples, n_features), dtype float32
+        The scaled, clipped and imputed values.
+
     Examples
     --------
     >>> import numpy as np
@@ -117,13 +133,37 @@ class RobustFeatureScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Learn each feature's centre and scale from the training rows."""
+        """Learn each feature's centre and scale from the training rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training values; NaN marks a missing value.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RobustFeatureScaler
+            The fitted scaler.
+        """
         X = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64)
         self.center_, self.scale_ = fit_scaling(X, self.method)
         return self
 
     def transform(self, X):
-        """Scale, clip and impute ``X``; float32 array."""
+        """Scale, clip and impute ``X``; float32 array.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Values to scale; NaN marks a missing value.
+
+        Returns
+        -------
+        X_scaled : ndarray of shape (n_samples, n_features), dtype float32
+            The scaled values, clipped to ``[-clip, clip]``, missing ones at 0.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64)
         return apply_scaling(X, self.center_, self.scale_, clip=self.clip, method=self.method)

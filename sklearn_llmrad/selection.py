@@ -247,6 +247,7 @@ class TopKSelector(SelectorMixin, BaseEstimator):
                     f"({len(candidates)}, after dropping {len(dropped)} constant or "
                     "all-missing ones); all usable features are selected.",
                     UserWarning,
+                    stacklevel=2,
                 )
             k = len(candidates)
 

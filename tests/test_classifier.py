@@ -255,7 +255,7 @@ def test_explain(fitted, data):
     assert list(table.columns) == ["case", "rank", "feature", "description", "value",
                                    "contribution", "attention"]
     assert len(table) == 4 * top_n
-    for i, (case, rows) in enumerate(table.groupby("case", sort=False)):
+    for i, (_case, rows) in enumerate(table.groupby("case", sort=False)):
         magnitude = rows["contribution"].abs().to_numpy()
         assert np.all(np.diff(magnitude) <= 0)
         assert list(rows["rank"]) == [1, 2, 3]

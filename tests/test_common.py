@@ -103,7 +103,9 @@ def test_conventions_on_non_numeric_estimators(estimator, check):
     check(type(estimator).__name__, clone(estimator))
 
 
-@pytest.mark.parametrize("estimator", OTHER_ESTIMATORS + NUMERIC_ESTIMATORS, ids=IDS + [type(e).__name__ for e in NUMERIC_ESTIMATORS])
+@pytest.mark.parametrize(
+    "estimator", OTHER_ESTIMATORS + NUMERIC_ESTIMATORS, ids=IDS + [type(e).__name__ for e in NUMERIC_ESTIMATORS]
+)
 def test_default_constructible_and_repr(estimator):
     check_parameters_default_constructible(type(estimator).__name__, estimator)
     text = repr(estimator)

@@ -10,7 +10,7 @@ from skimage.io import imsave
 from sklearn.model_selection import GroupKFold
 
 from sklearn_llmrad.datasets import load_ddsm
-from sklearn_llmrad.datasets._io import read_image, read_mask
+from sklearn_llmrad.imageio import read_image, read_mask
 from sklearn_llmrad.datasets.ddsm import (
     chain_code_outline,
     optical_density,
@@ -496,7 +496,7 @@ def test_frame_header_parser_on_arbitrary_bytes():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from sklearn_llmrad.datasets._io import ljpeg_frame_header
+    from sklearn_llmrad.imageio import ljpeg_frame_header
 
     header = bytes.fromhex("ffd8 ffc3 000b 10 003c 0028 01 011100")
 

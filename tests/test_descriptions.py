@@ -5,10 +5,9 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+import radiomics  # hard dependency: a missing one fails, never skips
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-radiomics = pytest.importorskip("radiomics")
 
 from sklearn_llmrad.descriptions import (  # noqa: E402
     DENSITY_STATEMENTS,
@@ -81,7 +80,7 @@ def test_no_enumerated_name_falls_back_to_generic():
 @pytest.mark.filterwarnings("ignore:Applying `local_binary_pattern`")
 @pytest.mark.parametrize("force2d", [False, True])
 def test_real_extractor_names_are_all_described(force2d):
-    sitk = pytest.importorskip("SimpleITK")
+    import SimpleITK as sitk
     from radiomics.featureextractor import RadiomicsFeatureExtractor
 
     radiomics.setVerbosity(logging.ERROR)

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# dask.distributed is the optional `distributed` extra: skip without it.
 distributed = pytest.importorskip("distributed")
-joblib = pytest.importorskip("joblib")
-
+import joblib  # noqa: E402  (a hard dependency: fails when missing)
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402

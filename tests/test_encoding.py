@@ -2,15 +2,12 @@
 
 import pickle
 import shutil
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
+import torch  # hard dependencies: a missing one fails, never skips
+import transformers
 from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.model_selection import cross_val_score, train_test_split  # noqa: E402
@@ -474,7 +471,9 @@ def test_container_validation_and_helpers(semantic):
     np.testing.assert_array_equal(both.clinical_text, sf.clinical_text)
     assert both.feature_embeddings is sf.feature_embeddings
     assert set(sf.to_dict()) == {"values", "clinical_embeddings", "clinical_mask"}
-    assert repr(sf) == "SemanticFeatures(n_samples=8, n_features=4, embedding_dim=32, n_tokens=4, array_output='values')"
+    assert repr(sf) == (
+        "SemanticFeatures(n_samples=8, n_features=4, embedding_dim=32, n_tokens=4, array_output='values')"
+    )
     back = pickle.loads(pickle.dumps(sf[[1, 2]]))
     np.testing.assert_array_equal(back.values, sf.values[[1, 2]])
 

@@ -1,6 +1,6 @@
 """Property-based fuzzing of everything that parses outside input.
 
-Targets: the image/mask readers (``datasets/_io.py``: DICOM, PGM, PNG/TIFF via
+Targets: the image/mask readers (``imageio.py``: DICOM, PGM, PNG/TIFF via
 SimpleITK), the dataset index parsers (``load_csv``, ``load_mias``' Info.txt,
 ``load_inbreast``' CSV + plist XML, ``load_cbis_ddsm``' CSVs) and the clinical
 sentence built for the language model.
@@ -105,7 +105,6 @@ class _Tally:
 
 # --------------------------------------------------------------------------- seeds
 def _dicom_bytes(rows=8, cols=6, photometric="MONOCHROME2", bits=16, rescale=None, binary=False):
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
@@ -179,7 +178,7 @@ def fuzz_readers(workdir, ddsm=None):
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from sklearn_llmrad.datasets._io import read_image, read_mask
+    from sklearn_llmrad.imageio import read_image, read_mask
 
     tally = _Tally()
     workdir = Path(workdir)

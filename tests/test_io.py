@@ -1,4 +1,4 @@
-"""Tests for image and mask reading (sklearn_llmrad.datasets._io)."""
+"""Tests for image and mask reading (sklearn_llmrad.imageio)."""
 
 import logging
 import warnings
@@ -11,8 +11,8 @@ import SimpleITK as sitk
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
-from sklearn_llmrad.datasets._io import read_image, read_image_info, read_mask
 from sklearn_llmrad.exceptions import ImageReadError, LesionError, MaskError
+from sklearn_llmrad.imageio import read_image, read_image_info, read_mask
 from sklearn_llmrad.roi import BoxROI, CircleROI, PolygonROI
 
 PHI = {"PatientName": "Doe^Jane", "PatientID": "PID-0042-XYZ", "PatientBirthDate": "19570312"}

@@ -171,10 +171,10 @@ def test_single_estimator_round_trip(fitted, tmp_path):
 
 
 def test_cnn_baseline_round_trip(tmp_path):
-    from sklearn_llmrad import ResNet50Classifier
-
     import torchvision
     from safetensors.torch import save_file
+
+    from sklearn_llmrad import ResNet50Classifier
 
     # "pretrained" weights from a local file, as a user would pass them
     torch.manual_seed(0)

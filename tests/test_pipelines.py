@@ -1,7 +1,6 @@
 """End-to-end pipelines: the baseline, the method, its ablations; leakage; grid search on the cache."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_validate
 

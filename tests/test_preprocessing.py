@@ -10,8 +10,8 @@ import SimpleITK as sitk
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils import get_tags
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import (
     check_estimator_cloneable,
     check_estimator_repr,
@@ -27,7 +27,6 @@ from sklearn.utils.estimator_checks import (
 from sklearn_llmrad.exceptions import ImageReadError, MaskError
 from sklearn_llmrad.preprocessing import CLAHEPreprocessor
 from sklearn_llmrad.roi import BoxROI, CircleROI, PolygonROI
-
 
 
 def write_dicom(path, pixels, *, photometric="MONOCHROME2", bits_stored=12):

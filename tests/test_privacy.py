@@ -11,6 +11,7 @@ the form "Mass-Test_P_00173_LEFT_CC".
 
 import io
 import logging
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -20,8 +21,8 @@ import pandas as pd
 import pytest
 
 from sklearn_llmrad import RadiomicsExtractor
-from sklearn_llmrad.datasets._io import read_image
 from sklearn_llmrad.exceptions import LesionError
+from sklearn_llmrad.imageio import read_image
 from sklearn_llmrad.roi import CircleROI
 
 SETTINGS = dict(image_types=["Original"], feature_classes=["firstorder", "glcm"], progress=False)
@@ -46,7 +47,6 @@ NEEDLES = sorted(
 
 
 def _write_dicom(path, *, rows=64, cols=64, invalid_values=False, truncate=None, bad_rows=None):
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
@@ -84,7 +84,9 @@ def _write_dicom(path, *, rows=64, cols=64, invalid_values=False, truncate=None,
 
 
 def _assert_clean(text, where):
-    lowered = text.lower()
+    # object addresses in third-party DEBUG logs (pykwalify: '<Rule object at 0x7fa35a373910>')
+    # are random and contain a needle such as '7391' about once in a few hundred runs
+    lowered = re.sub(r"0x[0-9a-f]+", "0x", text.lower())
     leaked = [n for n in NEEDLES if n.lower() in lowered]
     assert not leaked, f"identifying value(s) {leaked} found in {where}: {text[:500]!r}"
 

@@ -230,8 +230,8 @@ def test_bin_width_and_spacing_change_results():
 
 
 def test_path_inputs(tmp_path):
-    sitk = pytest.importorskip("SimpleITK")
-    pytest.importorskip("sklearn_llmrad.datasets._io")
+    import SimpleITK as sitk
+
     image, mask = _roi(3)
     sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "img.nrrd"))
     sitk.WriteImage(sitk.GetImageFromArray(mask), str(tmp_path / "mask.nrrd"))

@@ -2,7 +2,7 @@
 ``target``, ``groups`` (patient ids) and ``DESCR``, or ``(X, y)`` with
 ``return_X_y=True``."""
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _API = {
     "make_synthetic_mammograms": "sklearn_llmrad.datasets.synthetic",
@@ -14,14 +14,4 @@ _API = {
     "load_csv": "sklearn_llmrad.datasets.csv",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name):
-    if name in _API:
-        return getattr(import_module(_API[name]), name)
-    raise AttributeError(f"module 'sklearn_llmrad.datasets' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _API)

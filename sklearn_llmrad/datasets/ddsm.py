@@ -31,7 +31,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 from ..exceptions import DatasetFormatError
 from ..roi import PolygonROI
 from ._common import make_bunch, map_density, parse_age, where
-from ._io import ljpeg_frame_header
+from ..imageio import ljpeg_frame_header
 
 __all__ = ["chain_code_outline", "load_ddsm", "optical_density", "read_ics", "read_overlay"]
 

@@ -1,6 +1,6 @@
 """Models: the LLM-radiomics fusion classifier, its criterion, and CNN baselines."""
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _API = {
     "FusionModule": "sklearn_llmrad.models.fusion",
@@ -13,14 +13,4 @@ _API = {
     "CalibratedSVC": "sklearn_llmrad.models.svm",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name):
-    if name in _API:
-        return getattr(import_module(_API[name]), name)
-    raise AttributeError(f"module 'sklearn_llmrad.models' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _API)

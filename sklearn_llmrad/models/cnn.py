@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .._columns import IMAGE, MASK, SOURCE
+from .._output import FixedOutputMixin
 from ._device import AutoDeviceMixin, resolve_device
 from ..exceptions import ImageReadError, MaskError, ModelNotFoundError
 
@@ -58,7 +59,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # --------------------------------------------------------------------------------------
 # ROI crops -> (n, C, size, size) float32
 # --------------------------------------------------------------------------------------
-class ROIToTensor(TransformerMixin, BaseEstimator):
+class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
     """Resize ROI crops to a square network input of ``channels`` x ``size`` x ``size``.
 
     Stateless: ``fit`` learns nothing, ``transform`` works on its own.
@@ -109,6 +110,7 @@ class ROIToTensor(TransformerMixin, BaseEstimator):
     ((2, 3, 32, 32), dtype('float32'))
     """
 
+    _output_container = "a 4-D float32 array"  # FixedOutputMixin
     _parameter_constraints = {
         "size": [Interval(Integral, 1, None, closed="left")],
         "channels": [Interval(Integral, 1, None, closed="left")],

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..exceptions import ImageReadError, MaskError
-from ..roi import rasterize_roi
+from .exceptions import ImageReadError, MaskError
+from .roi import rasterize_roi
 
 __all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo", "ljpeg_frame_header"]
 
@@ -150,6 +150,26 @@ def read_image(source, *, case=None):
 def read_image_info(source, *, case=None):
     """Like :func:`read_image`, also returning an :class:`ImageInfo`.
 
+    Parameters
+    ----------
+    source : str, os.PathLike or ndarray
+        A file path or an array, as for :func:`read_image`.
+    case : object, default=None
+        The case identifier, used in error messages.
+
+    Returns
+    -------
+    image : ndarray of shape (rows, columns)
+        The image, exactly as :func:`read_image` returns it.
+    info : ImageInfo
+        How it was read: format, bits stored, photometric interpretation,
+        whether it was inverted, pixel spacing.
+
+    Raises
+    ------
+    ImageReadError
+        As :func:`read_image`.
+
     Examples
     --------
     >>> import numpy as np
@@ -239,9 +259,7 @@ def _as_path(source, *, case, error, what):
     ):
         raise error(f"no {what} given (missing value)", case=case)
     if not isinstance(source, (str, os.PathLike)):
-        raise error(
-            f"{what} must be a path or a 2-D array, got {type(source).__name__}", case=case
-        )
+        raise error(f"{what} must be a path or a 2-D array, got {type(source).__name__}", case=case)
     path = os.fspath(source)
     if not os.path.exists(path):
         raise error(f"{what} file not found", case=case, file=path)
@@ -514,8 +532,7 @@ def _read_pgm(path, *, case, error):
             offset, have = offset + 1, have - 1  # header written with CRLF line ends
         if have < need:
             raise error(
-                f"truncated PGM: {have} bytes of pixel data, {need} expected for "
-                f"{width} x {height} at maxval {maxval}",
+                f"truncated PGM: {have} bytes of pixel data, {need} expected for {width} x {height} at maxval {maxval}",
                 case=case,
                 file=path,
             )
@@ -536,15 +553,12 @@ def _read_pgm(path, *, case, error):
         image = values.reshape(height, width).astype(np.uint8 if maxval < 256 else np.uint16)
     else:
         raise error(
-            f"unsupported Netpbm type {magic[:2].decode('ascii', 'replace')!r}; "
-            "only grayscale PGM (P5, P2) is read",
+            f"unsupported Netpbm type {magic[:2].decode('ascii', 'replace')!r}; only grayscale PGM (P5, P2) is read",
             case=case,
             file=path,
         )
     if int(image.max()) > maxval:
-        raise error(
-            f"corrupt PGM: pixel value {int(image.max())} above maxval {maxval}", case=case, file=path
-        )
+        raise error(f"corrupt PGM: pixel value {int(image.max())} above maxval {maxval}", case=case, file=path)
     return image, ImageInfo(format="pgm", bits_stored=int(maxval).bit_length())
 
 
@@ -651,8 +665,10 @@ def _read_sitk(path, *, case, error):
         # arr is (..., components). Grayscale saved as RGB(A) is common for
         # PNG/JPEG exports: accept it when the colour channels agree.
         colour = arr[..., :3] if components in (3, 4) else arr
-        if components in (3, 4) and np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(
-            colour[..., 0], colour[..., 2]
+        if (
+            components in (3, 4)
+            and np.array_equal(colour[..., 0], colour[..., 1])
+            and np.array_equal(colour[..., 0], colour[..., 2])
         ):
             arr = np.ascontiguousarray(colour[..., 0])
         elif components == 2:  # gray + alpha
