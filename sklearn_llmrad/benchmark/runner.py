@@ -1,27 +1,33 @@
 """Compare the LLM-radiomics method with its ablations and baselines on the same folds.
 
 :func:`run_benchmark` answers the question researchers bring to this library:
-does the LLM-enhanced model beat the baselines on my data? It
+does the LLM-enhanced model beat the baselines on my data? It runs these steps,
+each a function of its own:
 
-1. splits the lesions into patient-grouped, stratified folds (or a 7:2:1 holdout);
-2. runs the stateless image stages once per dataset (CLAHE, then PyRadiomics with
-   the on-disk cache) and shares them between every model and every fold;
-3. fits each model's learned part on the training fold only and stores its
-   out-of-fold probabilities, one file per (model, fold), written atomically, so
-   an interrupted benchmark resumes from the finished folds;
-4. reports AUC, sensitivity, specificity, F1 and accuracy with stratified-bootstrap
-   95% confidence intervals, the false-negative rate, Brier score and expected
-   calibration error, and a DeLong test of each model's AUC against the full method.
+1. check the labels and plan patient-grouped, stratified folds (or a 7:2:1
+   holdout) before any work (:func:`~sklearn_llmrad.labels.check_binary_labels`,
+   :func:`~sklearn_llmrad.benchmark.plan_folds`);
+2. run the stateless image stages once per dataset (CLAHE, then PyRadiomics with
+   the on-disk cache) and share them between every model and every fold; lesions
+   that fail are listed in ``failed.csv`` and left out
+   (:func:`~sklearn_llmrad.benchmark.prepare_shared_inputs`);
+3. fit each model's learned part on the training fold only and store its
+   out-of-fold probabilities, one file per (model, fold), written atomically with
+   a checksum and the fingerprint of everything that determined it, so an
+   interrupted benchmark resumes the same job (:func:`run_fold`,
+   :mod:`~sklearn_llmrad.benchmark.store`);
+4. aggregate: AUC, sensitivity, specificity, F1 and accuracy with
+   stratified-bootstrap 95% confidence intervals, the false-negative rate, Brier
+   score and expected calibration error, and a DeLong test of each model's AUC
+   against the full method (:func:`summarize_models`);
+5. write the report (:func:`~sklearn_llmrad.report.write_report`).
 
 A model that fails is reported in the table with its error; the others go on.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -30,214 +36,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
-__all__ = [
-    "ModelSpec",
-    "register_model",
-    "available_models",
-    "default_models",
-    "make_splits",
-    "run_benchmark",
-    "BenchmarkResult",
-]
+from ..labels import check_binary_labels
+from . import store
+from .folds import plan_folds
+from .registry import DEFAULT_REGISTRY, REFERENCE_MODEL
+from .shared import prepare_shared_inputs
 
-REFERENCE_MODEL = "llmrad"
+__all__ = ["run_benchmark", "BenchmarkResult", "run_fold", "summarize_models"]
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of the benchmark.
-
-    Parameters
-    ----------
-    name : str
-        Short identifier used on the command line and in file names.
-    label : str
-        Name printed in the results table.
-    factory : callable
-        ``factory(**settings) -> estimator``; called once per fold so every fold
-        starts from an unfitted model.
-    input : {"features", "crops", "raw"}
-        What the estimator consumes: the shared radiomics table (the pipeline
-        from its ``topk`` step on), the shared CLAHE crops, or the raw ``X``.
-    """
-
-    name: str
-    label: str
-    factory: object
-    input: str = "raw"
-
-
-_USER_MODELS: dict = {}
-
-
-def register_model(name, factory, *, input="raw", label=None):
-    """Add a model of your own to every later benchmark run.
-
-    Parameters
-    ----------
-    name : str
-        Identifier (``--models`` name).
-    factory : callable
-        ``factory(**settings) -> estimator`` with ``fit`` and ``predict_proba``.
-        Unknown settings must be accepted (``**kwargs``).
-    input : {"features", "crops", "raw"}, default="raw"
-        See :class:`ModelSpec`.
-    label : str, default=None
-        Display name; defaults to ``name``.
-
-    Examples
-    --------
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.impute import SimpleImputer
-    >>> from sklearn_llmrad.benchmark import register_model, available_models
-    >>> def make_logreg(random_state=None, **_):
-    ...     return make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500))
-    >>> register_model("logreg", make_logreg, input="features", label="Logistic regression")
-    >>> "logreg" in available_models()
-    True
-    """
-    if input not in {"features", "crops", "raw"}:
-        raise ValueError(f"input must be 'features', 'crops' or 'raw', got {input!r}")
-    _USER_MODELS[name] = ModelSpec(name=name, label=label or name, factory=factory, input=input)
-
-
-def _tail(pipeline, first_step):
-    names = [name for name, _ in pipeline.steps]
-    return pipeline[names.index(first_step) :]
-
-
-def default_models():
-    """The built-in models: the method, its ablations and the baselines.
-
-    Returns
-    -------
-    dict of str -> ModelSpec
-
-    Examples
-    --------
-    >>> from sklearn_llmrad.benchmark import default_models
-    >>> list(default_models())
-    ['llmrad', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention']
-    """
-    from . import pipelines as p
-
-    def fusion(*, language_model=True, attention=True):
-        """The method (or an ablation) from its Top-K step on."""
-
-        def factory(*, k, encoder, encoder_params, classifier_params, random_state, device, **_):
-            pipe = p.make_llmrad_pipeline(
-                k=k,
-                encoder=encoder if language_model else None,
-                encoder_params=encoder_params if language_model else None,
-                attention=attention,
-                classifier_params=classifier_params,
-                random_state=random_state,
-                device=device,
-            )
-            return _tail(pipe, "topk")
-
-        return factory
-
-    def svc(*, k, random_state, **_):
-        return _tail(p.make_radiomics_svc_pipeline(k=k, random_state=random_state), "topk")
-
-    def cnn(arch):
-        def factory(*, cnn_size, cnn_params, random_state, device, **_):
-            return _tail(
-                p.make_cnn_pipeline(
-                    arch,
-                    size=cnn_size,
-                    classifier_params=cnn_params,
-                    random_state=random_state,
-                    device=device,
-                ),
-                "tensor",
-            )
-
-        return factory
-
-    specs = [
-        ModelSpec("llmrad", "LLM-radiomics (full method)", fusion(), "features"),
-        ModelSpec("radiomics-svc", "Radiomics + SVC", svc, "features"),
-        ModelSpec("resnet50", "ResNet-50", cnn("resnet50"), "crops"),
-        ModelSpec("efficientnet-b3", "EfficientNet-B3", cnn("efficientnet_b3"), "crops"),
-        ModelSpec("wo-biobert", "w/o BioBERT", fusion(language_model=False), "features"),
-        ModelSpec("wo-attention", "w/o attention", fusion(attention=False), "features"),
-    ]
-    return {spec.name: spec for spec in specs}
-
-
-def available_models():
-    """Names of the built-in and registered models.
-
-    Examples
-    --------
-    >>> from sklearn_llmrad.benchmark import available_models
-    >>> available_models()[:2]
-    ['llmrad', 'radiomics-svc']
-    """
-    return list(default_models()) + [n for n in _USER_MODELS if n not in default_models()]
-
-
-def _resolve_models(names):
-    known = {**default_models(), **_USER_MODELS}
-    if names is None:
-        return list(known.values())
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; available: {sorted(known)}")
-    return [known[n] for n in names]
-
-
-def make_splits(y, groups, *, cv=5, holdout=None, random_state=0):
-    """Patient-grouped, stratified train/test splits.
-
-    Parameters
-    ----------
-    y : array-like of shape (n,)
-    groups : array-like of shape (n,)
-        Patient ids: all lesions of a patient land on the same side.
-    cv : int, default=5
-        Number of folds of a :class:`~sklearn.model_selection.StratifiedGroupKFold`.
-    holdout : tuple of three numbers, default=None
-        ``(train, validation, test)`` proportions, e.g. ``(7, 2, 1)``; replaces ``cv``.
-        Models are fitted on the training part; the table reports the test part,
-        and validation predictions are stored beside it.
-    random_state : int, default=0
-
-    Returns
-    -------
-    list of dict with keys "train", "test" (and "validation" for a holdout)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_llmrad.benchmark import make_splits
-    >>> y = np.array([0, 1] * 10); groups = np.repeat(np.arange(10), 2)
-    >>> splits = make_splits(y, groups, cv=5)
-    >>> len(splits), sorted(np.concatenate([s["test"] for s in splits]).tolist()) == list(range(20))
-    (5, True)
-    """
-    y = np.asarray(y)
-    groups = np.asarray(groups)
-    idx = np.arange(len(y))
-    if holdout is None:
-        splitter = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=random_state)
-        return [
-            {"train": train, "test": test} for train, test in splitter.split(idx, y, groups)
-        ]
-    train_w, val_w, test_w = (float(v) for v in holdout)
-    total = train_w + val_w + test_w
-    outer = GroupShuffleSplit(n_splits=1, test_size=test_w / total, random_state=random_state)
-    rest, test = next(outer.split(idx, y, groups))
-    inner = GroupShuffleSplit(
-        n_splits=1, test_size=val_w / (train_w + val_w), random_state=random_state
-    )
-    train_r, val_r = next(inner.split(rest, y[rest], groups[rest]))
-    return [{"train": rest[train_r], "validation": rest[val_r], "test": test}]
+_PREDICTION_COLUMNS = ["case", "fold", "part", "y_true", "y_prob"]
 
 
 @dataclass
@@ -253,32 +61,23 @@ class BenchmarkResult:
     explanations : pandas.DataFrame or None
         The full method's per-feature contributions, aggregated over folds.
     out_dir : pathlib.Path or None
+    excluded : pandas.DataFrame
+        Lesions left out because an image stage failed on them (``case``,
+        ``stage``, ``error``, ``reason``, ``file``; also ``failed.csv``).
+    n_lesions : int
+        Lesions given, before exclusions.
     """
 
     table: pd.DataFrame
     predictions: dict
     explanations: pd.DataFrame | None = None
     out_dir: Path | None = None
-    excluded: list = field(default_factory=list)
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["case", "stage", "error", "reason"]))
+    n_lesions: int = 0
 
 
-def _fingerprint(X, y, groups, splits):
-    h = hashlib.sha256()
-    h.update(json.dumps([str(i) for i in X.index]).encode())
-    h.update(np.asarray(y).astype(np.int64).tobytes())
-    h.update(json.dumps([str(g) for g in groups]).encode())
-    for split in splits:
-        for part in sorted(split):
-            h.update(part.encode())
-            h.update(np.asarray(split[part], dtype=np.int64).tobytes())
-    return h.hexdigest()[:16]
-
-
-def _atomic_write_csv(frame, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+def _take(X, idx):
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
 def _fold_predictions(estimator, X, y, split, fold, parts):
@@ -300,10 +99,6 @@ def _fold_predictions(estimator, X, y, split, fold, parts):
     return pd.concat(rows, ignore_index=True)
 
 
-def _take(X, idx):
-    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
-
-
 def _explain_fold(pipeline, X_test, top_n):
     """Per-feature contributions of the fitted full method on one test fold."""
     final = pipeline[-1]
@@ -312,12 +107,169 @@ def _explain_fold(pipeline, X_test, top_n):
     return pd.DataFrame(final.explain(pipeline[:-1].transform(X_test), top_n=top_n).contributions)
 
 
+def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
+    """Fit one model on one fold's training part and predict its other parts.
+
+    Returns
+    -------
+    predictions : pandas.DataFrame
+        ``case``, ``fold``, ``part``, ``y_true``, ``y_prob``.
+    contributions : pandas.DataFrame or None
+        The fitted model's per-feature contributions on the test part (when
+        ``explain`` and the model can explain itself).
+    """
+    estimator = clone(spec.factory(**settings))
+    estimator.fit(_take(data, split["train"]), y[split["train"]])
+    frame = _fold_predictions(estimator, data, y, split, fold, parts)
+    contrib = _explain_fold(estimator, _take(data, split["test"]), top_n=10) if explain else None
+    return frame, contrib
+
+
+def _prediction_check(data, y, split, fold, parts):
+    """A check that a stored fold holds exactly this fold's lesions, labels and valid probabilities."""
+    want = pd.concat(
+        [
+            pd.DataFrame({"case": [str(c) for c in data.index[split[p]]], "part": p, "y_true": y[split[p]]})
+            for p in parts
+        ],
+        ignore_index=True,
+    )
+    want = want.sort_values(["part", "case"]).reset_index(drop=True)
+
+    def check(frame):
+        if list(frame.columns) != _PREDICTION_COLUMNS:
+            raise ValueError(f"columns {list(frame.columns)} instead of {_PREDICTION_COLUMNS}")
+        got = frame.sort_values(["part", "case"]).reset_index(drop=True)
+        if len(got) != len(want) or not (got["case"].astype(str) == want["case"]).all():
+            raise ValueError(f"{len(got)} rows for other lesions than the fold's {len(want)}")
+        if not (got["part"] == want["part"]).all() or not (got["y_true"].to_numpy() == want["y_true"]).all():
+            raise ValueError("labels or parts differ from the fold's")
+        if (frame["fold"] != fold).any():
+            raise ValueError(f"rows of another fold than {fold}")
+        prob = pd.to_numeric(frame["y_prob"], errors="coerce").to_numpy(dtype=float)
+        if not (np.isfinite(prob) & (prob >= 0) & (prob <= 1)).all():
+            raise ValueError("probabilities missing or outside [0, 1]")
+
+    return check
+
+
+def _check_out_dir(out_dir, data_fp, n_splits):
+    """Refuse an output folder holding predictions for other lesions, labels, patients or folds."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = out_dir / "splits.json"
+    if stamp.exists():
+        try:
+            previous = json.loads(stamp.read_text()).get("fingerprint")
+        except (ValueError, AttributeError):
+            previous = "unreadable"
+        if previous != data_fp:
+            raise ValueError(
+                f"{out_dir} holds predictions for other data or folds "
+                f"(fingerprint {previous} != {data_fp}); use another --out directory or delete it"
+            )
+    else:
+        store.atomic_write_bytes(stamp, json.dumps({"fingerprint": data_fp, "n_splits": n_splits}).encode())
+
+
+def _run_model(spec, settings, data, y, splits, *, parts, out_dir, fingerprint, tag, log):
+    """All folds of one model: reuse intact stored folds, compute the others.
+
+    Returns ``(predictions or None, failure message or None, explanation frames)``.
+    """
+    frames, explanations = [], []
+    folder = None if out_dir is None else out_dir / "predictions" / spec.name
+    explain_folder = None if out_dir is None else out_dir / "explanations" / spec.name
+    explain = spec.name == REFERENCE_MODEL
+    announced = False
+    for fold, split in enumerate(splits, start=1):
+        label = f"{tag} fold {fold}/{len(splits)}"
+        path = None if folder is None else folder / f"fold{fold}.csv"
+        if path is not None:
+            try:
+                frames.append(
+                    store.read_fold(path, fingerprint, check=_prediction_check(data, y, split, fold, parts),
+                                    dtype={"case": str})
+                )
+                log(f"{label}: finished earlier, reused")
+                if explain:
+                    try:
+                        explanations.append(store.read_fold(explain_folder / f"fold{fold}.csv", fingerprint))
+                    except store.FoldUnusable:
+                        pass
+                continue
+            except store.FoldUnusable as why:
+                if path.exists() and not announced:
+                    log(f"{tag}: {why}; recomputing")
+                    announced = bool(why.changed)  # say a settings change once per model
+        t0 = time.perf_counter()
+        try:
+            frame, contrib = run_fold(spec, settings, data, y, split, fold=fold, parts=parts, explain=explain)
+        except Exception as exc:  # a failed model is reported, the others go on
+            failure = f"{type(exc).__name__}: {exc}"
+            log(f"{label}: FAILED ({failure})")
+            if out_dir is not None:
+                store.atomic_write_bytes(out_dir / "errors" / f"{spec.name}.txt", traceback.format_exc().encode())
+            return None, failure, explanations
+        if path is not None:
+            store.write_fold(path, frame, fingerprint)
+            if contrib is not None:
+                store.write_fold(explain_folder / f"fold{fold}.csv", contrib, fingerprint)
+        if contrib is not None:
+            explanations.append(contrib)
+        frames.append(frame)
+        test = frame[frame["part"] == "test"]
+        log(f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({time.perf_counter() - t0:.1f} s)")
+    return (pd.concat(frames, ignore_index=True) if frames else None), None, explanations
+
+
+def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state):
+    """The results table: one row per model with metrics, CIs, DeLong p and status."""
+    from ..metrics import delong_test, summarize_predictions
+
+    # DeLong against the full method; without it, against the first model that ran
+    reference_name = REFERENCE_MODEL if REFERENCE_MODEL in predictions else next(iter(predictions), None)
+    reference = predictions.get(reference_name)
+    rows = []
+    for spec in specs:
+        row = {"model": spec.label, "name": spec.name}
+        if spec.name in failures:
+            row["status"] = "failed: " + failures[spec.name]
+            rows.append(row)
+            continue
+        test = predictions[spec.name][predictions[spec.name]["part"] == "test"]
+        summary = summarize_predictions(
+            test["y_true"].to_numpy(), test["y_prob"].to_numpy(), n_bootstraps=n_bootstraps, random_state=random_state
+        )
+        row.update(dict(summary))
+        if reference is not None and spec.name != reference_name:
+            ref = reference.loc[reference["part"] == "test", ["case", "y_prob"]]
+            common = test.merge(ref.rename(columns={"y_prob": "y_prob_ref"}), on="case", how="inner")
+            result = delong_test(
+                common["y_true"].to_numpy(), common["y_prob_ref"].to_numpy(), common["y_prob"].to_numpy()
+            )
+            row["delong_p"] = float(result.p_value)
+        row["status"] = "ok"
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs["delong_reference"] = reference_name
+    return table
+
+
+def _write_failed(out_dir, failed):
+    path = out_dir / "failed.csv"
+    if len(failed):
+        store.atomic_write_bytes(path, failed.to_csv(index=False).encode())
+    elif path.exists():
+        path.unlink()
+
+
 def run_benchmark(
     X,
     y,
     groups,
     *,
     models=None,
+    registry=None,
     cv=5,
     holdout=None,
     out_dir=None,
@@ -334,6 +286,8 @@ def run_benchmark(
     random_state=0,
     extractor_params=None,
     preprocessor_params=None,
+    pos_label=None,
+    max_failed_fraction=0.2,
     log=print,
 ):
     """Run the method, its ablations and the baselines on the same grouped folds.
@@ -343,17 +297,24 @@ def run_benchmark(
     X : pandas.DataFrame
         Lesions in the data contract (``image``, ``mask``, clinical columns).
     y : array-like of shape (n,)
-        0 benign, 1 malignant.
+        0 benign, 1 malignant (see ``pos_label`` for other codings). Checked
+        before any work: missing, fractional or non-binary labels are refused
+        naming their rows.
     groups : array-like of shape (n,)
         Patient ids.
     models : list of str, default=None
         Model names (see :func:`available_models`); all by default.
+    registry : ModelRegistry, default=None
+        Where model names are looked up; :data:`DEFAULT_REGISTRY` by default.
     cv : int, default=5
     holdout : tuple of 3 numbers, default=None
         E.g. ``(7, 2, 1)``: one train/validation/test split instead of ``cv`` folds.
     out_dir : str or path-like, default=None
         Where predictions, tables and plots go. Finished folds found there are
-        reused (resume); predictions from different folds or data are refused.
+        reused (resume) only when intact and computed with the same settings,
+        image stages, image files, language model and package versions (the
+        others are recomputed, saying what changed); predictions for other
+        lesions, labels, patients or folds are refused.
     cache_dir : str or path-like, default=None
         Radiomics and embedding cache (defaults to ``out_dir/cache``).
     n_jobs : int, default=None
@@ -372,76 +333,76 @@ def run_benchmark(
         Seeds the folds, the models and the bootstrap.
     extractor_params, preprocessor_params : dict, default=None
         Settings of the shared image stages.
+    pos_label : object, default=None
+        The malignant label when ``y`` is not coded 0/1 (e.g. ``2`` for labels
+        ``{1, 2}``); without it such labels are refused.
+    max_failed_fraction : float, default=0.2
+        Lesions whose image or mask cannot be used are left out and listed in
+        ``failed.csv``; if more than this fraction fails, the benchmark refuses
+        to run (the result would describe another population).
     log : callable, default=print
         Receives one progress line at a time.
 
     Returns
     -------
     BenchmarkResult
-    """
-    from .metrics import delong_test, summarize_predictions
-    from .preprocessing import CLAHEPreprocessor
-    from .radiomics import RadiomicsExtractor
 
-    y = np.asarray(y).astype(int)
-    groups = np.asarray(groups)
-    specs = _resolve_models(models)
+    Examples
+    --------
+    >>> from sklearn_llmrad.benchmark import run_benchmark
+    >>> run_benchmark(None, [0, 1, 2], None)
+    Traceback (most recent call last):
+    ...
+    TypeError: X must be a pandas DataFrame of lesions, got NoneType
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X must be a pandas DataFrame of lesions, got {type(X).__name__}")
+    # 1. everything that can be checked without touching an image
+    y = check_binary_labels(y, index=X.index, pos_label=pos_label)
+    groups = np.asarray(groups, dtype=object)
+    if len(groups) != len(X):
+        raise ValueError(f"groups has {len(groups)} entries for {len(X)} lesions")
+    specs = (DEFAULT_REGISTRY if registry is None else registry).resolve(models)
+    plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
     out_dir = None if out_dir is None else Path(out_dir)
     if cache_dir is None and out_dir is not None:
         cache_dir = out_dir / "cache"
     if cache_dir is not None and encoder is not None:
         encoder_params = {"cache_dir": str(Path(cache_dir) / "embeddings"), **(encoder_params or {})}
 
-    splits = make_splits(y, groups, cv=cv, holdout=holdout, random_state=random_state)
-    fingerprint = _fingerprint(X, y, groups, splits)
+    # 2. shared image stages; failed lesions are left out, all of them listed
+    shared = prepare_shared_inputs(
+        X,
+        {spec.input for spec in specs},
+        preprocessor_params=preprocessor_params,
+        extractor_params=extractor_params,
+        cache_dir=cache_dir,
+        n_jobs=n_jobs,
+        log=log,
+    )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        stamp = out_dir / "splits.json"
-        if stamp.exists():
-            previous = json.loads(stamp.read_text())
-            if previous.get("fingerprint") != fingerprint:
-                raise ValueError(
-                    f"{out_dir} holds predictions for other data or folds "
-                    f"(fingerprint {previous.get('fingerprint')} != {fingerprint}); "
-                    "use another --out directory or delete it"
-                )
-        else:
-            stamp.write_text(json.dumps({"fingerprint": fingerprint, "n_splits": len(splits)}))
-
-    needs = {spec.input for spec in specs}
-    inputs = {"raw": X}
-    excluded = []
-    if needs & {"features", "crops"}:
-        t0 = time.perf_counter()
-        log(f"[shared] CLAHE preprocessing of {len(X)} lesions")
-        crops = CLAHEPreprocessor(**(preprocessor_params or {})).fit_transform(X)
-        inputs["crops"] = crops
-        if "features" in needs:
-            log("[shared] radiomics extraction (cached, shared by all radiomics models and folds)")
-            extractor = RadiomicsExtractor(
-                cache_dir=None if cache_dir is None else str(Path(cache_dir) / "radiomics"),
-                n_jobs=n_jobs,
-                on_error="nan",
-                **(extractor_params or {}),
-            )
-            features = extractor.fit_transform(crops)
-            feature_cols = [c for c in features.columns if c not in {"age", "density", "history"}]
-            failed = features[feature_cols].isna().all(axis=1)
-            for case in features.index[failed]:
-                excluded.append((case, "radiomics extraction failed"))
-            inputs["features"] = features
-            k = min(k, len(feature_cols))
-            log(
-                f"[shared] {len(feature_cols)} features per lesion "
-                f"({time.perf_counter() - t0:.1f} s incl. preprocessing)"
-            )
-        if excluded:
+        _write_failed(out_dir, shared.failed)
+    n_failed = len(shared.failed)
+    if n_failed:
+        where = f" (listed in {out_dir / 'failed.csv'})" if out_dir is not None else ""
+        log(f"[shared] {n_failed} of {len(X)} lesion(s) failed and are left out{where}")
+        if n_failed > max_failed_fraction * len(X):
             raise ValueError(
-                "radiomics extraction failed for "
-                + ", ".join(f"{c!r}" for c, _ in excluded)
-                + "; fix or remove these lesions (the extractor's warnings say why)"
+                f"{n_failed} of {len(X)} lesions failed in the image stages{where}, more than "
+                f"max_failed_fraction={max_failed_fraction}; first: {shared.failed['case'].iloc[0]!r}: "
+                f"{shared.failed['reason'].iloc[0]}"
             )
+        keep = X.index.get_indexer(shared.kept)
+        y, groups = y[keep], groups[keep]
+        check_binary_labels(y, index=shared.kept)
+    splits = plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
+    if shared.feature_columns:
+        k = min(k, len(shared.feature_columns))
+    if out_dir is not None:
+        _check_out_dir(out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits))
 
+    # 3. every model on every fold
     settings = dict(
         k=k,
         encoder=encoder,
@@ -452,127 +413,50 @@ def run_benchmark(
         random_state=random_state,
         device=device,
     )
+    common = {
+        "images": store.lesion_sources_digest(shared.inputs["raw"]),
+        "versions": store.package_versions(),
+    }
+    stages = {
+        "raw": None,
+        "crops": {"preprocessing": preprocessor_params},
+        "features": {"preprocessing": preprocessor_params, "extraction": extractor_params},
+    }
+    lm_digest = store.language_model_digest(encoder)
     parts = ["test"] + (["validation"] if holdout is not None else [])
     predictions, failures, explanations = {}, {}, []
     for m, spec in enumerate(specs, start=1):
-        data = inputs[spec.input]
-        fold_frames = []
-        if out_dir is not None:
-            _forget_stale_folds(spec, settings, out_dir / "predictions" / spec.name, log)
-        for fold, split in enumerate(splits, start=1):
-            tag = f"[{m}/{len(specs)} {spec.name}] fold {fold}/{len(splits)}"
-            path = None if out_dir is None else out_dir / "predictions" / spec.name / f"fold{fold}.csv"
-            if path is not None and path.exists():
-                fold_frames.append(pd.read_csv(path))
-                log(f"{tag}: finished earlier, reused")
-                continue
-            t0 = time.perf_counter()
-            try:
-                estimator = clone(spec.factory(**settings))
-                estimator.fit(_take(data, split["train"]), y[split["train"]])
-                frame = _fold_predictions(estimator, data, y, split, fold, parts)
-                if spec.name == REFERENCE_MODEL:
-                    contrib = _explain_fold(estimator, _take(data, split["test"]), top_n=10)
-                    if contrib is not None and out_dir is not None:
-                        _atomic_write_csv(
-                            contrib, out_dir / "explanations" / spec.name / f"fold{fold}.csv"
-                        )
-                    if contrib is not None:
-                        explanations.append(contrib)
-            except Exception as exc:  # a failed model is reported, the others go on
-                failures[spec.name] = f"{type(exc).__name__}: {exc}"
-                log(f"{tag}: FAILED ({failures[spec.name]})")
-                if out_dir is not None:
-                    (out_dir / "errors").mkdir(exist_ok=True)
-                    (out_dir / "errors" / f"{spec.name}.txt").write_text(traceback.format_exc())
-                break
-            if path is not None:
-                _atomic_write_csv(frame, path)
-            fold_frames.append(frame)
-            test = frame[frame["part"] == "test"]
-            auc = _safe_auc(test["y_true"], test["y_prob"])
-            log(f"{tag}: AUC {auc:.3f} ({time.perf_counter() - t0:.1f} s)")
-        if spec.name not in failures and fold_frames:
-            predictions[spec.name] = pd.concat(fold_frames, ignore_index=True)
-
-    if out_dir is not None and not explanations:
-        for path in sorted((out_dir / "explanations" / REFERENCE_MODEL).glob("fold*.csv")):
-            explanations.append(pd.read_csv(path))
-    explanation_table = _aggregate_explanations(explanations)
-
-    rows = []
-    # DeLong against the full method; without it, against the first model that ran
-    reference_name = REFERENCE_MODEL if REFERENCE_MODEL in predictions else next(iter(predictions), None)
-    reference = predictions.get(reference_name)
-    for spec in specs:
-        row = {"model": spec.label, "name": spec.name}
-        if spec.name in failures:
-            row["status"] = "failed: " + failures[spec.name]
-            rows.append(row)
-            continue
-        pred = predictions[spec.name]
-        test = pred[pred["part"] == "test"]
-        summary = summarize_predictions(
-            test["y_true"].to_numpy(),
-            test["y_prob"].to_numpy(),
-            n_bootstraps=n_bootstraps,
-            random_state=random_state,
+        fingerprint = store.fingerprint(
+            model=store.settings_digest(spec, settings),
+            image_stages=stages[spec.input],
+            language_model=lm_digest if spec.input == "features" else None,
+            **common,
         )
-        row.update(dict(summary))
-        if reference is not None and spec.name != reference_name:
-            ref = reference[reference["part"] == "test"].set_index("case")
-            common = test.set_index("case").join(ref["y_prob"], rsuffix="_ref", how="inner")
-            result = delong_test(
-                common["y_true"].to_numpy(),
-                common["y_prob_ref"].to_numpy(),
-                common["y_prob"].to_numpy(),
-            )
-            row["delong_p"] = float(_get(result, "p_value"))
-        row["status"] = "ok"
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    table.attrs["delong_reference"] = reference_name
+        frame, failure, explained = _run_model(
+            spec, settings, shared.inputs[spec.input], y, splits, parts=parts, out_dir=out_dir,
+            fingerprint=fingerprint, tag=f"[{m}/{len(specs)} {spec.name}]", log=log,
+        )
+        if failure is not None:
+            failures[spec.name] = failure
+        elif frame is not None:
+            predictions[spec.name] = frame
+        explanations += explained
+
+    # 4. aggregate, 5. report
+    table = summarize_models(specs, predictions, failures, n_bootstraps=n_bootstraps, random_state=random_state)
     result = BenchmarkResult(
         table=table,
         predictions=predictions,
-        explanations=explanation_table,
+        explanations=_aggregate_explanations(explanations),
         out_dir=out_dir,
-        excluded=excluded,
+        excluded=shared.failed,
+        n_lesions=len(X),
     )
     if out_dir is not None:
-        from .report import write_report
+        from ..report import write_report
 
         write_report(result, out_dir)
     return result
-
-
-def _settings_hash(spec, settings):
-    """Fingerprint of a model's configuration: its unfitted estimator's parameters."""
-    try:
-        params = spec.factory(**settings).get_params(deep=True)
-    except Exception:  # the fit will fail and be reported; nothing to compare
-        return None
-    text = repr(sorted((key, repr(value)) for key, value in params.items()))
-    text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # object addresses change between runs
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _forget_stale_folds(spec, settings, folder, log):
-    """Drop stored folds of ``spec`` computed with other settings, so they are redone."""
-    digest = _settings_hash(spec, settings)
-    stamp = folder / "settings.sha"
-    if folder.exists() and stamp.exists() and stamp.read_text() != digest:
-        stale = list(folder.glob("fold*.csv"))
-        for path in stale:
-            path.unlink()
-        if stale:
-            log(f"[{spec.name}] settings changed since the stored folds; recomputing {len(stale)} fold(s)")
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(str(digest))
-
-
-def _get(result, name):
-    return result[name] if isinstance(result, dict) else getattr(result, name)
 
 
 def _safe_auc(y_true, y_prob):

@@ -105,7 +105,7 @@ def write_fold(path, frame, fingerprint_parts):
     atomic_write_bytes(sidecar, json.dumps(record, indent=1, sort_keys=True).encode())
 
 
-def read_fold(path, fingerprint_parts, *, check=None):
+def read_fold(path, fingerprint_parts, *, check=None, dtype=None):
     """Read a fold written by :func:`write_fold`, or raise :class:`FoldUnusable` saying why.
 
     Parameters
@@ -117,6 +117,8 @@ def read_fold(path, fingerprint_parts, *, check=None):
         and ``FoldUnusable.changed`` lists the differing parts.
     check : callable, default=None
         ``check(frame)`` raising ``ValueError`` for a frame that does not fit.
+    dtype : dict, default=None
+        Passed to :func:`pandas.read_csv` (e.g. ``{"case": str}``).
     """
     path = Path(path)
     sidecar = path.with_suffix(".json")
@@ -137,7 +139,7 @@ def read_fold(path, fingerprint_parts, *, check=None):
         names = ", ".join(PART_NAMES.get(k, k) for k in changed)
         raise FoldUnusable(f"settings changed since the stored folds ({names})", changed=changed)
     try:
-        frame = pd.read_csv(io.BytesIO(data))
+        frame = pd.read_csv(io.BytesIO(data), dtype=dtype)
         if check is not None:
             check(frame)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
