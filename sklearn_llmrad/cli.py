@@ -101,6 +101,8 @@ def resolve_language_model(requested=None):
     from .pipelines import DEFAULT_LANGUAGE_MODEL
 
     if requested:
+        if requested.startswith(("/", ".", "~")) and not Path(requested).expanduser().is_dir():
+            raise ModelNotFoundError(f"--language-model {requested!r}: no such model folder")
         return requested, f"LANGUAGE MODEL: {requested} (as requested)"
     try:
         BioBERTEncoder(

@@ -107,7 +107,7 @@ def safe_join(root, relative, *, allow_outside_root=False, context=""):
             prefix = f"{context}: " if context else ""
             raise DatasetFormatError(
                 f"{prefix}path {text!r} resolves to {joined!r}, outside the dataset root "
-                f"{root_abs!r}; pass allow_outside_root=True if this is intended"
+                f"{root_abs!r}; pass allow_outside_root=True (llmrad: --allow-outside-root) if this is intended"
             )
     return Path(joined)
 
