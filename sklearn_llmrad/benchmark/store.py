@@ -130,7 +130,7 @@ def read_fold(path, fingerprint_parts, *, check=None, dtype=None):
         record = json.loads(sidecar.read_text())
         digest, stored = record["sha256"], record["fingerprint"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise FoldUnusable(f"{sidecar.name} is damaged ({exc})") from exc
+        raise FoldUnusable(f"{sidecar.name}, the checksum file of {path.name}, is damaged ({exc})") from exc
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != digest:
         raise FoldUnusable(f"{path.name} is truncated or was modified (checksum mismatch)")
@@ -233,7 +233,8 @@ def settings_digest(spec, settings):
         params = spec.factory(**settings).get_params(deep=True)
     except Exception:  # the fit will fail and be reported; nothing to compare
         return None
-    return _digest(sorted((key, repr(value)) for key, value in params.items()))
+    # where a cache lives does not change results: a moved output folder resumes
+    return _digest(sorted((key, repr(value)) for key, value in params.items() if not key.endswith("cache_dir")))
 
 
 def fingerprint(**parts):
