@@ -149,6 +149,9 @@ class ModelRegistry:
         for spec in specs:
             self.add(spec)
 
+    def __repr__(self):
+        return f"ModelRegistry(user models: {list(self._user)})"
+
     def add(self, spec):
         """Add (or replace) a :class:`ModelSpec`; returns ``spec``."""
         if not isinstance(spec, ModelSpec):
