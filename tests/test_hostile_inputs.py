@@ -382,8 +382,10 @@ def test_other_labels_under_the_same_out_are_refused(synthetic, copied_run, regi
     tmp_path, _ = copied_run
     y2 = y.copy()
     y2[[0, 1]] = 1 - y2[[0, 1]]
-    with pytest.raises(ValueError, match="holds predictions for other data or folds"):
+    with pytest.raises(ValueError, match=r"holds predictions for other data or folds.*; labels(, folds)? differ"):
         _run(X, y2, groups, tmp_path, registry)
+    with pytest.raises(ValueError, match="folds differ"):
+        _run(X, y, groups, tmp_path, registry, cv=4)
 
 
 # ----------------------------------------------------------------------------- command line

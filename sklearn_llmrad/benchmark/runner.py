@@ -153,22 +153,27 @@ def _prediction_check(data, y, split, fold, parts):
     return check
 
 
-def _check_out_dir(out_dir, data_fp, n_splits):
+def _check_out_dir(out_dir, data_parts, n_splits):
     """Refuse an output folder holding predictions for other lesions, labels, patients or folds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = out_dir / "splits.json"
+    combined = store.fingerprint(data=data_parts)["data"]
     if stamp.exists():
         try:
-            previous = json.loads(stamp.read_text()).get("fingerprint")
+            previous = json.loads(stamp.read_text())
+            old, old_parts = previous.get("fingerprint"), previous.get("parts") or {}
         except (ValueError, AttributeError):
-            previous = "unreadable"
-        if previous != data_fp:
+            old, old_parts = "unreadable", {}
+        if old != combined:
+            differ = [k for k in data_parts if old_parts.get(k) != data_parts[k]] if old_parts else []
+            what = f"; {', '.join(differ)} differ" if differ else ""
             raise ValueError(
                 f"{out_dir} holds predictions for other data or folds "
-                f"(fingerprint {previous} != {data_fp}); use another --out directory or delete it"
+                f"(fingerprint {old} != {combined}{what}); use another --out directory or delete it"
             )
     else:
-        store.atomic_write_bytes(stamp, json.dumps({"fingerprint": data_fp, "n_splits": n_splits}).encode())
+        record = {"fingerprint": combined, "parts": data_parts, "n_splits": n_splits}
+        store.atomic_write_bytes(stamp, json.dumps(record, indent=1).encode())
 
 
 def _run_model(spec, settings, data, y, splits, *, parts, out_dir, fingerprint, tag, log):

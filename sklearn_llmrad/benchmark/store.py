@@ -155,16 +155,35 @@ def _digest(obj):
 
 
 def data_fingerprint(cases, y, groups, splits):
-    """Digest of the lesions, their labels and patients, and the folds."""
-    h = hashlib.sha256()
-    h.update(json.dumps([str(i) for i in cases]).encode())
-    h.update(np.asarray(y).astype(np.int64).tobytes())
-    h.update(json.dumps([str(g) for g in groups]).encode())
-    for split in splits:
-        for part in sorted(split):
-            h.update(part.encode())
-            h.update(np.asarray(split[part], dtype=np.int64).tobytes())
-    return h.hexdigest()[:16]
+    """Digests of the lesions (case ids), their labels, their patients and the folds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = data_fingerprint(["c1", "c2"], [0, 1], ["p1", "p2"], [{"train": np.array([0]), "test": np.array([1])}])
+    >>> b = data_fingerprint(["c1", "c2"], [1, 0], ["p1", "p2"], [{"train": np.array([0]), "test": np.array([1])}])
+    >>> [k for k in a if a[k] != b[k]]
+    ['labels']
+    """
+
+    def digest(*chunks):
+        h = hashlib.sha256()
+        for chunk in chunks:
+            h.update(chunk)
+        return h.hexdigest()[:16]
+
+    folds = [
+        chunk
+        for split in splits
+        for part in sorted(split)
+        for chunk in (part.encode(), np.asarray(split[part], dtype=np.int64).tobytes())
+    ]
+    return {
+        "lesions": digest(json.dumps([str(i) for i in cases]).encode()),
+        "labels": digest(np.asarray(y).astype(np.int64).tobytes()),
+        "patients": digest(json.dumps([str(g) for g in groups]).encode()),
+        "folds": digest(*folds),
+    }
 
 
 def _source_token(value):
