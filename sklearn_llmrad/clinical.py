@@ -28,7 +28,13 @@ import pandas as pd
 
 from .exceptions import LesionError
 
-__all__ = ["AGE_RANGE", "DENSITY_CATEGORIES", "is_missing", "normalize_density", "parse_age"]
+__all__ = [
+    "AGE_RANGE",
+    "DENSITY_CATEGORIES",
+    "is_missing",
+    "normalize_density",
+    "parse_age",
+]
 
 #: Open interval of accepted ages in years.
 AGE_RANGE = (0.0, 130.0)
@@ -36,7 +42,18 @@ AGE_RANGE = (0.0, 130.0)
 DENSITY_CATEGORIES = ("A", "B", "C", "D")
 
 _MISSING_STRINGS = {
-    "", "nan", "none", "null", "na", "n/a", "<na>", "nat", "missing", "unknown", "?", "removed",
+    "",
+    "nan",
+    "none",
+    "null",
+    "na",
+    "n/a",
+    "<na>",
+    "nat",
+    "missing",
+    "unknown",
+    "?",
+    "removed",
 }
 _DENSITY_WORDS = {
     "almost entirely fatty": "A",
@@ -46,7 +63,9 @@ _DENSITY_WORDS = {
     "heterogeneously dense": "C",
     "extremely dense": "D",
 }
-_DENSITY_PREFIX_RE = re.compile(r"^(?:bi-?rads|acr|breast)?\s*(?:density|composition)?\s*[:=]?\s*", re.IGNORECASE)
+_DENSITY_PREFIX_RE = re.compile(
+    r"^(?:bi-?rads|acr|breast)?\s*(?:density|composition)?\s*[:=]?\s*", re.IGNORECASE
+)
 _ACCEPTED_DENSITY = (
     "'A'-'D' (any case, optionally prefixed 'density'/'BI-RADS', e.g. 'DENSITY C'), "
     "1-4, or a BI-RADS phrase such as 'heterogeneously dense' or 'fatty'; missing as None/NaN"
@@ -113,7 +132,9 @@ def parse_age(value, *, case=None):
     elif isinstance(value, str):
         match = _AGE_RE.fullmatch(value.strip())
         if match is not None:
-            age = float(match.group(1)) / _AGE_UNIT.get((match.group(2) or "y").lower()[0], 1.0)
+            age = float(match.group(1)) / _AGE_UNIT.get(
+                (match.group(2) or "y").lower()[0], 1.0
+            )
     if age is None or not math.isfinite(age):
         raise LesionError(
             f"age {value!r} is not a number of years (such as 62, '62 years' or DICOM '062Y'); "
@@ -122,7 +143,8 @@ def parse_age(value, *, case=None):
         )
     if not AGE_RANGE[0] < age < AGE_RANGE[1]:
         raise LesionError(
-            f"age {value!r} is outside {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g} years (both excluded)", case=case
+            f"age {value!r} is outside {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g} years (both excluded)",
+            case=case,
         )
     return age
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .exceptions import ImageReadError, MaskError
 
-__all__ = ["check_image", "select_roi", "check_roi_size", "check_lesion"]
+__all__ = ["check_image", "check_lesion", "check_roi_size", "select_roi"]
 
 
 def _values(values, limit=10):
@@ -57,20 +57,32 @@ def check_image(image, *, case=None, file=None, what="image"):
     if isinstance(image, np.ndarray) and image.ndim == 3 and 1 in image.shape:
         image = np.squeeze(image)
     if not isinstance(image, np.ndarray):
-        raise ImageReadError(f"{what} must be a 2-D array or a path, got {type(image).__name__}", case=case, file=file)
+        raise ImageReadError(
+            f"{what} must be a 2-D array or a path, got {type(image).__name__}",
+            case=case,
+            file=file,
+        )
     if image.ndim != 2:
-        raise ImageReadError(f"{what} must be 2-D, got shape {image.shape}", case=case, file=file)
+        raise ImageReadError(
+            f"{what} must be 2-D, got shape {image.shape}", case=case, file=file
+        )
     if image.size == 0:
-        raise ImageReadError(f"{what} is empty (shape {image.shape})", case=case, file=file)
-    if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool) or np.issubdtype(
-        image.dtype, np.complexfloating
-    ):
-        raise ImageReadError(f"{what} has non-numeric dtype {image.dtype}", case=case, file=file)
+        raise ImageReadError(
+            f"{what} is empty (shape {image.shape})", case=case, file=file
+        )
+    if not (
+        np.issubdtype(image.dtype, np.number) or image.dtype == bool
+    ) or np.issubdtype(image.dtype, np.complexfloating):
+        raise ImageReadError(
+            f"{what} has non-numeric dtype {image.dtype}", case=case, file=file
+        )
     if np.issubdtype(image.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(image)))
         if bad:
             raise ImageReadError(
-                f"{what} holds {bad} NaN/infinite pixel(s); fix or drop this lesion", case=case, file=file
+                f"{what} holds {bad} NaN/infinite pixel(s); fix or drop this lesion",
+                case=case,
+                file=file,
             )
     return image
 
@@ -109,11 +121,21 @@ def select_roi(mask, *, label="auto", shape=None, case=None, file=None):
     if isinstance(mask, np.ndarray) and mask.ndim == 3 and 1 in mask.shape:
         mask = np.squeeze(mask)
     if not isinstance(mask, np.ndarray):
-        raise MaskError(f"mask must be a 2-D array, a path or an ROI, got {type(mask).__name__}", case=case, file=file)
+        raise MaskError(
+            f"mask must be a 2-D array, a path or an ROI, got {type(mask).__name__}",
+            case=case,
+            file=file,
+        )
     if shape is not None and mask.shape != tuple(shape):
-        raise MaskError(f"mask shape {mask.shape} does not match image shape {tuple(shape)}", case=case, file=file)
+        raise MaskError(
+            f"mask shape {mask.shape} does not match image shape {tuple(shape)}",
+            case=case,
+            file=file,
+        )
     if mask.ndim != 2:
-        raise MaskError(f"mask must be 2-D, got shape {mask.shape}", case=case, file=file)
+        raise MaskError(
+            f"mask must be 2-D, got shape {mask.shape}", case=case, file=file
+        )
     if np.issubdtype(mask.dtype, np.floating) and not np.isfinite(mask).all():
         raise MaskError("mask holds NaN or infinite values", case=case, file=file)
     nonzero = mask != 0
@@ -125,7 +147,11 @@ def select_roi(mask, *, label="auto", shape=None, case=None, file=None):
     values = foreground if nonzero.all() else np.concatenate([[0], foreground])
     if label == "auto":
         if foreground.size > 1:
-            hint = " (is this an image rather than a mask?)" if foreground.size > 10 else ""
+            hint = (
+                " (is this an image rather than a mask?)"
+                if foreground.size > 10
+                else ""
+            )
             raise MaskError(
                 f"mask holds several foreground labels {_values(values, 8)}{hint}; pass label=<int> "
                 "to choose the lesion's value",

@@ -188,11 +188,16 @@ def exclusion_note(result):
 
 
 def write_report(result, out_dir):
-    """Write ``results.csv``, ``results.md`` and the PNG plots of a benchmark."""
+    """Write ``results.csv``, ``results.md`` and the PNG plots of a benchmark.
+
+    The tables are written atomically (a reader never sees half a file).
+    """
     from pathlib import Path
 
+    from .benchmark.store import atomic_write_bytes
+
     out_dir = Path(out_dir)
-    result.table.to_csv(out_dir / "results.csv", index=False)
+    atomic_write_bytes(out_dir / "results.csv", result.table.to_csv(index=False).encode())
     labels = dict(zip(result.table["name"], result.table["model"]))
     md = ["# Benchmark results", ""]
     excluded = exclusion_note(result)
@@ -208,7 +213,7 @@ def write_report(result, out_dir):
         plot_reliability(result.predictions, labels, out_dir / "reliability.png")
         md += ["![ROC curves](roc.png)", "", "![Reliability diagram](reliability.png)", ""]
     if result.explanations is not None and len(result.explanations):
-        result.explanations.to_csv(out_dir / "top_features.csv", index=False)
+        atomic_write_bytes(out_dir / "top_features.csv", result.explanations.to_csv(index=False).encode())
         plot_top_features(result.explanations, out_dir / "top_features.png")
         md += ["![Top features](top_features.png)", ""]
-    (out_dir / "results.md").write_text("\n".join(md))
+    atomic_write_bytes(out_dir / "results.md", "\n".join(md).encode())

@@ -30,12 +30,24 @@ from sklearn_llmrad.exceptions import DatasetFormatError, ImageReadError, Lesion
 from sklearn_llmrad.labels import check_binary_labels
 from sklearn_llmrad.selection import TopKSelector
 
-FAST = {"image_types": ["Original"], "feature_classes": ["firstorder", "glcm"], "progress": False}
-FAST_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = {
+    "image_types": ["Original"],
+    "feature_classes": ["firstorder", "glcm"],
+    "progress": False,
+}
+FAST_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 def _logreg(**_):
-    return make_pipeline(TopKSelector(5, passthrough=None), SimpleImputer(), LogisticRegression(max_iter=500))
+    return make_pipeline(
+        TopKSelector(5, passthrough=None),
+        SimpleImputer(),
+        LogisticRegression(max_iter=500),
+    )
 
 
 @pytest.fixture
@@ -56,15 +68,25 @@ def _png_dataset(root, n=20):
     rng = np.random.default_rng(0)
     images, masks = [], []
     for i in range(n):
-        image = (rng.normal(100, 15, (48, 48)) + (30 if i % 2 else 0)).clip(0, 255).astype(np.uint8)
+        image = (
+            (rng.normal(100, 15, (48, 48)) + (30 if i % 2 else 0))
+            .clip(0, 255)
+            .astype(np.uint8)
+        )
         mask = np.zeros((48, 48), np.uint8)
         mask[14:34, 12:36] = 255
         imsave(root / f"img{i}.png", image, check_contrast=False)
         imsave(root / f"mask{i}.png", mask, check_contrast=False)
         images.append(str(root / f"img{i}.png"))
         masks.append(str(root / f"mask{i}.png"))
-    X = pd.DataFrame({"image": images, "mask": masks}, index=[f"case{i}" for i in range(n)])
-    return X, np.array([i % 2 for i in range(n)]), np.array([f"p{i // 2}" for i in range(n)])
+    X = pd.DataFrame(
+        {"image": images, "mask": masks}, index=[f"case{i}" for i in range(n)]
+    )
+    return (
+        X,
+        np.array([i % 2 for i in range(n)]),
+        np.array([f"p{i // 2}" for i in range(n)]),
+    )
 
 
 # ----------------------------------------------------------------------------- bad labels
@@ -77,15 +99,32 @@ def _png_dataset(root, n=20):
         ("malignant", r"non-numeric label\(s\) at row\(s\) 'synthetic_0003'"),
     ],
 )
-def test_benchmark_refuses_bad_labels_before_reading_any_image(synthetic, bad, fragment, tmp_path):
+def test_benchmark_refuses_bad_labels_before_reading_any_image(
+    synthetic, bad, fragment, tmp_path
+):
     X, y, groups = synthetic
     X = X.copy()
-    X["image"] = [str(tmp_path / "never-read.png")] * len(X)  # reading any image would fail differently
+    X["image"] = [str(tmp_path / "never-read.png")] * len(
+        X
+    )  # reading any image would fail differently
     y = y.astype(object)
     y[3] = bad
     with pytest.raises(ValueError, match=fragment):
         run_benchmark(X, y, groups, out_dir=tmp_path / "out", log=lambda _: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_missing_patient_ids_and_duplicated_cases_are_refused(synthetic, tmp_path):
+    X, y, groups = synthetic
+    groups = groups.copy()
+    groups[4] = None
+    with pytest.raises(
+        ValueError, match=r"1 lesion\(s\) have no patient id.*synthetic_0004"
+    ):
+        run_benchmark(X, y, groups, log=lambda _: None)
+    X2 = X.rename(index={"synthetic_0001": "synthetic_0000"})
+    with pytest.raises(ValueError, match=r"not unique.*synthetic_0000"):
+        run_benchmark(X2, y, synthetic[2], log=lambda _: None)
 
 
 def test_labels_one_two_need_pos_label(synthetic):
@@ -107,13 +146,20 @@ def test_three_classes_and_single_class_are_refused():
 def test_a_training_fold_without_one_class_is_refused(synthetic, tmp_path):
     X, y, groups = synthetic
     y = np.zeros(len(y), dtype=int)
-    y[:2] = 1  # the two lesions of one patient: some training fold has no malignant lesion
-    with pytest.raises(ValueError, match=r"training part of fold \d holds only class 0"):
+    y[:2] = (
+        1  # the two lesions of one patient: some training fold has no malignant lesion
+    )
+    with pytest.raises(
+        ValueError, match=r"training part of fold \d holds only class 0"
+    ):
         run_benchmark(X, y, groups, cv=3, out_dir=tmp_path, log=lambda _: None)
 
 
 @FAST_SETTINGS
-@given(st.lists(st.sampled_from([0, 1, 0.0, 1.0, True, False]), min_size=2, max_size=30), st.data())
+@given(
+    st.lists(st.sampled_from([0, 1, 0.0, 1.0, True, False]), min_size=2, max_size=30),
+    st.data(),
+)
 def test_labels_property(labels, data):
     """Valid 0/1 codings pass unchanged; one bad entry anywhere is named by its row."""
     labels = [0, 1, *labels]
@@ -132,7 +178,22 @@ AGES = st.one_of(
     st.integers(-5, 140),
     st.floats(-1, 140),
     st.just(float("nan")),
-    st.sampled_from(["0", "130", "062Y", "006M", "62 years", "old", "", "unknown", "129.9", "0.1", "-3", "1e2"]),
+    st.sampled_from(
+        [
+            "0",
+            "130",
+            "062Y",
+            "006M",
+            "62 years",
+            "old",
+            "",
+            "unknown",
+            "129.9",
+            "0.1",
+            "-3",
+            "1e2",
+        ]
+    ),
 )
 
 
@@ -157,7 +218,22 @@ def test_age_rule_is_the_same_in_loaders_and_encoder(age):
 
 
 DENSITIES = st.one_of(
-    st.sampled_from(["fatty", "A", "d", "DENSITY C", "BI-RADS density B", "3", "4.0", "E", "G", "dense", "5", ""]),
+    st.sampled_from(
+        [
+            "fatty",
+            "A",
+            "d",
+            "DENSITY C",
+            "BI-RADS density B",
+            "3",
+            "4.0",
+            "E",
+            "G",
+            "dense",
+            "5",
+            "",
+        ]
+    ),
     st.integers(-1, 6),
     st.text(max_size=6),
 )
@@ -178,9 +254,11 @@ def test_density_rule_is_the_same_in_loaders_and_encoder(density):
 
 
 def test_csv_loader_refuses_the_ages_the_encoder_refuses(tmp_path):
-    X, _, _ = _png_dataset(tmp_path, n=4)
+    _png_dataset(tmp_path, n=4)
     rows = ["image,mask,label,age,density"]
-    for i, (age, density) in enumerate([(0, "fatty"), (130, "A"), (61, "fatty"), (129.5, "2")]):
+    for i, (age, density) in enumerate(
+        [(0, "fatty"), (130, "A"), (61, "fatty"), (129.5, "2")]
+    ):
         rows.append(f"img{i}.png,mask{i}.png,{i % 2},{age},{density}")
     (tmp_path / "lesions.csv").write_text("\n".join(rows) + "\n")
     with pytest.raises(DatasetFormatError) as info:
@@ -197,7 +275,13 @@ def test_encoder_warnings_log_counts_not_clinical_text(tiny_bert_dir, caplog):
     from sklearn_llmrad.encoding import BioBERTEncoder
 
     secret = "Privatehistory " * 40 + "zq-marker"
-    X = pd.DataFrame({"f": [1.0, 2.0, 3.0], "age": [61.0, 62.0, 63.0], "history": [secret, None, "none"]})
+    X = pd.DataFrame(
+        {
+            "f": [1.0, 2.0, 3.0],
+            "age": [61.0, 62.0, 63.0],
+            "history": [secret, None, "none"],
+        }
+    )
     enc = BioBERTEncoder(model=str(tiny_bert_dir), device="cpu", max_length=16)
     logging.captureWarnings(True)
     try:
@@ -207,7 +291,9 @@ def test_encoder_warnings_log_counts_not_clinical_text(tiny_bert_dir, caplog):
     finally:
         logging.captureWarnings(False)
     assert "truncated" in caplog.text and "'history' column" in caplog.text
-    assert "zq-marker" not in caplog.text and "privatehistory" not in caplog.text.lower()
+    assert (
+        "zq-marker" not in caplog.text and "privatehistory" not in caplog.text.lower()
+    )
 
 
 # ----------------------------------------------------------------------------- images
@@ -247,33 +333,78 @@ def test_benchmark_runs_on_the_rest_and_lists_every_failed_lesion(tmp_path, regi
     _corrupt(tmp_path)
     out = tmp_path / "out"
     lines = []
-    result = run_benchmark(X, y, groups, models=["logreg"], registry=registry, cv=3, out_dir=out, k=5,
-                           n_bootstraps=50, extractor_params=FAST, log=lines.append)
+    result = run_benchmark(
+        X,
+        y,
+        groups,
+        models=["logreg"],
+        registry=registry,
+        cv=3,
+        out_dir=out,
+        k=5,
+        n_bootstraps=50,
+        extractor_params=FAST,
+        log=lines.append,
+    )
     failed = pd.read_csv(out / "failed.csv")
     assert failed["case"].tolist() == ["case3", "case6"]
-    assert set(failed["stage"]) == {"preprocessing"} and failed["reason"].str.len().min() > 5
-    assert sorted(result.predictions["logreg"]["case"]) == sorted(c for c in X.index if c not in ("case3", "case6"))
+    assert (
+        set(failed["stage"]) == {"preprocessing"}
+        and failed["reason"].str.len().min() > 5
+    )
+    assert sorted(result.predictions["logreg"]["case"]) == sorted(
+        c for c in X.index if c not in ("case3", "case6")
+    )
     assert result.table.loc[0, "status"] == "ok"
     report = (out / "results.md").read_text().splitlines()
-    assert report[2].startswith("**2 of 20 lesions were left out**") and "case3" in report[2]
+    assert (
+        report[2].startswith("**2 of 20 lesions were left out**")
+        and "case3" in report[2]
+    )
     assert any("2 of 20 lesion(s) failed" in line for line in lines)
 
 
 def test_benchmark_refuses_when_too_many_lesions_fail(tmp_path, registry):
     X, y, groups = _png_dataset(tmp_path, n=10)
     _corrupt(tmp_path)
-    with pytest.raises(ValueError, match=r"2 of 10 lesions failed.*max_failed_fraction=0.1"):
-        run_benchmark(X, y, groups, models=["logreg"], registry=registry, cv=2, out_dir=tmp_path / "o",
-                      max_failed_fraction=0.1, extractor_params=FAST, log=lambda _: None)
+    with pytest.raises(
+        ValueError, match=r"2 of 10 lesions failed.*max_failed_fraction=0.1"
+    ):
+        run_benchmark(
+            X,
+            y,
+            groups,
+            models=["logreg"],
+            registry=registry,
+            cv=2,
+            out_dir=tmp_path / "o",
+            max_failed_fraction=0.1,
+            extractor_params=FAST,
+            log=lambda _: None,
+        )
     assert len(pd.read_csv(tmp_path / "o" / "failed.csv")) == 2  # the user can see why
 
 
 # ----------------------------------------------------------------------------- fold files and resume
 def _run(X, y, groups, out, registry, lines=None, **kwargs):
-    params = dict(models=["logreg"], registry=registry, cv=3, out_dir=out, k=5, n_bootstraps=50,
-                  extractor_params=FAST, random_state=0)
+    params = {
+        "models": ["logreg"],
+        "registry": registry,
+        "cv": 3,
+        "out_dir": out,
+        "k": 5,
+        "n_bootstraps": 50,
+        "extractor_params": FAST,
+        "random_state": 0,
+    }
     params.update(kwargs)
-    return run_benchmark(X, y, groups, log=(lines.append if lines is not None else lambda _: None), **params)
+    return run_benchmark(
+        X,
+        y,
+        groups,
+        log=(lines.append if lines is not None else lambda _: None),
+        **params,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -298,14 +429,22 @@ def copied_run(finished_run, tmp_path):
     "damage",
     [
         lambda p: p.write_bytes(p.read_bytes()[:-7]),  # truncated inside the last row
-        lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),  # half a file
+        lambda p: p.write_bytes(
+            p.read_bytes()[: len(p.read_bytes()) // 2]
+        ),  # half a file
         lambda p: p.write_text(p.read_text().replace("test", "tset", 1)),  # edited
-        lambda p: p.with_suffix(".json").write_text("{not json"),  # damaged checksum file
-        lambda p: p.with_suffix(".json").unlink(),  # written by an older version / interrupted
+        lambda p: p.with_suffix(".json").write_text(
+            "{not json"
+        ),  # damaged checksum file
+        lambda p: p.with_suffix(
+            ".json"
+        ).unlink(),  # written by an older version / interrupted
     ],
     ids=["truncated-row", "half", "edited", "bad-sidecar", "no-sidecar"],
 )
-def test_damaged_fold_file_is_recomputed_not_read(synthetic, copied_run, registry, damage):
+def test_damaged_fold_file_is_recomputed_not_read(
+    synthetic, copied_run, registry, damage
+):
     X, y, groups = synthetic
     tmp_path, first = copied_run
     damage(tmp_path / "predictions" / "logreg" / "fold2.csv")
@@ -320,19 +459,27 @@ def test_damaged_fold_file_is_recomputed_not_read(synthetic, copied_run, registr
     assert again.table.loc[0, "auc"] == first.table.loc[0, "auc"]
 
 
-def test_a_fold_file_with_valid_checksum_but_other_lesions_is_refused(synthetic, copied_run, registry):
+def test_a_fold_file_with_valid_checksum_but_other_lesions_is_refused(
+    synthetic, copied_run, registry
+):
     X, y, groups = synthetic
     tmp_path, _ = copied_run
     path = tmp_path / "predictions" / "logreg" / "fold1.csv"
-    frame = pd.read_csv(path).iloc[1:]  # a consistent file (checksum rewritten) missing a lesion
-    fingerprint = __import__("json").loads(path.with_suffix(".json").read_text())["fingerprint"]
+    frame = pd.read_csv(path).iloc[
+        1:
+    ]  # a consistent file (checksum rewritten) missing a lesion
+    fingerprint = __import__("json").loads(path.with_suffix(".json").read_text())[
+        "fingerprint"
+    ]
     fold_store.write_fold(path, frame, fingerprint)
     lines = []
     _run(X, y, groups, tmp_path, registry, lines)
     assert any("does not hold this fold's predictions" in line for line in lines), lines
 
 
-def test_changed_settings_under_the_same_out_are_recomputed_saying_which(synthetic, copied_run, registry, monkeypatch):
+def test_changed_settings_under_the_same_out_are_recomputed_saying_which(
+    synthetic, copied_run, registry, monkeypatch
+):
     X, y, groups = synthetic
     tmp_path, _ = copied_run
 
@@ -342,28 +489,55 @@ def test_changed_settings_under_the_same_out_are_recomputed_saying_which(synthet
         return lines
 
     lines = rerun(extractor_params={**FAST, "feature_classes": ["firstorder"]})
-    assert any("settings changed" in l and "image preprocessing/extraction settings" in l for l in lines), lines
+    assert any(
+        "settings changed" in l and "image preprocessing/extraction settings" in l
+        for l in lines
+    ), lines
     assert not any("reused" in l for l in lines)
 
-    lines = rerun(extractor_params={**FAST, "feature_classes": ["firstorder"]}, preprocessor_params={"clip_limit": 0.02})
+    lines = rerun(
+        extractor_params={**FAST, "feature_classes": ["firstorder"]},
+        preprocessor_params={"clip_limit": 0.02},
+    )
     assert any("image preprocessing/extraction settings" in l for l in lines)
 
-    lines = rerun(extractor_params={**FAST, "feature_classes": ["firstorder"]}, preprocessor_params={"clip_limit": 0.02})
-    assert sum("reused" in l for l in lines) == 3  # nothing changed: the same job resumes
+    lines = rerun(
+        extractor_params={**FAST, "feature_classes": ["firstorder"]},
+        preprocessor_params={"clip_limit": 0.02},
+    )
+    assert (
+        sum("reused" in l for l in lines) == 3
+    )  # nothing changed: the same job resumes
 
     X2 = X.copy()
     image = X2.iat[5, 0].copy()
     image[10, 10] += 1  # one pixel of one image
     X2.iat[5, 0] = image
     lines = []
-    _run(X2, y, groups, tmp_path, registry, lines, extractor_params={**FAST, "feature_classes": ["firstorder"]},
-         preprocessor_params={"clip_limit": 0.02})
+    _run(
+        X2,
+        y,
+        groups,
+        tmp_path,
+        registry,
+        lines,
+        extractor_params={**FAST, "feature_classes": ["firstorder"]},
+        preprocessor_params={"clip_limit": 0.02},
+    )
     assert any("image or mask files" in l for l in lines), lines
 
     monkeypatch.setattr(fold_store, "package_versions", lambda: {"torch": "0.0-other"})
     lines = []
-    _run(X2, y, groups, tmp_path, registry, lines, extractor_params={**FAST, "feature_classes": ["firstorder"]},
-         preprocessor_params={"clip_limit": 0.02})
+    _run(
+        X2,
+        y,
+        groups,
+        tmp_path,
+        registry,
+        lines,
+        extractor_params={**FAST, "feature_classes": ["firstorder"]},
+        preprocessor_params={"clip_limit": 0.02},
+    )
     assert any("package versions" in l for l in lines), lines
 
 
@@ -374,7 +548,9 @@ def test_language_model_folder_change_is_noticed(tmp_path):
     before = fold_store.language_model_digest(str(model))
     (model / "model.safetensors").write_bytes(b"\0" * 8)
     assert fold_store.language_model_digest(str(model)) != before
-    assert fold_store.language_model_digest("org/name") != fold_store.language_model_digest("org/other")
+    assert fold_store.language_model_digest(
+        "org/name"
+    ) != fold_store.language_model_digest("org/other")
 
 
 def test_other_labels_under_the_same_out_are_refused(synthetic, copied_run, registry):
@@ -382,7 +558,10 @@ def test_other_labels_under_the_same_out_are_refused(synthetic, copied_run, regi
     tmp_path, _ = copied_run
     y2 = y.copy()
     y2[[0, 1]] = 1 - y2[[0, 1]]
-    with pytest.raises(ValueError, match=r"holds predictions for other data or folds.*; labels(, folds)? differ"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds predictions for other data or folds.*; labels(, folds)? differ",
+    ):
         _run(X, y2, groups, tmp_path, registry)
     with pytest.raises(ValueError, match="folds differ"):
         _run(X, y, groups, tmp_path, registry, cv=4)
@@ -398,14 +577,47 @@ def _cli(capsys, *argv):
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["benchmark", "--dataset", "mias", "--root", "/nonexistent/mias"], "--root '/nonexistent/mias' does not exist"),
+        (
+            ["benchmark", "--dataset", "mias", "--root", "/nonexistent/mias"],
+            "--root '/nonexistent/mias' does not exist",
+        ),
         (["benchmark", "--dataset", "mias"], "--dataset mias needs --root PATH"),
         (["benchmark", "--dataset", "mias", "--root", "{tmp}"], "Info.txt' not found"),
-        (["benchmark", "--dataset", "csv", "--root", "{tmp}/garbage.csv"], "not a readable CSV"),
-        (["benchmark", "--dataset", "synthetic", "--n-samples", "20", "--models", "nonsense"], "unknown model"),
-        (["benchmark", "--dataset", "synthetic", "--language-model", "/nonexistent/lm"], "no such model folder"),
+        (
+            ["benchmark", "--dataset", "csv", "--root", "{tmp}/garbage.csv"],
+            "not a readable CSV",
+        ),
+        (
+            [
+                "benchmark",
+                "--dataset",
+                "synthetic",
+                "--n-samples",
+                "20",
+                "--models",
+                "nonsense",
+            ],
+            "unknown model",
+        ),
+        (
+            [
+                "benchmark",
+                "--dataset",
+                "synthetic",
+                "--language-model",
+                "/nonexistent/lm",
+            ],
+            "no such model folder",
+        ),
     ],
-    ids=["missing-folder", "no-root", "wrong-layout", "unreadable-csv", "unknown-model", "missing-language-model"],
+    ids=[
+        "missing-folder",
+        "no-root",
+        "wrong-layout",
+        "unreadable-csv",
+        "unknown-model",
+        "missing-language-model",
+    ],
 )
 def test_user_mistakes_exit_2_with_one_clear_message(capsys, tmp_path, argv, fragment):
     (tmp_path / "garbage.csv").write_bytes(b"\xff\xfe\x00\x81" * 50)
@@ -423,10 +635,23 @@ def test_csv_paths_outside_the_root_need_the_flag(tmp_path, capsys):
     data.mkdir()
     _png_dataset(tmp_path, n=4)
     (data / "lesions.csv").write_text(
-        "image,mask,label\n" + "".join(f"../img{i}.png,../mask{i}.png,{i % 2}\n" for i in range(4))
+        "image,mask,label\n"
+        + "".join(f"../img{i}.png,../mask{i}.png,{i % 2}\n" for i in range(4))
     )
-    code, err = _cli(capsys, "benchmark", "--dataset", "csv", "--root", str(data / "lesions.csv"),
-                     "--out", str(tmp_path / "o"))
-    assert code == 2 and "outside the dataset root" in err and "--allow-outside-root" in err
+    code, err = _cli(
+        capsys,
+        "benchmark",
+        "--dataset",
+        "csv",
+        "--root",
+        str(data / "lesions.csv"),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert (
+        code == 2
+        and "outside the dataset root" in err
+        and "--allow-outside-root" in err
+    )
     X, y, _, _ = load_dataset("csv", data / "lesions.csv", allow_outside_root=True)
     assert len(X) == 4 and y.tolist() == [0, 1, 0, 1]

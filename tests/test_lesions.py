@@ -19,14 +19,54 @@ def _mask(shape=(16, 16), value=1, box=(4, 10, 4, 10)):
 
 
 BAD = {
-    "empty": (np.ones((16, 16)), np.zeros((16, 16), np.uint8), MaskError, r"mask is empty"),
-    "one-pixel": (np.ones((16, 16)), _mask(box=(3, 4, 3, 4)), MaskError, r"too small.*1 pixel\(s\) \(a single pixel\)"),
-    "line": (np.ones((16, 16)), _mask(box=(3, 4, 2, 12)), MaskError, r"too small.*spanning 1x10 pixels"),
-    "shape": (np.ones((16, 16)), np.ones((16, 12), np.uint8), MaskError, r"mask shape \(16, 12\) does not match image shape \(16, 16\)"),
-    "nan-image": (np.where(_mask() > 0, np.nan, 1.0), _mask(), ImageReadError, r"36 NaN/infinite pixel"),
-    "3-d image": (np.ones((4, 16, 16)), _mask(), ImageReadError, r"must be 2-D, got shape \(4, 16, 16\)"),
-    "text image": (np.full((16, 16), "x"), _mask(), ImageReadError, r"non-numeric dtype"),
-    "nan-mask": (np.ones((16, 16)), np.where(_mask() > 0, np.nan, 0.0), MaskError, r"NaN or infinite"),
+    "empty": (
+        np.ones((16, 16)),
+        np.zeros((16, 16), np.uint8),
+        MaskError,
+        r"mask is empty",
+    ),
+    "one-pixel": (
+        np.ones((16, 16)),
+        _mask(box=(3, 4, 3, 4)),
+        MaskError,
+        r"too small.*1 pixel\(s\) \(a single pixel\)",
+    ),
+    "line": (
+        np.ones((16, 16)),
+        _mask(box=(3, 4, 2, 12)),
+        MaskError,
+        r"too small.*spanning 1x10 pixels",
+    ),
+    "shape": (
+        np.ones((16, 16)),
+        np.ones((16, 12), np.uint8),
+        MaskError,
+        r"mask shape \(16, 12\) does not match image shape \(16, 16\)",
+    ),
+    "nan-image": (
+        np.where(_mask() > 0, np.nan, 1.0),
+        _mask(),
+        ImageReadError,
+        r"36 NaN/infinite pixel",
+    ),
+    "3-d image": (
+        np.ones((4, 16, 16)),
+        _mask(),
+        ImageReadError,
+        r"must be 2-D, got shape \(4, 16, 16\)",
+    ),
+    "text image": (
+        np.full((16, 16), "x"),
+        _mask(),
+        ImageReadError,
+        r"non-numeric dtype",
+    ),
+    "nan-mask": (
+        np.ones((16, 16)),
+        np.where(_mask() > 0, np.nan, 0.0),
+        MaskError,
+        r"NaN or infinite",
+    ),
 }
 
 
@@ -43,7 +83,10 @@ def test_label_selection():
     labels = _mask(value=255)
     assert select_roi(labels).sum() == 36
     assert select_roi(labels, label=255).sum() == 36
-    with pytest.raises(MaskError, match=r"label 1 is not present.*\{0, 255\}; use label=255 or label='auto'"):
+    with pytest.raises(
+        MaskError,
+        match=r"label 1 is not present.*\{0, 255\}; use label=255 or label='auto'",
+    ):
         select_roi(labels, label=1)
     labels[0, 0] = 2
     with pytest.raises(MaskError, match=r"several foreground labels \{0, 2, 255\}"):
@@ -70,7 +113,10 @@ def test_a_region_passes_iff_it_spans_two_rows_and_columns(r, c, h, w):
     mask[r : r + h, c : c + w] = 1
     height, width = min(h, 16 - r), min(w, 16 - c)
     if height >= 2 and width >= 2:
-        assert check_lesion(np.ones((16, 16)), mask, min_pixels=2)[1].sum() == height * width
+        assert (
+            check_lesion(np.ones((16, 16)), mask, min_pixels=2)[1].sum()
+            == height * width
+        )
     else:
         with pytest.raises(MaskError, match="too small"):
             check_lesion(np.ones((16, 16)), mask, min_pixels=2)
@@ -84,5 +130,7 @@ def test_preprocessing_and_radiomics_give_the_same_reason(name):
     with pytest.raises(MaskError) as clahe:
         CLAHEPreprocessor(min_roi_pixels=2, label=1).transform(X)
     with pytest.raises(MaskError) as radiomics:
-        RadiomicsExtractor(image_types=["Original"], feature_classes=["firstorder"], progress=False).fit_transform(X)
+        RadiomicsExtractor(
+            image_types=["Original"], feature_classes=["firstorder"], progress=False
+        ).fit_transform(X)
     assert clahe.value.reason == radiomics.value.reason

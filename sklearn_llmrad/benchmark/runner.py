@@ -43,7 +43,7 @@ from .folds import plan_folds
 from .registry import DEFAULT_REGISTRY, REFERENCE_MODEL
 from .shared import prepare_shared_inputs
 
-__all__ = ["run_benchmark", "BenchmarkResult", "run_fold", "summarize_models"]
+__all__ = ["BenchmarkResult", "run_benchmark", "run_fold", "summarize_models"]
 
 _PREDICTION_COLUMNS = ["case", "fold", "part", "y_true", "y_prob"]
 
@@ -72,7 +72,11 @@ class BenchmarkResult:
     predictions: dict
     explanations: pd.DataFrame | None = None
     out_dir: Path | None = None
-    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["case", "stage", "error", "reason"]))
+    excluded: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["case", "stage", "error", "reason"]
+        )
+    )
     n_lesions: int = 0
 
 
@@ -104,7 +108,9 @@ def _explain_fold(pipeline, X_test, top_n):
     final = pipeline[-1]
     if not hasattr(final, "explain"):  # a user's replacement for the full method
         return None
-    return pd.DataFrame(final.explain(pipeline[:-1].transform(X_test), top_n=top_n).contributions)
+    return pd.DataFrame(
+        final.explain(pipeline[:-1].transform(X_test), top_n=top_n).contributions
+    )
 
 
 def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
@@ -121,7 +127,11 @@ def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
     estimator = clone(spec.factory(**settings))
     estimator.fit(_take(data, split["train"]), y[split["train"]])
     frame = _fold_predictions(estimator, data, y, split, fold, parts)
-    contrib = _explain_fold(estimator, _take(data, split["test"]), top_n=10) if explain else None
+    contrib = (
+        _explain_fold(estimator, _take(data, split["test"]), top_n=10)
+        if explain
+        else None
+    )
     return frame, contrib
 
 
@@ -129,7 +139,13 @@ def _prediction_check(data, y, split, fold, parts):
     """A check that a stored fold holds exactly this fold's lesions, labels and valid probabilities."""
     want = pd.concat(
         [
-            pd.DataFrame({"case": [str(c) for c in data.index[split[p]]], "part": p, "y_true": y[split[p]]})
+            pd.DataFrame(
+                {
+                    "case": [str(c) for c in data.index[split[p]]],
+                    "part": p,
+                    "y_true": y[split[p]],
+                }
+            )
             for p in parts
         ],
         ignore_index=True,
@@ -138,11 +154,18 @@ def _prediction_check(data, y, split, fold, parts):
 
     def check(frame):
         if list(frame.columns) != _PREDICTION_COLUMNS:
-            raise ValueError(f"columns {list(frame.columns)} instead of {_PREDICTION_COLUMNS}")
+            raise ValueError(
+                f"columns {list(frame.columns)} instead of {_PREDICTION_COLUMNS}"
+            )
         got = frame.sort_values(["part", "case"]).reset_index(drop=True)
         if len(got) != len(want) or not (got["case"].astype(str) == want["case"]).all():
-            raise ValueError(f"{len(got)} rows for other lesions than the fold's {len(want)}")
-        if not (got["part"] == want["part"]).all() or not (got["y_true"].to_numpy() == want["y_true"]).all():
+            raise ValueError(
+                f"{len(got)} rows for other lesions than the fold's {len(want)}"
+            )
+        if (
+            not (got["part"] == want["part"]).all()
+            or not (got["y_true"].to_numpy() == want["y_true"]).all()
+        ):
             raise ValueError("labels or parts differ from the fold's")
         if (frame["fold"] != fold).any():
             raise ValueError(f"rows of another fold than {fold}")
@@ -165,7 +188,11 @@ def _check_out_dir(out_dir, data_parts, n_splits):
         except (ValueError, AttributeError):
             old, old_parts = "unreadable", {}
         if old != combined:
-            differ = [k for k in data_parts if old_parts.get(k) != data_parts[k]] if old_parts else []
+            differ = (
+                [k for k in data_parts if old_parts.get(k) != data_parts[k]]
+                if old_parts
+                else []
+            )
             what = f"; {', '.join(differ)} differ" if differ else ""
             raise ValueError(
                 f"{out_dir} holds predictions for other data or folds "
@@ -176,7 +203,9 @@ def _check_out_dir(out_dir, data_parts, n_splits):
         store.atomic_write_bytes(stamp, json.dumps(record, indent=1).encode())
 
 
-def _run_model(spec, settings, data, y, splits, *, parts, out_dir, fingerprint, tag, log):
+def _run_model(
+    spec, settings, data, y, splits, *, parts, out_dir, fingerprint, tag, log
+):
     """All folds of one model: reuse intact stored folds, compute the others.
 
     Returns ``(predictions or None, failure message or None, explanation frames)``.
@@ -192,39 +221,62 @@ def _run_model(spec, settings, data, y, splits, *, parts, out_dir, fingerprint, 
         if path is not None:
             try:
                 frames.append(
-                    store.read_fold(path, fingerprint, check=_prediction_check(data, y, split, fold, parts),
-                                    dtype={"case": str})
+                    store.read_fold(
+                        path,
+                        fingerprint,
+                        check=_prediction_check(data, y, split, fold, parts),
+                        dtype={"case": str},
+                    )
                 )
                 log(f"{label}: finished earlier, reused")
                 if explain:
                     try:
-                        explanations.append(store.read_fold(explain_folder / f"fold{fold}.csv", fingerprint))
+                        explanations.append(
+                            store.read_fold(
+                                explain_folder / f"fold{fold}.csv", fingerprint
+                            )
+                        )
                     except store.FoldUnusable:
                         pass
                 continue
             except store.FoldUnusable as why:
                 if path.exists() and not announced:
                     log(f"{tag}: {why}; recomputing")
-                    announced = bool(why.changed)  # say a settings change once per model
+                    announced = bool(
+                        why.changed
+                    )  # say a settings change once per model
         t0 = time.perf_counter()
         try:
-            frame, contrib = run_fold(spec, settings, data, y, split, fold=fold, parts=parts, explain=explain)
-        except Exception as exc:  # a failed model is reported, the others go on
+            frame, contrib = run_fold(
+                spec, settings, data, y, split, fold=fold, parts=parts, explain=explain
+            )
+        except Exception as exc:  # noqa: BLE001 -- a failed model is reported, the others go on
             failure = f"{type(exc).__name__}: {exc}"
             log(f"{label}: FAILED ({failure})")
             if out_dir is not None:
-                store.atomic_write_bytes(out_dir / "errors" / f"{spec.name}.txt", traceback.format_exc().encode())
+                store.atomic_write_bytes(
+                    out_dir / "errors" / f"{spec.name}.txt",
+                    traceback.format_exc().encode(),
+                )
             return None, failure, explanations
         if path is not None:
             store.write_fold(path, frame, fingerprint)
             if contrib is not None:
-                store.write_fold(explain_folder / f"fold{fold}.csv", contrib, fingerprint)
+                store.write_fold(
+                    explain_folder / f"fold{fold}.csv", contrib, fingerprint
+                )
         if contrib is not None:
             explanations.append(contrib)
         frames.append(frame)
         test = frame[frame["part"] == "test"]
-        log(f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({time.perf_counter() - t0:.1f} s)")
-    return (pd.concat(frames, ignore_index=True) if frames else None), None, explanations
+        log(
+            f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({time.perf_counter() - t0:.1f} s)"
+        )
+    return (
+        (pd.concat(frames, ignore_index=True) if frames else None),
+        None,
+        explanations,
+    )
 
 
 def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state):
@@ -232,7 +284,11 @@ def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state
     from ..metrics import delong_test, summarize_predictions
 
     # DeLong against the full method; without it, against the first model that ran
-    reference_name = REFERENCE_MODEL if REFERENCE_MODEL in predictions else next(iter(predictions), None)
+    reference_name = (
+        REFERENCE_MODEL
+        if REFERENCE_MODEL in predictions
+        else next(iter(predictions), None)
+    )
     reference = predictions.get(reference_name)
     rows = []
     for spec in specs:
@@ -243,14 +299,21 @@ def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state
             continue
         test = predictions[spec.name][predictions[spec.name]["part"] == "test"]
         summary = summarize_predictions(
-            test["y_true"].to_numpy(), test["y_prob"].to_numpy(), n_bootstraps=n_bootstraps, random_state=random_state
+            test["y_true"].to_numpy(),
+            test["y_prob"].to_numpy(),
+            n_bootstraps=n_bootstraps,
+            random_state=random_state,
         )
         row.update(dict(summary))
         if reference is not None and spec.name != reference_name:
             ref = reference.loc[reference["part"] == "test", ["case", "y_prob"]]
-            common = test.merge(ref.rename(columns={"y_prob": "y_prob_ref"}), on="case", how="inner")
+            common = test.merge(
+                ref.rename(columns={"y_prob": "y_prob_ref"}), on="case", how="inner"
+            )
             result = delong_test(
-                common["y_true"].to_numpy(), common["y_prob_ref"].to_numpy(), common["y_prob"].to_numpy()
+                common["y_true"].to_numpy(),
+                common["y_prob_ref"].to_numpy(),
+                common["y_prob"].to_numpy(),
             )
             row["delong_p"] = float(result.p_value)
         row["status"] = "ok"
@@ -361,19 +424,37 @@ def run_benchmark(
     TypeError: X must be a pandas DataFrame of lesions, got NoneType
     """
     if not isinstance(X, pd.DataFrame):
-        raise TypeError(f"X must be a pandas DataFrame of lesions, got {type(X).__name__}")
+        raise TypeError(
+            f"X must be a pandas DataFrame of lesions, got {type(X).__name__}"
+        )
     # 1. everything that can be checked without touching an image
     y = check_binary_labels(y, index=X.index, pos_label=pos_label)
     groups = np.asarray(groups, dtype=object)
     if len(groups) != len(X):
         raise ValueError(f"groups has {len(groups)} entries for {len(X)} lesions")
+    no_patient = [
+        case
+        for case, g in zip(X.index, groups, strict=True)
+        if pd.isna(g) or str(g).strip() == ""
+    ]
+    if no_patient:
+        raise ValueError(
+            f"{len(no_patient)} lesion(s) have no patient id in groups: {no_patient[:8]}"
+        )
+    if not X.index.is_unique:
+        raise ValueError(
+            f"case ids (X.index) are not unique: {X.index[X.index.duplicated()].unique().tolist()[:8]}"
+        )
     specs = (DEFAULT_REGISTRY if registry is None else registry).resolve(models)
     plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
     out_dir = None if out_dir is None else Path(out_dir)
     if cache_dir is None and out_dir is not None:
         cache_dir = out_dir / "cache"
     if cache_dir is not None and encoder is not None:
-        encoder_params = {"cache_dir": str(Path(cache_dir) / "embeddings"), **(encoder_params or {})}
+        encoder_params = {
+            "cache_dir": str(Path(cache_dir) / "embeddings"),
+            **(encoder_params or {}),
+        }
 
     # 2. shared image stages; failed lesions are left out, all of them listed
     shared = prepare_shared_inputs(
@@ -405,19 +486,21 @@ def run_benchmark(
     if shared.feature_columns:
         k = min(k, len(shared.feature_columns))
     if out_dir is not None:
-        _check_out_dir(out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits))
+        _check_out_dir(
+            out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits)
+        )
 
     # 3. every model on every fold
-    settings = dict(
-        k=k,
-        encoder=encoder,
-        encoder_params=encoder_params,
-        classifier_params=classifier_params,
-        cnn_size=cnn_size,
-        cnn_params=cnn_params,
-        random_state=random_state,
-        device=device,
-    )
+    settings = {
+        "k": k,
+        "encoder": encoder,
+        "encoder_params": encoder_params,
+        "classifier_params": classifier_params,
+        "cnn_size": cnn_size,
+        "cnn_params": cnn_params,
+        "random_state": random_state,
+        "device": device,
+    }
     common = {
         "images": store.lesion_sources_digest(shared.inputs["raw"]),
         "versions": store.package_versions(),
@@ -425,7 +508,10 @@ def run_benchmark(
     stages = {
         "raw": None,
         "crops": {"preprocessing": preprocessor_params},
-        "features": {"preprocessing": preprocessor_params, "extraction": extractor_params},
+        "features": {
+            "preprocessing": preprocessor_params,
+            "extraction": extractor_params,
+        },
     }
     lm_digest = store.language_model_digest(encoder)
     parts = ["test"] + (["validation"] if holdout is not None else [])
@@ -438,8 +524,16 @@ def run_benchmark(
             **common,
         )
         frame, failure, explained = _run_model(
-            spec, settings, shared.inputs[spec.input], y, splits, parts=parts, out_dir=out_dir,
-            fingerprint=fingerprint, tag=f"[{m}/{len(specs)} {spec.name}]", log=log,
+            spec,
+            settings,
+            shared.inputs[spec.input],
+            y,
+            splits,
+            parts=parts,
+            out_dir=out_dir,
+            fingerprint=fingerprint,
+            tag=f"[{m}/{len(specs)} {spec.name}]",
+            log=log,
         )
         if failure is not None:
             failures[spec.name] = failure
@@ -448,7 +542,13 @@ def run_benchmark(
         explanations += explained
 
     # 4. aggregate, 5. report
-    table = summarize_models(specs, predictions, failures, n_bootstraps=n_bootstraps, random_state=random_state)
+    table = summarize_models(
+        specs,
+        predictions,
+        failures,
+        n_bootstraps=n_bootstraps,
+        random_state=random_state,
+    )
     result = BenchmarkResult(
         table=table,
         predictions=predictions,
@@ -482,7 +582,10 @@ def _aggregate_explanations(frames):
     return (
         table.assign(abs_contribution=table["contribution"].abs())
         .groupby(["feature", "description"], sort=False)
-        .agg(mean_abs_contribution=("abs_contribution", "mean"), n=("abs_contribution", "size"))
+        .agg(
+            mean_abs_contribution=("abs_contribution", "mean"),
+            n=("abs_contribution", "size"),
+        )
         .sort_values("mean_abs_contribution", ascending=False)
         .reset_index()
     )
