@@ -423,28 +423,8 @@ def run_benchmark(
     ...
     TypeError: X must be a pandas DataFrame of lesions, got NoneType
     """
-    if not isinstance(X, pd.DataFrame):
-        raise TypeError(
-            f"X must be a pandas DataFrame of lesions, got {type(X).__name__}"
-        )
     # 1. everything that can be checked without touching an image
-    y = check_binary_labels(y, index=X.index, pos_label=pos_label)
-    groups = np.asarray(groups, dtype=object)
-    if len(groups) != len(X):
-        raise ValueError(f"groups has {len(groups)} entries for {len(X)} lesions")
-    no_patient = [
-        case
-        for case, g in zip(X.index, groups, strict=True)
-        if pd.isna(g) or str(g).strip() == ""
-    ]
-    if no_patient:
-        raise ValueError(
-            f"{len(no_patient)} lesion(s) have no patient id in groups: {no_patient[:8]}"
-        )
-    if not X.index.is_unique:
-        raise ValueError(
-            f"case ids (X.index) are not unique: {X.index[X.index.duplicated()].unique().tolist()[:8]}"
-        )
+    y, groups = _check_inputs(X, y, groups, pos_label=pos_label)
     specs = (DEFAULT_REGISTRY if registry is None else registry).resolve(models)
     plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
     out_dir = None if out_dir is None else Path(out_dir)
@@ -455,6 +435,9 @@ def run_benchmark(
             "cache_dir": str(Path(cache_dir) / "embeddings"),
             **(encoder_params or {}),
         }
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store.remove_stale_temporaries(out_dir)
 
     # 2. shared image stages; failed lesions are left out, all of them listed
     shared = prepare_shared_inputs(
@@ -466,22 +449,9 @@ def run_benchmark(
         n_jobs=n_jobs,
         log=log,
     )
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_failed(out_dir, shared.failed)
-    n_failed = len(shared.failed)
-    if n_failed:
-        where = f" (listed in {out_dir / 'failed.csv'})" if out_dir is not None else ""
-        log(f"[shared] {n_failed} of {len(X)} lesion(s) failed and are left out{where}")
-        if n_failed > max_failed_fraction * len(X):
-            raise ValueError(
-                f"{n_failed} of {len(X)} lesions failed in the image stages{where}, more than "
-                f"max_failed_fraction={max_failed_fraction}; first: {shared.failed['case'].iloc[0]!r}: "
-                f"{shared.failed['reason'].iloc[0]}"
-            )
-        keep = X.index.get_indexer(shared.kept)
-        y, groups = y[keep], groups[keep]
-        check_binary_labels(y, index=shared.kept)
+    y, groups = _leave_out_failed(
+        shared, X, y, groups, out_dir=out_dir, max_fraction=max_failed_fraction, log=log
+    )
     splits = plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
     if shared.feature_columns:
         k = min(k, len(shared.feature_columns))
@@ -501,28 +471,12 @@ def run_benchmark(
         "random_state": random_state,
         "device": device,
     }
-    common = {
-        "images": store.lesion_sources_digest(shared.inputs["raw"]),
-        "versions": store.package_versions(),
-    }
-    stages = {
-        "raw": None,
-        "crops": {"preprocessing": preprocessor_params},
-        "features": {
-            "preprocessing": preprocessor_params,
-            "extraction": extractor_params,
-        },
-    }
-    lm_digest = store.language_model_digest(encoder)
+    fingerprint_of = _fingerprinter(
+        shared, settings, preprocessor_params, extractor_params, encoder
+    )
     parts = ["test"] + (["validation"] if holdout is not None else [])
     predictions, failures, explanations = {}, {}, []
     for m, spec in enumerate(specs, start=1):
-        fingerprint = store.fingerprint(
-            model=store.settings_digest(spec, settings),
-            image_stages=stages[spec.input],
-            language_model=lm_digest if spec.input == "features" else None,
-            **common,
-        )
         frame, failure, explained = _run_model(
             spec,
             settings,
@@ -531,7 +485,7 @@ def run_benchmark(
             splits,
             parts=parts,
             out_dir=out_dir,
-            fingerprint=fingerprint,
+            fingerprint=fingerprint_of(spec),
             tag=f"[{m}/{len(specs)} {spec.name}]",
             log=log,
         )
@@ -562,6 +516,79 @@ def run_benchmark(
 
         write_report(result, out_dir)
     return result
+
+
+def _check_inputs(X, y, groups, *, pos_label):
+    """Labels, patients and case ids, checked before any image is read; returns ``(y, groups)``."""
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"X must be a pandas DataFrame of lesions, got {type(X).__name__}"
+        )
+    y = check_binary_labels(y, index=X.index, pos_label=pos_label)
+    groups = np.asarray(groups, dtype=object)
+    if len(groups) != len(X):
+        raise ValueError(f"groups has {len(groups)} entries for {len(X)} lesions")
+    no_patient = [
+        case
+        for case, g in zip(X.index, groups, strict=True)
+        if pd.isna(g) or str(g).strip() == ""
+    ]
+    if no_patient:
+        raise ValueError(
+            f"{len(no_patient)} lesion(s) have no patient id in groups: {no_patient[:8]}"
+        )
+    if not X.index.is_unique:
+        duplicated = X.index[X.index.duplicated()].unique().tolist()
+        raise ValueError(f"case ids (X.index) are not unique: {duplicated[:8]}")
+    return y, groups
+
+
+def _leave_out_failed(shared, X, y, groups, *, out_dir, max_fraction, log):
+    """Write ``failed.csv``, refuse if too many failed, return ``(y, groups)`` of the others."""
+    if out_dir is not None:
+        _write_failed(out_dir, shared.failed)
+    n_failed = len(shared.failed)
+    if not n_failed:
+        return y, groups
+    where = f" (listed in {out_dir / 'failed.csv'})" if out_dir is not None else ""
+    log(f"[shared] {n_failed} of {len(X)} lesion(s) failed and are left out{where}")
+    if n_failed > max_fraction * len(X):
+        first = shared.failed.iloc[0]
+        raise ValueError(
+            f"{n_failed} of {len(X)} lesions failed in the image stages{where}, more than "
+            f"max_failed_fraction={max_fraction}; first: {first['case']!r}: {first['reason']}"
+        )
+    keep = X.index.get_indexer(shared.kept)
+    y, groups = y[keep], groups[keep]
+    check_binary_labels(y, index=shared.kept)
+    return y, groups
+
+
+def _fingerprinter(shared, settings, preprocessor_params, extractor_params, encoder):
+    """``fingerprint_of(spec)``: what determines a fold's result for that model."""
+    common = {
+        "images": store.lesion_sources_digest(shared.inputs["raw"]),
+        "versions": store.package_versions(),
+    }
+    stages = {
+        "raw": None,
+        "crops": {"preprocessing": preprocessor_params},
+        "features": {
+            "preprocessing": preprocessor_params,
+            "extraction": extractor_params,
+        },
+    }
+    lm_digest = store.language_model_digest(encoder)
+
+    def fingerprint_of(spec):
+        return store.fingerprint(
+            model=store.settings_digest(spec, settings),
+            image_stages=stages[spec.input],
+            language_model=lm_digest if spec.input == "features" else None,
+            **common,
+        )
+
+    return fingerprint_of
 
 
 def _safe_auc(y_true, y_prob):

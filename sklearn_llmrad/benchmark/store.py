@@ -32,6 +32,7 @@ __all__ = [
     "lesion_sources_digest",
     "package_versions",
     "read_fold",
+    "remove_stale_temporaries",
     "settings_digest",
     "write_fold",
 ]
@@ -91,6 +92,42 @@ def atomic_write_bytes(path, data):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder):
+    """Delete temporary files of :func:`atomic_write_bytes` left by killed processes.
+
+    A file ``.NAME.PID.tmp`` is removed when process PID no longer runs.
+
+    Returns
+    -------
+    int
+        Files removed.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / ".fold1.csv.999999999.tmp").write_text("x")
+    >>> remove_stale_temporaries(d), list(d.iterdir())
+    (1, [])
+    """
+    removed = 0
+    for tmp in Path(folder).rglob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def write_fold(path, frame, fingerprint_parts):
