@@ -153,6 +153,16 @@ def load_dataset(name, root=None, *, n_samples=200, image_size=256, random_state
     return bunch.frame, bunch.target, bunch.groups, description
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
 def _parse_holdout(text):
     try:
         parts = tuple(float(v) for v in text.split(":"))
@@ -181,18 +191,18 @@ def _build_parser():
     bench.add_argument("--dataset", required=True, choices=list(DATASETS))
     bench.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
     split = bench.add_mutually_exclusive_group()
-    split.add_argument("--cv", type=int, default=5, help="number of grouped folds (default 5)")
+    split.add_argument("--cv", type=_positive_int, default=5, help="number of grouped folds (default 5)")
     split.add_argument("--holdout", type=_parse_holdout, default=None, help="train:val:test, e.g. 7:2:1")
     bench.add_argument("--models", default=None, help="comma-separated subset of models")
     bench.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     bench.add_argument("--language-model", default=None, help="hub id or local dir")
-    bench.add_argument("--k", type=int, default=500, help="selected radiomics features")
-    bench.add_argument("--epochs", type=int, default=None, help="fusion network epochs")
-    bench.add_argument("--hidden-size", type=int, default=None, help="fusion network width")
-    bench.add_argument("--cnn-size", type=int, default=224, help="CNN input side in pixels")
-    bench.add_argument("--cnn-epochs", type=int, default=None)
-    bench.add_argument("--n-samples", type=int, default=200, help="synthetic dataset size")
-    bench.add_argument("--bootstraps", type=int, default=2000)
+    bench.add_argument("--k", type=_positive_int, default=500, help="selected radiomics features")
+    bench.add_argument("--epochs", type=_positive_int, default=None, help="fusion network epochs")
+    bench.add_argument("--hidden-size", type=_positive_int, default=None, help="fusion network width")
+    bench.add_argument("--cnn-size", type=_positive_int, default=224, help="CNN input side in pixels")
+    bench.add_argument("--cnn-epochs", type=_positive_int, default=None)
+    bench.add_argument("--n-samples", type=_positive_int, default=200, help="synthetic dataset size")
+    bench.add_argument("--bootstraps", type=_positive_int, default=2000)
     bench.add_argument(
         "--image-types", default=None,
         help="comma-separated PyRadiomics image types (default: all 2-D filters)",

@@ -655,3 +655,11 @@ def test_csv_paths_outside_the_root_need_the_flag(tmp_path, capsys):
     )
     X, y, _, _ = load_dataset("csv", data / "lesions.csv", allow_outside_root=True)
     assert len(X) == 4 and y.tolist() == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("argv", [["--cv", "0"], ["--k", "-5"], ["--bootstraps", "many"], ["--holdout", "7:2"]])
+def test_bad_numbers_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["benchmark", "--dataset", "synthetic", *argv])
+    assert info.value.code == 2
+    assert "error: argument" in capsys.readouterr().err
