@@ -328,6 +328,41 @@ def test_clahe_on_error_contract(tmp_path, on_error):
         np.testing.assert_array_equal(out.loc[case, "image"], clean.loc[case, "image"])
 
 
+@pytest.fixture(scope="module")
+def four_pngs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pngs")
+    X, _, _ = _png_dataset(root, n=4)
+    clean = CLAHEPreprocessor().fit_transform(X)
+    return root, X, clean, (root / "img1.png").read_bytes()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_any_damage_to_one_image_leaves_the_others_untouched(four_pngs, data):
+    """Truncate or overwrite bytes of one PNG: that lesion is processed or listed, never the others."""
+    root, X, clean, original = four_pngs
+    cut = data.draw(st.integers(0, len(original)))
+    junk = data.draw(st.binary(max_size=16))
+    at = data.draw(st.integers(0, max(cut - 1, 0)))
+    damaged = (original[:at] + junk + original[at + len(junk) :])[:cut]
+    target = root / "img1.png"
+    target.write_bytes(damaged)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = CLAHEPreprocessor(on_error="nan").fit_transform(X)
+    finally:
+        target.write_bytes(original)
+    failed = [f["case"] for f in out.attrs["preprocessing_failures"]]
+    assert failed in ([], ["case1"])
+    if failed:
+        assert pd.isna(out.loc["case1", "image"])
+    else:
+        assert np.isfinite(out.loc["case1", "image"]).all()
+    for case in ("case0", "case2", "case3"):
+        np.testing.assert_array_equal(out.loc[case, "image"], clean.loc[case, "image"])
+
+
 def test_benchmark_runs_on_the_rest_and_lists_every_failed_lesion(tmp_path, registry):
     X, y, groups = _png_dataset(tmp_path, n=20)
     _corrupt(tmp_path)
