@@ -7,6 +7,11 @@
     with confidence intervals, DeLong tests, calibration and plots.
 ``llmrad models``
     Lists the models a benchmark can run.
+
+User mistakes (a missing folder, a dataset in the wrong layout, an unreadable
+CSV, bad labels, a language model that is not there) print one
+``llmrad: error: ...`` message and exit with status 2; ``--debug`` shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -15,11 +20,50 @@ import argparse
 import os
 import sys
 import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS"]
+__all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS", "DATASETS", "DatasetEntry"]
 
-DATASETS = ("synthetic", "mias", "cbis-ddsm", "vindr", "inbreast", "csv", "ddsm")
+#: Exit status of a run refused because of the user's input (argparse uses it too).
+USER_ERROR = 2
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """How ``--dataset NAME`` is loaded.
+
+    Parameters
+    ----------
+    loader : str
+        Name of the loader in :mod:`sklearn_llmrad.datasets`, called as
+        ``loader(root, **options)`` (``root`` omitted when ``needs_root`` is False).
+    options : tuple of str, default=()
+        Command-line options passed on to the loader (argparse ``dest`` names).
+    needs_root : bool, default=True
+        Whether ``--root`` is required.
+    """
+
+    loader: str
+    options: tuple = ()
+    needs_root: bool = True
+
+
+#: ``--dataset`` choices. A new dataset is one entry here (and its loader).
+DATASETS = {
+    "synthetic": DatasetEntry("make_synthetic_mammograms", needs_root=False),
+    "mias": DatasetEntry("load_mias"),
+    "cbis-ddsm": DatasetEntry("load_cbis_ddsm", ("abnormality",)),
+    "vindr": DatasetEntry("load_vindr_mammo"),
+    "inbreast": DatasetEntry("load_inbreast"),
+    "csv": DatasetEntry("load_csv", ("allow_outside_root",)),
+    "ddsm": DatasetEntry("load_ddsm"),
+}
+
+
+class UserError(Exception):
+    """A mistake in the command line or the data: reported in one line, exit status 2."""
 
 #: Demo-sized settings: small enough to finish in minutes on 2 CPU cores.
 #: The published configuration (hidden size 768, 200 epochs, K=500, 224-px CNN
@@ -58,6 +102,8 @@ def resolve_language_model(requested=None):
     from .pipelines import DEFAULT_LANGUAGE_MODEL
 
     if requested:
+        if requested.startswith(("/", ".", "~")) and not Path(requested).expanduser().is_dir():
+            raise ModelNotFoundError(f"--language-model {requested!r}: no such model folder")
         return requested, f"LANGUAGE MODEL: {requested} (as requested)"
     try:
         BioBERTEncoder(
@@ -81,27 +127,41 @@ def resolve_language_model(requested=None):
 
 
 def load_dataset(name, root=None, *, n_samples=200, image_size=256, random_state=0, **kwargs):
-    """Load a dataset by its command-line name; returns ``(X, y, groups, description)``."""
+    """Load a dataset by its command-line name; returns ``(X, y, groups, description)``.
+
+    ``kwargs`` are the entry's options (see :data:`DATASETS`).
+
+    Raises
+    ------
+    UserError
+        Unknown dataset, ``root`` missing or not found.
+    """
     from . import datasets
 
-    if name == "synthetic":
-        bunch = datasets.make_synthetic_mammograms(
-            n_samples, image_size=image_size, random_state=random_state
-        )
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+    entry = DATASETS[name]
+    loader = getattr(datasets, entry.loader)
+    if not entry.needs_root:
+        bunch = loader(n_samples, image_size=image_size, random_state=random_state)
     else:
         if root is None:
-            raise SystemExit(f"--dataset {name} needs --root PATH")
-        loader = {
-            "mias": datasets.load_mias,
-            "cbis-ddsm": datasets.load_cbis_ddsm,
-            "vindr": datasets.load_vindr_mammo,
-            "inbreast": datasets.load_inbreast,
-            "csv": datasets.load_csv,
-            "ddsm": datasets.load_ddsm,
-        }[name]
+            raise UserError(f"--dataset {name} needs --root PATH")
+        if not Path(root).exists():
+            raise UserError(f"--root {str(root)!r} does not exist")
         bunch = loader(root, **kwargs)
     description = bunch.DESCR.strip().splitlines()[0] if bunch.DESCR else name
     return bunch.frame, bunch.target, bunch.groups, description
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def _parse_holdout(text):
@@ -116,31 +176,34 @@ def _parse_holdout(text):
 
 def _build_parser():
     parser = argparse.ArgumentParser(prog="llmrad", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="benchmark on the embedded synthetic dataset (demo-sized)")
+    demo = sub.add_parser("demo", parents=[common], help="benchmark on the embedded synthetic dataset (demo-sized)")
     demo.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
     demo.add_argument("--models", default=None, help="comma-separated subset of models")
     demo.add_argument("--language-model", default=None, help="hub id or local dir")
     demo.add_argument("--n-jobs", type=int, default=2)
     demo.add_argument("--seed", type=int, default=0)
 
-    bench = sub.add_parser("benchmark", help="compare all models on one dataset")
-    bench.add_argument("--dataset", required=True, choices=DATASETS)
+    bench = sub.add_parser("benchmark", parents=[common], help="compare all models on one dataset")
+    bench.add_argument("--dataset", required=True, choices=list(DATASETS))
     bench.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
     split = bench.add_mutually_exclusive_group()
-    split.add_argument("--cv", type=int, default=5, help="number of grouped folds (default 5)")
+    split.add_argument("--cv", type=_positive_int, default=5, help="number of grouped folds (default 5)")
     split.add_argument("--holdout", type=_parse_holdout, default=None, help="train:val:test, e.g. 7:2:1")
     bench.add_argument("--models", default=None, help="comma-separated subset of models")
     bench.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     bench.add_argument("--language-model", default=None, help="hub id or local dir")
-    bench.add_argument("--k", type=int, default=500, help="selected radiomics features")
-    bench.add_argument("--epochs", type=int, default=None, help="fusion network epochs")
-    bench.add_argument("--hidden-size", type=int, default=None, help="fusion network width")
-    bench.add_argument("--cnn-size", type=int, default=224, help="CNN input side in pixels")
-    bench.add_argument("--cnn-epochs", type=int, default=None)
-    bench.add_argument("--n-samples", type=int, default=200, help="synthetic dataset size")
-    bench.add_argument("--bootstraps", type=int, default=2000)
+    bench.add_argument("--k", type=_positive_int, default=500, help="selected radiomics features")
+    bench.add_argument("--epochs", type=_positive_int, default=None, help="fusion network epochs")
+    bench.add_argument("--hidden-size", type=_positive_int, default=None, help="fusion network width")
+    bench.add_argument("--cnn-size", type=_positive_int, default=224, help="CNN input side in pixels")
+    bench.add_argument("--cnn-epochs", type=_positive_int, default=None)
+    bench.add_argument("--n-samples", type=_positive_int, default=200, help="synthetic dataset size")
+    bench.add_argument("--bootstraps", type=_positive_int, default=2000)
     bench.add_argument(
         "--image-types", default=None,
         help="comma-separated PyRadiomics image types (default: all 2-D filters)",
@@ -151,18 +214,25 @@ def _build_parser():
     bench.add_argument(
         "--abnormality", default="mass", choices=("mass", "calc", "both"), help="CBIS-DDSM only"
     )
+    bench.add_argument(
+        "--allow-outside-root", action="store_true",
+        help="CSV only: accept image/mask paths outside the CSV's folder (refused by default)",
+    )
 
-    sub.add_parser("models", help="list the models a benchmark can run")
+    sub.add_parser("models", parents=[common], help="list the models a benchmark can run")
     return parser
 
 
 def _print_result(result, note, started):
-    from .report import format_table
+    from .report import exclusion_note, format_table
 
     print()
     print("=" * len(note))
     print(note)
     print("=" * len(note))
+    excluded = exclusion_note(result)
+    if excluded:
+        print(excluded.replace("**", ""))
     print(format_table(result.table))
     if result.out_dir is not None:
         print(f"\nTables and plots: {result.out_dir}/ (results.md, results.csv, roc.png, "
@@ -171,8 +241,24 @@ def _print_result(result, note, started):
 
 
 def main(argv=None):
-    """Entry point of the ``llmrad`` console script."""
+    """Entry point of the ``llmrad`` console script.
+
+    Returns 0 on success and 2 for a user mistake, reported in one line on
+    stderr (the traceback too with ``--debug``).
+    """
     args = _build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (UserError, ValueError, OSError) as exc:
+        # ValueError covers DatasetFormatError, LesionError and refused labels;
+        # OSError covers missing files and ModelNotFoundError
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"llmrad: error: {exc}", file=sys.stderr)
+        return USER_ERROR
+
+
+def _run(args):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from .benchmark import available_models, run_benchmark
 
@@ -205,7 +291,7 @@ def main(argv=None):
         _print_result(result, note, started)
         return 0
 
-    kwargs = {"abnormality": args.abnormality} if args.dataset == "cbis-ddsm" else {}
+    kwargs = {option: getattr(args, option) for option in DATASETS[args.dataset].options}
     X, y, groups, description = load_dataset(
         args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
     )

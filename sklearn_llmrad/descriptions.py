@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .clinical import normalize_density, parse_age
 from .exceptions import LesionError
 
 __all__ = [
@@ -487,19 +488,6 @@ DENSITY_STATEMENTS = {
     "C": "Heterogeneously dense breasts (BI-RADS density C).",
     "D": "Extremely dense breasts (BI-RADS density D).",
 }
-_DENSITY_WORDS = {
-    "almost entirely fatty": "A",
-    "fatty": "A",
-    "scattered fibroglandular": "B",
-    "scattered areas of fibroglandular density": "B",
-    "heterogeneously dense": "C",
-    "extremely dense": "D",
-}
-_DENSITY_PREFIX_RE = re.compile(r"^(?:bi-?rads|acr|breast)?\s*(?:density|composition)?\s*[:=]?\s*", re.I)
-_ACCEPTED_DENSITY = (
-    "'A'-'D' (any case, optionally prefixed 'density'/'BI-RADS', e.g. 'DENSITY C'), "
-    "1-4, or a BI-RADS phrase such as 'heterogeneously dense'; missing as None/NaN"
-)
 _MISSING_STRINGS = {"", "nan", "none", "null", "na", "n/a", "<na>", "nat", "missing", "unknown", "?"}
 _TRUE_STRINGS = {"yes", "y", "true", "1"}
 _FALSE_STRINGS = {"no", "n", "false", "0"}
@@ -517,94 +505,12 @@ def _is_missing(value):
     return isinstance(result, bool | np.bool_) and bool(result)
 
 
-def normalize_density(density, *, case=None):
-    """Map a breast-density value onto a BI-RADS letter ``"A"``-``"D"``.
-
-    Accepted: the letters (any case), ``"DENSITY C"``/``"BI-RADS C"``/
-    ``"ACR C"`` style strings, the integers (or integral floats/strings) 1-4,
-    and the BI-RADS phrases ("almost entirely fatty", "scattered
-    fibroglandular", "heterogeneously dense", "extremely dense").
-
-    MIAS background-tissue codes (F fatty, G fatty-glandular, D
-    dense-glandular) are *not* accepted: "D" would be ambiguous with BI-RADS D.
-    The dataset loaders map them onto A-D.
-
-    Parameters
-    ----------
-    density : str, int, float or None
-        The value; None/NaN/empty string means missing.
-    case : object, default=None
-        The case id, named in the error message.
-
-    Returns
-    -------
-    str or None
-        ``"A"``-``"D"``, or None when missing.
-
-    Raises
-    ------
-    LesionError
-        (a ``ValueError``) for any other value, naming the case and the
-        accepted values.
-
-    Examples
-    --------
-    >>> [normalize_density(v) for v in ("c", 2, "DENSITY D", 4.0, None)]
-    ['C', 'B', 'D', 'D', None]
-    """
-    if _is_missing(density):
-        return None
-    if isinstance(density, bool):
-        letter = None
-    elif isinstance(density, numbers.Real):
-        letter = _density_from_number(float(density))
-    else:
-        text = " ".join(str(density).split()).lower()
-        if text in _MISSING_STRINGS:
-            return None
-        letter = _DENSITY_WORDS.get(text)
-        if letter is None:
-            code = _DENSITY_PREFIX_RE.sub("", text).strip()
-            if code in ("a", "b", "c", "d"):
-                letter = code.upper()
-            elif re.fullmatch(r"[1-4](?:\.0*)?", code):
-                letter = "ABCD"[int(float(code)) - 1]
-            else:
-                letter = _DENSITY_WORDS.get(code)
-    if letter is None:
-        raise LesionError(
-            f"unknown breast density {density!r}; accepted values: {_ACCEPTED_DENSITY}. "
-            "MIAS tissue codes F/G/D must be mapped to BI-RADS A-D first (the loaders do this).",
-            case=case,
-        )
-    return letter
-
-
-def _density_from_number(value):
-    if value in (1.0, 2.0, 3.0, 4.0):
-        return "ABCD"[int(value) - 1]
-    return None
-
-
 def _age_statement(age, case):
-    if _is_missing(age):
+    years = parse_age(age, case=case)  # the one rule, shared with the dataset loaders
+    if math.isnan(years):
         return None
-    value = age
-    if isinstance(age, str):
-        text = age.strip()
-        if text.lower() in _MISSING_STRINGS:
-            return None
-        # DICOM PatientAge is "062Y"; plain numbers in text columns are common too.
-        m = re.fullmatch(r"0*(\d+(?:\.\d+)?)\s*(?:y|yr|yrs|years?)?", text, re.I)
-        value = float(m.group(1)) if m else None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < 130:
-        raise LesionError(
-            f"invalid age {age!r}; expected a number of years between 0 and 130 "
-            "(or a DICOM age string such as '062Y'); missing as None/NaN",
-            case=case,
-        )
     # Completed years, as ages are reported clinically.
-    return f"{int(math.floor(float(value)))}-year-old woman."
+    return f"{int(math.floor(years))}-year-old woman."
 
 
 def _history_statement(history, case):

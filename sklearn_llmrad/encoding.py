@@ -666,9 +666,10 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
         lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
         too_long = [t for t, n in zip(texts, lengths, strict=True) if n > self.max_length]
         if too_long:
+            # counts only: a text may be a patient's clinical history, which must not reach logs
             warnings.warn(
-                f"{len(too_long)} text(s) exceed max_length={self.max_length} tokens and are truncated, "
-                f"e.g. {too_long[0]!r}",
+                f"{len(too_long)} text(s) exceed max_length={self.max_length} tokens and are truncated "
+                f"(longest: {max(lengths)} tokens); long texts usually come from the 'history' column",
                 UserWarning,
                 stacklevel=3,
             )

@@ -11,12 +11,17 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._columns import IMAGE, MASK, SOURCE
 from ._output import FixedOutputMixin
 from .imageio import read_image, read_mask
-from .exceptions import MaskError
+from .exceptions import LesionError, MaskError
+from .lesions import check_roi_size, select_roi
 
 __all__ = ["CLAHEPreprocessor"]
 
@@ -78,6 +83,16 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         single pixel or a line are degenerate.
     n_jobs : int, default=None
         Images processed in parallel (joblib); ``None`` means 1.
+    on_error : {"raise", "skip", "nan"}, default="raise"
+        On a bad lesion (unreadable image, bad mask): raise a
+        :class:`~sklearn_llmrad.exceptions.LesionError` naming the case and
+        file; or warn and drop its row (``"skip"``, for use outside a Pipeline,
+        since ``y`` is not dropped with it); or warn and keep its row with NaN
+        in ``image`` and ``mask`` (``"nan"``; a
+        :class:`~sklearn_llmrad.RadiomicsExtractor` with ``on_error="nan"``
+        then outputs NaN features for it). Every failure is listed in
+        ``Xt.attrs["preprocessing_failures"]`` as ``{"case", "file", "error",
+        "reason"}``, as the extractor does.
 
     Attributes
     ----------
@@ -170,6 +185,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         "label": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "min_roi_pixels": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
+        "on_error": [StrOptions({"raise", "skip", "nan"})],
     }
 
     def __init__(
@@ -184,6 +200,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         label="auto",
         min_roi_pixels=4,
         n_jobs=None,
+        on_error="raise",
     ):
         self.margin = margin
         self.min_size = min_size
@@ -194,6 +211,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         self.label = label
         self.min_roi_pixels = min_roi_pixels
         self.n_jobs = n_jobs
+        self.on_error = on_error
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -239,7 +257,8 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         Raises
         ------
         ImageReadError, MaskError
-            For a bad lesion, naming its case (index label) and file.
+            For a bad lesion, naming its case (index label) and file (with
+            ``on_error="raise"``).
         """
         self._validate_params()
         tiles = self._tile_grid()
@@ -276,8 +295,12 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         crops = np.empty(n, dtype=object)
         crop_masks = np.empty(n, dtype=object)
         sources = np.empty(n, dtype=object)
+        failures = []
         for result in results:
             for pos, crop, crop_mask, source in result:
+                if isinstance(crop, LesionError):
+                    failures.append((pos, crop))
+                    crop, crop_mask = np.nan, np.nan
                 crops[pos] = crop
                 crop_masks[pos] = crop_mask
                 if source == _ARRAY_SOURCE and old_source is not None and isinstance(old_source[pos], str):
@@ -288,6 +311,21 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         out[IMAGE] = crops
         out[MASK] = crop_masks
         out.insert(out.columns.get_loc(MASK) + 1, SOURCE, sources)
+        failures.sort(key=lambda f: f[0])
+        if failures:
+            if self.on_error == "raise":
+                raise failures[0][1]
+            action = "skipped" if self.on_error == "skip" else "its crop is set to NaN"
+            for _, err in failures:
+                warnings.warn(f"{err}; {action}", UserWarning, stacklevel=2)
+            if self.on_error == "skip":
+                keep = np.ones(n, dtype=bool)
+                keep[[pos for pos, _ in failures]] = False
+                out = out.iloc[keep]
+        out.attrs["preprocessing_failures"] = [
+            {"case": err.case, "file": err.file, "error": type(err).__name__, "reason": err.reason}
+            for _, err in failures
+        ]
         return out
 
     def get_feature_names_out(self, input_features=None):
@@ -339,15 +377,27 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         """Read one image and preprocess every lesion on it."""
         is_path = isinstance(image_source, (str, os.PathLike))
         file = os.fspath(image_source) if is_path else None
-        image = read_image(image_source, case=lesions[0][2])
+        source = file if is_path else _ARRAY_SOURCE
+        try:
+            image = read_image(image_source, case=lesions[0][2])
+        except LesionError as exc:
+            if self.on_error == "raise":
+                raise
+            # every lesion on an unreadable image fails, each under its own case
+            return [(pos, type(exc)(exc.reason, case=case, file=exc.file), None, source) for pos, _, case in lesions]
         lo, hi = float(image.min()), float(image.max())
         breast_threshold = _otsu(image) if self.normalize == "breast" else None
         out = []
         for pos, mask_source, case in lesions:
-            crop, crop_mask = self._process_lesion(
-                image, mask_source, case=case, file=file, lo=lo, hi=hi, tiles=tiles, breast=breast_threshold
-            )
-            out.append((pos, crop, crop_mask, file if is_path else _ARRAY_SOURCE))
+            try:
+                crop, crop_mask = self._process_lesion(
+                    image, mask_source, case=case, file=file, lo=lo, hi=hi, tiles=tiles, breast=breast_threshold
+                )
+            except LesionError as exc:
+                if self.on_error == "raise":
+                    raise
+                crop, crop_mask = exc, None  # reported by transform, the other lesions go on
+            out.append((pos, crop, crop_mask, source))
         return out
 
     def _process_lesion(self, image, mask_source, *, case, file, lo, hi, tiles, breast):
@@ -355,20 +405,9 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
             raise MaskError("no mask given (missing value)", case=case, file=file)
         mask_file = os.fspath(mask_source) if isinstance(mask_source, (str, os.PathLike)) else None
         raw = read_mask(mask_source, image.shape, case=case, image_file=file)
-        lesion = self._select_label(raw, case=case, file=mask_file or file)
-
-        rows = np.flatnonzero(lesion.any(axis=1))
-        cols = np.flatnonzero(lesion.any(axis=0))
-        n_pixels = int(np.count_nonzero(lesion))
+        lesion = select_roi(raw, label=self.label, case=case, file=mask_file or file)
+        rows, cols = check_roi_size(lesion, min_pixels=self.min_roi_pixels, case=case, file=mask_file or file)
         height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-        if n_pixels < self.min_roi_pixels or height < 2 or width < 2:
-            raise MaskError(
-                f"ROI is too small for texture features: {n_pixels} pixel(s) in a {height} x {width} "
-                f"box; at least min_roi_pixels={self.min_roi_pixels} pixels spanning 2 rows and "
-                "2 columns are needed",
-                case=case,
-                file=mask_file or file,
-            )
         r0, r1 = _window(rows[0], rows[-1], self._pad(height), self.min_size, image.shape[0])
         c0, c1 = _window(cols[0], cols[-1], self._pad(width), self.min_size, image.shape[1])
         crop_raw = image[r0:r1, c0:c1]
@@ -423,37 +462,6 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
             return int(self.margin)
         return int(math.ceil(float(self.margin) * extent))
 
-    def _select_label(self, mask, *, case, file):
-        nonzero = mask != 0
-        # unique over the (small) foreground only: sorting a whole 4000 x 3000
-        # DICOM-sized mask would cost more than CLAHE itself
-        foreground = np.unique(mask[nonzero])
-        if foreground.size == 0:
-            raise MaskError("mask is empty (no non-zero pixel)", case=case, file=file)
-        values = foreground if nonzero.all() else np.concatenate([[0], foreground])
-        held = _format_values(values)
-        if self.label == "auto":
-            if foreground.size > 1:
-                hint = " (is this an image rather than a mask?)" if foreground.size > 10 else ""
-                raise MaskError(
-                    f"mask holds several foreground labels {held}{hint}; pass label=<int> "
-                    "to choose the lesion's value",
-                    case=case,
-                    file=file,
-                )
-            return mask == foreground[0]
-        if self.label not in foreground:
-            if foreground.size == 1:
-                suggestion = f"label={int(foreground[0])} or label='auto'"
-            else:
-                suggestion = "one of them"
-            raise MaskError(
-                f"mask holds {held} but label={self.label} was requested; use {suggestion}",
-                case=case,
-                file=file,
-            )
-        return mask == self.label
-
 
 # ---------------------------------------------------------------- helpers
 def _check_frame(X):
@@ -471,12 +479,6 @@ def _is_missing(value):
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
-
-
-def _format_values(values, limit=8):
-    shown = ", ".join(str(int(v)) for v in values[:limit])
-    more = f", ... ({len(values)} distinct values)" if len(values) > limit else ""
-    return "{" + shown + more + "}"
 
 
 def _window(first, last, pad, min_size, limit):

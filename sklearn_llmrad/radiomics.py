@@ -54,6 +54,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._cache import CacheCorruptionWarning, DiskCache, hash_key
 from ._columns import IMAGE, MASK, SOURCE
 from .exceptions import ExtractionError, ImageReadError, LesionError, MaskError
+from .lesions import check_lesion
 
 __all__ = ["RadiomicsExtractor", "IMAGE_TYPES", "FEATURE_CLASSES"]
 
@@ -229,48 +230,9 @@ def _resolve(case, image, mask, source):
     return image, mask
 
 
-def _values_summary(mask):
-    values = np.unique(mask)
-    shown = ", ".join(str(v.item()) for v in values[:10])
-    more = f", ... ({values.size} values)" if values.size > 10 else ""
-    return "{" + shown + more + "}"
-
-
 def _check(case, image, mask, label, source):
     """Validate one ROI; return the binary uint8 mask of ``label``."""
-    if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
-        raise ImageReadError(f"image has non-numeric dtype {image.dtype}", case=case, file=source)
-    if mask.shape != image.shape:
-        raise MaskError(f"mask shape {mask.shape} does not match image shape {image.shape}", case=case, file=source)
-    bad = ~np.isfinite(image) if np.issubdtype(image.dtype, np.floating) else None
-    if bad is not None and bad.any():
-        raise ImageReadError(
-            f"image holds {int(bad.sum())} NaN/infinite pixel(s); fix or drop this lesion", case=case, file=source
-        )
-    if not np.any(mask):
-        raise MaskError("mask is empty (all pixels are 0)", case=case, file=source)
-    roi = mask == label
-    n = int(np.count_nonzero(roi))
-    if n == 0:
-        raise MaskError(
-            f"label {label} is not present in the mask; the mask holds values {_values_summary(mask)} "
-            f"(set label= to the lesion value)",
-            case=case,
-            file=source,
-        )
-    if n == 1:
-        raise MaskError(
-            f"mask holds a single pixel with label {label}; radiomics needs a 2-D region", case=case, file=source
-        )
-    rows, cols = np.nonzero(roi)
-    height, width = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
-    if height < 2 or width < 2:
-        raise MaskError(
-            f"the region with label {label} is {height}x{width} pixels; it must span at least 2 pixels in both "
-            f"directions",
-            case=case,
-            file=source,
-        )
+    _, roi = check_lesion(image, mask, label=label, min_pixels=2, case=case, file=source)
     return roi.astype(np.uint8)
 
 

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRICS", "format_table", "to_markdown", "write_report", "plot_roc_curves",
+__all__ = ["METRICS", "format_table", "to_markdown", "write_report", "exclusion_note", "plot_roc_curves",
            "plot_reliability", "plot_top_features"]
 
 #: Metrics reported with a confidence interval, in table order.
@@ -165,14 +165,45 @@ def plot_top_features(explanations, path, *, top_n=15):
     plt.close(fig)
 
 
+def exclusion_note(result):
+    """One line saying how many lesions were left out and why, or ``""`` when none were.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace
+    >>> failed = pd.DataFrame({"case": ["c7"], "stage": ["preprocessing"], "reason": ["image file not found"]})
+    >>> exclusion_note(SimpleNamespace(excluded=failed, n_lesions=40))
+    '**1 of 40 lesions were left out** because an image stage failed on them (failed.csv): c7 (preprocessing: image file not found)'
+    """
+    failed = getattr(result, "excluded", None)
+    if failed is None or len(failed) == 0:
+        return ""
+    shown = [f"{r['case']} ({r['stage']}: {r['reason']})" for r in failed.head(5).to_dict("records")]
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    return (
+        f"**{len(failed)} of {result.n_lesions} lesions were left out** because an image stage failed on them "
+        f"(failed.csv): " + "; ".join(shown) + more
+    )
+
+
 def write_report(result, out_dir):
-    """Write ``results.csv``, ``results.md`` and the PNG plots of a benchmark."""
+    """Write ``results.csv``, ``results.md`` and the PNG plots of a benchmark.
+
+    The tables are written atomically (a reader never sees half a file).
+    """
     from pathlib import Path
 
+    from .benchmark.store import atomic_write_bytes
+
     out_dir = Path(out_dir)
-    result.table.to_csv(out_dir / "results.csv", index=False)
+    atomic_write_bytes(out_dir / "results.csv", result.table.to_csv(index=False).encode())
     labels = dict(zip(result.table["name"], result.table["model"]))
-    md = ["# Benchmark results", "", to_markdown(result.table), "",
+    md = ["# Benchmark results", ""]
+    excluded = exclusion_note(result)
+    if excluded:
+        md += [excluded, ""]
+    md += [to_markdown(result.table), "",
           "95% CIs: stratified bootstrap over out-of-fold predictions. "
           "DeLong p: paired test of the AUC against the reference model (the full method when it ran) "
           "on the same lesions. "
@@ -182,7 +213,7 @@ def write_report(result, out_dir):
         plot_reliability(result.predictions, labels, out_dir / "reliability.png")
         md += ["![ROC curves](roc.png)", "", "![Reliability diagram](reliability.png)", ""]
     if result.explanations is not None and len(result.explanations):
-        result.explanations.to_csv(out_dir / "top_features.csv", index=False)
+        atomic_write_bytes(out_dir / "top_features.csv", result.explanations.to_csv(index=False).encode())
         plot_top_features(result.explanations, out_dir / "top_features.png")
         md += ["![Top features](top_features.png)", ""]
-    (out_dir / "results.md").write_text("\n".join(md))
+    atomic_write_bytes(out_dir / "results.md", "\n".join(md).encode())

@@ -16,9 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_llmrad.benchmark import (
-    _USER_MODELS,
+    ModelRegistry,
     make_splits,
-    register_model,
     run_benchmark,
 )
 from sklearn_llmrad.datasets import make_synthetic_mammograms
@@ -56,11 +55,10 @@ class _Boom:
 
 @pytest.fixture
 def user_models():
-    register_model("logreg", _logreg, input="features", label="Logistic regression")
-    register_model("boom", lambda **_: _Boom(), input="features", label="Always fails")
-    yield
-    _USER_MODELS.pop("logreg", None)
-    _USER_MODELS.pop("boom", None)
+    registry = ModelRegistry()
+    registry.register("logreg", _logreg, input="features", label="Logistic regression")
+    registry.register("boom", lambda **_: _Boom(), input="features", label="Always fails")
+    return registry
 
 
 def test_splits_keep_patients_together_and_stratify():
@@ -98,6 +96,7 @@ def test_benchmark_reports_failures_and_resumes(small_data, user_models, tmp_pat
         n_bootstraps=200,
         extractor_params=FAST_EXTRACTION,
         random_state=0,
+        registry=user_models,
     )
     result = run_benchmark(X, y, groups, log=lines.append, **kwargs)
     table = result.table.set_index("name")
@@ -131,7 +130,7 @@ def test_benchmark_reports_failures_and_resumes(small_data, user_models, tmp_pat
 def test_changed_model_settings_are_not_reused(small_data, user_models, tmp_path):
     X, y, groups = small_data
     common = dict(models=["radiomics-svc"], cv=3, out_dir=tmp_path, n_bootstraps=100,
-                  extractor_params=FAST_EXTRACTION)
+                  extractor_params=FAST_EXTRACTION, registry=user_models)
     run_benchmark(X, y, groups, k=10, log=lambda _: None, **common)
     lines = []
     run_benchmark(X, y, groups, k=12, log=lines.append, **common)
@@ -142,7 +141,7 @@ def test_changed_model_settings_are_not_reused(small_data, user_models, tmp_path
 def test_benchmark_refuses_foreign_output_folder(small_data, user_models, tmp_path):
     X, y, groups = small_data
     common = dict(models=["logreg"], out_dir=tmp_path, k=10, n_bootstraps=100,
-                  extractor_params=FAST_EXTRACTION, log=lambda _: None)
+                  extractor_params=FAST_EXTRACTION, log=lambda _: None, registry=user_models)
     run_benchmark(X, y, groups, cv=3, **common)
     with pytest.raises(ValueError, match="holds predictions for other data or folds"):
         run_benchmark(X, y, groups, cv=4, **common)

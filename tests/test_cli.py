@@ -56,19 +56,23 @@ def test_csv_dataset_benchmark(tmp_path, capsys):
     assert pd.read_csv(out / "results.csv").loc[0, "status"] == "ok"
 
 
-def test_csv_dataset_with_malformed_rows_names_them(tmp_path):
+def test_csv_dataset_with_malformed_rows_names_them(tmp_path, capsys):
     csv = _write_csv_dataset(tmp_path, rows=4)
     text = csv.read_text().splitlines()
     text[2] = "img1.png,mask1.png,7,51,B,p0"       # label not 0/1
     text[3] = "missing.png,mask2.png,0,52,B,p1"    # missing file
     csv.write_text("\n".join(text) + "\n")
+    args = ["benchmark", "--dataset", "csv", "--root", str(csv), "--models", "radiomics-svc",
+            "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    message = capsys.readouterr().err
+    assert message.startswith("llmrad: error: ")
+    assert "row 2" in message and "row 3" in message and "Traceback" not in message
     from sklearn_llmrad.exceptions import DatasetFormatError
 
-    with pytest.raises(DatasetFormatError) as err:
-        main(["benchmark", "--dataset", "csv", "--root", str(csv), "--models", "radiomics-svc",
-              "--out", str(tmp_path / "o")])
-    message = str(err.value)
-    assert "row 2" in message and "row 3" in message
+    assert main(["--debug", *args]) == 2
+    debug = capsys.readouterr().err
+    assert "Traceback" in debug and DatasetFormatError.__name__ in debug
 
 
 def test_holdout_argument_is_validated():

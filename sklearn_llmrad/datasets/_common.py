@@ -9,22 +9,19 @@ model by accident. Such descriptors live in a separate ``metadata`` frame.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
 from .._columns import CLINICAL, IMAGE, MASK
+from ..clinical import normalize_density
+from ..clinical import parse_age as _parse_age
 from ..exceptions import DatasetFormatError
 
 FRAME_COLUMNS = (IMAGE, MASK, *CLINICAL)
 TARGET_NAMES = np.array(["benign", "malignant"])
-
-_DENSITY_LETTERS = ("A", "B", "C", "D")
-
 
 def where(file, line=None, row=None):
     """Return ``"file 'x', line n"`` for error messages.
@@ -43,63 +40,30 @@ def where(file, line=None, row=None):
 
 
 def map_density(value):
-    """Map a BI-RADS density given as 1-4, ``"A"``-``"D"`` or
-    ``"DENSITY A"`` onto ``"A"``-``"D"``; missing gives ``None``.
+    """Map a BI-RADS density onto ``"A"``-``"D"`` (None when missing) with the
+    package's one rule, :func:`sklearn_llmrad.clinical.normalize_density`.
 
     Raises ``ValueError`` for anything else (callers add file and row).
 
     Examples
     --------
-    >>> [map_density(v) for v in (1, "4", "c", "DENSITY B", None, float("nan"), "")]
-    ['A', 'D', 'C', 'B', None, None, None]
+    >>> [map_density(v) for v in (1, "4", "c", "DENSITY B", "fatty", None, float("nan"), "")]
+    ['A', 'D', 'C', 'B', 'A', None, None, None]
     """
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    text = str(value).strip().upper()
-    if text in ("", "NAN", "NONE"):
-        return None
-    text = re.sub(r"^(BI-?RADS\s+)?DENSITY\s+", "", text)
-    if text in _DENSITY_LETTERS:
-        return text
-    try:
-        number = float(text)
-    except ValueError:
-        number = None
-    if number is not None and number in (1.0, 2.0, 3.0, 4.0):
-        return _DENSITY_LETTERS[int(number) - 1]
-    raise ValueError(f"breast density {value!r} is not one of 1-4 or A-D")
+    return normalize_density(value)
 
 
 def parse_age(value):
-    """Parse an age in years (``62``, ``"62"``, DICOM ``"062Y"``); missing or
-    anonymised (``"removed"``) gives NaN. Raises ``ValueError`` otherwise.
+    """Parse an age in years with the package's one rule,
+    :func:`sklearn_llmrad.clinical.parse_age`: missing or anonymised
+    (``"removed"``) gives NaN; ages outside (0, 130) raise ``ValueError``.
 
     Examples
     --------
     >>> parse_age("053Y"), parse_age(61), parse_age("")
     (53.0, 61.0, nan)
     """
-    if value is None:
-        return float("nan")
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        age = float(value)
-    else:
-        text = str(value).strip()
-        if text.lower() in ("", "nan", "none", "removed", "unknown", "na", "n/a"):
-            return float("nan")
-        match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([YyMmWwDd]?)", text)
-        if match is None:
-            raise ValueError(f"age {value!r} is not a number of years")
-        age = float(match.group(1))
-        # DICOM AgeString: nnnY / nnnM / nnnW / nnnD
-        age /= {"": 1, "Y": 1, "M": 12, "W": 52.1775, "D": 365.25}[match.group(2).upper()]
-    if math.isnan(age):
-        return age
-    if not 0 <= age <= 130:
-        raise ValueError(f"age {value!r} is outside 0-130 years")
-    return age
+    return _parse_age(value)
 
 
 def safe_join(root, relative, *, allow_outside_root=False, context=""):
@@ -143,7 +107,7 @@ def safe_join(root, relative, *, allow_outside_root=False, context=""):
             prefix = f"{context}: " if context else ""
             raise DatasetFormatError(
                 f"{prefix}path {text!r} resolves to {joined!r}, outside the dataset root "
-                f"{root_abs!r}; pass allow_outside_root=True if this is intended"
+                f"{root_abs!r}; pass allow_outside_root=True (llmrad: --allow-outside-root) if this is intended"
             )
     return Path(joined)
 

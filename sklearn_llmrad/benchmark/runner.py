@@ -1,0 +1,618 @@
+"""Compare the LLM-radiomics method with its ablations and baselines on the same folds.
+
+:func:`run_benchmark` answers the question researchers bring to this library:
+does the LLM-enhanced model beat the baselines on my data? It runs these steps,
+each a function of its own:
+
+1. check the labels and plan patient-grouped, stratified folds (or a 7:2:1
+   holdout) before any work (:func:`~sklearn_llmrad.labels.check_binary_labels`,
+   :func:`~sklearn_llmrad.benchmark.plan_folds`);
+2. run the stateless image stages once per dataset (CLAHE, then PyRadiomics with
+   the on-disk cache) and share them between every model and every fold; lesions
+   that fail are listed in ``failed.csv`` and left out
+   (:func:`~sklearn_llmrad.benchmark.prepare_shared_inputs`);
+3. fit each model's learned part on the training fold only and store its
+   out-of-fold probabilities, one file per (model, fold), written atomically with
+   a checksum and the fingerprint of everything that determined it, so an
+   interrupted benchmark resumes the same job (:func:`run_fold`,
+   :mod:`~sklearn_llmrad.benchmark.store`);
+4. aggregate: AUC, sensitivity, specificity, F1 and accuracy with
+   stratified-bootstrap 95% confidence intervals, the false-negative rate, Brier
+   score and expected calibration error, and a DeLong test of each model's AUC
+   against the full method (:func:`summarize_models`);
+5. write the report (:func:`~sklearn_llmrad.report.write_report`).
+
+A model that fails is reported in the table with its error; the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from ..labels import check_binary_labels
+from . import store
+from .folds import plan_folds
+from .registry import DEFAULT_REGISTRY, REFERENCE_MODEL
+from .shared import prepare_shared_inputs
+
+__all__ = ["BenchmarkResult", "run_benchmark", "run_fold", "summarize_models"]
+
+_PREDICTION_COLUMNS = ["case", "fold", "part", "y_true", "y_prob"]
+
+
+@dataclass
+class BenchmarkResult:
+    """What :func:`run_benchmark` returns.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model: metrics with 95% CIs, DeLong p-value, calibration, status.
+    predictions : dict of str -> pandas.DataFrame
+        Out-of-fold predictions per model (columns ``case``, ``fold``, ``y_true``, ``y_prob``).
+    explanations : pandas.DataFrame or None
+        The full method's per-feature contributions, aggregated over folds.
+    out_dir : pathlib.Path or None
+    excluded : pandas.DataFrame
+        Lesions left out because an image stage failed on them (``case``,
+        ``stage``, ``error``, ``reason``, ``file``; also ``failed.csv``).
+    n_lesions : int
+        Lesions given, before exclusions.
+    """
+
+    table: pd.DataFrame
+    predictions: dict
+    explanations: pd.DataFrame | None = None
+    out_dir: Path | None = None
+    excluded: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["case", "stage", "error", "reason"]
+        )
+    )
+    n_lesions: int = 0
+
+
+def _take(X, idx):
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+def _fold_predictions(estimator, X, y, split, fold, parts):
+    rows = []
+    for part in parts:
+        idx = split[part]
+        proba = estimator.predict_proba(_take(X, idx))[:, 1]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "case": [str(c) for c in X.index[idx]],
+                    "fold": fold,
+                    "part": part,
+                    "y_true": np.asarray(y)[idx],
+                    "y_prob": proba,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _explain_fold(pipeline, X_test, top_n):
+    """Per-feature contributions of the fitted full method on one test fold."""
+    final = pipeline[-1]
+    if not hasattr(final, "explain"):  # a user's replacement for the full method
+        return None
+    return pd.DataFrame(
+        final.explain(pipeline[:-1].transform(X_test), top_n=top_n).contributions
+    )
+
+
+def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
+    """Fit one model on one fold's training part and predict its other parts.
+
+    Returns
+    -------
+    predictions : pandas.DataFrame
+        ``case``, ``fold``, ``part``, ``y_true``, ``y_prob``.
+    contributions : pandas.DataFrame or None
+        The fitted model's per-feature contributions on the test part (when
+        ``explain`` and the model can explain itself).
+    """
+    estimator = clone(spec.factory(**settings))
+    estimator.fit(_take(data, split["train"]), y[split["train"]])
+    frame = _fold_predictions(estimator, data, y, split, fold, parts)
+    contrib = (
+        _explain_fold(estimator, _take(data, split["test"]), top_n=10)
+        if explain
+        else None
+    )
+    return frame, contrib
+
+
+def _prediction_check(data, y, split, fold, parts):
+    """A check that a stored fold holds exactly this fold's lesions, labels and valid probabilities."""
+    want = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "case": [str(c) for c in data.index[split[p]]],
+                    "part": p,
+                    "y_true": y[split[p]],
+                }
+            )
+            for p in parts
+        ],
+        ignore_index=True,
+    )
+    want = want.sort_values(["part", "case"]).reset_index(drop=True)
+
+    def check(frame):
+        if list(frame.columns) != _PREDICTION_COLUMNS:
+            raise ValueError(
+                f"columns {list(frame.columns)} instead of {_PREDICTION_COLUMNS}"
+            )
+        got = frame.sort_values(["part", "case"]).reset_index(drop=True)
+        if len(got) != len(want) or not (got["case"].astype(str) == want["case"]).all():
+            raise ValueError(
+                f"{len(got)} rows for other lesions than the fold's {len(want)}"
+            )
+        if (
+            not (got["part"] == want["part"]).all()
+            or not (got["y_true"].to_numpy() == want["y_true"]).all()
+        ):
+            raise ValueError("labels or parts differ from the fold's")
+        if (frame["fold"] != fold).any():
+            raise ValueError(f"rows of another fold than {fold}")
+        prob = pd.to_numeric(frame["y_prob"], errors="coerce").to_numpy(dtype=float)
+        if not (np.isfinite(prob) & (prob >= 0) & (prob <= 1)).all():
+            raise ValueError("probabilities missing or outside [0, 1]")
+
+    return check
+
+
+def _check_out_dir(out_dir, data_parts, n_splits):
+    """Refuse an output folder holding predictions for other lesions, labels, patients or folds."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = out_dir / "splits.json"
+    combined = store.fingerprint(data=data_parts)["data"]
+    if stamp.exists():
+        try:
+            previous = json.loads(stamp.read_text())
+            old, old_parts = previous.get("fingerprint"), previous.get("parts") or {}
+        except (ValueError, AttributeError):
+            old, old_parts = "unreadable", {}
+        if old != combined:
+            differ = (
+                [k for k in data_parts if old_parts.get(k) != data_parts[k]]
+                if old_parts
+                else []
+            )
+            what = f"; {', '.join(differ)} differ" if differ else ""
+            raise ValueError(
+                f"{out_dir} holds predictions for other data or folds "
+                f"(fingerprint {old} != {combined}{what}); use another --out directory or delete it"
+            )
+    else:
+        record = {"fingerprint": combined, "parts": data_parts, "n_splits": n_splits}
+        store.atomic_write_bytes(stamp, json.dumps(record, indent=1).encode())
+
+
+def _run_model(
+    spec, settings, data, y, splits, *, parts, out_dir, fingerprint, tag, log
+):
+    """All folds of one model: reuse intact stored folds, compute the others.
+
+    Returns ``(predictions or None, failure message or None, explanation frames)``.
+    """
+    frames, explanations = [], []
+    folder = None if out_dir is None else out_dir / "predictions" / spec.name
+    explain_folder = None if out_dir is None else out_dir / "explanations" / spec.name
+    explain = spec.name == REFERENCE_MODEL
+    announced = False
+    for fold, split in enumerate(splits, start=1):
+        label = f"{tag} fold {fold}/{len(splits)}"
+        path = None if folder is None else folder / f"fold{fold}.csv"
+        if path is not None:
+            try:
+                frames.append(
+                    store.read_fold(
+                        path,
+                        fingerprint,
+                        check=_prediction_check(data, y, split, fold, parts),
+                        dtype={"case": str},
+                    )
+                )
+                log(f"{label}: finished earlier, reused")
+                if explain:
+                    try:
+                        explanations.append(
+                            store.read_fold(
+                                explain_folder / f"fold{fold}.csv", fingerprint
+                            )
+                        )
+                    except store.FoldUnusable:
+                        pass
+                continue
+            except store.FoldUnusable as why:
+                if path.exists() and not announced:
+                    log(f"{tag}: {why}; recomputing")
+                    announced = bool(
+                        why.changed
+                    )  # say a settings change once per model
+        t0 = time.perf_counter()
+        try:
+            frame, contrib = run_fold(
+                spec, settings, data, y, split, fold=fold, parts=parts, explain=explain
+            )
+        except Exception as exc:  # noqa: BLE001 -- a failed model is reported, the others go on
+            failure = f"{type(exc).__name__}: {exc}"
+            log(f"{label}: FAILED ({failure})")
+            if out_dir is not None:
+                store.atomic_write_bytes(
+                    out_dir / "errors" / f"{spec.name}.txt",
+                    traceback.format_exc().encode(),
+                )
+            return None, failure, explanations
+        if path is not None:
+            store.write_fold(path, frame, fingerprint)
+            if contrib is not None:
+                store.write_fold(
+                    explain_folder / f"fold{fold}.csv", contrib, fingerprint
+                )
+        if contrib is not None:
+            explanations.append(contrib)
+        frames.append(frame)
+        test = frame[frame["part"] == "test"]
+        log(
+            f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({time.perf_counter() - t0:.1f} s)"
+        )
+    return (
+        (pd.concat(frames, ignore_index=True) if frames else None),
+        None,
+        explanations,
+    )
+
+
+def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state):
+    """The results table: one row per model with metrics, CIs, DeLong p and status."""
+    from ..metrics import delong_test, summarize_predictions
+
+    # DeLong against the full method; without it, against the first model that ran
+    reference_name = (
+        REFERENCE_MODEL
+        if REFERENCE_MODEL in predictions
+        else next(iter(predictions), None)
+    )
+    reference = predictions.get(reference_name)
+    rows = []
+    for spec in specs:
+        row = {"model": spec.label, "name": spec.name}
+        if spec.name in failures:
+            row["status"] = "failed: " + failures[spec.name]
+            rows.append(row)
+            continue
+        test = predictions[spec.name][predictions[spec.name]["part"] == "test"]
+        summary = summarize_predictions(
+            test["y_true"].to_numpy(),
+            test["y_prob"].to_numpy(),
+            n_bootstraps=n_bootstraps,
+            random_state=random_state,
+        )
+        row.update(dict(summary))
+        if reference is not None and spec.name != reference_name:
+            ref = reference.loc[reference["part"] == "test", ["case", "y_prob"]]
+            common = test.merge(
+                ref.rename(columns={"y_prob": "y_prob_ref"}), on="case", how="inner"
+            )
+            result = delong_test(
+                common["y_true"].to_numpy(),
+                common["y_prob_ref"].to_numpy(),
+                common["y_prob"].to_numpy(),
+            )
+            row["delong_p"] = float(result.p_value)
+        row["status"] = "ok"
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs["delong_reference"] = reference_name
+    return table
+
+
+def _write_failed(out_dir, failed):
+    path = out_dir / "failed.csv"
+    if len(failed):
+        store.atomic_write_bytes(path, failed.to_csv(index=False).encode())
+    elif path.exists():
+        path.unlink()
+
+
+def run_benchmark(
+    X,
+    y,
+    groups,
+    *,
+    models=None,
+    registry=None,
+    cv=5,
+    holdout=None,
+    out_dir=None,
+    cache_dir=None,
+    n_jobs=None,
+    k=500,
+    encoder="dmis-lab/biobert-base-cased-v1.2",
+    encoder_params=None,
+    classifier_params=None,
+    cnn_size=224,
+    cnn_params=None,
+    device="auto",
+    n_bootstraps=2000,
+    random_state=0,
+    extractor_params=None,
+    preprocessor_params=None,
+    pos_label=None,
+    max_failed_fraction=0.2,
+    log=print,
+):
+    """Run the method, its ablations and the baselines on the same grouped folds.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Lesions in the data contract (``image``, ``mask``, clinical columns).
+    y : array-like of shape (n,)
+        0 benign, 1 malignant (see ``pos_label`` for other codings). Checked
+        before any work: missing, fractional or non-binary labels are refused
+        naming their rows.
+    groups : array-like of shape (n,)
+        Patient ids.
+    models : list of str, default=None
+        Model names (see :func:`available_models`); all by default.
+    registry : ModelRegistry, default=None
+        Where model names are looked up; :data:`DEFAULT_REGISTRY` by default.
+    cv : int, default=5
+    holdout : tuple of 3 numbers, default=None
+        E.g. ``(7, 2, 1)``: one train/validation/test split instead of ``cv`` folds.
+    out_dir : str or path-like, default=None
+        Where predictions, tables and plots go. Finished folds found there are
+        reused (resume) only when intact and computed with the same settings,
+        image stages, image files, language model and package versions (the
+        others are recomputed, saying what changed); predictions for other
+        lesions, labels, patients or folds are refused.
+    cache_dir : str or path-like, default=None
+        Radiomics and embedding cache (defaults to ``out_dir/cache``).
+    n_jobs : int, default=None
+        Parallel radiomics extraction.
+    k : int, default=500
+        Selected radiomics features (capped by the number available).
+    encoder, encoder_params, classifier_params
+        Language model and settings of the fusion models (see
+        :func:`~sklearn_llmrad.pipelines.make_llmrad_pipeline`).
+    cnn_size, cnn_params
+        Input size and classifier settings of the CNN baselines.
+    device : str, default="auto"
+    n_bootstraps : int, default=2000
+        Bootstrap resamples for the confidence intervals.
+    random_state : int, default=0
+        Seeds the folds, the models and the bootstrap.
+    extractor_params, preprocessor_params : dict, default=None
+        Settings of the shared image stages.
+    pos_label : object, default=None
+        The malignant label when ``y`` is not coded 0/1 (e.g. ``2`` for labels
+        ``{1, 2}``); without it such labels are refused.
+    max_failed_fraction : float, default=0.2
+        Lesions whose image or mask cannot be used are left out and listed in
+        ``failed.csv``; if more than this fraction fails, the benchmark refuses
+        to run (the result would describe another population).
+    log : callable, default=print
+        Receives one progress line at a time.
+
+    Returns
+    -------
+    BenchmarkResult
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.benchmark import run_benchmark
+    >>> run_benchmark(None, [0, 1, 2], None)
+    Traceback (most recent call last):
+    ...
+    TypeError: X must be a pandas DataFrame of lesions, got NoneType
+    """
+    # 1. everything that can be checked without touching an image
+    y, groups = _check_inputs(X, y, groups, pos_label=pos_label)
+    specs = (DEFAULT_REGISTRY if registry is None else registry).resolve(models)
+    plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
+    out_dir = None if out_dir is None else Path(out_dir)
+    if cache_dir is None and out_dir is not None:
+        cache_dir = out_dir / "cache"
+    if cache_dir is not None and encoder is not None:
+        encoder_params = {
+            "cache_dir": str(Path(cache_dir) / "embeddings"),
+            **(encoder_params or {}),
+        }
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store.remove_stale_temporaries(out_dir)
+
+    # 2. shared image stages; failed lesions are left out, all of them listed
+    shared = prepare_shared_inputs(
+        X,
+        {spec.input for spec in specs},
+        preprocessor_params=preprocessor_params,
+        extractor_params=extractor_params,
+        cache_dir=cache_dir,
+        n_jobs=n_jobs,
+        log=log,
+    )
+    y, groups = _leave_out_failed(
+        shared, X, y, groups, out_dir=out_dir, max_fraction=max_failed_fraction, log=log
+    )
+    splits = plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
+    if shared.feature_columns:
+        k = min(k, len(shared.feature_columns))
+    if out_dir is not None:
+        _check_out_dir(
+            out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits)
+        )
+
+    # 3. every model on every fold
+    settings = {
+        "k": k,
+        "encoder": encoder,
+        "encoder_params": encoder_params,
+        "classifier_params": classifier_params,
+        "cnn_size": cnn_size,
+        "cnn_params": cnn_params,
+        "random_state": random_state,
+        "device": device,
+    }
+    fingerprint_of = _fingerprinter(
+        shared, settings, preprocessor_params, extractor_params, encoder
+    )
+    parts = ["test"] + (["validation"] if holdout is not None else [])
+    predictions, failures, explanations = {}, {}, []
+    for m, spec in enumerate(specs, start=1):
+        frame, failure, explained = _run_model(
+            spec,
+            settings,
+            shared.inputs[spec.input],
+            y,
+            splits,
+            parts=parts,
+            out_dir=out_dir,
+            fingerprint=fingerprint_of(spec),
+            tag=f"[{m}/{len(specs)} {spec.name}]",
+            log=log,
+        )
+        if failure is not None:
+            failures[spec.name] = failure
+        elif frame is not None:
+            predictions[spec.name] = frame
+        explanations += explained
+
+    # 4. aggregate, 5. report
+    table = summarize_models(
+        specs,
+        predictions,
+        failures,
+        n_bootstraps=n_bootstraps,
+        random_state=random_state,
+    )
+    result = BenchmarkResult(
+        table=table,
+        predictions=predictions,
+        explanations=_aggregate_explanations(explanations),
+        out_dir=out_dir,
+        excluded=shared.failed,
+        n_lesions=len(X),
+    )
+    if out_dir is not None:
+        from ..report import write_report
+
+        write_report(result, out_dir)
+    return result
+
+
+def _check_inputs(X, y, groups, *, pos_label):
+    """Labels, patients and case ids, checked before any image is read; returns ``(y, groups)``."""
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"X must be a pandas DataFrame of lesions, got {type(X).__name__}"
+        )
+    y = check_binary_labels(y, index=X.index, pos_label=pos_label)
+    groups = np.asarray(groups, dtype=object)
+    if len(groups) != len(X):
+        raise ValueError(f"groups has {len(groups)} entries for {len(X)} lesions")
+    no_patient = [
+        case
+        for case, g in zip(X.index, groups, strict=True)
+        if pd.isna(g) or str(g).strip() == ""
+    ]
+    if no_patient:
+        raise ValueError(
+            f"{len(no_patient)} lesion(s) have no patient id in groups: {no_patient[:8]}"
+        )
+    if not X.index.is_unique:
+        duplicated = X.index[X.index.duplicated()].unique().tolist()
+        raise ValueError(f"case ids (X.index) are not unique: {duplicated[:8]}")
+    return y, groups
+
+
+def _leave_out_failed(shared, X, y, groups, *, out_dir, max_fraction, log):
+    """Write ``failed.csv``, refuse if too many failed, return ``(y, groups)`` of the others."""
+    if out_dir is not None:
+        _write_failed(out_dir, shared.failed)
+    n_failed = len(shared.failed)
+    if not n_failed:
+        return y, groups
+    where = f" (listed in {out_dir / 'failed.csv'})" if out_dir is not None else ""
+    log(f"[shared] {n_failed} of {len(X)} lesion(s) failed and are left out{where}")
+    if n_failed > max_fraction * len(X):
+        first = shared.failed.iloc[0]
+        raise ValueError(
+            f"{n_failed} of {len(X)} lesions failed in the image stages{where}, more than "
+            f"max_failed_fraction={max_fraction}; first: {first['case']!r}: {first['reason']}"
+        )
+    keep = X.index.get_indexer(shared.kept)
+    y, groups = y[keep], groups[keep]
+    check_binary_labels(y, index=shared.kept)
+    return y, groups
+
+
+def _fingerprinter(shared, settings, preprocessor_params, extractor_params, encoder):
+    """``fingerprint_of(spec)``: what determines a fold's result for that model."""
+    common = {
+        "images": store.lesion_sources_digest(shared.inputs["raw"]),
+        "versions": store.package_versions(),
+    }
+    stages = {
+        "raw": None,
+        "crops": {"preprocessing": preprocessor_params},
+        "features": {
+            "preprocessing": preprocessor_params,
+            "extraction": extractor_params,
+        },
+    }
+    lm_digest = store.language_model_digest(encoder)
+
+    def fingerprint_of(spec):
+        return store.fingerprint(
+            model=store.settings_digest(spec, settings),
+            image_stages=stages[spec.input],
+            language_model=lm_digest if spec.input == "features" else None,
+            **common,
+        )
+
+    return fingerprint_of
+
+
+def _safe_auc(y_true, y_prob):
+    from sklearn.metrics import roc_auc_score
+
+    y_true = np.asarray(y_true)
+    if len(np.unique(y_true)) < 2:
+        return float("nan")
+    return roc_auc_score(y_true, y_prob)
+
+
+def _aggregate_explanations(frames):
+    """Mean |contribution| of each feature over the lesions it drove, most important first."""
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return None
+    table = pd.concat(frames, ignore_index=True)
+    return (
+        table.assign(abs_contribution=table["contribution"].abs())
+        .groupby(["feature", "description"], sort=False)
+        .agg(
+            mean_abs_contribution=("abs_contribution", "mean"),
+            n=("abs_contribution", "size"),
+        )
+        .sort_values("mean_abs_contribution", ascending=False)
+        .reset_index()
+    )

@@ -1,0 +1,343 @@
+"""The benchmark's output folder: fold files written atomically, read back only when intact
+and computed under the same fingerprint.
+
+Each result file ``foldN.csv`` has a sidecar ``foldN.json`` holding the SHA-256 of
+the CSV's bytes and the :func:`fingerprint` it was computed under. Both are
+written to a temporary name and renamed into place, the CSV first, so a killed
+run leaves either a complete pair or a fold that is recomputed. On reading, a
+fold is reused only if its sidecar exists, the hash matches (a truncated or
+edited CSV does not), its fingerprint equals the current one (otherwise the
+differing parts are named) and the frame passes the caller's check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FoldUnusable",
+    "atomic_write_bytes",
+    "data_fingerprint",
+    "fingerprint",
+    "language_model_digest",
+    "lesion_sources_digest",
+    "package_versions",
+    "read_fold",
+    "remove_stale_temporaries",
+    "settings_digest",
+    "write_fold",
+]
+
+#: Distributions whose versions can change a fold's numbers.
+_PACKAGES = (
+    "sklearn-llmrad",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "scikit-image",
+    "pyradiomics",
+    "SimpleITK",
+    "torch",
+    "torchvision",
+    "skorch",
+    "transformers",
+)
+
+#: Human names of the fingerprint parts, for "... changed" messages.
+PART_NAMES = {
+    "model": "model settings",
+    "image_stages": "image preprocessing/extraction settings",
+    "images": "image or mask files",
+    "language_model": "language model",
+    "versions": "package versions",
+}
+
+
+class FoldUnusable(Exception):
+    """A stored fold cannot be reused; ``str(exc)`` says why."""
+
+    def __init__(self, reason, *, changed=()):
+        super().__init__(reason)
+        self.changed = tuple(changed)
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a" / "x.txt"
+    >>> atomic_write_bytes(p, b"hello"); p.read_bytes()
+    b'hello'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder):
+    """Delete temporary files of :func:`atomic_write_bytes` left by killed processes.
+
+    A file ``.NAME.PID.tmp`` is removed when process PID no longer runs.
+
+    Returns
+    -------
+    int
+        Files removed.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / ".fold1.csv.999999999.tmp").write_text("x")
+    >>> remove_stale_temporaries(d), list(d.iterdir())
+    (1, [])
+    """
+    removed = 0
+    for tmp in Path(folder).rglob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def write_fold(path, frame, fingerprint_parts):
+    """Write ``frame`` as ``path`` (CSV) and its sidecar ``path.with_suffix('.json')``."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    if sidecar.exists():
+        sidecar.unlink()  # never leave an old sidecar beside a new CSV
+    data = frame.to_csv(index=False).encode()
+    atomic_write_bytes(path, data)
+    record = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "rows": len(frame),
+        "fingerprint": fingerprint_parts,
+    }
+    atomic_write_bytes(sidecar, json.dumps(record, indent=1, sort_keys=True).encode())
+
+
+def read_fold(path, fingerprint_parts, *, check=None, dtype=None):
+    """Read a fold written by :func:`write_fold`, or raise :class:`FoldUnusable` saying why.
+
+    Parameters
+    ----------
+    path : path-like
+        The fold's CSV.
+    fingerprint_parts : dict
+        The current fingerprint; a stored fold computed under another is refused
+        and ``FoldUnusable.changed`` lists the differing parts.
+    check : callable, default=None
+        ``check(frame)`` raising ``ValueError`` for a frame that does not fit.
+    dtype : dict, default=None
+        Passed to :func:`pandas.read_csv` (e.g. ``{"case": str}``).
+    """
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    if not path.exists():
+        raise FoldUnusable("not computed yet")
+    if not sidecar.exists():
+        raise FoldUnusable(
+            f"{path.name} has no checksum file (written by an older version or interrupted)"
+        )
+    try:
+        record = json.loads(sidecar.read_text())
+        digest, stored = record["sha256"], record["fingerprint"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FoldUnusable(
+            f"{sidecar.name}, the checksum file of {path.name}, is damaged ({exc})"
+        ) from exc
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise FoldUnusable(
+            f"{path.name} is truncated or was modified (checksum mismatch)"
+        )
+    changed = sorted(
+        k
+        for k in set(stored) | set(fingerprint_parts)
+        if stored.get(k) != fingerprint_parts.get(k)
+    )
+    if changed:
+        names = ", ".join(PART_NAMES.get(k, k) for k in changed)
+        raise FoldUnusable(
+            f"settings changed since the stored folds ({names})", changed=changed
+        )
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=dtype)
+        if check is not None:
+            check(frame)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise FoldUnusable(
+            f"{path.name} does not hold this fold's predictions ({exc})"
+        ) from exc
+    return frame
+
+
+# ----------------------------------------------------------------------------- fingerprints
+def _digest(obj):
+    text = json.dumps(obj, sort_keys=True, default=repr)
+    text = re.sub(
+        r" at 0x[0-9a-fA-F]+", "", text
+    )  # object addresses change between runs
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def data_fingerprint(cases, y, groups, splits):
+    """Digests of the lesions (case ids), their labels, their patients and the folds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = data_fingerprint(["c1", "c2"], [0, 1], ["p1", "p2"], [{"train": np.array([0]), "test": np.array([1])}])
+    >>> b = data_fingerprint(["c1", "c2"], [1, 0], ["p1", "p2"], [{"train": np.array([0]), "test": np.array([1])}])
+    >>> [k for k in a if a[k] != b[k]]
+    ['labels']
+    """
+
+    def digest(*chunks):
+        h = hashlib.sha256()
+        for chunk in chunks:
+            h.update(chunk)
+        return h.hexdigest()[:16]
+
+    folds = [
+        chunk
+        for split in splits
+        for part in sorted(split)
+        for chunk in (part.encode(), np.asarray(split[part], dtype=np.int64).tobytes())
+    ]
+    return {
+        "lesions": digest(json.dumps([str(i) for i in cases]).encode()),
+        "labels": digest(np.asarray(y).astype(np.int64).tobytes()),
+        "patients": digest(json.dumps([str(g) for g in groups]).encode()),
+        "folds": digest(*folds),
+    }
+
+
+def _source_token(value):
+    if isinstance(value, str | os.PathLike):
+        try:
+            stat = os.stat(value)
+        except OSError:
+            return ["missing", os.fspath(value)]
+        return [os.fspath(value), stat.st_size, stat.st_mtime_ns]
+    if isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        return [
+            "array",
+            str(array.dtype),
+            list(array.shape),
+            hashlib.sha256(array.tobytes()).hexdigest(),
+        ]
+    return ["object", repr(value)]
+
+
+def lesion_sources_digest(X, columns=("image", "mask")):
+    """Digest of the images and masks: path, size and modification time of files,
+    content of in-memory arrays, ``repr`` of ROI objects.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> X = pd.DataFrame({"image": [np.zeros((2, 2))], "mask": [np.ones((2, 2))]})
+    >>> a = lesion_sources_digest(X); X.at[0, "image"] = np.ones((2, 2))
+    >>> a == lesion_sources_digest(X)
+    False
+    """
+    h = hashlib.sha256()
+    for column in columns:
+        if column not in X.columns:
+            continue
+        for case, value in zip(X.index, X[column], strict=True):
+            h.update(
+                json.dumps(
+                    [str(case), column, _source_token(value)], default=repr
+                ).encode()
+            )
+    return h.hexdigest()[:16]
+
+
+def language_model_digest(encoder):
+    """The language model's identity: its name, plus size and time of its files for a local folder."""
+    if encoder is None:
+        return None
+    path = Path(os.path.expanduser(str(encoder)))
+    if not path.is_dir():
+        return _digest(["hub", str(encoder)])
+    files = []
+    for file in sorted(path.rglob("*")):
+        if file.is_file():
+            stat = file.stat()
+            files.append([str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns])
+    return _digest(["dir", str(path.resolve()), files])
+
+
+def package_versions():
+    """Installed versions of the packages that shape the numbers (``None`` when absent)."""
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def settings_digest(spec, settings):
+    """Digest of a model's unfitted estimator's parameters (None when the factory fails)."""
+    try:
+        params = spec.factory(**settings).get_params(deep=True)
+    except Exception:  # noqa: BLE001 -- the fit will fail and be reported; nothing to compare
+        return None
+    # where a cache lives does not change results: a moved output folder resumes
+    return _digest(
+        sorted(
+            (key, repr(value))
+            for key, value in params.items()
+            if not key.endswith("cache_dir")
+        )
+    )
+
+
+def fingerprint(**parts):
+    """Digest each part; the dict stored beside every fold.
+
+    Examples
+    --------
+    >>> fp = fingerprint(model={"k": 10}, versions={"numpy": "2.0"})
+    >>> sorted(fp), fp == fingerprint(model={"k": 10}, versions={"numpy": "2.0"})
+    (['model', 'versions'], True)
+    """
+    return {
+        key: value if isinstance(value, str) or value is None else _digest(value)
+        for key, value in parts.items()
+    }
