@@ -29,8 +29,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from ._columns import CLINICAL
-from ._embedding_cache import EmbeddingCache
 from ._output import FixedOutputMixin
+from ._embedding_cache import EmbeddingCache
 from .scaling import apply_scaling, fit_scaling
 from .descriptions import (
     NO_CLINICAL_INFORMATION,
