@@ -29,8 +29,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from ._columns import CLINICAL
-from ._embedding_cache import EmbeddingCache
 from ._output import FixedOutputMixin
+from ._embedding_cache import EmbeddingCache
 from .scaling import apply_scaling, fit_scaling
 from .descriptions import (
     NO_CLINICAL_INFORMATION,
@@ -511,7 +511,6 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
     '62-year-old woman. Heterogeneously dense breasts (BI-RADS density C).'
     """
 
-    _output_container = "a SemanticFeatures container"  # FixedOutputMixin
     _parameter_constraints: dict = {
         "model": [str, os.PathLike],
         "revision": [str, None],
@@ -526,6 +525,7 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
         "local_files_only": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
     }
+    _output_container = "a SemanticFeatures container"  # FixedOutputMixin
 
     def __init__(
         self,

@@ -43,8 +43,8 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .._columns import IMAGE, MASK, SOURCE
 from .._output import FixedOutputMixin
+from .._columns import IMAGE, MASK, SOURCE
 from ._device import AutoDeviceMixin, resolve_device
 from ..exceptions import ImageReadError, MaskError, ModelNotFoundError
 
