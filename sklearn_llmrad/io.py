@@ -34,6 +34,7 @@ import io as _io
 import json
 import math
 import os
+import re
 import tempfile
 import warnings
 import zipfile
@@ -92,6 +93,7 @@ _MAX_MEMBER_BYTES = 4 * 2**30
 _MAX_TOTAL_BYTES = 8 * 2**30
 _MAX_RATIO = 100  # uncompressed/compressed, for members above _RATIO_FLOOR
 _RATIO_FLOOR = 16 * 2**20
+_MAX_INLINE_ITEM_BYTES = 2**20  # one element of an inline string array
 
 # Third-party functions that fitted estimators legitimately reference
 # (``SelectKBest(score_func=...)``, EarlyStopping's ``sink``).
@@ -469,9 +471,18 @@ class _Decoder:
                 raise UnsafeModelError(f"{value['name']!r} is not a torch dtype")
             return dtype
         if t == "ndarray":
-            dtype = np.dtype(value["dtype"])
+            try:
+                dtype = np.dtype(str(value["dtype"]))
+            except TypeError as exc:
+                raise ModelFileError(f"invalid inline array dtype {value['dtype']!r:.40}") from exc
             if dtype.kind not in "OUS":
                 raise ModelFileError(f"inline arrays must hold strings/objects, not {dtype}")
+            if dtype.itemsize > _MAX_INLINE_ITEM_BYTES:
+                # "<U100000000" would allocate 400 MB per element
+                raise UnsafeModelError(
+                    f"inline array dtype {dtype.str!r} has {dtype.itemsize}-byte elements; "
+                    "refusing to allocate it"
+                )
             data = [self.decode(v) for v in value["data"]]
             out = np.empty(len(data), dtype=dtype)
             out[:] = data
@@ -862,7 +873,13 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
             )
         _check_versions(manifest.get("versions", {}))
         ctx = {"zf": zf, "allow": allow, "device": device, "lm_dir": language_model_dir}
-        return _load_node(root, ctx)
+        try:
+            return _load_node(root, ctx)
+        except (KeyError, IndexError) as exc:
+            # a manifest entry without a field it must have
+            raise ModelFileError(
+                f"{os.fspath(path)!s}: malformed manifest (missing {exc})"
+            ) from exc
 
 
 def _unsafe_member_name(name):
@@ -1105,6 +1122,7 @@ def _load_skorch(node, ctx):
     attributes = dict(node.get("attributes", {}))
     legacy_state = attributes.pop("_module_context_", None)  # format 1
     for k, v in attributes.items():
+        _check_attribute_name(cls, k)
         setattr(net, k, dec.decode(v))
     build_state = node.get("build_state")
     build_state = dec.decode(build_state) if build_state is not None else None
@@ -1118,6 +1136,9 @@ def _load_skorch(node, ctx):
         module = getattr(net, prefix + "_", None)
         if not isinstance(module, torch.nn.Module):
             raise ModelFileError(f"{cls.__name__} has no module {prefix!r} after initialisation")
+        missing = [k for k in keys if f"state.{prefix}.{k}" not in tensors]
+        if missing:
+            raise ModelFileError(f"weights {missing[:3]} of {cls.__name__}.{prefix}_ are missing from the file")
         state = {k: tensors[f"state.{prefix}.{k}"] for k in keys}
         try:
             module.load_state_dict(state)
@@ -1126,6 +1147,24 @@ def _load_skorch(node, ctx):
     if node.get("history") is not None:
         net.history_ = History(node["history"])
     return net
+
+
+_ATTRIBUTE_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*_")
+
+
+def _check_attribute_name(cls, name):
+    """A fitted attribute may be restored, never a method, property or dunder of the class."""
+    if (
+        not isinstance(name, str)
+        or not _ATTRIBUTE_NAME.fullmatch(name)
+        or name.endswith("__")
+        or name in _SKORCH_INTERNAL
+        or any(name in vars(base) for base in cls.__mro__)
+    ):
+        raise UnsafeModelError(
+            f"the model file sets {name!r} on {cls.__name__}, which is not a fitted attribute; "
+            "refusing to load"
+        )
 
 
 def _legacy_build_state(context, tensors):
