@@ -117,6 +117,28 @@ def test_mixed_precision_is_a_no_op_on_cpu():
     assert not _fusion(mixed_precision=False).set_params(device="cuda")._amp_enabled()
 
 
+class _ForcedAmp(LLMRadiomicsClassifier):
+    """Takes the mixed-precision code path on the CPU (autocast/scaler disable themselves)."""
+
+    def _amp_enabled(self):
+        return True
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of the AMP path")
+def test_mixed_precision_code_path_trains_like_the_plain_one():
+    # without a GPU, torch.autocast("cuda") and GradScaler("cuda") disable
+    # themselves: the overridden training step and optimizer step must then
+    # train exactly as skorch's own
+    X, y = _semantic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        forced = _ForcedAmp(**_fusion().get_params()).fit(X, y)
+    plain = _fusion(mixed_precision=False).fit(X, y)
+    assert "_amp_scaler" in vars(forced)
+    np.testing.assert_array_equal(forced.predict_proba(X), plain.predict_proba(X))
+    np.testing.assert_array_equal(forced.history_[:, "train_loss"], plain.history_[:, "train_loss"])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_mixed_precision_trains_on_cuda():
     X, y = _semantic(64)
