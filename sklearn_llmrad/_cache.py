@@ -9,7 +9,9 @@ carries no patient-identifying information, and a renamed file still hits.
 Each entry is written to a temporary file in the same directory and moved into
 place with :func:`os.replace` (atomic on POSIX and Windows), so a process killed
 mid-write leaves at most an orphaned temporary file, never a half-written
-entry under a real key. Each entry also carries a SHA-256 checksum and its
+entry under a real key; the first write of the next run removes such orphans
+(those older than a few minutes, so that concurrent writers are never
+disturbed). Each entry also carries a SHA-256 checksum and its
 length, so an entry damaged later (disk full, copied truncated, bit rot) is
 detected on read, reported with a :class:`CacheCorruptionWarning`, deleted and
 recomputed by the caller rather than trusted.
@@ -22,6 +24,7 @@ import io
 import json
 import os
 import struct
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -33,6 +36,9 @@ __all__ = ["DiskCache", "CacheCorruptionWarning", "hash_key"]
 _MAGIC = b"LLMRADC1"
 _HEADER = struct.Struct("<8s32sQ")  # magic, sha256(payload), len(payload)
 _TMP_PREFIX = ".tmp-"
+# A temporary file lives for the milliseconds of one write; one this old was
+# left by a writer that was killed, and is removed by the next writer.
+_STALE_AFTER_S = 600.0
 
 
 class CacheCorruptionWarning(UserWarning):
@@ -187,6 +193,10 @@ class DiskCache:
         """Store ``payload`` (bytes) under ``key`` atomically."""
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.__dict__.get("_swept"):
+            # once per cache object: orphans of an earlier, killed run go
+            self._swept = True
+            self.remove_stale_temporaries(older_than=_STALE_AFTER_S)
         payload = bytes(payload)
         header = _HEADER.pack(_MAGIC, hashlib.sha256(payload).digest(), len(payload))
         # Unique temporary name per writer: two processes computing the same
@@ -227,16 +237,32 @@ class DiskCache:
         np.savez(buf, **arrays)
         self.set(key, buf.getvalue())
 
-    def remove_stale_temporaries(self):
+    def remove_stale_temporaries(self, *, older_than=None):
         """Delete temporary files left by killed writers; return how many.
 
-        Only call this when no other process is writing to the cache.
+        The first :meth:`set` of each cache object calls it with
+        ``older_than`` of a few minutes, so a crashed run's leftovers go on
+        the next run.
+
+        Parameters
+        ----------
+        older_than : float or None, default=None
+            Only delete temporaries last modified at least this many seconds
+            ago (safe while other processes write). None deletes them all:
+            only do that when no other process is writing to the cache.
+
+        Returns
+        -------
+        int
         """
         if not self.root.is_dir():
             return 0
         n = 0
+        now = time.time()
         for tmp in self.root.glob(f"*/{_TMP_PREFIX}*"):
             try:
+                if older_than is not None and now - tmp.stat().st_mtime < older_than:
+                    continue
                 tmp.unlink()
                 n += 1
             except OSError:

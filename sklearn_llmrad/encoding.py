@@ -511,6 +511,11 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
     '62-year-old woman. Heterogeneously dense breasts (BI-RADS density C).'
     """
 
+    #: Attributes a saved model file never holds (``sklearn_llmrad.io``): the
+    #: in-memory embedding cache has an entry per training lesion's clinical
+    #: sentence, keyed by a hash of the text, and is rebuilt on demand.
+    transient_attributes = ("_embedding_memory", "_cache_stats")
+
     _parameter_constraints: dict = {
         "model": [str, os.PathLike],
         "revision": [str, None],

@@ -34,6 +34,7 @@ import io as _io
 import json
 import math
 import os
+import re
 import tempfile
 import warnings
 import zipfile
@@ -44,7 +45,11 @@ import numpy as np
 __all__ = ["ModelFileError", "UnsafeModelError", "load", "own_registry", "save"]
 
 FORMAT = "sklearn-llmrad-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 (sklearn-llmrad before the shared skorch base) kept the fusion
+# network's build state as a private ``_module_context_`` attribute; it is
+# still read. Anything older or newer is refused with what to do.
+_READABLE_VERSIONS = (1, 2)
 
 _MANIFEST = "manifest.json"
 
@@ -88,6 +93,7 @@ _MAX_MEMBER_BYTES = 4 * 2**30
 _MAX_TOTAL_BYTES = 8 * 2**30
 _MAX_RATIO = 100  # uncompressed/compressed, for members above _RATIO_FLOOR
 _RATIO_FLOOR = 16 * 2**20
+_MAX_INLINE_ITEM_BYTES = 2**20  # one element of an inline string array
 
 # Third-party functions that fitted estimators legitimately reference
 # (``SelectKBest(score_func=...)``, EarlyStopping's ``sink``).
@@ -465,9 +471,18 @@ class _Decoder:
                 raise UnsafeModelError(f"{value['name']!r} is not a torch dtype")
             return dtype
         if t == "ndarray":
-            dtype = np.dtype(value["dtype"])
+            try:
+                dtype = np.dtype(str(value["dtype"]))
+            except TypeError as exc:
+                raise ModelFileError(f"invalid inline array dtype {value['dtype']!r:.40}") from exc
             if dtype.kind not in "OUS":
                 raise ModelFileError(f"inline arrays must hold strings/objects, not {dtype}")
+            if dtype.itemsize > _MAX_INLINE_ITEM_BYTES:
+                # "<U100000000" would allocate 400 MB per element
+                raise UnsafeModelError(
+                    f"inline array dtype {dtype.str!r} has {dtype.itemsize}-byte elements; "
+                    "refusing to allocate it"
+                )
             data = [self.decode(v) for v in value["data"]]
             out = np.empty(len(data), dtype=dtype)
             out[:] = data
@@ -534,12 +549,9 @@ def _is_tokenizer(value):
     return isinstance(value, PreTrainedTokenizerBase)
 
 
-# In-memory caches derived from training data: the encoder's embedding memory
-# has an entry per training lesion's clinical sentence, keyed by a hash of the
-# text; short sentences (age, density) can be recovered from such hashes by
-# enumeration. A shared model file should not carry them, and the cache is
-# rebuilt on demand with identical values.
-_PRIVATE_CACHES = ("_embedding_memory", "_cache_stats")
+# In-memory caches derived from training data (the encoder's embedding memory
+# can reveal short clinical sentences through their hashes) are not stored: an
+# estimator names them in its public ``transient_attributes`` class attribute.
 
 _LM_PARAM_NAMES = ("model_name_or_path", "model_name", "model_id", "model", "language_model")
 
@@ -708,7 +720,7 @@ def _save_skorch(net, index, members):
                 modules[prefix] = sorted(state)
                 for k, v in state.items():
                     enc.tensors[f"state.{prefix}.{k}"] = v.detach().to("cpu").contiguous().clone()
-    skip = _SKORCH_INTERNAL | {p + "_" for p in prefixes} | {"_module_context_"}
+    skip = _SKORCH_INTERNAL | {p + "_" for p in prefixes}
     attributes = {}
     for k, v in vars(net).items():
         # fitted state: public ``x_`` and private ``_x_`` attributes alike
@@ -717,9 +729,11 @@ def _save_skorch(net, index, members):
             if isinstance(v, torch.nn.Module) or isinstance(v, torch.optim.Optimizer):
                 continue
             attributes[k] = enc.encode(v, f"attr.{k}")
-    context = _module_context(net, modules)
-    if context is not None:
-        attributes["_module_context_"] = enc.encode(context, "attr._module_context_")
+    # what the net needs, beyond its parameters, to rebuild the fitted network
+    # (the package's classifiers say so through SkorchClassifierBase's hooks)
+    build_state = net.get_build_state() if hasattr(net, "get_build_state") else None
+    if build_state is not None:
+        build_state = enc.encode(build_state, "build")
     try:
         history = json.loads(json.dumps(net.history_.to_list(), allow_nan=True).replace("NaN", "null"))
     except (TypeError, ValueError, AttributeError):
@@ -732,33 +746,9 @@ def _save_skorch(net, index, members):
         "params": params,
         "attributes": attributes,
         "state_dicts": modules,
+        "build_state": build_state,
         "tensors": name,
         "history": history,
-    }
-
-
-def _module_context(net, modules):
-    """What :class:`~sklearn_llmrad.LLMRadiomicsClassifier` builds its network from.
-
-    The classifier sizes its module from the training data (a private
-    ``_module_context_`` it drops after ``fit``); rebuilding the same network
-    needs it again. The feature embeddings are a buffer of the module, so the
-    saved weights already hold them and the context only points at them.
-    """
-    try:
-        from .models.classifier import LLMRadiomicsClassifier
-    except ImportError:  # pragma: no cover - optional at import time
-        return None
-    if not isinstance(net, LLMRadiomicsClassifier):
-        return None
-    embeddings = None
-    if "feature_embeddings" in modules.get("module", []):
-        embeddings = {"$state": "state.module.feature_embeddings"}
-    return {
-        "n_features": int(net.n_features_in_),
-        "feature_embeddings": embeddings,
-        "clinical_dim": getattr(net, "clinical_dim_", None),
-        "n_classes": int(len(net.classes_)),
     }
 
 
@@ -771,7 +761,8 @@ def _save_skops(est, index, members, include_lm):
 
     lm_param = _language_model_param(est)
     node = {"kind": "skops", "class": _dotted(type(est))}
-    dropped = _heavy_attrs(est) + [k for k in _PRIVATE_CACHES if k in vars(est)]
+    transient = getattr(type(est), "transient_attributes", ())
+    dropped = _heavy_attrs(est) + [k for k in transient if k in vars(est)]
     tensor_attrs = [k for k, v in vars(est).items() if isinstance(v, torch.Tensor)]
     obj = est
     if dropped or tensor_attrs:
@@ -882,7 +873,13 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
             )
         _check_versions(manifest.get("versions", {}))
         ctx = {"zf": zf, "allow": allow, "device": device, "lm_dir": language_model_dir}
-        return _load_node(root, ctx)
+        try:
+            return _load_node(root, ctx)
+        except (KeyError, IndexError) as exc:
+            # a manifest entry without a field it must have
+            raise ModelFileError(
+                f"{os.fspath(path)!s}: malformed manifest (missing {exc})"
+            ) from exc
 
 
 def _unsafe_member_name(name):
@@ -950,10 +947,20 @@ def _read_manifest(zf, path):
         raise ModelFileError(f"{os.fspath(path)!s}: {_MANIFEST} is corrupt ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{os.fspath(path)!s} is not a sklearn-llmrad model file")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if version not in _READABLE_VERSIONS:
+        from . import __version__
+
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            advice = "upgrade sklearn-llmrad to read it"
+        else:
+            advice = (
+                f"re-save it with sklearn-llmrad {__version__} (format version "
+                f"{FORMAT_VERSION}): load it with the release that wrote it, then save it again"
+            )
         raise ModelFileError(
-            f"{os.fspath(path)!s} has format version {manifest.get('format_version')!r}; "
-            f"this sklearn-llmrad reads version {FORMAT_VERSION}"
+            f"{os.fspath(path)!s} has format version {version!r}; this sklearn-llmrad "
+            f"reads versions {', '.join(map(str, _READABLE_VERSIONS))}: {advice}"
         )
     if not isinstance(manifest.get("estimator"), dict):
         raise ModelFileError(f"{os.fspath(path)!s}: manifest has no estimator")
@@ -995,7 +1002,7 @@ def _check_node(node, allow, expected, names):
         for step in node.get("steps", []):
             _check_node(step.get("node"), allow, expected, names)
     elif kind == "skorch":
-        for ref in _iter_refs([node.get("params"), node.get("attributes")]):
+        for ref in _iter_refs([node.get("params"), node.get("attributes"), node.get("build_state")]):
             if ref not in allow:
                 raise UnsafeModelError(
                     f"the manifest names {ref!r} in the parameters of {cls!r}, which is not "
@@ -1104,52 +1111,73 @@ def _load_skorch(node, ctx):
             stacklevel=4,
         )
         params["device"] = "cpu"
-    # CNN baselines read pretrained weights in ``initialize``; the saved
-    # weights replace them anyway, so the (maybe absent) file is not needed.
-    pretrained = None
-    if cls.__module__.startswith("sklearn_llmrad.models") and params.get("weights") is not None:
-        # the input normalisation the fitted network used depends on ``weights``
-        # ("auto"); pin it before dropping the weights for initialisation
-        pretrained = {"weights": params["weights"], "normalize": params.get("normalize")}
-        probe = cls(**params)
-        if hasattr(probe, "_normalization"):
-            params["normalize"] = probe._normalization()
-        params["weights"] = None
+    # The package's classifiers say, through SkorchClassifierBase's public hooks,
+    # which parameters to build with before the saved weights replace the
+    # initial ones (a CNN's pretrained-weights file need not exist any more),
+    # and what beyond the parameters rebuilds the fitted network.
+    after = {}
+    if hasattr(cls, "params_for_restore"):
+        params, after = cls.params_for_restore(params)
     net = cls(**params)
     attributes = dict(node.get("attributes", {}))
-    context = attributes.pop("_module_context_", None)
+    legacy_state = attributes.pop("_module_context_", None)  # format 1
     for k, v in attributes.items():
+        _check_attribute_name(cls, k)
         setattr(net, k, dec.decode(v))
-    if context is not None:
-        context = dec.decode(context)
-        ref = context.get("feature_embeddings")
-        if isinstance(ref, dict):
-            key = ref.get("$state")
-            if key not in tensors:
-                raise ModelFileError(f"tensor {key!r} is missing from the model file")
-            context["feature_embeddings"] = tensors[key]
-        net._module_context_ = context
-    try:
+    build_state = node.get("build_state")
+    build_state = dec.decode(build_state) if build_state is not None else None
+    if build_state is None and legacy_state is not None:
+        build_state = _legacy_build_state(dec.decode(legacy_state), tensors)
+    if hasattr(net, "initialize_for_restore"):
+        net.initialize_for_restore(build_state, after)
+    else:
         net.initialize()
-    finally:
-        net.__dict__.pop("_module_context_", None)
     for prefix, keys in node.get("state_dicts", {}).items():
         module = getattr(net, prefix + "_", None)
         if not isinstance(module, torch.nn.Module):
             raise ModelFileError(f"{cls.__name__} has no module {prefix!r} after initialisation")
+        missing = [k for k in keys if f"state.{prefix}.{k}" not in tensors]
+        if missing:
+            raise ModelFileError(f"weights {missing[:3]} of {cls.__name__}.{prefix}_ are missing from the file")
         state = {k: tensors[f"state.{prefix}.{k}"] for k in keys}
         try:
             module.load_state_dict(state)
         except RuntimeError as exc:
             raise ModelFileError(f"weights of {cls.__name__}.{prefix}_ do not fit its module: {exc}") from exc
-    if pretrained is not None:
-        # the parameters as fitted (used again only by a new fit)
-        for key, value in pretrained.items():
-            if key in params:
-                net.__dict__[key] = value
     if node.get("history") is not None:
         net.history_ = History(node["history"])
     return net
+
+
+_ATTRIBUTE_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*_")
+
+
+def _check_attribute_name(cls, name):
+    """A fitted attribute may be restored, never a method, property or dunder of the class."""
+    if (
+        not isinstance(name, str)
+        or not _ATTRIBUTE_NAME.fullmatch(name)
+        or name.endswith("__")
+        or name in _SKORCH_INTERNAL
+        or any(name in vars(base) for base in cls.__mro__)
+    ):
+        raise UnsafeModelError(
+            f"the model file sets {name!r} on {cls.__name__}, which is not a fitted attribute; "
+            "refusing to load"
+        )
+
+
+def _legacy_build_state(context, tensors):
+    """The fusion classifier's build state as format 1 stored it (embeddings by reference)."""
+    if not isinstance(context, dict):
+        raise ModelFileError("malformed build state in a format-1 model file")
+    ref = context.get("feature_embeddings")
+    if isinstance(ref, dict):
+        key = ref.get("$state")
+        if key not in tensors:
+            raise ModelFileError(f"tensor {key!r} is missing from the model file")
+        context["feature_embeddings"] = tensors[key]
+    return context
 
 
 def _schema_types(obj):

@@ -120,3 +120,26 @@ def test_home_relative_cache_directory_is_expanded(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     cache = DiskCache("~/llmrad-cache", namespace="t")
     assert cache.directory == tmp_path / "llmrad-cache"
+
+
+def test_next_run_removes_a_crashed_runs_temporaries(tmp_path):
+    import os
+    import time
+
+    first = DiskCache(tmp_path)
+    key = hash_key("k")
+    first.set(key, b"good")
+    folder = first.path_for(key).parent
+    # a writer killed an hour ago, and one writing right now in another process
+    stale = folder / ".tmp-999-deadbeef"
+    stale.write_bytes(b"half")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    live = folder / ".tmp-1000-cafebabe"
+    live.write_bytes(b"in progress")
+    # the next run's first write cleans up, without touching the live writer's file
+    DiskCache(tmp_path).set(hash_key("other"), b"x")
+    assert not stale.exists()
+    assert live.exists()
+    assert DiskCache(tmp_path).get(key) == b"good"
+    assert DiskCache(tmp_path).remove_stale_temporaries(older_than=3600) == 0

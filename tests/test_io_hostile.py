@@ -401,3 +401,35 @@ def test_every_default_model_round_trips(name, benchmark_data, tiny_bert_dir, tm
         loaded = load(path)
     np.testing.assert_array_equal(loaded.predict_proba(X_in), model.predict_proba(X_in))
     np.testing.assert_array_equal(loaded.predict(X_in), model.predict(X_in))
+
+
+# --------------------------------------------------------------------------- other crafted manifests
+@pytest.mark.parametrize("name", ["predict_proba", "__class__", "classes_", "history_", "forward",
+                                  "get_loss", "__dict__"])
+def test_manifest_cannot_set_methods_or_internals(saved, tmp_path, name):
+    # e.g. predict_proba=<an allow-listed function> would hijack prediction
+    def edit(m, marker):
+        _net(m)["attributes"][name] = {"$type": "ref", "name": "builtins.print"}
+
+    path, _ = _tampered(saved, tmp_path, edit)
+    with pytest.raises(UnsafeModelError, match="not a fitted attribute"):
+        load(path)
+
+
+def test_inline_array_with_a_huge_dtype_is_refused(saved, tmp_path):
+    def edit(m, marker):
+        _net(m)["attributes"]["feature_names_in_"] = {
+            "$type": "ndarray", "dtype": "<U100000000", "shape": [4], "data": ["a", "b", "c", "d"]}
+
+    path, _ = _tampered(saved, tmp_path, edit)
+    with pytest.raises(UnsafeModelError, match="refusing to allocate"):
+        load(path)
+
+
+def test_manifest_missing_fields_or_weights_is_a_clear_error(saved, tmp_path):
+    path, _ = _tampered(saved, tmp_path, lambda m, _: _net(m).pop("params"))
+    with pytest.raises(ModelFileError, match="malformed manifest"):
+        load(path)
+    path, _ = _tampered(saved, tmp_path, lambda m, _: _net(m)["state_dicts"]["module"].append("evil"))
+    with pytest.raises(ModelFileError, match="missing from the file"):
+        load(path)

@@ -8,31 +8,19 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping
-from skorch.dataset import ValidSplit
-from skorch.utils import is_dataset, to_tensor
-from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch.utils import is_dataset, to_tensor
 
 from ..exceptions import LesionError
-from ._device import AutoDeviceMixin, resolve_device
+from ._base import SkorchClassifierBase, encode_labels
 from .fusion import FusionModule
 from .losses import CrossEntropyInfoNCELoss
 
 __all__ = ["LLMRadiomicsClassifier"]
 
 _SEMANTIC_ATTRS = ("values", "feature_embeddings", "clinical_embeddings")
-
-
-def _softmax(y):
-    return torch.softmax(y, dim=-1)
-
-
-def _silent(*args, **kwargs):
-    """Sink for EarlyStopping messages when ``verbose=0`` (module level: picklable)."""
 
 
 def _is_semantic(X):
@@ -59,7 +47,7 @@ def _check_finite(values, cases, names, what="feature"):
     )
 
 
-class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
+class LLMRadiomicsClassifier(SkorchClassifierBase):
     """LLM-enhanced radiomics classifier: cross-attention fusion trained with skorch.
 
     A :class:`skorch.NeuralNetClassifier` subclass whose module is
@@ -122,6 +110,9 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         Seeds weight initialisation, dropout, the batch order and the
         internal validation split, without touching torch's global RNG. The
         same integer gives identical probabilities on CPU.
+    mixed_precision : bool, default=True
+        On CUDA, train under automatic mixed precision (float16 autocast with
+        gradient scaling); ignored on the CPU. Prediction runs in float32.
     train_split : callable or None, default=None
         skorch's split. ``None`` uses the internal stratified split when
         ``early_stopping=True`` and no validation otherwise.
@@ -190,6 +181,7 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         "batch_size": [Interval(Integral, -1, None, closed="left")],
         "device": [StrOptions({"auto"}), str, torch.device, None],
         "random_state": ["random_state"],
+        "mixed_precision": ["boolean"],
     }
 
     def __init__(
@@ -214,6 +206,7 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         validation_fraction=0.2,
         device="auto",
         random_state=None,
+        mixed_precision=True,
         train_split=None,
         callbacks=None,
         classes=None,
@@ -250,6 +243,7 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.mixed_precision = mixed_precision
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
@@ -274,33 +268,7 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         tags.classifier_tags.poor_score = True
         return tags
 
-    @property
-    def classes_(self):
-        if self.classes is not None and len(self.classes):
-            return np.asarray(self.classes)
-        try:
-            return self.classes_inferred_
-        except AttributeError as exc:
-            raise AttributeError(
-                f"{type(self).__name__} is not fitted yet: it has no classes_"
-            ) from exc
-
     # ----------------------------------------------------------------- skorch
-    @property
-    def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
-        if self.early_stopping:
-            callbacks.append((
-                "early_stopping",
-                EarlyStopping(
-                    monitor="valid_loss",
-                    patience=self.patience,
-                    load_best=True,
-                    sink=print if self.verbose else _silent,
-                ),
-            ))
-        return callbacks
-
     def initialize_module(self):
         """Build the module from the data seen in ``fit`` and the architecture parameters."""
         context = getattr(self, "_module_context_", None)
@@ -378,15 +346,6 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
                 groups.append({**group, "params": own, "lr": kwargs["lr"] * factor})
         return (groups,) + tuple(args[1:]), kwargs
 
-    def get_split_datasets(self, X, y=None, **fit_params):
-        if self.train_split is None and self.early_stopping:
-            dataset = self.get_dataset(X, y)
-            split = ValidSplit(
-                self.validation_fraction, stratified=True, random_state=self._split_seed_
-            )
-            return split(dataset, y, **fit_params)
-        return super().get_split_datasets(X, y, **fit_params)
-
     def get_iterator(self, dataset, training=False):
         if training and "iterator_train__shuffle" not in self.__dict__:
             # Shuffled batches by default; under fit's forked, seeded RNG the
@@ -410,14 +369,8 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
             return self.criterion_(logits, y_true, embedding)
         return self.criterion_(logits, y_true)
 
-    def _get_predict_nonlinearity(self):
-        if isinstance(self.predict_nonlinearity, str) and self.predict_nonlinearity == "auto":
-            self.check_is_fitted()
-            return _softmax
-        return super()._get_predict_nonlinearity()
-
     # ------------------------------------------------------------------ input
-    def _prepare(self, X, *, reset):
+    def validate_X(self, X, *, reset):
         """Validate ``X`` and return the dict fed to the module's ``forward``."""
         if _is_semantic(X):
             return self._prepare_semantic(X, reset=reset)
@@ -557,87 +510,23 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         return {"values": values}
 
     # -------------------------------------------------------------------- fit
-    def _seed(self):
-        if self.random_state is None:
-            return None
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _encode_y(self, y):
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if self.classes is not None and len(self.classes):
-            classes = np.asarray(self.classes)
-        else:
-            classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; got "
-                f"1 class: {classes.tolist()}."
-            )
-        index = {c: i for i, c in enumerate(classes.tolist())}
-        try:
-            encoded = np.array([index[v] for v in y.tolist()], dtype=np.int64)
-        except KeyError as exc:
-            raise ValueError(f"y contains label {exc.args[0]!r} not in classes") from None
-        return encoded, classes
-
-    def fit(self, X, y, **fit_params):
-        """Validate ``X``, build the fusion network and train it.
-
-        Parameters
-        ----------
-        X : SemanticFeatures, DataFrame or array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Class labels (e.g. 0/1 or "benign"/"malignant").
-        **fit_params : dict
-            Passed to skorch's ``fit`` (and the module's ``forward``).
-
-        Returns
-        -------
-        self
-        """
-        params = self.get_params(deep=False)
-        validate_parameter_constraints(
-            self._parameter_constraints,
-            {k: params[k] for k in self._parameter_constraints},
-            caller_name=type(self).__name__,
-        )
+    def _check_params(self):
+        super()._check_params()
         if self.hidden_size % self.n_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
                 f"({self.n_heads})."
             )
-        warm = self.warm_start and self.initialized_
-        try:
-            inputs = self._prepare(X, reset=not warm)
-            y_enc, classes = self._encode_y(y)
-            if len(y_enc) != len(inputs["values"]):
-                raise ValueError(
-                    f"X has {len(inputs['values'])} samples but y has {len(y_enc)}."
-                )
-            if warm and not np.array_equal(classes, self.classes_):
-                raise ValueError("warm_start: y has other classes than the first fit.")
-            if not warm:
-                self._module_context_["n_classes"] = len(classes)
-            seed = self._seed()
-            self._split_seed_ = seed
-            devices = []
-            device = self.device
-            if device is not None and torch.device(device).type == "cuda":
-                devices = [torch.device(device).index or 0]
-            # A forked RNG: seeding does not leak into the caller's torch state.
-            with torch.random.fork_rng(devices=devices, enabled=seed is not None):
-                if seed is not None:
-                    torch.manual_seed(seed)
-                if not warm:
-                    self.initialize()
-                # skorch's own partial_fit: the training loop on prepared input.
-                super().partial_fit(inputs, y_enc, _routing_method="fit", **fit_params)
-        finally:
-            # The feature embeddings now live in module_ only.
-            self.__dict__.pop("_module_context_", None)
-        self.classes_inferred_ = classes
-        return self
+
+    def before_initialize(self, classes, y_encoded, *, warm):
+        """Record the number of classes the network is built for."""
+        super().before_initialize(classes, y_encoded, warm=warm)
+        if not warm:
+            self._module_context_["n_classes"] = len(classes)
+
+    def after_fit(self):
+        """The feature embeddings now live in ``module_`` only."""
+        self.__dict__.pop("_module_context_", None)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training (no re-initialisation); see :meth:`fit`."""
@@ -645,36 +534,40 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
             return super().partial_fit(X, y, classes=classes, **fit_params)
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
-        inputs = self._prepare(X, reset=False)
-        index = {c: i for i, c in enumerate(self.classes_.tolist())}
-        y_enc = np.array([index[v] for v in column_or_1d(y).tolist()], dtype=np.int64)
+        inputs = self.validate_X(X, reset=False)
+        y_enc, _ = encode_labels(column_or_1d(y), self.classes_, owner=type(self).__name__)
         return super().partial_fit(inputs, y_enc, **fit_params)
 
-    # ---------------------------------------------------------------- predict
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the logits).
-
-        Parameters
-        ----------
-        X : SemanticFeatures, DataFrame or array-like
-            Same kind of input, with the same feature names, as in ``fit``.
+    # ------------------------------------------------------------ persistence
+    def get_build_state(self):
+        """The data-derived arguments of the network (see :meth:`initialize_module`).
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        dict
+            ``n_features``, ``feature_embeddings`` (array or None),
+            ``clinical_dim`` and ``n_classes``.
         """
-        if not (isinstance(X, dict) or is_dataset(X)):
-            self.check_is_fitted()
-            X = self._prepare(X, reset=False)
-        return super().predict_proba(X)
+        self.check_is_fitted()
+        module = self.module_
+        embeddings = getattr(module, "feature_embeddings", None)
+        return {
+            "n_features": int(self.n_features_in_),
+            "feature_embeddings": None if embeddings is None
+            else embeddings.detach().cpu().numpy(),
+            "clinical_dim": self.clinical_dim_,
+            "n_classes": int(len(self.classes_)),
+        }
 
-    def predict(self, X):
-        """Predicted class labels (elements of ``classes_``)."""
-        index = self.predict_proba(X).argmax(axis=1)
-        if isinstance(X, dict) or is_dataset(X):
-            # skorch's internal validation scoring compares with encoded y.
-            return index
-        return self.classes_[index]
+    def initialize_for_restore(self, build_state=None, after=None):
+        """Build the network from a saved :meth:`get_build_state` to receive saved weights."""
+        if build_state is None:
+            raise ValueError(f"{type(self).__name__} needs its build state to be restored")
+        self._module_context_ = dict(build_state)
+        try:
+            return super().initialize_for_restore(build_state, after)
+        finally:
+            self.__dict__.pop("_module_context_", None)
 
     # ---------------------------------------------------------------- explain
     def explain(self, X, top_n=5):
@@ -715,7 +608,7 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
             raise ValueError(f"top_n must be a positive integer, got {top_n!r}.")
         n = len(X)
         cases = _case_labels(X, n)
-        inputs = self._prepare(X, reset=False)
+        inputs = self.validate_X(X, reset=False)
         module = self.module_
         was_training = module.training
         module.eval()

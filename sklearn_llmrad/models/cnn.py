@@ -18,7 +18,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 from pathlib import Path
 from types import MappingProxyType
@@ -29,24 +28,17 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import (
-    Interval,
-    Options,
-    StrOptions,
-    validate_parameter_constraints,
-)
-from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping
-from skorch.dataset import Dataset, ValidSplit, unpack_data
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader
 
 from .._output import FixedOutputMixin
 from .._columns import IMAGE, MASK, SOURCE
-from ._device import AutoDeviceMixin, resolve_device
 from ..exceptions import ImageReadError, MaskError, ModelNotFoundError
+from ._base import SkorchClassifierBase
+from ._device import resolve_device
 
 __all__ = ["ROIToTensor", "ResNet50Classifier", "EfficientNetB3Classifier"]
 
@@ -520,18 +512,6 @@ def augment_batch(x, *, max_rotation=10.0, intensity_jitter=0.1):
     return x
 
 
-@contextmanager
-def _seeded_torch(seed, device):
-    """Seed torch inside the block and restore the caller's generator states after it."""
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    devices = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
 # --------------------------------------------------------------------------------------
 # skorch classifiers
 # --------------------------------------------------------------------------------------
@@ -593,6 +573,9 @@ _PARAMS_DOC = """
         validation split in ``fit`` (``partial_fit`` uses torch's global generator). The
         same seed gives the same probabilities on the CPU (cuDNN kernels may differ
         slightly on a GPU). torch's global random state is left as it was.
+    mixed_precision : bool, default=True
+        On CUDA, train under automatic mixed precision (float16 autocast with
+        gradient scaling); ignored on the CPU. Prediction runs in float32.
     verbose : int, default=0
         1 prints skorch's per-epoch table.
     compile, use_caching, torch_load_kwargs
@@ -612,10 +595,12 @@ _PARAMS_DOC = """
 """
 
 
-class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
+class _TorchvisionClassifier(SkorchClassifierBase):
     """skorch classifier around a torchvision architecture (set ``_arch`` in subclasses)."""
 
     _arch = None
+    # two seeds (weights/augmentation and the validation split), as before the shared base
+    _separate_split_seed = True
 
     # skorch's __init__ stores these three as instance attributes; class-level defaults
     # let __init__ drop them again so that it sets parameters only (sklearn convention).
@@ -639,6 +624,7 @@ class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str, torch.device, None],
+        "mixed_precision": ["boolean"],
     }
 
     def __init__(
@@ -667,6 +653,7 @@ class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
         warm_start=False,
         device="auto",
         random_state=None,
+        mixed_precision=True,
         verbose=0,
         compile=False,
         use_caching="auto",
@@ -705,6 +692,7 @@ class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.random_state = random_state
+        self.mixed_precision = mixed_precision
         for name in ("history_", "initialized_", "virtual_params_"):
             if not vars(self)[name]:
                 del self.__dict__[name]
@@ -723,23 +711,6 @@ class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
         ]
         names += [k for k in self.__dict__ if "__" in k and not k.endswith("_")]
         return sorted(names)
-
-    def set_params(self, **kwargs):
-        super().set_params(**kwargs)
-        if "device" in kwargs and self.initialized_:
-            for name in ("module_", "criterion_"):
-                component = getattr(self, name, None)
-                if isinstance(component, nn.Module):
-                    component.to(self.device)
-        return self
-
-    def _check_own_params(self):
-        params = self.get_params(deep=False)
-        validate_parameter_constraints(
-            self._parameter_constraints,
-            {k: params[k] for k in self._parameter_constraints},
-            caller_name=type(self).__name__,
-        )
 
     # -- network ---------------------------------------------------------------------
     def _normalization(self):
@@ -772,16 +743,6 @@ class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
             if param.requires_grad:
                 yield name, param
 
-    @property
-    def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
-        if self.early_stopping:
-            callbacks.append(
-                ("early_stopping", EarlyStopping(
-                    monitor="valid_loss", patience=self.patience, load_best=True))
-            )
-        return callbacks
-
     # -- data ------------------------------------------------------------------------
     def get_dataset(self, X, y=None):
         """Check ``X`` is a (n, C, H, W) image batch, then wrap it in a skorch Dataset."""
@@ -807,15 +768,6 @@ class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
         if bad.size:
             raise ValueError(f"image {int(bad[0])} of X holds NaN or infinite values")
         return X
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        dataset = self.get_dataset(X, y)
-        if not self.early_stopping:
-            return dataset, None
-        split = ValidSplit(
-            self.validation_fraction, stratified=True, random_state=getattr(self, "_split_seed", None)
-        )
-        return split(dataset, y, **fit_params)
 
     def get_iterator(self, dataset, training=False):
         kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
@@ -843,59 +795,26 @@ class _TorchvisionClassifier(AutoDeviceMixin, NeuralNetClassifier):
             )
         return super().train_step_single((Xi, yi), **fit_params)
 
-    # -- sklearn API -----------------------------------------------------------------
-    def fit(self, X, y, **fit_params):
-        """Train the network on image batches ``X`` (see :class:`ROIToTensor`) and labels ``y``.
+    # -- shared base hooks ------------------------------------------------------------
+    def validate_X(self, X, *, reset):
+        """Check that ``X`` is a (n, 1 or 3, H, W) image batch; nothing is recorded."""
+        return self._check_images(X)
 
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, 1 or 3, H, W)
-        y : array-like of shape (n_samples,)
-        **fit_params : dict
-            Passed to skorch.
+    @classmethod
+    def params_for_restore(cls, params):
+        """Load without the pretrained weights file: the saved weights replace them.
 
-        Returns
-        -------
-        self
+        The input normalisation the fitted network used depends on ``weights``
+        (``normalize="auto"``), so it is pinned for the rebuilt network; both
+        parameters are set back as fitted afterwards.
         """
-        self._check_own_params()
-        X = self._check_images(X)
-        y = column_or_1d(y, warn=True)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
-        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
-        if len(classes) < 2:
-            raise ValueError(f"y needs at least 2 classes; got {list(classes)}")
-        unknown = ~np.isin(y, classes)
-        if unknown.any():
-            raise ValueError(f"y holds labels not in classes: {sorted(set(y[unknown]))[:5]}")
-        y_encoded = np.searchsorted(classes, y).astype(np.int64)
-
-        context, self._split_seed = nullcontext(), None
-        if self.random_state is not None:
-            rng = check_random_state(self.random_state)
-            torch_seed, self._split_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
-            context = _seeded_torch(torch_seed, self.device)
-        # skorch infers classes from the encoded y during training (so that its
-        # validation accuracy compares indices); the real labels are set afterwards.
-        self.classes_inferred_ = classes
-        with context:
-            super().fit(X, y_encoded, **fit_params)
-        self.classes_inferred_ = classes
-        return self
-
-    def predict(self, X):
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, 1 or 3, H, W)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        return np.asarray(self.classes_)[self.predict_proba(X).argmax(axis=1)]
+        params = dict(params)
+        if params.get("weights") is None:
+            return params, {}
+        after = {"weights": params["weights"], "normalize": params.get("normalize", "auto")}
+        params["normalize"] = cls(**params)._normalization()
+        params["weights"] = None
+        return params, after
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,401 @@
+"""What every skorch classifier of the package shares.
+
+:class:`SkorchClassifierBase` holds the plumbing that the fusion classifier
+(:class:`~sklearn_llmrad.models.LLMRadiomicsClassifier`) and the CNN baselines
+(:class:`~sklearn_llmrad.models.ResNet50Classifier`,
+:class:`~sklearn_llmrad.models.EfficientNetB3Classifier`) would otherwise each
+repeat:
+
+* device choice (``device="auto"``, via :class:`~sklearn_llmrad.models._device.AutoDeviceMixin`);
+* label encoding (any labels, in the order of ``classes`` when given);
+* early stopping on a stratified, seeded internal validation split;
+* seeding that never touches torch's global random state;
+* the ``fit`` template (validate parameters, X and y, then train);
+* ``predict_proba``/``predict`` plumbing (softmax, labels from ``classes_``);
+* CUDA automatic mixed precision (autocast + gradient scaling; a no-op on CPU);
+* explicit hooks for what a saved model must restore beyond skorch's
+  parameters and weights (used by :mod:`sklearn_llmrad.io`).
+
+A concrete classifier implements :meth:`SkorchClassifierBase.validate_X` (and
+its network's ``initialize_module``); everything else is optional.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit, unpack_data
+from skorch.utils import is_dataset
+
+from ._device import AutoDeviceMixin
+
+__all__ = ["SkorchClassifierBase", "encode_labels"]
+
+
+def _softmax(y):
+    return torch.softmax(y, dim=-1)
+
+
+def _silent(*args, **kwargs):
+    """Sink for EarlyStopping messages when ``verbose=0`` (module level: picklable)."""
+
+
+def encode_labels(y, classes=None, *, owner="classifier"):
+    """Map labels to ``0..n_classes-1`` in the order of ``classes``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels of any hashable type (ints, strings, bools).
+    classes : array-like or None, default=None
+        The label order; ``np.unique(y)`` when None or empty. Need not be sorted.
+    owner : str, default="classifier"
+        Named in error messages.
+
+    Returns
+    -------
+    encoded : ndarray of int64, shape (n_samples,)
+    classes : ndarray of shape (n_classes,)
+
+    Raises
+    ------
+    ValueError
+        Fewer than two classes, or a label of ``y`` not in ``classes``.
+
+    Examples
+    --------
+    >>> encode_labels([1, 0, 1], classes=[1, 0])
+    (array([0, 1, 0]), array([1, 0]))
+    >>> encode_labels(["malignant", "benign"])
+    (array([1, 0]), array(['benign', 'malignant'], dtype='<U9'))
+    """
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    if classes is not None and len(classes):
+        classes = np.asarray(classes)
+    else:
+        classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"{owner} needs samples of at least 2 classes in y; got "
+            f"{len(classes)} class: {classes.tolist()}."
+        )
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    if len(index) != len(classes):
+        raise ValueError(f"classes holds duplicates: {classes.tolist()}")
+    labels = y.tolist()
+    unknown = sorted({v for v in labels if v not in index}, key=str)
+    if unknown:
+        raise ValueError(f"y holds labels not in classes {classes.tolist()}: {unknown[:5]}")
+    return np.array([index[v] for v in labels], dtype=np.int64), classes
+
+
+class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
+    """Shared base of the package's skorch classifiers (not used directly).
+
+    Subclasses set the parameters ``early_stopping``, ``patience``,
+    ``validation_fraction``, ``random_state`` and ``mixed_precision`` in
+    ``__init__`` and implement :meth:`validate_X`.
+
+    Hooks for :mod:`sklearn_llmrad.io` (what a saved model needs beyond
+    skorch's parameters, weights and the fitted ``*_`` attributes):
+    :meth:`get_build_state`, :meth:`params_for_restore` and
+    :meth:`initialize_for_restore`.
+    """
+
+    #: Draw a separate seed for the validation split (else the torch seed is reused).
+    _separate_split_seed = False
+
+    # ------------------------------------------------------------- sklearn
+    @property
+    def classes_(self):
+        if self.classes is not None and len(self.classes):
+            return np.asarray(self.classes)
+        try:
+            return self.classes_inferred_
+        except AttributeError as exc:
+            raise AttributeError(
+                f"{type(self).__name__} is not fitted yet: it has no classes_"
+            ) from exc
+
+    def _check_params(self):
+        params = self.get_params(deep=False)
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {k: params[k] for k in self._parameter_constraints if k in params},
+            caller_name=type(self).__name__,
+        )
+
+    def set_params(self, **kwargs):
+        super().set_params(**kwargs)
+        device = torch.device(self.device) if self.device is not None else None
+        usable = device is not None and (device.type != "cuda" or torch.cuda.is_available())
+        if "device" in kwargs and self.initialized_ and usable:
+            # a fitted net moves with its device parameter (an unavailable CUDA
+            # device is left to skorch's unpickling, which maps it to the CPU)
+            for name in ("module_", "criterion_"):
+                component = getattr(self, name, None)
+                if isinstance(component, torch.nn.Module):
+                    component.to(self.device)
+        return self
+
+    # ---------------------------------------------------------- input hooks
+    def validate_X(self, X, *, reset):
+        """Check ``X`` and return what is fed to skorch (array, dict or Dataset).
+
+        ``reset=True`` in ``fit``: record what the input looks like
+        (``n_features_in_``...). Subclasses must implement it.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def _n_samples(X):
+        if isinstance(X, dict):
+            return len(next(iter(X.values())))
+        return len(X)
+
+    # --------------------------------------------------------------- seeding
+    def _draw_seeds(self):
+        """``(torch_seed, split_seed)`` from ``random_state``; ``(None, None)`` when it is None."""
+        if self.random_state is None:
+            return None, None
+        rng = check_random_state(self.random_state)
+        high = np.iinfo(np.int32).max
+        if self._separate_split_seed:
+            torch_seed, split_seed = (int(s) for s in rng.randint(high, size=2))
+            return torch_seed, split_seed
+        seed = int(rng.randint(high))
+        return seed, seed
+
+    @contextmanager
+    def _seeded(self, seed):
+        """Seed torch inside the block; the caller's generator states are restored after it."""
+        if seed is None:
+            yield
+            return
+        device = torch.device(self.device) if self.device is not None else torch.device("cpu")
+        devices = []
+        if device.type == "cuda":
+            devices = [device.index if device.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    # --------------------------------------------------------------- training
+    def fit(self, X, y, **fit_params):
+        """Validate ``X`` and ``y``, build the network and train it.
+
+        Parameters
+        ----------
+        X : see the concrete classifier
+        y : array-like of shape (n_samples,)
+            Class labels (e.g. 0/1 or "benign"/"malignant").
+        **fit_params : dict
+            Passed to skorch's ``fit`` (and the module's ``forward``).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        warm = bool(self.warm_start and self.initialized_)
+        try:
+            inputs = self.validate_X(X, reset=not warm)
+            y_enc, classes = encode_labels(y, self.classes, owner=type(self).__name__)
+            n = self._n_samples(inputs)
+            if len(y_enc) != n:
+                raise ValueError(f"X has {n} samples but y has {len(y_enc)} labels.")
+            # a net initialised by hand, not fitted yet, has no classes to compare with
+            previous = self.__dict__.get("classes_inferred_") if warm else None
+            if previous is not None and not np.array_equal(classes, self.classes_):
+                raise ValueError("warm_start: y has other classes than the first fit.")
+            self.before_initialize(classes, y_enc, warm=warm)
+            torch_seed, self._split_seed_ = self._draw_seeds()
+            with self._seeded(torch_seed):
+                if not warm:
+                    self.initialize()
+                # skorch's own partial_fit: the training loop on prepared input
+                NeuralNet.partial_fit(self, inputs, y_enc, _routing_method="fit", **fit_params)
+        finally:
+            self.after_fit()
+        # skorch infers classes from the encoded y while training (its validation
+        # accuracy compares indices); the labels are set afterwards
+        self.classes_inferred_ = classes
+        return self
+
+    def before_initialize(self, classes, y_encoded, *, warm):
+        """Called in ``fit`` after validation, before the network is (re)built."""
+        self.classes_inferred_ = classes
+
+    def after_fit(self):
+        """Called at the end of ``fit``, also when it failed (drop temporary state)."""
+
+    @property
+    def _default_callbacks(self):
+        callbacks = list(super()._default_callbacks)
+        if self.early_stopping:
+            callbacks.append((
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_loss",
+                    patience=self.patience,
+                    load_best=True,
+                    sink=print if self.verbose else _silent,
+                ),
+            ))
+        return callbacks
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """A stratified, seeded internal validation split when ``early_stopping`` is on."""
+        if self.train_split is None and self.early_stopping:
+            dataset = self.get_dataset(X, y)
+            split = ValidSplit(
+                self.validation_fraction,
+                stratified=True,
+                random_state=getattr(self, "_split_seed_", None),
+            )
+            return split(dataset, y, **fit_params)
+        return super().get_split_datasets(X, y, **fit_params)
+
+    # ------------------------------------------------------ mixed precision
+    def _amp_enabled(self):
+        """True when training runs under CUDA autocast with gradient scaling."""
+        if not getattr(self, "mixed_precision", False):
+            return False
+        device = self.device
+        return device is not None and torch.device(device).type == "cuda"
+
+    def train_step_single(self, batch, **fit_params):
+        """One forward/backward pass; under autocast with a scaled loss on CUDA."""
+        if not self._amp_enabled():
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        with torch.autocast(device_type="cuda"):
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self._grad_scaler().scale(loss).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _grad_scaler(self):
+        scaler = self.__dict__.get("_amp_scaler")
+        if scaler is None:
+            scaler = self.__dict__["_amp_scaler"] = torch.amp.GradScaler("cuda")
+        return scaler
+
+    def _step_optimizer(self, step_fn):
+        if not self._amp_enabled():
+            return super()._step_optimizer(step_fn)
+        # gradient scaling cannot re-evaluate a closure: one pass, then step
+        if step_fn is not None:
+            step_fn()
+        scaler = self._grad_scaler()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+        return None
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_amp_scaler", None)  # rebuilt on the next training step
+        return state
+
+    # ---------------------------------------------------------------- predict
+    def _get_predict_nonlinearity(self):
+        if isinstance(self.predict_nonlinearity, str) and self.predict_nonlinearity == "auto":
+            self.check_is_fitted()
+            return _softmax
+        return super()._get_predict_nonlinearity()
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : see the concrete classifier
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        if not (isinstance(X, dict) or is_dataset(X)):
+            self.check_is_fitted()
+            X = self.validate_X(X, reset=False)
+        return super().predict_proba(X)
+
+    def predict(self, X):
+        """Predicted class labels (elements of ``classes_``).
+
+        Parameters
+        ----------
+        X : see the concrete classifier
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        index = self.predict_proba(X).argmax(axis=1)
+        if isinstance(X, dict) or is_dataset(X):
+            # skorch's internal validation scoring compares with the encoded y
+            return index
+        return np.asarray(self.classes_)[index]
+
+    # ------------------------------------------------------------ persistence
+    def get_build_state(self):
+        """What ``initialize`` needs, beyond the parameters, to rebuild the fitted network.
+
+        Saved by :func:`sklearn_llmrad.io.save` next to the parameters and
+        weights and handed back to :meth:`initialize_for_restore` on load.
+
+        Returns
+        -------
+        dict or None
+            JSON values and arrays, or None when the parameters suffice.
+        """
+        return
+
+    @classmethod
+    def params_for_restore(cls, params):
+        """Split saved parameters into construction-time and after-load ones.
+
+        Loading builds the net from ``init_params`` and then loads the saved
+        weights over it; ``after`` is set back on the loaded net (e.g. a
+        pretrained-weights path that need not exist when loading).
+
+        Parameters
+        ----------
+        params : dict
+            The saved ``get_params(deep=False)``.
+
+        Returns
+        -------
+        init_params, after : dict, dict
+        """
+        return dict(params), {}
+
+    def initialize_for_restore(self, build_state=None, after=None):
+        """Build modules, criterion and optimizer to receive saved weights.
+
+        Parameters
+        ----------
+        build_state : dict or None
+            What :meth:`get_build_state` returned for the saved net.
+        after : dict or None
+            The second value of :meth:`params_for_restore`, set once built.
+
+        Returns
+        -------
+        self
+        """
+        self.initialize()
+        for key, value in (after or {}).items():
+            self.__dict__[key] = value
+        return self
