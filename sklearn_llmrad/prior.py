@@ -356,13 +356,23 @@ def _random_vectors(texts, dim=RANDOM_VECTOR_DIM):
 
 
 def _ridge(E, t, w, alpha):
-    """Weighted ridge with an unpenalised intercept; returns (coef, intercept)."""
+    """Weighted ridge with an unpenalised intercept; returns (coef, intercept).
+
+    Minimises ``sum_i w_i (t_i - b - e_i . coef)^2 + alpha / n * |coef|^2`` with
+    ``w`` normalised to sum 1, in the primal or (fewer rows than dimensions)
+    the dual form.
+    """
     w = w / w.sum()
     mean_e = w @ E
     mean_t = float(w @ t)
-    Ec = E - mean_e
-    A = (Ec * w[:, None]).T @ Ec + alpha / len(t) * np.eye(E.shape[1])
-    coef = np.linalg.solve(A, (Ec * w[:, None]).T @ (t - mean_t))
+    root = np.sqrt(w)[:, None]
+    Es = (E - mean_e) * root
+    ts = (t - mean_t) * root[:, 0]
+    lam = alpha / len(t)
+    if Es.shape[0] < Es.shape[1]:
+        coef = Es.T @ np.linalg.solve(Es @ Es.T + lam * np.eye(Es.shape[0]), ts)
+    else:
+        coef = np.linalg.solve(Es.T @ Es + lam * np.eye(Es.shape[1]), Es.T @ ts)
     return coef, mean_t - float(mean_e @ coef)
 
 
@@ -710,6 +720,14 @@ class SemanticPrior(BaseEstimator):
         state = dict(super().__getstate__())
         state.pop("_encoder_instance", None)
         return state
+
+    def __sklearn_clone__(self):
+        # A fitted prior is a pretrained, read-only component of the models
+        # that use it (like a frozen estimator): cloning a model for CV or
+        # GridSearchCV shares it instead of returning an unfitted copy.
+        if hasattr(self, "coef_"):
+            return self
+        return super().__sklearn_clone__()
 
 
 def as_prior(prior):
