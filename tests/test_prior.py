@@ -196,7 +196,7 @@ def test_prior_changes_what_topk_selects(random_prior):
     X, y = _ambiguous_data()
     plain = TopKSelector(k=4, passthrough=None).fit(X, y)
     weighted = TopKSelector(k=4, passthrough=None, prior=random_prior, prior_gamma=8).fit(X, y)
-    n_signal = lambda sel: len(set(sel.selected_features_) & set(SIGNAL))  # noqa: E731
+    n_signal = lambda sel: len(set(sel.selected_features_) & set(SIGNAL))
     assert n_signal(weighted) > n_signal(plain)
     strong = TopKSelector(k=4, passthrough=None, prior=random_prior, prior_gamma=16).fit(X, y)
     assert set(strong.selected_features_) == set(SIGNAL)
@@ -214,7 +214,7 @@ def test_prior_changes_what_the_linear_model_learns(random_prior):
     ref = LogisticRegression(C=0.1, max_iter=2000).fit(StandardScaler().fit_transform(X), y)
     np.testing.assert_allclose(plain.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
     trusted = SemanticPriorLogisticRegression(prior=random_prior, gamma=4, Cs=(0.1,)).fit(X, y)
-    share = lambda m: np.abs(m.coef_[0, : len(SIGNAL)]).sum() / np.abs(m.coef_[0]).sum()  # noqa: E731
+    share = lambda m: np.abs(m.coef_[0, : len(SIGNAL)]).sum() / np.abs(m.coef_[0]).sum()
     assert share(trusted) > share(plain) + 0.2
     auto = SemanticPriorLogisticRegression(prior=random_prior, Cs=(0.1, 1.0), random_state=0).fit(X, y)
     assert auto.gamma_ in (0.0, 2.0, 4.0, 8.0) and len(auto.cv_results_) == 8
@@ -238,8 +238,8 @@ def test_fusion_linear_path_penalised_by_prior(random_prior):
     from sklearn_llmrad.models.classifier import LLMRadiomicsClassifier
 
     X, y = _ambiguous_data(3, n=80)
-    params = dict(hidden_size=8, n_heads=2, max_epochs=15, lr=1e-3, attention=False, random_state=0,
-                  device="cpu")
+    params = {"hidden_size": 8, "n_heads": 2, "max_epochs": 15, "lr": 1e-3, "attention": False,
+              "random_state": 0, "device": "cpu"}
     plain = LLMRadiomicsClassifier(**params).fit(X.astype("float32"), y)
     with_prior = LLMRadiomicsClassifier(**params, prior=random_prior, prior_gamma=8, prior_penalty=1.0)
     with_prior.fit(X.astype("float32"), y)

@@ -13,7 +13,6 @@ the prior is used only as far as the data support it.
 
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -174,8 +173,10 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
                 Z_test, _ = _standardise(X[test], stats)
                 for g in gammas:
                     factor = self.feature_weights_**g
-                    for c in Cs:
-                        lr = self._lr(c).fit(Z_train * factor, y[train])
+                    # one C path per gamma, warm-started from the previous (smaller) C
+                    lr = LogisticRegression(max_iter=self.max_iter, warm_start=True)
+                    for c in sorted(Cs):
+                        lr.set_params(C=c).fit(Z_train * factor, y[train])
                         totals[(g, c)].append(scorer(lr, Z_test * factor, y[test]))
             self.cv_results_ = {key: float(np.mean(v)) for key, v in totals.items()}
             # best score; ties go to the smaller gamma (less trust), then the stronger penalty
