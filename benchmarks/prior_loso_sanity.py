@@ -60,13 +60,22 @@ def main(argv=None):
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--every", type=int, default=4)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--embeddings-from", default=None,
+        help="a saved prior made with the same language model: its stored name vectors are reused "
+             "(they depend on the names only, not on any label); the ridge is refitted per target",
+    )
     args = parser.parse_args(argv)
 
     names = list_radmlbench(args.tables)
     bunches = {n: load_radmlbench(n, data_home=args.tables, download_if_missing=False) for n in names}
     targets = names[:: args.every]
     print(f"{len(names)} studies; targets: {targets}", flush=True)
-    lm = SemanticPrior(language_model=args.language_model, cache_dir=args.cache_dir)
+    if args.embeddings_from:
+        lm = SemanticPrior.load(args.embeddings_from, cache_dir=args.cache_dir)
+        assert lm.language_model_ == args.language_model, (lm.language_model_, args.language_model)
+    else:
+        lm = SemanticPrior(language_model=args.language_model, cache_dir=args.cache_dir)
     rnd = SemanticPrior(name_vectors="random")
     rows = []
     started = time.perf_counter()

@@ -264,3 +264,18 @@ def test_pipeline_pretrained_wires_the_prior(random_prior, tmp_path):
     assert learned.named_steps["topk"].prior_gamma_ is not None
     assert learned.predict_proba(X).shape == (60, 2)
     assert make_llmrad_pipeline(k=4).named_steps["topk"].prior is None
+
+
+def test_pipeline_with_prior_roundtrips_through_safe_io(random_prior, tmp_path):
+    pytest.importorskip("skops")
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_llmrad import io
+
+    X, y = _ambiguous_data(5)
+    pipe = make_pipeline(TopKSelector(k=6, passthrough=None, prior=random_prior, prior_gamma=4),
+                         SemanticPriorLogisticRegression(prior=random_prior, gamma=2.0, Cs=(1.0,))).fit(X, y)
+    io.save(pipe, tmp_path / "m.llmrad")
+    back = io.load(tmp_path / "m.llmrad")
+    np.testing.assert_array_equal(back.predict_proba(X), pipe.predict_proba(X))
+    assert back[0].prior.studies_ == random_prior.studies_
