@@ -59,6 +59,7 @@ def main(argv=None):
     parser.add_argument("--language-model", required=True)
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--every", type=int, default=4)
+    parser.add_argument("--offset", type=int, default=0, help="targets: names[offset::every]")
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--embeddings-from", default=None,
@@ -69,7 +70,7 @@ def main(argv=None):
 
     names = list_radmlbench(args.tables)
     bunches = {n: load_radmlbench(n, data_home=args.tables, download_if_missing=False) for n in names}
-    targets = names[:: args.every]
+    targets = names[args.offset :: args.every]
     print(f"{len(names)} studies; targets: {targets}", flush=True)
     if args.embeddings_from:
         lm = SemanticPrior.load(args.embeddings_from, cache_dir=args.cache_dir)
