@@ -279,3 +279,11 @@ def test_pipeline_with_prior_roundtrips_through_safe_io(random_prior, tmp_path):
     back = io.load(tmp_path / "m.llmrad")
     np.testing.assert_array_equal(back.predict_proba(X), pipe.predict_proba(X))
     assert back[0].prior.studies_ == random_prior.studies_
+
+
+def test_prior_lr_passes_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(SemanticPriorLogisticRegression(Cs=(0.1, 1.0), random_state=0), on_fail=None)
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert failed == []
