@@ -34,8 +34,8 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .._output import FixedOutputMixin
 from .._columns import IMAGE, MASK, SOURCE
+from .._output import FixedOutputMixin
 from ..exceptions import ImageReadError, MaskError, ModelNotFoundError
 from ..lesions import check_image, select_roi
 from ._base import SkorchClassifierBase
