@@ -98,7 +98,7 @@ def to_markdown(table):
     Parameters
     ----------
     table : pandas.DataFrame
-        :attr:`BenchmarkResult.table <sklearn_llmrad.benchmark.BenchmarkResult>`.
+        The table :func:`format_table` takes (one row per model).
 
     Returns
     -------
@@ -191,10 +191,12 @@ def plot_reliability(predictions, labels, path, *, n_bins=10):
     >>> import tempfile, pathlib
     >>> from sklearn_llmrad.report import plot_reliability
     >>> import numpy as np, pandas as pd
-    >>> y = np.array([0, 1] * 10)
-    >>> pred = pd.DataFrame({"part": "test", "y_true": y, "y_prob": np.linspace(0.1, 0.9, 20)})
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(size=200)
+    >>> calibrated = pd.DataFrame({"part": "test", "y_prob": p, "y_true": (rng.uniform(size=200) < p).astype(int)})
+    >>> overconfident = calibrated.assign(y_prob=np.clip(2 * p - 0.5, 0, 1))
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "reliability.png"
-    >>> plot_reliability({"svc": pred}, {"svc": "SVC"}, path, n_bins=5)
+    >>> plot_reliability({"a": calibrated, "b": overconfident}, {"a": "Calibrated"}, path, n_bins=5)
     >>> path.stat().st_size > 0
     True
     """

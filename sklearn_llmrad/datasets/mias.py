@@ -210,13 +210,6 @@ def load_mias(root, *, return_X_y=False):
         f"{n_excluded} entries excluded.\n"
     )
     return bunch_from_records(
-        rows,
-        meta,
-        target=target,
-        groups=groups,
-        descr=descr,
-        nothing_found=nothing_found,
-        excluded=excluded,
-        return_X_y=return_X_y,
-        n_missing_images=len(missing),
+        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
+        nothing_found=nothing_found, n_missing_images=len(missing),
     )

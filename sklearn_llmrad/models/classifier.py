@@ -319,6 +319,8 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
     def initialize_criterion(self):
         """Pass ``contrastive_weight`` and ``temperature`` to the criterion.
 
+        Other criteria get only their ``criterion__`` parameters.
+
         Returns
         -------
         self
