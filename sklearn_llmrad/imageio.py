@@ -566,10 +566,10 @@ def _read_pgm(path, *, case, error):
 # lossless JPEG (.LJPEG, the original DDSM files)
 # --------------------------------------------------------------------------- #
 def ljpeg_frame_header(data):
-    """Read ``(precision, rows, columns)`` from a JPEG stream's frame header
-    (SOFn), without decoding the pixels.
+    """Read ``(precision, rows, columns)`` from a JPEG stream's frame header.
 
-    Bytes before the start-of-image marker are skipped.
+    The frame header (SOFn) is read without decoding the pixels; bytes before
+    the start-of-image marker are skipped.
 
     Parameters
     ----------

@@ -429,7 +429,8 @@ class _Encoder:
             return {"$type": "ref", "name": _dotted(value)}
         # an object configured by its constructor (callbacks, ValidSplit)
         if hasattr(value, "get_params"):
-            params = value.get_params(deep=False) if "deep" in inspect.signature(value.get_params).parameters else value.get_params()
+            takes_deep = "deep" in inspect.signature(value.get_params).parameters
+            params = value.get_params(deep=False) if takes_deep else value.get_params()
         else:
             sig = inspect.signature(type(value).__init__)
             names = [p for p in sig.parameters if p != "self" and sig.parameters[p].kind not in (

@@ -116,7 +116,8 @@ def select_roi(mask, *, label="auto", shape=None, case=None, file=None):
     >>> select_roi(m, label=1, case="c2")
     Traceback (most recent call last):
     ...
-    sklearn_llmrad.exceptions.MaskError: case 'c2': label 1 is not present in the mask; the mask holds values {0, 255}; use label=255 or label='auto'
+    sklearn_llmrad.exceptions.MaskError: case 'c2': label 1 is not present in the mask;
+    the mask holds values {0, 255}; use label=255 or label='auto'
     """
     if isinstance(mask, np.ndarray) and mask.ndim == 3 and 1 in mask.shape:
         mask = np.squeeze(mask)
@@ -189,7 +190,8 @@ def check_roi_size(roi, *, min_pixels=2, case=None, file=None):
     >>> check_roi_size(roi, case="c3")
     Traceback (most recent call last):
     ...
-    sklearn_llmrad.exceptions.MaskError: case 'c3': ROI is too small for texture features: 3 pixel(s) spanning 1x3 pixels; at least 2 pixels spanning 2 rows and 2 columns are needed
+    sklearn_llmrad.exceptions.MaskError: case 'c3': ROI is too small for texture features:
+    3 pixel(s) spanning 1x3 pixels; at least 2 pixels spanning 2 rows and 2 columns are needed
     """
     rows = np.flatnonzero(roi.any(axis=1))
     cols = np.flatnonzero(roi.any(axis=0))

@@ -65,6 +65,16 @@ def _display_rows(table):
 def format_table(table):
     """The results table as fixed-width text for the terminal.
 
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`BenchmarkResult.table <sklearn_llmrad.benchmark.BenchmarkResult>`.
+
+    Returns
+    -------
+    str
+        One line per model; metrics as ``value [low, high]``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -84,6 +94,16 @@ def format_table(table):
 
 def to_markdown(table):
     """The results table as a Markdown table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table :func:`format_table` takes (one row per model).
+
+    Returns
+    -------
+    str
+        A Markdown table, one row per model.
 
     Examples
     --------
@@ -109,7 +129,30 @@ def _figure():
 
 
 def plot_roc_curves(predictions, labels, path):
-    """ROC curves of all models on one figure (out-of-fold test predictions)."""
+    """ROC curves of all models on one figure (out-of-fold test predictions).
+
+    Parameters
+    ----------
+    predictions : dict of str to pandas.DataFrame
+        Out-of-fold predictions per model (``part``, ``y_true``, ``y_prob``);
+        models with one class in their test part are left out.
+    labels : dict of str to str
+        Display name of each model.
+    path : path-like
+        Where the PNG is written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from sklearn_llmrad.report import plot_roc_curves
+    >>> import numpy as np, pandas as pd
+    >>> y = np.array([0, 1] * 10)
+    >>> pred = pd.DataFrame({"part": "test", "y_true": y, "y_prob": np.linspace(0.1, 0.9, 20)})
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "roc.png"
+    >>> plot_roc_curves({"svc": pred}, {"svc": "SVC"}, path)
+    >>> path.stat().st_size > 0
+    True
+    """
     from sklearn.metrics import roc_auc_score, roc_curve
 
     plt = _figure()
@@ -130,7 +173,33 @@ def plot_roc_curves(predictions, labels, path):
 
 
 def plot_reliability(predictions, labels, path, *, n_bins=10):
-    """Reliability diagram: mean predicted probability against observed frequency."""
+    """Reliability diagram: mean predicted probability against observed frequency.
+
+    Parameters
+    ----------
+    predictions : dict of str to pandas.DataFrame
+        Out-of-fold predictions per model (``part``, ``y_true``, ``y_prob``).
+    labels : dict of str to str
+        Display name of each model.
+    path : path-like
+        Where the PNG is written.
+    n_bins : int, default=10
+        Equal-width probability bins.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from sklearn_llmrad.report import plot_reliability
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(size=200)
+    >>> calibrated = pd.DataFrame({"part": "test", "y_prob": p, "y_true": (rng.uniform(size=200) < p).astype(int)})
+    >>> overconfident = calibrated.assign(y_prob=np.clip(2 * p - 0.5, 0, 1))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "reliability.png"
+    >>> plot_reliability({"a": calibrated, "b": overconfident}, {"a": "Calibrated"}, path, n_bins=5)
+    >>> path.stat().st_size > 0
+    True
+    """
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     edges = np.linspace(0, 1, n_bins + 1)
@@ -150,7 +219,30 @@ def plot_reliability(predictions, labels, path, *, n_bins=10):
 
 
 def plot_top_features(explanations, path, *, top_n=15):
-    """Bar chart of the features behind the full method's decisions."""
+    """Bar chart of the features behind the full method's decisions.
+
+    Parameters
+    ----------
+    explanations : pandas.DataFrame
+        One row per feature, most important first, with ``mean_abs_contribution``
+        and ``description`` (or ``feature``) columns.
+    path : path-like
+        Where the PNG is written.
+    top_n : int, default=15
+        How many features are shown.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import pandas as pd
+    >>> from sklearn_llmrad.report import plot_top_features
+    >>> explanations = pd.DataFrame({"feature": ["glcm_Contrast", "age"],
+    ...                              "mean_abs_contribution": [0.4, 0.1]})
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "top.png"
+    >>> plot_top_features(explanations, path, top_n=2)
+    >>> path.stat().st_size > 0
+    True
+    """
     plt = _figure()
     top = explanations.head(top_n).iloc[::-1]
     label_col = "description" if "description" in top.columns else "feature"
@@ -168,13 +260,25 @@ def plot_top_features(explanations, path, *, top_n=15):
 def exclusion_note(result):
     """One line saying how many lesions were left out and why, or ``""`` when none were.
 
+    Parameters
+    ----------
+    result : BenchmarkResult
+        Its ``excluded`` frame (``case``, ``stage``, ``reason``) and ``n_lesions``
+        are read; the first 5 exclusions are named.
+
+    Returns
+    -------
+    str
+        Markdown text, empty when no lesion was left out.
+
     Examples
     --------
     >>> import pandas as pd
     >>> from types import SimpleNamespace
     >>> failed = pd.DataFrame({"case": ["c7"], "stage": ["preprocessing"], "reason": ["image file not found"]})
-    >>> exclusion_note(SimpleNamespace(excluded=failed, n_lesions=40))
-    '**1 of 40 lesions were left out** because an image stage failed on them (failed.csv): c7 (preprocessing: image file not found)'
+    >>> note = exclusion_note(SimpleNamespace(excluded=failed, n_lesions=40))
+    >>> note.startswith("**1 of 40 lesions were left out**"), note.endswith("c7 (preprocessing: image file not found)")
+    (True, True)
     """
     failed = getattr(result, "excluded", None)
     if failed is None or len(failed) == 0:
@@ -191,6 +295,28 @@ def write_report(result, out_dir):
     """Write ``results.csv``, ``results.md`` and the PNG plots of a benchmark.
 
     The tables are written atomically (a reader never sees half a file).
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        What :func:`~sklearn_llmrad.benchmark.run_benchmark` returned.
+    out_dir : path-like
+        An existing folder; files of the same name are replaced.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn_llmrad.benchmark import BenchmarkResult
+    >>> from sklearn_llmrad.report import write_report
+    >>> y = np.array([0, 1] * 10)
+    >>> pred = pd.DataFrame({"case": [f"c{i}" for i in range(20)], "fold": 0, "part": "test",
+    ...                      "y_true": y, "y_prob": np.linspace(0.1, 0.9, 20)})
+    >>> table = pd.DataFrame([{"model": "SVC", "name": "svc", "auc": 0.8, "status": "ok"}])
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> write_report(BenchmarkResult(table=table, predictions={"svc": pred}), out)
+    >>> sorted(p.name for p in out.iterdir())
+    ['reliability.png', 'results.csv', 'results.md', 'roc.png']
     """
     from pathlib import Path
 

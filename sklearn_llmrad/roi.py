@@ -26,6 +26,13 @@ def _check_finite(roi, *values):
 class CircleROI:
     """A circle: centre ``(row, col)`` and ``radius`` in pixels.
 
+    Parameters
+    ----------
+    row, col : float
+        The centre (row and column, pixels).
+    radius : float
+        In pixels.
+
     Examples
     --------
     >>> CircleROI(row=5, col=5, radius=2).rasterize((10, 10)).sum().item()
@@ -40,6 +47,18 @@ class CircleROI:
         _check_finite(self, self.row, self.col, self.radius)
 
     def rasterize(self, shape):
+        """The pixels within ``radius`` of the centre, as a 0/1 mask.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            ``(height, width)`` of the image; the circle is clipped to it.
+
+        Returns
+        -------
+        ndarray of uint8
+            Of shape ``shape``.
+        """
         rr, cc = np.ogrid[: shape[0], : shape[1]]
         inside = (rr - self.row) ** 2 + (cc - self.col) ** 2 <= self.radius**2
         return inside.astype(np.uint8)
@@ -47,8 +66,14 @@ class CircleROI:
 
 @dataclass(frozen=True)
 class BoxROI:
-    """An axis-aligned box, rows ``row_min..row_max`` and columns ``col_min..col_max``
-    (inclusive, pixels).
+    """An axis-aligned box of pixels, its bounds included.
+
+    Parameters
+    ----------
+    row_min, col_min : float
+        The top-left corner (row and column, pixels).
+    row_max, col_max : float
+        The bottom-right corner, included in the box.
 
     Examples
     --------
@@ -65,6 +90,18 @@ class BoxROI:
         _check_finite(self, self.row_min, self.col_min, self.row_max, self.col_max)
 
     def rasterize(self, shape):
+        """The box's pixels (bounds rounded outwards), as a 0/1 mask.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            ``(height, width)`` of the image; the box is clipped to it.
+
+        Returns
+        -------
+        ndarray of uint8
+            Of shape ``shape``; all zero when the box lies outside the image.
+        """
         mask = np.zeros(shape, dtype=np.uint8)
         r0 = max(int(np.floor(self.row_min)), 0)
         c0 = max(int(np.floor(self.col_min)), 0)
@@ -78,6 +115,12 @@ class BoxROI:
 @dataclass(frozen=True)
 class PolygonROI:
     """A closed contour given by vertex ``rows`` and ``cols`` (pixels).
+
+    Parameters
+    ----------
+    rows, cols : tuple of float
+        The vertices' rows and columns, in order along the contour (the last
+        vertex joins the first).
 
     Examples
     --------
@@ -94,12 +137,23 @@ class PolygonROI:
         _check_finite(self, self.rows, self.cols)
 
     def rasterize(self, shape):
-        """Pixels whose centre is inside the contour (even-odd rule), plus the
-        contour itself drawn as lines between the rounded vertices.
+        """The pixels inside the contour and on it, as a 0/1 mask.
 
-        A scan-line fill whose cost grows with the contour's length and area,
-        not with (vertices x bounding-box pixels): DDSM outlines have thousands
-        of vertices on 4000 x 3000 images.
+        Inside: the pixel's centre is inside the contour (even-odd rule); on
+        it: lines drawn between the rounded vertices. A scan-line fill whose
+        cost grows with the contour's length and area, not with (vertices x
+        bounding-box pixels): DDSM outlines have thousands of vertices on
+        4000 x 3000 images.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            ``(height, width)`` of the image; the contour is clipped to it.
+
+        Returns
+        -------
+        ndarray of uint8
+            Of shape ``shape``; all zero for a contour without vertices.
         """
         mask = np.zeros(shape, dtype=np.uint8)
         rows = np.asarray(self.rows, dtype=float)
@@ -163,6 +217,23 @@ def _draw_outline(mask, rows, cols):
 
 def rasterize_roi(roi, shape):
     """Return a uint8 0/1 mask of ``shape`` for a geometric ROI.
+
+    Parameters
+    ----------
+    roi : CircleROI, BoxROI or PolygonROI
+        Any object with a ``rasterize(shape)`` method.
+    shape : tuple of int
+        ``(height, width)`` of the image.
+
+    Returns
+    -------
+    ndarray of uint8
+        Of shape ``shape``, 1 inside the ROI.
+
+    Raises
+    ------
+    TypeError
+        ``roi`` is not a geometric ROI.
 
     Examples
     --------

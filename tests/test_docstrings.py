@@ -41,38 +41,22 @@ TOP_LEVEL_ONLY = {"EX01"}
 
 # name -> codes that failed when the check was introduced (owner in brackets).
 KNOWN_FAILURES = {
-    # [trustbench] benchmark.py / report.py / datasets/csv.py
-    "sklearn_llmrad.benchmark.run_benchmark": {"EX01"},
-    "sklearn_llmrad.benchmark.available_models": {"RT01"},
-    "sklearn_llmrad.report.format_table": {"PR01", "RT01"},
-    "sklearn_llmrad.report.to_markdown": {"PR01", "RT01"},
-    "sklearn_llmrad.report.write_report": {"PR01", "EX01"},
-    "sklearn_llmrad.report.plot_roc_curves": {"PR01", "EX01"},
-    "sklearn_llmrad.report.plot_reliability": {"PR01", "EX01"},
-    "sklearn_llmrad.report.plot_top_features": {"PR01", "EX01"},
-    "sklearn_llmrad.datasets.csv.load_csv": {"SS06"},
-    "sklearn_llmrad.benchmark.BenchmarkResult": {"PR01"},  # field `excluded` undocumented
-    # [prior] encoding.py / pipelines.py
+    # [prior] encoding.py / descriptions.py / pipelines.py
+    "sklearn_llmrad.descriptions.ClinicalStatements": {"PR01"},  # fields undocumented
+    "sklearn_llmrad.descriptions.FeatureDescription": {"PR01"},  # fields undocumented
     "sklearn_llmrad.encoding.SemanticFeatures.dtype": {"GL08"},
     "sklearn_llmrad.encoding.SemanticFeatures.embedding_dim": {"GL08"},
+    "sklearn_llmrad.encoding.SemanticFeatures.mean_clinical_embedding": {"RT01"},
     "sklearn_llmrad.encoding.SemanticFeatures.n_features": {"GL08"},
     "sklearn_llmrad.encoding.SemanticFeatures.n_tokens": {"GL08"},
     "sklearn_llmrad.encoding.SemanticFeatures.ndim": {"GL08"},
     "sklearn_llmrad.encoding.SemanticFeatures.shape": {"GL08"},
     "sklearn_llmrad.encoding.SemanticFeatures.to_numpy": {"PR01", "RT01"},
-    "sklearn_llmrad.encoding.SemanticFeatures.mean_clinical_embedding": {"RT01"},
-    "sklearn_llmrad.descriptions.ClinicalStatements": {"PR01"},  # fields undocumented
-    "sklearn_llmrad.descriptions.FeatureDescription": {"PR01"},  # fields undocumented
     "sklearn_llmrad.pipelines.make_biobert_svc_pipeline": {"PR01", "RT01"},
     "sklearn_llmrad.pipelines.make_cnn_pipeline": {"RT01"},
     "sklearn_llmrad.pipelines.make_no_attention_pipeline": {"PR01", "RT01"},
     "sklearn_llmrad.pipelines.make_no_biobert_pipeline": {"PR01", "RT01"},
-    # [models] models/classifier.py, models/svm.py, models/losses.py
-    "sklearn_llmrad.models.classifier.LLMRadiomicsClassifier.get_loss": {"PR01", "RT01"},
-    "sklearn_llmrad.models.classifier.LLMRadiomicsClassifier.initialize_criterion": {"RT01"},
-    "sklearn_llmrad.models.classifier.LLMRadiomicsClassifier.initialize_module": {"RT01"},
-    "sklearn_llmrad.models.classifier.LLMRadiomicsClassifier.partial_fit": {"PR01", "RT01"},
-    "sklearn_llmrad.models.classifier.LLMRadiomicsClassifier.predict": {"PR01", "RT01"},
+    # [models] models/svm.py, models/losses.py
     "sklearn_llmrad.models.svm.CalibratedSVC.decision_function": {"PR01", "RT01"},
     "sklearn_llmrad.models.svm.CalibratedSVC.fit": {"PR01", "RT01"},
     "sklearn_llmrad.models.svm.CalibratedSVC.predict": {"PR01", "RT01"},
@@ -81,14 +65,6 @@ KNOWN_FAILURES = {
     "sklearn_llmrad.models.losses.SupervisedContrastiveLoss.forward": {"PR01", "RT01"},
     # [speed] models/fusion.py
     "sklearn_llmrad.models.fusion.FusionModule.feature_tokens": {"PR01", "RT01"},
-    # [ddsm] roi.py
-    "sklearn_llmrad.roi.BoxROI": {"SS06", "PR01"},  # PR01: fields undocumented
-    "sklearn_llmrad.roi.CircleROI": {"PR01"},
-    "sklearn_llmrad.roi.PolygonROI": {"PR01"},
-    "sklearn_llmrad.roi.BoxROI.rasterize": {"GL08"},
-    "sklearn_llmrad.roi.CircleROI.rasterize": {"GL08"},
-    "sklearn_llmrad.roi.PolygonROI.rasterize": {"GL08"},
-    "sklearn_llmrad.roi.rasterize_roi": {"PR01", "RT01"},
 }
 
 

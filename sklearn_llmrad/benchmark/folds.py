@@ -66,6 +66,25 @@ def make_splits(y, groups, *, cv=5, holdout=None, random_state=0):
 def plan_folds(y, groups, *, cv=5, holdout=None, random_state=0):
     """:func:`make_splits`, refused unless every training part holds both classes.
 
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels (0/1).
+    groups : array-like of shape (n,)
+        Patient ids: all lesions of a patient land on the same side.
+    cv : int, default=5
+        Number of folds.
+    holdout : tuple of three numbers, default=None
+        ``(train, validation, test)`` proportions; replaces ``cv``.
+    random_state : int, default=0
+        Seed of the split.
+
+    Returns
+    -------
+    list of dict
+        One dict per fold with keys ``"train"``, ``"test"`` (and
+        ``"validation"`` for a holdout), see :func:`make_splits`.
+
     Raises
     ------
     ValueError

@@ -163,33 +163,90 @@ class ModelRegistry:
         return f"ModelRegistry(user models: {list(self._user)})"
 
     def add(self, spec):
-        """Add (or replace) a :class:`ModelSpec`; returns ``spec``."""
+        """Add (or replace) a :class:`ModelSpec`.
+
+        Parameters
+        ----------
+        spec : ModelSpec
+            The model; a user model of the same name is replaced.
+
+        Returns
+        -------
+        ModelSpec
+            ``spec``.
+        """
         if not isinstance(spec, ModelSpec):
             raise TypeError(f"expected a ModelSpec, got {type(spec).__name__}")
         self._user[spec.name] = spec
         return spec
 
     def register(self, name, factory, *, input="raw", label=None):
-        """Add a model built by ``factory(**settings)``; see :class:`ModelSpec`."""
+        """Add a model built by ``factory(**settings)``; see :class:`ModelSpec`.
+
+        Parameters
+        ----------
+        name : str
+            Identifier (``--models`` name).
+        factory : callable
+            ``factory(**settings) -> estimator``.
+        input : {"features", "crops", "raw"}, default="raw"
+            What the estimator consumes.
+        label : str, default=None
+            Display name; defaults to ``name``.
+        """
         self.add(
             ModelSpec(name=name, label=label or name, factory=factory, input=input)
         )
 
     def unregister(self, name):
-        """Remove a user model (built-in models cannot be removed); missing names are ignored."""
+        """Remove a user model (built-in models cannot be removed).
+
+        Parameters
+        ----------
+        name : str
+            The model's name; a name that is not registered is ignored.
+        """
         self._user.pop(name, None)
 
     def specs(self):
-        """All models, built-in first; a user model of the same name replaces a built-in one."""
+        """All models, built-in first.
+
+        Returns
+        -------
+        dict of str to ModelSpec
+            A user model of the same name replaces a built-in one.
+        """
         return {**default_models(), **self._user}
 
     def names(self):
-        """Model names in table order (built-in, then user models)."""
+        """Model names in table order.
+
+        Returns
+        -------
+        list of str
+            Built-in names, then user models.
+        """
         builtin = list(default_models())
         return builtin + [n for n in self._user if n not in builtin]
 
     def resolve(self, names=None):
-        """The specs for ``names`` (all when None); unknown names raise ``ValueError``."""
+        """The specs for ``names``.
+
+        Parameters
+        ----------
+        names : list of str, default=None
+            Model names; all models when None.
+
+        Returns
+        -------
+        list of ModelSpec
+            In the order of ``names`` (table order when None).
+
+        Raises
+        ------
+        ValueError
+            An unknown name.
+        """
         known = self.specs()
         if names is None:
             return [known[n] for n in self.names()]
@@ -241,6 +298,16 @@ def register_model(name, factory, *, input="raw", label=None, registry=None):
 
 def available_models(registry=None):
     """Names of the built-in and registered models.
+
+    Parameters
+    ----------
+    registry : ModelRegistry, default=None
+        Where to look; :data:`DEFAULT_REGISTRY` by default.
+
+    Returns
+    -------
+    list of str
+        Model names in table order.
 
     Examples
     --------

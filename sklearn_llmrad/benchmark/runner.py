@@ -116,6 +116,26 @@ def _explain_fold(pipeline, X_test, top_n):
 def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
     """Fit one model on one fold's training part and predict its other parts.
 
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model; ``spec.factory(**settings)`` is cloned, so every fold starts
+        from an unfitted estimator.
+    settings : dict
+        Keyword arguments of the factory.
+    data : pandas.DataFrame
+        The model's input (raw lesions, crops or features), one row per lesion.
+    y : ndarray of shape (n,)
+        Labels (0/1).
+    split : dict of str to ndarray
+        Row positions of each part (``"train"``, ``"test"``, maybe ``"validation"``).
+    fold : int
+        Fold number written in the predictions.
+    parts : list of str
+        The parts to predict.
+    explain : bool, default=False
+        Also return the fitted model's per-feature contributions on the test part.
+
     Returns
     -------
     predictions : pandas.DataFrame
@@ -123,6 +143,19 @@ def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
     contributions : pandas.DataFrame or None
         The fitted model's per-feature contributions on the test part (when
         ``explain`` and the model can explain itself).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_llmrad.benchmark import ModelSpec, run_fold
+    >>> spec = ModelSpec("logreg", "LogReg", factory=lambda **_: LogisticRegression(), input="features")
+    >>> X = pd.DataFrame({"f": np.arange(8.0)}, index=[f"c{i}" for i in range(8)])
+    >>> y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    >>> split = {"train": np.array([0, 1, 2, 4, 5, 6]), "test": np.array([3, 7])}
+    >>> predictions, _ = run_fold(spec, {}, X, y, split, fold=0, parts=["test"])
+    >>> predictions[["case", "part", "y_true"]].values.tolist()
+    [['c3', 'test', 0], ['c7', 'test', 1]]
     """
     estimator = clone(spec.factory(**settings))
     estimator.fit(_take(data, split["train"]), y[split["train"]])
@@ -280,7 +313,41 @@ def _run_model(
 
 
 def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state):
-    """The results table: one row per model with metrics, CIs, DeLong p and status."""
+    """The results table: one row per model with metrics, CIs, DeLong p and status.
+
+    Parameters
+    ----------
+    specs : list of ModelSpec
+        The models, in table order.
+    predictions : dict of str to pandas.DataFrame
+        Out-of-fold predictions of each model that ran (see :func:`run_fold`).
+    failures : dict of str to str
+        The error of each model that failed.
+    n_bootstraps : int
+        Bootstrap resamples of the confidence intervals.
+    random_state : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model; ``attrs["delong_reference"]`` names the model the
+        DeLong tests compare against (the full method when it ran).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn_llmrad.benchmark import ModelSpec, summarize_models
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.array([0, 1] * 20)
+    >>> frame = pd.DataFrame({"case": [f"c{i}" for i in range(40)], "fold": 0, "part": "test",
+    ...                       "y_true": y, "y_prob": np.clip(0.3 * y + rng.uniform(0, 0.7, 40), 0, 1)})
+    >>> specs = [ModelSpec("a", "Model A", factory=None), ModelSpec("b", "Model B", factory=None)]
+    >>> table = summarize_models(specs, {"a": frame}, {"b": "ValueError: boom"},
+    ...                          n_bootstraps=20, random_state=0)
+    >>> table["status"].tolist()
+    ['ok', 'failed: ValueError: boom']
+    """
     from ..metrics import delong_test, summarize_predictions
 
     # DeLong against the full method; without it, against the first model that ran

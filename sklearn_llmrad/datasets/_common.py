@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.utils import Bunch
 
 from .._columns import CLINICAL, IMAGE, MASK
@@ -169,3 +170,87 @@ def make_bunch(
         **extra,
     )
 
+
+
+def _by_case(records):
+    table = pd.DataFrame(records).set_index("case")
+    table.index.name = None
+    return table
+
+
+def bunch_from_records(
+    rows,
+    meta,
+    *,
+    target,
+    groups,
+    descr,
+    nothing_found,
+    excluded,
+    return_X_y=False,
+    **extra,
+):
+    """Package a loader's per-lesion records as a Bunch, or raise if there are none.
+
+    The common tail of the public-dataset loaders: refuse an empty result with
+    the loader's own explanation, index ``frame`` and ``metadata`` by case id,
+    and check both with :func:`make_bunch`.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One dict per lesion with a ``"case"`` key and the contract columns
+        (``image``, ``mask``, clinical columns).
+    meta : list of dict
+        One dict per lesion with a ``"case"`` key and dataset descriptors.
+    target, groups : array-like of shape (n_lesions,)
+        Labels (0/1) and patient ids, in the order of ``rows``.
+    descr : str
+        The dataset description (``DESCR``).
+    nothing_found : str
+        The message of the :class:`~sklearn_llmrad.exceptions.DatasetFormatError`
+        raised when ``rows`` is empty (say where was looked and why lesions
+        were excluded).
+    excluded : list of (case, reason)
+        Entries left out, with the reason.
+    return_X_y : bool, default=False
+        Return ``(frame, target)`` instead of a Bunch.
+    **extra : dict
+        Further Bunch attributes.
+
+    Returns
+    -------
+    Bunch or (DataFrame, ndarray)
+        See :func:`make_bunch`.
+
+    Raises
+    ------
+    DatasetFormatError
+        When ``rows`` is empty, or the case ids are not unique.
+
+    Examples
+    --------
+    >>> rows = [{"case": "c1", "image": "a.pgm", "mask": "m.png", "age": 50.0}]
+    >>> meta = [{"case": "c1", "view": "CC"}]
+    >>> b = bunch_from_records(rows, meta, target=[0], groups=["p1"], descr="demo",
+    ...                        nothing_found="no lesion", excluded=[])
+    >>> b.frame.index.tolist(), b.metadata.loc["c1", "view"]
+    (['c1'], 'CC')
+    >>> bunch_from_records([], [], target=[], groups=[], descr="demo",
+    ...                    nothing_found="no lesion under '/data'", excluded=[])
+    Traceback (most recent call last):
+    ...
+    sklearn_llmrad.exceptions.DatasetFormatError: no lesion under '/data'
+    """
+    if not rows:
+        raise DatasetFormatError(nothing_found)
+    return make_bunch(
+        frame=_by_case(rows),
+        target=target,
+        groups=groups,
+        descr=descr,
+        return_X_y=return_X_y,
+        excluded=excluded,
+        metadata=_by_case(meta),
+        **extra,
+    )

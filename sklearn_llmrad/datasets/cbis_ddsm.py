@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ..exceptions import DatasetFormatError
-from ._common import make_bunch, map_density, safe_join, where
+from ._common import bunch_from_records, map_density, safe_join, where
 
 __all__ = ["load_cbis_ddsm"]
 
@@ -324,19 +324,15 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
                     "crop": str(crop[0]) if len(crop) == 1 else None,
                     **{d.replace(" ", "_"): record.get(d, None) for d in _DESCRIPTORS},
                 })
-    if not rows:
-        raise DatasetFormatError(
+    descr = _DESCR + (
+        f"\nThis copy ({root}, abnormality={abnormality}, split={split}): {len(rows)} abnormalities "
+        f"loaded ({int(np.sum(target))} malignant), {len(excluded)} excluded.\n"
+    )
+    return bunch_from_records(
+        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
+        nothing_found=(
             f"no CBIS-DDSM mammogram found under {str(root)!r} for abnormality={abnormality!r}, "
             f"split={split!r} ({len(excluded)} abnormalities listed; first reason: "
             f"{excluded[0][1] if excluded else 'none listed'})"
-        )
-    frame = pd.DataFrame(rows).set_index("case")
-    frame.index.name = None
-    metadata = pd.DataFrame(meta).set_index("case")
-    metadata.index.name = None
-    descr = _DESCR + (
-        f"\nThis copy ({root}, abnormality={abnormality}, split={split}): {len(frame)} abnormalities "
-        f"loaded ({int(np.sum(target))} malignant), {len(excluded)} excluded.\n"
+        ),
     )
-    return make_bunch(frame=frame, target=target, groups=groups, descr=descr, return_X_y=return_X_y,
-                      excluded=excluded, metadata=metadata)

@@ -44,8 +44,9 @@ def _blank(value):
     prefer_skip_nested_validation=True,
 )
 def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
-    """Load lesions listed in a CSV file with columns
-    ``image,mask,label[,age,density,history,patient,case]``.
+    """Load lesions listed in a CSV file.
+
+    Its columns: ``image,mask,label[,age,density,history,patient,case]``.
 
     Parameters
     ----------

@@ -25,13 +25,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ..exceptions import DatasetFormatError
-from ..roi import PolygonROI
-from ._common import make_bunch, map_density, parse_age, where
 from ..imageio import ljpeg_frame_header
+from ..roi import PolygonROI
+from ._common import bunch_from_records, map_density, parse_age, where
 
 __all__ = ["chain_code_outline", "load_ddsm", "optical_density", "read_ics", "read_overlay"]
 
@@ -277,11 +276,15 @@ def _overlay_blocks(path):
         key = fields[0].upper()
         if key == "TOTAL_ABNORMALITIES":
             if len(fields) != 2 or not fields[1].isdigit():
-                raise DatasetFormatError(f"{where(path, line=number)}: TOTAL_ABNORMALITIES needs a count, got {line.strip()!r}")
+                raise DatasetFormatError(
+                    f"{where(path, line=number)}: TOTAL_ABNORMALITIES needs a count, got {line.strip()!r}"
+                )
             total = int(fields[1])
         elif key == "ABNORMALITY":
             if len(fields) != 2 or not fields[1].isdigit():
-                raise DatasetFormatError(f"{where(path, line=number)}: ABNORMALITY needs a number, got {line.strip()!r}")
+                raise DatasetFormatError(
+                    f"{where(path, line=number)}: ABNORMALITY needs a number, got {line.strip()!r}"
+                )
             starts.append((int(fields[1]), number))
     if total is None:
         raise DatasetFormatError(f"{where(path)}: no TOTAL_ABNORMALITIES line (not a DDSM overlay?)")
@@ -401,7 +404,8 @@ def read_overlay(path):
     list of dict
         One dict per abnormality: ``number``, ``descriptions`` (list of
         ``{"kind": "mass", "shape", "margins"}`` / ``{"kind": "calcification",
-        "calc_type", "calc_distribution"}`` / ``{"kind": "other", "detail"}``), ``assessment``, ``subtlety``, ``pathology``,
+        "calc_type", "calc_distribution"}`` / ``{"kind": "other", "detail"}``),
+        ``assessment``, ``subtlety``, ``pathology``,
         ``total_outlines``, ``boundary`` and ``cores`` (``(rows, cols)`` pixel
         arrays of each outline).
 
@@ -672,23 +676,20 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
             f"DDSM: {len(bad)} entries excluded for bad input (see .excluded); first: {bad[0][0]}: {bad[0][1]}",
             UserWarning, stacklevel=2,
         )
-    if not out.rows:
-        raise DatasetFormatError(
-            f"no DDSM abnormality of type {kinds} loaded from {len(folders)} case folder(s) under "
-            f"{str(cases_dir)!r} ({len(out.excluded)} excluded"
-            + (f"; first: {out.excluded[0][0]}: {out.excluded[0][1]})" if out.excluded else ")")
-        )
-    frame = pd.DataFrame(out.rows).set_index("case")
-    frame.index.name = None
-    metadata = pd.DataFrame(out.meta).set_index("case")
-    metadata.index.name = None
     descr = _DESCR + (
-        f"\nThis copy ({root}, abnormality={kinds}): {len(folders)} case folders, {len(frame)} "
+        f"\nThis copy ({root}, abnormality={kinds}): {len(folders)} case folders, {len(out.rows)} "
         f"abnormality views loaded ({int(np.sum(out.target))} malignant), {n_filtered} of other "
         f"types skipped, {len(out.excluded)} entries excluded.\n"
     )
-    return make_bunch(frame=frame, target=out.target, groups=out.groups, descr=descr,
-                      return_X_y=return_X_y, excluded=out.excluded, metadata=metadata)
+    return bunch_from_records(
+        out.rows, out.meta, target=out.target, groups=out.groups, descr=descr, excluded=out.excluded,
+        return_X_y=return_X_y,
+        nothing_found=(
+            f"no DDSM abnormality of type {kinds} loaded from {len(folders)} case folder(s) under "
+            f"{str(cases_dir)!r} ({len(out.excluded)} excluded"
+            + (f"; first: {out.excluded[0][0]}: {out.excluded[0][1]})" if out.excluded else ")")
+        ),
+    )
 
 
 def _load_case(out, category, volume, folder, kinds, codecs):

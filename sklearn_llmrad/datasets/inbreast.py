@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import PolygonROI
-from ._common import make_bunch, map_density, parse_age, safe_join, where
+from ._common import bunch_from_records, map_density, parse_age, safe_join, where
 
 __all__ = ["load_inbreast"]
 
@@ -210,18 +210,14 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
             groups.append(patient)
             meta.append({"case": case, "file_name": name, "roi_name": roi_name,
                          "laterality": record["Laterality"], "view": record["View"], "birads": record["Bi-Rads"]})
-    if not rows:
-        raise DatasetFormatError(
-            f"no INbreast lesion of types {list(lesion_types)} found under {str(root)!r} "
-            f"({len(excluded)} excluded; first reason: {excluded[0][1] if excluded else 'none'})"
-        )
-    frame = pd.DataFrame(rows).set_index("case")
-    frame.index.name = None
-    metadata = pd.DataFrame(meta).set_index("case")
-    metadata.index.name = None
     descr = _DESCR + (
-        f"\nThis copy ({root}, lesion_types={list(lesion_types)}): {len(frame)} lesions loaded "
+        f"\nThis copy ({root}, lesion_types={list(lesion_types)}): {len(rows)} lesions loaded "
         f"({int(np.sum(target))} with BI-RADS >= 4), {len(excluded)} excluded.\n"
     )
-    return make_bunch(frame=frame, target=target, groups=groups, descr=descr, return_X_y=return_X_y,
-                      excluded=excluded, metadata=metadata)
+    return bunch_from_records(
+        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
+        nothing_found=(
+            f"no INbreast lesion of types {list(lesion_types)} found under {str(root)!r} "
+            f"({len(excluded)} excluded; first reason: {excluded[0][1] if excluded else 'none'})"
+        ),
+    )

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import CircleROI
-from ._common import make_bunch, where
+from ._common import bunch_from_records, where
 
 __all__ = ["load_mias"]
 
@@ -198,28 +198,18 @@ def load_mias(root, *, return_X_y=False):
              "x": x, "y": y, "radius": radius}
         )
 
-    if not rows:
-        raise DatasetFormatError(
-            f"no lesion with coordinates found: {len(listed)} images listed in {str(info)!r}, "
-            f"{len(listed) - len(missing)} present in {str(root)!r}"
-        )
+    nothing_found = (
+        f"no lesion with coordinates found: {len(listed)} images listed in {str(info)!r}, "
+        f"{len(listed) - len(missing)} present in {str(root)!r}"
+    )
+    n_excluded = len(excluded)
     excluded.extend((ref, "image listed in Info.txt but not present on disk") for ref in sorted(missing))
-    frame = pd.DataFrame(rows).set_index("case")
-    frame.index.name = None
-    metadata = pd.DataFrame(meta).set_index("case")
-    metadata.index.name = None
     descr = _DESCR + (
         f"\nThis copy ({root}): {len(listed)} images listed, {len(missing)} missing on disk, "
-        f"{len(frame)} lesions loaded ({int(np.sum(target))} malignant), "
-        f"{len(excluded) - len(missing)} entries excluded.\n"
+        f"{len(rows)} lesions loaded ({int(np.sum(target))} malignant), "
+        f"{n_excluded} entries excluded.\n"
     )
-    return make_bunch(
-        frame=frame,
-        target=target,
-        groups=groups,
-        descr=descr,
-        return_X_y=return_X_y,
-        excluded=excluded,
-        metadata=metadata,
-        n_missing_images=len(missing),
+    return bunch_from_records(
+        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
+        nothing_found=nothing_found, n_missing_images=len(missing),
     )

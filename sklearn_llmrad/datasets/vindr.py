@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import BoxROI
-from ._common import make_bunch, map_density, parse_age, safe_join, where
+from ._common import bunch_from_records, map_density, parse_age, safe_join, where
 
 __all__ = ["load_vindr_mammo"]
 
@@ -205,18 +205,14 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, return_X_y
                      "finding_categories": categories, "finding_birads": match.group(1),
                      "breast_birads": record.get("breast_birads"),
                      "height": record.get("height"), "width": record.get("width")})
-    if not rows:
-        raise DatasetFormatError(
-            f"no usable finding with an image under {str(root)!r} ({len(excluded)} rows excluded; "
-            f"first reason: {excluded[0][1] if excluded else 'none'})"
-        )
-    frame = pd.DataFrame(rows).set_index("case")
-    frame.index.name = None
-    metadata = pd.DataFrame(meta).set_index("case")
-    metadata.index.name = None
     descr = _DESCR + (
-        f"\nThis copy ({root}, split={split}): {len(frame)} findings loaded "
+        f"\nThis copy ({root}, split={split}): {len(rows)} findings loaded "
         f"({int(np.sum(target))} with BI-RADS 4-5), {len(excluded)} rows excluded.\n"
     )
-    return make_bunch(frame=frame, target=target, groups=groups, descr=descr, return_X_y=return_X_y,
-                      excluded=excluded, metadata=metadata)
+    return bunch_from_records(
+        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
+        nothing_found=(
+            f"no usable finding with an image under {str(root)!r} ({len(excluded)} rows excluded; "
+            f"first reason: {excluded[0][1] if excluded else 'none'})"
+        ),
+    )

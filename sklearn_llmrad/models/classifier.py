@@ -290,7 +290,18 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
 
     # ----------------------------------------------------------------- skorch
     def initialize_module(self):
-        """Build the module from the data seen in ``fit`` and the architecture parameters."""
+        """Build the module from the data seen in ``fit`` and the architecture parameters.
+
+        Returns
+        -------
+        self
+            With ``module_`` set.
+
+        Raises
+        ------
+        RuntimeError
+            Called before ``fit`` (the network's size comes from the data).
+        """
         context = getattr(self, "_module_context_", None)
         if context is None and isinstance(getattr(self, "module_", None), FusionModule):
             # Re-initialisation after fit (e.g. set_params(module__...)): the
@@ -326,7 +337,15 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         return self
 
     def initialize_criterion(self):
-        """Pass ``contrastive_weight`` and ``temperature`` to the criterion."""
+        """Pass ``contrastive_weight`` and ``temperature`` to the criterion.
+
+        Other criteria get only their ``criterion__`` parameters.
+
+        Returns
+        -------
+        self
+            With ``criterion_`` set.
+        """
         kwargs = self.get_params_for("criterion")
         criterion = self.criterion
         cls = criterion if isinstance(criterion, type) else type(criterion)
@@ -379,7 +398,25 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         return super().get_iterator(dataset, training=training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Criterion on the module's ``(logits, embedding, attention)`` output."""
+        """Criterion on the module's ``(logits, embedding, attention)`` output.
+
+        Parameters
+        ----------
+        y_pred : tensor or tuple of tensors
+            The module's output; its first item holds the logits, its second
+            the embedding used by a contrastive criterion.
+        y_true : array-like or tensor
+            Encoded labels.
+        X : object, default=None
+            The batch's input (unused; skorch's signature).
+        training : bool, default=False
+            Whether the loss is computed for a training step (unused).
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss.
+        """
         if isinstance(y_pred, (tuple, list)):
             logits, embedding = y_pred[0], y_pred[1] if len(y_pred) > 1 else None
         else:
@@ -411,7 +448,23 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
 
     # ------------------------------------------------------------------ input
     def validate_X(self, X, *, reset):
-        """Validate ``X`` and return the dict fed to the module's ``forward``."""
+        """Validate ``X`` and return the dict fed to the module's ``forward``.
+
+        Parameters
+        ----------
+        X : SemanticFeatures or array-like of shape (n_samples, n_features)
+            Encoded features (:class:`~sklearn_llmrad.BioBERTEncoder`'s
+            output) or plain numeric features.
+        reset : bool
+            True in ``fit``: record the input's shape and feature names;
+            False: check that ``X`` matches them.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyword arguments of :meth:`FusionModule.forward
+            <sklearn_llmrad.models.fusion.FusionModule.forward>`.
+        """
         if _is_semantic(X):
             return self._prepare_semantic(X, reset=reset)
         return self._prepare_numeric(X, reset=reset)
@@ -559,7 +612,17 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             )
 
     def before_initialize(self, classes, y_encoded, *, warm):
-        """Record the number of classes the network is built for."""
+        """Record the number of classes the network is built for.
+
+        Parameters
+        ----------
+        classes : ndarray
+            The classes seen in ``fit``.
+        y_encoded : ndarray
+            The labels as class indices.
+        warm : bool
+            Whether ``warm_start`` keeps the network already built.
+        """
         super().before_initialize(classes, y_encoded, warm=warm)
         if not warm:
             self._module_context_["n_classes"] = len(classes)
@@ -569,7 +632,24 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         self.__dict__.pop("_module_context_", None)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training (no re-initialisation); see :meth:`fit`."""
+        """Continue training (no re-initialisation); see :meth:`fit`.
+
+        Parameters
+        ----------
+        X : SemanticFeatures or array-like of shape (n_samples, n_features)
+            As in ``fit``, with the same features.
+        y : array-like of shape (n_samples,)
+            Labels among ``classes_``.
+        classes : array-like, default=None
+            Unused (the classes are fixed by the first ``fit``); skorch's signature.
+        **fit_params : dict
+            Passed on to skorch's ``partial_fit``.
+
+        Returns
+        -------
+        self
+            The classifier, trained further (or fitted, when it was not yet).
+        """
         if isinstance(X, dict) or is_dataset(X):  # called by skorch internals
             return super().partial_fit(X, y, classes=classes, **fit_params)
         if not self.initialized_:
@@ -600,7 +680,25 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         }
 
     def initialize_for_restore(self, build_state=None, after=None):
-        """Build the network from a saved :meth:`get_build_state` to receive saved weights."""
+        """Build the network from a saved :meth:`get_build_state` to receive saved weights.
+
+        Parameters
+        ----------
+        build_state : dict
+            What :meth:`get_build_state` returned for the saved model.
+        after : dict or None
+            Attributes set once the network is built.
+
+        Returns
+        -------
+        self
+            Initialised, ready for the saved weights.
+
+        Raises
+        ------
+        ValueError
+            ``build_state`` is None.
+        """
         if build_state is None:
             raise ValueError(f"{type(self).__name__} needs its build state to be restored")
         self._module_context_ = dict(build_state)

@@ -34,9 +34,10 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .._output import FixedOutputMixin
 from .._columns import IMAGE, MASK, SOURCE
+from .._output import FixedOutputMixin
 from ..exceptions import ImageReadError, MaskError, ModelNotFoundError
+from ..lesions import check_image, select_roi
 from ._base import SkorchClassifierBase
 from ._device import resolve_device
 
@@ -252,17 +253,8 @@ def _as_crop(value, *, case, file):
             "image is a path, not a pixel array: run CLAHEPreprocessor before ROIToTensor",
             case=case, file=value,
         )
-    arr = np.asarray(value)
-    if arr.ndim != 2:
-        raise ImageReadError(f"ROI crop must be 2-D, got shape {arr.shape}", case=case, file=file)
-    if arr.size == 0:
-        raise ImageReadError("ROI crop is empty", case=case, file=file)
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ImageReadError(f"ROI crop has non-numeric dtype {arr.dtype}", case=case, file=file)
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ImageReadError("ROI crop holds NaN or infinite values", case=case, file=file)
-    return arr
+    arr = check_image(np.asarray(value), case=case, file=file, what="ROI crop")
+    return arr.astype(np.float32, copy=False)
 
 
 def _as_mask(value, shape, *, case, file):
@@ -271,12 +263,7 @@ def _as_mask(value, shape, *, case, file):
             "mask is not a pixel array: run CLAHEPreprocessor before ROIToTensor",
             case=case, file=file,
         )
-    arr = np.asarray(value)
-    if arr.shape != shape:
-        raise MaskError(f"mask shape {arr.shape} differs from crop shape {shape}", case=case, file=file)
-    if not np.isfinite(arr.astype(np.float32, copy=False)).all():
-        raise MaskError("mask holds NaN or infinite values", case=case, file=file)
-    return arr
+    return select_roi(np.asarray(value), shape=shape, case=case, file=file)
 
 
 # --------------------------------------------------------------------------------------
