@@ -19,7 +19,7 @@ from pathlib import Path
 
 __all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS"]
 
-DATASETS = ("synthetic", "mias", "cbis-ddsm", "vindr", "inbreast", "csv")
+DATASETS = ("synthetic", "mias", "cbis-ddsm", "vindr", "inbreast", "csv", "radmlbench")
 
 #: Demo-sized settings: small enough to finish in minutes on 2 CPU cores.
 #: The published configuration (hidden size 768, 200 epochs, K=500, 224-px CNN
@@ -133,7 +133,8 @@ def _build_parser():
     bench.add_argument("--models", default=None, help="comma-separated subset of models")
     bench.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     bench.add_argument("--language-model", default=None, help="hub id or local dir")
-    bench.add_argument("--k", type=int, default=500, help="selected radiomics features")
+    bench.add_argument("--k", type=int, default=None,
+                       help="selected radiomics features (default 500; 100 with --transfer)")
     bench.add_argument("--epochs", type=int, default=None, help="fusion network epochs")
     bench.add_argument("--hidden-size", type=int, default=None, help="fusion network width")
     bench.add_argument("--cnn-size", type=int, default=224, help="CNN input side in pixels")
@@ -150,6 +151,9 @@ def _build_parser():
     bench.add_argument(
         "--abnormality", default="mass", choices=("mass", "calc", "both"), help="CBIS-DDSM only"
     )
+    from .transfer import add_transfer_arguments  # --transfer (leave-one-study-out)
+
+    add_transfer_arguments(bench)
 
     sub.add_parser("models", help="list the models a benchmark can run")
     return parser
@@ -204,6 +208,11 @@ def main(argv=None):
         _print_result(result, note, started)
         return 0
 
+    if args.transfer or args.dataset == "radmlbench":
+        from .transfer import run_transfer_command
+
+        return run_transfer_command(args, language_model, note)
+
     kwargs = {"abnormality": args.abnormality} if args.dataset == "cbis-ddsm" else {}
     X, y, groups, description = load_dataset(
         args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
@@ -222,7 +231,8 @@ def main(argv=None):
     result = run_benchmark(
         X, y, groups,
         models=models, cv=args.cv if args.holdout is None else None, holdout=args.holdout,
-        out_dir=args.out or f"results/{args.dataset}", n_jobs=args.n_jobs, k=args.k,
+        out_dir=args.out or f"results/{args.dataset}", n_jobs=args.n_jobs,
+        k=500 if args.k is None else args.k,
         encoder=language_model, classifier_params=classifier_params, cnn_size=args.cnn_size,
         cnn_params=cnn_params, device=args.device, n_bootstraps=args.bootstraps,
         random_state=args.seed, log=lambda line: print(line, flush=True),
