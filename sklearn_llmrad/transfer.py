@@ -525,12 +525,18 @@ def _safe_name(name):
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))
 
 
-def _evaluate(spec, X, y, splits, settings):
+def _build(spec, settings, params):
+    """The unfitted estimator of ``spec`` with the user's ``model_params`` set."""
+    estimator = spec.factory(**settings)
+    return estimator.set_params(**params) if params else estimator
+
+
+def _evaluate(spec, X, y, splits, settings, params):
     """Out-of-fold probabilities of one model on one study."""
     proba = np.full(len(y), np.nan)
     fold = np.zeros(len(y), dtype=int)
     for i, (train, test) in enumerate(splits, start=1):
-        estimator = clone(spec.factory(**settings))
+        estimator = clone(_build(spec, settings, params))
         estimator.fit(X.iloc[train], y[train])
         p = estimator.predict_proba(X.iloc[test])
         classes = list(getattr(estimator, "classes_", [0, 1]))
@@ -551,6 +557,7 @@ def run_transfer_benchmark(
     classifier_params=None,
     encoder_params=None,
     prior_params=None,
+    model_params=None,
     device="cpu",
     n_bootstraps=2000,
     random_state=0,
@@ -581,6 +588,9 @@ def run_transfer_benchmark(
         Fusion network settings; :data:`TRANSFER_SETTINGS` by default.
     encoder_params, prior_params : dict, default=None
         Extra settings of the encoder and the prior.
+    model_params : dict of str -> dict, default=None
+        Per model name, parameters set on its estimator with ``set_params``, e.g.
+        ``{"random-forest": {"model__n_estimators": 100}}``.
     device : str, default="cpu"
     n_bootstraps : int, default=2000
         Bootstrap replicates of the per-study AUC intervals.
@@ -597,7 +607,8 @@ def run_transfer_benchmark(
     started, cpu_started = time.perf_counter(), time.process_time()
     known = transfer_models()
     names = list(DEFAULT_MODELS if models is None else models)
-    unknown = [n for n in names if n not in known]
+    model_params = dict(model_params or {})
+    unknown = [n for n in list(names) + list(model_params) if n not in known]
     if unknown:
         raise ValueError(f"unknown transfer model(s) {unknown}; available: {list(known)}")
     specs = [known[n] for n in names]
@@ -653,7 +664,8 @@ def run_transfer_benchmark(
                     }
                 prior, prior_key = fitted_priors[spec.prior]
             model_settings = dict(settings, prior=prior)
-            described = _describe(spec.factory(**model_settings).get_params(deep=True))
+            params = model_params.get(spec.name, {})
+            described = _describe(_build(spec, model_settings, params).get_params(deep=True))
             fingerprint = _digest({"model": spec.name, "params": described, "prior": prior_key,
                                    "data": data_key, "versions": versions})
             path = None if out_dir is None else (
@@ -668,7 +680,7 @@ def run_transfer_benchmark(
             else:
                 t0, c0 = time.perf_counter(), time.process_time()
                 try:
-                    proba, fold = _evaluate(spec, X, y, splits, model_settings)
+                    proba, fold = _evaluate(spec, X, y, splits, model_settings, params)
                 except Exception as exc:  # reported in the table; the other models go on
                     message = f"{type(exc).__name__}: {exc}"
                     log(f"{tag}: FAILED ({message})")
