@@ -7,6 +7,9 @@
     with confidence intervals, DeLong tests, calibration and plots.
 ``llmrad models``
     Lists the models a benchmark can run.
+``llmrad pretrain --tables DIR --out DIR``
+    Learns a semantic prior (which feature names tend to matter) from public
+    radiomics tables; see :mod:`sklearn_llmrad.prior`.
 """
 
 from __future__ import annotations
@@ -156,7 +159,44 @@ def _build_parser():
     add_transfer_arguments(bench)
 
     sub.add_parser("models", help="list the models a benchmark can run")
+    _add_pretrain_parser(sub)
     return parser
+
+
+def _add_pretrain_parser(sub):
+    pre = sub.add_parser("pretrain", help="learn a semantic prior from radMLBench tables")
+    pre.add_argument("--tables", required=True, help="folder of radMLBench <study>.gz tables")
+    pre.add_argument("--include", default=None, help="comma-separated studies to use (default: all)")
+    pre.add_argument("--exclude", default=None, help="comma-separated studies to leave out")
+    pre.add_argument("--language-model", default=None, help="hub id or local dir (default: as for benchmark)")
+    pre.add_argument("--revision", default=None, help="hub revision of the language model")
+    pre.add_argument("--name-vectors", default="language_model", choices=("language_model", "random"))
+    pre.add_argument("--cache-dir", default=None, help="embedding cache folder")
+    pre.add_argument("--device", default="cpu")
+    pre.add_argument("--out", required=True, help="output folder of the prior")
+
+
+def _study_list(text):
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _pretrain(args):
+    from .prior import pretrain_prior
+
+    started = time.perf_counter()
+    if args.name_vectors == "random":
+        language_model = args.language_model or "random-name-vectors"
+    else:
+        language_model, note = resolve_language_model(args.language_model)
+        print(note, flush=True)
+    prior = pretrain_prior(
+        args.tables, include=_study_list(args.include), exclude=_study_list(args.exclude),
+        language_model=language_model, revision=args.revision, name_vectors=args.name_vectors,
+        out=args.out, device=args.device, cache_dir=args.cache_dir, log=lambda line: print(line, flush=True),
+    )
+    print(f"Prior of {prior.n_studies_} studies, {prior.n_names_} names -> {args.out} "
+          f"({time.perf_counter() - started:.0f} s)")
+    return 0
 
 
 def _print_result(result, note, started):
@@ -183,6 +223,8 @@ def main(argv=None):
         for name in available_models():
             print(name)
         return 0
+    if args.command == "pretrain":
+        return _pretrain(args)
 
     started = time.perf_counter()
     models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]

@@ -44,6 +44,9 @@ from .exceptions import LesionError, ModelNotFoundError
 
 __all__ = [
     "BioBERTEncoder",
+    "BIOBERT_MODEL",
+    "BIOBERT_REVISION",
+    "resolve_revision",
     "SemanticFeatures",
     "CLINICAL_TOKENS",
     "describe_feature",
@@ -376,6 +379,43 @@ def _as_str_array(values, length, name):
 # BioBERTEncoder
 # ---------------------------------------------------------------------------
 
+#: The published method's language model (hub id).
+BIOBERT_MODEL = "dmis-lab/biobert-base-cased-v1.2"
+#: Hub commit of :data:`BIOBERT_MODEL` that has ``model.safetensors``: the
+#: repository's ``main`` ships only ``pytorch_model.bin`` (a pickle, which this
+#: package never loads); this commit is the safetensors conversion (``refs/pr/6``).
+BIOBERT_REVISION = "28c8d50abc6680732eca889059ff503505a74cd5"
+_PINNED_REVISIONS = {BIOBERT_MODEL: BIOBERT_REVISION}
+
+
+def resolve_revision(model, revision=None):
+    """The hub revision actually loaded: ``revision``, else the pinned one for known models.
+
+    Parameters
+    ----------
+    model : str or os.PathLike
+        Hub id or local directory.
+    revision : str or None
+        An explicit revision always wins.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> resolve_revision("dmis-lab/biobert-base-cased-v1.2")
+    '28c8d50abc6680732eca889059ff503505a74cd5'
+    >>> resolve_revision("dmis-lab/biobert-base-cased-v1.2", "main")
+    'main'
+    >>> resolve_revision("some/other-model") is None
+    True
+    """
+    if revision is not None:
+        return revision
+    return _PINNED_REVISIONS.get(os.fspath(model))
+
+
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _TRUE_ENV = {"1", "true", "yes", "on"}
 
@@ -437,6 +477,10 @@ class BioBERTEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         if it cannot be loaded, :class:`~sklearn_llmrad.exceptions.ModelNotFoundError`.
     revision : str, default=None
         Hub revision (branch, tag or commit) to pin; part of the cache key.
+        None loads, for the default BioBERT, the pinned commit
+        :data:`BIOBERT_REVISION` (its safetensors copy; the hub's ``main`` has
+        only a pickled ``pytorch_model.bin``), for other hub models ``main``.
+        Ignored for a local directory.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     batch_size : int, default=32
@@ -593,7 +637,7 @@ class BioBERTEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     def _model_identity(self):
         """JSON-able identity of the model setup (part of every cache key)."""
         source, is_local = self._model_source()
-        identity = {"revision": self.revision, "pooling": self.pooling, "max_length": int(self.max_length)}
+        identity = {"revision": resolve_revision(self.model, self.revision), "pooling": self.pooling, "max_length": int(self.max_length)}
         if is_local:
             root = Path(source)
             config = root / "config.json"
@@ -626,14 +670,15 @@ class BioBERTEncoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         """Return (tokenizer, model, device), loading them on first use."""
         source, is_local = self._model_source()
         device = self._resolve_device()
-        key = (source, self.revision, str(device))
+        revision = resolve_revision(self.model, self.revision)
+        key = (source, revision, str(device))
         lm = getattr(self, "_lm", None)
         if lm is not None and getattr(self, "_lm_key", None) == key:
             return lm
         import transformers
 
         local_only = self._local_files_only(is_local)
-        kwargs = {"revision": self.revision, "local_files_only": local_only, "trust_remote_code": False}
+        kwargs = {"revision": revision, "local_files_only": local_only, "trust_remote_code": False}
         hf_logging = transformers.utils.logging
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # a "Loading weights" bar per fit clutters CV logs

@@ -172,6 +172,7 @@ def make_llmrad_pipeline(
     extractor_params=None,
     device="auto",
     random_state=None,
+    pretrained=None,
 ):
     """The LLM-enhanced radiomics method and its ablations as one factory.
 
@@ -201,6 +202,14 @@ def make_llmrad_pipeline(
         Torch device of the language model and the fusion network ("auto" = CUDA when present).
     random_state : int, default=None
         Seeds selection, the encoder and the network.
+    pretrained : str, path-like, SemanticPrior or None, default=None
+        A semantic prior learned across public studies
+        (:func:`~sklearn_llmrad.prior.pretrain_prior`, ``llmrad pretrain``), or
+        the directory it was saved to. Top-K selection then weighs its scores
+        by the prior (trust chosen by inner CV, ``topk__prior_gamma``) and the
+        fusion network's linear path gets per-feature penalty factors from it
+        (``fusion__prior_gamma``, ``fusion__prior_penalty``). The prior must not
+        have seen the study the pipeline is evaluated on (``prior.studies_``).
 
     Returns
     -------
@@ -216,8 +225,10 @@ def make_llmrad_pipeline(
     """
     from .encoding import BioBERTEncoder
     from .models.classifier import LLMRadiomicsClassifier
+    from .prior import as_prior
     from .selection import TopKSelector
 
+    prior = as_prior(pretrained)
     steps = _head(
         cache_dir=cache_dir,
         n_jobs=n_jobs,
@@ -226,12 +237,16 @@ def make_llmrad_pipeline(
     )
     if encoder is None:
         steps.append(
-            ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state))
+            ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state,
+                                  prior=prior))
         )
         # the encoder's own robust scaling, so the ablation removes the language model only
-        steps.append(("scaler", RobustFeatureScaler()))
+        scaler = RobustFeatureScaler()
+        if prior is not None:  # the prior needs the feature names at the classifier
+            scaler.set_output(transform="pandas")
+        steps.append(("scaler", scaler))
     else:
-        steps.append(("topk", TopKSelector(k, score_func=score, random_state=random_state)))
+        steps.append(("topk", TopKSelector(k, score_func=score, random_state=random_state, prior=prior)))
         if not isinstance(encoder, BioBERTEncoder):
             params = {"device": device, "random_state": random_state}
             if cache_dir is not None:
@@ -241,11 +256,14 @@ def make_llmrad_pipeline(
             params.update(encoder_params or {})
             encoder = BioBERTEncoder(model=str(encoder), **params)
         steps.append(("encoder", encoder))
+    classifier_params = dict(classifier_params or {})
+    if prior is not None:
+        classifier_params.setdefault("prior", prior)
     classifier = LLMRadiomicsClassifier(
         attention=attention,
         device=device,
         random_state=random_state,
-        **(classifier_params or {}),
+        **classifier_params,
     )
     steps.append(("fusion", classifier))
     return Pipeline(steps)

@@ -9,7 +9,7 @@ columns, and appends those unchanged after the selected features.
 from __future__ import annotations
 
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -93,12 +93,29 @@ class TopKSelector(SelectorMixin, BaseEstimator):
     n_jobs : int, default=None
         Parallel jobs of the mutual-information estimator.
 
+    prior : SemanticPrior, str or None, default=None
+        A :class:`~sklearn_llmrad.prior.SemanticPrior` (or a saved prior
+        directory): each feature's score (the relevance term for ``"mrmr"``) is
+        multiplied by ``w_j ** prior_gamma``, ``w_j`` the prior's weight of its
+        name. Needs DataFrame input.
+
+    prior_gamma : "auto" or float, default="auto"
+        Trust in the prior. ``"auto"`` chooses it among (0, 2, 4, 8) by
+        stratified 3-fold CV on the training data: the AUC of an L2 logistic
+        regression on the ``k`` features each gamma selects (0 = no prior).
+
     Attributes
     ----------
     scores_ : ndarray of shape (n_features_in_,)
-        Score of each input column (the relevance term for ``"mrmr"``); NaN
-        for columns that were not scored (constant, all-missing, clinical,
-        passthrough).
+        Score of each input column (the relevance term for ``"mrmr"``),
+        prior-weighted when ``prior`` is set; NaN for columns that were not
+        scored (constant, all-missing, clinical, passthrough).
+
+    prior_gamma_ : float or None
+        The gamma used (None without prior).
+
+    prior_weights_ : ndarray of shape (n_features_in_,) or None
+        ``w_j`` of each scored column (NaN elsewhere; None without prior).
 
     pvalues_ : ndarray of shape (n_features_in_,) or None
         p-values when the score function gives them (``"anova"``), else None.
@@ -167,6 +184,8 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "prior": "no_validation",  # None, a SemanticPrior or a saved prior directory (checked in fit)
+        "prior_gamma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -180,6 +199,8 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         n_neighbors=3,
         random_state=None,
         n_jobs=None,
+        prior=None,
+        prior_gamma="auto",
     ):
         self.k = k
         self.score_func = score_func
@@ -189,6 +210,8 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         self.n_neighbors = n_neighbors
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.prior = prior
+        self.prior_gamma = prior_gamma
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -250,14 +273,16 @@ class TopKSelector(SelectorMixin, BaseEstimator):
                 )
             k = len(candidates)
 
+        factor = self._prior_factor(F, y, names[candidates], k)
         scores = np.full(self.n_features_in_, np.nan)
         pvalues = None
         if self.score_func == "mrmr":
-            relevance = self._univariate(F, y, self.mrmr_relevance)[0]
+            relevance = self._univariate(F, y, self.mrmr_relevance)[0] * factor
             order, crit = mrmr_select(F, relevance, k, scheme=self.mrmr_scheme)
             scores[candidates] = relevance
         else:
             cand_scores, cand_p = self._univariate(F, y, self.score_func)
+            cand_scores = cand_scores * factor
             scores[candidates] = cand_scores
             if cand_p is not None:
                 pvalues = np.full(self.n_features_in_, np.nan)
@@ -276,6 +301,57 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         self.passthrough_features_ = np.asarray(passthrough, dtype=object)
         self.selected_features_ = names[self._get_support_mask()]
         return self
+
+    # ---------------------------------------------------------- semantic prior
+    def _prior_factor(self, F, y, names, k):
+        """``w_j ** gamma`` per candidate (ones without prior); sets ``prior_gamma_``, ``prior_weights_``."""
+        self.prior_gamma_ = None
+        self.prior_weights_ = None
+        if self.prior is None:
+            return np.ones(F.shape[1])
+        from .prior import prior_feature_weights
+
+        if not hasattr(self, "feature_names_in_"):
+            raise ValueError("TopKSelector(prior=...) weighs features by name: pass X as a DataFrame.")
+        w = prior_feature_weights(self.prior, names, F.shape[1])
+        if self.prior_gamma == "auto":
+            gamma = self._choose_prior_gamma(F, y, w, k)
+        else:
+            gamma = float(self.prior_gamma)
+        weights = np.full(self.n_features_in_, np.nan)
+        weights[[list(self.feature_names_in_).index(n) for n in names]] = w
+        self.prior_gamma_ = gamma
+        self.prior_weights_ = weights
+        return w**gamma
+
+    def _choose_prior_gamma(self, F, y, w, k, gammas=(0.0, 2.0, 4.0, 8.0), n_splits=3):
+        """Pick gamma by inner stratified CV: L2 logistic regression on the k features each gamma selects."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import get_scorer
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        _, counts = np.unique(y, return_counts=True)
+        n_splits = min(n_splits, int(counts.min()))
+        if n_splits < 2 or k == 0:
+            return 0.0
+        scorer = get_scorer("roc_auc" if len(counts) == 2 else "accuracy")
+        func = self.mrmr_relevance if self.score_func == "mrmr" else self.score_func
+        folds = StratifiedKFold(n_splits, shuffle=True, random_state=0 if self.random_state is None
+                                else self.random_state).split(F, y)
+        totals = {g: [] for g in gammas}
+        for train, test in folds:
+            base = np.asarray(self._univariate(F[train], y[train], func)[0], dtype=float)
+            base = np.where(np.isfinite(base), base, -np.inf)
+            for g in gammas:
+                top = np.argsort(-(np.where(np.isfinite(base), base * w**g, -np.inf)), kind="stable")[:k]
+                model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+                model.fit(F[train][:, top], y[train])
+                totals[g].append(scorer(model, F[test][:, top], y[test]))
+        means = {g: float(np.mean(v)) for g, v in totals.items()}
+        self.prior_cv_results_ = means
+        return max(means, key=lambda g: (round(means[g], 12), -g))
 
     def _check_y(self, y, X):
         y = column_or_1d(y, warn=True)

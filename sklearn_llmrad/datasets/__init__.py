@@ -11,6 +11,8 @@ _API = {
     "load_vindr_mammo": "sklearn_llmrad.datasets.vindr",
     "load_inbreast": "sklearn_llmrad.datasets.inbreast",
     "load_csv": "sklearn_llmrad.datasets.csv",
+    "load_radmlbench": "sklearn_llmrad.datasets.radmlbench",
+    "list_radmlbench": "sklearn_llmrad.datasets.radmlbench",
 }
 
 __all__ = sorted(_API)

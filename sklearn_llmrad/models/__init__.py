@@ -11,6 +11,7 @@ _API = {
     "EfficientNetB3Classifier": "sklearn_llmrad.models.cnn",
     "ROIToTensor": "sklearn_llmrad.models.cnn",
     "CalibratedSVC": "sklearn_llmrad.models.svm",
+    "SemanticPriorLogisticRegression": "sklearn_llmrad.models.linear",
 }
 
 __all__ = sorted(_API)

@@ -133,6 +133,17 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         ``"auto"`` is a softmax over the logits.
     warm_start : bool, default=False
     verbose : int, default=0
+    prior : SemanticPrior, str or None, default=None
+        A :class:`~sklearn_llmrad.prior.SemanticPrior` (or saved prior
+        directory) giving the linear path per-feature penalty factors: the loss
+        gains ``prior_penalty * sum_j f_j * ||W_j||^2`` over the linear path's
+        weights, ``f_j = w_j ** -prior_gamma`` (normalised to mean 1), so
+        features the prior trusts are shrunk less (as in LLM-Lasso). Needs
+        feature names (SemanticFeatures or a DataFrame).
+    prior_gamma : float, default=2.0
+        Trust in the prior (0: uniform penalty); tune with ``GridSearchCV``.
+    prior_penalty : float, default=1e-2
+        Strength of the prior-weighted L2 penalty (used only with ``prior``).
         skorch's per-epoch log when > 0.
     **kwargs
         Other skorch parameters (``iterator_train__*``, ``module__*``,
@@ -190,6 +201,9 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         "batch_size": [Interval(Integral, -1, None, closed="left")],
         "device": [StrOptions({"auto"}), str, torch.device, None],
         "random_state": ["random_state"],
+        "prior": "no_validation",  # None, a SemanticPrior or a saved prior directory (checked in fit)
+        "prior_gamma": [Interval(Real, 0, None, closed="left")],
+        "prior_penalty": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -220,6 +234,9 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         predict_nonlinearity="auto",
         warm_start=False,
         verbose=0,
+        prior=None,
+        prior_gamma=2.0,
+        prior_penalty=1e-2,
         **kwargs,
     ):
         super().__init__(
@@ -250,6 +267,9 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.prior = prior
+        self.prior_gamma = prior_gamma
+        self.prior_penalty = prior_penalty
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
@@ -407,8 +427,28 @@ class LLMRadiomicsClassifier(AutoDeviceMixin, NeuralNetClassifier):
             logits, embedding = y_pred, None
         y_true = to_tensor(y_true, device=self.device)
         if getattr(self.criterion_, "requires_embeddings", False):
-            return self.criterion_(logits, y_true, embedding)
-        return self.criterion_(logits, y_true)
+            loss = self.criterion_(logits, y_true, embedding)
+        else:
+            loss = self.criterion_(logits, y_true)
+        if training and self.prior is not None and self.prior_penalty > 0:
+            loss = loss + self._prior_penalty_term()
+        return loss
+
+    def _prior_penalty_term(self):
+        """``prior_penalty * sum_j f_j ||W_j||^2`` on the linear path (see ``prior``)."""
+        from ..prior import prior_feature_weights
+
+        names = tuple(str(n) for n in self._feature_names_)
+        key = (names, id(self.prior), float(self.prior_gamma))
+        cached = getattr(self, "_prior_factors_", None)
+        weight = self.module_.linear.weight
+        if cached is None or cached[0] != key:
+            w = prior_feature_weights(self.prior, list(names), len(names))
+            factors = w ** -float(self.prior_gamma)
+            factors = factors / factors.mean()
+            cached = (key, torch.as_tensor(factors, dtype=weight.dtype, device=weight.device))
+            self._prior_factors_ = cached
+        return self.prior_penalty * (cached[1] * weight.pow(2).sum(dim=0)).sum()
 
     def _get_predict_nonlinearity(self):
         if isinstance(self.predict_nonlinearity, str) and self.predict_nonlinearity == "auto":

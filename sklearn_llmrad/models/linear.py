@@ -1,0 +1,214 @@
+"""A logistic regression that trusts the features a semantic prior expects to matter.
+
+:class:`SemanticPriorLogisticRegression` standardises the features (statistics
+of the training data), multiplies column ``j`` by ``w_j ** gamma`` -- ``w_j``
+the weight a :class:`~sklearn_llmrad.prior.SemanticPrior` gives the feature's
+name -- and fits an L2 logistic regression. Scaling a column by ``s`` divides
+its effective L2 penalty by ``s**2``: features the prior trusts are shrunk
+less (the penalty-factor view of LLM-Lasso, Zhang et al. 2025,
+arXiv:2502.10648). ``gamma`` and ``C`` are chosen by stratified inner CV on the
+training data only; ``gamma = 0`` (the plain model) is always a candidate, so
+the prior is used only as far as the data support it.
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..prior import prior_feature_weights
+
+__all__ = ["SemanticPriorLogisticRegression"]
+
+DEFAULT_CS = (0.001, 0.01, 0.1, 1.0, 10.0)
+
+
+def _standardise(X, center=None, scale=None):
+    if center is None:
+        center = np.nanmedian(X, axis=0)
+        center = np.where(np.isfinite(center), center, 0.0)
+        filled = np.where(np.isnan(X), center, X)
+        mean = filled.mean(axis=0)
+        scale = filled.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        return (filled - mean) / scale, (center, mean, scale)
+    median, mean, std = center
+    return (np.where(np.isnan(X), median, X) - mean) / std, None
+
+
+class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
+    """L2 logistic regression on standardised features scaled by ``w_j ** gamma``.
+
+    Parameters
+    ----------
+    prior : SemanticPrior, str, path-like or None, default=None
+        The prior (or a directory saved by :meth:`SemanticPrior.save`). None:
+        plain standardised L2 logistic regression with ``C`` chosen by inner CV.
+    gamma : "auto" or float, default="auto"
+        Trust in the prior. ``"auto"``: chosen with ``C`` among ``gammas`` by
+        inner CV on the training data.
+    gammas : tuple of float, default=(0, 2, 4, 8)
+        Candidates for ``gamma="auto"``.
+    Cs : tuple of float, default=(0.001, 0.01, 0.1, 1, 10)
+        Candidate inverse L2 strengths, chosen by inner CV.
+    cv : int or CV splitter, default=3
+        Inner cross-validation (stratified, shuffled with ``random_state`` when an int).
+    scoring : str, default="roc_auc"
+        Inner-CV criterion.
+    max_iter : int, default=2000
+        Iterations of the lbfgs solver.
+    random_state : int or None, default=None
+        Seeds the inner folds.
+
+    Attributes
+    ----------
+    gamma_, C_ : float
+        The chosen trust and inverse penalty.
+    feature_weights_ : ndarray of shape (n_features,)
+        ``w_j`` of the prior (ones without prior).
+    coef_ : ndarray of shape (1, n_features)
+        Coefficients on the standardised features (``w_j ** gamma`` folded in).
+    intercept_ : ndarray of shape (1,)
+    classes_ : ndarray
+    cv_results_ : dict
+        ``(gamma, C) -> mean inner-CV score``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    >>> y = (X["a"] + 0.5 * rng.normal(size=80) > 0).astype(int)
+    >>> clf = SemanticPriorLogisticRegression(random_state=0).fit(X, y)
+    >>> clf.gamma_, clf.predict_proba(X).shape
+    (0.0, (80, 2))
+    """
+
+    _parameter_constraints: dict = {
+        "prior": "no_validation",  # None, a SemanticPrior or a saved prior directory (checked in fit)
+        "gamma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
+        "gammas": [tuple, list],
+        "Cs": [tuple, list],
+        "cv": ["cv_object"],
+        "scoring": [str, callable],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        prior=None,
+        gamma="auto",
+        gammas=(0.0, 2.0, 4.0, 8.0),
+        Cs=DEFAULT_CS,
+        cv=3,
+        scoring="roc_auc",
+        max_iter=2000,
+        random_state=None,
+    ):
+        self.prior = prior
+        self.gamma = gamma
+        self.gammas = gammas
+        self.Cs = Cs
+        self.cv = cv
+        self.scoring = scoring
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def _lr(self, C):
+        return LogisticRegression(C=C, max_iter=self.max_iter)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Choose ``gamma`` and ``C`` by inner CV, then fit on all of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_features)
+            Columns named by feature (needed with a prior); NaN allowed
+            (imputed by the training median).
+        y : array-like of shape (n_samples,)
+            Binary labels.
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError(f"{type(self).__name__} is binary; y has {len(self.classes_)} classes.")
+        names = getattr(self, "feature_names_in_", None)
+        self.feature_weights_ = prior_feature_weights(self.prior, names, X.shape[1])
+        has_prior = self.prior is not None
+        if self.gamma == "auto":
+            gammas = sorted({float(g) for g in self.gammas}) if has_prior else [0.0]
+        else:
+            gammas = [float(self.gamma)]
+        Cs = [float(c) for c in self.Cs]
+        if not Cs:
+            raise ValueError("Cs must hold at least one value")
+        self.cv_results_ = {}
+        if len(gammas) * len(Cs) > 1:
+            cv = self.cv
+            if isinstance(cv, Integral):
+                cv = StratifiedKFold(cv, shuffle=True, random_state=self.random_state)
+            cv = check_cv(cv, y, classifier=True)
+            scorer = get_scorer(self.scoring)
+            totals = {(g, c): [] for g in gammas for c in Cs}
+            for train, test in cv.split(X, y):
+                Z_train, stats = _standardise(X[train])
+                Z_test, _ = _standardise(X[test], stats)
+                for g in gammas:
+                    factor = self.feature_weights_**g
+                    for c in Cs:
+                        lr = self._lr(c).fit(Z_train * factor, y[train])
+                        totals[(g, c)].append(scorer(lr, Z_test * factor, y[test]))
+            self.cv_results_ = {key: float(np.mean(v)) for key, v in totals.items()}
+            # best score; ties go to the smaller gamma (less trust), then the stronger penalty
+            best = max(self.cv_results_, key=lambda k: (round(self.cv_results_[k], 12), -k[0], -k[1]))
+        else:
+            best = (gammas[0], Cs[0])
+        self.gamma_, self.C_ = float(best[0]), float(best[1])
+        Z, self._stats = _standardise(X)
+        self._factor = self.feature_weights_**self.gamma_
+        self._lr_ = self._lr(self.C_).fit(Z * self._factor, y)
+        self.coef_ = self._lr_.coef_ * self._factor
+        self.intercept_ = self._lr_.intercept_
+        return self
+
+    def _transform(self, X):
+        check_is_fitted(self, "_lr_")
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        Z, _ = _standardise(X, self._stats)
+        return Z * self._factor
+
+    def decision_function(self, X):
+        """Signed distance to the decision boundary (log-odds of ``classes_[1]``)."""
+        return self._lr_.decision_function(self._transform(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in ``classes_`` order."""
+        return self._lr_.predict_proba(self._transform(X))
+
+    def predict(self, X):
+        """Predicted class labels."""
+        return self._lr_.predict(self._transform(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

@@ -1,0 +1,813 @@
+"""A semantic prior on radiomics features, learned across studies through their names.
+
+A network trained on ~100 lesions of one study cannot learn what a feature's
+*name* means. What names do carry is knowledge that transfers between
+studies: the same kinds of features (shape size, intensity spread, texture
+heterogeneity, ...) tend to be informative again and again. A
+:class:`SemanticPrior` learns that from public studies (e.g. the radMLBench
+tables, :func:`~sklearn_llmrad.datasets.radmlbench.load_radmlbench`):
+
+1. every feature name is cleaned into words (:func:`clean_feature_name`:
+   abbreviations expanded, modality/sequence prefixes kept as words) and
+   embedded by a language model (through
+   :class:`~sklearn_llmrad.encoding.BioBERTEncoder`, with its disk cache);
+2. per study, each feature's informativeness is the rank of
+   ``|AUC - 0.5|`` of its univariate AUC within that study, scaled to [0, 1];
+3. a ridge regression maps name embedding -> informativeness, fitted on all
+   given studies (each study weighs the same, whatever its number of features;
+   the ridge penalty is chosen by leave-studies-out CV over the given studies).
+
+For a new study, :meth:`SemanticPrior.feature_weights` gives ``w_j`` (predicted
+informativeness divided by its median) for any names, seen or not. Models use
+them as ``w_j ** gamma`` with ``gamma`` chosen by inner CV (``gamma = 0`` is the
+model without prior): :class:`~sklearn_llmrad.models.linear.SemanticPriorLogisticRegression`,
+:class:`~sklearn_llmrad.TopKSelector` (``prior=``) and the fusion network's linear
+path (``prior=``). This is the idea of LLM-Lasso (Zhang et al. 2025,
+arXiv:2502.10648: penalty factors from a language model, trusted as far as an
+internal CV says), with the factors learned from public studies instead of
+asked of a chat model.
+
+``name_vectors="random"`` replaces the embeddings by random vectors, one per
+cleaned name, drawn from a generator seeded by a hash of the name: the control
+showing that a gain comes from what the names mean.
+
+A prior is saved as a directory: ``prior.safetensors`` (ridge weights, cached
+name embeddings) and ``prior.json`` (language model and revision, studies used,
+name-cleaning version, hyper-parameters). Loading reads only these two files,
+with an exact allow-list of tensors; nothing is unpickled or executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata, spearmanr
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .descriptions import FEATURE_DESCRIPTIONS
+
+__all__ = [
+    "SemanticPrior",
+    "pretrain_prior",
+    "clean_feature_name",
+    "univariate_informativeness",
+    "as_prior",
+    "prior_feature_weights",
+    "NAME_CLEANING_VERSION",
+    "RANDOM_VECTOR_DIM",
+]
+
+#: Version of :func:`clean_feature_name`, recorded in saved priors (a prior
+#: applied with another cleaning would embed names differently).
+NAME_CLEANING_VERSION = "1"
+#: Width of the random name vectors of the ``name_vectors="random"`` control.
+RANDOM_VECTOR_DIM = 384
+_FORMAT = "sklearn_llmrad.semantic-prior.v1"
+_JSON = "prior.json"
+_TENSORS = "prior.safetensors"
+_TENSOR_NAMES = {"coef", "intercept", "name_embeddings"}
+_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
+
+# ---------------------------------------------------------------------------
+# Name cleaning
+# ---------------------------------------------------------------------------
+
+_CLASS_WORDS = {
+    "glcm": "GLCM gray level co-occurrence matrix",
+    "glrlm": "GLRLM gray level run length matrix",
+    "glszm": "GLSZM gray level size zone matrix",
+    "gldm": "GLDM gray level dependence matrix",
+    "ngtdm": "NGTDM neighbouring gray tone difference matrix",
+    "gldzm": "GLDZM gray level distance zone matrix",
+    "ngldm": "NGLDM neighbouring gray level dependence matrix",
+    "firstorder": "first order intensity statistics",
+    "shape": "shape",
+    "shape2d": "2D shape",
+    "fos": "first order statistics",
+    "fd": "fractal dimension",
+}
+_CLASS_TABLES = {"firstorder": "firstorder", "shape": "shape", "shape2d": "shape2D", "glcm": "glcm",
+                 "glrlm": "glrlm", "glszm": "glszm", "gldm": "gldm", "ngtdm": "ngtdm"}
+# Modality and sequence prefixes: kept, as words a language model knows.
+_MODALITY_WORDS = {
+    "t1": "T1 weighted MRI",
+    "t2": "T2 weighted MRI",
+    "t1gd": "contrast enhanced T1 weighted MRI",
+    "t1c": "contrast enhanced T1 weighted MRI",
+    "t1ce": "contrast enhanced T1 weighted MRI",
+    "flair": "FLAIR MRI",
+    "adc": "ADC apparent diffusion coefficient",
+    "dwi": "diffusion weighted MRI",
+    "dce": "dynamic contrast enhanced MRI",
+    "ct": "CT",
+    "pet": "PET",
+    "mr": "MRI",
+    "mri": "MRI",
+    "hu": "Hounsfield units",
+    "suv": "standardized uptake value",
+    "rcbv": "relative cerebral blood volume",
+    "md": "mean diffusivity",
+    "fa": "fractional anisotropy",
+    "gtv": "gross tumour volume",
+    "cc": "craniocaudal view",
+    "mlo": "mediolateral oblique view",
+}
+# Feature abbreviations of PyRadiomics, IBSI and older software.
+_ABBREVIATIONS = {
+    "idmn": "normalized inverse difference moment",
+    "idm": "inverse difference moment",
+    "idn": "normalized inverse difference",
+    "id": "inverse difference",
+    "imc1": "informational measure of correlation 1",
+    "imc2": "informational measure of correlation 2",
+    "mcc": "maximal correlation coefficient",
+    "asm": "angular second moment",
+    "log": "Laplacian of Gaussian",
+    "lbp": "local binary pattern",
+    "sre": "short run emphasis",
+    "lre": "long run emphasis",
+    "lrge": "long run high gray level emphasis",
+    "gln": "gray level non uniformity",
+    "glnu": "gray level non uniformity",
+    "glnn": "normalized gray level non uniformity",
+    "rln": "run length non uniformity",
+    "rlnu": "run length non uniformity",
+    "rp": "run percentage",
+    "rv": "run variance",
+    "lglre": "low gray level run emphasis",
+    "hglre": "high gray level run emphasis",
+    "srlgle": "short run low gray level emphasis",
+    "srhgle": "short run high gray level emphasis",
+    "lrlgle": "long run low gray level emphasis",
+    "lrhgle": "long run high gray level emphasis",
+    "sae": "small area emphasis",
+    "lae": "large area emphasis",
+    "sze": "small zone emphasis",
+    "lze": "large zone emphasis",
+    "szn": "size zone non uniformity",
+    "zsn": "zone size non uniformity",
+    "zsnu": "zone size non uniformity",
+    "zsv": "zone size variance",
+    "zp": "zone percentage",
+    "szlge": "small zone low gray level emphasis",
+    "szhge": "small zone high gray level emphasis",
+    "lzlge": "large zone low gray level emphasis",
+    "lzhge": "large zone high gray level emphasis",
+    "lglze": "low gray level zone emphasis",
+    "hglze": "high gray level zone emphasis",
+    "glv": "gray level variance",
+    "sde": "small dependence emphasis",
+    "lde": "large dependence emphasis",
+    "dn": "dependence non uniformity",
+    "imin": "minimum intensity",
+    "imax": "maximum intensity",
+    "qcod": "quartile coefficient of dispersion",
+    "sd": "standard deviation",
+    "std": "standard deviation",
+    "var": "variance",
+    "avg": "average",
+    "homogenerity": "homogeneity",
+    "ibsi": "",
+    "3dv": "3D volume",
+    "3df": "3D",
+    "2df": "2D",
+    "roi": "region of interest",
+    "gl": "gray level",
+    "squareroot": "square root",
+}
+_CLASS_PREFIX_RE = re.compile(r"^(GLCM|GLRLM|GLSZM|GLDM|NGTDM|GLDZM|NGLDM)([A-Za-z].*)$")
+_LOG_RE = re.compile(r"log-sigma-(\d+)(?:-(\d+))?-mm-([23])D", re.I)
+_WAVELET_RE = re.compile(r"wavelet(\d?)[-_.]([LH]{1,3})(?![A-Za-z])")
+_SPLIT_RE = re.compile(r"(?:[_\s,;:()/\-\[\]]|\.(?!\d)|(?<!\d)\.)+")
+_CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_FEATURE_LABELS = {}
+for _table in FEATURE_DESCRIPTIONS.values():
+    for _feature, (_label, _meaning) in _table.items():
+        _FEATURE_LABELS.setdefault(_feature.lower(), _label)
+
+
+def _expand_token(token, table):
+    low = token.lower()
+    if table is not None and token in FEATURE_DESCRIPTIONS[table]:
+        return FEATURE_DESCRIPTIONS[table][token][0], None
+    if low in _CLASS_WORDS:
+        return _CLASS_WORDS[low], _CLASS_TABLES.get(low)
+    if low in _MODALITY_WORDS:
+        return _MODALITY_WORDS[low], None
+    if low in _ABBREVIATIONS:
+        return _ABBREVIATIONS[low], None
+    if low in _FEATURE_LABELS:
+        return _FEATURE_LABELS[low], None
+    m = _CLASS_PREFIX_RE.match(token)
+    if m:
+        head, _ = _expand_token(m.group(1), None)
+        rest, _ = _expand_token(m.group(2), _CLASS_TABLES.get(m.group(1).lower()))
+        return f"{head} {rest}", None
+    words = _CAMEL_RE.sub(" ", token).split()
+    if len(words) > 1:
+        return " ".join(_expand_token(w, None)[0] for w in words), None
+    return token, None
+
+
+def clean_feature_name(name):
+    """Turn a radiomics feature name into words a language model understands.
+
+    Separators become spaces, camel case is split, PyRadiomics features get
+    their labels from :data:`~sklearn_llmrad.descriptions.FEATURE_DESCRIPTIONS`,
+    feature classes and common abbreviations (GLCM, GLRLM, GLSZM, GLDM, NGTDM,
+    Idmn, LRE, ...) are expanded, filters are spelled out (wavelet sub-bands,
+    Laplacian-of-Gaussian sigma) and modality/sequence prefixes are kept as
+    words (``T2`` -> "T2 weighted MRI").
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> clean_feature_name("T2_wavelet-LLH_glcm_Idmn")
+    'T2 weighted MRI wavelet LLH GLCM gray level co-occurrence matrix normalized inverse difference moment'
+    >>> clean_feature_name("log-sigma-3-0-mm-3D_firstorder_Kurtosis")
+    'Laplacian of Gaussian sigma 3.0 mm 3D first order intensity statistics intensity kurtosis'
+    >>> clean_feature_name("FLAIR_edema_GLCMcontrast_2")
+    'FLAIR MRI edema GLCM gray level co-occurrence matrix co-occurrence contrast 2'
+    """
+    text = str(name)
+    text = _LOG_RE.sub(
+        lambda m: f" log sigma {m.group(1)}{'.' + m.group(2) if m.group(2) else ''} mm {m.group(3)}D ", text
+    )
+    text = _WAVELET_RE.sub(
+        lambda m: f" wavelet{' level ' + m.group(1) if m.group(1) else ''} {m.group(2)} ", text
+    )
+    out = []
+    table = None
+    for token in _SPLIT_RE.split(text):
+        if not token:
+            continue
+        if re.fullmatch(r"\d+(\.\d+)?D?", token):
+            out.append(token)
+            continue
+        words, new_table = _expand_token(token, table)
+        table = new_table if new_table is not None else table
+        if words:
+            out.append(words)
+    return " ".join(" ".join(out).split()) or "unnamed feature"
+
+
+# ---------------------------------------------------------------------------
+# Targets: informativeness per study
+# ---------------------------------------------------------------------------
+
+
+def univariate_informativeness(X, y):
+    """Within-study rank of ``|AUC - 0.5|`` per feature, scaled to [0, 1].
+
+    The AUC of each feature alone (Mann-Whitney), missing values imputed by the
+    column median; constant or all-missing columns get NaN.
+
+    Parameters
+    ----------
+    X : DataFrame or array of shape (n_samples, n_features)
+    y : array-like of 0/1
+
+    Returns
+    -------
+    informativeness : ndarray of shape (n_features,)
+        0 for the least, 1 for the most informative feature of the study.
+    auc : ndarray of shape (n_features,)
+        The univariate AUCs.
+
+    Examples
+    --------
+    >>> X = np.array([[0, 5], [1, 3], [2, 4], [3, 5.]])
+    >>> info, auc = univariate_informativeness(X, [0, 0, 1, 1])
+    >>> info.tolist(), auc.tolist()
+    ([1.0, 0.0], [1.0, 0.625])
+    """
+    F = np.asarray(X, dtype=float)
+    y = np.asarray(y).astype(int)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("univariate informativeness needs both classes in y")
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(np.where(np.isfinite(F), F, np.nan), axis=0)
+    F = np.where(np.isfinite(F), F, med)
+    ranks = rankdata(F, axis=0)
+    auc = (ranks[y == 1].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    usable = np.isfinite(F).all(axis=0) & (np.nanmax(F, axis=0) > np.nanmin(F, axis=0))
+    auc = np.where(usable, auc, np.nan)
+    info = np.full(F.shape[1], np.nan)
+    dev = np.abs(auc[usable] - 0.5)
+    if dev.size == 1:
+        info[usable] = 0.5
+    elif dev.size > 1:
+        info[usable] = (rankdata(dev) - 1) / (dev.size - 1)
+    return info, auc
+
+
+def _as_studies(studies):
+    """Normalise the accepted inputs to a list of (name, feature names, X, y)."""
+    if isinstance(studies, Mapping):
+        items = list(studies.items())
+    else:
+        items = []
+        for i, study in enumerate(studies):
+            name = getattr(study, "name", None) or (study.get("name") if isinstance(study, Mapping) else None)
+            if name is None:
+                raise ValueError(f"study #{i} has no name; pass a mapping {{name: (X, y)}} or load_radmlbench bunches")
+            items.append((str(name), (study["data"], study["target"])))
+    out = []
+    for name, pair in items:
+        if not isinstance(pair, (tuple, list)):
+            pair = (pair["data"], pair["target"])
+        X, y = pair
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"study {name!r}: X must be a DataFrame with feature names, got {type(X).__name__}")
+        out.append((str(name), [str(c) for c in X.columns], X, np.asarray(y)))
+    if not out:
+        raise ValueError("a semantic prior needs at least one study")
+    names = [s[0] for s in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"study names must be unique, got {names}")
+    return out
+
+
+def _random_vectors(texts, dim=RANDOM_VECTOR_DIM):
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    for i, text in enumerate(texts):
+        seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+        out[i] = np.random.default_rng(seed).standard_normal(dim)
+    return out
+
+
+def _ridge(E, t, w, alpha):
+    """Weighted ridge with an unpenalised intercept; returns (coef, intercept)."""
+    w = w / w.sum()
+    mean_e = w @ E
+    mean_t = float(w @ t)
+    Ec = E - mean_e
+    A = (Ec * w[:, None]).T @ Ec + alpha / len(t) * np.eye(E.shape[1])
+    coef = np.linalg.solve(A, (Ec * w[:, None]).T @ (t - mean_t))
+    return coef, mean_t - float(mean_e @ coef)
+
+
+class SemanticPrior(BaseEstimator):
+    """Expected informativeness of radiomics features from their names, learned across studies.
+
+    Parameters
+    ----------
+    language_model : str or path-like, default="dmis-lab/biobert-base-cased-v1.2"
+        Language model embedding the cleaned names (hub id or local directory,
+        loaded by :class:`~sklearn_llmrad.encoding.BioBERTEncoder`).
+    revision : str, default=None
+        Hub revision; None uses the encoder's default (the pinned BioBERT revision).
+    name_vectors : {"language_model", "random"}, default="language_model"
+        ``"random"``: hash-seeded random vectors per cleaned name, the control.
+    alpha : float or "auto", default="auto"
+        Ridge penalty; ``"auto"`` picks it from (0.1, 1, 10, 100, 1000) by
+        leave-studies-out CV (Spearman on the held-out studies) over the given
+        studies only.
+    device : str, default="cpu"
+        Torch device of the language model.
+    random_state : int or None, default=None
+        Unused by the deterministic fit; kept for the estimator API.
+    cache_dir : str or path-like, default=None
+        Disk cache of name embeddings (the encoder's cache).
+
+    Attributes
+    ----------
+    studies_ : list of str
+        The studies the prior was fitted on; a study in this list must never be
+        the one a model using the prior is evaluated on.
+    language_model_, revision_ : str
+    n_names_ : int
+        Distinct cleaned names the ridge saw.
+    alpha_ : float
+    coef_ : ndarray of shape (embedding_dim,)
+    intercept_ : float
+    cv_spearman_ : dict or None
+        Leave-studies-out Spearman per alpha (``alpha="auto"``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> def study(n=60):
+    ...     y = rng.integers(0, 2, n)
+    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
+    ...                       "original_glcm_Idmn": rng.normal(size=n)})
+    ...     return X, y
+    >>> prior = SemanticPrior(name_vectors="random", alpha=1.0).fit({"a": study(), "b": study()})
+    >>> prior.studies_
+    ['a', 'b']
+    >>> w = prior.feature_weights(["original_shape_VoxelVolume", "original_glcm_Idmn"])
+    >>> bool(w[0] > w[1])
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "language_model": [str, os.PathLike],
+        "revision": [str, None],
+        "name_vectors": [StrOptions({"language_model", "random"})],
+        "alpha": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "cache_dir": [str, os.PathLike, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        language_model="dmis-lab/biobert-base-cased-v1.2",
+        revision=None,
+        name_vectors="language_model",
+        alpha="auto",
+        device="cpu",
+        random_state=None,
+        cache_dir=None,
+    ):
+        self.language_model = language_model
+        self.revision = revision
+        self.name_vectors = name_vectors
+        self.alpha = alpha
+        self.device = device
+        self.random_state = random_state
+        self.cache_dir = cache_dir
+
+    # -- embeddings ----------------------------------------------------------
+    def _encoder(self):
+        from .encoding import BioBERTEncoder
+
+        enc = getattr(self, "_encoder_instance", None)
+        if enc is None:
+            enc = BioBERTEncoder(
+                model=os.fspath(self.language_model), revision=self.revision, device=self.device,
+                cache_dir=self.cache_dir, batch_size=64, max_length=64,
+            )
+            self._encoder_instance = enc
+        return enc
+
+    def _raw_vectors(self, texts):
+        if self.name_vectors == "random":
+            return _random_vectors(texts)
+        return self._encoder().embed_texts(texts).astype(np.float32)
+
+    def _embed_cleaned(self, cleaned):
+        """Unit-norm vectors for cleaned names: stored training names, else computed (and kept in memory)."""
+        known = getattr(self, "_name_table", {})
+        extra = self.__dict__.setdefault("_extra_names", {})
+        missing = [t for t in dict.fromkeys(cleaned) if t not in known and t not in extra]
+        if missing:
+            vecs = self._raw_vectors(missing)
+            vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            extra.update(zip(missing, vecs.astype(np.float32)))
+        return np.stack([known[t] if t in known else extra[t] for t in cleaned])
+
+    # -- fit -----------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, studies, y=None):
+        """Learn name embedding -> informativeness from ``studies``.
+
+        Parameters
+        ----------
+        studies : mapping {name: (X, y)} or sequence of Bunch
+            ``X`` a DataFrame whose columns are feature names, ``y`` binary;
+            or the bunches :func:`~sklearn_llmrad.datasets.radmlbench.load_radmlbench` returns.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SemanticPrior
+        """
+        for attr in ("coef_", "_name_table"):
+            self.__dict__.pop(attr, None)
+        parsed = _as_studies(studies)
+        rows_name, rows_t, rows_w, rows_g = [], [], [], []
+        for g, (study, features, X, y_study) in enumerate(parsed):
+            info, _ = univariate_informativeness(X, y_study)
+            keep = np.isfinite(info)
+            if not keep.any():
+                continue
+            cleaned = [clean_feature_name(f) for f, k in zip(features, keep, strict=True) if k]
+            rows_name += cleaned
+            rows_t.append(info[keep])
+            rows_w.append(np.full(keep.sum(), 1.0 / keep.sum()))  # each study weighs the same
+            rows_g.append(np.full(keep.sum(), g))
+        if not rows_name:
+            raise ValueError("no study has a usable (non-constant) feature")
+        t = np.concatenate(rows_t)
+        w = np.concatenate(rows_w)
+        groups = np.concatenate(rows_g)
+        E = self._embed_cleaned(rows_name).astype(np.float64)
+        # the training names are stored with the prior; names seen later are not
+        self._name_table = {n: self._extra_names.pop(n) for n in dict.fromkeys(rows_name)}
+        self.cv_spearman_ = None
+        if self.alpha == "auto":
+            self.cv_spearman_ = self._cv_alpha(E, t, w, groups)
+            self.alpha_ = float(max(self.cv_spearman_, key=lambda a: (self.cv_spearman_[a], a)))
+        else:
+            self.alpha_ = float(self.alpha)
+        coef, intercept = _ridge(E, t, w, self.alpha_)
+        self.coef_ = coef.astype(np.float32)
+        self.intercept_ = float(intercept)
+        self.studies_ = [s[0] for s in parsed]
+        self.n_studies_ = len(self.studies_)
+        self.n_names_ = len(self._name_table)
+        self.embedding_dim_ = int(E.shape[1])
+        self.language_model_ = None if self.name_vectors == "random" else os.fspath(self.language_model)
+        self.revision_ = None if self.name_vectors == "random" else self._resolved_revision()
+        return self
+
+    def _resolved_revision(self):
+        from .encoding import resolve_revision
+
+        return resolve_revision(os.fspath(self.language_model), self.revision)
+
+    @staticmethod
+    def _cv_alpha(E, t, w, groups):
+        unique = np.unique(groups)
+        if len(unique) < 3:
+            return {1.0: float("nan")}
+        folds = np.array_split(unique, min(5, len(unique)))
+        scores = {}
+        for alpha in _ALPHAS:
+            rhos = []
+            for held in folds:
+                test = np.isin(groups, held)
+                coef, b = _ridge(E[~test], t[~test], w[~test], alpha)
+                pred = E[test] @ coef + b
+                for g in held:
+                    m = groups[test] == g
+                    if m.sum() > 2:
+                        rhos.append(spearmanr(pred[m], t[test][m]).statistic)
+            scores[alpha] = float(np.nanmean(rhos))
+        return scores
+
+    # -- use -----------------------------------------------------------------
+    def predict(self, feature_names):
+        """Expected informativeness (0 least .. 1 most, on the training scale) of each name.
+
+        Parameters
+        ----------
+        feature_names : sequence of str
+            Any names: unseen ones are cleaned and embedded on the fly with the
+            recorded language model (or the hash-seeded random vectors).
+
+        Returns
+        -------
+        ndarray of shape (n_names,)
+        """
+        check_is_fitted(self, "coef_")
+        names = [str(n) for n in feature_names]
+        if not names:
+            return np.zeros(0)
+        E = self._embed_cleaned([clean_feature_name(n) for n in names])
+        if E.shape[1] != self.coef_.shape[0]:
+            raise ValueError(
+                f"the language model gives {E.shape[1]}-d embeddings but the prior was fitted on "
+                f"{self.coef_.shape[0]}-d ones ({self.language_model_!r}); use the recorded model."
+            )
+        return E.astype(np.float64) @ self.coef_.astype(np.float64) + self.intercept_
+
+    def feature_weights(self, feature_names):
+        """Positive weights ``w_j``: predicted informativeness divided by its median.
+
+        Predictions are floored at 5% of their median first, so every weight
+        stays positive (``w ** gamma`` is finite for any gamma).
+
+        Parameters
+        ----------
+        feature_names : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_names,), median 1
+        """
+        pred = self.predict(feature_names)
+        if pred.size == 0:
+            return pred
+        med = float(np.median(pred))
+        med = med if med > 0 else float(np.max(np.abs(pred))) or 1.0
+        pred = np.maximum(pred, 0.05 * med)
+        return pred / np.median(pred)
+
+    # -- persistence -----------------------------------------------------------
+    def save(self, directory):
+        """Save to ``directory`` (``prior.safetensors`` + ``prior.json``).
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from safetensors.numpy import save_file
+
+        check_is_fitted(self, "coef_")
+        directory = Path(os.path.expanduser(os.fspath(directory)))
+        directory.mkdir(parents=True, exist_ok=True)
+        names = list(self._name_table)
+        tensors = {
+            "coef": np.ascontiguousarray(self.coef_, dtype=np.float32),
+            "intercept": np.asarray([self.intercept_], dtype=np.float64),
+            "name_embeddings": np.ascontiguousarray(np.stack([self._name_table[n] for n in names]), dtype=np.float32),
+        }
+        save_file(tensors, str(directory / _TENSORS))
+        meta = {
+            "format": _FORMAT,
+            "language_model": self.language_model_,
+            "revision": self.revision_,
+            "name_vectors": self.name_vectors,
+            "name_cleaning_version": NAME_CLEANING_VERSION,
+            "studies": list(self.studies_),
+            "alpha": self.alpha_,
+            "alpha_param": self.alpha,
+            "cv_spearman": None if self.cv_spearman_ is None else {str(k): v for k, v in self.cv_spearman_.items()},
+            "embedding_dim": self.embedding_dim_,
+            "names": names,
+        }
+        (directory / _JSON).write_text(json.dumps(meta, indent=1))
+        return directory
+
+    @classmethod
+    def load(cls, directory, *, device="cpu", cache_dir=None):
+        """Load a prior saved by :meth:`save` (safetensors + JSON only, no pickle).
+
+        Parameters
+        ----------
+        directory : str or path-like
+        device : str, default="cpu"
+            Device for embedding unseen names.
+        cache_dir : str or path-like, default=None
+            Embedding cache for unseen names.
+
+        Returns
+        -------
+        SemanticPrior
+        """
+        from safetensors.numpy import load_file
+
+        directory = Path(os.path.expanduser(os.fspath(directory)))
+        meta_path, tensor_path = directory / _JSON, directory / _TENSORS
+        if not meta_path.is_file() or not tensor_path.is_file():
+            raise FileNotFoundError(f"{directory} is not a saved semantic prior (needs {_JSON} and {_TENSORS}).")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{meta_path}: not valid JSON ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise ValueError(f"{meta_path}: not a semantic prior of format {_FORMAT!r}")
+        if meta.get("name_cleaning_version") != NAME_CLEANING_VERSION:
+            raise ValueError(
+                f"{meta_path}: names were cleaned with version {meta.get('name_cleaning_version')!r}, this "
+                f"package cleans with version {NAME_CLEANING_VERSION!r}; pretrain the prior again."
+            )
+        tensors = load_file(str(tensor_path))
+        if set(tensors) != _TENSOR_NAMES:
+            raise ValueError(f"{tensor_path}: expected tensors {sorted(_TENSOR_NAMES)}, found {sorted(tensors)}")
+        names = [str(n) for n in meta["names"]]
+        emb = tensors["name_embeddings"]
+        if emb.shape != (len(names), int(meta["embedding_dim"])) or tensors["coef"].shape != (emb.shape[1],):
+            raise ValueError(f"{tensor_path}: tensor shapes do not match {meta_path}")
+        alpha = meta.get("alpha_param", "auto")
+        prior = cls(
+            language_model=meta["language_model"] or "dmis-lab/biobert-base-cased-v1.2",
+            revision=meta["revision"],
+            name_vectors=meta["name_vectors"],
+            alpha=alpha,
+            device=device,
+            cache_dir=cache_dir,
+        )
+        prior._name_table = dict(zip(names, emb))
+        prior.coef_ = tensors["coef"]
+        prior.intercept_ = float(tensors["intercept"][0])
+        prior.alpha_ = float(meta["alpha"])
+        prior.cv_spearman_ = None if meta.get("cv_spearman") is None else {
+            float(k): v for k, v in meta["cv_spearman"].items()}
+        prior.studies_ = list(meta["studies"])
+        prior.n_studies_ = len(prior.studies_)
+        prior.n_names_ = len(names)
+        prior.embedding_dim_ = int(meta["embedding_dim"])
+        prior.language_model_ = meta["language_model"]
+        prior.revision_ = meta["revision"]
+        return prior
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_encoder_instance", None)
+        return state
+
+
+def as_prior(prior):
+    """``None``, a :class:`SemanticPrior` or a saved prior directory -> SemanticPrior or None."""
+    if prior is None or isinstance(prior, SemanticPrior):
+        return prior
+    if isinstance(prior, (str, os.PathLike)):
+        return SemanticPrior.load(prior)
+    raise TypeError(f"prior must be None, a SemanticPrior or a saved prior directory, got {type(prior).__name__}")
+
+
+def prior_feature_weights(prior, feature_names, n_features):
+    """Weights ``w_j`` of a prior for ``feature_names`` (ones without a prior).
+
+    Parameters
+    ----------
+    prior : SemanticPrior, str, path-like or None
+    feature_names : array of str or None
+    n_features : int
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+
+    Examples
+    --------
+    >>> prior_feature_weights(None, None, 3)
+    array([1., 1., 1.])
+    """
+    prior = as_prior(prior)
+    if prior is None:
+        return np.ones(n_features)
+    if feature_names is None:
+        raise ValueError(
+            "a semantic prior weighs features by their names: pass X as a DataFrame whose columns "
+            "are the feature names."
+        )
+    return np.asarray(prior.feature_weights(list(feature_names)), dtype=float)
+
+
+def pretrain_prior(
+    tables,
+    *,
+    include=None,
+    exclude=None,
+    language_model="dmis-lab/biobert-base-cased-v1.2",
+    revision=None,
+    name_vectors="language_model",
+    alpha="auto",
+    out=None,
+    device="cpu",
+    cache_dir=None,
+    log=None,
+):
+    """Fit a :class:`SemanticPrior` on the radMLBench tables of a directory.
+
+    Parameters
+    ----------
+    tables : str or path-like
+        Directory of radMLBench ``<study>.gz`` files.
+    include, exclude : sequence of str, default=None
+        Studies to use / leave out (e.g. the target study of an evaluation).
+    language_model, revision, name_vectors, alpha, device, cache_dir
+        See :class:`SemanticPrior`.
+    out : str or path-like, default=None
+        Save the prior to this directory.
+    log : callable, default=None
+        Called with progress lines.
+
+    Returns
+    -------
+    SemanticPrior
+    """
+    from .datasets.radmlbench import list_radmlbench, load_radmlbench
+
+    available = list_radmlbench(tables)
+    if not available:
+        raise FileNotFoundError(f"no radMLBench tables (<study>.gz) in {tables}")
+    names = list(available) if include is None else [str(n) for n in include]
+    unknown = sorted(set(names) - set(available)) + sorted(set(exclude or ()) - set(available))
+    if unknown:
+        raise ValueError(f"studies not found in {tables}: {unknown}")
+    names = [n for n in names if n not in set(exclude or ())]
+    if not names:
+        raise ValueError("no study left after --include/--exclude")
+    bunches = []
+    for n in names:
+        bunches.append(load_radmlbench(n, data_home=tables, download_if_missing=False))
+        if log:
+            log(f"loaded {n}: {bunches[-1].data.shape[0]} rows, {bunches[-1].data.shape[1]} features")
+    prior = SemanticPrior(
+        language_model=language_model, revision=revision, name_vectors=name_vectors, alpha=alpha,
+        device=device, cache_dir=cache_dir,
+    ).fit(bunches)
+    if log:
+        log(f"fitted on {prior.n_studies_} studies, {prior.n_names_} distinct names, alpha={prior.alpha_:g}")
+    if out is not None:
+        prior.save(out)
+        if log:
+            log(f"saved to {out}")
+    return prior
