@@ -44,8 +44,11 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
+from .prior import SemanticPrior
+
 __all__ = [
     "TRANSFER_SETTINGS",
+    "FittedSemanticPrior",
     "TransferModel",
     "TransferResult",
     "transfer_models",
@@ -277,6 +280,8 @@ def _versions():
 
 def _describe(value):
     """A stable, complete description of a parameter value (no truncated reprs)."""
+    if isinstance(value, FittedSemanticPrior):  # fitted state: named by its cache key
+        return ["FittedSemanticPrior", value.transfer_key_]
     if hasattr(value, "get_params") and not isinstance(value, type):
         params = value.get_params(deep=False)
         return [type(value).__name__, {k: _describe(v) for k, v in sorted(params.items())}]
@@ -294,9 +299,27 @@ def _digest(obj):
 
 
 # -- priors -------------------------------------------------------------------------
-def _prior_estimator(*, name_vectors, language_model, prior_params, cache_dir, random_state):
-    from .prior import SemanticPrior
+class FittedSemanticPrior(SemanticPrior):
+    """A fitted :class:`~sklearn_llmrad.prior.SemanticPrior` that ``clone`` keeps as it is.
 
+    ``sklearn.base.clone`` (run by every cross-validation and by the inner-CV choice)
+    would replace a fitted prior parameter with an unfitted copy; a fitted prior is
+    data, not a hyperparameter to refit.
+    """
+
+    def __sklearn_clone__(self):
+        return self
+
+
+def _frozen(prior, key):
+    """``prior`` as a :class:`FittedSemanticPrior` (same state), remembering its cache key."""
+    frozen = FittedSemanticPrior.__new__(FittedSemanticPrior)
+    frozen.__dict__.update(prior.__dict__)
+    frozen.transfer_key_ = key
+    return frozen
+
+
+def _prior_estimator(*, name_vectors, language_model, prior_params, cache_dir, random_state):
     params = {"random_state": random_state, **(prior_params or {})}
     if cache_dir is not None:
         params.setdefault("cache_dir", str(Path(cache_dir) / "embeddings"))
@@ -365,9 +388,8 @@ def fit_study_prior(
     folder = None if cache_dir is None else Path(cache_dir) / "priors" / key
     prior = None
     if folder is not None and (folder / "transfer_key.json").is_file():
-        from .prior import SemanticPrior
-
-        prior = SemanticPrior.load(folder)
+        embeddings = None if cache_dir is None else str(Path(cache_dir) / "embeddings")
+        prior = SemanticPrior.load(folder, cache_dir=embeddings)
         log(f"[prior] {name_vectors} prior without {target!r}: cached ({key})")
     if prior is None:
         t0 = time.perf_counter()
@@ -378,6 +400,7 @@ def fit_study_prior(
         if folder is not None:
             _save_prior(prior, folder, {"key": key, "target": target, "studies": sorted(others),
                                         "name_vectors": name_vectors})
+    prior = _frozen(prior, key)
     studies = [str(s) for s in prior.studies_]
     if target in studies:
         raise RuntimeError(
@@ -665,7 +688,7 @@ def run_transfer_benchmark(
                 prior, prior_key = fitted_priors[spec.prior]
             model_settings = dict(settings, prior=prior)
             params = model_params.get(spec.name, {})
-            described = _describe(_build(spec, model_settings, params).get_params(deep=True))
+            described = _describe(_build(spec, model_settings, params))
             fingerprint = _digest({"model": spec.name, "params": described, "prior": prior_key,
                                    "data": data_key, "versions": versions})
             path = None if out_dir is None else (
