@@ -455,7 +455,7 @@ def summarize_studies(aucs):
     >>> from sklearn_llmrad.transfer import summarize_studies
     >>> aucs = pd.DataFrame({"a": [0.8, 0.7, 0.9], "b": [0.6, 0.7, 0.5]})
     >>> summary, pairs, _ = summarize_studies(aucs)
-    >>> summary.loc["a", "mean_rank"], summary.loc["b", "mean_rank"]
+    >>> float(summary.loc["a", "mean_rank"]), float(summary.loc["b", "mean_rank"])
     (1.1666666666666667, 1.8333333333333333)
     >>> pairs.set_index(["model", "versus"]).loc[("a", "b"), ["wins", "ties", "losses"]].tolist()
     [2, 1, 0]
