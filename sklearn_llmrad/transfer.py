@@ -56,6 +56,7 @@ __all__ = [
     "fit_study_prior",
     "summarize_studies",
     "run_transfer_benchmark",
+    "collect_transfer_results",
     "write_transfer_report",
     "plot_transfer",
 ]
@@ -440,8 +441,9 @@ def summarize_studies(aucs):
     Returns
     -------
     summary : DataFrame
-        Per model: ``mean_auc``, ``median_auc``, ``mean_rank`` and ``n_studies``,
-        best mean rank first.
+        Per model: ``mean_auc`` (over its studies), ``mean_auc_complete`` (over the
+        studies where every model has a result), ``median_auc``, ``mean_rank`` and
+        ``n_studies``, best mean rank first.
     pairs : DataFrame
         Per ordered pair ``(model, versus)``: ``n_studies``, ``wins``, ``ties``,
         ``losses``, ``mean_diff`` (model minus versus), ``statistic``, ``p_value``.
@@ -467,6 +469,7 @@ def summarize_studies(aucs):
     ranks = complete.rank(axis=1, ascending=False, method="average")
     summary = pd.DataFrame({
         "mean_auc": aucs.mean(axis=0),
+        "mean_auc_complete": complete.mean(axis=0) if len(complete) else np.nan,
         "median_auc": aucs.median(axis=0),
         "mean_rank": ranks.mean(axis=0) if len(complete) else np.nan,
         "n_studies": aucs.notna().sum(axis=0).astype(int),
@@ -760,6 +763,71 @@ def run_transfer_benchmark(
     return result
 
 
+def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_state=0,
+                             labels=None, settings=None):
+    """Summarise the (study, model) results stored in ``out_dir`` without computing any.
+
+    For a report on a run that is still going or was stopped: every stored result is
+    read as it is (fingerprints are not checked against any settings), so use it on a
+    folder written by one configuration.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        A folder written by :func:`run_transfer_benchmark`.
+    models : list of str, default=None
+        Models to include (in this order); all found by default.
+    n_bootstraps, random_state
+        As in :func:`run_transfer_benchmark`.
+    labels : dict, default=None
+        Display names (those of :func:`transfer_models` by default).
+    settings : dict, default=None
+        Run settings for the report (``cv``, ``k``, ...); by default those the last
+        finished run wrote to ``transfer_settings.json``.
+
+    Returns
+    -------
+    TransferResult
+    """
+    from .metrics import bootstrap_ci
+
+    out_dir = Path(out_dir)
+    rows = []
+    for path in sorted((out_dir / "results").glob("*/*.json")):
+        stored = _read_json(path)
+        if stored is None or (models is not None and stored["model"] not in models):
+            continue
+        y, proba = np.asarray(stored["y_true"]), np.asarray(stored["y_prob"], dtype=float)
+        fold = np.asarray(stored["fold"])
+        ci = bootstrap_ci(y, proba, "roc_auc", n_bootstraps=n_bootstraps, random_state=random_state)
+        rows.append({"study": stored["study"], "model": stored["model"], "seconds": stored["seconds"],
+                     "cpu_seconds": stored["cpu_seconds"], "cached": True, "auc": ci.estimate,
+                     "auc_low": ci.low, "auc_high": ci.high,
+                     "fold_auc_mean": float(np.nanmean([_auc(y[fold == i], proba[fold == i])
+                                                        for i in np.unique(fold)])),
+                     "n": len(y), "n_positive": int(y.sum()), "status": "ok"})
+    per_study = pd.DataFrame(rows)
+    if not len(per_study):
+        raise ValueError(f"no stored results in {out_dir / 'results'}")
+    found = list(dict.fromkeys(per_study["model"]))
+    names = [m for m in (models or DEFAULT_MODELS) if m in found] + [
+        m for m in found if m not in (models or DEFAULT_MODELS)]
+    aucs = per_study.pivot(index="study", columns="model", values="auc").reindex(columns=names)
+    summary, pairs, friedman_p = summarize_studies(aucs)
+    known = {n: s.label for n, s in transfer_models().items()}
+    return TransferResult(
+        per_study=per_study, aucs=aucs, summary=summary, pairs=pairs, friedman_p=friedman_p,
+        priors=_read_json(out_dir / "transfer_priors.json") or {},
+        labels={**known, **(labels or {})},
+        timing={"n_results": len(per_study), "n_cached_results": len(per_study),
+                "model_wall_seconds": float(per_study["seconds"].sum()),
+                "model_cpu_seconds": float(per_study["cpu_seconds"].sum())},
+        settings={**(_read_json(out_dir / "transfer_settings.json") or {}), **(settings or {}),
+                  "n_bootstraps": n_bootstraps, "models": names, "studies": list(aucs.index)},
+        out_dir=out_dir,
+    )
+
+
 def _auc(y, p):
     from sklearn.metrics import roc_auc_score
 
@@ -790,10 +858,13 @@ def transfer_markdown(result):
         f"{s.get('k')}; fusion network: {s.get('classifier_params')}.", "",
         "## Summary", "",
     ]
-    rows = [[labels.get(m, m), f"{r.mean_auc:.3f}", f"{r.median_auc:.3f}",
-             f"{r.mean_rank:.2f}" if np.isfinite(r.mean_rank) else "-", int(r.n_studies)]
+    n_complete = int(result.aucs.dropna(axis=0, how="any").shape[0])
+    rows = [[labels.get(m, m), m, f"{r.mean_auc:.3f}", f"{r.mean_auc_complete:.3f}",
+             f"{r.median_auc:.3f}", f"{r.mean_rank:.2f}" if np.isfinite(r.mean_rank) else "-",
+             int(r.n_studies)]
             for m, r in result.summary.iterrows()]
-    lines += [_markdown(["Model", "Mean AUC", "Median AUC", "Mean rank", "Studies"], rows), ""]
+    lines += [_markdown(["Model", "name", "Mean AUC", f"Mean AUC ({n_complete} complete studies)",
+                         "Median AUC", "Mean rank", "Studies"], rows), ""]
     lines += [f"Friedman test over studies: p = {_fmt_p(result.friedman_p)}. Mean rank: 1 = best "
               "AUC within a study, over the studies where every model ran (Demšar 2006).", ""]
     models = list(result.aucs.columns)
@@ -880,6 +951,7 @@ def write_transfer_report(result, out_dir):
     result.pairs.to_csv(out_dir / "transfer_wilcoxon.csv", index=False)
     (out_dir / "transfer_priors.json").write_text(json.dumps(result.priors, indent=1))
     (out_dir / "transfer_timing.json").write_text(json.dumps(result.timing, indent=1))
+    (out_dir / "transfer_settings.json").write_text(json.dumps(result.settings, indent=1, default=str))
     if result.aucs.notna().any().any():
         plot_transfer(result, out_dir / "transfer.png")
     (out_dir / "transfer.md").write_text(transfer_markdown(result))

@@ -11,7 +11,12 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from sklearn_llmrad.models.choice import InnerCVChoiceClassifier
-from sklearn_llmrad.transfer import fit_study_prior, run_transfer_benchmark, summarize_studies
+from sklearn_llmrad.transfer import (
+    collect_transfer_results,
+    fit_study_prior,
+    run_transfer_benchmark,
+    summarize_studies,
+)
 
 FEATURES = [
     "original_glcm_Contrast", "original_glcm_Idmn", "original_firstorder_Entropy",
@@ -118,6 +123,10 @@ def test_results_are_resumed_and_recomputed_when_settings_change(tables, tmp_pat
     again = run_transfer_benchmark(tables, studies=["StudyA", "StudyB"], **kwargs)
     assert again.timing["n_cached_results"] == 4
     pd.testing.assert_frame_equal(again.aucs, first.aucs)
+    # the stored results alone give the same table (report on a stopped run)
+    collected = collect_transfer_results(tmp_path, n_bootstraps=50)
+    np.testing.assert_allclose(collected.aucs.loc[first.aucs.index, first.aucs.columns], first.aucs)
+    assert collected.settings["k"] == 4
 
     # k changes the SVC's Top-K but not the random forest: only the SVC is redone
     changed = run_transfer_benchmark(tables, studies=["StudyA", "StudyB"], **{**kwargs, "k": 3})
