@@ -108,6 +108,15 @@ def test_inner_cv_choice_ties_go_to_the_first_candidate_and_params_are_nested():
         InnerCVChoiceClassifier([("a", LogisticRegression()), ("a", LogisticRegression())]).fit(X, y)
 
 
+def test_inner_cv_choice_passes_the_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    est = InnerCVChoiceClassifier([("lr", LogisticRegression()), ("lr2", LogisticRegression(C=0.1))],
+                                  cv=2, random_state=0)
+    failed = [r["check_name"] for r in check_estimator(est, on_fail=None) if r["status"] == "failed"]
+    assert failed == []
+
+
 # -- the benchmark without priors: resume and fingerprints ---------------------------
 def test_results_are_resumed_and_recomputed_when_settings_change(tables, tmp_path):
     kwargs = dict(models=["radiomics-svc", "random-forest"], cv=3, out_dir=tmp_path, k=4,

@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 __all__ = ["InnerCVChoiceClassifier"]
 
@@ -91,17 +91,27 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         self.average = average
         self.random_state = random_state
 
+    def _pairs(self):
+        """``estimators`` as (name, estimator) pairs, or None when it is not such a list."""
+        try:
+            pairs = [(str(name), est) for name, est in self.estimators]
+        except (TypeError, ValueError):
+            return None
+        return pairs if all(hasattr(est, "get_params") for _, est in pairs) else None
+
     def get_params(self, deep=True):
         params = super().get_params(deep=False)
-        if deep:
-            for name, estimator in self.estimators:
+        if deep and self._pairs() is not None:
+            for name, estimator in self._pairs():
                 params[name] = estimator
                 for key, value in estimator.get_params(deep=True).items():
                     params[f"{name}__{key}"] = value
         return params
 
     def set_params(self, **params):
-        names = dict(self.estimators)
+        if "estimators" in params:
+            self.estimators = params.pop("estimators")
+        names = dict(self._pairs() or [])  # not (name, estimator) pairs: fit will say so
         nested = {}
         for key in list(params):
             head, _, tail = key.partition("__")
@@ -111,10 +121,12 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
                 self.estimators = [(n, params.pop(key) if n == head else e) for n, e in self.estimators]
         super().set_params(**params)
         for name, values in nested.items():
-            dict(self.estimators)[name].set_params(**values)
+            names[name].set_params(**values)
         return self
 
     def _check_estimators(self):
+        if self._pairs() is None:
+            raise TypeError(f"estimators must be a list of (name, estimator) pairs, got {self.estimators!r}")
         names = [name for name, _ in self.estimators]
         if not names:
             raise ValueError("estimators is empty; give at least one (name, estimator) pair")
@@ -140,14 +152,30 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         self : InnerCVChoiceClassifier
         """
         names = self._check_estimators()
-        y = np.asarray(y)
+        if hasattr(X, "iloc"):  # DataFrames go to the candidates as they are (column names)
+            if y is None:
+                raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+            validate_data(self, X, skip_check_array=True, reset=True)
+            y = column_or_1d(y, warn=True)
+            if len(y) != len(X):
+                raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        else:
+            X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype=None, reset=True)
         check_classification_targets(y)
-        if type_of_target(y) != "binary":
+        kind = type_of_target(y)
+        if kind != "binary" or len(np.unique(y)) != 2:
             raise ValueError(
-                f"InnerCVChoiceClassifier needs binary labels, got {type_of_target(y)!r}"
+                "Only binary classification is supported. InnerCVChoiceClassifier got "
+                f"{len(np.unique(y))} class(es) ({kind!r})"
             )
         self.classes_ = np.unique(y)
         positive = y == self.classes_[1]
+        n_splits = self.cv if isinstance(self.cv, Integral) else None
+        if n_splits is not None and min(positive.sum(), (~positive).sum()) < n_splits:
+            raise ValueError(
+                f"{n_splits} stratified inner folds need at least {n_splits} samples of each "
+                f"class; got n_samples={len(y)} with {int(positive.sum())} positives"
+            )
         if isinstance(self.cv, Integral):
             cv = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         else:
@@ -176,10 +204,19 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         self.estimators_ = {
             name: clone(est).fit(X, y) for name, est in self.estimators if name in needed
         }
-        if hasattr(X, "columns"):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = X.shape[1]
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _check_X(self, X):
+        check_is_fitted(self, "estimators_")
+        if hasattr(X, "iloc"):
+            validate_data(self, X, skip_check_array=True, reset=False)
+            return X
+        return validate_data(self, X, ensure_all_finite="allow-nan", dtype=None, reset=False)
 
     def _positive_proba(self, estimator, X):
         proba = estimator.predict_proba(X)
@@ -187,10 +224,11 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities of the chosen option, shape (n_samples, 2)."""
-        check_is_fitted(self, "estimators_")
+        X = self._check_X(X)
         p = np.mean([self._positive_proba(est, X) for est in self.estimators_.values()], axis=0)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
         """The class of highest probability."""
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+        proba = self.predict_proba(X)
+        return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
