@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS"]
+__all__ = ["DEMO_SETTINGS", "load_dataset", "main", "resolve_language_model"]
 
 DATASETS = ("synthetic", "mias", "cbis-ddsm", "vindr", "inbreast", "csv", "radmlbench")
 

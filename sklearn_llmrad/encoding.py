@@ -24,13 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_is_fitted,
+)
 
 from ._columns import CLINICAL
 from ._embedding_cache import EmbeddingCache
-from .scaling import apply_scaling, fit_scaling
 from .descriptions import (
     NO_CLINICAL_INFORMATION,
     _is_missing,
@@ -41,20 +44,21 @@ from .descriptions import (
     normalize_density,
 )
 from .exceptions import LesionError, ModelNotFoundError
+from .scaling import apply_scaling, fit_scaling
 
 __all__ = [
-    "BioBERTEncoder",
     "BIOBERT_MODEL",
     "BIOBERT_REVISION",
-    "resolve_revision",
-    "SemanticFeatures",
     "CLINICAL_TOKENS",
-    "describe_feature",
-    "explain_feature",
+    "NO_CLINICAL_INFORMATION",
+    "BioBERTEncoder",
+    "SemanticFeatures",
     "clinical_sentence",
     "clinical_statements",
+    "describe_feature",
+    "explain_feature",
     "normalize_density",
-    "NO_CLINICAL_INFORMATION",
+    "resolve_revision",
 ]
 
 #: Order of the clinical tokens in ``SemanticFeatures.clinical_embeddings``:

@@ -78,6 +78,8 @@ _OWN_MODULE_PREFIXES = (
     "sklearn_llmrad.metrics",
     "sklearn_llmrad.roi",
     "sklearn_llmrad._columns",
+    # the semantic prior (pretrained name vectors and ridge weights, arrays only)
+    "sklearn_llmrad.prior",
 )
 
 # Third-party functions that fitted estimators legitimately reference

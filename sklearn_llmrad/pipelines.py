@@ -36,13 +36,13 @@ from .scaling import RobustFeatureScaler
 
 __all__ = [
     "DEFAULT_LANGUAGE_MODEL",
-    "make_feature_extraction_pipeline",
-    "make_radiomics_svc_pipeline",
-    "make_llmrad_pipeline",
-    "make_no_biobert_pipeline",
-    "make_no_attention_pipeline",
     "make_biobert_svc_pipeline",
     "make_cnn_pipeline",
+    "make_feature_extraction_pipeline",
+    "make_llmrad_pipeline",
+    "make_no_attention_pipeline",
+    "make_no_biobert_pipeline",
+    "make_radiomics_svc_pipeline",
 ]
 
 #: The language model of the published method.

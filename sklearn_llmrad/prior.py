@@ -44,7 +44,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -57,14 +57,14 @@ from sklearn.utils.validation import check_is_fitted
 from .descriptions import FEATURE_DESCRIPTIONS
 
 __all__ = [
-    "SemanticPrior",
-    "pretrain_prior",
-    "clean_feature_name",
-    "univariate_informativeness",
-    "as_prior",
-    "prior_feature_weights",
     "NAME_CLEANING_VERSION",
     "RANDOM_VECTOR_DIM",
+    "SemanticPrior",
+    "as_prior",
+    "clean_feature_name",
+    "pretrain_prior",
+    "prior_feature_weights",
+    "univariate_informativeness",
 ]
 
 #: Version of :func:`clean_feature_name`, recorded in saved priors (a prior
@@ -186,7 +186,7 @@ _ABBREVIATIONS = {
     "squareroot": "square root",
 }
 _CLASS_PREFIX_RE = re.compile(r"^(GLCM|GLRLM|GLSZM|GLDM|NGTDM|GLDZM|NGLDM)([A-Za-z].*)$")
-_LOG_RE = re.compile(r"log-sigma-(\d+)(?:-(\d+))?-mm-([23])D", re.I)
+_LOG_RE = re.compile(r"log-sigma-(\d+)(?:-(\d+))?-mm-([23])D", re.IGNORECASE)
 _WAVELET_RE = re.compile(r"wavelet(\d?)[-_.]([LH]{1,3})(?![A-Za-z])")
 _SPLIT_RE = re.compile(r"(?:[_\s,;:()/\-\[\]]|\.(?!\d)|(?<!\d)\.)+")
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -356,13 +356,23 @@ def _random_vectors(texts, dim=RANDOM_VECTOR_DIM):
 
 
 def _ridge(E, t, w, alpha):
-    """Weighted ridge with an unpenalised intercept; returns (coef, intercept)."""
+    """Weighted ridge with an unpenalised intercept; returns (coef, intercept).
+
+    Minimises ``sum_i w_i (t_i - b - e_i . coef)^2 + alpha / n * |coef|^2`` with
+    ``w`` normalised to sum 1, in the primal or (fewer rows than dimensions)
+    the dual form.
+    """
     w = w / w.sum()
     mean_e = w @ E
     mean_t = float(w @ t)
-    Ec = E - mean_e
-    A = (Ec * w[:, None]).T @ Ec + alpha / len(t) * np.eye(E.shape[1])
-    coef = np.linalg.solve(A, (Ec * w[:, None]).T @ (t - mean_t))
+    root = np.sqrt(w)[:, None]
+    Es = (E - mean_e) * root
+    ts = (t - mean_t) * root[:, 0]
+    lam = alpha / len(t)
+    if Es.shape[0] < Es.shape[1]:
+        coef = Es.T @ np.linalg.solve(Es @ Es.T + lam * np.eye(Es.shape[0]), ts)
+    else:
+        coef = np.linalg.solve(Es.T @ Es + lam * np.eye(Es.shape[1]), Es.T @ ts)
     return coef, mean_t - float(mean_e @ coef)
 
 
@@ -495,8 +505,9 @@ class SemanticPrior(BaseEstimator):
         -------
         self : SemanticPrior
         """
-        for attr in ("coef_", "_name_table"):
-            self.__dict__.pop(attr, None)
+        self.__dict__.pop("coef_", None)
+        # vectors of a previous fit stay available (not stored unless seen again)
+        self.__dict__.setdefault("_extra_names", {}).update(self.__dict__.pop("_name_table", {}))
         parsed = _as_studies(studies)
         rows_name, rows_t, rows_w, rows_g = [], [], [], []
         for g, (study, features, X, y_study) in enumerate(parsed):
@@ -584,6 +595,19 @@ class SemanticPrior(BaseEstimator):
                 f"{self.coef_.shape[0]}-d ones ({self.language_model_!r}); use the recorded model."
             )
         return E.astype(np.float64) @ self.coef_.astype(np.float64) + self.intercept_
+
+    def embed_names(self, feature_names):
+        """Unit-norm name vectors the prior uses (cleaned names, embedded or random).
+
+        Parameters
+        ----------
+        feature_names : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_names, embedding_dim), float32
+        """
+        return self._embed_cleaned([clean_feature_name(str(n)) for n in feature_names])
 
     def feature_weights(self, feature_names):
         """Positive weights ``w_j``: predicted informativeness divided by its median.
@@ -710,6 +734,14 @@ class SemanticPrior(BaseEstimator):
         state = dict(super().__getstate__())
         state.pop("_encoder_instance", None)
         return state
+
+    def __sklearn_clone__(self):
+        # A fitted prior is a pretrained, read-only component of the models
+        # that use it (like a frozen estimator): cloning a model for CV or
+        # GridSearchCV shares it instead of returning an unfitted copy.
+        if hasattr(self, "coef_"):
+            return self
+        return super().__sklearn_clone__()
 
 
 def as_prior(prior):

@@ -26,7 +26,7 @@ from sklearn.utils import Bunch
 
 from ..exceptions import DatasetFormatError
 
-__all__ = ["load_radmlbench", "list_radmlbench", "check_radiomics_table", "radmlbench_home"]
+__all__ = ["check_radiomics_table", "list_radmlbench", "load_radmlbench", "radmlbench_home"]
 
 _SUFFIX = ".gz"
 _ENV = "LLMRAD_RADMLBENCH"

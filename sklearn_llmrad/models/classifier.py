@@ -8,17 +8,21 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 from skorch.utils import is_dataset, to_tensor
-from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..exceptions import LesionError
-from ._device import AutoDeviceMixin, resolve_device
+from ._device import AutoDeviceMixin
 from .fusion import FusionModule
 from .losses import CrossEntropyInfoNCELoss
 

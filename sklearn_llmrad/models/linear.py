@@ -13,7 +13,6 @@ the prior is used only as far as the data support it.
 
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -78,6 +77,8 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
     coef_ : ndarray of shape (1, n_features)
         Coefficients on the standardised features (``w_j ** gamma`` folded in).
     intercept_ : ndarray of shape (1,)
+    n_iter_ : ndarray of shape (1,)
+        Solver iterations of the final fit.
     classes_ : ndarray
     cv_results_ : dict
         ``(gamma, C) -> mean inner-CV score``.
@@ -150,7 +151,10 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
-            raise ValueError(f"{type(self).__name__} is binary; y has {len(self.classes_)} classes.")
+            raise ValueError(
+                f"Only binary classification is supported by {type(self).__name__}; "
+                f"y has {len(self.classes_)} classes."
+            )
         names = getattr(self, "feature_names_in_", None)
         self.feature_weights_ = prior_feature_weights(self.prior, names, X.shape[1])
         has_prior = self.prior is not None
@@ -174,8 +178,10 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
                 Z_test, _ = _standardise(X[test], stats)
                 for g in gammas:
                     factor = self.feature_weights_**g
-                    for c in Cs:
-                        lr = self._lr(c).fit(Z_train * factor, y[train])
+                    # one C path per gamma, warm-started from the previous (smaller) C
+                    lr = LogisticRegression(max_iter=self.max_iter, warm_start=True)
+                    for c in sorted(Cs):
+                        lr.set_params(C=c).fit(Z_train * factor, y[train])
                         totals[(g, c)].append(scorer(lr, Z_test * factor, y[test]))
             self.cv_results_ = {key: float(np.mean(v)) for key, v in totals.items()}
             # best score; ties go to the smaller gamma (less trust), then the stronger penalty
@@ -188,27 +194,32 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         self._lr_ = self._lr(self.C_).fit(Z * self._factor, y)
         self.coef_ = self._lr_.coef_ * self._factor
         self.intercept_ = self._lr_.intercept_
+        self.n_iter_ = self._lr_.n_iter_
         return self
 
     def _transform(self, X):
-        check_is_fitted(self, "_lr_")
+        check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         Z, _ = _standardise(X, self._stats)
         return Z * self._factor
 
     def decision_function(self, X):
         """Signed distance to the decision boundary (log-odds of ``classes_[1]``)."""
-        return self._lr_.decision_function(self._transform(X))
+        Z = self._transform(X)
+        return self._lr_.decision_function(Z)
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order."""
-        return self._lr_.predict_proba(self._transform(X))
+        Z = self._transform(X)
+        return self._lr_.predict_proba(Z)
 
     def predict(self, X):
         """Predicted class labels."""
-        return self._lr_.predict(self._transform(X))
+        Z = self._transform(X)
+        return self._lr_.predict(Z)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = False
         return tags

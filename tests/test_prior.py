@@ -1,0 +1,289 @@
+"""The semantic prior: learning across studies, persistence, no leakage, and its use by models."""
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_llmrad.models.linear import SemanticPriorLogisticRegression
+from sklearn_llmrad.prior import (
+    SemanticPrior,
+    clean_feature_name,
+    pretrain_prior,
+    univariate_informativeness,
+)
+from sklearn_llmrad.selection import TopKSelector
+
+# Names whose features carry the signal in every synthetic study, and noise names.
+SIGNAL = ["original_shape_VoxelVolume", "original_shape_SurfaceArea", "original_firstorder_Entropy",
+          "original_glszm_ZoneEntropy"]
+NOISE = ["original_glcm_Idmn", "original_glcm_Correlation", "original_ngtdm_Busyness",
+         "original_glrlm_RunVariance", "original_firstorder_Skewness", "original_gldm_DependenceVariance",
+         "original_shape_Flatness", "original_glcm_ClusterShade"]
+
+
+def make_study(seed, n=80, names=SIGNAL + NOISE, strength=1.0, prefix=""):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = pd.DataFrame(rng.normal(size=(n, len(names))), columns=[prefix + c for c in names])
+    for name in SIGNAL:
+        if prefix + name in X:
+            X[prefix + name] += strength * y * rng.uniform(0.5, 1.5)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def studies():
+    return {f"s{i}": make_study(i) for i in range(4)}
+
+
+@pytest.fixture(scope="module")
+def random_prior(studies):
+    return SemanticPrior(name_vectors="random", alpha=1.0).fit(studies)
+
+
+@pytest.fixture(scope="module")
+def lm_prior(studies, tiny_bert_dir):
+    return SemanticPrior(language_model=str(tiny_bert_dir), alpha=1.0).fit(studies)
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("T2_wavelet-LLH_glcm_Idmn", ["T2 weighted MRI", "wavelet LLH", "co-occurrence matrix",
+                                      "normalized inverse difference moment"]),
+        ("log-sigma-3-0-mm-3D_glrlm_LongRunEmphasis", ["Laplacian of Gaussian sigma 3.0 mm", "long run emphasis"]),
+        ("ADC_original_firstorder_10Percentile", ["apparent diffusion coefficient", "10th percentile of intensity"]),
+        ("wavelet_HLL_gldm_SmallDependenceEmphasis", ["wavelet HLL", "dependence matrix"]),
+        ("GLRLM_LRE_LLH_25HUgl", ["run length matrix", "long run emphasis"]),
+        ("CT_original_ngtdm_Coarseness", ["CT", "neighbouring gray tone difference matrix", "coarseness"]),
+    ],
+)
+def test_clean_feature_name_expands_and_keeps_prefix(name, words):
+    cleaned = clean_feature_name(name)
+    for word in words:
+        assert word in cleaned, (name, cleaned)
+    assert "_" not in cleaned
+
+
+def test_informativeness_is_within_study_rank():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    X = np.column_stack([y + 0.1 * rng.normal(size=60), rng.normal(size=60), -y + 0.5 * rng.normal(size=60),
+                         np.ones(60)])
+    info, auc = univariate_informativeness(X, y)
+    assert info[0] == 1.0 and info[1] == 0.0 and 0 < info[2] < 1
+    assert auc[2] < 0.5  # a negative association is informative too
+    assert np.isnan(info[3]) and np.isnan(auc[3])  # constant column
+
+
+def test_prior_learns_which_names_matter(random_prior, studies):
+    w = random_prior.feature_weights(SIGNAL + NOISE)
+    assert np.median(w) == pytest.approx(1.0)
+    assert w[: len(SIGNAL)].min() > w[len(SIGNAL):].max()
+    assert random_prior.studies_ == sorted(studies)
+    assert random_prior.n_names_ == len(SIGNAL + NOISE)
+
+
+def test_random_name_vectors_are_reproducible(studies, random_prior):
+    again = SemanticPrior(name_vectors="random", alpha=1.0).fit(studies)
+    np.testing.assert_array_equal(again.coef_, random_prior.coef_)
+    unseen = ["T1_original_shape_Sphericity"]
+    np.testing.assert_array_equal(again.predict(unseen), random_prior.predict(unseen))
+
+
+def test_alpha_auto_uses_leave_studies_out_cv(studies):
+    prior = SemanticPrior(name_vectors="random").fit(studies)
+    assert set(prior.cv_spearman_) == {0.1, 1.0, 10.0, 100.0, 1000.0}
+    assert prior.alpha_ in prior.cv_spearman_
+    assert prior.cv_spearman_[prior.alpha_] == max(prior.cv_spearman_.values())
+
+
+def test_saved_and_loaded_prior_predict_identically(lm_prior, tmp_path, tiny_bert_dir):
+    names = SIGNAL + NOISE + ["T2_wavelet-LLH_glcm_Idmn", "unseen_feature_42"]
+    expected = lm_prior.predict(names)
+    lm_prior.save(tmp_path / "prior")
+    assert sorted(p.name for p in (tmp_path / "prior").iterdir()) == ["prior.json", "prior.safetensors"]
+    meta = json.loads((tmp_path / "prior" / "prior.json").read_text())
+    assert meta["language_model"] == str(tiny_bert_dir)
+    assert meta["studies"] == ["s0", "s1", "s2", "s3"]
+    assert meta["name_cleaning_version"] == "1"
+    loaded = SemanticPrior.load(tmp_path / "prior")
+    np.testing.assert_array_equal(loaded.predict(names), expected)
+    np.testing.assert_array_equal(loaded.feature_weights(names), lm_prior.feature_weights(names))
+    assert loaded.studies_ == lm_prior.studies_ and loaded.n_names_ == lm_prior.n_names_
+
+
+def test_unseen_names_are_embedded_with_the_recorded_model(lm_prior, tmp_path):
+    lm_prior.save(tmp_path / "p")
+    loaded = SemanticPrior.load(tmp_path / "p")
+    unseen = ["FLAIR_log-sigma-2-0-mm-3D_glszm_ZoneEntropy", "T1Gd_core_GLCMcontrast_2"]
+    pred = loaded.predict(unseen)
+    assert np.isfinite(pred).all() and pred[0] != pred[1]
+    assert loaded.n_names_ == lm_prior.n_names_  # unseen names are not added to the prior
+    assert loaded._encoder().cache_info()["computed"] == 2
+
+
+def test_load_rejects_foreign_tensors(lm_prior, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    directory = lm_prior.save(tmp_path / "p")
+    tensors = load_file(str(directory / "prior.safetensors"))
+    tensors["extra"] = np.zeros(1, dtype=np.float32)
+    save_file(tensors, str(directory / "prior.safetensors"))
+    with pytest.raises(ValueError, match="expected tensors"):
+        SemanticPrior.load(directory)
+    with pytest.raises(FileNotFoundError, match="not a saved semantic prior"):
+        SemanticPrior.load(tmp_path / "nothing")
+
+
+def _write_tables(directory, studies):
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, (X, y) in studies.items():
+        frame = pd.concat([pd.DataFrame({"ID": np.arange(len(y)), "Target": y}), X], axis=1)
+        with gzip.open(directory / f"{name}.gz", "wt") as fh:
+            fh.write(frame.to_csv(index=False))
+
+
+# real radMLBench study names (loadData accepts only those), synthetic contents
+TABLE_NAMES = ["Ahn2021", "HNSCC", "LNDb", "Song2020"]
+
+
+def test_excluded_study_leaves_no_trace(tmp_path):
+    tables = {n: make_study(i) for i, n in enumerate(TABLE_NAMES)}
+    _write_tables(tmp_path / "a", tables)
+    prior = pretrain_prior(tmp_path / "a", exclude=["LNDb"], name_vectors="random")
+    assert "LNDb" not in prior.studies_ and len(prior.studies_) == 3
+    # the held-out study's contents change: nothing derived from it may change
+    changed = dict(tables, LNDb=make_study(99, names=NOISE + ["original_glcm_Autocorrelation"], strength=5))
+    _write_tables(tmp_path / "b", changed)
+    again = pretrain_prior(tmp_path / "b", exclude=["LNDb"], name_vectors="random")
+    np.testing.assert_array_equal(again.coef_, prior.coef_)
+    assert again.alpha_ == prior.alpha_ and again.cv_spearman_ == prior.cv_spearman_
+    assert "original glcm gray level co-occurrence matrix co-occurrence autocorrelation" not in again._name_table
+    included = pretrain_prior(tmp_path / "a", include=["Ahn2021", "HNSCC", "Song2020"], name_vectors="random")
+    np.testing.assert_array_equal(included.coef_, prior.coef_)
+    # while including it does change the prior
+    with_it = pretrain_prior(tmp_path / "b", name_vectors="random")
+    assert not np.array_equal(with_it.coef_, prior.coef_)
+
+
+def test_pretrain_cli_writes_a_loadable_prior(tmp_path):
+    from sklearn_llmrad.cli import main
+
+    _write_tables(tmp_path / "t", {n: make_study(i) for i, n in enumerate(TABLE_NAMES[:3])})
+    assert main(["pretrain", "--tables", str(tmp_path / "t"), "--exclude", "HNSCC",
+                 "--name-vectors", "random", "--out", str(tmp_path / "out")]) == 0
+    prior = SemanticPrior.load(tmp_path / "out")
+    assert prior.studies_ == ["Ahn2021", "LNDb"]
+
+
+def _ambiguous_data(seed=0, n=120):
+    """Signal and noise names carry the same weak signal: only the prior can tell them apart."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    names = SIGNAL + NOISE
+    X = pd.DataFrame(rng.normal(size=(n, len(names))) + 0.4 * y[:, None], columns=names)
+    return X, y
+
+
+def test_prior_changes_what_topk_selects(random_prior):
+    X, y = _ambiguous_data()
+    plain = TopKSelector(k=4, passthrough=None).fit(X, y)
+    weighted = TopKSelector(k=4, passthrough=None, prior=random_prior, prior_gamma=8).fit(X, y)
+    n_signal = lambda sel: len(set(sel.selected_features_) & set(SIGNAL))
+    assert n_signal(weighted) > n_signal(plain)
+    strong = TopKSelector(k=4, passthrough=None, prior=random_prior, prior_gamma=16).fit(X, y)
+    assert set(strong.selected_features_) == set(SIGNAL)
+    same = TopKSelector(k=4, passthrough=None, prior=random_prior, prior_gamma=0).fit(X, y)
+    assert list(same.selected_features_) == list(plain.selected_features_)
+    auto = TopKSelector(k=4, passthrough=None, prior=random_prior, random_state=0).fit(X, y)
+    assert auto.prior_gamma_ in (0.0, 2.0, 4.0, 8.0) and set(auto.prior_cv_results_) == {0.0, 2.0, 4.0, 8.0}
+    with pytest.raises(ValueError, match="pass X as a DataFrame"):
+        TopKSelector(k=4, prior=random_prior).fit(X.to_numpy(), y)
+
+
+def test_prior_changes_what_the_linear_model_learns(random_prior):
+    X, y = _ambiguous_data(1)
+    plain = SemanticPriorLogisticRegression(gamma=0, Cs=(0.1,)).fit(X, y)
+    ref = LogisticRegression(C=0.1, max_iter=2000).fit(StandardScaler().fit_transform(X), y)
+    np.testing.assert_allclose(plain.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
+    trusted = SemanticPriorLogisticRegression(prior=random_prior, gamma=4, Cs=(0.1,)).fit(X, y)
+    share = lambda m: np.abs(m.coef_[0, : len(SIGNAL)]).sum() / np.abs(m.coef_[0]).sum()
+    assert share(trusted) > share(plain) + 0.2
+    auto = SemanticPriorLogisticRegression(prior=random_prior, Cs=(0.1, 1.0), random_state=0).fit(X, y)
+    assert auto.gamma_ in (0.0, 2.0, 4.0, 8.0) and len(auto.cv_results_) == 8
+    assert auto.cv_results_[(auto.gamma_, auto.C_)] == max(auto.cv_results_.values())
+    grid = GridSearchCV(SemanticPriorLogisticRegression(prior=random_prior, Cs=(0.1,)),
+                        {"gamma": [0.0, 4.0]}, cv=3).fit(X, y)
+    assert grid.best_params_["gamma"] in (0.0, 4.0)
+    assert grid.best_estimator_.prior is random_prior  # a fitted prior is shared, not cloned
+
+
+def test_linear_model_with_saved_prior_predicts_identically(lm_prior, tmp_path):
+    X, y = _ambiguous_data(2)
+    lm_prior.save(tmp_path / "p")
+    a = SemanticPriorLogisticRegression(prior=lm_prior, gamma=2.0, Cs=(1.0,)).fit(X, y)
+    b = SemanticPriorLogisticRegression(prior=str(tmp_path / "p"), gamma=2.0, Cs=(1.0,)).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_fusion_linear_path_penalised_by_prior(random_prior):
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from sklearn_llmrad.models.classifier import LLMRadiomicsClassifier
+
+    X, y = _ambiguous_data(3, n=80)
+    params = {"hidden_size": 8, "n_heads": 2, "max_epochs": 15, "lr": 1e-3, "attention": False,
+              "random_state": 0, "device": "cpu"}
+    plain = LLMRadiomicsClassifier(**params).fit(X.astype("float32"), y)
+    with_prior = LLMRadiomicsClassifier(**params, prior=random_prior, prior_gamma=8, prior_penalty=1.0)
+    with_prior.fit(X.astype("float32"), y)
+
+    def share(clf):
+        W = clf.module_.linear.weight.detach().abs().sum(dim=0).numpy()
+        return W[: len(SIGNAL)].sum() / W.sum()
+
+    assert share(with_prior) > share(plain) + 0.05
+
+
+def test_pipeline_pretrained_wires_the_prior(random_prior, tmp_path):
+    from sklearn_llmrad.pipelines import make_llmrad_pipeline
+
+    random_prior.save(tmp_path / "p")
+    pipe = make_llmrad_pipeline(encoder=None, pretrained=tmp_path / "p", k=4, random_state=0,
+                                classifier_params={"hidden_size": 8, "n_heads": 2, "max_epochs": 3})
+    assert isinstance(pipe.named_steps["topk"].prior, SemanticPrior)
+    assert pipe.named_steps["fusion"].prior is pipe.named_steps["topk"].prior
+    X, y = _ambiguous_data(4, n=60)
+    learned = pipe[2:].fit(X, y)
+    assert learned.named_steps["topk"].prior_gamma_ is not None
+    assert learned.predict_proba(X).shape == (60, 2)
+    assert make_llmrad_pipeline(k=4).named_steps["topk"].prior is None
+
+
+def test_pipeline_with_prior_roundtrips_through_safe_io(random_prior, tmp_path):
+    pytest.importorskip("skops")
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_llmrad import io
+
+    X, y = _ambiguous_data(5)
+    pipe = make_pipeline(TopKSelector(k=6, passthrough=None, prior=random_prior, prior_gamma=4),
+                         SemanticPriorLogisticRegression(prior=random_prior, gamma=2.0, Cs=(1.0,))).fit(X, y)
+    io.save(pipe, tmp_path / "m.llmrad")
+    back = io.load(tmp_path / "m.llmrad")
+    np.testing.assert_array_equal(back.predict_proba(X), pipe.predict_proba(X))
+    assert back[0].prior.studies_ == random_prior.studies_
+
+
+def test_prior_lr_passes_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(SemanticPriorLogisticRegression(Cs=(0.1, 1.0), random_state=0), on_fail=None)
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert failed == []
