@@ -48,7 +48,6 @@ from .prior import SemanticPrior
 
 __all__ = [
     "TRANSFER_SETTINGS",
-    "FittedSemanticPrior",
     "TransferModel",
     "TransferResult",
     "transfer_models",
@@ -281,8 +280,10 @@ def _versions():
 
 def _describe(value):
     """A stable, complete description of a parameter value (no truncated reprs)."""
-    if isinstance(value, FittedSemanticPrior):  # fitted state: named by its cache key
-        return ["FittedSemanticPrior", value.transfer_key_]
+    if isinstance(value, SemanticPrior) and hasattr(value, "coef_"):  # fitted: named by its state
+        state = [value.coef_.tobytes().hex(), value.intercept_, list(value.studies_),
+                 value.name_vectors, value.language_model_, value.revision_, value.alpha_]
+        return ["SemanticPrior(fitted)", _digest(state)]
     if hasattr(value, "get_params") and not isinstance(value, type):
         params = value.get_params(deep=False)
         return [type(value).__name__, {k: _describe(v) for k, v in sorted(params.items())}]
@@ -300,26 +301,6 @@ def _digest(obj):
 
 
 # -- priors -------------------------------------------------------------------------
-class FittedSemanticPrior(SemanticPrior):
-    """A fitted :class:`~sklearn_llmrad.prior.SemanticPrior` that ``clone`` keeps as it is.
-
-    ``sklearn.base.clone`` (run by every cross-validation and by the inner-CV choice)
-    would replace a fitted prior parameter with an unfitted copy; a fitted prior is
-    data, not a hyperparameter to refit.
-    """
-
-    def __sklearn_clone__(self):
-        return self
-
-
-def _frozen(prior, key):
-    """``prior`` as a :class:`FittedSemanticPrior` (same state), remembering its cache key."""
-    frozen = FittedSemanticPrior.__new__(FittedSemanticPrior)
-    frozen.__dict__.update(prior.__dict__)
-    frozen.transfer_key_ = key
-    return frozen
-
-
 def _prior_estimator(*, name_vectors, language_model, prior_params, cache_dir, random_state):
     params = {"random_state": random_state, **(prior_params or {})}
     if cache_dir is not None:
@@ -401,7 +382,6 @@ def fit_study_prior(
         if folder is not None:
             _save_prior(prior, folder, {"key": key, "target": target, "studies": sorted(others),
                                         "name_vectors": name_vectors})
-    prior = _frozen(prior, key)
     studies = [str(s) for s in prior.studies_]
     if target in studies:
         raise RuntimeError(
