@@ -63,6 +63,8 @@ DATASETS = {
     "inbreast": DatasetEntry("load_inbreast"),
     "csv": DatasetEntry("load_csv", ("allow_outside_root",)),
     "ddsm": DatasetEntry("load_ddsm"),
+    # tables, not images: only with --transfer (see sklearn_llmrad.transfer)
+    "radmlbench": DatasetEntry("load_radmlbench"),
 }
 
 
@@ -201,7 +203,10 @@ def _build_parser():
     bench.add_argument("--models", default=None, help="comma-separated subset of models")
     bench.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     bench.add_argument("--language-model", default=None, help="hub id or local dir")
-    bench.add_argument("--k", type=_positive_int, default=500, help="selected radiomics features")
+    bench.add_argument(
+        "--k", type=_positive_int, default=None,
+        help="selected radiomics features (default 500; 100 with --transfer)",
+    )
     bench.add_argument("--epochs", type=_positive_int, default=None, help="fusion network epochs")
     bench.add_argument("--hidden-size", type=_positive_int, default=None, help="fusion network width")
     bench.add_argument("--cnn-size", type=_positive_int, default=224, help="CNN input side in pixels")
@@ -222,6 +227,10 @@ def _build_parser():
         "--allow-outside-root", action="store_true",
         help="CSV only: accept image/mask paths outside the CSV's folder (refused by default)",
     )
+
+    from .transfer import add_transfer_arguments  # --transfer (leave-one-study-out)
+
+    add_transfer_arguments(bench)
 
     sub.add_parser("models", parents=[common], help="list the models a benchmark can run")
     _add_pretrain_parser(sub)
@@ -334,6 +343,11 @@ def _run(args):
         _print_result(result, note, started)
         return 0
 
+    if args.transfer or args.dataset == "radmlbench":
+        from .transfer import run_transfer_command
+
+        return run_transfer_command(args, language_model, note)
+
     kwargs = {option: getattr(args, option) for option in DATASETS[args.dataset].options}
     X, y, groups, description = load_dataset(
         args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
@@ -352,7 +366,8 @@ def _run(args):
     result = run_benchmark(
         X, y, groups,
         models=models, cv=args.cv if args.holdout is None else None, holdout=args.holdout,
-        out_dir=args.out or f"results/{args.dataset}", n_jobs=args.n_jobs, k=args.k,
+        out_dir=args.out or f"results/{args.dataset}", n_jobs=args.n_jobs,
+        k=500 if args.k is None else args.k,
         encoder=language_model, classifier_params=classifier_params, cnn_size=args.cnn_size,
         cnn_params=cnn_params, device=args.device, n_bootstraps=args.bootstraps,
         random_state=args.seed, log=lambda line: print(line, flush=True),

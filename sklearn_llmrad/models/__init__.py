@@ -11,6 +11,7 @@ _API = {
     "EfficientNetB3Classifier": "sklearn_llmrad.models.cnn",
     "ROIToTensor": "sklearn_llmrad.models.cnn",
     "CalibratedSVC": "sklearn_llmrad.models.svm",
+    "InnerCVChoiceClassifier": "sklearn_llmrad.models.choice",
     "SemanticPriorLogisticRegression": "sklearn_llmrad.models.linear",
 }
 

@@ -1,0 +1,234 @@
+"""Let inner cross-validation decide between a simple and a complex classifier.
+
+On small radiomics studies a well-regularised linear model is hard to beat and a
+network only sometimes adds to it. :class:`InnerCVChoiceClassifier` holds several
+candidate classifiers (e.g. the prior-weighted logistic regression and the fusion
+network), estimates each one's AUC, and that of their average, by cross-validation
+on the *training* data only, and refits the winner on all of it. Ties go to the
+candidate listed first, so list the simplest one first: the method then falls back
+to it whenever the complex one does not earn its place.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+__all__ = ["InnerCVChoiceClassifier"]
+
+#: Name of the "average of all candidates" option in ``cv_scores_`` and ``choice_``.
+AVERAGE = "average"
+
+
+def _take(X, idx):
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
+    """Pick, by inner cross-validated AUC, one of several classifiers or their average.
+
+    Each candidate is fitted on the inner training folds and scored on the inner
+    test folds; the mean of the candidates' probabilities is scored on the same
+    folds. The option with the highest mean fold AUC wins (ties: the earlier
+    candidate, then the average) and is refitted on all training data. Only the
+    data passed to :meth:`fit` is used, so an outer cross-validation stays honest.
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator) tuples
+        Binary classifiers with ``predict_proba``, simplest first.
+    cv : int or cross-validation generator, default=3
+        Inner folds. An integer gives a shuffled
+        :class:`~sklearn.model_selection.StratifiedKFold` seeded by ``random_state``.
+    average : bool, default=True
+        Also consider the mean of all candidates' probabilities.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the inner folds (the candidates keep their own seeds).
+
+    Attributes
+    ----------
+    choice_ : str
+        The winning candidate's name, or ``"average"``.
+    cv_scores_ : dict of str -> float
+        Mean inner-fold AUC of every option.
+    estimators_ : dict of str -> estimator
+        The refitted estimators the choice needs (one, or all for the average).
+    classes_ : ndarray of shape (2,)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from sklearn_llmrad.models.choice import InnerCVChoiceClassifier
+    >>> X, y = make_classification(120, n_features=5, random_state=0)
+    >>> clf = InnerCVChoiceClassifier(
+    ...     [("lr", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=1))],
+    ...     random_state=0).fit(X, y)
+    >>> clf.choice_ in {"lr", "tree", "average"}, sorted(clf.cv_scores_)
+    (True, ['average', 'lr', 'tree'])
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "estimators": [list],
+        "cv": [Interval(Integral, 2, None, closed="left"), "cv_object"],
+        "average": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimators, *, cv=3, average=True, random_state=None):
+        self.estimators = estimators
+        self.cv = cv
+        self.average = average
+        self.random_state = random_state
+
+    def _pairs(self):
+        """``estimators`` as (name, estimator) pairs, or None when it is not such a list."""
+        try:
+            pairs = [(str(name), est) for name, est in self.estimators]
+        except (TypeError, ValueError):
+            return None
+        return pairs if all(hasattr(est, "get_params") for _, est in pairs) else None
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=False)
+        if deep and self._pairs() is not None:
+            for name, estimator in self._pairs():
+                params[name] = estimator
+                for key, value in estimator.get_params(deep=True).items():
+                    params[f"{name}__{key}"] = value
+        return params
+
+    def set_params(self, **params):
+        if "estimators" in params:
+            self.estimators = params.pop("estimators")
+        names = dict(self._pairs() or [])  # not (name, estimator) pairs: fit will say so
+        nested = {}
+        for key in list(params):
+            head, _, tail = key.partition("__")
+            if head in names and tail:
+                nested.setdefault(head, {})[tail] = params.pop(key)
+            elif head in names:
+                self.estimators = [(n, params.pop(key) if n == head else e) for n, e in self.estimators]
+        super().set_params(**params)
+        for name, values in nested.items():
+            names[name].set_params(**values)
+        return self
+
+    def _check_estimators(self):
+        if self._pairs() is None:
+            raise TypeError(f"estimators must be a list of (name, estimator) pairs, got {self.estimators!r}")
+        names = [name for name, _ in self.estimators]
+        if not names:
+            raise ValueError("estimators is empty; give at least one (name, estimator) pair")
+        if len(set(names)) != len(names) or AVERAGE in names:
+            raise ValueError(f"estimator names must be unique and not {AVERAGE!r}; got {names}")
+        for name, est in self.estimators:
+            if not hasattr(est, "predict_proba"):
+                raise TypeError(f"estimator {name!r} ({type(est).__name__}) has no predict_proba")
+        return names
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Score every option by inner CV, then refit the winner on all of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Binary labels.
+
+        Returns
+        -------
+        self : InnerCVChoiceClassifier
+        """
+        names = self._check_estimators()
+        if hasattr(X, "iloc"):  # DataFrames go to the candidates as they are (column names)
+            if y is None:
+                raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+            validate_data(self, X, skip_check_array=True, reset=True)
+            y = column_or_1d(y, warn=True)
+            if len(y) != len(X):
+                raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        else:
+            X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype=None, reset=True)
+        check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind != "binary" or len(np.unique(y)) != 2:
+            raise ValueError(
+                "Only binary classification is supported. InnerCVChoiceClassifier got "
+                f"{len(np.unique(y))} class(es) ({kind!r})"
+            )
+        self.classes_ = np.unique(y)
+        positive = y == self.classes_[1]
+        n_splits = self.cv if isinstance(self.cv, Integral) else None
+        if n_splits is not None and min(positive.sum(), (~positive).sum()) < n_splits:
+            raise ValueError(
+                f"{n_splits} stratified inner folds need at least {n_splits} samples of each "
+                f"class; got n_samples={len(y)} with {int(positive.sum())} positives"
+            )
+        if isinstance(self.cv, Integral):
+            cv = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        else:
+            cv = check_cv(self.cv, y, classifier=True)
+        fold_scores = {name: [] for name in names}
+        if self.average and len(names) > 1:
+            fold_scores[AVERAGE] = []
+        for train, test in cv.split(np.zeros((len(y), 1)), y):
+            if len(np.unique(positive[test])) < 2:
+                raise ValueError(
+                    "an inner test fold holds a single class; use fewer inner folds (cv) "
+                    f"for {len(y)} samples with {int(positive.sum())} positives"
+                )
+            probas = []
+            for name, estimator in self.estimators:
+                fitted = clone(estimator).fit(_take(X, train), y[train])
+                p = self._positive_proba(fitted, _take(X, test))
+                probas.append(p)
+                fold_scores[name].append(roc_auc_score(positive[test], p))
+            if AVERAGE in fold_scores:
+                fold_scores[AVERAGE].append(roc_auc_score(positive[test], np.mean(probas, axis=0)))
+        self.cv_scores_ = {name: float(np.mean(s)) for name, s in fold_scores.items()}
+        # max() keeps the first of equal scores: candidates in order, then the average
+        self.choice_ = max(self.cv_scores_, key=self.cv_scores_.get)
+        needed = names if self.choice_ == AVERAGE else [self.choice_]
+        self.estimators_ = {
+            name: clone(est).fit(X, y) for name, est in self.estimators if name in needed
+        }
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _check_X(self, X):
+        check_is_fitted(self, "estimators_")
+        if hasattr(X, "iloc"):
+            validate_data(self, X, skip_check_array=True, reset=False)
+            return X
+        return validate_data(self, X, ensure_all_finite="allow-nan", dtype=None, reset=False)
+
+    def _positive_proba(self, estimator, X):
+        proba = estimator.predict_proba(X)
+        return proba[:, list(estimator.classes_).index(self.classes_[1])]
+
+    def predict_proba(self, X):
+        """Class probabilities of the chosen option, shape (n_samples, 2)."""
+        X = self._check_X(X)
+        p = np.mean([self._positive_proba(est, X) for est in self.estimators_.values()], axis=0)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        """The class of highest probability."""
+        proba = self.predict_proba(X)
+        return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
