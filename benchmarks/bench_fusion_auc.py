@@ -47,10 +47,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "radmlbench"
 
 VARIANTS = {
-    "reference": dict(module=ReferenceFusionModule),
-    "factorised": dict(),
-    "fast preset": dict(hidden_size=128, module__token_dropout=0.0),
-    "no token dropout": dict(module__token_dropout=0.0),
+    "reference": {"module": ReferenceFusionModule},
+    "factorised": {},
+    "fast preset": {"hidden_size": 128, "module__token_dropout": 0.0},
+    "no token dropout": {"module__token_dropout": 0.0},
 }
 
 
@@ -86,7 +86,7 @@ def main(argv=None):
         auc, low, high = delong_ci(y, oof)
         print(f"{name:18s} AUC {auc:.3f} [{low:.3f}, {high:.3f}]  wall {timing[name]['wall_s']:.0f} s "
               f"cpu {timing[name]['cpu_s']:.0f} s", flush=True)
-    report = {"benchmark": "bench_fusion_auc", "study": args.study, "n": int(len(y)),
+    report = {"benchmark": "bench_fusion_auc", "study": args.study, "n": len(y),
               "n_features": int(X.shape[1]), "epochs": args.epochs, "folds": args.folds,
               "load_average_at_end": os.getloadavg(), "variants": {}}
     for name, oof in scores.items():

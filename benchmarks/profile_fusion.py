@@ -43,18 +43,18 @@ def main(argv=None):
     feature_embeddings = torch.randn(K, D, generator=g)
     values, clinical = torch.randn(n, K, generator=g), torch.randn(n, T, D, generator=g)
     mask = torch.rand(n, T, generator=g) > 0.2
-    lines = [f"profile_fusion: batch {n}, K={K}, D={D}, T={T}, 8 heads, {args.threads} threads, "
-             f"load average {os.getloadavg()[0]:.1f} (shared machine)"]
+    lines = [(f"profile_fusion: batch {n}, K={K}, D={D}, T={T}, 8 heads, {args.threads} threads, "
+              f"load average {os.getloadavg()[0]:.1f} (shared machine)")]
     for name in args.variants:
         cls, extra = VARIANTS[name]
-        kwargs = dict(n_features=K, feature_embeddings=feature_embeddings, clinical_dim=D,
-                      hidden_size=768, n_heads=8)
+        kwargs = {"n_features": K, "feature_embeddings": feature_embeddings, "clinical_dim": D,
+                      "hidden_size": 768, "n_heads": 8}
         kwargs.update(extra)
         torch.manual_seed(0)
         module = cls(**kwargs).train()
         optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
 
-        def step():
+        def step(module=module, optimizer=optimizer):
             logits, embedding, _ = module(values, clinical, mask)
             loss = torch.nn.functional.cross_entropy(logits, (values[:, 0] > 0).long())
             loss = loss + embedding.square().mean()

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from .models.fusion import FusionModule
+
 __all__ = ["ReferenceFusionModule", "reference_fusion_forward", "save_tiny_bert"]
 
 _VOCABULARY = (
@@ -88,24 +90,11 @@ def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
     return module.head(embedding) + module.linear(values), embedding, weights
 
 
-def _reference_module_class():
-    from .models.fusion import FusionModule
+class ReferenceFusionModule(FusionModule):
+    """A :class:`~sklearn_llmrad.models.fusion.FusionModule` whose forward is :func:`reference_fusion_forward`.
 
-    class ReferenceFusionModule(FusionModule):
-        """A :class:`FusionModule` whose forward is :func:`reference_fusion_forward`."""
+    Same parameters, same state dict; only the (slow, plain) computation differs.
+    """
 
-        def forward(self, values, clinical=None, clinical_mask=None):
-            return reference_fusion_forward(self, values, clinical, clinical_mask)
-
-    ReferenceFusionModule.__module__ = __name__
-    ReferenceFusionModule.__qualname__ = "ReferenceFusionModule"
-    return ReferenceFusionModule
-
-
-def __getattr__(name):
-    # Built lazily: importing this module must not import torch.
-    if name == "ReferenceFusionModule":
-        cls = _reference_module_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)
+    def forward(self, values, clinical=None, clinical_mask=None):
+        return reference_fusion_forward(self, values, clinical, clinical_mask)

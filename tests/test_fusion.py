@@ -8,7 +8,10 @@ from torch.nn import functional as F
 
 from sklearn_llmrad._testing import reference_fusion_forward
 from sklearn_llmrad.models.fusion import FusionModule
-from sklearn_llmrad.models.losses import CrossEntropyInfoNCELoss, SupervisedContrastiveLoss
+from sklearn_llmrad.models.losses import (
+    CrossEntropyInfoNCELoss,
+    SupervisedContrastiveLoss,
+)
 
 torch.set_num_threads(1)
 
@@ -246,7 +249,7 @@ def _randomise(module):
 @pytest.mark.parametrize("training", [False, True])
 def test_factorised_forward_matches_reference(attention, with_text, training):
     # training=True with all dropouts 0 exercises the training branch exactly.
-    kwargs = dict(attention=attention)
+    kwargs = {"attention": attention}
     if not with_text:
         kwargs.update(feature_embeddings=None, clinical_dim=None)
     if training:

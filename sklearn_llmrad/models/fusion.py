@@ -50,12 +50,18 @@ class FusionModule(nn.Module):
         and the tokens are mean-pooled instead of attention-pooled.
     n_context_tokens : int, default=4
         Learned context tokens used when ``clinical_dim is None``.
-    ffn_factor : int, default=2
+    ffn_factor : float, default=2
         Width of the feed-forward block relative to ``hidden_size``; 2 rather
         than the usual 4 because the block runs on ``K`` (up to 500) tokens
-        per lesion and dominates the cost.
+        per lesion and dominates the cost. A fraction (e.g. 0.25) gives a
+        narrower, cheaper block (an explicit, non-published variant).
     value_hidden : int, default=16
         Width of the small MLP that embeds each scalar value.
+    token_dropout : float, default=None
+        Element-wise dropout on the feature tokens; ``None`` uses ``dropout``
+        (the published model). ``0`` lets the first feed-forward layer run in
+        factorised form during training as well (see Notes): a cheaper,
+        explicitly chosen variant.
 
     Notes
     -----
@@ -65,6 +71,17 @@ class FusionModule(nn.Module):
     :class:`~sklearn_llmrad.models.losses.CrossEntropyInfoNCELoss`) and the
     pooling weight of each feature token ``(n, K)`` (rows sum to one; uniform
     when ``attention=False``).
+
+    Speed: :meth:`forward` computes the maths of the plain block in factorised
+    form (the name part of every token once per batch, the query and output
+    projections of the attention once per lesion and key, the first
+    feed-forward layer from a few coordinates per token), so only the second
+    feed-forward layer runs per (lesion, feature) token; the outputs equal the
+    plain implementation to float tolerance (tested). The published width on
+    2 CPU cores remains costly; ``hidden_size=128, module__token_dropout=0``
+    on :class:`~sklearn_llmrad.models.LLMRadiomicsClassifier` is the fast
+    preset (see ``benchmarks/bench_training.py`` and
+    ``benchmarks/bench_fusion_auc.py`` for its time and AUC side by side).
 
     Every lesion has at least one key to attend to: a learned "no clinical
     information" token is always present, so lesions whose clinical tokens
@@ -147,7 +164,7 @@ class FusionModule(nn.Module):
             H, n_heads, dropout=dropout, batch_first=True
         )
         self.ffn_norm = nn.LayerNorm(H)
-        ffn_width = max(1, int(round(float(ffn_factor) * H)))
+        ffn_width = max(1, round(float(ffn_factor) * H))
         self.ffn = nn.Sequential(
             nn.Linear(H, ffn_width),
             nn.GELU(),
