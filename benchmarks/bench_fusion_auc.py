@@ -63,6 +63,9 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if not (DATA / f"{args.study}.gz").is_file():
+        print(f"skipped: {DATA / (args.study + '.gz')} not found (shared radMLBench data)")
+        return None
     table = pd.read_csv(DATA / f"{args.study}.gz")
     y = table["Target"].to_numpy().astype(int)
     X = table.drop(columns=["ID", "Target"]).astype(float)
