@@ -60,18 +60,29 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--out", default=str(RESULTS / "bench_fusion_auc.json"),
+                        help="JSON written after each variant (with its out-of-fold scores); "
+                             "variants already in it are kept, so variants can run in separate processes")
+    parser.add_argument("--merge", nargs="*", default=[],
+                        help="other --out files whose variants join the comparison")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not (DATA / f"{args.study}.gz").is_file():
         print(f"skipped: {DATA / (args.study + '.gz')} not found (shared radMLBench data)")
-        return None
+        return
     table = pd.read_csv(DATA / f"{args.study}.gz")
     y = table["Target"].to_numpy().astype(int)
     X = table.drop(columns=["ID", "Target"]).astype(float)
     X = X.loc[:, X.std() > 0]
     folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(X, y))
-    scores, timing = {}, {}
+    out = Path(args.out)
+    previous = {}
+    for path in [out, *map(Path, args.merge)]:
+        if path.is_file():
+            previous.update(json.loads(path.read_text()).get("variants", {}))
+    scores = {name: np.asarray(row["oof"]) for name, row in previous.items()}
+    timing = {name: {"wall_s": row["wall_s"], "cpu_s": row["cpu_s"]} for name, row in previous.items()}
     for name in args.variants:
         oof = np.zeros(len(y))
         wall, cpu = time.perf_counter(), time.process_time()
@@ -89,20 +100,28 @@ def main(argv=None):
         auc, low, high = delong_ci(y, oof)
         print(f"{name:18s} AUC {auc:.3f} [{low:.3f}, {high:.3f}]  wall {timing[name]['wall_s']:.0f} s "
               f"cpu {timing[name]['cpu_s']:.0f} s", flush=True)
+        _write(out, args, y, X, scores, timing)
+    report = _write(out, args, y, X, scores, timing)
+    print(json.dumps({k: {a: b for a, b in v.items() if a != "oof"} for k, v in report["variants"].items()},
+                     indent=1))
+
+
+def _write(out, args, y, X, scores, timing):
     report = {"benchmark": "bench_fusion_auc", "study": args.study, "n": len(y),
               "n_features": int(X.shape[1]), "epochs": args.epochs, "folds": args.folds,
               "load_average_at_end": os.getloadavg(), "variants": {}}
     for name, oof in scores.items():
         auc, low, high = delong_ci(y, oof)
-        row = {"auc": float(auc), "ci95": [float(low), float(high)], **timing[name]}
+        row = {"auc": float(auc), "ci95": [float(low), float(high)], **timing[name],
+               "oof": [float(v) for v in oof]}
         if name != "reference" and "reference" in scores:
             test = delong_test(y, scores["reference"], oof)
             row["delong_p_vs_reference"] = float(test.p_value)
             row["cpu_ratio_reference_over_this"] = timing["reference"]["cpu_s"] / timing[name]["cpu_s"]
         report["variants"][name] = row
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_fusion_auc.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report["variants"], indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":
