@@ -346,13 +346,18 @@ class FusionModule(nn.Module):
             tokens = constant + coords @ rows
             norm, w1 = self.ffn_norm, self.ffn[0].weight
             mean, inv_std = self._layer_norm_stats(tokens, norm.eps)
-            scaled_w1 = (norm.weight.unsqueeze(1) * w1.T)  # diag(g) W1.T, (H, F)
+            scaled_w1 = norm.weight.unsqueeze(1) * w1.T  # diag(g) W1.T, (H, F)
+            # (x - mean) * g @ W1.T: the mean enters as one more coordinate
+            # (-mean) whose row is g @ W1.T; then one fused scale-and-shift.
+            maps = torch.cat([
+                rows @ scaled_w1,
+                (norm.weight @ w1.T).expand(n, 1, -1),
+            ], dim=1)
             pre = torch.baddbmm(
                 (constant @ scaled_w1).unsqueeze(0).expand(n, -1, -1),
-                coords, rows @ scaled_w1,
+                torch.cat([coords, -mean], dim=-1), maps,
             )
-            pre = (pre - mean * (norm.weight @ w1.T)) * inv_std
-            pre = pre + (norm.bias @ w1.T + self.ffn[0].bias)
+            pre = torch.addcmul(norm.bias @ w1.T + self.ffn[0].bias, pre, inv_std)
         tokens = tokens + self.ffn[1:](pre)
         tokens = self.final_norm(tokens)
         if self.attention:
