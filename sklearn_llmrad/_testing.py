@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-__all__ = ["save_tiny_bert"]
+from .models.fusion import FusionModule
+
+__all__ = ["ReferenceFusionModule", "reference_fusion_forward", "save_tiny_bert"]
 
 _VOCABULARY = (
     "[PAD] [UNK] [CLS] [SEP] [MASK] the of a an and with lesion texture gray level "
@@ -44,3 +46,55 @@ def save_tiny_bert(path):
     transformers.BertModel(config).save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
+    """:class:`~sklearn_llmrad.models.fusion.FusionModule`'s maths written out plainly.
+
+    Per-token projections, :class:`torch.nn.MultiheadAttention` and
+    :class:`torch.nn.LayerNorm` on every (lesion, feature) token: the
+    implementation before the factorised forward (issue 12), kept as the
+    reference the tests compare the fast forward with, and as the "old" side
+    of ``benchmarks/bench_training.py``.
+    """
+    import torch
+
+    values = values.float()
+    if module.name_embedding is not None:
+        names = module.name_embedding.weight
+    else:
+        names = module.name_projection(module.feature_embeddings)
+    v = values.unsqueeze(-1)
+    tokens = names.unsqueeze(0) + v * module.value_vector + module.value_mlp(v)
+    tokens = module.token_dropout(tokens)
+    keys, padding = module._keys(values, clinical, clinical_mask)
+    if module.attention:
+        attended, _ = module.cross_attention(
+            module.attention_norm(tokens), keys, keys, key_padding_mask=padding,
+            need_weights=False,
+        )
+        tokens = tokens + attended
+    else:
+        present = torch.ones(keys.shape[:2])
+        if padding is not None:
+            present = (~padding).float()
+        context = (keys * present.unsqueeze(-1)).sum(1) / present.sum(1, keepdim=True)
+        tokens = tokens + context.unsqueeze(1)
+    tokens = tokens + module.ffn(module.ffn_norm(tokens))
+    tokens = module.final_norm(tokens)
+    if module.attention:
+        weights = torch.softmax(module.pool_score(tokens).squeeze(-1), dim=1)
+    else:
+        weights = torch.full(tokens.shape[:2], 1.0 / tokens.shape[1])
+    embedding = torch.einsum("nk,nkh->nh", weights, tokens)
+    return module.head(embedding) + module.linear(values), embedding, weights
+
+
+class ReferenceFusionModule(FusionModule):
+    """A :class:`~sklearn_llmrad.models.fusion.FusionModule` whose forward is :func:`reference_fusion_forward`.
+
+    Same parameters, same state dict; only the (slow, plain) computation differs.
+    """
+
+    def forward(self, values, clinical=None, clinical_mask=None):
+        return reference_fusion_forward(self, values, clinical, clinical_mask)

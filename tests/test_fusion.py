@@ -6,8 +6,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from sklearn_llmrad._testing import reference_fusion_forward
 from sklearn_llmrad.models.fusion import FusionModule
-from sklearn_llmrad.models.losses import CrossEntropyInfoNCELoss, SupervisedContrastiveLoss
+from sklearn_llmrad.models.losses import (
+    CrossEntropyInfoNCELoss,
+    SupervisedContrastiveLoss,
+)
 
 torch.set_num_threads(1)
 
@@ -225,3 +229,72 @@ def test_combined_loss_is_ce_plus_weighted_supcon():
 def test_invalid_loss_parameters(make):
     with pytest.raises(ValueError, match="must be"):
         make()
+
+
+# --------------------------------------------------------------------------
+# The factorised forward against a plain reference implementation of the
+# same maths (per-token projections, nn.MultiheadAttention, nn.LayerNorm).
+def _randomise(module):
+    """Non-trivial norms and biases, so that every term of the factorisation is exercised."""
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("bias") or "norm" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5 + (1.0 if name.endswith("norm.weight") else 0.0))
+    return module
+
+
+@pytest.mark.parametrize("attention", [True, False])
+@pytest.mark.parametrize("with_text", [True, False])
+@pytest.mark.parametrize("training", [False, True])
+def test_factorised_forward_matches_reference(attention, with_text, training):
+    # training=True with all dropouts 0 exercises the training branch exactly.
+    kwargs = {"attention": attention}
+    if not with_text:
+        kwargs.update(feature_embeddings=None, clinical_dim=None)
+    if training:
+        kwargs.update(dropout=0.0)
+    module = _randomise(_module(**kwargs)).train(training)
+    values, clinical, mask = _batch()
+    mask[1, 2:] = False
+    mask[2, :] = False
+    args = (values, clinical, mask) if with_text else (values,)
+    values.requires_grad_(True)
+    fast = module(*args)
+    ref = reference_fusion_forward(module, *args)
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # ...and the same gradients for every parameter
+    fast_grads = torch.autograd.grad(fast[0].sum() + fast[1].square().sum(), list(module.parameters()),
+                                     allow_unused=True)
+    ref_grads = torch.autograd.grad(ref[0].sum() + ref[1].square().sum(), list(module.parameters()),
+                                    allow_unused=True)
+    for (name, _), a, b in zip(module.named_parameters(), fast_grads, ref_grads):
+        if a is None or b is None:
+            assert a is None and b is None, name
+            continue
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_token_dropout_branch_matches_reference_under_the_same_masks():
+    # With element-wise token dropout active the first feed-forward layer runs
+    # per token; same random masks (same seed, same draw order) -> same output.
+    module = _randomise(_module(dropout=0.0, token_dropout=0.3)).train()
+    values, clinical, mask = _batch()
+    torch.manual_seed(5)
+    fast = module(values, clinical, mask)
+    torch.manual_seed(5)
+    ref = reference_fusion_forward(module, values, clinical, mask)
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    module.eval()
+    assert not torch.allclose(module(values, clinical, mask)[0], fast[0])
+
+
+def test_cheaper_variants_are_options():
+    default = _module()
+    narrow = _module(ffn_factor=0.25)
+    assert default.ffn[0].out_features == 2 * H
+    assert narrow.ffn[0].out_features == H // 4
+    assert default.token_dropout.p == 0.1
+    assert _module(token_dropout=0.0).token_dropout.p == 0.0

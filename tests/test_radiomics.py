@@ -515,3 +515,45 @@ def test_clone_repr_pickle(tmp_path):
 def test_invalid_parameters(bad, match):
     with pytest.raises(ValueError, match=match):
         RadiomicsExtractor(**{**SMALL, **bad}).fit_transform(_frame(1))
+
+
+# -- parallel extraction: warm, reused extractors and balanced tasks (issue 12) --
+def test_extractor_is_built_once_per_thread_and_settings(monkeypatch):
+    import sklearn_llmrad.radiomics as radiomics_module
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    built = []
+    real_init = RadiomicsFeatureExtractor.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        real_init(self, *args, **kwargs)
+
+    radiomics_module._thread_extractor.cache_clear()
+    monkeypatch.setattr(RadiomicsFeatureExtractor, "__init__", counting_init)
+    X = _frame(17)  # two sequential batches: 16 + 1 cases
+    ext = RadiomicsExtractor(**SMALL)
+    ext._config()
+    built.clear()  # feature-name discovery builds its own
+    first = ext.transform(X)
+    second = ext.transform(X.iloc[:2])
+    assert len(built) == 1
+    pd.testing.assert_frame_equal(first.iloc[:2], second)
+    RadiomicsExtractor(**{**SMALL, "bin_count": 16}).transform(X.iloc[:2])
+    assert len(built) == 3  # new settings: names + one extractor
+
+
+def test_parallel_tasks_are_largest_first_and_cover_every_case_once():
+    import sklearn_llmrad.radiomics as radiomics_module
+
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(8, 200, size=37)
+    todo = [(i, f"c{i}", None, np.zeros((s, s)), None) for i, s in enumerate(sizes)]
+    batches = radiomics_module._batches(todo, 2)
+    flat = [item[0] for batch in batches for item in batch]
+    assert sorted(flat) == list(range(37))
+    costs = [todo[i][3].size for i in flat]
+    assert costs == sorted(costs, reverse=True)
+    assert len(batches) >= 8 and max(len(b) for b in batches) <= 16
+    # sequentially the order is kept (progress and first-error order)
+    assert [item[0] for b in radiomics_module._batches(todo, 1) for item in b] == list(range(37))

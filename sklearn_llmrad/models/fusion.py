@@ -50,12 +50,18 @@ class FusionModule(nn.Module):
         and the tokens are mean-pooled instead of attention-pooled.
     n_context_tokens : int, default=4
         Learned context tokens used when ``clinical_dim is None``.
-    ffn_factor : int, default=2
+    ffn_factor : float, default=2
         Width of the feed-forward block relative to ``hidden_size``; 2 rather
         than the usual 4 because the block runs on ``K`` (up to 500) tokens
-        per lesion and dominates the cost.
+        per lesion and dominates the cost. A fraction (e.g. 0.25) gives a
+        narrower, cheaper block (an explicit, non-published variant).
     value_hidden : int, default=16
         Width of the small MLP that embeds each scalar value.
+    token_dropout : float, default=None
+        Element-wise dropout on the feature tokens; ``None`` uses ``dropout``
+        (the published model). ``0`` lets the first feed-forward layer run in
+        factorised form during training as well (see Notes): a cheaper,
+        explicitly chosen variant.
 
     Notes
     -----
@@ -65,6 +71,17 @@ class FusionModule(nn.Module):
     :class:`~sklearn_llmrad.models.losses.CrossEntropyInfoNCELoss`) and the
     pooling weight of each feature token ``(n, K)`` (rows sum to one; uniform
     when ``attention=False``).
+
+    Speed: :meth:`forward` computes the maths of the plain block in factorised
+    form (the name part of every token once per batch, the query and output
+    projections of the attention once per lesion and key, the first
+    feed-forward layer from a few coordinates per token), so only the second
+    feed-forward layer runs per (lesion, feature) token; the outputs equal the
+    plain implementation to float tolerance (tested). The published width on
+    2 CPU cores remains costly; ``hidden_size=128, module__token_dropout=0``
+    on :class:`~sklearn_llmrad.models.LLMRadiomicsClassifier` is the fast
+    preset (see ``benchmarks/bench_training.py`` and
+    ``benchmarks/bench_fusion_auc.py`` for its time and AUC side by side).
 
     Every lesion has at least one key to attend to: a learned "no clinical
     information" token is always present, so lesions whose clinical tokens
@@ -97,6 +114,7 @@ class FusionModule(nn.Module):
         n_context_tokens=4,
         ffn_factor=2,
         value_hidden=16,
+        token_dropout=None,
     ):
         super().__init__()
         if hidden_size % n_heads:
@@ -130,7 +148,7 @@ class FusionModule(nn.Module):
         self.value_mlp = nn.Sequential(
             nn.Linear(1, value_hidden), nn.GELU(), nn.Linear(value_hidden, H)
         )
-        self.token_dropout = nn.Dropout(dropout)
+        self.token_dropout = nn.Dropout(dropout if token_dropout is None else token_dropout)
 
         if clinical_dim is not None:
             self.clinical_projection = nn.Linear(int(clinical_dim), H)
@@ -146,11 +164,12 @@ class FusionModule(nn.Module):
             H, n_heads, dropout=dropout, batch_first=True
         )
         self.ffn_norm = nn.LayerNorm(H)
+        ffn_width = max(1, round(float(ffn_factor) * H))
         self.ffn = nn.Sequential(
-            nn.Linear(H, ffn_factor * H),
+            nn.Linear(H, ffn_width),
             nn.GELU(),
             nn.Dropout(dropout),
-            nn.Linear(ffn_factor * H, H),
+            nn.Linear(ffn_width, H),
             nn.Dropout(dropout),
         )
         self.final_norm = nn.LayerNorm(H)
@@ -162,16 +181,31 @@ class FusionModule(nn.Module):
         nn.init.zeros_(self.head[1].bias)
         self.linear = nn.Linear(n_features, n_classes)
 
+    # ------------------------------------------------------------ helpers
+    def _names(self):
+        """Feature-name part of the tokens ``(K, H)``, computed once per batch."""
+        if self.name_embedding is not None:
+            return self.name_embedding.weight
+        return self.name_projection(self.feature_embeddings)
+
+    def _value_basis(self, values):
+        """Token = ``c_k + u_nk @ B.T``: per-feature constant and per-value coordinates.
+
+        ``u`` (n, K, 1 + value_hidden) holds the value and the value-MLP's
+        hidden units; ``B`` (H, 1 + value_hidden) is ``[value_vector | W2]``;
+        ``c`` (K, H) is the name embedding plus the value-MLP's output bias.
+        """
+        v = values.unsqueeze(-1)
+        hidden = self.value_mlp[1](self.value_mlp[0](v))
+        u = torch.cat([v, hidden], dim=-1)
+        basis = torch.cat([self.value_vector.unsqueeze(1), self.value_mlp[2].weight], dim=1)
+        constant = self._names() + self.value_mlp[2].bias
+        return constant, u, basis
+
     def feature_tokens(self, values):
         """Tokens ``(n, K, H)``: feature-name embedding + value embedding."""
-        if self.name_embedding is not None:
-            names = self.name_embedding.weight
-        else:
-            # Projected once per batch and broadcast over lesions.
-            names = self.name_projection(self.feature_embeddings)
-        v = values.unsqueeze(-1)
-        tokens = names.unsqueeze(0) + v * self.value_vector + self.value_mlp(v)
-        return self.token_dropout(tokens)
+        constant, u, basis = self._value_basis(values.float())
+        return self.token_dropout(constant + u @ basis.T)
 
     def _keys(self, values, clinical, clinical_mask):
         n = values.shape[0]
@@ -186,13 +220,61 @@ class FusionModule(nn.Module):
             clinical = clinical.unsqueeze(1)
         if clinical_mask is None:
             clinical_mask = torch.ones(clinical.shape[:2], dtype=torch.bool, device=clinical.device)
-        keys = torch.cat([null, self.clinical_projection(clinical)], dim=1)
+        keys = torch.cat([null, self.clinical_projection(clinical.float())], dim=1)
         present = torch.cat(
             [torch.ones(n, 1, dtype=torch.bool, device=clinical_mask.device), clinical_mask.bool()],
             dim=1,
         )
         # nn.MultiheadAttention's key_padding_mask marks keys to *ignore*.
         return self.key_norm(keys), ~present
+
+    def _attention_maps(self, keys):
+        """Per-lesion maps that replace the per-token query and output projections.
+
+        With ``q = LN(x) Wq.T + bq`` the score of token ``x`` for key ``j`` in
+        head ``h`` is ``LN(x) . (Wq_h.T k_jh) + bq_h . k_jh`` (over sqrt(d)), and
+        the attention output is ``sum_jh alpha_jh (v_jh Wo_h.T) + bo``. Both
+        ``Wq_h.T k_jh`` and ``v_jh Wo_h.T`` depend on the lesion's keys only
+        (``n_heads * J`` vectors per lesion), not on its ``K`` feature tokens.
+
+        Returns ``score_map`` (n, H, heads*J), ``score_bias`` (n, heads*J) and
+        ``output_map`` (n, heads*J, H).
+        """
+        mha = self.cross_attention
+        n, J, H = keys.shape
+        heads = mha.num_heads
+        d = H // heads
+        w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
+        k = (keys @ w_k.T + b_k).view(n, J, heads, d)
+        v = (keys @ w_v.T + b_v).view(n, J, heads, d)
+        scale = d ** -0.5
+        score_map = torch.einsum("hdi,njhd->nihj", w_q.view(heads, d, H), k) * scale
+        score_bias = torch.einsum("hd,njhd->nhj", b_q.view(heads, d), k) * scale
+        output_map = torch.einsum("njhd,ehd->nhje", v, mha.out_proj.weight.view(H, heads, d))
+        return (
+            score_map.reshape(n, H, heads * J),
+            score_bias.reshape(n, heads * J),
+            output_map.reshape(n, heads * J, H),
+        )
+
+    def _cross_attention(self, normed, keys, padding):
+        """Attention weights ``(n, K, heads*J)`` and output maps, without per-token projections."""
+        score_map, score_bias, output_map = self._attention_maps(keys)
+        n, K, _ = normed.shape
+        heads, J = self.cross_attention.num_heads, keys.shape[1]
+        scores = torch.baddbmm(score_bias.unsqueeze(1), normed, score_map).view(n, K, heads, J)
+        if padding is not None:
+            scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        if self.training and self.cross_attention.dropout > 0:
+            weights = nn.functional.dropout(weights, self.cross_attention.dropout)
+        return weights.reshape(n, K, heads * J), output_map
+
+    @staticmethod
+    def _layer_norm_stats(x, eps):
+        var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
+        return mean, torch.rsqrt(var + eps)
 
     def forward(self, values, clinical=None, clinical_mask=None):
         """Classify a batch.
@@ -211,16 +293,37 @@ class FusionModule(nn.Module):
         logits : Tensor of shape (n, n_classes)
         embedding : Tensor of shape (n, hidden_size)
         feature_attention : Tensor of shape (n, K)
+
+        Notes
+        -----
+        The maths is that of the plain transformer block (pre-norm
+        cross-attention, pre-norm feed-forward, final norm, attention pooling),
+        computed in factorised form: every token is ``c_k + u_nk @ B.T`` with a
+        per-feature constant ``c_k`` (names, computed once per batch) and a few
+        per-value coordinates ``u_nk``; the attention adds ``alpha_nk @ O_n``
+        with per-lesion maps ``O_n``. So the first feed-forward layer,
+        ``LN(x) W1.T``, is ``(c_k * g) W1.T`` (once per batch) plus
+        ``[u, alpha] @ ([B.T; O_n] * g) W1.T`` (once per lesion) minus the
+        layer-norm mean term, scaled by the per-token ``1/sigma``. Only the
+        second feed-forward layer runs per token. While element-wise token
+        dropout is active (training with ``token_dropout > 0``) the tokens no
+        longer factorise and the first layer runs per token.
         """
         values = values.float()
-        tokens = self.feature_tokens(values)
+        constant, u, basis = self._value_basis(values)
         keys, padding = self._keys(values, clinical, clinical_mask)
+        n, K = values.shape
+        dropped = self.training and self.token_dropout.p > 0
+        tokens = constant + u @ basis.T
+        if dropped:
+            tokens = self.token_dropout(tokens)
         if self.attention:
-            attended, _ = self.cross_attention(
-                self.attention_norm(tokens), keys, keys,
-                key_padding_mask=padding, need_weights=False,
+            attn = self.attention_norm
+            normed = nn.functional.layer_norm(
+                tokens, attn.normalized_shape, attn.weight, attn.bias, attn.eps
             )
-            tokens = tokens + attended
+            mix, output_map = self._cross_attention(normed, keys, padding)
+            constant = constant + self.cross_attention.out_proj.bias
         else:
             # Fusion without attention: every feature token receives the same
             # (masked) mean of the clinical tokens, so the ablation removes the
@@ -229,8 +332,33 @@ class FusionModule(nn.Module):
             if padding is not None:
                 present = (~padding).to(keys.dtype)
             context = (keys * present.unsqueeze(-1)).sum(1) / present.sum(1, keepdim=True)
-            tokens = tokens + context.unsqueeze(1)
-        tokens = tokens + self.ffn(self.ffn_norm(tokens))
+            mix = torch.ones(n, K, 1, dtype=tokens.dtype, device=tokens.device)
+            output_map = context.unsqueeze(1)
+        # Residual after attention: tokens + mix @ O_n (+ out-proj bias, in `constant`).
+        if dropped:
+            tokens = tokens + torch.bmm(mix, output_map)
+            if self.attention:
+                tokens = tokens + self.cross_attention.out_proj.bias
+            pre = self.ffn[0](self.ffn_norm(tokens))
+        else:
+            coords = torch.cat([u, mix], dim=-1)  # (n, K, r)
+            rows = torch.cat([basis.T.expand(n, -1, -1), output_map], dim=1)  # (n, r, H)
+            tokens = constant + coords @ rows
+            norm, w1 = self.ffn_norm, self.ffn[0].weight
+            mean, inv_std = self._layer_norm_stats(tokens, norm.eps)
+            scaled_w1 = norm.weight.unsqueeze(1) * w1.T  # diag(g) W1.T, (H, F)
+            # (x - mean) * g @ W1.T: the mean enters as one more coordinate
+            # (-mean) whose row is g @ W1.T; then one fused scale-and-shift.
+            maps = torch.cat([
+                rows @ scaled_w1,
+                (norm.weight @ w1.T).expand(n, 1, -1),
+            ], dim=1)
+            pre = torch.baddbmm(
+                (constant @ scaled_w1).unsqueeze(0).expand(n, -1, -1),
+                torch.cat([coords, -mean], dim=-1), maps,
+            )
+            pre = torch.addcmul(norm.bias @ w1.T + self.ffn[0].bias, pre, inv_std)
+        tokens = tokens + self.ffn[1:](pre)
         tokens = self.final_norm(tokens)
         if self.attention:
             weights = torch.softmax(self.pool_score(tokens).squeeze(-1), dim=1)
@@ -238,6 +366,6 @@ class FusionModule(nn.Module):
             weights = torch.full(
                 tokens.shape[:2], 1.0 / tokens.shape[1], dtype=tokens.dtype, device=tokens.device
             )
-        embedding = torch.einsum("nk,nkh->nh", weights, tokens)
+        embedding = torch.bmm(weights.unsqueeze(1), tokens).squeeze(1)
         logits = self.head(embedding) + self.linear(values)
         return logits, embedding, weights
