@@ -42,8 +42,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SETTINGS = dict(image_types=["Original", "Wavelet", "LoG"], log_sigma=(1.0, 2.0),
-                feature_classes=["firstorder", "glcm", "glrlm"], progress=False)
+SETTINGS = dict(
+    image_types=["Original", "Wavelet", "LoG"],
+    log_sigma=(1.0, 2.0),
+    feature_classes=["firstorder", "glcm", "glrlm"],
+    progress=False,
+)
 
 
 def make_rois(n, size, seed=0):
@@ -114,10 +118,17 @@ def main():
             pd.testing.assert_frame_equal(out, reference, check_exact=True)
             times.append(elapsed)
         median, best = statistics.median(times), min(times)
-        results[name] = {"seconds": times, "median_s": median, "best_s": best, "rois_per_s": args.n / best,
-                         "spread": (max(times) - best) / best}
-        print(f"{name:<18} best {best:7.2f} s median {median:7.2f} s  {args.n / best:6.2f} ROI/s   "
-              f"runs {[round(t, 2) for t in times]}")
+        results[name] = {
+            "seconds": times,
+            "median_s": median,
+            "best_s": best,
+            "rois_per_s": args.n / best,
+            "spread": (max(times) - best) / best,
+        }
+        print(
+            f"{name:<18} best {best:7.2f} s median {median:7.2f} s  {args.n / best:6.2f} ROI/s   "
+            f"runs {[round(t, 2) for t in times]}"
+        )
 
     run("local n_jobs=1", n_jobs=1)
     run("local n_jobs=2", n_jobs=2)
@@ -163,8 +174,12 @@ def main():
         "results": results,
         "summary": summary,
         "targets": {"dask_2_vs_1_worker": 1.85, "dask_scheduling_overhead": 0.05},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_at_end": load,
-                    "note": "shared 2-core machine, other jobs running: numbers are noisy lower bounds"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "loadavg_at_end": load,
+            "note": "shared 2-core machine, other jobs running: numbers are noisy lower bounds",
+        },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))

@@ -74,15 +74,10 @@ def make_frame(n, names, scenario, seed):
     histories = [True, False, "family history of breast cancer", None]
     if scenario == "shared-profiles":
         prng = np.random.default_rng(12345)
-        pool = [
-            (int(prng.choice(ages)), densities[prng.integers(5)], histories[prng.integers(4)])
-            for _ in range(40)
-        ]
+        pool = [(int(prng.choice(ages)), densities[prng.integers(5)], histories[prng.integers(4)]) for _ in range(40)]
         picks = [pool[i] for i in rng.integers(len(pool), size=n)]
     else:
-        picks = [
-            (int(rng.choice(ages)), densities[rng.integers(5)], histories[rng.integers(4)]) for _ in range(n)
-        ]
+        picks = [(int(rng.choice(ages)), densities[rng.integers(5)], histories[rng.integers(4)]) for _ in range(n)]
     data["age"], data["density"], data["history"] = map(list, zip(*picks, strict=True))
     return pd.DataFrame(data, index=[f"lesion_{i:05d}" for i in range(n)])
 

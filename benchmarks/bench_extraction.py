@@ -250,12 +250,17 @@ def main(argv=None):
     result["info"] = info
     if "a" in args.parts:
         load = os.getloadavg()
-        throughput = result["throughput"] = {"load_average_before": load, **bench_throughput(n_throughput, full, repeats=args.repeats)}
+        throughput = result["throughput"] = {
+            "load_average_before": load,
+            **bench_throughput(n_throughput, full, repeats=args.repeats),
+        }
         print(
             f"(a) {throughput['n_rois']} ROIs, {throughput['n_features']} features: plain loop "
             f"{throughput['plain_loop_s']:.1f}s, RadiomicsExtractor(n_jobs=2) "
             f"{throughput['extractor_n_jobs_2_s']:.1f}s -> {throughput['speedup_n_jobs_2_vs_plain']:.2f}x "
-            f"(target 1.8x; rounds spread {throughput['speedup_spread'][0]:.2f}-{throughput['speedup_spread'][1]:.2f}x); n_jobs=1 overhead {throughput['overhead_n_jobs_1_vs_plain']:.2f}x; "
+            f"(target 1.8x; rounds spread {throughput['speedup_spread'][0]:.2f}-"
+            f"{throughput['speedup_spread'][1]:.2f}x); "
+            f"n_jobs=1 overhead {throughput['overhead_n_jobs_1_vs_plain']:.2f}x; "
             f"same values: {throughput['same_values_as_plain_loop']}; CPU s/ROI "
             + ", ".join(f"{k} {v:.3f}" for k, v in throughput["cpu_s_per_roi"].items())
         )

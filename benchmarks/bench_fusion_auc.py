@@ -61,11 +61,13 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
-    parser.add_argument("--out", default=str(RESULTS / "bench_fusion_auc.json"),
-                        help="JSON written after each variant (with its out-of-fold scores); "
-                             "variants already in it are kept, so variants can run in separate processes")
-    parser.add_argument("--merge", nargs="*", default=[],
-                        help="other --out files whose variants join the comparison")
+    parser.add_argument(
+        "--out",
+        default=str(RESULTS / "bench_fusion_auc.json"),
+        help="JSON written after each variant (with its out-of-fold scores); "
+        "variants already in it are kept, so variants can run in separate processes",
+    )
+    parser.add_argument("--merge", nargs="*", default=[], help="other --out files whose variants join the comparison")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not (DATA / f"{args.study}.gz").is_file():
@@ -89,31 +91,41 @@ def main(argv=None):
         for train, test in folds:
             scaler = StandardScaler().fit(X.iloc[train])
             clf = LLMRadiomicsClassifier(
-                max_epochs=args.epochs, batch_size=32, device="cpu", random_state=0,
+                max_epochs=args.epochs,
+                batch_size=32,
+                device="cpu",
+                random_state=0,
                 **VARIANTS[name],
             )
             clf.fit(pd.DataFrame(scaler.transform(X.iloc[train]), columns=X.columns), y[train])
-            oof[test] = clf.predict_proba(
-                pd.DataFrame(scaler.transform(X.iloc[test]), columns=X.columns))[:, 1]
+            oof[test] = clf.predict_proba(pd.DataFrame(scaler.transform(X.iloc[test]), columns=X.columns))[:, 1]
         timing[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
         scores[name] = oof
         auc, low, high = delong_ci(y, oof)
-        print(f"{name:18s} AUC {auc:.3f} [{low:.3f}, {high:.3f}]  wall {timing[name]['wall_s']:.0f} s "
-              f"cpu {timing[name]['cpu_s']:.0f} s", flush=True)
+        print(
+            f"{name:18s} AUC {auc:.3f} [{low:.3f}, {high:.3f}]  wall {timing[name]['wall_s']:.0f} s "
+            f"cpu {timing[name]['cpu_s']:.0f} s",
+            flush=True,
+        )
         _write(out, args, y, X, scores, timing)
     report = _write(out, args, y, X, scores, timing)
-    print(json.dumps({k: {a: b for a, b in v.items() if a != "oof"} for k, v in report["variants"].items()},
-                     indent=1))
+    print(json.dumps({k: {a: b for a, b in v.items() if a != "oof"} for k, v in report["variants"].items()}, indent=1))
 
 
 def _write(out, args, y, X, scores, timing):
-    report = {"benchmark": "bench_fusion_auc", "study": args.study, "n": len(y),
-              "n_features": int(X.shape[1]), "epochs": args.epochs, "folds": args.folds,
-              "load_average_at_end": os.getloadavg(), "variants": {}}
+    report = {
+        "benchmark": "bench_fusion_auc",
+        "study": args.study,
+        "n": len(y),
+        "n_features": int(X.shape[1]),
+        "epochs": args.epochs,
+        "folds": args.folds,
+        "load_average_at_end": os.getloadavg(),
+        "variants": {},
+    }
     for name, oof in scores.items():
         auc, low, high = delong_ci(y, oof)
-        row = {"auc": float(auc), "ci95": [float(low), float(high)], **timing[name],
-               "oof": [float(v) for v in oof]}
+        row = {"auc": float(auc), "ci95": [float(low), float(high)], **timing[name], "oof": [float(v) for v in oof]}
         if name != "reference" and "reference" in scores:
             test = delong_test(y, scores["reference"], oof)
             row["delong_p_vs_reference"] = float(test.p_value)

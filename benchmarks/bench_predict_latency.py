@@ -57,8 +57,11 @@ def main():
 
     X_train, y_train = big_roi_frame(args.train, 0)
     pipe = make_llmrad_pipeline(
-        encoder=model, encoder_params={"device": "cpu", "batch_size": 64}, device="cpu",
-        classifier_params={"hidden_size": 64, "max_epochs": 5}, random_state=0,
+        encoder=model,
+        encoder_params={"device": "cpu", "batch_size": 64},
+        device="cpu",
+        classifier_params={"hidden_size": 64, "max_epochs": 5},
+        random_state=0,
         extractor_params={"progress": False},
     )
     t0 = time.perf_counter()

@@ -95,8 +95,7 @@ def main():
             "n_bootstraps": n_boot,
             "delong_test_s": s_del,
         }
-        print(f"n={size}: summarize_predictions ({n_boot} bootstraps) {s_sum:.2f} s, "
-              f"delong_test {1000 * s_del:.1f} ms")
+        print(f"n={size}: summarize_predictions ({n_boot} bootstraps) {s_sum:.2f} s, delong_test {1000 * s_del:.1f} ms")
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -75,8 +75,13 @@ def run(variant, X, y, *, epochs, batch_size, subset=None):
         X, y = X[:subset], y[:subset]
     scale = n / len(y)
     clf = LLMRadiomicsClassifier(
-        n_heads=8, max_epochs=epochs, batch_size=batch_size,
-        early_stopping=False, device="cpu", random_state=0, **VARIANTS[variant],
+        n_heads=8,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        early_stopping=False,
+        device="cpu",
+        random_state=0,
+        **VARIANTS[variant],
     )
     load = os.getloadavg()[0]
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -117,9 +122,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
-        "--subset", type=int, default=None,
+        "--subset",
+        type=int,
+        default=None,
         help="train the timed epoch on only this many lesions and scale seconds/epoch to "
-             "--n; for the slow reference on a shared machine",
+        "--n; for the slow reference on a shared machine",
     )
     parser.add_argument("--quick", action="store_true", help="200 lesions, K=100 (smoke run)")
     args = parser.parse_args(argv)
@@ -130,10 +137,9 @@ def main(argv=None):
     rounds = {v: [] for v in args.variants}
     for r in range(args.repeats):
         # rotate the order so that a burst of outside load does not hit one variant only
-        order = args.variants[r % len(args.variants):] + args.variants[: r % len(args.variants)]
+        order = args.variants[r % len(args.variants) :] + args.variants[: r % len(args.variants)]
         for variant in order:
-            result = run(variant, X, y, epochs=args.epochs, batch_size=args.batch_size,
-                         subset=args.subset)
+            result = run(variant, X, y, epochs=args.epochs, batch_size=args.batch_size, subset=args.subset)
             rounds[variant].append(result)
             print(
                 f"round {r}  {variant:17s} {result['seconds_per_epoch']:8.2f} s/epoch  cpu/epoch "
@@ -141,16 +147,16 @@ def main(argv=None):
                 flush=True,
             )
     runs = []
-    for variant, results in rounds.items():
+    for results in rounds.values():
         best = min(results, key=lambda r: r["seconds_per_epoch"])
         best = dict(best)
         best["seconds_per_epoch_all_rounds"] = [r["seconds_per_epoch"] for r in results]
-        best["fit_cpu_seconds_per_epoch_scaled"] = min(
-            r["fit_cpu_seconds_per_epoch_scaled"] for r in results
-        )
+        best["fit_cpu_seconds_per_epoch_scaled"] = min(r["fit_cpu_seconds_per_epoch_scaled"] for r in results)
         runs.append(best)
     ref = next((r for r in runs if r["variant"] == "reference"), None)
-    print(f"\n{'variant':17s} {'s/epoch':>9s} {'cpu s/ep':>9s} {'x wall':>7s} {'x cpu':>7s}  (scaled to {args.n} lesions)")
+    print(
+        f"\n{'variant':17s} {'s/epoch':>9s} {'cpu s/ep':>9s} {'x wall':>7s} {'x cpu':>7s}  (scaled to {args.n} lesions)"
+    )
     for r in runs:
         if ref is not None:
             r["speedup_vs_reference_wall"] = ref["seconds_per_epoch"] / r["seconds_per_epoch"]
@@ -165,16 +171,22 @@ def main(argv=None):
     report = {
         "benchmark": "bench_training",
         "setting": {
-            "n_lesions": args.n, "K": args.k, "D": args.d, "T": args.t,
-            "batch_size": args.batch_size, "epochs": args.epochs, "threads": args.threads,
-            "subset": args.subset, "repeats": args.repeats,
+            "n_lesions": args.n,
+            "K": args.k,
+            "D": args.d,
+            "T": args.t,
+            "batch_size": args.batch_size,
+            "epochs": args.epochs,
+            "threads": args.threads,
+            "subset": args.subset,
+            "repeats": args.repeats,
         },
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "torch": torch.__version__,
             "note": "shared machine (other processes running); ratios within the run are "
-                    "what counts, CPU seconds are less load-sensitive than wall seconds",
+            "what counts, CPU seconds are less load-sensitive than wall seconds",
         },
         "runs": runs,
     }

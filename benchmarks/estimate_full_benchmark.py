@@ -38,12 +38,15 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--lesions", type=int, default=1000)
-    parser.add_argument("--reference-epoch-s", type=float, default=118.0,
-                        help="idle-machine seconds per epoch of the reference network, 1,000 lesions")
+    parser.add_argument(
+        "--reference-epoch-s",
+        type=float,
+        default=118.0,
+        help="idle-machine seconds per epoch of the reference network, 1,000 lesions",
+    )
     args = parser.parse_args(argv)
     training = json.loads((RESULTS / "bench_training.json").read_text())
-    ref_cpu = next(r for r in training["runs"] if r["variant"] == "reference")[
-        "fit_cpu_seconds_per_epoch_scaled"]
+    ref_cpu = next(r for r in training["runs"] if r["variant"] == "reference")["fit_cpu_seconds_per_epoch_scaled"]
     scale = (args.lesions * (args.folds - 1) / args.folds) / training["setting"]["n_lesions"]
     extraction = json.loads((RESULTS / "bench_extraction.json").read_text())["throughput"]
     cpu_per_roi = extraction["cpu_s_per_roi"]["n_jobs_2"]
@@ -55,8 +58,10 @@ def main(argv=None):
         encode_s = 0.0
     encoder_h = encode_s * args.folds / 3600
     rows = {}
-    print(f"extraction {extraction_h:.2f} h, language model {encoder_h:.2f} h "
-          f"({args.folds} folds x {args.epochs} epochs x {args.lesions * (args.folds - 1) // args.folds} lesions)")
+    print(
+        f"extraction {extraction_h:.2f} h, language model {encoder_h:.2f} h "
+        f"({args.folds} folds x {args.epochs} epochs x {args.lesions * (args.folds - 1) // args.folds} lesions)"
+    )
     print(f"{'variant':17s} {'s/epoch idle':>12s} {'method h':>9s} {'+2 ablations h':>15s}")
     for run in training["runs"]:
         epoch_idle = args.reference_epoch_s * run["fit_cpu_seconds_per_epoch_scaled"] / ref_cpu * scale
@@ -71,10 +76,14 @@ def main(argv=None):
             "hours_method_and_fusion_ablations": all_h,
         }
         print(f"{run['variant']:17s} {epoch_idle:12.1f} {method_h:9.1f} {all_h:15.1f}")
-    report = {"setting": vars(args), "extraction_hours": extraction_h,
-              "language_model_hours": encoder_h, "variants": rows,
-              "target_hours": 3.0,
-              "note": "extrapolated from measured per-epoch and per-ROI times; CNN baselines excluded"}
+    report = {
+        "setting": vars(args),
+        "extraction_hours": extraction_h,
+        "language_model_hours": encoder_h,
+        "variants": rows,
+        "target_hours": 3.0,
+        "note": "extrapolated from measured per-epoch and per-ROI times; CNN baselines excluded",
+    }
     (RESULTS / "estimate_full_benchmark.json").write_text(json.dumps(report, indent=2))
     return report
 

@@ -62,9 +62,10 @@ def main(argv=None):
     parser.add_argument("--offset", type=int, default=0, help="targets: names[offset::every]")
     parser.add_argument("--out", default=None)
     parser.add_argument(
-        "--embeddings-from", default=None,
+        "--embeddings-from",
+        default=None,
         help="a saved prior made with the same language model: its stored name vectors are reused "
-             "(they depend on the names only, not on any label); the ridge is refitted per target",
+        "(they depend on the names only, not on any label); the ridge is refitted per target",
     )
     args = parser.parse_args(argv)
 
@@ -110,24 +111,39 @@ def main(argv=None):
                 chosen.append(model.gamma_)
             aucs[key] = float(roc_auc_score(y, scores))  # pooled out-of-fold AUC
             gammas[key] = chosen
-        row = {"study": target, "n": len(y), "p": int(keep.sum()), "rho_lm": rho_lm, "rho_random": rho_rnd,
-               "rho_sign": rho_sign, **aucs, "gammas_lm": gammas["prior_lr"],
-               "gammas_random": gammas["prior_lr_random"], "alpha_lm": lm.alpha_}
+        row = {
+            "study": target,
+            "n": len(y),
+            "p": int(keep.sum()),
+            "rho_lm": rho_lm,
+            "rho_random": rho_rnd,
+            "rho_sign": rho_sign,
+            **aucs,
+            "gammas_lm": gammas["prior_lr"],
+            "gammas_random": gammas["prior_lr_random"],
+            "alpha_lm": lm.alpha_,
+        }
         rows.append(row)
         print(json.dumps(row), f"({time.perf_counter() - started:.0f} s)", flush=True)
 
     def mean(key):
         return float(np.mean([r[key] for r in rows]))
 
-    print(f"\nmean Spearman informativeness: LM {mean('rho_lm'):.3f}  random {mean('rho_random'):.3f} ; "
-          f"sign {mean('rho_sign'):.3f}")
-    print(f"mean AUC: prior LR {mean('prior_lr'):.3f}  random-name prior LR {mean('prior_lr_random'):.3f}  "
-          f"plain LR {mean('plain_lr'):.3f}")
+    print(
+        f"\nmean Spearman informativeness: LM {mean('rho_lm'):.3f}  random {mean('rho_random'):.3f} ; "
+        f"sign {mean('rho_sign'):.3f}"
+    )
+    print(
+        f"mean AUC: prior LR {mean('prior_lr'):.3f}  random-name prior LR {mean('prior_lr_random'):.3f}  "
+        f"plain LR {mean('plain_lr'):.3f}"
+    )
     for other in ("plain_lr", "prior_lr_random"):
         d = np.array([r["prior_lr"] - r[other] for r in rows])
         p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
-        print(f"prior LR vs {other}: wins {int((d > 0).sum())}/{len(d)}, ties {int((d == 0).sum())}, "
-              f"mean diff {d.mean():+.3f}, Wilcoxon p={p:.3f}")
+        print(
+            f"prior LR vs {other}: wins {int((d > 0).sum())}/{len(d)}, ties {int((d == 0).sum())}, "
+            f"mean diff {d.mean():+.3f}, Wilcoxon p={p:.3f}"
+        )
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -44,13 +44,22 @@ def main(argv=None):
     feature_embeddings = torch.randn(K, D, generator=g)
     values, clinical = torch.randn(n, K, generator=g), torch.randn(n, T, D, generator=g)
     mask = torch.rand(n, T, generator=g) > 0.2
-    lines = [(f"profile_fusion: batch {n}, K={K}, D={D}, T={T}, 8 heads, {args.threads} threads, "
-              f"load average {os.getloadavg()[0]:.1f} (shared machine)")]
+    lines = [
+        (
+            f"profile_fusion: batch {n}, K={K}, D={D}, T={T}, 8 heads, {args.threads} threads, "
+            f"load average {os.getloadavg()[0]:.1f} (shared machine)"
+        )
+    ]
     timings = {}
     for name in args.variants:
         cls, extra = VARIANTS[name]
-        kwargs = {"n_features": K, "feature_embeddings": feature_embeddings, "clinical_dim": D,
-                      "hidden_size": 768, "n_heads": 8}
+        kwargs = {
+            "n_features": K,
+            "feature_embeddings": feature_embeddings,
+            "clinical_dim": D,
+            "hidden_size": 768,
+            "n_heads": 8,
+        }
         kwargs.update(extra)
         torch.manual_seed(0)
         module = cls(**kwargs).train()
@@ -79,16 +88,27 @@ def main(argv=None):
             step()
         cpu = time.process_time() - cpu
         table = prof.key_averages(group_by_input_shape=True).table(
-            sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=28,
+            sort_by="self_cpu_time_total",
+            row_limit=15,
+            max_name_column_width=28,
             max_shapes_column_width=60,
         )
-        lines += ["", (f"== {name}: {best_cpu:.2f} CPU s, {best_wall:.2f} wall s per training step "
-                  f"(best of {args.steps} unprofiled); {cpu:.2f} CPU s profiled"), table]
+        lines += [
+            "",
+            (
+                f"== {name}: {best_cpu:.2f} CPU s, {best_wall:.2f} wall s per training step "
+                f"(best of {args.steps} unprofiled); {cpu:.2f} CPU s profiled"
+            ),
+            table,
+        ]
         print(lines[-2], flush=True)
     if "reference" in timings:
         ref_cpu, ref_wall = timings["reference"]
-        lines.insert(1, "speed-up per training step vs reference (CPU, wall): " + "; ".join(
-            f"{name} {ref_cpu / c:.2f}x, {ref_wall / w:.2f}x" for name, (c, w) in timings.items()))
+        lines.insert(
+            1,
+            "speed-up per training step vs reference (CPU, wall): "
+            + "; ".join(f"{name} {ref_cpu / c:.2f}x, {ref_wall / w:.2f}x" for name, (c, w) in timings.items()),
+        )
         print(lines[1])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "profile_fusion.txt").write_text("\n".join(lines) + "\n")

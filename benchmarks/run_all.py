@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-QUICK_FLAGS = {"bench_extraction.py": ["--quick"], "bench_selection.py": ["--quick"],
-               "bench_training.py": ["--n", "200", "--repeats", "1"], "bench_distributed.py": ["--n", "16"],
-               "bench_fusion_auc.py": ["--epochs", "3"]}
+QUICK_FLAGS = {
+    "bench_extraction.py": ["--quick"],
+    "bench_selection.py": ["--quick"],
+    "bench_training.py": ["--n", "200", "--repeats", "1"],
+    "bench_distributed.py": ["--n", "16"],
+    "bench_fusion_auc.py": ["--epochs", "3"],
+}
 
 
 def main(argv):

@@ -35,8 +35,14 @@ register_model("logistic", make_logistic, input="features", label="Radiomics + l
 data = make_synthetic_mammograms(60, image_size=128, random_state=2)
 out = tempfile.mkdtemp(prefix="llmrad-benchmark-")
 result = run_benchmark(
-    data.frame, data.target, data.groups,
-    models=["radiomics-svc", "logistic"], cv=3, k=30, out_dir=out, n_bootstraps=500,
+    data.frame,
+    data.target,
+    data.groups,
+    models=["radiomics-svc", "logistic"],
+    cv=3,
+    k=30,
+    out_dir=out,
+    n_bootstraps=500,
     extractor_params={"image_types": ["Original"], "progress": False},
 )
 print(format_table(result.table))

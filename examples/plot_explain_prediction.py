@@ -35,7 +35,7 @@ pipe = make_llmrad_pipeline(
 )
 pipe.fit(train, data.target[:34])
 
-features = pipe[:-1].transform(new)          # SemanticFeatures of the new lesions
+features = pipe[:-1].transform(new)  # SemanticFeatures of the new lesions
 explanation = pipe[-1].explain(features, top_n=3)
 for case, text in zip(new.index, explanation.rationale):
     print(f"{case}: {text}")

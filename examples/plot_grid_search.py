@@ -17,7 +17,8 @@ from sklearn_llmrad.pipelines import make_radiomics_svc_pipeline
 data = make_synthetic_mammograms(60, image_size=128, random_state=1)
 cache = tempfile.mkdtemp(prefix="llmrad-cache-")
 pipe = make_radiomics_svc_pipeline(
-    cache_dir=cache, extractor_params={"image_types": ["Original", "LoG"], "progress": False},
+    cache_dir=cache,
+    extractor_params={"image_types": ["Original", "LoG"], "progress": False},
     random_state=0,
 )
 search = GridSearchCV(

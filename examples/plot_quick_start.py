@@ -26,8 +26,12 @@ pipe = make_radiomics_svc_pipeline(
     random_state=0,
 )
 scores = cross_validate(
-    pipe, data.frame, data.target, groups=data.groups,
-    cv=StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0), scoring=SCORING,
+    pipe,
+    data.frame,
+    data.target,
+    groups=data.groups,
+    cv=StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0),
+    scoring=SCORING,
 )
 for name in SCORING:
     values = scores[f"test_{name}"]

@@ -70,7 +70,10 @@ def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
     keys, padding = module._keys(values, clinical, clinical_mask)
     if module.attention:
         attended, _ = module.cross_attention(
-            module.attention_norm(tokens), keys, keys, key_padding_mask=padding,
+            module.attention_norm(tokens),
+            keys,
+            keys,
+            key_padding_mask=padding,
             need_weights=False,
         )
         tokens = tokens + attended

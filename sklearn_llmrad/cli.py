@@ -71,6 +71,7 @@ DATASETS = {
 class UserError(Exception):
     """A mistake in the command line or the data: reported in one line, exit status 2."""
 
+
 #: Demo-sized settings: small enough to finish in minutes on 2 CPU cores.
 #: The published configuration (hidden size 768, 200 epochs, K=500, 224-px CNN
 #: inputs) is the default of ``llmrad benchmark`` and of the Python API.
@@ -112,9 +113,7 @@ def resolve_language_model(requested=None):
             raise ModelNotFoundError(f"--language-model {requested!r}: no such model folder")
         return requested, f"LANGUAGE MODEL: {requested} (as requested)"
     try:
-        BioBERTEncoder(
-            model=DEFAULT_LANGUAGE_MODEL, device="cpu", local_files_only=True
-        )._language_model()
+        BioBERTEncoder(model=DEFAULT_LANGUAGE_MODEL, device="cpu", local_files_only=True)._language_model()
         return DEFAULT_LANGUAGE_MODEL, f"LANGUAGE MODEL: BioBERT ({DEFAULT_LANGUAGE_MODEL}, local copy)"
     except ModelNotFoundError:
         pass
@@ -204,7 +203,9 @@ def _build_parser():
     bench.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     bench.add_argument("--language-model", default=None, help="hub id or local dir")
     bench.add_argument(
-        "--k", type=_positive_int, default=None,
+        "--k",
+        type=_positive_int,
+        default=None,
         help="selected radiomics features (default 500; 100 with --transfer)",
     )
     bench.add_argument("--epochs", type=_positive_int, default=None, help="fusion network epochs")
@@ -214,17 +215,17 @@ def _build_parser():
     bench.add_argument("--n-samples", type=_positive_int, default=200, help="synthetic dataset size")
     bench.add_argument("--bootstraps", type=_positive_int, default=2000)
     bench.add_argument(
-        "--image-types", default=None,
+        "--image-types",
+        default=None,
         help="comma-separated PyRadiomics image types (default: all 2-D filters)",
     )
     bench.add_argument("--n-jobs", type=int, default=None)
     bench.add_argument("--device", default="auto")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--abnormality", default="mass", choices=("mass", "calc", "both"), help="CBIS-DDSM only")
     bench.add_argument(
-        "--abnormality", default="mass", choices=("mass", "calc", "both"), help="CBIS-DDSM only"
-    )
-    bench.add_argument(
-        "--allow-outside-root", action="store_true",
+        "--allow-outside-root",
+        action="store_true",
         help="CSV only: accept image/mask paths outside the CSV's folder (refused by default)",
     )
 
@@ -264,12 +265,21 @@ def _pretrain(args):
         language_model, note = resolve_language_model(args.language_model)
         print(note, flush=True)
     prior = pretrain_prior(
-        args.tables, include=_study_list(args.include), exclude=_study_list(args.exclude),
-        language_model=language_model, revision=args.revision, name_vectors=args.name_vectors,
-        out=args.out, device=args.device, cache_dir=args.cache_dir, log=lambda line: print(line, flush=True),
+        args.tables,
+        include=_study_list(args.include),
+        exclude=_study_list(args.exclude),
+        language_model=language_model,
+        revision=args.revision,
+        name_vectors=args.name_vectors,
+        out=args.out,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        log=lambda line: print(line, flush=True),
     )
-    print(f"Prior of {prior.n_studies_} studies, {prior.n_names_} names -> {args.out} "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"Prior of {prior.n_studies_} studies, {prior.n_names_} names -> {args.out} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     return 0
 
 
@@ -285,8 +295,10 @@ def _print_result(result, note, started):
         print(excluded.replace("**", ""))
     print(format_table(result.table))
     if result.out_dir is not None:
-        print(f"\nTables and plots: {result.out_dir}/ (results.md, results.csv, roc.png, "
-              "reliability.png, top_features.png)")
+        print(
+            f"\nTables and plots: {result.out_dir}/ (results.md, results.csv, roc.png, "
+            "reliability.png, top_features.png)"
+        )
     print(f"Total time: {time.perf_counter() - started:.0f} s")
 
 
@@ -329,15 +341,27 @@ def _run(args):
         X, y, groups, description = load_dataset(
             "synthetic", n_samples=s["n_samples"], image_size=s["image_size"], random_state=args.seed
         )
-        print(f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, "
-              f"{int(sum(y))} malignant); demo-sized settings (see sklearn_llmrad.cli.DEMO_SETTINGS)",
-              flush=True)
+        print(
+            f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, "
+            f"{int(sum(y))} malignant); demo-sized settings (see sklearn_llmrad.cli.DEMO_SETTINGS)",
+            flush=True,
+        )
         result = run_benchmark(
-            X, y, groups,
-            models=models, cv=s["cv"], out_dir=args.out, n_jobs=args.n_jobs, k=s["k"],
-            encoder=language_model, classifier_params=s["classifier_params"],
-            cnn_size=s["cnn_size"], cnn_params=s["cnn_params"], n_bootstraps=s["n_bootstraps"],
-            random_state=args.seed, extractor_params=s["extractor_params"],
+            X,
+            y,
+            groups,
+            models=models,
+            cv=s["cv"],
+            out_dir=args.out,
+            n_jobs=args.n_jobs,
+            k=s["k"],
+            encoder=language_model,
+            classifier_params=s["classifier_params"],
+            cnn_size=s["cnn_size"],
+            cnn_params=s["cnn_params"],
+            n_bootstraps=s["n_bootstraps"],
+            random_state=args.seed,
+            extractor_params=s["extractor_params"],
             log=lambda line: print(line, flush=True),
         )
         _print_result(result, note, started)
@@ -352,8 +376,9 @@ def _run(args):
     X, y, groups, description = load_dataset(
         args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
     )
-    print(f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, "
-          f"{int(sum(y))} malignant)", flush=True)
+    print(
+        f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, {int(sum(y))} malignant)", flush=True
+    )
     classifier_params = {}
     if args.epochs is not None:
         classifier_params["max_epochs"] = args.epochs
@@ -364,13 +389,23 @@ def _run(args):
     if args.image_types:
         extractor_params["image_types"] = [t.strip() for t in args.image_types.split(",")]
     result = run_benchmark(
-        X, y, groups,
-        models=models, cv=args.cv if args.holdout is None else None, holdout=args.holdout,
-        out_dir=args.out or f"results/{args.dataset}", n_jobs=args.n_jobs,
+        X,
+        y,
+        groups,
+        models=models,
+        cv=args.cv if args.holdout is None else None,
+        holdout=args.holdout,
+        out_dir=args.out or f"results/{args.dataset}",
+        n_jobs=args.n_jobs,
         k=500 if args.k is None else args.k,
-        encoder=language_model, classifier_params=classifier_params, cnn_size=args.cnn_size,
-        cnn_params=cnn_params, device=args.device, n_bootstraps=args.bootstraps,
-        random_state=args.seed, log=lambda line: print(line, flush=True),
+        encoder=language_model,
+        classifier_params=classifier_params,
+        cnn_size=args.cnn_size,
+        cnn_params=cnn_params,
+        device=args.device,
+        n_bootstraps=args.bootstraps,
+        random_state=args.seed,
+        log=lambda line: print(line, flush=True),
         extractor_params=extractor_params,
     )
     _print_result(result, note, started)

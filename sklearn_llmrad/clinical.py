@@ -63,9 +63,7 @@ _DENSITY_WORDS = {
     "heterogeneously dense": "C",
     "extremely dense": "D",
 }
-_DENSITY_PREFIX_RE = re.compile(
-    r"^(?:bi-?rads|acr|breast)?\s*(?:density|composition)?\s*[:=]?\s*", re.IGNORECASE
-)
+_DENSITY_PREFIX_RE = re.compile(r"^(?:bi-?rads|acr|breast)?\s*(?:density|composition)?\s*[:=]?\s*", re.IGNORECASE)
 _ACCEPTED_DENSITY = (
     "'A'-'D' (any case, optionally prefixed 'density'/'BI-RADS', e.g. 'DENSITY C'), "
     "1-4, or a BI-RADS phrase such as 'heterogeneously dense' or 'fatty'; missing as None/NaN"
@@ -132,13 +130,10 @@ def parse_age(value, *, case=None):
     elif isinstance(value, str):
         match = _AGE_RE.fullmatch(value.strip())
         if match is not None:
-            age = float(match.group(1)) / _AGE_UNIT.get(
-                (match.group(2) or "y").lower()[0], 1.0
-            )
+            age = float(match.group(1)) / _AGE_UNIT.get((match.group(2) or "y").lower()[0], 1.0)
     if age is None or not math.isfinite(age):
         raise LesionError(
-            f"age {value!r} is not a number of years (such as 62, '62 years' or DICOM '062Y'); "
-            "missing as None/NaN",
+            f"age {value!r} is not a number of years (such as 62, '62 years' or DICOM '062Y'); missing as None/NaN",
             case=case,
         )
     if not AGE_RANGE[0] < age < AGE_RANGE[1]:

@@ -33,8 +33,8 @@ from sklearn.utils.validation import (
 )
 
 from ._columns import CLINICAL
-from ._output import FixedOutputMixin
 from ._embedding_cache import EmbeddingCache
+from ._output import FixedOutputMixin
 from .descriptions import (
     NO_CLINICAL_INFORMATION,
     _is_missing,
@@ -149,9 +149,7 @@ class SemanticFeatures:
         n, k = values.shape
         feature_embeddings = np.asarray(feature_embeddings, dtype=np.float32)
         if feature_embeddings.ndim != 2 or feature_embeddings.shape[0] != k:
-            raise ValueError(
-                f"feature_embeddings must have shape ({k}, embedding_dim), got {feature_embeddings.shape}"
-            )
+            raise ValueError(f"feature_embeddings must have shape ({k}, embedding_dim), got {feature_embeddings.shape}")
         dim = feature_embeddings.shape[1]
         clinical_embeddings = np.asarray(clinical_embeddings, dtype=np.float32)
         if clinical_embeddings.ndim == 2:
@@ -648,7 +646,11 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
     def _model_identity(self):
         """JSON-able identity of the model setup (part of every cache key)."""
         source, is_local = self._model_source()
-        identity = {"revision": resolve_revision(self.model, self.revision), "pooling": self.pooling, "max_length": int(self.max_length)}
+        identity = {
+            "revision": resolve_revision(self.model, self.revision),
+            "pooling": self.pooling,
+            "max_length": int(self.max_length),
+        }
         if is_local:
             root = Path(source)
             config = root / "config.json"
@@ -675,7 +677,9 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
         try:
             return torch.device(self.device)
         except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"device must be 'auto', a torch device string or torch.device, got {self.device!r}") from exc
+            raise ValueError(
+                f"device must be 'auto', a torch device string or torch.device, got {self.device!r}"
+            ) from exc
 
     def _language_model(self):
         """Return (tokenizer, model, device), loading them on first use."""

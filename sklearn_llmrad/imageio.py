@@ -613,14 +613,16 @@ def ljpeg_frame_header(data):
 
 def _read_ljpeg(path, *, case, error):
     """Decode a DDSM ``.LJPEG`` (lossless JPEG, SOF3) with imagecodecs."""
-    advice = ("or provide the 16-bit PNG/TIFF conversion of this file next to it "
-              "(same name, .png or .tif instead of .LJPEG)")
+    advice = (
+        "or provide the 16-bit PNG/TIFF conversion of this file next to it (same name, .png or .tif instead of .LJPEG)"
+    )
     try:
         import imagecodecs
     except ImportError:
         raise error(
             f"reading lossless JPEG needs the imagecodecs package (pip install 'sklearn-llmrad[ddsm]'), {advice}",
-            case=case, file=path,
+            case=case,
+            file=path,
         ) from None
     with open(path, "rb") as fh:
         data = fh.read()
@@ -631,14 +633,14 @@ def _read_ljpeg(path, *, case, error):
     failures = []
     for decode in (imagecodecs.ljpeg_decode, imagecodecs.jpegsof3_decode):
         try:
-            image = np.asarray(decode(data[data.find(b"\xff\xd8"):]))
+            image = np.asarray(decode(data[data.find(b"\xff\xd8") :]))
         except Exception as exc:  # each codec raises its own error type
             failures.append(f"{decode.__name__}: {_short(str(exc) or type(exc).__name__, 80)}")
             continue
         if image.shape != (rows, cols):
             failures.append(f"{decode.__name__}: decoded {image.shape}, header says {(rows, cols)}")
             continue
-        if image.size and int(image.max()) >= 2 ** precision:
+        if image.size and int(image.max()) >= 2**precision:
             # a lossless decode cannot exceed the stated precision: the decoder misread the stream
             failures.append(f"{decode.__name__}: values up to {int(image.max())} in a {precision}-bit image")
             continue

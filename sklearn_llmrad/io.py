@@ -306,9 +306,8 @@ def _import_exact(name):
             obj = getattr(obj, attr, None)
             if obj is None or inspect.ismodule(obj):
                 return None
-        if (
-            getattr(obj, "__module__", None) == module_name
-            and getattr(obj, "__qualname__", None) == ".".join(parts[i:])
+        if getattr(obj, "__module__", None) == module_name and getattr(obj, "__qualname__", None) == ".".join(
+            parts[i:]
         ):
             return obj
         return None
@@ -392,8 +391,12 @@ class _Encoder:
 
         if isinstance(value, np.ndarray):
             if value.dtype.kind in "OUS":
-                return {"$type": "ndarray", "dtype": value.dtype.str, "shape": list(value.shape),
-                        "data": [self.encode(v, key) for v in value.ravel().tolist()]}
+                return {
+                    "$type": "ndarray",
+                    "dtype": value.dtype.str,
+                    "shape": list(value.shape),
+                    "data": [self.encode(v, key) for v in value.ravel().tolist()],
+                }
             origin = "numpy"
             value = torch.from_numpy(np.ascontiguousarray(value))
         else:
@@ -421,8 +424,10 @@ class _Encoder:
         if isinstance(value, tuple):
             return {"$type": "tuple", "items": [self.encode(v, f"{key}.{i}") for i, v in enumerate(value)]}
         if isinstance(value, dict):
-            return {"$type": "dict",
-                    "items": [[self.encode(k, key), self.encode(v, f"{key}.{k}")] for k, v in value.items()]}
+            return {
+                "$type": "dict",
+                "items": [[self.encode(k, key), self.encode(v, f"{key}.{k}")] for k, v in value.items()],
+            }
         if isinstance(value, torch.dtype):
             return {"$type": "torch.dtype", "name": str(value).removeprefix("torch.")}
         if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
@@ -433,16 +438,23 @@ class _Encoder:
             params = value.get_params(deep=False) if takes_deep else value.get_params()
         else:
             sig = inspect.signature(type(value).__init__)
-            names = [p for p in sig.parameters if p != "self" and sig.parameters[p].kind not in (
-                inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+            names = [
+                p
+                for p in sig.parameters
+                if p != "self"
+                and sig.parameters[p].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+            ]
             if not all(hasattr(value, n) for n in names):
                 raise TypeError(
                     f"cannot save a parameter of type {type(value).__name__!r} ({key}): "
                     "it is neither JSON-able nor rebuilt from its constructor arguments"
                 )
             params = {n: getattr(value, n) for n in names}
-        return {"$type": "object", "class": _dotted(type(value)),
-                "params": {k: self.encode(v, f"{key}.{k}") for k, v in params.items()}}
+        return {
+            "$type": "object",
+            "class": _dotted(type(value)),
+            "params": {k: self.encode(v, f"{key}.{k}") for k, v in params.items()},
+        }
 
 
 class _Decoder:
@@ -481,8 +493,7 @@ class _Decoder:
             if dtype.itemsize > _MAX_INLINE_ITEM_BYTES:
                 # "<U100000000" would allocate 400 MB per element
                 raise UnsafeModelError(
-                    f"inline array dtype {dtype.str!r} has {dtype.itemsize}-byte elements; "
-                    "refusing to allocate it"
+                    f"inline array dtype {dtype.str!r} has {dtype.itemsize}-byte elements; refusing to allocate it"
                 )
             data = [self.decode(v) for v in value["data"]]
             out = np.empty(len(data), dtype=dtype)
@@ -679,7 +690,8 @@ def _save_node(est, members, counter, include_lm):
         params = est.get_params(deep=False)
         memory = params.get("memory")
         other = {
-            k: v for k, v in params.items()
+            k: v
+            for k, v in params.items()
             if k not in ("steps", "memory") and isinstance(v, (bool, int, str, type(None)))
         }
         other["memory"] = memory if isinstance(memory, (str, type(None))) else None
@@ -688,8 +700,7 @@ def _save_node(est, members, counter, include_lm):
             "class": _dotted(type(est)),
             "params": other,
             "steps": [
-                {"name": name, "node": _save_node(step, members, counter, include_lm)}
-                for name, step in est.steps
+                {"name": name, "node": _save_node(step, members, counter, include_lm)} for name, step in est.steps
             ],
         }
     index = counter[0]
@@ -706,11 +717,7 @@ def _save_skorch(net, index, members):
     if not getattr(net, "initialized_", False):
         raise ValueError(f"{type(net).__name__} is not initialized/fitted; fit it before saving")
     enc = _Encoder(prefix="")
-    params = {
-        k: enc.encode(v, f"params.{k}")
-        for k, v in net.get_params(deep=False).items()
-        if not k.startswith("_")
-    }
+    params = {k: enc.encode(v, f"params.{k}") for k, v in net.get_params(deep=False).items() if not k.startswith("_")}
     prefixes = list(getattr(net, "prefixes_", ["module", "criterion", "optimizer"]))
     modules = {}
     for prefix in prefixes:
@@ -780,9 +787,7 @@ def _save_skops(est, index, members, include_lm):
     try:
         members[f"steps/{index}.skops"] = sio.dumps(obj)
     except Exception as exc:  # skops raises several types for unsupported objects
-        raise TypeError(
-            f"cannot save {type(est).__name__} without pickle: {exc}"
-        ) from exc
+        raise TypeError(f"cannot save {type(est).__name__} without pickle: {exc}") from exc
     node["file"] = f"steps/{index}.skops"
     if lm_param is not None:
         params = est.get_params(deep=False)
@@ -878,9 +883,7 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
             return _load_node(root, ctx)
         except (KeyError, IndexError) as exc:
             # a manifest entry without a field it must have
-            raise ModelFileError(
-                f"{os.fspath(path)!s}: malformed manifest (missing {exc})"
-            ) from exc
+            raise ModelFileError(f"{os.fspath(path)!s}: malformed manifest (missing {exc})") from exc
 
 
 def _unsafe_member_name(name):
@@ -900,9 +903,7 @@ def _check_archive_infos(infos, what, *, manifest_limit=None):
     for info in infos:
         reason = _unsafe_member_name(info.filename)
         if reason is not None:
-            raise UnsafeModelError(
-                f"{what} holds a member named {info.filename!r} ({reason}); refusing to load"
-            )
+            raise UnsafeModelError(f"{what} holds a member named {info.filename!r} ({reason}); refusing to load")
         limit = _MAX_MEMBER_BYTES
         if manifest_limit is not None and info.filename == _MANIFEST:
             limit = manifest_limit
@@ -996,9 +997,7 @@ def _check_node(node, allow, expected, names):
         return
     cls = node.get("class")
     if cls not in allow:
-        raise UnsafeModelError(
-            f"the manifest names {cls!r}, which is not on the allow-list; refusing to load"
-        )
+        raise UnsafeModelError(f"the manifest names {cls!r}, which is not on the allow-list; refusing to load")
     if kind == "pipeline":
         for step in node.get("steps", []):
             _check_node(step.get("node"), allow, expected, names)
@@ -1064,8 +1063,7 @@ def _check_versions(recorded):
     ]
     if diffs:
         warnings.warn(
-            "the model file was saved with other library versions; predictions may "
-            "differ: " + "; ".join(diffs),
+            "the model file was saved with other library versions; predictions may differ: " + "; ".join(diffs),
             UserWarning,
             stacklevel=3,
         )
@@ -1163,8 +1161,7 @@ def _check_attribute_name(cls, name):
         or any(name in vars(base) for base in cls.__mro__)
     ):
         raise UnsafeModelError(
-            f"the model file sets {name!r} on {cls.__name__}, which is not a fitted attribute; "
-            "refusing to load"
+            f"the model file sets {name!r} on {cls.__name__}, which is not a fitted attribute; refusing to load"
         )
 
 
@@ -1227,14 +1224,9 @@ def _load_skops(node, ctx):
             raise UnsafeModelError(f"{node['file']} contains pickle data ({name}); refusing to load")
     refused = sorted(t for t in untrusted if t not in allow)
     # our own walk of the schema as well, in case a node type escapes skops' audit
-    refused += sorted(
-        t for t in set(_schema_types(schema)) - set(untrusted)
-        if t not in allow and not _skops_trusts(t)
-    )
+    refused += sorted(t for t in set(_schema_types(schema)) - set(untrusted) if t not in allow and not _skops_trusts(t))
     if refused:
-        raise UnsafeModelError(
-            f"{node['file']} asks to load types that are not trusted: {refused}; refusing to load"
-        )
+        raise UnsafeModelError(f"{node['file']} asks to load types that are not trusted: {refused}; refusing to load")
     if node["class"] not in {f"{schema.get('__module__')}.{schema.get('__class__')}"}:
         raise UnsafeModelError(f"{node['file']} does not hold the {node['class']!r} the manifest names")
     try:
@@ -1254,8 +1246,22 @@ def _load_skops(node, ctx):
 
 
 _SAFE_BUILTINS = frozenset(
-    f"builtins.{t}" for t in ("dict", "list", "tuple", "set", "frozenset", "str", "bytes",
-                              "int", "float", "complex", "bool", "NoneType", "slice")
+    f"builtins.{t}"
+    for t in (
+        "dict",
+        "list",
+        "tuple",
+        "set",
+        "frozenset",
+        "str",
+        "bytes",
+        "int",
+        "float",
+        "complex",
+        "bool",
+        "NoneType",
+        "slice",
+    )
 )
 
 
@@ -1287,8 +1293,7 @@ def _restore_language_model(est, node, lm, ctx):
                     written += len(chunk)
                     if written > _MAX_MEMBER_BYTES:
                         raise UnsafeModelError(
-                            f"{base + rel} decompresses to more than {_MAX_MEMBER_BYTES} bytes; "
-                            "refusing to extract it"
+                            f"{base + rel} decompresses to more than {_MAX_MEMBER_BYTES} bytes; refusing to extract it"
                         )
                     out.write(chunk)
         for cfg in ("config.json", "tokenizer_config.json"):
@@ -1305,7 +1310,8 @@ def _restore_language_model(est, node, lm, ctx):
         return
     current = _model_fingerprint(lm.get("id"), lm.get("revision"))
     changed = [
-        k for k in ("resolved_revision", "config_sha256")
+        k
+        for k in ("resolved_revision", "config_sha256")
         if lm.get(k) is not None and current.get(k) is not None and lm[k] != current[k]
     ]
     if changed:

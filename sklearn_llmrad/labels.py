@@ -81,9 +81,7 @@ def check_binary_labels(y, *, index=None, pos_label=None):
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
-        raise ValueError(
-            f"y must be 1-D (one label per lesion), got shape {values.shape}"
-        )
+        raise ValueError(f"y must be 1-D (one label per lesion), got shape {values.shape}")
     n = len(values)
     rows = np.arange(n) if index is None else np.asarray(list(index), dtype=object)
     if len(rows) != n:
@@ -93,41 +91,29 @@ def check_binary_labels(y, *, index=None, pos_label=None):
 
     missing = [i for i, v in enumerate(values) if _is_nan(v)]
     if missing:
-        raise ValueError(
-            f"y has {len(missing)} missing label(s) (None/NaN) at row(s) {_rows_text(rows[missing])}"
-        )
+        raise ValueError(f"y has {len(missing)} missing label(s) (None/NaN) at row(s) {_rows_text(rows[missing])}")
 
     if pos_label is not None:
         present = list(dict.fromkeys(values.tolist()))
         if pos_label not in present:
-            raise ValueError(
-                f"pos_label={pos_label!r} does not occur in y; its labels are {present[:_SHOWN]}"
-            )
+            raise ValueError(f"pos_label={pos_label!r} does not occur in y; its labels are {present[:_SHOWN]}")
         others = [v for v in present if v != pos_label]
         if len(others) > 1:
-            extra = [
-                i for i, v in enumerate(values) if v != pos_label and v != others[0]
-            ]
+            extra = [i for i, v in enumerate(values) if v != pos_label and v != others[0]]
             raise ValueError(
                 f"y holds {len(present)} classes {present[:_SHOWN]}, a binary study needs two; "
                 f"rows beyond {pos_label!r} and {others[0]!r}: {_rows_text(rows[extra], values[extra])}"
             )
         out = np.array([1 if v == pos_label else 0 for v in values], dtype=np.int64)
     else:
-        bad_type = [
-            i
-            for i, v in enumerate(values)
-            if not isinstance(v, numbers.Real | np.bool_)
-        ]
+        bad_type = [i for i, v in enumerate(values) if not isinstance(v, numbers.Real | np.bool_)]
         if bad_type:
             raise ValueError(
                 f"y holds non-numeric label(s) at row(s) {_rows_text(rows[bad_type], values[bad_type])}; "
                 "labels must be 0 (benign) or 1 (malignant), or pass pos_label= to name the malignant one"
             )
         numeric = np.array([float(v) for v in values])
-        fractional = np.flatnonzero(
-            ~np.isfinite(numeric) | (numeric != np.round(numeric))
-        )
+        fractional = np.flatnonzero(~np.isfinite(numeric) | (numeric != np.round(numeric)))
         if fractional.size:
             raise ValueError(
                 f"y holds non-integral label(s) at row(s) {_rows_text(rows[fractional], values[fractional])}; "
@@ -143,9 +129,7 @@ def check_binary_labels(y, *, index=None, pos_label=None):
             )
         out = numeric.astype(np.int64)
     if np.unique(out).size < 2:
-        raise ValueError(
-            f"y holds one class only ({int(out[0])} for all {n} lesions); both 0 and 1 are needed"
-        )
+        raise ValueError(f"y holds one class only ({int(out[0])} for all {n} lesions); both 0 and 1 are needed")
     return out
 
 

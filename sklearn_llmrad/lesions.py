@@ -63,19 +63,13 @@ def check_image(image, *, case=None, file=None, what="image"):
             file=file,
         )
     if image.ndim != 2:
-        raise ImageReadError(
-            f"{what} must be 2-D, got shape {image.shape}", case=case, file=file
-        )
+        raise ImageReadError(f"{what} must be 2-D, got shape {image.shape}", case=case, file=file)
     if image.size == 0:
-        raise ImageReadError(
-            f"{what} is empty (shape {image.shape})", case=case, file=file
-        )
-    if not (
-        np.issubdtype(image.dtype, np.number) or image.dtype == bool
-    ) or np.issubdtype(image.dtype, np.complexfloating):
-        raise ImageReadError(
-            f"{what} has non-numeric dtype {image.dtype}", case=case, file=file
-        )
+        raise ImageReadError(f"{what} is empty (shape {image.shape})", case=case, file=file)
+    if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool) or np.issubdtype(
+        image.dtype, np.complexfloating
+    ):
+        raise ImageReadError(f"{what} has non-numeric dtype {image.dtype}", case=case, file=file)
     if np.issubdtype(image.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(image)))
         if bad:
@@ -134,9 +128,7 @@ def select_roi(mask, *, label="auto", shape=None, case=None, file=None):
             file=file,
         )
     if mask.ndim != 2:
-        raise MaskError(
-            f"mask must be 2-D, got shape {mask.shape}", case=case, file=file
-        )
+        raise MaskError(f"mask must be 2-D, got shape {mask.shape}", case=case, file=file)
     if np.issubdtype(mask.dtype, np.floating) and not np.isfinite(mask).all():
         raise MaskError("mask holds NaN or infinite values", case=case, file=file)
     nonzero = mask != 0
@@ -148,11 +140,7 @@ def select_roi(mask, *, label="auto", shape=None, case=None, file=None):
     values = foreground if nonzero.all() else np.concatenate([[0], foreground])
     if label == "auto":
         if foreground.size > 1:
-            hint = (
-                " (is this an image rather than a mask?)"
-                if foreground.size > 10
-                else ""
-            )
+            hint = " (is this an image rather than a mask?)" if foreground.size > 10 else ""
             raise MaskError(
                 f"mask holds several foreground labels {_values(values, 8)}{hint}; pass label=<int> "
                 "to choose the lesion's value",

@@ -100,13 +100,10 @@ def _positives(y_true, pos_label, *, require_both=True):
         raise ValueError(f"y_true must be binary; got {len(labels)} classes {labels[:5]}.")
     is_pos = y_true == pos_label
     if not is_pos.any() and not np.isin(labels, [0, False]).all():
-        raise ValueError(
-            f"pos_label={pos_label!r} is not among the labels {list(labels)}; pass pos_label."
-        )
+        raise ValueError(f"pos_label={pos_label!r} is not among the labels {list(labels)}; pass pos_label.")
     if require_both and len(labels) < 2:
         raise ValueError(
-            f"y_true contains a single class ({labels[0]!r}); this metric needs "
-            "positive and negative cases."
+            f"y_true contains a single class ({labels[0]!r}); this metric needs positive and negative cases."
         )
     return np.asarray(is_pos, dtype=bool)
 
@@ -121,8 +118,7 @@ def _scores(y_score, name, *, probability=False):
         raise ValueError(f"{name} contains NaN or infinite values.")
     if probability and (y_score.min() < 0 or y_score.max() > 1):
         raise ValueError(
-            f"{name} must be probabilities in [0, 1]; got values in "
-            f"[{y_score.min():.4g}, {y_score.max():.4g}]."
+            f"{name} must be probabilities in [0, 1]; got values in [{y_score.min():.4g}, {y_score.max():.4g}]."
         )
     return y_score
 
@@ -131,8 +127,7 @@ def _predicted_positives(y_pred, pos_label):
     y_pred = column_or_1d(y_pred)
     if type_of_target(y_pred) == "continuous":
         raise ValueError(
-            "y_pred must hold predicted labels, not scores or probabilities; "
-            "threshold them first (e.g. y_prob >= 0.5)."
+            "y_pred must hold predicted labels, not scores or probabilities; threshold them first (e.g. y_prob >= 0.5)."
         )
     return np.asarray(y_pred == pos_label, dtype=bool)
 
@@ -208,8 +203,7 @@ _KERNELS = {
 
 def _undefined(name, what):
     # stacklevel: _undefined <- _label_rate <- the metric <- validate_params' wrapper <- the caller
-    warnings.warn(f"{name} is undefined: y_true has no {what}; returning NaN.",
-                  UndefinedMetricWarning, stacklevel=5)
+    warnings.warn(f"{name} is undefined: y_true has no {what}; returning NaN.", UndefinedMetricWarning, stacklevel=5)
     return np.nan
 
 
@@ -468,8 +462,7 @@ def expected_calibration_error(y_true, y_prob, *, n_bins=10, strategy="uniform",
     >>> expected_calibration_error([0, 1], [0.25, 0.75], n_bins=2)
     0.25
     """
-    table = calibration_table(y_true, y_prob, n_bins=n_bins, strategy=strategy,
-                              pos_label=pos_label)
+    table = calibration_table(y_true, y_prob, n_bins=n_bins, strategy=strategy, pos_label=pos_label)
     filled = table[table["count"] > 0]
     weights = filled["count"] / filled["count"].sum()
     return float((weights * filled["gap"].abs()).sum())
@@ -508,8 +501,10 @@ def _bootstrap_indices(rng, pos, stratified, n_bootstraps):
         # Resample positives and negatives separately, so every replicate keeps
         # the observed prevalence and both classes (AUC stays defined).
         yield np.hstack(
-            [pos_idx[rng.randint(0, pos_idx.size, size=(rows, pos_idx.size))],
-             neg_idx[rng.randint(0, neg_idx.size, size=(rows, neg_idx.size))]]
+            [
+                pos_idx[rng.randint(0, pos_idx.size, size=(rows, pos_idx.size))],
+                neg_idx[rng.randint(0, neg_idx.size, size=(rows, neg_idx.size))],
+            ]
         )
 
 
@@ -549,8 +544,7 @@ def _interval(boot, estimate, confidence, method, jackknife):
     if method == "bca":
         # Efron (1987), JASA 82(397); Efron & Tibshirani (1993), ch. 14.
         # Ties with the estimate count one half: metrics on labels are discrete.
-        below = (np.count_nonzero(finite < estimate)
-                 + 0.5 * np.count_nonzero(finite == estimate)) / finite.size
+        below = (np.count_nonzero(finite < estimate) + 0.5 * np.count_nonzero(finite == estimate)) / finite.size
         jack = jackknife()
         jack = jack[np.isfinite(jack)]
         if 0 < below < 1 and jack.size > 1:
@@ -561,9 +555,12 @@ def _interval(boot, estimate, confidence, method, jackknife):
             z = ndtri(quantiles)
             quantiles = ndtr(z0 + (z0 + z) / (1 - accel * (z0 + z)))
         else:
-            warnings.warn("BCa interval is undefined here (all replicates on one side "
-                          "of the estimate); using the percentile interval.", RuntimeWarning,
-                          stacklevel=4)
+            warnings.warn(
+                "BCa interval is undefined here (all replicates on one side "
+                "of the estimate); using the percentile interval.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
     low, high = np.quantile(finite, quantiles)
     return float(low), float(high)
 
@@ -656,15 +653,16 @@ def bootstrap_ci(
     estimate = float(fn(labels, values))
     rng = check_random_state(random_state)
     boot = np.concatenate(
-        [_evaluate(fn, vectorised, labels, values, idx)
-         for idx in _bootstrap_indices(rng, pos, stratified, n_bootstraps)]
+        [
+            _evaluate(fn, vectorised, labels, values, idx)
+            for idx in _bootstrap_indices(rng, pos, stratified, n_bootstraps)
+        ]
     )
     _warn_dropped(boot)
 
     def jackknife():
         return np.concatenate(
-            [_evaluate(fn, vectorised, labels, values, idx)
-             for idx in _leave_one_out_indices(pos.size)]
+            [_evaluate(fn, vectorised, labels, values, idx) for idx in _leave_one_out_indices(pos.size)]
         )
 
     low, high = _interval(boot, estimate, confidence, method, jackknife)
@@ -674,9 +672,12 @@ def bootstrap_ci(
 def _warn_dropped(boot, name="the metric"):
     dropped = np.count_nonzero(~np.isfinite(boot))
     if dropped:
-        warnings.warn(f"{name} was undefined on {dropped} of {boot.size} bootstrap "
-                      "replicates; they are left out of the interval.", RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"{name} was undefined on {dropped} of {boot.size} bootstrap "
+            "replicates; they are left out of the interval.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 # ------------------------------------------------------------------ DeLong
@@ -693,9 +694,7 @@ def _delong(pos, scores):
     m = int(pos.sum())
     n = pos.size - m
     if m < 2 or n < 2:
-        raise ValueError(
-            f"DeLong's variance needs at least 2 positive and 2 negative cases; got {m} and {n}."
-        )
+        raise ValueError(f"DeLong's variance needs at least 2 positive and 2 negative cases; got {m} and {n}.")
     X = scores[:, pos]
     Y = scores[:, ~pos]
     tx = rankdata(X, axis=1)

@@ -60,9 +60,7 @@ def _head(*, cache_dir, n_jobs, preprocessor_params, extractor_params):
     ]
 
 
-def make_feature_extraction_pipeline(
-    *, cache_dir=None, n_jobs=None, preprocessor_params=None, extractor_params=None
-):
+def make_feature_extraction_pipeline(*, cache_dir=None, n_jobs=None, preprocessor_params=None, extractor_params=None):
     """CLAHE then PyRadiomics: the stateless head shared by all radiomics models.
 
     Parameters
@@ -237,8 +235,7 @@ def make_llmrad_pipeline(
     )
     if encoder is None:
         steps.append(
-            ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state,
-                                  prior=prior))
+            ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state, prior=prior))
         )
         # the encoder's own robust scaling, so the ablation removes the language model only
         scaler = RobustFeatureScaler()
@@ -309,7 +306,7 @@ def make_biobert_svc_pipeline(
     device="auto",
     random_state=None,
 ):
-    """"SVC on BioBERT features": the encoder's numeric view fed to an SVC.
+    """ "SVC on BioBERT features": the encoder's numeric view fed to an SVC.
 
     The SVC receives ``np.asarray(SemanticFeatures)``, i.e. the robustly scaled
     selected features (and the clinical embedding when the encoder is configured
@@ -371,9 +368,7 @@ def make_cnn_pipeline(
     classes = {"resnet50": ResNet50Classifier, "efficientnet_b3": EfficientNetB3Classifier}
     if arch not in classes:
         raise ValueError(f"arch must be one of {sorted(classes)}, got {arch!r}")
-    cnn = classes[arch](
-        weights=weights, device=device, random_state=random_state, **(classifier_params or {})
-    )
+    cnn = classes[arch](weights=weights, device=device, random_state=random_state, **(classifier_params or {}))
     return Pipeline(
         [
             ("clahe", CLAHEPreprocessor(**(preprocessor_params or {}))),

@@ -19,8 +19,8 @@ from sklearn.utils.validation import (
 
 from ._columns import IMAGE, MASK, SOURCE
 from ._output import FixedOutputMixin
-from .imageio import read_image, read_mask
 from .exceptions import LesionError, MaskError
+from .imageio import read_image, read_mask
 from .lesions import check_roi_size, select_roi
 
 __all__ = ["CLAHEPreprocessor"]
@@ -279,9 +279,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         for pos, image in enumerate(images):
             key = os.fspath(image) if isinstance(image, (str, os.PathLike)) else ("row", pos)
             groups.setdefault(key, []).append(pos)
-        tasks = [
-            (images[rows[0]], [(pos, masks[pos], cases[pos]) for pos in rows]) for rows in groups.values()
-        ]
+        tasks = [(images[rows[0]], [(pos, masks[pos], cases[pos]) for pos in rows]) for rows in groups.values()]
         if self.n_jobs in (None, 1) or len(tasks) == 1:
             results = [self._process_image(image, lesions, tiles) for image, lesions in tasks]
         else:
@@ -368,9 +366,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
             or len(grid) != 2
             or not all(isinstance(g, Integral) and not isinstance(g, bool) and g >= 1 for g in grid)
         ):
-            raise ValueError(
-                f"tile_grid must be a positive int or a pair of positive ints, got {self.tile_grid!r}"
-            )
+            raise ValueError(f"tile_grid must be a positive int or a pair of positive ints, got {self.tile_grid!r}")
         return int(grid[0]), int(grid[1])
 
     def _process_image(self, image_source, lesions, tiles):
@@ -448,8 +444,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
             mean, std = float(values.mean()), float(values.std())
             if not std > 1e-12:
                 warnings.warn(
-                    f"case {case!r}: the {self.normalize} region is constant after CLAHE; "
-                    "only its mean is removed",
+                    f"case {case!r}: the {self.normalize} region is constant after CLAHE; only its mean is removed",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -466,9 +461,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
 # ---------------------------------------------------------------- helpers
 def _check_frame(X):
     if not isinstance(X, pd.DataFrame):
-        raise TypeError(
-            f"X must be a pandas DataFrame with '{IMAGE}' and '{MASK}' columns, got {type(X).__name__}"
-        )
+        raise TypeError(f"X must be a pandas DataFrame with '{IMAGE}' and '{MASK}' columns, got {type(X).__name__}")
     missing = [c for c in (IMAGE, MASK) if c not in X.columns]
     if missing:
         raise ValueError(f"X lacks column(s) {missing}; its columns are {[str(c) for c in X.columns]}")

@@ -96,8 +96,16 @@ _CLASS_WORDS = {
     "fos": "first order statistics",
     "fd": "fractal dimension",
 }
-_CLASS_TABLES = {"firstorder": "firstorder", "shape": "shape", "shape2d": "shape2D", "glcm": "glcm",
-                 "glrlm": "glrlm", "glszm": "glszm", "gldm": "gldm", "ngtdm": "ngtdm"}
+_CLASS_TABLES = {
+    "firstorder": "firstorder",
+    "shape": "shape",
+    "shape2d": "shape2D",
+    "glcm": "glcm",
+    "glrlm": "glrlm",
+    "glszm": "glszm",
+    "gldm": "gldm",
+    "ngtdm": "ngtdm",
+}
 # Modality and sequence prefixes: kept, as words a language model knows.
 _MODALITY_WORDS = {
     "t1": "T1 weighted MRI",
@@ -250,9 +258,7 @@ def clean_feature_name(name):
     text = _LOG_RE.sub(
         lambda m: f" log sigma {m.group(1)}{'.' + m.group(2) if m.group(2) else ''} mm {m.group(3)}D ", text
     )
-    text = _WAVELET_RE.sub(
-        lambda m: f" wavelet{' level ' + m.group(1) if m.group(1) else ''} {m.group(2)} ", text
-    )
+    text = _WAVELET_RE.sub(lambda m: f" wavelet{' level ' + m.group(1) if m.group(1) else ''} {m.group(2)} ", text)
     out = []
     table = None
     for token in _SPLIT_RE.split(text):
@@ -466,8 +472,12 @@ class SemanticPrior(BaseEstimator):
         enc = getattr(self, "_encoder_instance", None)
         if enc is None:
             enc = BioBERTEncoder(
-                model=os.fspath(self.language_model), revision=self.revision, device=self.device,
-                cache_dir=self.cache_dir, batch_size=64, max_length=64,
+                model=os.fspath(self.language_model),
+                revision=self.revision,
+                device=self.device,
+                cache_dir=self.cache_dir,
+                batch_size=64,
+                max_length=64,
             )
             self._encoder_instance = enc
         return enc
@@ -510,7 +520,7 @@ class SemanticPrior(BaseEstimator):
         self.__dict__.setdefault("_extra_names", {}).update(self.__dict__.pop("_name_table", {}))
         parsed = _as_studies(studies)
         rows_name, rows_t, rows_w, rows_g = [], [], [], []
-        for g, (study, features, X, y_study) in enumerate(parsed):
+        for g, (_study, features, X, y_study) in enumerate(parsed):
             info, _ = univariate_informativeness(X, y_study)
             keep = np.isfinite(info)
             if not keep.any():
@@ -720,8 +730,9 @@ class SemanticPrior(BaseEstimator):
         prior.coef_ = tensors["coef"]
         prior.intercept_ = float(tensors["intercept"][0])
         prior.alpha_ = float(meta["alpha"])
-        prior.cv_spearman_ = None if meta.get("cv_spearman") is None else {
-            float(k): v for k, v in meta["cv_spearman"].items()}
+        prior.cv_spearman_ = (
+            None if meta.get("cv_spearman") is None else {float(k): v for k, v in meta["cv_spearman"].items()}
+        )
         prior.studies_ = list(meta["studies"])
         prior.n_studies_ = len(prior.studies_)
         prior.n_names_ = len(names)
@@ -833,8 +844,12 @@ def pretrain_prior(
         if log:
             log(f"loaded {n}: {bunches[-1].data.shape[0]} rows, {bunches[-1].data.shape[1]} features")
     prior = SemanticPrior(
-        language_model=language_model, revision=revision, name_vectors=name_vectors, alpha=alpha,
-        device=device, cache_dir=cache_dir,
+        language_model=language_model,
+        revision=revision,
+        name_vectors=name_vectors,
+        alpha=alpha,
+        device=device,
+        cache_dir=cache_dir,
     ).fit(bunches)
     if log:
         log(f"fitted on {prior.n_studies_} studies, {prior.n_names_} distinct names, alpha={prior.alpha_:g}")

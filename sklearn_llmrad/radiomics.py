@@ -321,9 +321,7 @@ def _extract_batch(items, config, cache_dir, worker_threads=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CacheCorruptionWarning)
         with _quiet():
-            extractor = _thread_extractor(
-                json.dumps(config["params"], sort_keys=True), threading.get_ident()
-            )
+            extractor = _thread_extractor(json.dumps(config["params"], sort_keys=True), threading.get_ident())
             for item in items:
                 results.append(_extract_one(extractor, config, cache, item))
     relayed = [str(w.message) for w in caught if issubclass(w.category, CacheCorruptionWarning)]
@@ -630,13 +628,17 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
         from tqdm import tqdm
 
-        with tqdm(
-            total=len(X),
-            initial=len(X) - len(todo),
-            disable=None if self.progress else True,
-            desc="radiomics",
-            unit="ROI",
-        ) as bar, warnings.catch_warnings(), contextlib.closing(self._run(todo, config)) as batches:
+        with (
+            tqdm(
+                total=len(X),
+                initial=len(X) - len(todo),
+                disable=None if self.progress else True,
+                desc="radiomics",
+                unit="ROI",
+            ) as bar,
+            warnings.catch_warnings(),
+            contextlib.closing(self._run(todo, config)) as batches,
+        ):
             # joblib warns that it cancelled the remaining batches when we
             # raise for a bad lesion; that is the intended fail-fast behaviour
             # (closing() makes the cancellation happen inside this block).
@@ -702,10 +704,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         n_workers = max(1, effective_n_jobs(self.n_jobs))
         cache_dir = None if self.cache_dir is None else str(self.cache_dir)
         threads = None if n_workers == 1 else 1
-        tasks = (
-            delayed(_extract_batch)(batch, config, cache_dir, threads)
-            for batch in _batches(todo, n_workers)
-        )
+        tasks = (delayed(_extract_batch)(batch, config, cache_dir, threads) for batch in _batches(todo, n_workers))
         try:
             parallel = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")
         except ValueError:  # backends such as multiprocessing cannot stream results

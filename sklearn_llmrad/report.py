@@ -15,12 +15,25 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRICS", "format_table", "to_markdown", "write_report", "exclusion_note", "plot_roc_curves",
-           "plot_reliability", "plot_top_features"]
+__all__ = [
+    "METRICS",
+    "format_table",
+    "to_markdown",
+    "write_report",
+    "exclusion_note",
+    "plot_roc_curves",
+    "plot_reliability",
+    "plot_top_features",
+]
 
 #: Metrics reported with a confidence interval, in table order.
-METRICS = (("auc", "AUC"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
-           ("f1", "F1"), ("accuracy", "Accuracy"))
+METRICS = (
+    ("auc", "AUC"),
+    ("sensitivity", "Sensitivity"),
+    ("specificity", "Specificity"),
+    ("f1", "F1"),
+    ("accuracy", "Accuracy"),
+)
 
 
 def _ci(row, key):
@@ -50,15 +63,19 @@ def _p(row, reference):
 def _display_rows(table):
     reference = table.attrs.get("delong_reference", "llmrad")
     versus = "full" if reference == "llmrad" else str(reference)
-    header = ["Model"] + [label + " (95% CI)" for _, label in METRICS] + [
-        "FNR", "Brier", "ECE", f"DeLong p vs {versus}"]
+    header = (
+        ["Model"] + [label + " (95% CI)" for _, label in METRICS] + ["FNR", "Brier", "ECE", f"DeLong p vs {versus}"]
+    )
     rows = []
     for row in table.to_dict("records"):
         if str(row.get("status", "ok")) != "ok":
             rows.append([row["model"]] + [str(row["status"])] + [""] * (len(header) - 2))
             continue
-        rows.append([row["model"]] + [_ci(row, key) for key, _ in METRICS]
-                    + [_plain(row, "fnr"), _plain(row, "brier"), _plain(row, "ece"), _p(row, reference)])
+        rows.append(
+            [row["model"]]
+            + [_ci(row, key) for key, _ in METRICS]
+            + [_plain(row, "fnr"), _plain(row, "brier"), _plain(row, "ece"), _p(row, reference)]
+        )
     return header, rows
 
 
@@ -210,8 +227,13 @@ def plot_reliability(predictions, labels, path, *, n_bins=10):
         stats = frame.groupby("bin").agg(p=("p", "mean"), y=("y", "mean"))
         ax.plot(stats["p"], stats["y"], marker="o", label=labels.get(name, name))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set(xlabel="Mean predicted probability", ylabel="Observed fraction malignant",
-           title="Reliability diagram", xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        xlabel="Mean predicted probability",
+        ylabel="Observed fraction malignant",
+        title="Reliability diagram",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -249,8 +271,7 @@ def plot_top_features(explanations, path, *, top_n=15):
     labels = [str(t) if len(str(t)) <= 70 else str(t)[:67] + "..." for t in top[label_col]]
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1.5))
     ax.barh(labels, top["mean_abs_contribution"], color="#4477aa")
-    ax.set(xlabel="Mean |contribution| to the malignancy logit",
-           title="Full method: features behind its decisions")
+    ax.set(xlabel="Mean |contribution| to the malignancy logit", title="Full method: features behind its decisions")
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -329,11 +350,15 @@ def write_report(result, out_dir):
     excluded = exclusion_note(result)
     if excluded:
         md += [excluded, ""]
-    md += [to_markdown(result.table), "",
-          "95% CIs: stratified bootstrap over out-of-fold predictions. "
-          "DeLong p: paired test of the AUC against the reference model (the full method when it ran) "
-          "on the same lesions. "
-          "FNR: false-negative rate at threshold 0.5. ECE: expected calibration error (10 bins).", ""]
+    md += [
+        to_markdown(result.table),
+        "",
+        "95% CIs: stratified bootstrap over out-of-fold predictions. "
+        "DeLong p: paired test of the AUC against the reference model (the full method when it ran) "
+        "on the same lesions. "
+        "FNR: false-negative rate at threshold 0.5. ECE: expected calibration error (10 bins).",
+        "",
+    ]
     if result.predictions:
         plot_roc_curves(result.predictions, labels, out_dir / "roc.png")
         plot_reliability(result.predictions, labels, out_dir / "reliability.png")

@@ -236,9 +236,7 @@ class TopKSelector(SelectorMixin, BaseEstimator):
             F, candidates, passthrough = self._frame_to_matrix(X)
             y = self._check_y(y, X)
         else:
-            X, y = validate_data(
-                self, X, y, dtype=np.float64, ensure_all_finite="allow-nan", reset=True
-            )
+            X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
             if self.passthrough not in (None, "clinical") and len(self.passthrough):
                 raise ValueError(
                     "passthrough names columns but X is an array without column "
@@ -339,8 +337,9 @@ class TopKSelector(SelectorMixin, BaseEstimator):
             return 0.0
         scorer = get_scorer("roc_auc" if len(counts) == 2 else "accuracy")
         func = self.mrmr_relevance if self.score_func == "mrmr" else self.score_func
-        folds = StratifiedKFold(n_splits, shuffle=True, random_state=0 if self.random_state is None
-                                else self.random_state).split(F, y)
+        folds = StratifiedKFold(
+            n_splits, shuffle=True, random_state=0 if self.random_state is None else self.random_state
+        ).split(F, y)
         totals = {g: [] for g in gammas}
         for train, test in folds:
             base = np.asarray(self._univariate(F[train], y[train], func)[0], dtype=float)
@@ -362,9 +361,7 @@ class TopKSelector(SelectorMixin, BaseEstimator):
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
         n_classes = len(np.unique(y))
         if n_classes < 2:
-            raise ValueError(
-                f"TopKSelector needs at least two classes in y; got {n_classes} class."
-            )
+            raise ValueError(f"TopKSelector needs at least two classes in y; got {n_classes} class.")
         return y
 
     def _frame_to_matrix(self, X):
@@ -382,13 +379,7 @@ class TopKSelector(SelectorMixin, BaseEstimator):
             passthrough = list(self.passthrough)
         excluded = set(clinical) | set(passthrough)
         feature_cols = [c for c in columns if c not in excluded]
-        bad = [
-            c
-            for c in feature_cols
-            if not (
-                pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c])
-            )
-        ]
+        bad = [c for c in feature_cols if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
         if bad:
             raise ValueError(
                 f"TopKSelector scores numeric feature columns only; non-numeric "
@@ -435,9 +426,7 @@ class TopKSelector(SelectorMixin, BaseEstimator):
             scores, pvalues = out, None
         scores = np.asarray(scores, dtype=float).ravel()
         if scores.shape[0] != F.shape[1]:
-            raise ValueError(
-                f"score_func returned {scores.shape[0]} scores for {F.shape[1]} features."
-            )
+            raise ValueError(f"score_func returned {scores.shape[0]} scores for {F.shape[1]} features.")
         return scores, pvalues
 
     # ------------------------------------------------------------ transform
@@ -489,9 +478,7 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if len(self.passthrough_features_):
-            raise NotImplementedError(
-                "inverse_transform is undefined with passthrough columns."
-            )
+            raise NotImplementedError("inverse_transform is undefined with passthrough columns.")
         return super().inverse_transform(np.asarray(X))
 
     def get_feature_names_out(self, input_features=None):
@@ -509,9 +496,7 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         names = _check_feature_names_in(self, input_features)
-        return np.concatenate(
-            [names[self._get_support_mask()], self.passthrough_features_]
-        ).astype(object)
+        return np.concatenate([names[self._get_support_mask()], self.passthrough_features_]).astype(object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

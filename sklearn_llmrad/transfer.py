@@ -36,7 +36,6 @@ import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +115,7 @@ class TransferModel:
 
 def _tail(pipeline, first_step):
     names = [name for name, _ in pipeline.steps]
-    return pipeline[names.index(first_step):]
+    return pipeline[names.index(first_step) :]
 
 
 def _imputed(estimator):
@@ -146,8 +145,7 @@ def transfer_models():
     """
 
     def fusion(with_prior):
-        def factory(*, prior, k, language_model, encoder_params, classifier_params, device,
-                    random_state, **_):
+        def factory(*, prior, k, language_model, encoder_params, classifier_params, device, random_state, **_):
             from .pipelines import make_llmrad_pipeline
 
             extra = {"pretrained": prior} if with_prior else {}
@@ -180,9 +178,7 @@ def transfer_models():
 
         linear = prior_lr(random_state=random_state, **settings)
         network = fusion(True)(random_state=random_state, **settings)
-        return InnerCVChoiceClassifier(
-            [("linear", linear), ("fusion", network)], cv=3, random_state=random_state
-        )
+        return InnerCVChoiceClassifier([("linear", linear), ("fusion", network)], cv=3, random_state=random_state)
 
     def svc(*, k, random_state, **_):
         from .pipelines import make_radiomics_svc_pipeline
@@ -197,8 +193,7 @@ def transfer_models():
     specs = [
         TransferModel("llmrad-prior", "Full method, with prior", fusion(True), "language_model"),
         TransferModel("llmrad", "Full method, without prior", fusion(False), None),
-        TransferModel("llmrad-choice", "Full method with prior, linear path by inner CV",
-                      choice, "language_model"),
+        TransferModel("llmrad-choice", "Full method with prior, linear path by inner CV", choice, "language_model"),
         TransferModel("prior-lr", "Prior-weighted LR", prior_lr, "language_model"),
         TransferModel("random-prior-lr", "Prior-weighted LR, random names", prior_lr, "random"),
         TransferModel("lr", "Logistic regression", plain_lr, None),
@@ -217,8 +212,7 @@ def _as_table(name, table):
             X, y = table
         except (TypeError, ValueError):
             raise TypeError(
-                f"table {name!r}: expected a Bunch with data/target or an (X, y) pair, "
-                f"got {type(table).__name__}"
+                f"table {name!r}: expected a Bunch with data/target or an (X, y) pair, got {type(table).__name__}"
             ) from None
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"table {name!r}: X must be a DataFrame with feature-name columns")
@@ -281,8 +275,15 @@ def _versions():
 def _describe(value):
     """A stable, complete description of a parameter value (no truncated reprs)."""
     if isinstance(value, SemanticPrior) and hasattr(value, "coef_"):  # fitted: named by its state
-        state = [value.coef_.tobytes().hex(), value.intercept_, list(value.studies_),
-                 value.name_vectors, value.language_model_, value.revision_, value.alpha_]
+        state = [
+            value.coef_.tobytes().hex(),
+            value.intercept_,
+            list(value.studies_),
+            value.name_vectors,
+            value.language_model_,
+            value.revision_,
+            value.alpha_,
+        ]
         return ["SemanticPrior(fitted)", _digest(state)]
     if hasattr(value, "get_params") and not isinstance(value, type):
         params = value.get_params(deep=False)
@@ -361,12 +362,14 @@ def fit_study_prior(
         kwargs["language_model"] = template.language_model
     params = template.get_params(deep=False)
     params.pop("cache_dir", None)
-    key = _digest({
-        "studies": {name: _table_hash(*others[name]) for name in sorted(others)},
-        "prior": type(template).__name__,
-        "params": _describe(params),
-        "versions": _versions(),
-    })
+    key = _digest(
+        {
+            "studies": {name: _table_hash(*others[name]) for name in sorted(others)},
+            "prior": type(template).__name__,
+            "params": _describe(params),
+            "versions": _versions(),
+        }
+    )
     folder = None if cache_dir is None else Path(cache_dir) / "priors" / key
     prior = None
     if folder is not None and (folder / "transfer_key.json").is_file():
@@ -377,11 +380,14 @@ def fit_study_prior(
         t0 = time.perf_counter()
         prior = _prior_estimator(name_vectors=name_vectors, cache_dir=cache_dir, **kwargs)
         prior.fit(others)
-        log(f"[prior] {name_vectors} prior without {target!r} on {len(others)} studies: "
-            f"{time.perf_counter() - t0:.1f} s")
+        log(
+            f"[prior] {name_vectors} prior without {target!r} on {len(others)} studies: "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         if folder is not None:
-            _save_prior(prior, folder, {"key": key, "target": target, "studies": sorted(others),
-                                        "name_vectors": name_vectors})
+            _save_prior(
+                prior, folder, {"key": key, "target": target, "studies": sorted(others), "name_vectors": name_vectors}
+            )
     studies = [str(s) for s in prior.studies_]
     if target in studies:
         raise RuntimeError(
@@ -447,29 +453,39 @@ def summarize_studies(aucs):
     aucs = aucs.astype(float)
     complete = aucs.dropna(axis=0, how="any")
     ranks = complete.rank(axis=1, ascending=False, method="average")
-    summary = pd.DataFrame({
-        "mean_auc": aucs.mean(axis=0),
-        "mean_auc_complete": complete.mean(axis=0) if len(complete) else np.nan,
-        "median_auc": aucs.median(axis=0),
-        "mean_rank": ranks.mean(axis=0) if len(complete) else np.nan,
-        "n_studies": aucs.notna().sum(axis=0).astype(int),
-    })
+    summary = pd.DataFrame(
+        {
+            "mean_auc": aucs.mean(axis=0),
+            "mean_auc_complete": complete.mean(axis=0) if len(complete) else np.nan,
+            "median_auc": aucs.median(axis=0),
+            "mean_rank": ranks.mean(axis=0) if len(complete) else np.nan,
+            "n_studies": aucs.notna().sum(axis=0).astype(int),
+        }
+    )
     summary = summary.sort_values(["mean_rank", "mean_auc"], ascending=[True, False])
     rows = []
     for a, b in ((a, b) for a in aucs.columns for b in aucs.columns if a != b):
         d = (aucs[a] - aucs[b]).dropna().to_numpy()
-        row = {"model": a, "versus": b, "n_studies": len(d), "wins": int((d > 0).sum()),
-               "ties": int((d == 0).sum()), "losses": int((d < 0).sum()),
-               "mean_diff": float(d.mean()) if len(d) else np.nan,
-               "statistic": np.nan, "p_value": np.nan}
+        row = {
+            "model": a,
+            "versus": b,
+            "n_studies": len(d),
+            "wins": int((d > 0).sum()),
+            "ties": int((d == 0).sum()),
+            "losses": int((d < 0).sum()),
+            "mean_diff": float(d.mean()) if len(d) else np.nan,
+            "statistic": np.nan,
+            "p_value": np.nan,
+        }
         if len(d) and np.all(d == 0):
             row["p_value"] = 1.0
         elif len(d) >= 2:
             test = stats.wilcoxon(d, zero_method="zsplit", alternative="two-sided")
             row["statistic"], row["p_value"] = float(test.statistic), float(test.pvalue)
         rows.append(row)
-    pairs = pd.DataFrame(rows, columns=["model", "versus", "n_studies", "wins", "ties", "losses",
-                                        "mean_diff", "statistic", "p_value"])
+    pairs = pd.DataFrame(
+        rows, columns=["model", "versus", "n_studies", "wins", "ties", "losses", "mean_diff", "statistic", "p_value"]
+    )
     friedman_p = np.nan
     if complete.shape[1] >= 3 and complete.shape[0] >= 2:
         friedman_p = float(stats.friedmanchisquare(*complete.to_numpy().T).pvalue)
@@ -632,8 +648,13 @@ def run_transfer_benchmark(
     if out_dir is not None:
         encoder_params.setdefault("cache_dir", str(out_dir / "cache" / "embeddings"))
     prior_cache = None if out_dir is None else out_dir / "cache"
-    base = dict(language_model=language_model, encoder_params=encoder_params,
-                classifier_params=classifier_params, device=device, random_state=random_state)
+    base = dict(
+        language_model=language_model,
+        encoder_params=encoder_params,
+        classifier_params=classifier_params,
+        device=device,
+        random_state=random_state,
+    )
     versions = _versions()
 
     rows, priors = [], {}
@@ -647,8 +668,9 @@ def run_transfer_benchmark(
                 f"{cv}-fold stratified CV needs at least {cv} of each"
             )
         splits = list(StratifiedKFold(cv, shuffle=True, random_state=random_state).split(X, y))
-        data_key = _digest({"table": _table_hash(X, y), "cv": cv, "seed": random_state,
-                            "splits": [s[1].tolist() for s in splits]})
+        data_key = _digest(
+            {"table": _table_hash(X, y), "cv": cv, "seed": random_state, "splits": [s[1].tolist() for s in splits]}
+        )
         settings = dict(base, k=int(min(k, X.shape[1])))
         fitted_priors = {}
         for spec in specs:
@@ -658,9 +680,14 @@ def run_transfer_benchmark(
                 if spec.prior not in fitted_priors:
                     p0, c0 = time.perf_counter(), time.process_time()
                     fitted_priors[spec.prior] = fit_study_prior(
-                        tables, target, name_vectors=spec.prior, language_model=language_model,
-                        prior_params=prior_params, cache_dir=prior_cache,
-                        random_state=random_state, log=log,
+                        tables,
+                        target,
+                        name_vectors=spec.prior,
+                        language_model=language_model,
+                        prior_params=prior_params,
+                        cache_dir=prior_cache,
+                        random_state=random_state,
+                        log=log,
                     )
                     prior_seconds += time.perf_counter() - p0
                     prior_cpu += time.process_time() - c0
@@ -672,10 +699,14 @@ def run_transfer_benchmark(
             model_settings = dict(settings, prior=prior)
             params = model_params.get(spec.name, {})
             described = _describe(_build(spec, model_settings, params))
-            fingerprint = _digest({"model": spec.name, "params": described, "prior": prior_key,
-                                   "data": data_key, "versions": versions})
-            path = None if out_dir is None else (
-                out_dir / "results" / _safe_name(target) / f"{_safe_name(spec.name)}.json")
+            fingerprint = _digest(
+                {"model": spec.name, "params": described, "prior": prior_key, "data": data_key, "versions": versions}
+            )
+            path = (
+                None
+                if out_dir is None
+                else (out_dir / "results" / _safe_name(target) / f"{_safe_name(spec.name)}.json")
+            )
             stored = None if path is None or not path.is_file() else _read_json(path)
             row = {"study": target, "model": spec.name}
             if stored is not None and stored.get("fingerprint") == fingerprint:
@@ -696,31 +727,44 @@ def run_transfer_benchmark(
                         err.write_text(traceback.format_exc())
                     rows.append({**row, "status": "failed: " + message})
                     continue
-                row.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
-                           cached=False)
+                row.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, cached=False)
                 if path is not None:
-                    _atomic_write_json({
-                        "fingerprint": fingerprint, "study": target, "model": spec.name,
-                        "y_true": y.tolist(), "y_prob": proba.tolist(), "fold": fold.tolist(),
-                        "seconds": row["seconds"], "cpu_seconds": row["cpu_seconds"],
-                        "versions": versions,
-                    }, path)
-            ci = bootstrap_ci(y, proba, "roc_auc", n_bootstraps=n_bootstraps,
-                              random_state=random_state)
+                    _atomic_write_json(
+                        {
+                            "fingerprint": fingerprint,
+                            "study": target,
+                            "model": spec.name,
+                            "y_true": y.tolist(),
+                            "y_prob": proba.tolist(),
+                            "fold": fold.tolist(),
+                            "seconds": row["seconds"],
+                            "cpu_seconds": row["cpu_seconds"],
+                            "versions": versions,
+                        },
+                        path,
+                    )
+            ci = bootstrap_ci(y, proba, "roc_auc", n_bootstraps=n_bootstraps, random_state=random_state)
             fold_aucs = [_auc(y[fold == i], proba[fold == i]) for i in range(1, cv + 1)]
-            row.update(auc=ci.estimate, auc_low=ci.low, auc_high=ci.high,
-                       fold_auc_mean=float(np.nanmean(fold_aucs)), n=len(y), n_positive=n_pos,
-                       status="ok")
+            row.update(
+                auc=ci.estimate,
+                auc_low=ci.low,
+                auc_high=ci.high,
+                fold_auc_mean=float(np.nanmean(fold_aucs)),
+                n=len(y),
+                n_positive=n_pos,
+                status="ok",
+            )
             if not row["cached"]:
-                log(f"{tag}: AUC {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] "
-                    f"({row['seconds']:.1f} s)")
+                log(f"{tag}: AUC {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] ({row['seconds']:.1f} s)")
             rows.append(row)
 
     per_study = pd.DataFrame(rows)
     ok = per_study[per_study["status"] == "ok"] if len(per_study) else per_study
-    aucs = (ok.pivot(index="study", columns="model", values="auc")
-            .reindex(index=targets, columns=names) if len(ok) else
-            pd.DataFrame(index=targets, columns=names, dtype=float))
+    aucs = (
+        ok.pivot(index="study", columns="model", values="auc").reindex(index=targets, columns=names)
+        if len(ok)
+        else pd.DataFrame(index=targets, columns=names, dtype=float)
+    )
     summary, pairs, friedman_p = summarize_studies(aucs)
     timing = {
         "wall_seconds": time.perf_counter() - started,
@@ -731,11 +775,24 @@ def run_transfer_benchmark(
         "n_results": int(len(per_study)),
     }
     result = TransferResult(
-        per_study=per_study, aucs=aucs, summary=summary, pairs=pairs, friedman_p=friedman_p,
-        priors=priors, labels={s.name: s.label for s in specs}, timing=timing,
-        settings={"cv": cv, "k": k, "classifier_params": classifier_params,
-                  "language_model": str(language_model), "random_state": random_state,
-                  "n_bootstraps": n_bootstraps, "models": names, "studies": targets},
+        per_study=per_study,
+        aucs=aucs,
+        summary=summary,
+        pairs=pairs,
+        friedman_p=friedman_p,
+        priors=priors,
+        labels={s.name: s.label for s in specs},
+        timing=timing,
+        settings={
+            "cv": cv,
+            "k": k,
+            "classifier_params": classifier_params,
+            "language_model": str(language_model),
+            "random_state": random_state,
+            "n_bootstraps": n_bootstraps,
+            "models": names,
+            "studies": targets,
+        },
         out_dir=out_dir,
     )
     if out_dir is not None:
@@ -743,8 +800,7 @@ def run_transfer_benchmark(
     return result
 
 
-def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_state=0,
-                             labels=None, settings=None):
+def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_state=0, labels=None, settings=None):
     """Summarise the (study, model) results stored in ``out_dir`` without computing any.
 
     For a report on a run that is still going or was stopped: every stored result is
@@ -780,30 +836,53 @@ def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_
         y, proba = np.asarray(stored["y_true"]), np.asarray(stored["y_prob"], dtype=float)
         fold = np.asarray(stored["fold"])
         ci = bootstrap_ci(y, proba, "roc_auc", n_bootstraps=n_bootstraps, random_state=random_state)
-        rows.append({"study": stored["study"], "model": stored["model"], "seconds": stored["seconds"],
-                     "cpu_seconds": stored["cpu_seconds"], "cached": True, "auc": ci.estimate,
-                     "auc_low": ci.low, "auc_high": ci.high,
-                     "fold_auc_mean": float(np.nanmean([_auc(y[fold == i], proba[fold == i])
-                                                        for i in np.unique(fold)])),
-                     "n": len(y), "n_positive": int(y.sum()), "status": "ok"})
+        rows.append(
+            {
+                "study": stored["study"],
+                "model": stored["model"],
+                "seconds": stored["seconds"],
+                "cpu_seconds": stored["cpu_seconds"],
+                "cached": True,
+                "auc": ci.estimate,
+                "auc_low": ci.low,
+                "auc_high": ci.high,
+                "fold_auc_mean": float(np.nanmean([_auc(y[fold == i], proba[fold == i]) for i in np.unique(fold)])),
+                "n": len(y),
+                "n_positive": int(y.sum()),
+                "status": "ok",
+            }
+        )
     per_study = pd.DataFrame(rows)
     if not len(per_study):
         raise ValueError(f"no stored results in {out_dir / 'results'}")
     found = list(dict.fromkeys(per_study["model"]))
     names = [m for m in (models or DEFAULT_MODELS) if m in found] + [
-        m for m in found if m not in (models or DEFAULT_MODELS)]
+        m for m in found if m not in (models or DEFAULT_MODELS)
+    ]
     aucs = per_study.pivot(index="study", columns="model", values="auc").reindex(columns=names)
     summary, pairs, friedman_p = summarize_studies(aucs)
     known = {n: s.label for n, s in transfer_models().items()}
     return TransferResult(
-        per_study=per_study, aucs=aucs, summary=summary, pairs=pairs, friedman_p=friedman_p,
+        per_study=per_study,
+        aucs=aucs,
+        summary=summary,
+        pairs=pairs,
+        friedman_p=friedman_p,
         priors=_read_json(out_dir / "transfer_priors.json") or {},
         labels={**known, **(labels or {})},
-        timing={"n_results": len(per_study), "n_cached_results": len(per_study),
-                "model_wall_seconds": float(per_study["seconds"].sum()),
-                "model_cpu_seconds": float(per_study["cpu_seconds"].sum())},
-        settings={**(_read_json(out_dir / "transfer_settings.json") or {}), **(settings or {}),
-                  "n_bootstraps": n_bootstraps, "models": names, "studies": list(aucs.index)},
+        timing={
+            "n_results": len(per_study),
+            "n_cached_results": len(per_study),
+            "model_wall_seconds": float(per_study["seconds"].sum()),
+            "model_cpu_seconds": float(per_study["cpu_seconds"].sum()),
+        },
+        settings={
+            **(_read_json(out_dir / "transfer_settings.json") or {}),
+            **(settings or {}),
+            "n_bootstraps": n_bootstraps,
+            "models": names,
+            "studies": list(aucs.index),
+        },
         out_dir=out_dir,
     )
 
@@ -835,23 +914,53 @@ def transfer_markdown(result):
     lines += [
         f"{len(result.aucs)} target studies, {s.get('cv')}-fold stratified CV on each (same seeded "
         f"folds for every model). Language model: `{s.get('language_model')}`. Top-K: "
-        f"{s.get('k')}; fusion network: {s.get('classifier_params')}.", "",
-        "## Summary", "",
+        f"{s.get('k')}; fusion network: {s.get('classifier_params')}.",
+        "",
+        "## Summary",
+        "",
     ]
     n_complete = int(result.aucs.dropna(axis=0, how="any").shape[0])
-    rows = [[labels.get(m, m), m, f"{r.mean_auc:.3f}", f"{r.mean_auc_complete:.3f}",
-             f"{r.median_auc:.3f}", f"{r.mean_rank:.2f}" if np.isfinite(r.mean_rank) else "-",
-             int(r.n_studies)]
-            for m, r in result.summary.iterrows()]
-    lines += [_markdown(["Model", "name", "Mean AUC", f"Mean AUC ({n_complete} complete studies)",
-                         "Median AUC", "Mean rank", "Studies"], rows), ""]
-    lines += [f"Friedman test over studies: p = {_fmt_p(result.friedman_p)}. Mean rank: 1 = best "
-              "AUC within a study, over the studies where every model ran (Demšar 2006).", ""]
+    rows = [
+        [
+            labels.get(m, m),
+            m,
+            f"{r.mean_auc:.3f}",
+            f"{r.mean_auc_complete:.3f}",
+            f"{r.median_auc:.3f}",
+            f"{r.mean_rank:.2f}" if np.isfinite(r.mean_rank) else "-",
+            int(r.n_studies),
+        ]
+        for m, r in result.summary.iterrows()
+    ]
+    lines += [
+        _markdown(
+            [
+                "Model",
+                "name",
+                "Mean AUC",
+                f"Mean AUC ({n_complete} complete studies)",
+                "Median AUC",
+                "Mean rank",
+                "Studies",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    lines += [
+        f"Friedman test over studies: p = {_fmt_p(result.friedman_p)}. Mean rank: 1 = best "
+        "AUC within a study, over the studies where every model ran (Demšar 2006).",
+        "",
+    ]
     models = list(result.aucs.columns)
     if len(models) > 1 and len(result.pairs):
         pairs = result.pairs.set_index(["model", "versus"])
-        lines += ["## Wilcoxon signed-rank tests over studies", "",
-                  "Row model vs column model: two-sided p, and wins/ties/losses of the row model.", ""]
+        lines += [
+            "## Wilcoxon signed-rank tests over studies",
+            "",
+            "Row model vs column model: two-sided p, and wins/ties/losses of the row model.",
+            "",
+        ]
         rows = []
         for a in models:
             cells = [labels.get(a, a)]
@@ -883,11 +992,17 @@ def transfer_markdown(result):
     for _, r in failures.iterrows():
         lines.append(f"- {r.study} / {r.model}: {r.status}")
     t = result.timing
-    lines += ["", f"Time: {t.get('wall_seconds', 0):.0f} s wall, {t.get('cpu_seconds', 0):.0f} s CPU "
-              f"(priors {t.get('prior_wall_seconds', 0):.0f} s wall); "
-              f"{t.get('n_cached_results', 0)} of {t.get('n_results', 0)} results reused from cache.",
-              "", "CIs: stratified bootstrap over each study's pooled out-of-fold predictions.",
-              "", "![Transfer benchmark](transfer.png)", ""]
+    lines += [
+        "",
+        f"Time: {t.get('wall_seconds', 0):.0f} s wall, {t.get('cpu_seconds', 0):.0f} s CPU "
+        f"(priors {t.get('prior_wall_seconds', 0):.0f} s wall); "
+        f"{t.get('n_cached_results', 0)} of {t.get('n_results', 0)} results reused from cache.",
+        "",
+        "CIs: stratified bootstrap over each study's pooled out-of-fold predictions.",
+        "",
+        "![Transfer benchmark](transfer.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -901,7 +1016,8 @@ def plot_transfer(result, path):
     aucs = result.aucs
     models = list(aucs.columns)
     fig, (ax, ax_rank) = plt.subplots(
-        1, 2, figsize=(11, 0.28 * len(aucs) + 2.5), gridspec_kw={"width_ratios": [3, 1.2]})
+        1, 2, figsize=(11, 0.28 * len(aucs) + 2.5), gridspec_kw={"width_ratios": [3, 1.2]}
+    )
     ys = np.arange(len(aucs))
     for j, m in enumerate(models):
         ax.scatter(aucs[m], ys, s=18, label=result.labels.get(m, m), marker="os^vDP*Xh"[j % 9])
@@ -911,8 +1027,7 @@ def plot_transfer(result, path):
     ax.set(xlabel="AUC (out-of-fold)", title="Leave-one-study-out: AUC per target study")
     ax.legend(fontsize=7, loc="lower left")
     summary = result.summary.iloc[::-1]
-    ax_rank.barh([result.labels.get(m, m) for m in summary.index], summary["mean_rank"],
-                 color="#4477aa")
+    ax_rank.barh([result.labels.get(m, m) for m in summary.index], summary["mean_rank"], color="#4477aa")
     ax_rank.set(xlabel="Mean rank (1 = best)", title="Mean rank over studies")
     ax_rank.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
@@ -927,7 +1042,8 @@ def write_transfer_report(result, out_dir):
     result.per_study.to_csv(out_dir / "transfer_per_study.csv", index=False)
     result.aucs.to_csv(out_dir / "transfer_auc.csv")
     result.summary.assign(label=[result.labels.get(m, m) for m in result.summary.index]).to_csv(
-        out_dir / "transfer_summary.csv", index_label="model")
+        out_dir / "transfer_summary.csv", index_label="model"
+    )
     result.pairs.to_csv(out_dir / "transfer_wilcoxon.csv", index=False)
     (out_dir / "transfer_priors.json").write_text(json.dumps(result.priors, indent=1))
     (out_dir / "transfer_timing.json").write_text(json.dumps(result.timing, indent=1))
@@ -941,11 +1057,13 @@ def write_transfer_report(result, out_dir):
 def add_transfer_arguments(parser):
     """Add ``--transfer`` and ``--studies`` to the ``llmrad benchmark`` parser."""
     parser.add_argument(
-        "--transfer", action="store_true",
-        help="leave-one-study-out transfer benchmark of the semantic prior (--dataset radmlbench)")
+        "--transfer",
+        action="store_true",
+        help="leave-one-study-out transfer benchmark of the semantic prior (--dataset radmlbench)",
+    )
     parser.add_argument(
-        "--studies", default=None,
-        help="with --transfer: comma-separated target studies (default: all in --root)")
+        "--studies", default=None, help="with --transfer: comma-separated target studies (default: all in --root)"
+    )
 
 
 def run_transfer_command(args, language_model, note):
@@ -953,8 +1071,10 @@ def run_transfer_command(args, language_model, note):
     if args.dataset != "radmlbench":
         raise SystemExit("--transfer needs --dataset radmlbench (a folder of radMLBench tables)")
     if not args.transfer:
-        raise SystemExit("--dataset radmlbench is a collection of studies: add --transfer for the "
-                         "leave-one-study-out benchmark (or use --dataset csv on one table)")
+        raise SystemExit(
+            "--dataset radmlbench is a collection of studies: add --transfer for the "
+            "leave-one-study-out benchmark (or use --dataset csv on one table)"
+        )
     if getattr(args, "holdout", None) is not None:
         raise SystemExit("--transfer uses --cv folds on each study, not --holdout")
     if args.root is None:
@@ -972,11 +1092,17 @@ def run_transfer_command(args, language_model, note):
     out = Path(args.out or "results/radmlbench-transfer")
     print(f"Dataset: {len(tables)} radMLBench tables from {args.root}", flush=True)
     result = run_transfer_benchmark(
-        tables, studies=studies, models=models, cv=args.cv or 5, out_dir=out,
-        language_model=language_model, k=TRANSFER_SETTINGS["k"] if args.k is None else args.k,
+        tables,
+        studies=studies,
+        models=models,
+        cv=args.cv or 5,
+        out_dir=out,
+        language_model=language_model,
+        k=TRANSFER_SETTINGS["k"] if args.k is None else args.k,
         classifier_params=classifier_params,
         device="cpu" if args.device == "auto" else args.device,
-        n_bootstraps=args.bootstraps, random_state=args.seed,
+        n_bootstraps=args.bootstraps,
+        random_state=args.seed,
         log=lambda line: print(line, flush=True),
     )
     print()

@@ -129,8 +129,14 @@ def test_benchmark_reports_failures_and_resumes(small_data, user_models, tmp_pat
 
 def test_changed_model_settings_are_not_reused(small_data, user_models, tmp_path):
     X, y, groups = small_data
-    common = dict(models=["radiomics-svc"], cv=3, out_dir=tmp_path, n_bootstraps=100,
-                  extractor_params=FAST_EXTRACTION, registry=user_models)
+    common = dict(
+        models=["radiomics-svc"],
+        cv=3,
+        out_dir=tmp_path,
+        n_bootstraps=100,
+        extractor_params=FAST_EXTRACTION,
+        registry=user_models,
+    )
     run_benchmark(X, y, groups, k=10, log=lambda _: None, **common)
     lines = []
     run_benchmark(X, y, groups, k=12, log=lines.append, **common)
@@ -140,8 +146,15 @@ def test_changed_model_settings_are_not_reused(small_data, user_models, tmp_path
 
 def test_benchmark_refuses_foreign_output_folder(small_data, user_models, tmp_path):
     X, y, groups = small_data
-    common = dict(models=["logreg"], out_dir=tmp_path, k=10, n_bootstraps=100,
-                  extractor_params=FAST_EXTRACTION, log=lambda _: None, registry=user_models)
+    common = dict(
+        models=["logreg"],
+        out_dir=tmp_path,
+        k=10,
+        n_bootstraps=100,
+        extractor_params=FAST_EXTRACTION,
+        log=lambda _: None,
+        registry=user_models,
+    )
     run_benchmark(X, y, groups, cv=3, **common)
     with pytest.raises(ValueError, match="holds predictions for other data or folds"):
         run_benchmark(X, y, groups, cv=4, **common)
@@ -156,8 +169,9 @@ def test_unknown_model_is_named(small_data):
 def test_benchmark_killed_with_sigkill_finishes_identically(tmp_path):
     """Kill a benchmark process several times mid-run; the rerun equals an uninterrupted run."""
     script = tmp_path / "bench.py"
-    script.write_text(textwrap.dedent(
-        """
+    script.write_text(
+        textwrap.dedent(
+            """
         import sys, time
         from sklearn.linear_model import LogisticRegression
         from sklearn.impute import SimpleImputer
@@ -179,7 +193,8 @@ def test_benchmark_killed_with_sigkill_finishes_identically(tmp_path):
                       k=10, n_bootstraps=100, random_state=0,
                       extractor_params={"image_types": ["Original"], "progress": False})
         """
-    ))
+        )
+    )
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     reference = tmp_path / "reference"
     subprocess.run([sys.executable, str(script), str(reference), "0"], check=True, env=env)

@@ -39,8 +39,7 @@ def _semantic(n, seed=0, names=NAMES, descriptions=DESCRIPTIONS, dim=D):
 
 
 def _clf(**kwargs):
-    params = dict(hidden_size=32, n_heads=4, max_epochs=8, lr=3e-3, batch_size=16,
-                  early_stopping=False, random_state=0)
+    params = dict(hidden_size=32, n_heads=4, max_epochs=8, lr=3e-3, batch_size=16, early_stopping=False, random_state=0)
     params.update(kwargs)
     return LLMRadiomicsClassifier(**params)
 
@@ -77,8 +76,7 @@ def test_clinical_text_reaches_the_decision():
     category = rng.integers(0, 4, n)
     clinical = prototypes[category][:, None, :] + 0.1 * rng.normal(size=(n, T, D))
     y = (category >= 2).astype(int)
-    X = SemanticFeatures(rng.normal(size=(n, K)), rng.normal(size=(K, D)),
-                         clinical.astype(np.float32), None, NAMES)
+    X = SemanticFeatures(rng.normal(size=(n, K)), rng.normal(size=(K, D)), clinical.astype(np.float32), None, NAMES)
     for attention in (True, False):
         clf = _clf(attention=attention).fit(X[:100], y[:100])
         assert roc_auc_score(y[100:], clf.predict_proba(X[100:])[:, 1]) > 0.9
@@ -108,8 +106,7 @@ def test_module_parameter_change_after_fit_rebuilds_the_network(fitted, data):
     clf = pickle.loads(pickle.dumps(fitted))
     clf.set_params(module__ffn_factor=1)
     assert clf.module_.ffn[0].out_features == 32
-    np.testing.assert_array_equal(clf.module_.feature_embeddings.numpy(),
-                                  data[0].feature_embeddings)
+    np.testing.assert_array_equal(clf.module_.feature_embeddings.numpy(), data[0].feature_embeddings)
     assert clf.predict_proba(data[2]).shape == (60, 2)
 
 
@@ -153,13 +150,9 @@ def test_clone_and_grid_search(data):
     copy = clone(clf)
     assert copy.get_params(deep=False)["device"] == "auto"
     assert not hasattr(copy, "module_")
-    search = GridSearchCV(
-        clf, {"contrastive_weight": [0.0, 0.5], "lr": [3e-3]}, cv=2, scoring="roc_auc"
-    ).fit(X, y)
+    search = GridSearchCV(clf, {"contrastive_weight": [0.0, 0.5], "lr": [3e-3]}, cv=2, scoring="roc_auc").fit(X, y)
     assert search.best_params_["contrastive_weight"] in (0.0, 0.5)
-    assert search.best_estimator_.criterion_.contrastive_weight == search.best_params_[
-        "contrastive_weight"
-    ]
+    assert search.best_estimator_.criterion_.contrastive_weight == search.best_params_["contrastive_weight"]
     assert search.predict_proba(X[:5]).shape == (5, 2)
 
 
@@ -195,8 +188,7 @@ def test_non_numeric_column_has_a_helpful_error(data):
 
 def test_nan_value_names_the_case(data):
     X, y, _, _ = data
-    frame = pd.DataFrame(X.values, columns=list(NAMES),
-                         index=[f"synthetic_{i:04d}" for i in range(len(y))])
+    frame = pd.DataFrame(X.values, columns=list(NAMES), index=[f"synthetic_{i:04d}" for i in range(len(y))])
     frame.iloc[7, 2] = np.nan
     with pytest.raises(LesionError, match="synthetic_0007.*original_glcm_Feature2") as info:
         _clf().fit(frame, y)
@@ -252,8 +244,7 @@ def test_explain(fitted, data):
     result = fitted.explain(X_test, top_n=top_n)
     np.testing.assert_allclose(result.probability, fitted.predict_proba(X_test)[:, 1], rtol=1e-5)
     table = result.contributions
-    assert list(table.columns) == ["case", "rank", "feature", "description", "value",
-                                   "contribution", "attention"]
+    assert list(table.columns) == ["case", "rank", "feature", "description", "value", "contribution", "attention"]
     assert len(table) == 4 * top_n
     for i, (_case, rows) in enumerate(table.groupby("case", sort=False)):
         magnitude = rows["contribution"].abs().to_numpy()
@@ -279,16 +270,24 @@ def test_feature_name_mismatch_and_reordering(fitted, data):
     X_test = data[2]
     renamed = NAMES.copy()
     renamed[4] = "wavelet-LLH_glszm_ZoneEntropy"
-    other = SemanticFeatures(X_test.values, X_test.feature_embeddings,
-                             X_test.clinical_embeddings, X_test.clinical_mask, renamed)
-    with pytest.raises(ValueError, match=r"Missing: \['original_glcm_Feature4'\].*"
-                                         r"unexpected: \['wavelet-LLH_glszm_ZoneEntropy'\]"):
+    other = SemanticFeatures(
+        X_test.values, X_test.feature_embeddings, X_test.clinical_embeddings, X_test.clinical_mask, renamed
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"Missing: \['original_glcm_Feature4'\].*"
+        r"unexpected: \['wavelet-LLH_glszm_ZoneEntropy'\]",
+    ):
         fitted.predict(other)
     order = np.random.default_rng(0).permutation(K)
-    shuffled = SemanticFeatures(X_test.values[:, order], X_test.feature_embeddings[order],
-                                X_test.clinical_embeddings, X_test.clinical_mask, NAMES[order])
-    np.testing.assert_allclose(fitted.predict_proba(shuffled), fitted.predict_proba(X_test),
-                               rtol=1e-5)
+    shuffled = SemanticFeatures(
+        X_test.values[:, order],
+        X_test.feature_embeddings[order],
+        X_test.clinical_embeddings,
+        X_test.clinical_mask,
+        NAMES[order],
+    )
+    np.testing.assert_allclose(fitted.predict_proba(shuffled), fitted.predict_proba(X_test), rtol=1e-5)
 
 
 def test_other_language_model_width_is_rejected(fitted):
@@ -332,12 +331,15 @@ def test_end_to_end_with_the_real_encoder(tiny_bert_dir):
     from sklearn_llmrad.descriptions import describe_feature
     from sklearn_llmrad.encoding import BioBERTEncoder
 
-    features = ["original_firstorder_Mean", "wavelet-LH_glcm_Contrast",
-                "log-sigma-3-0-mm-3D_glszm_ZoneEntropy", "original_shape2D_Sphericity"]
+    features = [
+        "original_firstorder_Mean",
+        "wavelet-LH_glcm_Contrast",
+        "log-sigma-3-0-mm-3D_glszm_ZoneEntropy",
+        "original_shape2D_Sphericity",
+    ]
     rng = np.random.default_rng(0)
     n = 60
-    frame = pd.DataFrame(rng.normal(size=(n, 4)), columns=features,
-                         index=[f"synthetic_{i:04d}" for i in range(n)])
+    frame = pd.DataFrame(rng.normal(size=(n, 4)), columns=features, index=[f"synthetic_{i:04d}" for i in range(n)])
     frame["age"] = rng.integers(40, 80, n).astype(float)
     frame["density"] = rng.choice(["A", "B", "C", "D", None], n)
     y = (frame[features[2]] > 0).astype(int).to_numpy()

@@ -11,22 +11,41 @@ from skimage.io import imsave
 from sklearn_llmrad.cli import main, resolve_language_model
 
 FAST_ARGS = [
-    "--image-types", "Original", "--k", "15", "--epochs", "3", "--hidden-size", "16",
-    "--cnn-size", "32", "--cnn-epochs", "1", "--bootstraps", "200",
+    "--image-types",
+    "Original",
+    "--k",
+    "15",
+    "--epochs",
+    "3",
+    "--hidden-size",
+    "16",
+    "--cnn-size",
+    "32",
+    "--cnn-epochs",
+    "1",
+    "--bootstraps",
+    "200",
 ]
 
 
 def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
     """`llmrad benchmark --dataset mias` runs all six models on real mammograms."""
     out = tmp_path / "mias"
-    code = main(["benchmark", "--dataset", "mias", "--root", str(mias_root), "--cv", "3",
-                 "--out", str(out), *FAST_ARGS])
+    code = main(
+        ["benchmark", "--dataset", "mias", "--root", str(mias_root), "--cv", "3", "--out", str(out), *FAST_ARGS]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.splitlines()[0].startswith("LANGUAGE MODEL:")
     table = pd.read_csv(out / "results.csv")
     assert list(table["name"]) == [
-        "llmrad", "radiomics-svc", "resnet50", "efficientnet-b3", "wo-biobert", "wo-attention"]
+        "llmrad",
+        "radiomics-svc",
+        "resnet50",
+        "efficientnet-b3",
+        "wo-biobert",
+        "wo-attention",
+    ]
     assert (table["status"] == "ok").all(), table[["name", "status"]]
     assert table["auc"].between(0, 1).all()
     for name in ("results.md", "roc.png", "reliability.png", "top_features.png"):
@@ -50,8 +69,22 @@ def _write_csv_dataset(root, rows=12):
 def test_csv_dataset_benchmark(tmp_path, capsys):
     csv = _write_csv_dataset(tmp_path)
     out = tmp_path / "out"
-    code = main(["benchmark", "--dataset", "csv", "--root", str(csv), "--cv", "2",
-                 "--models", "radiomics-svc", "--out", str(out), *FAST_ARGS])
+    code = main(
+        [
+            "benchmark",
+            "--dataset",
+            "csv",
+            "--root",
+            str(csv),
+            "--cv",
+            "2",
+            "--models",
+            "radiomics-svc",
+            "--out",
+            str(out),
+            *FAST_ARGS,
+        ]
+    )
     assert code == 0
     assert pd.read_csv(out / "results.csv").loc[0, "status"] == "ok"
 
@@ -59,11 +92,20 @@ def test_csv_dataset_benchmark(tmp_path, capsys):
 def test_csv_dataset_with_malformed_rows_names_them(tmp_path, capsys):
     csv = _write_csv_dataset(tmp_path, rows=4)
     text = csv.read_text().splitlines()
-    text[2] = "img1.png,mask1.png,7,51,B,p0"       # label not 0/1
-    text[3] = "missing.png,mask2.png,0,52,B,p1"    # missing file
+    text[2] = "img1.png,mask1.png,7,51,B,p0"  # label not 0/1
+    text[3] = "missing.png,mask2.png,0,52,B,p1"  # missing file
     csv.write_text("\n".join(text) + "\n")
-    args = ["benchmark", "--dataset", "csv", "--root", str(csv), "--models", "radiomics-svc",
-            "--out", str(tmp_path / "o")]
+    args = [
+        "benchmark",
+        "--dataset",
+        "csv",
+        "--root",
+        str(csv),
+        "--models",
+        "radiomics-svc",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(args) == 2
     message = capsys.readouterr().err
     assert message.startswith("llmrad: error: ")
@@ -90,7 +132,7 @@ def test_demo_falls_back_to_bundled_minilm_loudly(minilm_dir):
 
 
 def test_console_script_lists_models():
-    out = subprocess.run([sys.executable, "-m", "sklearn_llmrad.cli", "models"],
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert out[:6] == ["llmrad", "radiomics-svc", "resnet50", "efficientnet-b3", "wo-biobert",
-                       "wo-attention"]
+    out = subprocess.run(
+        [sys.executable, "-m", "sklearn_llmrad.cli", "models"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[:6] == ["llmrad", "radiomics-svc", "resnet50", "efficientnet-b3", "wo-biobert", "wo-attention"]

@@ -246,8 +246,13 @@ def test_frozen_backbone_learns_an_easy_split():
     # calibrated after a few steps: the ranking (AUC) is what is checked.)
     X, y = _disks_and_rings(40)
     clf = ResNet50Classifier(
-        freeze_backbone=True, lr=1e-3, max_epochs=3, batch_size=8, augment=False,
-        warm_start=True, random_state=0,
+        freeze_backbone=True,
+        lr=1e-3,
+        max_epochs=3,
+        batch_size=8,
+        augment=False,
+        warm_start=True,
+        random_state=0,
     ).initialize()
     before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
     clf.fit(X, y)
@@ -267,8 +272,7 @@ def test_frozen_backbone_learns_an_easy_split():
 
 def test_early_stopping_uses_a_validation_split():
     X, y = _images(8, seed=2), np.array([0, 1] * 4)
-    clf = _fast(ResNet50Classifier, max_epochs=2, early_stopping=True, patience=1,
-                validation_fraction=0.25).fit(X, y)
+    clf = _fast(ResNet50Classifier, max_epochs=2, early_stopping=True, patience=1, validation_fraction=0.25).fit(X, y)
     assert "early_stopping" in dict(clf.callbacks_)
     assert all(np.isfinite(row["valid_loss"]) for row in clf.history)
     assert 1 <= len(clf.history) <= 2
@@ -399,11 +403,13 @@ def test_pipeline_with_clahe_under_cross_validate():
     from sklearn_llmrad.preprocessing import CLAHEPreprocessor
 
     frame, y = make_synthetic_mammograms(8, image_size=96, return_X_y=True, random_state=0)
-    pipe = Pipeline([
-        ("clahe", CLAHEPreprocessor()),
-        ("tensor", ROIToTensor(size=SIZE, use_mask="channel")),
-        ("cnn", ResNet50Classifier(max_epochs=1, batch_size=8, random_state=0)),
-    ])
+    pipe = Pipeline(
+        [
+            ("clahe", CLAHEPreprocessor()),
+            ("tensor", ROIToTensor(size=SIZE, use_mask="channel")),
+            ("cnn", ResNet50Classifier(max_epochs=1, batch_size=8, random_state=0)),
+        ]
+    )
     scores = cross_validate(pipe, frame, y, cv=2, scoring="roc_auc", return_estimator=True)
     assert len(scores["test_score"]) == 2 and np.isfinite(scores["test_score"]).all()
     fold = scores["estimator"][0]

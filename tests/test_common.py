@@ -37,8 +37,14 @@ from sklearn_llmrad.scaling import RobustFeatureScaler
 
 def _small_fusion():
     return LLMRadiomicsClassifier(
-        hidden_size=8, n_heads=2, max_epochs=3, lr=1e-2, batch_size=64,
-        early_stopping=False, random_state=0, device="cpu",
+        hidden_size=8,
+        n_heads=2,
+        max_epochs=3,
+        lr=1e-2,
+        batch_size=64,
+        early_stopping=False,
+        random_state=0,
+        device="cpu",
     )
 
 
@@ -112,7 +118,7 @@ def test_default_constructible_and_repr(estimator):
     assert type(estimator).__name__ in text  # skorch nets print their own repr
     twin = clone(estimator)
     assert twin is not estimator
-    assert twin.get_params() .keys() == estimator.get_params().keys()
+    assert twin.get_params().keys() == estimator.get_params().keys()
 
 
 @pytest.mark.parametrize("estimator", OTHER_ESTIMATORS, ids=IDS)

@@ -10,7 +10,6 @@ from skimage.io import imsave
 from sklearn.model_selection import GroupKFold
 
 from sklearn_llmrad.datasets import load_ddsm
-from sklearn_llmrad.imageio import read_image, read_mask
 from sklearn_llmrad.datasets.ddsm import (
     chain_code_outline,
     optical_density,
@@ -18,6 +17,7 @@ from sklearn_llmrad.datasets.ddsm import (
     read_overlay,
 )
 from sklearn_llmrad.exceptions import DatasetFormatError
+from sklearn_llmrad.imageio import read_image, read_mask
 
 ROWS, COLS = 60, 40
 
@@ -49,14 +49,29 @@ def _chain(shape):
     return f"{col} {row} {directions} #"
 
 
-def _abnormality(k, *, lesion="MASS SHAPE IRREGULAR MARGINS SPICULATED", pathology="MALIGNANT",
-                 assessment=5, subtlety=4, boundary=SQUARE, cores=(), total_outlines=None, extra_type=None):
+def _abnormality(
+    k,
+    *,
+    lesion="MASS SHAPE IRREGULAR MARGINS SPICULATED",
+    pathology="MALIGNANT",
+    assessment=5,
+    subtlety=4,
+    boundary=SQUARE,
+    cores=(),
+    total_outlines=None,
+    extra_type=None,
+):
     lines = [f"ABNORMALITY {k}", f"LESION_TYPE {lesion}"]
     if extra_type:
         lines.append(f"LESION_TYPE {extra_type}")
-    lines += [f"ASSESSMENT {assessment}", f"SUBTLETY {subtlety}", f"PATHOLOGY {pathology}",
-              f"TOTAL_OUTLINES {total_outlines or 1 + len(cores)} ", "BOUNDARY", _chain(boundary) if
-              isinstance(boundary, tuple) else boundary]
+    lines += [
+        f"ASSESSMENT {assessment}",
+        f"SUBTLETY {subtlety}",
+        f"PATHOLOGY {pathology}",
+        f"TOTAL_OUTLINES {total_outlines or 1 + len(cores)} ",
+        "BOUNDARY",
+        _chain(boundary) if isinstance(boundary, tuple) else boundary,
+    ]
     for core in cores:
         lines += ["\tCORE", _chain(core)]
     return lines
@@ -77,8 +92,22 @@ def _image(rows=ROWS, cols=COLS, seed=0, lesion=None, bright=0):
     return image.clip(0, 65535).astype(np.uint16)
 
 
-def write_case(root, category, volume, number, *, prefix="A", age="62", density="3", digitizer="DBA 21",
-               views=None, overlays=(), image_format="png", image_sizes=None, lesion_brightness=None):
+def write_case(
+    root,
+    category,
+    volume,
+    number,
+    *,
+    prefix="A",
+    age="62",
+    density="3",
+    digitizer="DBA 21",
+    views=None,
+    overlays=(),
+    image_format="png",
+    image_sizes=None,
+    lesion_brightness=None,
+):
     """Write one DDSM case folder; ``overlays`` maps view -> overlay text."""
     folder = root / "cases" / category / volume / f"case{number:04d}"
     folder.mkdir(parents=True)
@@ -98,8 +127,11 @@ def write_case(root, category, volume, number, *, prefix="A", age="62", density=
     (folder / f"{name.replace('_', '-')}.ics").write_text("\n".join(lines) + "\n")
     for i, view in enumerate(("LEFT_CC", "LEFT_MLO", "RIGHT_CC", "RIGHT_MLO")):
         rows, cols = (image_sizes or {}).get(view, (ROWS, COLS))
-        lesion = None if lesion_brightness is None else np.pad(
-            np.ones((20, 16), np.uint8), ((20, rows - 40), (12, cols - 28)))
+        lesion = (
+            None
+            if lesion_brightness is None
+            else np.pad(np.ones((20, 16), np.uint8), ((20, rows - 40), (12, cols - 28)))
+        )
         image = _image(rows, cols, seed=number * 10 + i, lesion=lesion, bright=lesion_brightness or 0)
         if image_format == "png":
             imsave(folder / f"{name}.{view}.png", image, check_contrast=False)
@@ -114,24 +146,69 @@ def write_case(root, category, volume, number, *, prefix="A", age="62", density=
 
 @pytest.fixture
 def ddsm_root(tmp_path):
-    write_case(tmp_path, "cancers", "cancer_01", 1, prefix="A", overlays={
-        "LEFT_CC": _overlay(
-            _abnormality(1, boundary=SQUARE),
-            _abnormality(2, lesion="CALCIFICATION TYPE PLEOMORPHIC DISTRIBUTION CLUSTERED",
-                         pathology="BENIGN", assessment=3, subtlety=2, boundary=DIAMOND, cores=(CORE,)),
-        ),
-        "LEFT_MLO": _overlay(_abnormality(1, boundary=L_SHAPE)),
-    })
-    write_case(tmp_path, "benign_without_callbacks", "bwc_01", 2, prefix="B", age="45", density="1",
-               digitizer="LUMISYS LASER", overlays={
-                   "RIGHT_MLO": _overlay(_abnormality(1, lesion="MASS SHAPE OVAL MARGINS CIRCUMSCRIBED",
-                                                      pathology="BENIGN_WITHOUT_CALLBACK", assessment=2,
-                                                      boundary=DIAMOND)),
-               })
-    write_case(tmp_path, "benigns", "benign_01", 3, prefix="D", age=None, density="2", digitizer="HOWTEK 1",
-               overlays={"RIGHT_CC": _overlay(_abnormality(1, pathology="BENIGN", total_outlines=3,
-                                                           extra_type="CALCIFICATION TYPE AMORPHOUS "
-                                                                      "DISTRIBUTION CLUSTERED"))})
+    write_case(
+        tmp_path,
+        "cancers",
+        "cancer_01",
+        1,
+        prefix="A",
+        overlays={
+            "LEFT_CC": _overlay(
+                _abnormality(1, boundary=SQUARE),
+                _abnormality(
+                    2,
+                    lesion="CALCIFICATION TYPE PLEOMORPHIC DISTRIBUTION CLUSTERED",
+                    pathology="BENIGN",
+                    assessment=3,
+                    subtlety=2,
+                    boundary=DIAMOND,
+                    cores=(CORE,),
+                ),
+            ),
+            "LEFT_MLO": _overlay(_abnormality(1, boundary=L_SHAPE)),
+        },
+    )
+    write_case(
+        tmp_path,
+        "benign_without_callbacks",
+        "bwc_01",
+        2,
+        prefix="B",
+        age="45",
+        density="1",
+        digitizer="LUMISYS LASER",
+        overlays={
+            "RIGHT_MLO": _overlay(
+                _abnormality(
+                    1,
+                    lesion="MASS SHAPE OVAL MARGINS CIRCUMSCRIBED",
+                    pathology="BENIGN_WITHOUT_CALLBACK",
+                    assessment=2,
+                    boundary=DIAMOND,
+                )
+            ),
+        },
+    )
+    write_case(
+        tmp_path,
+        "benigns",
+        "benign_01",
+        3,
+        prefix="D",
+        age=None,
+        density="2",
+        digitizer="HOWTEK 1",
+        overlays={
+            "RIGHT_CC": _overlay(
+                _abnormality(
+                    1,
+                    pathology="BENIGN",
+                    total_outlines=3,
+                    extra_type="CALCIFICATION TYPE AMORPHOUS DISTRIBUTION CLUSTERED",
+                )
+            )
+        },
+    )
     write_case(tmp_path, "normals", "normal_01", 4, prefix="A")
     return tmp_path
 
@@ -149,12 +226,20 @@ def test_rows_labels_groups_and_clinical_columns(ddsm_root):
     # missing PATIENT_AGE and the wrong TOTAL_OUTLINES are warned about, naming the case
     assert "D_0003_1" in messages and "PATIENT_AGE" in messages and "TOTAL_OUTLINES 3" in messages
     assert sorted(data.frame.index) == [
-        "A_0001_1.LEFT_CC_1", "A_0001_1.LEFT_CC_2", "A_0001_1.LEFT_MLO_1",
-        "B_0002_1.RIGHT_MLO_1", "D_0003_1.RIGHT_CC_1"]
+        "A_0001_1.LEFT_CC_1",
+        "A_0001_1.LEFT_CC_2",
+        "A_0001_1.LEFT_MLO_1",
+        "B_0002_1.RIGHT_MLO_1",
+        "D_0003_1.RIGHT_CC_1",
+    ]
     target = pd.Series(data.target, index=data.frame.index)
     assert target.to_dict() == {
-        "A_0001_1.LEFT_CC_1": 1, "A_0001_1.LEFT_CC_2": 0, "A_0001_1.LEFT_MLO_1": 1,
-        "B_0002_1.RIGHT_MLO_1": 0, "D_0003_1.RIGHT_CC_1": 0}
+        "A_0001_1.LEFT_CC_1": 1,
+        "A_0001_1.LEFT_CC_2": 0,
+        "A_0001_1.LEFT_MLO_1": 1,
+        "B_0002_1.RIGHT_MLO_1": 0,
+        "D_0003_1.RIGHT_CC_1": 0,
+    }
     groups = pd.Series(data.groups, index=data.frame.index)
     assert groups["A_0001_1.LEFT_CC_1"] == groups["A_0001_1.LEFT_CC_2"] == groups["A_0001_1.LEFT_MLO_1"]
     assert groups.nunique() == 3
@@ -164,8 +249,12 @@ def test_rows_labels_groups_and_clinical_columns(ddsm_root):
     assert data.frame.loc["B_0002_1.RIGHT_MLO_1", "age"] == 45
     assert np.isnan(data.frame.loc["D_0003_1.RIGHT_CC_1", "age"])
     assert data.frame["density"].to_dict() == {
-        "A_0001_1.LEFT_CC_1": "C", "A_0001_1.LEFT_CC_2": "C", "A_0001_1.LEFT_MLO_1": "C",
-        "B_0002_1.RIGHT_MLO_1": "A", "D_0003_1.RIGHT_CC_1": "B"}
+        "A_0001_1.LEFT_CC_1": "C",
+        "A_0001_1.LEFT_CC_2": "C",
+        "A_0001_1.LEFT_MLO_1": "C",
+        "B_0002_1.RIGHT_MLO_1": "A",
+        "D_0003_1.RIGHT_CC_1": "B",
+    }
     assert data.excluded == [("A_0004_1", "normal case: no abnormality")]
     assert data.frame.loc["A_0001_1.LEFT_CC_1", "image"].endswith("A_0001_1.LEFT_CC.png")
     assert list(data.frame.columns) == ["image", "mask", "age", "density", "history"]
@@ -175,8 +264,12 @@ def test_rows_labels_groups_and_clinical_columns(ddsm_root):
 
 def test_masks_match_the_chain_codes_pixel_by_pixel(ddsm_root):
     data = _load(ddsm_root)
-    for case, shape in (("A_0001_1.LEFT_CC_1", SQUARE), ("A_0001_1.LEFT_CC_2", DIAMOND),
-                        ("A_0001_1.LEFT_MLO_1", L_SHAPE), ("B_0002_1.RIGHT_MLO_1", DIAMOND)):
+    for case, shape in (
+        ("A_0001_1.LEFT_CC_1", SQUARE),
+        ("A_0001_1.LEFT_CC_2", DIAMOND),
+        ("A_0001_1.LEFT_MLO_1", L_SHAPE),
+        ("B_0002_1.RIGHT_MLO_1", DIAMOND),
+    ):
         image = read_image(data.frame.loc[case, "image"])
         assert image.shape == (ROWS, COLS) and image.dtype == np.uint16
         mask = read_mask(data.frame.loc[case, "mask"], image.shape)
@@ -192,14 +285,21 @@ def test_metadata_keeps_pathology_descriptors_and_digitiser(ddsm_root):
     assert meta["benign_without_callback"].sum() == 1
     row = meta.loc["A_0001_1.LEFT_CC_2"]
     assert (row["lesion_types"], row["calc_type"], row["calc_distribution"]) == (
-        "calcification", "PLEOMORPHIC", "CLUSTERED")
+        "calcification",
+        "PLEOMORPHIC",
+        "CLUSTERED",
+    )
     assert (row["assessment"], row["subtlety"], row["n_outlines"], row["view"]) == (3, 2, 2, "LEFT_CC")
     assert meta.loc["D_0003_1.RIGHT_CC_1", "lesion_types"] == "mass+calcification"
     assert meta.loc["A_0001_1.LEFT_CC_1", "shape"] == "IRREGULAR"
     assert meta.loc["A_0001_1.LEFT_CC_1", "margins"] == "SPICULATED"
     assert meta["od_calibration"].to_dict() == {
-        "A_0001_1.LEFT_CC_1": "DBA-MGH", "A_0001_1.LEFT_CC_2": "DBA-MGH", "A_0001_1.LEFT_MLO_1": "DBA-MGH",
-        "B_0002_1.RIGHT_MLO_1": "LUMISYS-WFUSM", "D_0003_1.RIGHT_CC_1": "HOWTEK-ISMD"}
+        "A_0001_1.LEFT_CC_1": "DBA-MGH",
+        "A_0001_1.LEFT_CC_2": "DBA-MGH",
+        "A_0001_1.LEFT_MLO_1": "DBA-MGH",
+        "B_0002_1.RIGHT_MLO_1": "LUMISYS-WFUSM",
+        "D_0003_1.RIGHT_CC_1": "HOWTEK-ISMD",
+    }
     assert meta.loc["A_0001_1.LEFT_CC_1", "category"] == "cancers"
     assert meta.loc["A_0001_1.LEFT_CC_1", "bits_per_pixel"] == 16
     assert meta.loc["A_0001_1.LEFT_CC_1", "file_bits"] == 16
@@ -243,7 +343,8 @@ def _corrupt(root, kind):
 
 
 @pytest.mark.parametrize(
-    "kind", ["truncated", "outside", "direction", "view-not-in-ics", "size", "missing-abnormality"])
+    "kind", ["truncated", "outside", "direction", "view-not-in-ics", "size", "missing-abnormality"]
+)
 def test_bad_input_raises_or_is_excluded(ddsm_root, kind):
     ident, reason = _corrupt(ddsm_root, kind)
     with pytest.raises(DatasetFormatError) as err:
@@ -259,7 +360,8 @@ def test_bad_input_raises_or_is_excluded(ddsm_root, kind):
     if kind in ("truncated", "outside", "direction"):
         assert "A_0001_1.LEFT_CC_2" in data.frame.index
         np.testing.assert_array_equal(
-            read_mask(data.frame.loc["A_0001_1.LEFT_CC_2", "mask"], (ROWS, COLS)), _expected(DIAMOND))
+            read_mask(data.frame.loc["A_0001_1.LEFT_CC_2", "mask"], (ROWS, COLS)), _expected(DIAMOND)
+        )
     if kind in ("view-not-in-ics", "size"):
         assert "A_0001_1.LEFT_MLO_1" not in data.frame.index
         assert "A_0001_1.LEFT_CC_1" in data.frame.index
@@ -275,8 +377,13 @@ def test_missing_image_names_both_accepted_forms(tmp_path):
 def test_unknown_pathology_and_empty_root(tmp_path):
     with pytest.raises(DatasetFormatError, match="no DDSM case folder"):
         load_ddsm(tmp_path)
-    write_case(tmp_path, "cancers", "cancer_01", 8, overlays={
-        "LEFT_CC": _overlay(_abnormality(1, pathology="UNPROVEN"), _abnormality(2))})
+    write_case(
+        tmp_path,
+        "cancers",
+        "cancer_01",
+        8,
+        overlays={"LEFT_CC": _overlay(_abnormality(1, pathology="UNPROVEN"), _abnormality(2))},
+    )
     data = _load(tmp_path, on_error="raise")  # no label is not an error
     assert list(data.frame.index) == ["A_0008_1.LEFT_CC_2"]
     assert data.excluded[0][0] == "A_0008_1.LEFT_CC_1" and "UNPROVEN" in data.excluded[0][1]
@@ -284,8 +391,9 @@ def test_unknown_pathology_and_empty_root(tmp_path):
 
 def test_lossless_jpeg_views_are_decoded_with_the_ics_size(tmp_path):
     imagecodecs = pytest.importorskip("imagecodecs")
-    folder, name = write_case(tmp_path, "cancers", "cancer_01", 5, image_format="ljpeg",
-                              overlays={"LEFT_CC": _overlay(_abnormality(1))})
+    folder, name = write_case(
+        tmp_path, "cancers", "cancer_01", 5, image_format="ljpeg", overlays={"LEFT_CC": _overlay(_abnormality(1))}
+    )
     data = _load(tmp_path)
     path = data.frame.loc[f"{name}.LEFT_CC_1", "image"]
     assert path.endswith(".LEFT_CC.LJPEG") and data.metadata["image_source"].iloc[0] == "ljpeg"
@@ -308,8 +416,15 @@ def test_lossless_jpeg_views_are_decoded_with_the_ics_size(tmp_path):
 
 def test_lossless_jpeg_of_the_wrong_size_is_caught_from_its_header(tmp_path):
     pytest.importorskip("imagecodecs")
-    write_case(tmp_path, "cancers", "cancer_01", 6, image_format="ljpeg", image_sizes={"LEFT_CC": (ROWS, COLS + 3)},
-               overlays={"LEFT_CC": _overlay(_abnormality(1))})
+    write_case(
+        tmp_path,
+        "cancers",
+        "cancer_01",
+        6,
+        image_format="ljpeg",
+        image_sizes={"LEFT_CC": (ROWS, COLS + 3)},
+        overlays={"LEFT_CC": _overlay(_abnormality(1))},
+    )
     with pytest.raises(DatasetFormatError, match=r"60 x 43 pixels but A-0006-1.ics says"):
         load_ddsm(tmp_path, on_error="raise")
 
@@ -326,9 +441,11 @@ def test_corrupt_lossless_jpeg_error_says_what_to_provide(tmp_path):
 
 def test_read_ics_tolerates_unknown_values(tmp_path):
     ics = tmp_path / "C-0009-1.ics"
-    ics.write_text("filename C-0009-1\nPATIENT_AGE unknown-ish\nDENSITY 7\n"
-                   "LEFT_CC LINES 100 PIXELS_PER_LINE x BITS_PER_PIXEL 12 OVERLAY\n"
-                   "RIGHT_CC LINES 100 PIXELS_PER_LINE 80 BITS_PER_PIXEL 12 RESOLUTION 43.5 NON_OVERLAY\n")
+    ics.write_text(
+        "filename C-0009-1\nPATIENT_AGE unknown-ish\nDENSITY 7\n"
+        "LEFT_CC LINES 100 PIXELS_PER_LINE x BITS_PER_PIXEL 12 OVERLAY\n"
+        "RIGHT_CC LINES 100 PIXELS_PER_LINE 80 BITS_PER_PIXEL 12 RESOLUTION 43.5 NON_OVERLAY\n"
+    )
     info = read_ics(ics)
     assert np.isnan(info["age"]) and info["density"] is None and info["digitizer"] is None
     assert info["views"]["LEFT_CC"]["rows"] == 100 and np.isnan(info["views"]["LEFT_CC"]["cols"])
@@ -341,8 +458,7 @@ def test_read_ics_tolerates_unknown_values(tmp_path):
 
 def test_read_overlay_multi_line_chain_and_counts(tmp_path):
     f = tmp_path / "x.OVERLAY"
-    f.write_text(_overlay(_abnormality(1, boundary="10 5 2 2 2 2 4 4\n4 4 6 6 6 6 0 0 0 0 #",
-                                       extra_type="OTHER")))
+    f.write_text(_overlay(_abnormality(1, boundary="10 5 2 2 2 2 4 4\n4 4 6 6 6 6 0 0 0 0 #", extra_type="OTHER")))
     (a,) = read_overlay(f)
     assert [d["kind"] for d in a["descriptions"]] == ["mass", "other"]
     rows, cols = a["boundary"]
@@ -376,10 +492,22 @@ def test_optical_density_calibrations():
 def _benchmark_tree(root, n_cases=8):
     for i in range(n_cases):
         malignant = i % 2 == 0
-        write_case(root, "cancers" if malignant else "benigns", "vol_01", 100 + i, lesion_brightness=(
-            9000 if malignant else 2000), overlays={"LEFT_CC": _overlay(_abnormality(
-                1, pathology="MALIGNANT" if malignant else "BENIGN",
-                boundary=(12, 20, " ".join("2" * 15 + "4" * 19 + "6" * 15 + "0" * 19))))})
+        write_case(
+            root,
+            "cancers" if malignant else "benigns",
+            "vol_01",
+            100 + i,
+            lesion_brightness=(9000 if malignant else 2000),
+            overlays={
+                "LEFT_CC": _overlay(
+                    _abnormality(
+                        1,
+                        pathology="MALIGNANT" if malignant else "BENIGN",
+                        boundary=(12, 20, " ".join("2" * 15 + "4" * 19 + "6" * 15 + "0" * 19)),
+                    )
+                )
+            },
+        )
     return root
 
 
@@ -395,9 +523,29 @@ def test_cli_benchmark_runs_on_ddsm(tmp_path, capsys, minilm_dir):
     mask = read_mask(row["mask"], image.shape).astype(bool)
     assert mask.sum() == 20 * 16 and image[mask].mean() > image[~mask].mean() + 5000
     out = tmp_path / "out"
-    code = main(["benchmark", "--dataset", "ddsm", "--root", str(root), "--cv", "2",
-                 "--models", "radiomics-svc", "--out", str(out), "--language-model", str(minilm_dir),
-                 "--image-types", "Original", "--k", "10", "--bootstraps", "50"])
+    code = main(
+        [
+            "benchmark",
+            "--dataset",
+            "ddsm",
+            "--root",
+            str(root),
+            "--cv",
+            "2",
+            "--models",
+            "radiomics-svc",
+            "--out",
+            str(out),
+            "--language-model",
+            str(minilm_dir),
+            "--image-types",
+            "Original",
+            "--k",
+            "10",
+            "--bootstraps",
+            "50",
+        ]
+    )
     assert code == 0
     assert "DDSM" in capsys.readouterr().out
     table = pd.read_csv(out / "results.csv")
@@ -435,21 +583,66 @@ def test_mutated_ics_and_overlay_files_end_in_a_clear_error_or_a_result(tmp_path
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    folder, name = write_case(tmp_path, "cancers", "cancer_01", 11, overlays={"LEFT_CC": _overlay(
-        _abnormality(1, boundary=SQUARE), _abnormality(2, boundary=DIAMOND, cores=(CORE,)))})
+    folder, name = write_case(
+        tmp_path,
+        "cancers",
+        "cancer_01",
+        11,
+        overlays={
+            "LEFT_CC": _overlay(_abnormality(1, boundary=SQUARE), _abnormality(2, boundary=DIAMOND, cores=(CORE,)))
+        },
+    )
     overlay, ics = folder / f"{name}.LEFT_CC.OVERLAY", folder / "A-0011-1.ics"
     originals = {overlay: overlay.read_text(), ics: ics.read_text()}
-    words = ["TOTAL_ABNORMALITIES", "ABNORMALITY", "LESION_TYPE", "MASS", "CALCIFICATION", "OTHER", "SHAPE",
-             "MARGINS", "TYPE", "DISTRIBUTION", "ASSESSMENT", "SUBTLETY", "PATHOLOGY", "MALIGNANT",
-             "TOTAL_OUTLINES", "BOUNDARY", "\tCORE", "#", "LEFT_CC", "LINES", "PIXELS_PER_LINE", "PATIENT_AGE",
-             "DENSITY", "DIGITIZER", "-1", "0", "7", "9", "60", "40", "99999999999999999999", "1e3", "x", "\u00e9"]
+    words = [
+        "TOTAL_ABNORMALITIES",
+        "ABNORMALITY",
+        "LESION_TYPE",
+        "MASS",
+        "CALCIFICATION",
+        "OTHER",
+        "SHAPE",
+        "MARGINS",
+        "TYPE",
+        "DISTRIBUTION",
+        "ASSESSMENT",
+        "SUBTLETY",
+        "PATHOLOGY",
+        "MALIGNANT",
+        "TOTAL_OUTLINES",
+        "BOUNDARY",
+        "\tCORE",
+        "#",
+        "LEFT_CC",
+        "LINES",
+        "PIXELS_PER_LINE",
+        "PATIENT_AGE",
+        "DENSITY",
+        "DIGITIZER",
+        "-1",
+        "0",
+        "7",
+        "9",
+        "60",
+        "40",
+        "99999999999999999999",
+        "1e3",
+        "x",
+        "\u00e9",
+    ]
     line = st.lists(st.sampled_from(words), max_size=6).map(" ".join)
 
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(which=st.sampled_from([overlay, ics]), edits=st.lists(
-        st.tuples(st.integers(0, 40), st.sampled_from(["replace", "insert", "delete"]), line), min_size=1,
-        max_size=4), cut=st.one_of(st.none(), st.integers(0, 400)), on_error=st.sampled_from(["raise", "exclude"]))
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(
+        which=st.sampled_from([overlay, ics]),
+        edits=st.lists(
+            st.tuples(st.integers(0, 40), st.sampled_from(["replace", "insert", "delete"]), line),
+            min_size=1,
+            max_size=4,
+        ),
+        cut=st.one_of(st.none(), st.integers(0, 400)),
+        on_error=st.sampled_from(["raise", "exclude"]),
+    )
     def run(which, edits, cut, on_error):
         lines = originals[which].splitlines()
         for index, action, text in edits:
@@ -457,7 +650,7 @@ def test_mutated_ics_and_overlay_files_end_in_a_clear_error_or_a_result(tmp_path
             if action == "insert":
                 lines.insert(index, text)
             elif index < len(lines):
-                lines[index:index + 1] = [] if action == "delete" else [text]
+                lines[index : index + 1] = [] if action == "delete" else [text]
         text = "\n".join(lines)
         which.write_text(text[:cut] if cut is not None else text, encoding="utf-8")
         try:

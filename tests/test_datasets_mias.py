@@ -103,8 +103,11 @@ def _write(tmp_path, lines, images=("mdb001", "mdb002")):
 
 
 def test_left_right_pair_is_one_patient(tmp_path):
-    root = _write(tmp_path, ["mdb001 G CIRC B 535 425 197", "mdb002 G CIRC M 522 280 69", "mdb003 D SPIC M 10 10 5"],
-                  images=("mdb001", "mdb002", "mdb003"))
+    root = _write(
+        tmp_path,
+        ["mdb001 G CIRC B 535 425 197", "mdb002 G CIRC M 522 280 69", "mdb003 D SPIC M 10 10 5"],
+        images=("mdb001", "mdb002", "mdb003"),
+    )
     data = load_mias(root)
     assert data.groups[0] == data.groups[1] != data.groups[2]
     assert data.target.tolist() == [0, 1, 1]

@@ -59,18 +59,47 @@ def _crop(seed):
 
 # --------------------------------------------------------------------------- CBIS-DDSM
 
-MASS_COLUMNS = ["patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
-                "abnormality type", "mass shape", "mass margins", "assessment", "pathology", "subtlety",
-                "image file path", "cropped image file path", "ROI mask file path"]
-CALC_COLUMNS = ["patient_id", "breast density", "left or right breast", "image view", "abnormality id",
-                "abnormality type", "calc type", "calc distribution", "assessment", "pathology", "subtlety",
-                "image file path", "cropped image file path", "ROI mask file path"]
+MASS_COLUMNS = [
+    "patient_id",
+    "breast_density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "mass shape",
+    "mass margins",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+]
+CALC_COLUMNS = [
+    "patient_id",
+    "breast density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "calc type",
+    "calc distribution",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+]
 UID1, UID2 = "1.3.6.1.4.1.9590.100.1.2.4221127222", "1.3.6.1.4.1.9590.100.1.2.3423861948"
 
 
 def _csv_paths(case, abnormality=1):
-    return (f"{case}/{UID1}/{UID2}/000000.dcm", f"{case}_{abnormality}/{UID1}/{UID2}/000000.dcm",
-            f"{case}_{abnormality}/{UID1}/{UID2}/000001.dcm")
+    return (
+        f"{case}/{UID1}/{UID2}/000000.dcm",
+        f"{case}_{abnormality}/{UID1}/{UID2}/000000.dcm",
+        f"{case}_{abnormality}/{UID1}/{UID2}/000001.dcm",
+    )
 
 
 @pytest.fixture
@@ -82,17 +111,28 @@ def cbis_root(tmp_path):
     files = {}
     # 1: separate ROI mask / crop series, identified by their series folder names
     case = "Mass-Training_P_00001_LEFT_CC"
-    write_dicom(nbia / case / "07-20-2016-DDSM-74994" / "1.000000-full mammogram images-24515" / "1-1.dcm",
-                _mammogram(1), "full mammogram images")
+    write_dicom(
+        nbia / case / "07-20-2016-DDSM-74994" / "1.000000-full mammogram images-24515" / "1-1.dcm",
+        _mammogram(1),
+        "full mammogram images",
+    )
     files[case + "_1"] = write_dicom(
         nbia / f"{case}_1" / "07-21-2016-DDSM-09887" / "1.000000-ROI mask images-38166" / "1-1.dcm",
-        _mask(), "ROI mask images")
-    write_dicom(nbia / f"{case}_1" / "07-21-2016-DDSM-09887" / "1.000000-cropped images-12345" / "1-1.dcm",
-                _crop(1), "cropped images")
+        _mask(),
+        "ROI mask images",
+    )
+    write_dicom(
+        nbia / f"{case}_1" / "07-21-2016-DDSM-09887" / "1.000000-cropped images-12345" / "1-1.dcm",
+        _crop(1),
+        "cropped images",
+    )
     # 2: mask and crop in one series folder, the mask under the "second" name
     case = "Mass-Training_P_00001_LEFT_MLO"
-    write_dicom(nbia / case / "07-20-2016-DDSM-1" / "1.000000-full mammogram images-1" / "1-1.dcm",
-                _mammogram(2), "full mammogram images")
+    write_dicom(
+        nbia / case / "07-20-2016-DDSM-1" / "1.000000-full mammogram images-1" / "1-1.dcm",
+        _mammogram(2),
+        "full mammogram images",
+    )
     series = nbia / f"{case}_1" / "07-21-2016-DDSM-2" / "1.000000-ROI mask images-2"
     write_dicom(series / "1-1.dcm", _crop(2), "cropped images")
     files[case + "_1"] = write_dicom(series / "1-2.dcm", _mask(), "ROI mask images")
@@ -119,25 +159,35 @@ def cbis_root(tmp_path):
         # the real CSVs carry a stray newline at the end of some crop paths
         return [patient, density, side, view, abn, kind, *descriptors, 4, pathology, 3, image, crop + "\n", roi]
 
-    pd.DataFrame([
-        row("P_00001", 3, "LEFT", "CC", "Mass-Training_P_00001_LEFT_CC", "MALIGNANT"),
-        row("P_00001", 3, "LEFT", "MLO", "Mass-Training_P_00001_LEFT_MLO", "MALIGNANT"),
-        row("P_00004", 1, "LEFT", "CC", "Mass-Training_P_00004_LEFT_CC", "BENIGN_WITHOUT_CALLBACK"),
-    ], columns=MASS_COLUMNS).to_csv(root / "mass_case_description_train_set.csv", index=False)
-    pd.DataFrame([row("P_00016", 2, "LEFT", "CC", "Mass-Test_P_00016_LEFT_CC", "BENIGN")],
-                 columns=MASS_COLUMNS).to_csv(root / "mass_case_description_test_set.csv", index=False)
-    pd.DataFrame([row("P_00001", 3, "LEFT", "CC", "Calc-Training_P_00001_LEFT_CC", "BENIGN", calc=True)],
-                 columns=CALC_COLUMNS).to_csv(root / "calc_case_description_train_set.csv", index=False)
-    pd.DataFrame([row("P_00038", 4, "RIGHT", "MLO", "Calc-Test_P_00038_RIGHT_MLO", "MALIGNANT", calc=True)],
-                 columns=CALC_COLUMNS).to_csv(root / "calc_case_description_test_set.csv", index=False)
+    pd.DataFrame(
+        [
+            row("P_00001", 3, "LEFT", "CC", "Mass-Training_P_00001_LEFT_CC", "MALIGNANT"),
+            row("P_00001", 3, "LEFT", "MLO", "Mass-Training_P_00001_LEFT_MLO", "MALIGNANT"),
+            row("P_00004", 1, "LEFT", "CC", "Mass-Training_P_00004_LEFT_CC", "BENIGN_WITHOUT_CALLBACK"),
+        ],
+        columns=MASS_COLUMNS,
+    ).to_csv(root / "mass_case_description_train_set.csv", index=False)
+    pd.DataFrame([row("P_00016", 2, "LEFT", "CC", "Mass-Test_P_00016_LEFT_CC", "BENIGN")], columns=MASS_COLUMNS).to_csv(
+        root / "mass_case_description_test_set.csv", index=False
+    )
+    pd.DataFrame(
+        [row("P_00001", 3, "LEFT", "CC", "Calc-Training_P_00001_LEFT_CC", "BENIGN", calc=True)], columns=CALC_COLUMNS
+    ).to_csv(root / "calc_case_description_train_set.csv", index=False)
+    pd.DataFrame(
+        [row("P_00038", 4, "RIGHT", "MLO", "Calc-Test_P_00038_RIGHT_MLO", "MALIGNANT", calc=True)], columns=CALC_COLUMNS
+    ).to_csv(root / "calc_case_description_test_set.csv", index=False)
     return root, files
 
 
 def test_cbis_masses_resolved_and_labelled(cbis_root):
     root, files = cbis_root
     data = load_cbis_ddsm(root)
-    expected = {"Mass-Training_P_00001_LEFT_CC_1": 1, "Mass-Training_P_00001_LEFT_MLO_1": 1,
-                "Mass-Training_P_00004_LEFT_CC_1": 0, "Mass-Test_P_00016_LEFT_CC_1": 0}
+    expected = {
+        "Mass-Training_P_00001_LEFT_CC_1": 1,
+        "Mass-Training_P_00001_LEFT_MLO_1": 1,
+        "Mass-Training_P_00004_LEFT_CC_1": 0,
+        "Mass-Test_P_00016_LEFT_CC_1": 0,
+    }
     assert dict(zip(data.frame.index, data.target.tolist())) == expected
     assert list(data.frame.columns) == CONTRACT
     for case, mask_path in data.frame["mask"].items():
@@ -196,8 +246,9 @@ def test_cbis_repeated_rows(cbis_root):
     pd.concat([table, table.iloc[[0]]]).to_csv(file, index=False)
     data = load_cbis_ddsm(root, split="train")
     assert len(data.frame) == 3
-    assert data.excluded == [("Mass-Training_P_00001_LEFT_CC_1", f"file {str(file)!r}, line 5 repeats "
-                              f"file {str(file)!r}, line 2 verbatim")]
+    assert data.excluded == [
+        ("Mass-Training_P_00001_LEFT_CC_1", f"file {str(file)!r}, line 5 repeats file {str(file)!r}, line 2 verbatim")
+    ]
     changed = table.iloc[[0]].assign(pathology="BENIGN")
     pd.concat([table, changed]).to_csv(file, index=False)
     with pytest.raises(DatasetFormatError, match="line 5: abnormality 'Mass-Training_P_00001_LEFT_CC_1' already"):
@@ -219,9 +270,24 @@ def test_cbis_path_escape(cbis_root):
 
 # --------------------------------------------------------------------------- VinDr-Mammo
 
-VINDR_COLUMNS = ["image_id", "study_id", "series_id", "laterality", "view_position", "height", "width",
-                 "breast_birads", "breast_density", "finding_categories", "finding_birads",
-                 "xmin", "ymin", "xmax", "ymax", "split"]
+VINDR_COLUMNS = [
+    "image_id",
+    "study_id",
+    "series_id",
+    "laterality",
+    "view_position",
+    "height",
+    "width",
+    "breast_birads",
+    "breast_density",
+    "finding_categories",
+    "finding_birads",
+    "xmin",
+    "ymin",
+    "xmax",
+    "ymax",
+    "split",
+]
 
 
 @pytest.fixture
@@ -236,14 +302,24 @@ def vindr_root(tmp_path):
         r("img1", "st1", "L", "CC", "['Mass']", "BI-RADS 4", [3.5, 10.0, 12.25, 20.0]),
         r("img1", "st1", "L", "CC", "['Suspicious Calcification']", "BI-RADS 3", [1, 2, 5, 6]),
         r("img2", "st1", "L", "MLO", "['No Finding']", "", no_box),
-        r("img3", "st2", "R", "CC", "['Mass', 'Architectural Distortion']", "BI-RADS 5", [4, 4, 9, 9], "test",
-          "DENSITY B"),
+        r(
+            "img3",
+            "st2",
+            "R",
+            "CC",
+            "['Mass', 'Architectural Distortion']",
+            "BI-RADS 5",
+            [4, 4, 9, 9],
+            "test",
+            "DENSITY B",
+        ),
         r("img4", "st2", "R", "MLO", "['Focal Asymmetry']", "BI-RADS 2", [4, 4, 9, 9], "test", "DENSITY B"),
         r("img5", "st3", "L", "CC", "['Mass']", "BI-RADS 4", [4, 4, 9, 9]),
     ]
     pd.DataFrame(rows, columns=VINDR_COLUMNS).to_csv(root.mkdir() or root / "finding_annotations.csv", index=False)
-    pd.DataFrame({"SOP Instance UID": ["img1", "img2", "img3", "img4"],
-                  "Patient's Age": ["053Y", "053Y", "061Y", ""]}).to_csv(root / "metadata.csv", index=False)
+    pd.DataFrame(
+        {"SOP Instance UID": ["img1", "img2", "img3", "img4"], "Patient's Age": ["053Y", "053Y", "061Y", ""]}
+    ).to_csv(root / "metadata.csv", index=False)
     for study, image in [("st1", "img1"), ("st1", "img2"), ("st2", "img3"), ("st2", "img4")]:
         write_dicom(root / "images" / study / f"{image}.dicom", _mammogram(0))  # img5 not downloaded
     return root
@@ -256,8 +332,12 @@ def test_vindr_rows_labels_boxes(vindr_root):
     assert data.frame.loc["img1_1", "image"].endswith("images/st1/img1.dicom")
     assert data.frame.loc["img1_1", "age"] == 53.0 and np.isnan(data.frame.loc["img4_1", "age"])
     assert data.frame.loc["img3_1", "density"] == "B"
-    assert dict(zip(data.frame.index, data.groups)) == {"img1_1": "st1", "img1_2": "st1", "img3_1": "st2",
-                                                       "img4_1": "st2"}
+    assert dict(zip(data.frame.index, data.groups)) == {
+        "img1_1": "st1",
+        "img1_2": "st1",
+        "img3_1": "st2",
+        "img4_1": "st2",
+    }
     reasons = dict(data.excluded)
     assert "no box" in reasons["img2_1"] and "not found" in reasons["img5_1"]
     assert "proxy" in data.DESCR.lower() and "finding_birads" not in data.frame.columns
@@ -286,8 +366,9 @@ def test_vindr_format_errors(vindr_root, column, value, message):
 
 
 def test_vindr_missing_column_and_bad_age(vindr_root):
-    pd.DataFrame({"SOP Instance UID": ["img1"], "Patient's Age": ["old"]}).to_csv(vindr_root / "metadata.csv",
-                                                                                 index=False)
+    pd.DataFrame({"SOP Instance UID": ["img1"], "Patient's Age": ["old"]}).to_csv(
+        vindr_root / "metadata.csv", index=False
+    )
     with pytest.raises(DatasetFormatError, match="metadata.csv', line 2"):
         load_vindr_mammo(vindr_root)
     file = vindr_root / "finding_annotations.csv"
@@ -302,26 +383,37 @@ INBREAST_HEADER = "Patient ID;Patient age;Laterality;View;Acquisition date;File 
 
 
 def _roi(name, points):
-    return {"Area": 1.0, "Center": "(0, 0)", "IndexInImage": 0, "Name": name, "NumberOfPoints": len(points),
-            "Point_mm": [f"({x * 0.07:.6f}, {y * 0.07:.6f})" for x, y in points],
-            "Point_px": [f"({x:.6f}, {y:.6f})" for x, y in points], "Type": 15}
+    return {
+        "Area": 1.0,
+        "Center": "(0, 0)",
+        "IndexInImage": 0,
+        "Name": name,
+        "NumberOfPoints": len(points),
+        "Point_mm": [f"({x * 0.07:.6f}, {y * 0.07:.6f})" for x, y in points],
+        "Point_px": [f"({x:.6f}, {y:.6f})" for x, y in points],
+        "Type": 15,
+    }
 
 
 @pytest.fixture
 def inbreast_root(tmp_path):
     root = tmp_path / "inbreast"
     (root / "AllXML").mkdir(parents=True)
-    lines = [INBREAST_HEADER,
-             "removed;removed;R;CC;201001;22678622;4;1",
-             "removed;removed;L;CC;201001;20586908;2;5",
-             "removed;removed;L;MLO;201001;20586934;2;4c",
-             "removed;62;R;MLO;200905;24065530;3;2",
-             ";;;;;;;"]
+    lines = [
+        INBREAST_HEADER,
+        "removed;removed;R;CC;201001;22678622;4;1",
+        "removed;removed;L;CC;201001;20586908;2;5",
+        "removed;removed;L;MLO;201001;20586934;2;4c",
+        "removed;62;R;MLO;200905;24065530;3;2",
+        ";;;;;;;",
+    ]
     (root / "INbreast.csv").write_text("\n".join(lines) + "\n")
-    for name, patient, side, view in [("22678622", "a1b2c3d4e5f60718", "R", "CC"),
-                                      ("20586908", "6c613a14b80a8591", "L", "CC"),
-                                      ("20586934", "6c613a14b80a8591", "L", "ML"),
-                                      ("24065530", "d8205a09c8173f44", "R", "ML")]:
+    for name, patient, side, view in [
+        ("22678622", "a1b2c3d4e5f60718", "R", "CC"),
+        ("20586908", "6c613a14b80a8591", "L", "CC"),
+        ("20586934", "6c613a14b80a8591", "L", "ML"),
+        ("24065530", "d8205a09c8173f44", "R", "ML"),
+    ]:
         write_dicom(root / "AllDICOMs" / f"{name}_{patient}_MG_{side}_{view}_ANON.dcm", _mammogram(0))
     square = [(10.5, 5.0), (20.0, 5.0), (20.0, 15.0), (10.5, 15.0)]
     xmls = {
@@ -338,7 +430,11 @@ def inbreast_root(tmp_path):
 def test_inbreast_rows_polygons_groups(inbreast_root):
     data = load_inbreast(inbreast_root)
     assert dict(zip(data.frame.index, data.target.tolist())) == {
-        "20586908_1": 1, "20586908_3": 1, "20586934_1": 1, "24065530_1": 0}
+        "20586908_1": 1,
+        "20586908_3": 1,
+        "20586934_1": 1,
+        "24065530_1": 0,
+    }
     roi = data.frame.loc["20586908_1", "mask"]
     assert isinstance(roi, PolygonROI)
     assert roi.rows == (5.0, 5.0, 15.0, 15.0) and roi.cols == (10.5, 20.0, 20.0, 10.5)
@@ -394,6 +490,7 @@ def test_inbreast_layout_errors(inbreast_root):
 
 # --------------------------------------------------------------------------- CSV
 
+
 @pytest.fixture
 def csv_root(tmp_path):
     root = tmp_path / "study"
@@ -413,12 +510,15 @@ def _write_csv(root, rows, header="image,mask,label,age,density,history,patient"
 
 
 def test_csv_loads_contract(csv_root):
-    path = _write_csv(csv_root, [
-        "img/case0.png,img/case0_mask.png,1,61,3,family history of breast cancer,P1",
-        "img/case1.png,img/case1_mask.png,0,,B,,P1",
-        "img/case2.png,img/case2_mask.png,0,45.5,,prior benign biopsy,P2",
-        "img/case3.png,img/case3_mask.png,1,70,D,,P3",
-    ])
+    path = _write_csv(
+        csv_root,
+        [
+            "img/case0.png,img/case0_mask.png,1,61,3,family history of breast cancer,P1",
+            "img/case1.png,img/case1_mask.png,0,,B,,P1",
+            "img/case2.png,img/case2_mask.png,0,45.5,,prior benign biopsy,P2",
+            "img/case3.png,img/case3_mask.png,1,70,D,,P3",
+        ],
+    )
     data = load_csv(path)
     assert list(data.frame.columns) == CONTRACT
     assert data.frame.index.tolist() == ["row_1", "row_2", "row_3", "row_4"]
@@ -435,8 +535,11 @@ def test_csv_loads_contract(csv_root):
 def test_csv_without_patient_and_with_root_and_case(csv_root, tmp_path):
     elsewhere = tmp_path / "tables"
     elsewhere.mkdir()
-    path = _write_csv(elsewhere, ["a,img/case0.png,img/case0_mask.png,1", "b,img/case1.png,img/case1_mask.png,0"],
-                      header="case,image,mask,label")
+    path = _write_csv(
+        elsewhere,
+        ["a,img/case0.png,img/case0_mask.png,1", "b,img/case1.png,img/case1_mask.png,0"],
+        header="case,image,mask,label",
+    )
     data = load_csv(path, root=csv_root)
     assert data.frame.index.tolist() == ["a", "b"] and data.groups.tolist() == ["a", "b"]
     assert data.frame["age"].isna().all() and data.frame["density"].isna().all()
@@ -445,24 +548,34 @@ def test_csv_without_patient_and_with_root_and_case(csv_root, tmp_path):
 def test_csv_collects_every_row_error(csv_root):
     outside = csv_root.parent / "outside.png"
     shutil.copy(csv_root / "img" / "case0.png", outside)
-    path = _write_csv(csv_root, [
-        "img/case0.png,img/case0_mask.png,1,61,C,,P1",           # fine
-        "img/missing.png,img/case0_mask.png,1,61,C,,P1",         # 2: missing file
-        "img/case1.png,img/case1_mask.png,2,61,C,,P1",           # 3: label
-        "img/case2.png,img/case2_mask.png,0,old,C,,P2",          # 4: age
-        "img/case3.png,img/case3_mask.png,0,50,E,,P3",           # 5: density
-        "../outside.png,img/case3_mask.png,0,50,A,,P3",          # 6: path escape
-        f"{outside},img/case3_mask.png,0,50,A,,P3",              # 7: absolute path elsewhere
-        ",img/case3_mask.png,1,50,A,,P3",                        # 8: empty image
-        "img/case3.png,img/case3_mask.png,1,250,A,,P3",          # 9: age out of range
-    ])
+    path = _write_csv(
+        csv_root,
+        [
+            "img/case0.png,img/case0_mask.png,1,61,C,,P1",  # fine
+            "img/missing.png,img/case0_mask.png,1,61,C,,P1",  # 2: missing file
+            "img/case1.png,img/case1_mask.png,2,61,C,,P1",  # 3: label
+            "img/case2.png,img/case2_mask.png,0,old,C,,P2",  # 4: age
+            "img/case3.png,img/case3_mask.png,0,50,E,,P3",  # 5: density
+            "../outside.png,img/case3_mask.png,0,50,A,,P3",  # 6: path escape
+            f"{outside},img/case3_mask.png,0,50,A,,P3",  # 7: absolute path elsewhere
+            ",img/case3_mask.png,1,50,A,,P3",  # 8: empty image
+            "img/case3.png,img/case3_mask.png,1,250,A,,P3",  # 9: age out of range
+        ],
+    )
     with pytest.raises(DatasetFormatError) as info:
         load_csv(path)
     message = str(info.value)
     assert "8 malformed row(s)" in message and "lesions.csv" in message
-    expected = {2: "does not exist", 3: "label '2' is not 0 or 1", 4: "age 'old'", 5: "density 'E'",
-                6: "outside the dataset root", 7: "outside the dataset root", 8: "image is empty",
-                9: "outside 0-130"}
+    expected = {
+        2: "does not exist",
+        3: "label '2' is not 0 or 1",
+        4: "age 'old'",
+        5: "density 'E'",
+        6: "outside the dataset root",
+        7: "outside the dataset root",
+        8: "image is empty",
+        9: "outside 0-130",
+    }
     lines = {int(line.split()[1]): line for line in message.splitlines()[1:]}
     assert set(lines) == set(expected)
     for row, fragment in expected.items():
@@ -484,8 +597,11 @@ def test_csv_missing_columns_and_duplicates(csv_root):
     path = _write_csv(csv_root, ["img/case0.png,img/case0_mask.png"], header="image,mask")
     with pytest.raises(DatasetFormatError, match=r"missing required column\(s\) \['label'\]"):
         load_csv(path)
-    path = _write_csv(csv_root, ["x,img/case0.png,img/case0_mask.png,1", "x,img/case1.png,img/case1_mask.png,0"],
-                      header="case,image,mask,label")
+    path = _write_csv(
+        csv_root,
+        ["x,img/case0.png,img/case0_mask.png,1", "x,img/case1.png,img/case1_mask.png,0"],
+        header="case,image,mask,label",
+    )
     with pytest.raises(DatasetFormatError, match="row 2.*already used on row 1"):
         load_csv(path)
     with pytest.raises(DatasetFormatError, match="not found"):

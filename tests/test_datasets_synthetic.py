@@ -139,8 +139,13 @@ def test_return_X_y():
 
 @pytest.mark.parametrize(
     "params",
-    [{"n_samples": 0}, {"image_size": 16}, {"malignant_fraction": 1.5}, {"lesions_per_patient": 0},
-     {"random_state": "seed"}],
+    [
+        {"n_samples": 0},
+        {"image_size": 16},
+        {"malignant_fraction": 1.5},
+        {"lesions_per_patient": 0},
+        {"random_state": "seed"},
+    ],
 )
 def test_invalid_parameters(params):
     with pytest.raises(InvalidParameterError):

@@ -44,10 +44,7 @@ def _image_type_names():
 def _all_extractor_names():
     features = _pyradiomics_features()
     return [
-        f"{image}_{cls}_{feat}"
-        for image in _image_type_names()
-        for cls, feats in features.items()
-        for feat in feats
+        f"{image}_{cls}_{feat}" for image in _image_type_names() for cls, feats in features.items() for feat in feats
     ]
 
 

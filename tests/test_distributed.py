@@ -50,8 +50,10 @@ def _lesions(n=16, size=32, seed=0, tmp_path=None):
         images.append(image)
         masks.append(mask)
         y.append(label)
-    X = pd.DataFrame({"image": images, "mask": masks, "age": rng.integers(40, 80, n).astype(float)},
-                     index=[f"synthetic_{i:04d}" for i in range(n)])
+    X = pd.DataFrame(
+        {"image": images, "mask": masks, "age": rng.integers(40, 80, n).astype(float)},
+        index=[f"synthetic_{i:04d}" for i in range(n)],
+    )
     if tmp_path is not None:
         # a few lesions as files, as they would sit on a shared file system
         from PIL import Image
@@ -159,10 +161,12 @@ def test_encoder_and_fusion_cross_validate_on_cluster_equal_local(client, tiny_b
 
     def run():
         tail = make_llmrad_pipeline(
-            k=6, encoder=str(tiny_bert_dir),
+            k=6,
+            encoder=str(tiny_bert_dir),
             encoder_params={"device": "cpu", "cache_dir": str(tmp_path / "embeddings")},
             classifier_params={"hidden_size": 8, "n_heads": 2, "max_epochs": 3, "batch_size": 8},
-            device="cpu", random_state=0,
+            device="cpu",
+            random_state=0,
         )[2:]
         return cross_validate(tail, features, y, cv=3, scoring="roc_auc", n_jobs=2)["test_score"]
 

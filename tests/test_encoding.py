@@ -533,13 +533,10 @@ def test_minilm_descriptions_fit_in_max_length(minilm_dir):
     assert max(lengths) <= BioBERTEncoder().max_length
 
 
-
 def test_semantic_features_carry_case_ids_through_slicing():
     from sklearn.utils import _safe_indexing
 
-    sf = SemanticFeatures(
-        np.zeros((4, 2)), np.ones((2, 3)), np.ones((4, 3)), index=["a", "b", "c", "d"]
-    )
+    sf = SemanticFeatures(np.zeros((4, 2)), np.ones((2, 3)), np.ones((4, 3)), index=["a", "b", "c", "d"])
     assert list(sf[np.array([3, 1])].index) == ["d", "b"]
     assert list(_safe_indexing(sf, np.array([2])).index) == ["c"]
     assert list(SemanticFeatures.concat([sf[:1], sf[2:3]]).index) == ["a", "c"]

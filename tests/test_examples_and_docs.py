@@ -33,9 +33,23 @@ def test_api_reference_covers_public_api(tmp_path):
         sys.path.pop(0)
     out = build_api.main(tmp_path / "api.md")
     text = out.read_text()
-    for name in ("CLAHEPreprocessor", "RadiomicsExtractor", "TopKSelector", "BioBERTEncoder",
-                 "SemanticFeatures", "LLMRadiomicsClassifier", "ResNet50Classifier",
-                 "delong_test", "bootstrap_ci", "expected_calibration_error", "run_benchmark",
-                 "make_llmrad_pipeline", "load_mias", "load_cbis_ddsm", "save", "load"):
+    for name in (
+        "CLAHEPreprocessor",
+        "RadiomicsExtractor",
+        "TopKSelector",
+        "BioBERTEncoder",
+        "SemanticFeatures",
+        "LLMRadiomicsClassifier",
+        "ResNet50Classifier",
+        "delong_test",
+        "bootstrap_ci",
+        "expected_calibration_error",
+        "run_benchmark",
+        "make_llmrad_pipeline",
+        "load_mias",
+        "load_cbis_ddsm",
+        "save",
+        "load",
+    ):
         assert f"### `{name}" in text, name
     assert "(no docstring)" not in text

@@ -21,8 +21,12 @@ N, K, D, T, H = 6, 10, 24, 4, 32
 def _module(**kwargs):
     torch.manual_seed(0)
     params = dict(
-        n_features=K, feature_embeddings=torch.randn(K, D), clinical_dim=D,
-        hidden_size=H, n_heads=8, dropout=0.1,
+        n_features=K,
+        feature_embeddings=torch.randn(K, D),
+        clinical_dim=D,
+        hidden_size=H,
+        n_heads=8,
+        dropout=0.1,
     )
     params.update(kwargs)
     module = FusionModule(**params).eval()
@@ -160,10 +164,7 @@ def _naive_supcon(z, labels, tau):
         if not positives:
             continue
         denom = sum(math.exp(float(z[i] @ z[a]) / tau) for a in range(n) if a != i)
-        terms.append(
-            -sum(math.log(math.exp(float(z[i] @ z[p]) / tau) / denom) for p in positives)
-            / len(positives)
-        )
+        terms.append(-sum(math.log(math.exp(float(z[i] @ z[p]) / tau) / denom) for p in positives) / len(positives))
     return sum(terms) / len(terms)
 
 
@@ -213,9 +214,7 @@ def test_combined_loss_is_ce_plus_weighted_supcon():
     logits = torch.randn(8, 2, generator=g)
     embedding = torch.randn(8, 6, generator=g)
     y = torch.tensor([0, 1, 0, 1, 1, 0, 0, 1])
-    expected = F.cross_entropy(logits, y) + 0.3 * SupervisedContrastiveLoss(temperature=0.2)(
-        embedding, y
-    )
+    expected = F.cross_entropy(logits, y) + 0.3 * SupervisedContrastiveLoss(temperature=0.2)(embedding, y)
     got = CrossEntropyInfoNCELoss(contrastive_weight=0.3, temperature=0.2)(logits, y, embedding)
     torch.testing.assert_close(got, expected)
     plain = CrossEntropyInfoNCELoss(contrastive_weight=0.0)(logits, y, embedding)
@@ -223,8 +222,8 @@ def test_combined_loss_is_ce_plus_weighted_supcon():
 
 
 @pytest.mark.parametrize(
-    "make", [lambda: SupervisedContrastiveLoss(temperature=0.0),
-             lambda: CrossEntropyInfoNCELoss(contrastive_weight=-1.0)]
+    "make",
+    [lambda: SupervisedContrastiveLoss(temperature=0.0), lambda: CrossEntropyInfoNCELoss(contrastive_weight=-1.0)],
 )
 def test_invalid_loss_parameters(make):
     with pytest.raises(ValueError, match="must be"):
@@ -265,10 +264,10 @@ def test_factorised_forward_matches_reference(attention, with_text, training):
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     # ...and the same gradients for every parameter
-    fast_grads = torch.autograd.grad(fast[0].sum() + fast[1].square().sum(), list(module.parameters()),
-                                     allow_unused=True)
-    ref_grads = torch.autograd.grad(ref[0].sum() + ref[1].square().sum(), list(module.parameters()),
-                                    allow_unused=True)
+    fast_grads = torch.autograd.grad(
+        fast[0].sum() + fast[1].square().sum(), list(module.parameters()), allow_unused=True
+    )
+    ref_grads = torch.autograd.grad(ref[0].sum() + ref[1].square().sum(), list(module.parameters()), allow_unused=True)
     for (name, _), a, b in zip(module.named_parameters(), fast_grads, ref_grads):
         if a is None or b is None:
             assert a is None and b is None, name

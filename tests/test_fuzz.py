@@ -67,9 +67,7 @@ class _Tally:
     def run(self, target, func, describe):
         from sklearn_llmrad import exceptions as exc_mod
 
-        own = tuple(
-            getattr(exc_mod, name) for name in exc_mod.__all__ if isinstance(getattr(exc_mod, name), type)
-        )
+        own = tuple(getattr(exc_mod, name) for name in exc_mod.__all__ if isinstance(getattr(exc_mod, name), type))
         self.tried[target] = self.tried.get(target, 0) + 1
         try:
             func()
@@ -124,7 +122,7 @@ def _dicom_bytes(rows=8, cols=6, photometric="MONOCHROME2", bits=16, rescale=Non
     ds.HighBit = ds.BitsStored - 1
     ds.PixelRepresentation = 0
     dtype = np.uint8 if bits == 8 else np.uint16
-    pixels = (np.arange(rows * cols) * 37 % (2 ** ds.BitsStored)).astype(dtype).reshape(rows, cols)
+    pixels = (np.arange(rows * cols) * 37 % (2**ds.BitsStored)).astype(dtype).reshape(rows, cols)
     if binary:  # a lesion mask: 0 background, 255 lesion
         pixels = np.zeros((rows, cols), dtype)
         pixels[2:6, 1:4] = 255
@@ -245,7 +243,9 @@ def fuzz_readers(workdir, ddsm=None):
     @_settings()
     @given(
         magic=st.sampled_from(["P5", "P2", "P5 ", "P2\n", "P6"]),
-        w=token, h=token, maxval=token,
+        w=token,
+        h=token,
+        maxval=token,
         sep=st.sampled_from([" ", "\n", "\t", "\n# c\n", ""]),
         body=st.binary(max_size=600),
     )
@@ -280,11 +280,43 @@ def _field():
     from hypothesis import strategies as st
 
     return st.one_of(
-        st.sampled_from(["", " ", "0", "1", "2", "B", "M", "C", "D", "nan", "NaN", "-1", "1e309", "4a", "NA",
-                         "../x", "/etc/passwd", "a;b", 'q"uote', "\u00e9", "mdb001", "62", "120", "MALIGNANT",
-                         "BENIGN", "BENIGN_WITHOUT_CALLBACK", "LEFT", "CC", "mass", "x.dcm", "img.pgm"]),
+        st.sampled_from(
+            [
+                "",
+                " ",
+                "0",
+                "1",
+                "2",
+                "B",
+                "M",
+                "C",
+                "D",
+                "nan",
+                "NaN",
+                "-1",
+                "1e309",
+                "4a",
+                "NA",
+                "../x",
+                "/etc/passwd",
+                "a;b",
+                'q"uote',
+                "\u00e9",
+                "mdb001",
+                "62",
+                "120",
+                "MALIGNANT",
+                "BENIGN",
+                "BENIGN_WITHOUT_CALLBACK",
+                "LEFT",
+                "CC",
+                "mass",
+                "x.dcm",
+                "img.pgm",
+            ]
+        ),
         st.text(max_size=12),
-        st.integers(-10**6, 10**6).map(str),
+        st.integers(-(10**6), 10**6).map(str),
         st.floats(allow_nan=True, allow_infinity=True).map(repr),
     )
 
@@ -327,8 +359,9 @@ def test_load_csv_fuzz(tmp_path):
                 writer = csv.writer(fh)
                 writer.writerow([columns[i] for i in keep])
                 writer.writerows([[r[i] for i in keep] for r in rows])
-        tally.run("load_csv", lambda: load_csv(path, root=root),
-                  lambda: repr(raw) if raw is not None else repr((drop, rows)))
+        tally.run(
+            "load_csv", lambda: load_csv(path, root=root), lambda: repr(raw) if raw is not None else repr((drop, rows))
+        )
 
     run()
     _check(tally)
@@ -344,22 +377,33 @@ def test_load_mias_fuzz(tmp_path):
     (tmp_path / "mdb001.pgm").write_bytes(b"P5 1 1 255\n\x00")
     (tmp_path / "mdb002.pgm").write_bytes(b"P5 1 1 255\n\x00")
     tissue = st.one_of(st.sampled_from(["F", "G", "D", "X", ""]), st.text(max_size=3))
-    klass = st.one_of(st.sampled_from(["CALC", "CIRC", "SPIC", "MISC", "ARCH", "ASYM", "NORM", "FOO"]),
-                      st.text(max_size=4))
-    num = st.one_of(st.integers(-2000, 3000).map(str), st.sampled_from(["*NOTE", "3*", "nan", "1e9", "12.5", ""]),
-                    st.text(max_size=4))
+    klass = st.one_of(
+        st.sampled_from(["CALC", "CIRC", "SPIC", "MISC", "ARCH", "ASYM", "NORM", "FOO"]), st.text(max_size=4)
+    )
+    num = st.one_of(
+        st.integers(-2000, 3000).map(str),
+        st.sampled_from(["*NOTE", "3*", "nan", "1e9", "12.5", ""]),
+        st.text(max_size=4),
+    )
+
     def mostly(value, other):
         return st.one_of(st.just(value), st.just(value), other)
 
     line = st.tuples(
         mostly("mdb001", st.sampled_from(["mdb002", "mdb1", "MDB001", "mdb0011", "mdbabc"])),
-        mostly("G", tissue), mostly("CIRC", klass), mostly("B", st.sampled_from(["M", "", "X"])),
-        mostly("535", num), mostly("425", num), mostly("197", num),
+        mostly("G", tissue),
+        mostly("CIRC", klass),
+        mostly("B", st.sampled_from(["M", "", "X"])),
+        mostly("535", num),
+        mostly("425", num),
+        mostly("197", num),
     ).map(lambda t: " ".join(t))
 
     @_settings()
-    @given(lines=st.lists(st.one_of(line, line, line, st.text(max_size=40)), max_size=6),
-           raw=st.one_of(st.none(), st.none(), st.none(), st.binary(max_size=200)))
+    @given(
+        lines=st.lists(st.one_of(line, line, line, st.text(max_size=40)), max_size=6),
+        raw=st.one_of(st.none(), st.none(), st.none(), st.binary(max_size=200)),
+    )
     def run(lines, raw):
         data = raw if raw is not None else "\n".join(lines).encode("utf-8", "surrogatepass")
         (tmp_path / "Info.txt").write_bytes(data)
@@ -372,13 +416,20 @@ def test_load_mias_fuzz(tmp_path):
 def _plist_value(depth=2):
     from hypothesis import strategies as st
 
-    leaf = st.one_of(st.none(), st.integers(-5, 5), st.text(max_size=8), st.floats(allow_nan=False),
-                     st.booleans(), st.sampled_from(["(1, 2)", "(10.5, 3)", "( 1e3 , -2 )", "(x, y)", "Mass"]))
+    leaf = st.one_of(
+        st.none(),
+        st.integers(-5, 5),
+        st.text(max_size=8),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.sampled_from(["(1, 2)", "(10.5, 3)", "( 1e3 , -2 )", "(x, y)", "Mass"]),
+    )
     return st.recursive(
         leaf,
-        lambda children: st.one_of(st.lists(children, max_size=3),
-                                   st.dictionaries(st.sampled_from(["Images", "ROIs", "Point_px", "Name", "x"]),
-                                                   children, max_size=3)),
+        lambda children: st.one_of(
+            st.lists(children, max_size=3),
+            st.dictionaries(st.sampled_from(["Images", "ROIs", "Point_px", "Name", "x"]), children, max_size=3),
+        ),
         max_leaves=12,
     ).filter(lambda v: v is not None)
 
@@ -394,22 +445,35 @@ def test_load_inbreast_fuzz(tmp_path):
     (tmp_path / "AllDICOMs").mkdir()
     (tmp_path / "AllDICOMs" / "20586908_6c613a14b80a8591_MG_R_CC_ANON.dcm").write_bytes(b"")
     header = "Patient ID;Patient age;Laterality;View;Acquisition date;File Name;ACR;Bi-Rads"
+
     def mostly(value, other):
         return st.one_of(st.just(value), st.just(value), other)
 
     row = st.tuples(
-        st.sampled_from(["removed", ""]), mostly("62", _field()), mostly("R", st.sampled_from(["L", ""])),
-        mostly("CC", st.just("MLO")), st.just("201001"),
-        mostly("20586908", st.sampled_from(["abc", "", "../x", "20586908 "])), mostly("2", _field()),
+        st.sampled_from(["removed", ""]),
+        mostly("62", _field()),
+        mostly("R", st.sampled_from(["L", ""])),
+        mostly("CC", st.just("MLO")),
+        st.just("201001"),
+        mostly("20586908", st.sampled_from(["abc", "", "../x", "20586908 "])),
+        mostly("2", _field()),
         mostly("4a", st.one_of(st.sampled_from(["1", "2", "3", "4b", "5", "6", "0", ""]), _field())),
     ).map(lambda t: ";".join(t))
     odd = st.one_of(st.integers(-3, 3), st.text(max_size=6), st.dictionaries(st.text(max_size=3), st.integers()))
-    points = st.lists(st.one_of(*[st.sampled_from(["(1, 2)", "(3.5, 4)", "(9, 1)", "(2, 7)"])] * 6,
-                                st.sampled_from(["(1 2)", "(-1e400, 2)", "(nan, 1)"]),
-                                st.text(max_size=8)), min_size=2, max_size=6)
+    points = st.lists(
+        st.one_of(
+            *[st.sampled_from(["(1, 2)", "(3.5, 4)", "(9, 1)", "(2, 7)"])] * 6,
+            st.sampled_from(["(1 2)", "(-1e400, 2)", "(nan, 1)"]),
+            st.text(max_size=8),
+        ),
+        min_size=2,
+        max_size=6,
+    )
     roi = st.fixed_dictionaries(
-        {"Name": st.sampled_from(["Mass", "Mass", "Cluster", "Calcification", ""]),
-         "Point_px": st.one_of(points, points, points, odd)}
+        {
+            "Name": st.sampled_from(["Mass", "Mass", "Cluster", "Calcification", ""]),
+            "Point_px": st.one_of(points, points, points, odd),
+        }
     )
     rois = st.one_of(st.lists(roi, min_size=1, max_size=3), st.lists(roi, min_size=1, max_size=3), odd)
     structured = st.builds(lambda r: {"Images": [{"ROIs": r}]}, rois)
@@ -430,6 +494,7 @@ def test_load_inbreast_fuzz(tmp_path):
             except (TypeError, ValueError, OverflowError):
                 data = b"<plist/>"
         (tmp_path / "AllXML" / "20586908.xml").write_bytes(data)
+
         def call():
             frame = load_inbreast(tmp_path).frame
             for roi in frame["mask"]:
@@ -452,21 +517,47 @@ def test_load_cbis_ddsm_fuzz(tmp_path):
     from sklearn_llmrad.datasets import load_cbis_ddsm
 
     tally = _Tally()
-    columns = ["patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
-               "abnormality type", "mass shape", "mass margins", "assessment", "pathology", "subtlety",
-               "image file path", "cropped image file path", "ROI mask file path"]
+    columns = [
+        "patient_id",
+        "breast_density",
+        "left or right breast",
+        "image view",
+        "abnormality id",
+        "abnormality type",
+        "mass shape",
+        "mass margins",
+        "assessment",
+        "pathology",
+        "subtlety",
+        "image file path",
+        "cropped image file path",
+        "ROI mask file path",
+    ]
     case = "Mass-Training_P_00001_LEFT_CC"
     (tmp_path / case / "1.2" / "1.3").mkdir(parents=True)
     (tmp_path / case / "1.2" / "1.3" / "000000.dcm").write_bytes(_dicom_bytes())
     (tmp_path / (case + "_1") / "1.2" / "1.4").mkdir(parents=True)
     (tmp_path / (case + "_1") / "1.2" / "1.4" / "000000.dcm").write_bytes(_dicom_bytes(bits=8, binary=True))
-    valid = ["P_00001", "2", "LEFT", "CC", "1", "mass", "OVAL", "CIRCUMSCRIBED", "4", "MALIGNANT", "3",
-             f"{case}/1.2/1.3/000000.dcm", f"{case}_1/1.2/1.4/000001.dcm", f"{case}_1/1.2/1.4/000000.dcm"]
+    valid = [
+        "P_00001",
+        "2",
+        "LEFT",
+        "CC",
+        "1",
+        "mass",
+        "OVAL",
+        "CIRCUMSCRIBED",
+        "4",
+        "MALIGNANT",
+        "3",
+        f"{case}/1.2/1.3/000000.dcm",
+        f"{case}_1/1.2/1.4/000001.dcm",
+        f"{case}_1/1.2/1.4/000000.dcm",
+    ]
 
     @_settings()
     @given(
-        keep=st.lists(st.sampled_from([True, True, True, True, False]), min_size=len(columns),
-                      max_size=len(columns)),
+        keep=st.lists(st.sampled_from([True, True, True, True, False]), min_size=len(columns), max_size=len(columns)),
         edits=st.lists(st.tuples(st.integers(0, len(columns) - 1), _field()), max_size=3),
         n_rows=st.integers(0, 3),
         raw=st.one_of(st.none(), st.none(), st.none(), st.binary(max_size=200)),
@@ -485,8 +576,11 @@ def test_load_cbis_ddsm_fuzz(tmp_path):
                 writer.writerow(cols)
                 for _ in range(n_rows):
                     writer.writerow([v for c, v in zip(columns, row) if c in cols])
-        tally.run("load_cbis_ddsm", lambda: load_cbis_ddsm(tmp_path, split="train"),
-                  lambda: repr(raw) if raw is not None else repr((keep, edits, n_rows)))
+        tally.run(
+            "load_cbis_ddsm",
+            lambda: load_cbis_ddsm(tmp_path, split="train"),
+            lambda: repr(raw) if raw is not None else repr((keep, edits, n_rows)),
+        )
 
     run()
     _check(tally)
@@ -500,11 +594,41 @@ def test_clinical_sentence_fuzz():
 
     tally = _Tally()
     anything = st.one_of(
-        st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True),
-        st.text(max_size=40), st.sampled_from(["A", "b", "3", "4", "E", "F", "G", "D", "dense", "", " ", "nan",
-                                               "62", "62.5", "-1", "200", "yes", "no", "True", "1e400"]),
-        st.just(np.nan), st.just(np.float32(61.5)), st.just(np.int64(70)), st.just(pd_na()),
-        st.lists(st.integers(), max_size=2), st.binary(max_size=4),
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**20), 10**20),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=40),
+        st.sampled_from(
+            [
+                "A",
+                "b",
+                "3",
+                "4",
+                "E",
+                "F",
+                "G",
+                "D",
+                "dense",
+                "",
+                " ",
+                "nan",
+                "62",
+                "62.5",
+                "-1",
+                "200",
+                "yes",
+                "no",
+                "True",
+                "1e400",
+            ]
+        ),
+        st.just(np.nan),
+        st.just(np.float32(61.5)),
+        st.just(np.int64(70)),
+        st.just(pd_na()),
+        st.lists(st.integers(), max_size=2),
+        st.binary(max_size=4),
     )
     results = []
 
@@ -549,7 +673,9 @@ def test_readers_fuzz_in_subprocess(tmp_path, ddsm_dicoms):
     )
     proc = subprocess.run(
         [sys.executable, "-c", script, str(Path(__file__).parent), str(tmp_path), str(ddsm_dicoms[0])],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, f"reader fuzzing crashed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")][-1]
@@ -581,9 +707,7 @@ def test_inbreast_valid_root_loads(tmp_path):
     assert len(load_inbreast(_inbreast_root(tmp_path, xml)).frame) == 1
 
 
-
-@pytest.mark.parametrize("xml", [{"Images": [{"ROIs": 5}]},
-                                 {"Images": [{"ROIs": [{"Name": "Mass", "Point_px": 5}]}]}])
+@pytest.mark.parametrize("xml", [{"Images": [{"ROIs": 5}]}, {"Images": [{"ROIs": [{"Name": "Mass", "Point_px": 5}]}]}])
 def test_inbreast_non_array_rois_is_a_format_error(tmp_path, xml):
     from sklearn_llmrad.datasets import load_inbreast
     from sklearn_llmrad.exceptions import DatasetFormatError
@@ -604,8 +728,10 @@ def test_inbreast_infinite_point_is_a_format_error(tmp_path):
 def test_geometric_rois_refuse_non_finite_coordinates():
     from sklearn_llmrad.roi import BoxROI, CircleROI, PolygonROI
 
-    for make in (lambda: CircleROI(1.0, float("nan"), 3.0),
-                 lambda: BoxROI(0, 0, float("inf"), 4),
-                 lambda: PolygonROI(rows=(1, 2, float("inf")), cols=(1, 2, 3))):
+    for make in (
+        lambda: CircleROI(1.0, float("nan"), 3.0),
+        lambda: BoxROI(0, 0, float("inf"), 4),
+        lambda: PolygonROI(rows=(1, 2, float("inf")), cols=(1, 2, 3)),
+    ):
         with pytest.raises(ValueError, match="non-finite"):
             make()

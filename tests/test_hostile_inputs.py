@@ -68,20 +68,14 @@ def _png_dataset(root, n=20):
     rng = np.random.default_rng(0)
     images, masks = [], []
     for i in range(n):
-        image = (
-            (rng.normal(100, 15, (48, 48)) + (30 if i % 2 else 0))
-            .clip(0, 255)
-            .astype(np.uint8)
-        )
+        image = (rng.normal(100, 15, (48, 48)) + (30 if i % 2 else 0)).clip(0, 255).astype(np.uint8)
         mask = np.zeros((48, 48), np.uint8)
         mask[14:34, 12:36] = 255
         imsave(root / f"img{i}.png", image, check_contrast=False)
         imsave(root / f"mask{i}.png", mask, check_contrast=False)
         images.append(str(root / f"img{i}.png"))
         masks.append(str(root / f"mask{i}.png"))
-    X = pd.DataFrame(
-        {"image": images, "mask": masks}, index=[f"case{i}" for i in range(n)]
-    )
+    X = pd.DataFrame({"image": images, "mask": masks}, index=[f"case{i}" for i in range(n)])
     return (
         X,
         np.array([i % 2 for i in range(n)]),
@@ -99,14 +93,10 @@ def _png_dataset(root, n=20):
         ("malignant", r"non-numeric label\(s\) at row\(s\) 'synthetic_0003'"),
     ],
 )
-def test_benchmark_refuses_bad_labels_before_reading_any_image(
-    synthetic, bad, fragment, tmp_path
-):
+def test_benchmark_refuses_bad_labels_before_reading_any_image(synthetic, bad, fragment, tmp_path):
     X, y, groups = synthetic
     X = X.copy()
-    X["image"] = [str(tmp_path / "never-read.png")] * len(
-        X
-    )  # reading any image would fail differently
+    X["image"] = [str(tmp_path / "never-read.png")] * len(X)  # reading any image would fail differently
     y = y.astype(object)
     y[3] = bad
     with pytest.raises(ValueError, match=fragment):
@@ -118,9 +108,7 @@ def test_missing_patient_ids_and_duplicated_cases_are_refused(synthetic, tmp_pat
     X, y, groups = synthetic
     groups = groups.copy()
     groups[4] = None
-    with pytest.raises(
-        ValueError, match=r"1 lesion\(s\) have no patient id.*synthetic_0004"
-    ):
+    with pytest.raises(ValueError, match=r"1 lesion\(s\) have no patient id.*synthetic_0004"):
         run_benchmark(X, y, groups, log=lambda _: None)
     X2 = X.rename(index={"synthetic_0001": "synthetic_0000"})
     with pytest.raises(ValueError, match=r"not unique.*synthetic_0000"):
@@ -146,12 +134,8 @@ def test_three_classes_and_single_class_are_refused():
 def test_a_training_fold_without_one_class_is_refused(synthetic, tmp_path):
     X, y, groups = synthetic
     y = np.zeros(len(y), dtype=int)
-    y[:2] = (
-        1  # the two lesions of one patient: some training fold has no malignant lesion
-    )
-    with pytest.raises(
-        ValueError, match=r"training part of fold \d holds only class 0"
-    ):
+    y[:2] = 1  # the two lesions of one patient: some training fold has no malignant lesion
+    with pytest.raises(ValueError, match=r"training part of fold \d holds only class 0"):
         run_benchmark(X, y, groups, cv=3, out_dir=tmp_path, log=lambda _: None)
 
 
@@ -256,9 +240,7 @@ def test_density_rule_is_the_same_in_loaders_and_encoder(density):
 def test_csv_loader_refuses_the_ages_the_encoder_refuses(tmp_path):
     _png_dataset(tmp_path, n=4)
     rows = ["image,mask,label,age,density"]
-    for i, (age, density) in enumerate(
-        [(0, "fatty"), (130, "A"), (61, "fatty"), (129.5, "2")]
-    ):
+    for i, (age, density) in enumerate([(0, "fatty"), (130, "A"), (61, "fatty"), (129.5, "2")]):
         rows.append(f"img{i}.png,mask{i}.png,{i % 2},{age},{density}")
     (tmp_path / "lesions.csv").write_text("\n".join(rows) + "\n")
     with pytest.raises(DatasetFormatError) as info:
@@ -291,9 +273,7 @@ def test_encoder_warnings_log_counts_not_clinical_text(tiny_bert_dir, caplog):
     finally:
         logging.captureWarnings(False)
     assert "truncated" in caplog.text and "'history' column" in caplog.text
-    assert (
-        "zq-marker" not in caplog.text and "privatehistory" not in caplog.text.lower()
-    )
+    assert "zq-marker" not in caplog.text and "privatehistory" not in caplog.text.lower()
 
 
 # ----------------------------------------------------------------------------- images
@@ -383,28 +363,18 @@ def test_benchmark_runs_on_the_rest_and_lists_every_failed_lesion(tmp_path, regi
     )
     failed = pd.read_csv(out / "failed.csv")
     assert failed["case"].tolist() == ["case3", "case6"]
-    assert (
-        set(failed["stage"]) == {"preprocessing"}
-        and failed["reason"].str.len().min() > 5
-    )
-    assert sorted(result.predictions["logreg"]["case"]) == sorted(
-        c for c in X.index if c not in ("case3", "case6")
-    )
+    assert set(failed["stage"]) == {"preprocessing"} and failed["reason"].str.len().min() > 5
+    assert sorted(result.predictions["logreg"]["case"]) == sorted(c for c in X.index if c not in ("case3", "case6"))
     assert result.table.loc[0, "status"] == "ok"
     report = (out / "results.md").read_text().splitlines()
-    assert (
-        report[2].startswith("**2 of 20 lesions were left out**")
-        and "case3" in report[2]
-    )
+    assert report[2].startswith("**2 of 20 lesions were left out**") and "case3" in report[2]
     assert any("2 of 20 lesion(s) failed" in line for line in lines)
 
 
 def test_benchmark_refuses_when_too_many_lesions_fail(tmp_path, registry):
     X, y, groups = _png_dataset(tmp_path, n=10)
     _corrupt(tmp_path)
-    with pytest.raises(
-        ValueError, match=r"2 of 10 lesions failed.*max_failed_fraction=0.1"
-    ):
+    with pytest.raises(ValueError, match=r"2 of 10 lesions failed.*max_failed_fraction=0.1"):
         run_benchmark(
             X,
             y,
@@ -464,22 +434,14 @@ def copied_run(finished_run, tmp_path):
     "damage",
     [
         lambda p: p.write_bytes(p.read_bytes()[:-7]),  # truncated inside the last row
-        lambda p: p.write_bytes(
-            p.read_bytes()[: len(p.read_bytes()) // 2]
-        ),  # half a file
+        lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),  # half a file
         lambda p: p.write_text(p.read_text().replace("test", "tset", 1)),  # edited
-        lambda p: p.with_suffix(".json").write_text(
-            "{not json"
-        ),  # damaged checksum file
-        lambda p: p.with_suffix(
-            ".json"
-        ).unlink(),  # written by an older version / interrupted
+        lambda p: p.with_suffix(".json").write_text("{not json"),  # damaged checksum file
+        lambda p: p.with_suffix(".json").unlink(),  # written by an older version / interrupted
     ],
     ids=["truncated-row", "half", "edited", "bad-sidecar", "no-sidecar"],
 )
-def test_damaged_fold_file_is_recomputed_not_read(
-    synthetic, copied_run, registry, damage
-):
+def test_damaged_fold_file_is_recomputed_not_read(synthetic, copied_run, registry, damage):
     X, y, groups = synthetic
     tmp_path, first = copied_run
     damage(tmp_path / "predictions" / "logreg" / "fold2.csv")
@@ -494,27 +456,19 @@ def test_damaged_fold_file_is_recomputed_not_read(
     assert again.table.loc[0, "auc"] == first.table.loc[0, "auc"]
 
 
-def test_a_fold_file_with_valid_checksum_but_other_lesions_is_refused(
-    synthetic, copied_run, registry
-):
+def test_a_fold_file_with_valid_checksum_but_other_lesions_is_refused(synthetic, copied_run, registry):
     X, y, groups = synthetic
     tmp_path, _ = copied_run
     path = tmp_path / "predictions" / "logreg" / "fold1.csv"
-    frame = pd.read_csv(path).iloc[
-        1:
-    ]  # a consistent file (checksum rewritten) missing a lesion
-    fingerprint = __import__("json").loads(path.with_suffix(".json").read_text())[
-        "fingerprint"
-    ]
+    frame = pd.read_csv(path).iloc[1:]  # a consistent file (checksum rewritten) missing a lesion
+    fingerprint = __import__("json").loads(path.with_suffix(".json").read_text())["fingerprint"]
     fold_store.write_fold(path, frame, fingerprint)
     lines = []
     _run(X, y, groups, tmp_path, registry, lines)
     assert any("does not hold this fold's predictions" in line for line in lines), lines
 
 
-def test_changed_settings_under_the_same_out_are_recomputed_saying_which(
-    synthetic, copied_run, registry, monkeypatch
-):
+def test_changed_settings_under_the_same_out_are_recomputed_saying_which(synthetic, copied_run, registry, monkeypatch):
     X, y, groups = synthetic
     tmp_path, _ = copied_run
 
@@ -524,25 +478,22 @@ def test_changed_settings_under_the_same_out_are_recomputed_saying_which(
         return lines
 
     lines = rerun(extractor_params={**FAST, "feature_classes": ["firstorder"]})
-    assert any(
-        "settings changed" in l and "image preprocessing/extraction settings" in l
-        for l in lines
-    ), lines
-    assert not any("reused" in l for l in lines)
+    assert any("settings changed" in line and "image preprocessing/extraction settings" in line for line in lines), (
+        lines
+    )
+    assert not any("reused" in line for line in lines)
 
     lines = rerun(
         extractor_params={**FAST, "feature_classes": ["firstorder"]},
         preprocessor_params={"clip_limit": 0.02},
     )
-    assert any("image preprocessing/extraction settings" in l for l in lines)
+    assert any("image preprocessing/extraction settings" in line for line in lines)
 
     lines = rerun(
         extractor_params={**FAST, "feature_classes": ["firstorder"]},
         preprocessor_params={"clip_limit": 0.02},
     )
-    assert (
-        sum("reused" in l for l in lines) == 3
-    )  # nothing changed: the same job resumes
+    assert sum("reused" in line for line in lines) == 3  # nothing changed: the same job resumes
 
     X2 = X.copy()
     image = X2.iat[5, 0].copy()
@@ -559,7 +510,7 @@ def test_changed_settings_under_the_same_out_are_recomputed_saying_which(
         extractor_params={**FAST, "feature_classes": ["firstorder"]},
         preprocessor_params={"clip_limit": 0.02},
     )
-    assert any("image or mask files" in l for l in lines), lines
+    assert any("image or mask files" in line for line in lines), lines
 
     monkeypatch.setattr(fold_store, "package_versions", lambda: {"torch": "0.0-other"})
     lines = []
@@ -573,7 +524,7 @@ def test_changed_settings_under_the_same_out_are_recomputed_saying_which(
         extractor_params={**FAST, "feature_classes": ["firstorder"]},
         preprocessor_params={"clip_limit": 0.02},
     )
-    assert any("package versions" in l for l in lines), lines
+    assert any("package versions" in line for line in lines), lines
 
 
 def test_language_model_folder_change_is_noticed(tmp_path):
@@ -583,9 +534,7 @@ def test_language_model_folder_change_is_noticed(tmp_path):
     before = fold_store.language_model_digest(str(model))
     (model / "model.safetensors").write_bytes(b"\0" * 8)
     assert fold_store.language_model_digest(str(model)) != before
-    assert fold_store.language_model_digest(
-        "org/name"
-    ) != fold_store.language_model_digest("org/other")
+    assert fold_store.language_model_digest("org/name") != fold_store.language_model_digest("org/other")
 
 
 def test_other_labels_under_the_same_out_are_refused(synthetic, copied_run, registry):
@@ -670,8 +619,7 @@ def test_csv_paths_outside_the_root_need_the_flag(tmp_path, capsys):
     data.mkdir()
     _png_dataset(tmp_path, n=4)
     (data / "lesions.csv").write_text(
-        "image,mask,label\n"
-        + "".join(f"../img{i}.png,../mask{i}.png,{i % 2}\n" for i in range(4))
+        "image,mask,label\n" + "".join(f"../img{i}.png,../mask{i}.png,{i % 2}\n" for i in range(4))
     )
     code, err = _cli(
         capsys,
@@ -683,11 +631,7 @@ def test_csv_paths_outside_the_root_need_the_flag(tmp_path, capsys):
         "--out",
         str(tmp_path / "o"),
     )
-    assert (
-        code == 2
-        and "outside the dataset root" in err
-        and "--allow-outside-root" in err
-    )
+    assert code == 2 and "outside the dataset root" in err and "--allow-outside-root" in err
     X, y, _, _ = load_dataset("csv", data / "lesions.csv", allow_outside_root=True)
     assert len(X) == 4 and y.tolist() == [0, 1, 0, 1]
 

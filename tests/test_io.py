@@ -18,8 +18,9 @@ from sklearn_llmrad.roi import BoxROI, CircleROI, PolygonROI
 PHI = {"PatientName": "Doe^Jane", "PatientID": "PID-0042-XYZ", "PatientBirthDate": "19570312"}
 
 
-def write_dicom(path, pixels, *, photometric="MONOCHROME2", bits_stored=None, slope=None,
-                intercept=None, rle=False, preamble=True):
+def write_dicom(
+    path, pixels, *, photometric="MONOCHROME2", bits_stored=None, slope=None, intercept=None, rle=False, preamble=True
+):
     """Write a small single-frame grayscale DICOM with pydicom."""
     pixels = np.asarray(pixels)
     meta = FileMetaDataset()
@@ -211,8 +212,14 @@ def test_pgm_bad_files(tmp_path, content, reason):
 # ------------------------------------------------------------ SimpleITK formats
 @pytest.mark.parametrize(
     "name, dtype",
-    [("a.png", np.uint8), ("a.png", np.uint16), ("a.tif", np.uint16), ("a.nrrd", np.float32),
-     ("a.bmp", np.uint8), ("a.mha", np.int16)],
+    [
+        ("a.png", np.uint8),
+        ("a.png", np.uint16),
+        ("a.tif", np.uint16),
+        ("a.nrrd", np.float32),
+        ("a.bmp", np.uint8),
+        ("a.mha", np.int16),
+    ],
 )
 def test_sitk_formats_round_trip(tmp_path, name, dtype):
     rng = np.random.default_rng(1)

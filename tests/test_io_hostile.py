@@ -61,9 +61,13 @@ def _chained_names():
             mod = getattr(value, "__name__", None) if type(value).__name__ == "module" else None
             if mod in DANGEROUS:
                 out.append(f"{name}.{attr}.{TARGET[mod].split('.', 1)[1]}")
-            elif callable(value) and getattr(value, "__module__", "") and (
-                getattr(value, "__module__", "").split(".")[0] in DANGEROUS
-                or getattr(value, "__module__", "") == "posix"
+            elif (
+                callable(value)
+                and getattr(value, "__module__", "")
+                and (
+                    getattr(value, "__module__", "").split(".")[0] in DANGEROUS
+                    or getattr(value, "__module__", "") == "posix"
+                )
             ):
                 out.append(f"{name}.{attr}")
     return sorted(set(out))
@@ -83,8 +87,12 @@ def test_chained_names_cover_the_modules_the_issue_names():
 
 
 # --------------------------------------------------------------------------- a saved model
-FEATURES = ["original_firstorder_Mean", "original_glcm_Contrast", "original_firstorder_Energy",
-            "original_glrlm_RunEntropy"]
+FEATURES = [
+    "original_firstorder_Mean",
+    "original_glcm_Contrast",
+    "original_firstorder_Energy",
+    "original_glrlm_RunEntropy",
+]
 
 
 def _table(n=16, seed=0):
@@ -104,7 +112,10 @@ def saved(tmp_path_factory):
 
     X, y = _table()
     pipe = make_llmrad_pipeline(
-        k=3, encoder=None, device="cpu", random_state=0,
+        k=3,
+        encoder=None,
+        device="cpu",
+        random_state=0,
         classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
     )[2:].fit(X, y)
     return save(pipe, tmp_path_factory.mktemp("saved") / "model.llmrad")
@@ -157,8 +168,7 @@ def test_ref_through_an_imported_module_is_refused(saved, tmp_path, name):
 def test_object_through_an_imported_module_is_refused(saved, tmp_path, name):
     def edit(m, marker):
         _net(m)["params"]["callbacks"] = [
-            {"$type": "object", "class": name,
-             "params": {"args": {"$type": "tuple", "items": ["touch", marker]}}}
+            {"$type": "object", "class": name, "params": {"args": {"$type": "tuple", "items": ["touch", marker]}}}
         ]
 
     path, marker = _tampered(saved, tmp_path, edit)
@@ -171,8 +181,7 @@ def test_object_through_an_imported_module_is_refused(saved, tmp_path, name):
 @pytest.mark.parametrize("name", CHAINED)
 def test_class_field_through_an_imported_module_is_refused(saved, tmp_path, name, where):
     def edit(m, marker):
-        node = {"pipeline": m["estimator"], "skorch": _net(m),
-                "skops": m["estimator"]["steps"][0]["node"]}[where]
+        node = {"pipeline": m["estimator"], "skorch": _net(m), "skops": m["estimator"]["steps"][0]["node"]}[where]
         node["class"] = name
 
     path, marker = _tampered(saved, tmp_path, edit)
@@ -187,9 +196,10 @@ def test_every_module_times_every_dangerous_target_is_refused(saved, tmp_path):
     for module in ["sklearn_llmrad"] + _package_modules():
         for target in TARGET.values():
             name = f"{module}.{target}"
-            for value in ({"$type": "ref", "name": name},
-                          {"$type": "object", "class": name,
-                           "params": {"args": ["touch", str(marker)]}}):
+            for value in (
+                {"$type": "ref", "name": name},
+                {"$type": "object", "class": name, "params": {"args": ["touch", str(marker)]}},
+            ):
 
                 def edit(m, value=value):
                     _net(m)["params"]["criterion"] = value
@@ -201,8 +211,9 @@ def test_every_module_times_every_dangerous_target_is_refused(saved, tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("name", ["sklearn_llmrad.io.os.system", "sklearn_llmrad.cli.os.system",
-                                  "sklearn_llmrad.models.import_module"])
+@pytest.mark.parametrize(
+    "name", ["sklearn_llmrad.io.os.system", "sklearn_llmrad.cli.os.system", "sklearn_llmrad.models.import_module"]
+)
 def test_trusting_a_chained_name_still_does_not_resolve_it(saved, tmp_path, name):
     # even a user who passes the name as trusted gets only what is *defined* under it
     def edit(m, marker):
@@ -252,12 +263,11 @@ def test_skops_function_through_an_imported_module_is_refused(saved, tmp_path):
             z.writestr(m, json.dumps(schema) if m == "schema.json" else inner.read(m))
 
     def as_function_transformer(m):
-        m["estimator"]["steps"][0]["node"]["class"] = (
-            "sklearn.preprocessing._function_transformer.FunctionTransformer"
-        )
+        m["estimator"]["steps"][0]["node"]["class"] = "sklearn.preprocessing._function_transformer.FunctionTransformer"
 
-    path = _rewrite(saved, tmp_path / "evil.llmrad", manifest=as_function_transformer,
-                    replace={"steps/0.skops": out.getvalue()})
+    path = _rewrite(
+        saved, tmp_path / "evil.llmrad", manifest=as_function_transformer, replace={"steps/0.skops": out.getvalue()}
+    )
     with pytest.raises(UnsafeModelError, match="not trusted"):
         load(path)
     assert not marker.exists()
@@ -270,16 +280,17 @@ def test_registry_is_derived_from_the_package():
         mod = importlib.import_module(module)
         for attr in mod.__all__:
             value = getattr(mod, attr)
-            if isinstance(value, type) and issubclass(value, (torch.nn.Module,)) or (
-                isinstance(value, type) and hasattr(value, "get_params")
+            if (
+                isinstance(value, type)
+                and issubclass(value, (torch.nn.Module,))
+                or (isinstance(value, type) and hasattr(value, "get_params"))
             ):
                 assert f"{value.__module__}.{value.__qualname__}" in registry, attr
     assert "sklearn_llmrad.scaling.RobustFeatureScaler" in registry
     assert "sklearn_llmrad.models.losses.CrossEntropyInfoNCELoss" in registry
     for name, cls in registry.items():
         assert f"{cls.__module__}.{cls.__qualname__}" == name
-        assert not name.startswith(("sklearn_llmrad.io.", "sklearn_llmrad.cli.",
-                                    "sklearn_llmrad.datasets."))
+        assert not name.startswith(("sklearn_llmrad.io.", "sklearn_llmrad.cli.", "sklearn_llmrad.datasets."))
 
 
 # --------------------------------------------------------------------------- archive limits
@@ -298,8 +309,7 @@ def _set_declared_size(path, member, size):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("member,size", [("manifest.json", 64 * 2**20),
-                                         ("steps/2.safetensors", 2**32 - 2)])
+@pytest.mark.parametrize("member,size", [("manifest.json", 64 * 2**20), ("steps/2.safetensors", 2**32 - 2)])
 def test_member_declared_too_large_is_refused_before_reading(saved, tmp_path, member, size):
     path = _rewrite(saved, tmp_path / "big.llmrad")
     _set_declared_size(path, member, size)
@@ -346,8 +356,9 @@ def test_reads_are_capped_whatever_the_header_says(tmp_path):
             model_io._read_member(zf, "m.json", 99)
 
 
-@pytest.mark.parametrize("name", ["../evil.json", "steps/../../evil.json", "/etc/evil.json",
-                                  "C:/evil.json", "steps\\..\\evil.json"])
+@pytest.mark.parametrize(
+    "name", ["../evil.json", "steps/../../evil.json", "/etc/evil.json", "C:/evil.json", "steps\\..\\evil.json"]
+)
 def test_traversal_and_absolute_member_names_are_refused(saved, tmp_path, name):
     path = _rewrite(saved, tmp_path / "evil.llmrad", add={name: b"{}"})
     with pytest.raises(UnsafeModelError, match="member named"):
@@ -366,10 +377,12 @@ def test_deeply_nested_manifest_is_a_clear_error(saved, tmp_path):
 def benchmark_data():
     X, y = _table(n=16)
     rng = np.random.default_rng(1)
-    crops = pd.DataFrame({
-        "image": [rng.normal(size=(20, 24)).astype(np.float32) for _ in range(len(y))],
-        "mask": [np.ones((20, 24), np.uint8) for _ in range(len(y))],
-    })
+    crops = pd.DataFrame(
+        {
+            "image": [rng.normal(size=(20, 24)).astype(np.float32) for _ in range(len(y))],
+            "mask": [np.ones((20, 24), np.uint8) for _ in range(len(y))],
+        }
+    )
     return X, crops, y
 
 
@@ -387,9 +400,13 @@ def test_every_default_model_round_trips(name, benchmark_data, tiny_bert_dir, tm
     X, crops, y = benchmark_data
     spec = default_models()[name]
     settings = {
-        "k": 3, "encoder": str(tiny_bert_dir), "encoder_params": {"batch_size": 64},
+        "k": 3,
+        "encoder": str(tiny_bert_dir),
+        "encoder_params": {"batch_size": 64},
         "classifier_params": {"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
-        "random_state": 0, "device": "cpu", "cnn_size": 16,
+        "random_state": 0,
+        "device": "cpu",
+        "cnn_size": 16,
         "cnn_params": {"max_epochs": 1, "batch_size": 8, "augment": False},
     }
     model = spec.factory(**settings)
@@ -404,8 +421,9 @@ def test_every_default_model_round_trips(name, benchmark_data, tiny_bert_dir, tm
 
 
 # --------------------------------------------------------------------------- other crafted manifests
-@pytest.mark.parametrize("name", ["predict_proba", "__class__", "classes_", "history_", "forward",
-                                  "get_loss", "__dict__"])
+@pytest.mark.parametrize(
+    "name", ["predict_proba", "__class__", "classes_", "history_", "forward", "get_loss", "__dict__"]
+)
 def test_manifest_cannot_set_methods_or_internals(saved, tmp_path, name):
     # e.g. predict_proba=<an allow-listed function> would hijack prediction
     def edit(m, marker):
@@ -419,7 +437,11 @@ def test_manifest_cannot_set_methods_or_internals(saved, tmp_path, name):
 def test_inline_array_with_a_huge_dtype_is_refused(saved, tmp_path):
     def edit(m, marker):
         _net(m)["attributes"]["feature_names_in_"] = {
-            "$type": "ndarray", "dtype": "<U100000000", "shape": [4], "data": ["a", "b", "c", "d"]}
+            "$type": "ndarray",
+            "dtype": "<U100000000",
+            "shape": [4],
+            "data": ["a", "b", "c", "d"],
+        }
 
     path, _ = _tampered(saved, tmp_path, edit)
     with pytest.raises(UnsafeModelError, match="refusing to allocate"):

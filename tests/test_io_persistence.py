@@ -183,8 +183,9 @@ def test_cnn_baseline_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(8, 3, 32, 32)).astype(np.float32)
     y = np.array([0, 1] * 4)
-    clf = ResNet50Classifier(weights=str(pretrained), max_epochs=1, batch_size=8, device="cpu",
-                             random_state=0, augment=False).fit(X, y)
+    clf = ResNet50Classifier(
+        weights=str(pretrained), max_epochs=1, batch_size=8, device="cpu", random_state=0, augment=False
+    ).fit(X, y)
     path = save(clf, tmp_path / "cnn.llmrad")
     pretrained.unlink()  # the fine-tuned weights are in the file; the pretrained ones are not needed
     loaded = _load_quiet(path)
@@ -319,12 +320,11 @@ def test_skops_payload_with_dangerous_type_is_refused(saved, tmp_path, target):
             z.writestr(m, json.dumps(schema) if m == "schema.json" else inner.read(m))
 
     def as_function_transformer(m):
-        m["estimator"]["steps"][0]["node"]["class"] = (
-            "sklearn.preprocessing._function_transformer.FunctionTransformer"
-        )
+        m["estimator"]["steps"][0]["node"]["class"] = "sklearn.preprocessing._function_transformer.FunctionTransformer"
 
-    path = _rewrite(saved, tmp_path / "evil.llmrad", manifest=as_function_transformer,
-                    replace={"steps/0.skops": out.getvalue()})
+    path = _rewrite(
+        saved, tmp_path / "evil.llmrad", manifest=as_function_transformer, replace={"steps/0.skops": out.getvalue()}
+    )
     with pytest.raises(UnsafeModelError, match=target.replace(".", r"\.")):
         load(path)
     assert not marker.exists()
@@ -340,12 +340,26 @@ def test_skops_payload_with_dangerous_type_is_refused(saved, tmp_path, target):
             {"module": {"$type": "ref", "name": "builtins.eval"}}
         ),
         lambda m: m["estimator"]["steps"][2]["node"]["params"].update(
-            {"callbacks": [{"$type": "object", "class": "subprocess.Popen",
-                            "params": {"args": {"$type": "tuple", "items": ["touch", "MARKER"]}}}]}
+            {
+                "callbacks": [
+                    {
+                        "$type": "object",
+                        "class": "subprocess.Popen",
+                        "params": {"args": {"$type": "tuple", "items": ["touch", "MARKER"]}},
+                    }
+                ]
+            }
         ),
         lambda m: m["estimator"]["steps"][2]["node"]["params"].update(
-            {"callbacks": [{"$type": "object", "class": "skorch.callbacks.training.Checkpoint",
-                            "params": {"dirname": "MARKER"}}]}
+            {
+                "callbacks": [
+                    {
+                        "$type": "object",
+                        "class": "skorch.callbacks.training.Checkpoint",
+                        "params": {"dirname": "MARKER"},
+                    }
+                ]
+            }
         ),
     ],
     ids=["step-os.system", "root-Popen", "own-function", "ref-eval", "Popen-callback", "checkpoint"],
@@ -385,8 +399,9 @@ def test_language_model_file_outside_its_folder_is_refused(fitted, tmp_path):
     def traverse(m):
         m["estimator"]["steps"][1]["node"]["language_model"]["included_files"].append("../../evil.json")
 
-    evil = _rewrite(path, tmp_path / "evil.llmrad", manifest=traverse,
-                    add={"steps/1/language_model/../../evil.json": b"{}"})
+    evil = _rewrite(
+        path, tmp_path / "evil.llmrad", manifest=traverse, add={"steps/1/language_model/../../evil.json": b"{}"}
+    )
     with pytest.raises(UnsafeModelError, match="evil.json"):
         load(evil, language_model_dir=tmp_path / "lm")
     assert not (tmp_path / "evil.json").exists()

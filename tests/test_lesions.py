@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_llmrad import CLAHEPreprocessor, RadiomicsExtractor
-from sklearn_llmrad.models import ROIToTensor
 from sklearn_llmrad.exceptions import ImageReadError, MaskError
 from sklearn_llmrad.lesions import check_image, check_lesion, check_roi_size, select_roi
+from sklearn_llmrad.models import ROIToTensor
 
 
 def _mask(shape=(16, 16), value=1, box=(4, 10, 4, 10)):
@@ -114,10 +114,7 @@ def test_a_region_passes_iff_it_spans_two_rows_and_columns(r, c, h, w):
     mask[r : r + h, c : c + w] = 1
     height, width = min(h, 16 - r), min(w, 16 - c)
     if height >= 2 and width >= 2:
-        assert (
-            check_lesion(np.ones((16, 16)), mask, min_pixels=2)[1].sum()
-            == height * width
-        )
+        assert check_lesion(np.ones((16, 16)), mask, min_pixels=2)[1].sum() == height * width
     else:
         with pytest.raises(MaskError, match="too small"):
             check_lesion(np.ones((16, 16)), mask, min_pixels=2)
@@ -131,31 +128,33 @@ def test_preprocessing_and_radiomics_give_the_same_reason(name):
     with pytest.raises(MaskError) as clahe:
         CLAHEPreprocessor(min_roi_pixels=2, label=1).transform(X)
     with pytest.raises(MaskError) as radiomics:
-        RadiomicsExtractor(
-            image_types=["Original"], feature_classes=["firstorder"], progress=False
-        ).fit_transform(X)
+        RadiomicsExtractor(image_types=["Original"], feature_classes=["firstorder"], progress=False).fit_transform(X)
     assert clahe.value.reason == radiomics.value.reason
 
 
 @pytest.mark.parametrize(
     "image, mask, error, message",
     [
-        (np.full((8, 8), np.nan, np.float32), None, ImageReadError,
-         "ROI crop holds 64 NaN/infinite pixel(s); fix or drop this lesion"),
-        (np.ones((2, 8, 8), np.float32), None, ImageReadError,
-         "ROI crop must be 2-D, got shape (2, 8, 8)"),
-        (np.ones((8, 8), np.float32), np.ones((8, 6), np.uint8), MaskError,
-         "mask shape (8, 6) does not match image shape (8, 8)"),
-        (np.ones((8, 8), np.float32), np.zeros((8, 8), np.uint8), MaskError,
-         "mask is empty (no non-zero pixel)"),
+        (
+            np.full((8, 8), np.nan, np.float32),
+            None,
+            ImageReadError,
+            "ROI crop holds 64 NaN/infinite pixel(s); fix or drop this lesion",
+        ),
+        (np.ones((2, 8, 8), np.float32), None, ImageReadError, "ROI crop must be 2-D, got shape (2, 8, 8)"),
+        (
+            np.ones((8, 8), np.float32),
+            np.ones((8, 6), np.uint8),
+            MaskError,
+            "mask shape (8, 6) does not match image shape (8, 8)",
+        ),
+        (np.ones((8, 8), np.float32), np.zeros((8, 8), np.uint8), MaskError, "mask is empty (no non-zero pixel)"),
     ],
 )
 def test_roi_to_tensor_uses_the_same_messages(image, mask, error, message):
     """The CNN input stage reports a bad crop or mask with the validator's words."""
     use_mask = "channel" if mask is not None else False
-    X = pd.DataFrame(
-        {"image": [image], "mask": [mask], "source": ["/data/a.png"]}, index=["c7"]
-    )
+    X = pd.DataFrame({"image": [image], "mask": [mask], "source": ["/data/a.png"]}, index=["c7"])
     with pytest.raises(error) as info:
         ROIToTensor(size=8, use_mask=use_mask).transform(X)
     assert info.value.reason == message

@@ -107,8 +107,7 @@ def test_scoring_dict_in_cross_validate():
         sens, spec = naive_rates(y[test], pred)
         assert res["test_sensitivity"][fold] == pytest.approx(sens)
         assert res["test_specificity"][fold] == pytest.approx(spec)
-        assert res["test_roc_auc"][fold] == pytest.approx(
-            roc_auc_score(y[test], fitted.predict_proba(X[test])[:, 1]))
+        assert res["test_roc_auc"][fold] == pytest.approx(roc_auc_score(y[test], fitted.predict_proba(X[test])[:, 1]))
 
 
 # ------------------------------------------------------------ calibration
@@ -201,10 +200,8 @@ def test_builtin_metrics_equal_sklearn_callables_on_the_same_replicates(stratifi
     for name, fn in pairs:
         # BCa adds a jackknife of n sklearn calls: check it on two metrics only
         for method in ("percentile", "bca") if name in ("roc_auc", "f1") else ("percentile",):
-            ours = bootstrap_ci(y, prob, name, n_bootstraps=60, stratified=stratified,
-                                method=method, random_state=4)
-            ref = bootstrap_ci(y, prob, fn, n_bootstraps=60, stratified=stratified,
-                               method=method, random_state=4)
+            ours = bootstrap_ci(y, prob, name, n_bootstraps=60, stratified=stratified, method=method, random_state=4)
+            ref = bootstrap_ci(y, prob, fn, n_bootstraps=60, stratified=stratified, method=method, random_state=4)
             np.testing.assert_allclose(ours, ref, err_msg=f"{name} {method}")
 
 
@@ -231,23 +228,20 @@ def test_stratified_resampling_keeps_class_counts():
 
 def test_bootstrap_label_metrics_threshold_probabilities():
     y, prob = sample()
-    for name, fn in [("sensitivity", recall_score), ("f1", f1_score),
-                     ("accuracy", accuracy_score)]:
+    for name, fn in [("sensitivity", recall_score), ("f1", f1_score), ("accuracy", accuracy_score)]:
         ci = bootstrap_ci(y, prob, name, n_bootstraps=50, threshold=0.6, random_state=0)
         assert ci.estimate == pytest.approx(fn(y, (prob >= 0.6).astype(int)))
         assert ci.low <= ci.estimate <= ci.high
     # labels are used as they are
     pred = (prob >= 0.5).astype(int)
-    assert bootstrap_ci(y, pred, "specificity", n_bootstraps=20).estimate == pytest.approx(
-        naive_rates(y, pred)[1])
+    assert bootstrap_ci(y, pred, "specificity", n_bootstraps=20).estimate == pytest.approx(naive_rates(y, pred)[1])
 
 
 def test_percentile_interval_of_a_mean_matches_normal_theory():
     rng = np.random.default_rng(0)
     x = rng.normal(10, 2, 400)
     y = np.tile([0, 1], 200)
-    ci = bootstrap_ci(y, x, lambda yt, v: np.mean(v), n_bootstraps=2000,
-                      stratified=False, random_state=0)
+    ci = bootstrap_ci(y, x, lambda yt, v: np.mean(v), n_bootstraps=2000, stratified=False, random_state=0)
     half = 1.96 * x.std(ddof=1) / np.sqrt(len(x))
     assert ci.low == pytest.approx(x.mean() - half, abs=0.04)
     assert ci.high == pytest.approx(x.mean() + half, abs=0.04)
@@ -258,13 +252,13 @@ def test_bca_matches_scipy_bootstrap():
     rng = np.random.default_rng(1)
     v = rng.exponential(1.0, 150)
     y = np.tile([0, 1], 75)
-    ours = bootstrap_ci(y, v, lambda yt, s: np.var(s), n_bootstraps=4000,
-                        stratified=False, method="bca", random_state=0)
+    ours = bootstrap_ci(
+        y, v, lambda yt, s: np.var(s), n_bootstraps=4000, stratified=False, method="bca", random_state=0
+    )
     ref = stats.bootstrap((v,), np.var, n_resamples=4000, method="BCa", random_state=0)
     assert ours.low == pytest.approx(ref.confidence_interval.low, rel=0.05)
     assert ours.high == pytest.approx(ref.confidence_interval.high, rel=0.05)
-    pct = bootstrap_ci(y, v, lambda yt, s: np.var(s), n_bootstraps=4000,
-                       stratified=False, random_state=0)
+    pct = bootstrap_ci(y, v, lambda yt, s: np.var(s), n_bootstraps=4000, stratified=False, random_state=0)
     assert ours.high > pct.high  # BCa moves right for this right-skewed statistic
 
 
@@ -272,8 +266,7 @@ def test_undefined_replicates_are_dropped_with_warning():
     y = np.array([0] * 18 + [1] * 2)
     s = np.linspace(0, 1, 20)
     with pytest.warns(RuntimeWarning, match="undefined on"):
-        ci = bootstrap_ci(y, s, roc_auc_score, n_bootstraps=200, stratified=False,
-                          random_state=0)
+        ci = bootstrap_ci(y, s, roc_auc_score, n_bootstraps=200, stratified=False, random_state=0)
     assert ci.estimate == 1.0 and ci.low <= ci.high
 
 
@@ -449,8 +442,7 @@ def test_probability_range_errors():
 # ------------------------------------------------------------- properties
 @settings(max_examples=40, deadline=None)
 @given(
-    data=st.lists(st.tuples(st.booleans(), st.integers(0, 4), st.integers(0, 4)),
-                  min_size=4, max_size=30),
+    data=st.lists(st.tuples(st.booleans(), st.integers(0, 4), st.integers(0, 4)), min_size=4, max_size=30),
 )
 def test_delong_matches_naive_on_arbitrary_tied_data(data):
     y = np.array([int(t) for t, _, _ in data])

@@ -70,8 +70,13 @@ def test_cnn_encodes_labels_in_the_order_of_classes(names, classes):
     y = np.asarray(names)[index]
     _RecordingLoss.seen = []
     clf = ResNet50Classifier(
-        criterion=_RecordingLoss, max_epochs=1, batch_size=8, augment=False,
-        random_state=0, classes=classes, device="cpu",
+        criterion=_RecordingLoss,
+        max_epochs=1,
+        batch_size=8,
+        augment=False,
+        random_state=0,
+        classes=classes,
+        device="cpu",
     ).fit(X, y)
     targets = np.concatenate(_RecordingLoss.seen)
     # classes[0] == names[1] (six lesions) is index 0, classes[1] == names[0] is index 1
@@ -87,9 +92,12 @@ def _semantic(n=16, seed=0):
     rng = np.random.default_rng(seed)
     y = np.array([0, 1] * (n // 2))
     values = rng.normal(size=(n, 3)).astype(np.float32) + y[:, None]
-    X = SemanticFeatures(values=values, feature_embeddings=rng.normal(size=(3, 8)).astype(np.float32),
-                         clinical_embeddings=rng.normal(size=(n, 2, 8)).astype(np.float32),
-                         feature_names=["f0", "f1", "f2"])
+    X = SemanticFeatures(
+        values=values,
+        feature_embeddings=rng.normal(size=(3, 8)).astype(np.float32),
+        clinical_embeddings=rng.normal(size=(n, 2, 8)).astype(np.float32),
+        feature_names=["f0", "f1", "f2"],
+    )
     return X, y
 
 
@@ -164,8 +172,15 @@ def test_build_state_hook_rebuilds_the_fitted_network():
     assert state["n_features"] == 3 and state["clinical_dim"] == 8 and state["n_classes"] == 2
     np.testing.assert_array_equal(state["feature_embeddings"], X.feature_embeddings)
     twin = _fusion()
-    for name in ("classes_inferred_", "n_features_in_", "feature_names_in_", "_feature_names_",
-                 "feature_descriptions_", "input_kind_", "clinical_dim_"):
+    for name in (
+        "classes_inferred_",
+        "n_features_in_",
+        "feature_names_in_",
+        "_feature_names_",
+        "feature_descriptions_",
+        "input_kind_",
+        "clinical_dim_",
+    ):
         setattr(twin, name, getattr(clf, name))
     twin.initialize_for_restore(state)
     twin.module_.load_state_dict(clf.module_.state_dict())
@@ -186,9 +201,13 @@ def test_cnn_restore_params_pin_the_normalisation():
 def test_format_1_file_still_loads_with_identical_predictions():
     # written by the code before the shared base (tests/data/make_format_v1.py)
     stored = np.load(DATA / "fusion-format-v1-inputs.npz")
-    X = SemanticFeatures(values=stored["values"], feature_embeddings=stored["feature_embeddings"],
-                         clinical_embeddings=stored["clinical_embeddings"],
-                         feature_names=["f0", "f1", "f2"], descriptions=["a: x", "b: y", "c: z"])
+    X = SemanticFeatures(
+        values=stored["values"],
+        feature_embeddings=stored["feature_embeddings"],
+        clinical_embeddings=stored["clinical_embeddings"],
+        feature_names=["f0", "f1", "f2"],
+        descriptions=["a: x", "b: y", "c: z"],
+    )
     with zipfile.ZipFile(DATA / "fusion-format-v1.llmrad") as zf:
         assert json.loads(zf.read("manifest.json"))["format_version"] == 1
     with warnings.catch_warnings():
@@ -198,8 +217,7 @@ def test_format_1_file_still_loads_with_identical_predictions():
     assert list(clf.classes_) == ["benign", "malignant"]
 
 
-@pytest.mark.parametrize("version,advice", [(0, "re-save it with sklearn-llmrad"),
-                                            (99, "upgrade sklearn-llmrad")])
+@pytest.mark.parametrize("version,advice", [(0, "re-save it with sklearn-llmrad"), (99, "upgrade sklearn-llmrad")])
 def test_unreadable_format_versions_say_what_to_do(tmp_path, version, advice):
     src = DATA / "fusion-format-v1.llmrad"
     dst = tmp_path / "m.llmrad"

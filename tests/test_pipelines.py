@@ -98,13 +98,14 @@ def fitted_twice(synthetic, features, tiny_bert_dir):
 
     def fit(frame, labels):
         pipe = make_llmrad_pipeline(
-            k=10, encoder=str(tiny_bert_dir), encoder_params={"device": "cpu"},
-            classifier_params=SMALL_NET, random_state=0,
+            k=10,
+            encoder=str(tiny_bert_dir),
+            encoder_params={"device": "cpu"},
+            classifier_params=SMALL_NET,
+            random_state=0,
         )[2:]
         # cross_validate hands the pipeline the training rows only; so do we
-        return cross_validate(pipe, frame, labels, cv=[(train, test)], return_estimator=True)[
-            "estimator"
-        ][0]
+        return cross_validate(pipe, frame, labels, cv=[(train, test)], return_estimator=True)["estimator"][0]
 
     return fit(features, y), fit(poisoned, y_poisoned), features.iloc[train], y[train]
 
@@ -149,8 +150,13 @@ def test_full_pipeline_from_images_with_real_minilm(minilm_dir, tmp_path):
     """The whole method from raw images, with a real pretrained BERT-family model and tokenizer."""
     data = make_synthetic_mammograms(24, image_size=128, random_state=4)
     pipe = make_llmrad_pipeline(
-        k=12, encoder=str(minilm_dir), encoder_params={"device": "cpu"}, cache_dir=tmp_path,
-        extractor_params=FAST, classifier_params=SMALL_NET, random_state=0,
+        k=12,
+        encoder=str(minilm_dir),
+        encoder_params={"device": "cpu"},
+        cache_dir=tmp_path,
+        extractor_params=FAST,
+        classifier_params=SMALL_NET,
+        random_state=0,
     )
     pipe.fit(data.frame, data.target)
     sf = pipe[:-1].transform(data.frame.iloc[:5])
@@ -168,8 +174,11 @@ def test_full_pipeline_from_images_with_real_minilm(minilm_dir, tmp_path):
 def test_lesion_without_clinical_data_gets_a_prediction(synthetic, features, tiny_bert_dir):
     X, y, groups = synthetic
     pipe = make_llmrad_pipeline(
-        k=10, encoder=str(tiny_bert_dir), encoder_params={"device": "cpu"},
-        classifier_params=SMALL_NET, random_state=0,
+        k=10,
+        encoder=str(tiny_bert_dir),
+        encoder_params={"device": "cpu"},
+        classifier_params=SMALL_NET,
+        random_state=0,
     )[2:]
     pipe.fit(features, y)
     blank = features.iloc[:3].copy()

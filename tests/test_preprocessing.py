@@ -128,8 +128,11 @@ def test_crop_clipped_at_image_border():
 
 @pytest.mark.parametrize(
     "roi",
-    [CircleROI(row=48, col=60, radius=9), BoxROI(row_min=40, col_min=50, row_max=56, col_max=70),
-     PolygonROI(rows=(40, 40, 56), cols=(50, 70, 60))],
+    [
+        CircleROI(row=48, col=60, radius=9),
+        BoxROI(row_min=40, col_min=50, row_max=56, col_max=70),
+        PolygonROI(rows=(40, 40, 56), cols=(50, 70, 60)),
+    ],
 )
 def test_geometric_rois(roi):
     out = CLAHEPreprocessor(normalize="roi").transform(frame(1).assign(mask=[roi]))
@@ -192,8 +195,11 @@ def test_monochrome1_dicom_equals_inverted_array(tmp_path):
 def test_real_mias_pgm_with_circle(mias_root):
     # mdb023: malignant circumscribed mass at x=538, y=681 (origin bottom-left), radius 29
     X = pd.DataFrame(
-        {"image": [mias_root / "mdb023.pgm"], "mask": [CircleROI(row=1024 - 681, col=538, radius=29)],
-         "density": ["B"]},
+        {
+            "image": [mias_root / "mdb023.pgm"],
+            "mask": [CircleROI(row=1024 - 681, col=538, radius=29)],
+            "density": ["B"],
+        },
         index=["mdb023_1"],
     )
     out = CLAHEPreprocessor().transform(X)
@@ -337,8 +343,15 @@ def test_input_validation():
 
 @pytest.mark.parametrize(
     "params",
-    [{"normalize": "zscore"}, {"label": 0}, {"label": "max"}, {"clip_limit": 2.0}, {"margin": -1},
-     {"min_size": 0}, {"tile_grid": "big"}],
+    [
+        {"normalize": "zscore"},
+        {"label": 0},
+        {"label": "max"},
+        {"clip_limit": 2.0},
+        {"margin": -1},
+        {"min_size": 0},
+        {"tile_grid": "big"},
+    ],
 )
 def test_invalid_params(params):
     with pytest.raises(InvalidParameterError):
@@ -363,9 +376,17 @@ def test_tile_grid_int_equals_pair():
 # ----------------------------------------------------------- sklearn API
 @pytest.mark.parametrize(
     "check",
-    [check_parameters_default_constructible, check_no_attributes_set_in_init, check_get_params_invariance,
-     check_set_params, check_estimator_repr, check_estimator_cloneable, check_estimator_tags_renamed,
-     check_valid_tag_types, check_mixin_order],
+    [
+        check_parameters_default_constructible,
+        check_no_attributes_set_in_init,
+        check_get_params_invariance,
+        check_set_params,
+        check_estimator_repr,
+        check_estimator_cloneable,
+        check_estimator_tags_renamed,
+        check_valid_tag_types,
+        check_mixin_order,
+    ],
 )
 def test_sklearn_estimator_checks(check):
     # parametrize_with_checks skips estimators whose input is not a 2-D
@@ -398,9 +419,7 @@ def test_fit_attributes_and_feature_names():
     expected = ["age", "image", "density", "mask", "source", "history", "extra"]
     assert list(est.get_feature_names_out()) == expected
     assert list(est.transform(X).columns) == expected
-    assert list(CLAHEPreprocessor().get_feature_names_out(["mask", "image", "source"])) == [
-        "mask", "source", "image"
-    ]
+    assert list(CLAHEPreprocessor().get_feature_names_out(["mask", "image", "source"])) == ["mask", "source", "image"]
     with pytest.raises(ValueError, match="feature names"):
         est.transform(X.drop(columns="extra"))
 

@@ -20,11 +20,22 @@ from sklearn_llmrad.prior import (
 from sklearn_llmrad.selection import TopKSelector
 
 # Names whose features carry the signal in every synthetic study, and noise names.
-SIGNAL = ["original_shape_VoxelVolume", "original_shape_SurfaceArea", "original_firstorder_Entropy",
-          "original_glszm_ZoneEntropy"]
-NOISE = ["original_glcm_Idmn", "original_glcm_Correlation", "original_ngtdm_Busyness",
-         "original_glrlm_RunVariance", "original_firstorder_Skewness", "original_gldm_DependenceVariance",
-         "original_shape_Flatness", "original_glcm_ClusterShade"]
+SIGNAL = [
+    "original_shape_VoxelVolume",
+    "original_shape_SurfaceArea",
+    "original_firstorder_Entropy",
+    "original_glszm_ZoneEntropy",
+]
+NOISE = [
+    "original_glcm_Idmn",
+    "original_glcm_Correlation",
+    "original_ngtdm_Busyness",
+    "original_glrlm_RunVariance",
+    "original_firstorder_Skewness",
+    "original_gldm_DependenceVariance",
+    "original_shape_Flatness",
+    "original_glcm_ClusterShade",
+]
 
 
 def make_study(seed, n=80, names=SIGNAL + NOISE, strength=1.0, prefix=""):
@@ -55,8 +66,10 @@ def lm_prior(studies, tiny_bert_dir):
 @pytest.mark.parametrize(
     "name, words",
     [
-        ("T2_wavelet-LLH_glcm_Idmn", ["T2 weighted MRI", "wavelet LLH", "co-occurrence matrix",
-                                      "normalized inverse difference moment"]),
+        (
+            "T2_wavelet-LLH_glcm_Idmn",
+            ["T2 weighted MRI", "wavelet LLH", "co-occurrence matrix", "normalized inverse difference moment"],
+        ),
         ("log-sigma-3-0-mm-3D_glrlm_LongRunEmphasis", ["Laplacian of Gaussian sigma 3.0 mm", "long run emphasis"]),
         ("ADC_original_firstorder_10Percentile", ["apparent diffusion coefficient", "10th percentile of intensity"]),
         ("wavelet_HLL_gldm_SmallDependenceEmphasis", ["wavelet HLL", "dependence matrix"]),
@@ -74,8 +87,9 @@ def test_clean_feature_name_expands_and_keeps_prefix(name, words):
 def test_informativeness_is_within_study_rank():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 30)
-    X = np.column_stack([y + 0.1 * rng.normal(size=60), rng.normal(size=60), -y + 0.5 * rng.normal(size=60),
-                         np.ones(60)])
+    X = np.column_stack(
+        [y + 0.1 * rng.normal(size=60), rng.normal(size=60), -y + 0.5 * rng.normal(size=60), np.ones(60)]
+    )
     info, auc = univariate_informativeness(X, y)
     assert info[0] == 1.0 and info[1] == 0.0 and 0 < info[2] < 1
     assert auc[2] < 0.5  # a negative association is informative too
@@ -85,7 +99,7 @@ def test_informativeness_is_within_study_rank():
 def test_prior_learns_which_names_matter(random_prior, studies):
     w = random_prior.feature_weights(SIGNAL + NOISE)
     assert np.median(w) == pytest.approx(1.0)
-    assert w[: len(SIGNAL)].min() > w[len(SIGNAL):].max()
+    assert w[: len(SIGNAL)].min() > w[len(SIGNAL) :].max()
     assert random_prior.studies_ == sorted(studies)
     assert random_prior.n_names_ == len(SIGNAL + NOISE)
 
@@ -177,8 +191,22 @@ def test_pretrain_cli_writes_a_loadable_prior(tmp_path):
     from sklearn_llmrad.cli import main
 
     _write_tables(tmp_path / "t", {n: make_study(i) for i, n in enumerate(TABLE_NAMES[:3])})
-    assert main(["pretrain", "--tables", str(tmp_path / "t"), "--exclude", "HNSCC",
-                 "--name-vectors", "random", "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--tables",
+                str(tmp_path / "t"),
+                "--exclude",
+                "HNSCC",
+                "--name-vectors",
+                "random",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     prior = SemanticPrior.load(tmp_path / "out")
     assert prior.studies_ == ["Ahn2021", "LNDb"]
 
@@ -196,7 +224,10 @@ def test_prior_changes_what_topk_selects(random_prior):
     X, y = _ambiguous_data()
     plain = TopKSelector(k=4, passthrough=None).fit(X, y)
     weighted = TopKSelector(k=4, passthrough=None, prior=random_prior, prior_gamma=8).fit(X, y)
-    n_signal = lambda sel: len(set(sel.selected_features_) & set(SIGNAL))
+
+    def n_signal(sel):
+        return len(set(sel.selected_features_) & set(SIGNAL))
+
     assert n_signal(weighted) > n_signal(plain)
     strong = TopKSelector(k=4, passthrough=None, prior=random_prior, prior_gamma=16).fit(X, y)
     assert set(strong.selected_features_) == set(SIGNAL)
@@ -214,13 +245,17 @@ def test_prior_changes_what_the_linear_model_learns(random_prior):
     ref = LogisticRegression(C=0.1, max_iter=2000).fit(StandardScaler().fit_transform(X), y)
     np.testing.assert_allclose(plain.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
     trusted = SemanticPriorLogisticRegression(prior=random_prior, gamma=4, Cs=(0.1,)).fit(X, y)
-    share = lambda m: np.abs(m.coef_[0, : len(SIGNAL)]).sum() / np.abs(m.coef_[0]).sum()
+
+    def share(m):
+        return np.abs(m.coef_[0, : len(SIGNAL)]).sum() / np.abs(m.coef_[0]).sum()
+
     assert share(trusted) > share(plain) + 0.2
     auto = SemanticPriorLogisticRegression(prior=random_prior, Cs=(0.1, 1.0), random_state=0).fit(X, y)
     assert auto.gamma_ in (0.0, 2.0, 4.0, 8.0) and len(auto.cv_results_) == 8
     assert auto.cv_results_[(auto.gamma_, auto.C_)] == max(auto.cv_results_.values())
-    grid = GridSearchCV(SemanticPriorLogisticRegression(prior=random_prior, Cs=(0.1,)),
-                        {"gamma": [0.0, 4.0]}, cv=3).fit(X, y)
+    grid = GridSearchCV(
+        SemanticPriorLogisticRegression(prior=random_prior, Cs=(0.1,)), {"gamma": [0.0, 4.0]}, cv=3
+    ).fit(X, y)
     assert grid.best_params_["gamma"] in (0.0, 4.0)
     assert grid.best_estimator_.prior is random_prior  # a fitted prior is shared, not cloned
 
@@ -238,8 +273,15 @@ def test_fusion_linear_path_penalised_by_prior(random_prior):
     from sklearn_llmrad.models.classifier import LLMRadiomicsClassifier
 
     X, y = _ambiguous_data(3, n=80)
-    params = {"hidden_size": 8, "n_heads": 2, "max_epochs": 15, "lr": 1e-3, "attention": False,
-              "random_state": 0, "device": "cpu"}
+    params = {
+        "hidden_size": 8,
+        "n_heads": 2,
+        "max_epochs": 15,
+        "lr": 1e-3,
+        "attention": False,
+        "random_state": 0,
+        "device": "cpu",
+    }
     plain = LLMRadiomicsClassifier(**params).fit(X.astype("float32"), y)
     with_prior = LLMRadiomicsClassifier(**params, prior=random_prior, prior_gamma=8, prior_penalty=1.0)
     with_prior.fit(X.astype("float32"), y)
@@ -255,8 +297,13 @@ def test_pipeline_pretrained_wires_the_prior(random_prior, tmp_path):
     from sklearn_llmrad.pipelines import make_llmrad_pipeline
 
     random_prior.save(tmp_path / "p")
-    pipe = make_llmrad_pipeline(encoder=None, pretrained=tmp_path / "p", k=4, random_state=0,
-                                classifier_params={"hidden_size": 8, "n_heads": 2, "max_epochs": 3})
+    pipe = make_llmrad_pipeline(
+        encoder=None,
+        pretrained=tmp_path / "p",
+        k=4,
+        random_state=0,
+        classifier_params={"hidden_size": 8, "n_heads": 2, "max_epochs": 3},
+    )
     assert isinstance(pipe.named_steps["topk"].prior, SemanticPrior)
     assert pipe.named_steps["fusion"].prior is pipe.named_steps["topk"].prior
     X, y = _ambiguous_data(4, n=60)
@@ -273,8 +320,10 @@ def test_pipeline_with_prior_roundtrips_through_safe_io(random_prior, tmp_path):
     from sklearn_llmrad import io
 
     X, y = _ambiguous_data(5)
-    pipe = make_pipeline(TopKSelector(k=6, passthrough=None, prior=random_prior, prior_gamma=4),
-                         SemanticPriorLogisticRegression(prior=random_prior, gamma=2.0, Cs=(1.0,))).fit(X, y)
+    pipe = make_pipeline(
+        TopKSelector(k=6, passthrough=None, prior=random_prior, prior_gamma=4),
+        SemanticPriorLogisticRegression(prior=random_prior, gamma=2.0, Cs=(1.0,)),
+    ).fit(X, y)
     io.save(pipe, tmp_path / "m.llmrad")
     back = io.load(tmp_path / "m.llmrad")
     np.testing.assert_array_equal(back.predict_proba(X), pipe.predict_proba(X))

@@ -40,8 +40,7 @@ PHI = {
 }
 # what a leak could look like besides the raw value
 NEEDLES = sorted(
-    {v for v in PHI.values()}
-    | {"Doeprivate", "Janeprivate", "Refdoc", "Privatus", "Exampleton", "1961-02-03", "7391"},
+    {v for v in PHI.values()} | {"Doeprivate", "Janeprivate", "Refdoc", "Privatus", "Exampleton", "1961-02-03", "7391"},
     key=len,
 )
 
@@ -194,8 +193,7 @@ def _ddsm_phi(path):
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     values = set()
     # StudyID ("DDSM") and similar generic values are left out: they identify no one
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "StudyDate", "AccessionNumber",
-                    "OtherPatientIDs"):
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "StudyDate", "AccessionNumber", "OtherPatientIDs"):
         value = str(ds.get(keyword, "") or "").strip()
         if len(value) >= 6:
             values.add(value)
@@ -221,11 +219,16 @@ def test_real_ddsm_dicoms(tmp_path, ddsm_dicoms, capture):
         for i, path in enumerate(paths):
             image = read_image(path, case=f"ddsm_{i}")
             rows, cols = image.shape
-            frames.append(pd.DataFrame(
-                {"image": [str(path)], "mask": [CircleROI(row=rows / 2, col=cols / 2, radius=40)],
-                 "age": [55.0 + i]},
-                index=[f"ddsm_{i}"],
-            ))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "image": [str(path)],
+                        "mask": [CircleROI(row=rows / 2, col=cols / 2, radius=40)],
+                        "age": [55.0 + i],
+                    },
+                    index=[f"ddsm_{i}"],
+                )
+            )
         X = pd.concat(frames)
         cache = tmp_path / "cache"
         features = RadiomicsExtractor(**SETTINGS, cache_dir=cache).fit_transform(X)
@@ -269,8 +272,9 @@ def test_saved_model_and_explanations_hold_no_identifiers(tmp_path, capture):
         features = features + rng.normal(scale=1e-3, size=features.shape)
         selector = TopKSelector(k=4, passthrough=None).fit(features, y)
         Z = selector.transform(features)
-        clf = LLMRadiomicsClassifier(max_epochs=2, hidden_size=8, n_heads=2, random_state=0, device="cpu",
-                                     early_stopping=False).fit(Z, y)
+        clf = LLMRadiomicsClassifier(
+            max_epochs=2, hidden_size=8, n_heads=2, random_state=0, device="cpu", early_stopping=False
+        ).fit(Z, y)
         explanation = clf.explain(Z)
         path = save(clf, tmp_path / "clf.llmrad")
     _assert_clean(repr(explanation), "the explanation")

@@ -88,7 +88,7 @@ def test_full_default_feature_set_on_one_roi():
     Xt = ext.transform(X)
     names = list(ext.get_feature_names_out())
     assert list(Xt.columns) == names
-    features = names[: -3]
+    features = names[:-3]
     assert names[-3:] == ["age", "density", "history"]
     print(f"default RadiomicsExtractor: {len(features)} features")
     assert 1300 <= len(features) <= 1900
@@ -519,8 +519,9 @@ def test_invalid_parameters(bad, match):
 
 # -- parallel extraction: warm, reused extractors and balanced tasks (issue 12) --
 def test_extractor_is_built_once_per_thread_and_settings(monkeypatch):
-    import sklearn_llmrad.radiomics as radiomics_module
     from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    import sklearn_llmrad.radiomics as radiomics_module
 
     built = []
     real_init = RadiomicsFeatureExtractor.__init__

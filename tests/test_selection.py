@@ -23,8 +23,9 @@ from sklearn_llmrad.selection import TopKSelector, mrmr_select
         TopKSelector(k=2),
         TopKSelector(k=2, score_func="mutual_info", random_state=0),
         TopKSelector(k=2, score_func="mrmr"),
-        TopKSelector(k="all", score_func="mrmr", mrmr_scheme="difference",
-                     mrmr_relevance="mutual_info", random_state=0),
+        TopKSelector(
+            k="all", score_func="mrmr", mrmr_scheme="difference", mrmr_relevance="mutual_info", random_state=0
+        ),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -74,8 +75,7 @@ def test_clinical_passthrough_and_output_frame():
     assert set(out.columns[:2]) == {"original_firstorder_Mean", "wavelet-LH_glcm_Contrast"}
     assert list(out.columns[:2]) == [c for c in FEATURES if c in set(out.columns[:2])]
     assert out.index.equals(X.index)
-    pd.testing.assert_frame_equal(out[["age", "density", "history"]],
-                                  X[["age", "density", "history"]])
+    pd.testing.assert_frame_equal(out[["age", "density", "history"]], X[["age", "density", "history"]])
     # clinical columns are never scored, even numeric age
     assert np.isnan(sel.scores_[list(X.columns).index("age")])
     assert list(sel.passthrough_features_) == ["age", "density", "history"]
@@ -95,8 +95,7 @@ def test_dataframe_output_regardless_of_set_output(output):
 
 def test_array_input_is_an_ordinary_selector():
     X, y = make_frame()
-    arr = X[["original_firstorder_Mean", "original_glcm_Contrast",
-             "original_glrlm_RunEntropy"]].to_numpy()
+    arr = X[["original_firstorder_Mean", "original_glcm_Contrast", "original_glrlm_RunEntropy"]].to_numpy()
     sel = TopKSelector(k=1).fit(arr, y)
     out = sel.transform(arr)
     assert isinstance(out, np.ndarray)
@@ -133,8 +132,7 @@ def test_constant_and_all_nan_never_selected():
     X, y = make_frame()
     with pytest.warns(UserWarning, match="greater than the number of usable"):
         sel = TopKSelector(k=10).fit(X, y)
-    assert set(sel.dropped_features_) == {"original_shape2D_Elongation",
-                                         "log-sigma-1-0-mm-3D_firstorder_Mean"}
+    assert set(sel.dropped_features_) == {"original_shape2D_Elongation", "log-sigma-1-0-mm-3D_firstorder_Mean"}
     assert sel.k_ == 4
     assert not set(sel.dropped_features_) & set(sel.selected_features_)
     with warnings.catch_warnings():
@@ -164,8 +162,12 @@ def test_nan_median_imputed_for_scoring_only():
 
 def test_mutual_info_matches_sklearn_and_is_reproducible():
     X, y = make_frame()
-    usable = ["original_firstorder_Mean", "original_glcm_Contrast",
-              "wavelet-LH_glcm_Contrast", "original_glrlm_RunEntropy"]
+    usable = [
+        "original_firstorder_Mean",
+        "original_glcm_Contrast",
+        "wavelet-LH_glcm_Contrast",
+        "original_glrlm_RunEntropy",
+    ]
     a = TopKSelector(k=2, score_func="mutual_info", random_state=3).fit(X, y)
     b = TopKSelector(k=2, score_func="mutual_info", random_state=3).fit(X, y)
     np.testing.assert_array_equal(a.scores_, b.scores_)
@@ -227,14 +229,13 @@ def test_perfectly_separating_feature_ranks_first(score_func, scheme):
 def test_mrmr_avoids_redundant_copy():
     X, y = make_frame()
     anova = TopKSelector(k=2, passthrough=None).fit(X, y)
-    mrmr = TopKSelector(k=2, score_func="mrmr", mrmr_relevance="mutual_info",
-                        mrmr_scheme="difference", passthrough=None, random_state=0).fit(X, y)
+    mrmr = TopKSelector(
+        k=2, score_func="mrmr", mrmr_relevance="mutual_info", mrmr_scheme="difference", passthrough=None, random_state=0
+    ).fit(X, y)
     # ANOVA keeps the informative feature and its near copy; mRMR replaces the copy
     # (by a weakly correlated feature: the redundancy term outweighs small relevance)
-    assert set(anova.selected_features_) == {"original_firstorder_Mean",
-                                             "wavelet-LH_glcm_Contrast"}
-    assert len(set(mrmr.selected_features_) & {"original_firstorder_Mean",
-                                                "wavelet-LH_glcm_Contrast"}) == 1
+    assert set(anova.selected_features_) == {"original_firstorder_Mean", "wavelet-LH_glcm_Contrast"}
+    assert len(set(mrmr.selected_features_) & {"original_firstorder_Mean", "wavelet-LH_glcm_Contrast"}) == 1
 
 
 def test_mrmr_at_radiomics_scale():
@@ -341,8 +342,7 @@ def test_real_pyradiomics_features():
         label = i % 2
         # malignant: brighter and more heterogeneous lesions
         img = 100 + 40 * label + rng.normal(0, 5 + 15 * label, (32, 32))
-        result = extractor.execute(sitk.GetImageFromArray(img[None]),
-                                   sitk.GetImageFromArray(mask[None]))
+        result = extractor.execute(sitk.GetImageFromArray(img[None]), sitk.GetImageFromArray(mask[None]))
         rows.append({k: float(v) for k, v in result.items() if not k.startswith("diagnostics")})
         y.append(label)
     X = pd.DataFrame(rows, index=[f"synthetic_{i:04d}" for i in range(16)])

@@ -19,15 +19,24 @@ from sklearn_llmrad.transfer import (
 )
 
 FEATURES = [
-    "original_glcm_Contrast", "original_glcm_Idmn", "original_firstorder_Entropy",
-    "original_firstorder_Mean", "original_shape_Sphericity", "wavelet-LLH_glcm_Contrast",
-    "wavelet-LLH_firstorder_Mean", "original_gldm_DependenceEntropy",
+    "original_glcm_Contrast",
+    "original_glcm_Idmn",
+    "original_firstorder_Entropy",
+    "original_firstorder_Mean",
+    "original_shape_Sphericity",
+    "wavelet-LLH_glcm_Contrast",
+    "wavelet-LLH_firstorder_Mean",
+    "original_gldm_DependenceEntropy",
 ]
 INFORMATIVE = ("glcm_Contrast", "firstorder_Entropy")
 FAST_FUSION = {"hidden_size": 8, "n_heads": 2, "max_epochs": 2, "batch_size": 16, "lr": 1e-2}
 SMALL_LR = {"model__Cs": (0.1, 1.0), "model__gammas": (0.0, 4.0)}
-FAST_MODELS = {"prior-lr": SMALL_LR, "random-prior-lr": SMALL_LR, "lr": {"model__Cs": (0.1, 1.0)},
-               "llmrad-prior": {"topk__prior_gamma": 4.0}}
+FAST_MODELS = {
+    "prior-lr": SMALL_LR,
+    "random-prior-lr": SMALL_LR,
+    "lr": {"model__Cs": (0.1, 1.0)},
+    "llmrad-prior": {"topk__prior_gamma": 4.0},
+}
 
 
 def _table(seed, prefix, n=40):
@@ -43,17 +52,21 @@ def _table(seed, prefix, n=40):
 
 @pytest.fixture(scope="module")
 def tables():
-    return {name: _table(i, prefix) for i, (name, prefix) in
-            enumerate([("StudyA", "CT_"), ("StudyB", "T2_"), ("StudyC", "PET_"), ("StudyD", "")])}
+    return {
+        name: _table(i, prefix)
+        for i, (name, prefix) in enumerate([("StudyA", "CT_"), ("StudyB", "T2_"), ("StudyC", "PET_"), ("StudyD", "")])
+    }
 
 
 # -- aggregation ---------------------------------------------------------------------
 def test_mean_rank_and_wilcoxon_on_a_hand_checked_case():
     # a beats b on all six studies (distinct differences); c is best on two
     aucs = pd.DataFrame(
-        {"a": [0.80, 0.75, 0.90, 0.70, 0.65, 0.85],
-         "b": [0.70, 0.72, 0.60, 0.69, 0.60, 0.81],
-         "c": [0.90, 0.50, 0.95, 0.60, 0.60, 0.50]},
+        {
+            "a": [0.80, 0.75, 0.90, 0.70, 0.65, 0.85],
+            "b": [0.70, 0.72, 0.60, 0.69, 0.60, 0.81],
+            "c": [0.90, 0.50, 0.95, 0.60, 0.60, 0.50],
+        },
         index=[f"s{i}" for i in range(6)],
     )
     summary, pairs, friedman_p = summarize_studies(aucs)
@@ -86,8 +99,7 @@ def test_identical_models_get_p_one_and_missing_studies_are_left_out():
 def test_inner_cv_choice_falls_back_to_the_linear_model():
     X, y = _table(0, "")
     noise = DummyClassifier(strategy="uniform", random_state=0)
-    clf = InnerCVChoiceClassifier([("linear", LogisticRegression()), ("noise", noise)],
-                                  random_state=0).fit(X, y)
+    clf = InnerCVChoiceClassifier([("linear", LogisticRegression()), ("noise", noise)], random_state=0).fit(X, y)
     assert clf.choice_ == "linear"
     assert list(clf.estimators_) == ["linear"]
     assert clf.cv_scores_["linear"] > clf.cv_scores_["noise"]
@@ -97,8 +109,7 @@ def test_inner_cv_choice_falls_back_to_the_linear_model():
 
 def test_inner_cv_choice_ties_go_to_the_first_candidate_and_params_are_nested():
     X, y = _table(1, "")
-    clf = InnerCVChoiceClassifier([("first", LogisticRegression()), ("second", LogisticRegression())],
-                                  random_state=0)
+    clf = InnerCVChoiceClassifier([("first", LogisticRegression()), ("second", LogisticRegression())], random_state=0)
     assert clf.get_params()["second__C"] == 1.0
     clf.set_params(second__C=2.0)
     assert clf.estimators[1][1].C == 2.0
@@ -108,27 +119,43 @@ def test_inner_cv_choice_ties_go_to_the_first_candidate_and_params_are_nested():
         InnerCVChoiceClassifier([("a", LogisticRegression()), ("a", LogisticRegression())]).fit(X, y)
 
 
-@pytest.mark.parametrize("check", [
-    "check_estimators_unfitted", "check_classifier_not_supporting_multiclass",
-    "check_classifiers_one_label", "check_fit2d_1sample", "check_get_params_invariance",
-    "check_set_params", "check_do_not_raise_errors_in_init_or_set_params",
-    "check_estimators_overwrite_params", "check_n_features_in", "check_requires_y_none",
-    "check_estimators_pickle",
-])
+@pytest.mark.parametrize(
+    "check",
+    [
+        "check_estimators_unfitted",
+        "check_classifier_not_supporting_multiclass",
+        "check_classifiers_one_label",
+        "check_fit2d_1sample",
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_do_not_raise_errors_in_init_or_set_params",
+        "check_estimators_overwrite_params",
+        "check_n_features_in",
+        "check_requires_y_none",
+        "check_estimators_pickle",
+    ],
+)
 def test_inner_cv_choice_passes_sklearn_checks(check):
     # the whole check_estimator suite passes too (about a minute; run by hand)
     from sklearn.utils import estimator_checks
 
-    est = InnerCVChoiceClassifier([("lr", LogisticRegression()), ("lr2", LogisticRegression(C=0.1))],
-                                  cv=2, random_state=0)
+    est = InnerCVChoiceClassifier(
+        [("lr", LogisticRegression()), ("lr2", LogisticRegression(C=0.1))], cv=2, random_state=0
+    )
     getattr(estimator_checks, check)(type(est).__name__, est)
 
 
 # -- the benchmark without priors: resume and fingerprints ---------------------------
 def test_results_are_resumed_and_recomputed_when_settings_change(tables, tmp_path):
-    kwargs = dict(models=["radiomics-svc", "random-forest"], cv=3, out_dir=tmp_path, k=4,
-                  model_params={"random-forest": {"model__n_estimators": 10}},
-                  n_bootstraps=50, log=lambda line: None)
+    kwargs = dict(
+        models=["radiomics-svc", "random-forest"],
+        cv=3,
+        out_dir=tmp_path,
+        k=4,
+        model_params={"random-forest": {"model__n_estimators": 10}},
+        n_bootstraps=50,
+        log=lambda line: None,
+    )
     first = run_transfer_benchmark(tables, studies=["StudyA", "StudyB"], **kwargs)
     assert first.timing["n_cached_results"] == 0 and first.timing["n_results"] == 4
     assert (first.per_study["status"] == "ok").all()
@@ -162,16 +189,23 @@ def test_a_study_too_small_for_the_folds_is_named(tables):
     X, y = tables["StudyA"]
     small = {"Tiny": (X.iloc[:6], np.array([0, 0, 0, 0, 1, 1])), "StudyB": tables["StudyB"]}
     with pytest.raises(ValueError, match="'Tiny'.*2 positives"):
-        run_transfer_benchmark(small, studies=["Tiny"], models=["radiomics-svc"], cv=3,
-                               log=lambda line: None)
+        run_transfer_benchmark(small, studies=["Tiny"], models=["radiomics-svc"], cv=3, log=lambda line: None)
 
 
 # -- priors: leave-one-study-out, cached, never trained on the target -----------------
 def test_loso_priors_never_contain_their_target_and_are_cached(tables, tiny_bert_dir, tmp_path):
     models = ["llmrad-prior", "prior-lr", "random-prior-lr", "lr"]
-    kwargs = dict(models=models, cv=3, out_dir=tmp_path, language_model=str(tiny_bert_dir), k=4,
-                  classifier_params=FAST_FUSION, model_params=FAST_MODELS, n_bootstraps=50,
-                  log=lambda line: None)
+    kwargs = dict(
+        models=models,
+        cv=3,
+        out_dir=tmp_path,
+        language_model=str(tiny_bert_dir),
+        k=4,
+        classifier_params=FAST_FUSION,
+        model_params=FAST_MODELS,
+        n_bootstraps=50,
+        log=lambda line: None,
+    )
     targets = ["StudyA", "StudyB"]
     result = run_transfer_benchmark(tables, studies=targets, **kwargs)
     assert (result.per_study["status"] == "ok").all(), result.per_study[["study", "model", "status"]]
@@ -226,9 +260,30 @@ def test_cli_transfer_end_to_end(tables, tiny_bert_dir, tmp_path, capsys):
     names = ["Ahn2021", "Arita2018", "Fusco2022"]
     root = _write_radmlbench(tmp_path / "tables", dict(zip(names, tables.values())))
     out = tmp_path / "out"
-    code = main(["benchmark", "--dataset", "radmlbench", "--root", str(root), "--transfer",
-                 "--models", "prior-lr,radiomics-svc", "--studies", "Ahn2021,Fusco2022", "--cv", "3", "--k", "4",
-                 "--bootstraps", "50", "--language-model", str(tiny_bert_dir), "--out", str(out)])
+    code = main(
+        [
+            "benchmark",
+            "--dataset",
+            "radmlbench",
+            "--root",
+            str(root),
+            "--transfer",
+            "--models",
+            "prior-lr,radiomics-svc",
+            "--studies",
+            "Ahn2021,Fusco2022",
+            "--cv",
+            "3",
+            "--k",
+            "4",
+            "--bootstraps",
+            "50",
+            "--language-model",
+            str(tiny_bert_dir),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "Mean rank" in printed and "Wilcoxon" in printed
@@ -245,5 +300,4 @@ def test_cli_radmlbench_needs_transfer(tmp_path):
     from sklearn_llmrad.cli import main
 
     with pytest.raises(SystemExit, match="--transfer"):
-        main(["benchmark", "--dataset", "radmlbench", "--root", str(tmp_path),
-              "--language-model", str(tmp_path)])
+        main(["benchmark", "--dataset", "radmlbench", "--root", str(tmp_path), "--language-model", str(tmp_path)])

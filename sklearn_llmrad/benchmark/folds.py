@@ -43,22 +43,13 @@ def make_splits(y, groups, *, cv=5, holdout=None, random_state=0):
     groups = np.asarray(groups)
     idx = np.arange(len(y))
     if holdout is None:
-        splitter = StratifiedGroupKFold(
-            n_splits=cv, shuffle=True, random_state=random_state
-        )
-        return [
-            {"train": train, "test": test}
-            for train, test in splitter.split(idx, y, groups)
-        ]
+        splitter = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=random_state)
+        return [{"train": train, "test": test} for train, test in splitter.split(idx, y, groups)]
     train_w, val_w, test_w = (float(v) for v in holdout)
     total = train_w + val_w + test_w
-    outer = GroupShuffleSplit(
-        n_splits=1, test_size=test_w / total, random_state=random_state
-    )
+    outer = GroupShuffleSplit(n_splits=1, test_size=test_w / total, random_state=random_state)
     rest, test = next(outer.split(idx, y, groups))
-    inner = GroupShuffleSplit(
-        n_splits=1, test_size=val_w / (train_w + val_w), random_state=random_state
-    )
+    inner = GroupShuffleSplit(n_splits=1, test_size=val_w / (train_w + val_w), random_state=random_state)
     train_r, val_r = next(inner.split(rest, y[rest], groups[rest]))
     return [{"train": rest[train_r], "validation": rest[val_r], "test": test}]
 
@@ -98,13 +89,9 @@ def plan_folds(y, groups, *, cv=5, holdout=None, random_state=0):
     """
     groups = np.asarray(groups)
     if holdout is None and len(np.unique(groups)) < cv:
-        raise ValueError(
-            f"{len(np.unique(groups))} patients cannot be split into cv={cv} folds; use fewer folds"
-        )
+        raise ValueError(f"{len(np.unique(groups))} patients cannot be split into cv={cv} folds; use fewer folds")
     try:
-        splits = make_splits(
-            y, groups, cv=cv, holdout=holdout, random_state=random_state
-        )
+        splits = make_splits(y, groups, cv=cv, holdout=holdout, random_state=random_state)
     except ValueError as exc:
         raise ValueError(f"cannot split these lesions into folds: {exc}") from exc
     check_training_folds(y, splits)

@@ -57,9 +57,7 @@ class ModelSpec:
 
     def __post_init__(self):
         if self.input not in _INPUTS:
-            raise ValueError(
-                f"input must be 'features', 'crops' or 'raw', got {self.input!r}"
-            )
+            raise ValueError(f"input must be 'features', 'crops' or 'raw', got {self.input!r}")
 
 
 def _tail(pipeline, first_step):
@@ -85,9 +83,7 @@ def default_models():
     def fusion(*, language_model=True, attention=True):
         """The method (or an ablation) from its Top-K step on."""
 
-        def factory(
-            *, k, encoder, encoder_params, classifier_params, random_state, device, **_
-        ):
+        def factory(*, k, encoder, encoder_params, classifier_params, random_state, device, **_):
             pipe = p.make_llmrad_pipeline(
                 k=k,
                 encoder=encoder if language_model else None,
@@ -102,9 +98,7 @@ def default_models():
         return factory
 
     def svc(*, k, random_state, **_):
-        return _tail(
-            p.make_radiomics_svc_pipeline(k=k, random_state=random_state), "topk"
-        )
+        return _tail(p.make_radiomics_svc_pipeline(k=k, random_state=random_state), "topk")
 
     def cnn(arch):
         def factory(*, cnn_size, cnn_params, random_state, device, **_):
@@ -125,12 +119,8 @@ def default_models():
         ModelSpec("llmrad", "LLM-radiomics (full method)", fusion(), "features"),
         ModelSpec("radiomics-svc", "Radiomics + SVC", svc, "features"),
         ModelSpec("resnet50", "ResNet-50", cnn("resnet50"), "crops"),
-        ModelSpec(
-            "efficientnet-b3", "EfficientNet-B3", cnn("efficientnet_b3"), "crops"
-        ),
-        ModelSpec(
-            "wo-biobert", "w/o BioBERT", fusion(language_model=False), "features"
-        ),
+        ModelSpec("efficientnet-b3", "EfficientNet-B3", cnn("efficientnet_b3"), "crops"),
+        ModelSpec("wo-biobert", "w/o BioBERT", fusion(language_model=False), "features"),
         ModelSpec("wo-attention", "w/o attention", fusion(attention=False), "features"),
     ]
     return {spec.name: spec for spec in specs}
@@ -194,9 +184,7 @@ class ModelRegistry:
         label : str, default=None
             Display name; defaults to ``name``.
         """
-        self.add(
-            ModelSpec(name=name, label=label or name, factory=factory, input=input)
-        )
+        self.add(ModelSpec(name=name, label=label or name, factory=factory, input=input))
 
     def unregister(self, name):
         """Remove a user model (built-in models cannot be removed).
@@ -291,9 +279,7 @@ def register_model(name, factory, *, input="raw", label=None, registry=None):
     >>> "logreg" in registry.names()
     True
     """
-    (DEFAULT_REGISTRY if registry is None else registry).register(
-        name, factory, input=input, label=label
-    )
+    (DEFAULT_REGISTRY if registry is None else registry).register(name, factory, input=input, label=label)
 
 
 def available_models(registry=None):

@@ -72,11 +72,7 @@ class BenchmarkResult:
     predictions: dict
     explanations: pd.DataFrame | None = None
     out_dir: Path | None = None
-    excluded: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(
-            columns=["case", "stage", "error", "reason"]
-        )
-    )
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["case", "stage", "error", "reason"]))
     n_lesions: int = 0
 
 
@@ -108,9 +104,7 @@ def _explain_fold(pipeline, X_test, top_n):
     final = pipeline[-1]
     if not hasattr(final, "explain"):  # a user's replacement for the full method
         return None
-    return pd.DataFrame(
-        final.explain(pipeline[:-1].transform(X_test), top_n=top_n).contributions
-    )
+    return pd.DataFrame(final.explain(pipeline[:-1].transform(X_test), top_n=top_n).contributions)
 
 
 def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
@@ -160,11 +154,7 @@ def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
     estimator = clone(spec.factory(**settings))
     estimator.fit(_take(data, split["train"]), y[split["train"]])
     frame = _fold_predictions(estimator, data, y, split, fold, parts)
-    contrib = (
-        _explain_fold(estimator, _take(data, split["test"]), top_n=10)
-        if explain
-        else None
-    )
+    contrib = _explain_fold(estimator, _take(data, split["test"]), top_n=10) if explain else None
     return frame, contrib
 
 
@@ -187,18 +177,11 @@ def _prediction_check(data, y, split, fold, parts):
 
     def check(frame):
         if list(frame.columns) != _PREDICTION_COLUMNS:
-            raise ValueError(
-                f"columns {list(frame.columns)} instead of {_PREDICTION_COLUMNS}"
-            )
+            raise ValueError(f"columns {list(frame.columns)} instead of {_PREDICTION_COLUMNS}")
         got = frame.sort_values(["part", "case"]).reset_index(drop=True)
         if len(got) != len(want) or not (got["case"].astype(str) == want["case"]).all():
-            raise ValueError(
-                f"{len(got)} rows for other lesions than the fold's {len(want)}"
-            )
-        if (
-            not (got["part"] == want["part"]).all()
-            or not (got["y_true"].to_numpy() == want["y_true"]).all()
-        ):
+            raise ValueError(f"{len(got)} rows for other lesions than the fold's {len(want)}")
+        if not (got["part"] == want["part"]).all() or not (got["y_true"].to_numpy() == want["y_true"]).all():
             raise ValueError("labels or parts differ from the fold's")
         if (frame["fold"] != fold).any():
             raise ValueError(f"rows of another fold than {fold}")
@@ -221,11 +204,7 @@ def _check_out_dir(out_dir, data_parts, n_splits):
         except (ValueError, AttributeError):
             old, old_parts = "unreadable", {}
         if old != combined:
-            differ = (
-                [k for k in data_parts if old_parts.get(k) != data_parts[k]]
-                if old_parts
-                else []
-            )
+            differ = [k for k in data_parts if old_parts.get(k) != data_parts[k]] if old_parts else []
             what = f"; {', '.join(differ)} differ" if differ else ""
             raise ValueError(
                 f"{out_dir} holds predictions for other data or folds "
@@ -236,9 +215,7 @@ def _check_out_dir(out_dir, data_parts, n_splits):
         store.atomic_write_bytes(stamp, json.dumps(record, indent=1).encode())
 
 
-def _run_model(
-    spec, settings, data, y, splits, *, parts, out_dir, fingerprint, tag, log
-):
+def _run_model(spec, settings, data, y, splits, *, parts, out_dir, fingerprint, tag, log):
     """All folds of one model: reuse intact stored folds, compute the others.
 
     Returns ``(predictions or None, failure message or None, explanation frames)``.
@@ -264,25 +241,17 @@ def _run_model(
                 log(f"{label}: finished earlier, reused")
                 if explain:
                     try:
-                        explanations.append(
-                            store.read_fold(
-                                explain_folder / f"fold{fold}.csv", fingerprint
-                            )
-                        )
+                        explanations.append(store.read_fold(explain_folder / f"fold{fold}.csv", fingerprint))
                     except store.FoldUnusable:
                         pass
                 continue
             except store.FoldUnusable as why:
                 if path.exists() and not announced:
                     log(f"{tag}: {why}; recomputing")
-                    announced = bool(
-                        why.changed
-                    )  # say a settings change once per model
+                    announced = bool(why.changed)  # say a settings change once per model
         t0 = time.perf_counter()
         try:
-            frame, contrib = run_fold(
-                spec, settings, data, y, split, fold=fold, parts=parts, explain=explain
-            )
+            frame, contrib = run_fold(spec, settings, data, y, split, fold=fold, parts=parts, explain=explain)
         except Exception as exc:  # noqa: BLE001 -- a failed model is reported, the others go on
             failure = f"{type(exc).__name__}: {exc}"
             log(f"{label}: FAILED ({failure})")
@@ -295,16 +264,12 @@ def _run_model(
         if path is not None:
             store.write_fold(path, frame, fingerprint)
             if contrib is not None:
-                store.write_fold(
-                    explain_folder / f"fold{fold}.csv", contrib, fingerprint
-                )
+                store.write_fold(explain_folder / f"fold{fold}.csv", contrib, fingerprint)
         if contrib is not None:
             explanations.append(contrib)
         frames.append(frame)
         test = frame[frame["part"] == "test"]
-        log(
-            f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({time.perf_counter() - t0:.1f} s)"
-        )
+        log(f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({time.perf_counter() - t0:.1f} s)")
     return (
         (pd.concat(frames, ignore_index=True) if frames else None),
         None,
@@ -351,11 +316,7 @@ def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state
     from ..metrics import delong_test, summarize_predictions
 
     # DeLong against the full method; without it, against the first model that ran
-    reference_name = (
-        REFERENCE_MODEL
-        if REFERENCE_MODEL in predictions
-        else next(iter(predictions), None)
-    )
+    reference_name = REFERENCE_MODEL if REFERENCE_MODEL in predictions else next(iter(predictions), None)
     reference = predictions.get(reference_name)
     rows = []
     for spec in specs:
@@ -374,9 +335,7 @@ def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state
         row.update(dict(summary))
         if reference is not None and spec.name != reference_name:
             ref = reference.loc[reference["part"] == "test", ["case", "y_prob"]]
-            common = test.merge(
-                ref.rename(columns={"y_prob": "y_prob_ref"}), on="case", how="inner"
-            )
+            common = test.merge(ref.rename(columns={"y_prob": "y_prob_ref"}), on="case", how="inner")
             result = delong_test(
                 common["y_true"].to_numpy(),
                 common["y_prob_ref"].to_numpy(),
@@ -516,16 +475,12 @@ def run_benchmark(
         n_jobs=n_jobs,
         log=log,
     )
-    y, groups = _leave_out_failed(
-        shared, X, y, groups, out_dir=out_dir, max_fraction=max_failed_fraction, log=log
-    )
+    y, groups = _leave_out_failed(shared, X, y, groups, out_dir=out_dir, max_fraction=max_failed_fraction, log=log)
     splits = plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
     if shared.feature_columns:
         k = min(k, len(shared.feature_columns))
     if out_dir is not None:
-        _check_out_dir(
-            out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits)
-        )
+        _check_out_dir(out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits))
 
     # 3. every model on every fold
     settings = {
@@ -538,9 +493,7 @@ def run_benchmark(
         "random_state": random_state,
         "device": device,
     }
-    fingerprint_of = _fingerprinter(
-        shared, settings, preprocessor_params, extractor_params, encoder
-    )
+    fingerprint_of = _fingerprinter(shared, settings, preprocessor_params, extractor_params, encoder)
     parts = ["test"] + (["validation"] if holdout is not None else [])
     predictions, failures, explanations = {}, {}, []
     for m, spec in enumerate(specs, start=1):
@@ -588,22 +541,14 @@ def run_benchmark(
 def _check_inputs(X, y, groups, *, pos_label):
     """Labels, patients and case ids, checked before any image is read; returns ``(y, groups)``."""
     if not isinstance(X, pd.DataFrame):
-        raise TypeError(
-            f"X must be a pandas DataFrame of lesions, got {type(X).__name__}"
-        )
+        raise TypeError(f"X must be a pandas DataFrame of lesions, got {type(X).__name__}")
     y = check_binary_labels(y, index=X.index, pos_label=pos_label)
     groups = np.asarray(groups, dtype=object)
     if len(groups) != len(X):
         raise ValueError(f"groups has {len(groups)} entries for {len(X)} lesions")
-    no_patient = [
-        case
-        for case, g in zip(X.index, groups, strict=True)
-        if pd.isna(g) or str(g).strip() == ""
-    ]
+    no_patient = [case for case, g in zip(X.index, groups, strict=True) if pd.isna(g) or str(g).strip() == ""]
     if no_patient:
-        raise ValueError(
-            f"{len(no_patient)} lesion(s) have no patient id in groups: {no_patient[:8]}"
-        )
+        raise ValueError(f"{len(no_patient)} lesion(s) have no patient id in groups: {no_patient[:8]}")
     if not X.index.is_unique:
         duplicated = X.index[X.index.duplicated()].unique().tolist()
         raise ValueError(f"case ids (X.index) are not unique: {duplicated[:8]}")

@@ -38,9 +38,7 @@ class SharedInputs:
     """
 
     inputs: dict
-    failed: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=FAILED_COLUMNS)
-    )
+    failed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILED_COLUMNS))
     feature_columns: list = field(default_factory=list)
 
     @property
@@ -111,25 +109,17 @@ def prepare_shared_inputs(
         log(f"[shared] CLAHE preprocessing of {len(X)} lesions")
         params = {**(preprocessor_params or {}), "on_error": "skip"}
         crops = CLAHEPreprocessor(**params).fit_transform(X)
-        failed += _failures(
-            crops.attrs.get("preprocessing_failures", []), "preprocessing"
-        )
+        failed += _failures(crops.attrs.get("preprocessing_failures", []), "preprocessing")
         inputs["crops"] = crops
         if "features" in needs:
-            log(
-                "[shared] radiomics extraction (cached, shared by all radiomics models and folds)"
-            )
+            log("[shared] radiomics extraction (cached, shared by all radiomics models and folds)")
             extractor = RadiomicsExtractor(
-                cache_dir=None
-                if cache_dir is None
-                else str(Path(cache_dir) / "radiomics"),
+                cache_dir=None if cache_dir is None else str(Path(cache_dir) / "radiomics"),
                 n_jobs=n_jobs,
                 **{**(extractor_params or {}), "on_error": "nan"},
             )
             features = extractor.fit_transform(crops)
-            failed += _failures(
-                features.attrs.get("radiomics_failures", []), "radiomics"
-            )
+            failed += _failures(features.attrs.get("radiomics_failures", []), "radiomics")
             # the radiomics columns are the extractor's; the rest are the dataset's own columns
             feature_columns = [c for c in features.columns if c not in crops.columns]
             inputs["features"] = features
@@ -140,8 +130,5 @@ def prepare_shared_inputs(
     failed = pd.DataFrame(failed, columns=FAILED_COLUMNS)
     if len(failed):
         bad = set(failed["case"])
-        inputs = {
-            name: frame.loc[[c for c in frame.index if c not in bad]]
-            for name, frame in inputs.items()
-        }
+        inputs = {name: frame.loc[[c for c in frame.index if c not in bad]] for name, frame in inputs.items()}
     return SharedInputs(inputs=inputs, failed=failed, feature_columns=feature_columns)

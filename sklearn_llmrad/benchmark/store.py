@@ -166,48 +166,32 @@ def read_fold(path, fingerprint_parts, *, check=None, dtype=None):
     if not path.exists():
         raise FoldUnusable("not computed yet")
     if not sidecar.exists():
-        raise FoldUnusable(
-            f"{path.name} has no checksum file (written by an older version or interrupted)"
-        )
+        raise FoldUnusable(f"{path.name} has no checksum file (written by an older version or interrupted)")
     try:
         record = json.loads(sidecar.read_text())
         digest, stored = record["sha256"], record["fingerprint"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise FoldUnusable(
-            f"{sidecar.name}, the checksum file of {path.name}, is damaged ({exc})"
-        ) from exc
+        raise FoldUnusable(f"{sidecar.name}, the checksum file of {path.name}, is damaged ({exc})") from exc
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != digest:
-        raise FoldUnusable(
-            f"{path.name} is truncated or was modified (checksum mismatch)"
-        )
-    changed = sorted(
-        k
-        for k in set(stored) | set(fingerprint_parts)
-        if stored.get(k) != fingerprint_parts.get(k)
-    )
+        raise FoldUnusable(f"{path.name} is truncated or was modified (checksum mismatch)")
+    changed = sorted(k for k in set(stored) | set(fingerprint_parts) if stored.get(k) != fingerprint_parts.get(k))
     if changed:
         names = ", ".join(PART_NAMES.get(k, k) for k in changed)
-        raise FoldUnusable(
-            f"settings changed since the stored folds ({names})", changed=changed
-        )
+        raise FoldUnusable(f"settings changed since the stored folds ({names})", changed=changed)
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype=dtype)
         if check is not None:
             check(frame)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise FoldUnusable(
-            f"{path.name} does not hold this fold's predictions ({exc})"
-        ) from exc
+        raise FoldUnusable(f"{path.name} does not hold this fold's predictions ({exc})") from exc
     return frame
 
 
 # ----------------------------------------------------------------------------- fingerprints
 def _digest(obj):
     text = json.dumps(obj, sort_keys=True, default=repr)
-    text = re.sub(
-        r" at 0x[0-9a-fA-F]+", "", text
-    )  # object addresses change between runs
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # object addresses change between runs
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -278,11 +262,7 @@ def lesion_sources_digest(X, columns=("image", "mask")):
         if column not in X.columns:
             continue
         for case, value in zip(X.index, X[column], strict=True):
-            h.update(
-                json.dumps(
-                    [str(case), column, _source_token(value)], default=repr
-                ).encode()
-            )
+            h.update(json.dumps([str(case), column, _source_token(value)], default=repr).encode())
     return h.hexdigest()[:16]
 
 
@@ -319,13 +299,7 @@ def settings_digest(spec, settings):
     except Exception:  # noqa: BLE001 -- the fit will fail and be reported; nothing to compare
         return None
     # where a cache lives does not change results: a moved output folder resumes
-    return _digest(
-        sorted(
-            (key, repr(value))
-            for key, value in params.items()
-            if not key.endswith("cache_dir")
-        )
-    )
+    return _digest(sorted((key, repr(value)) for key, value in params.items() if not key.endswith("cache_dir")))
 
 
 def fingerprint(**parts):
@@ -337,7 +311,4 @@ def fingerprint(**parts):
     >>> sorted(fp), fp == fingerprint(model={"k": 10}, versions={"numpy": "2.0"})
     (['model', 'versions'], True)
     """
-    return {
-        key: value if isinstance(value, str) or value is None else _digest(value)
-        for key, value in parts.items()
-    }
+    return {key: value if isinstance(value, str) or value is None else _digest(value) for key, value in parts.items()}

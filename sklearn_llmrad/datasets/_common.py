@@ -24,6 +24,7 @@ from ..exceptions import DatasetFormatError
 FRAME_COLUMNS = (IMAGE, MASK, *CLINICAL)
 TARGET_NAMES = np.array(["benign", "malignant"])
 
+
 def where(file, line=None, row=None):
     """Return ``"file 'x', line n"`` for error messages.
 
@@ -169,7 +170,6 @@ def make_bunch(
         metadata=metadata,
         **extra,
     )
-
 
 
 def _by_case(records):

@@ -17,8 +17,14 @@ __all__ = ["load_cbis_ddsm"]
 _PATHOLOGY = {"MALIGNANT": 1, "BENIGN": 0, "BENIGN_WITHOUT_CALLBACK": 0}
 _IMAGE_COL, _CROP_COL, _ROI_COL = "image file path", "cropped image file path", "ROI mask file path"
 _REQUIRED = (
-    "patient_id", "left or right breast", "image view", "abnormality id", "pathology",
-    _IMAGE_COL, _CROP_COL, _ROI_COL,
+    "patient_id",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "pathology",
+    _IMAGE_COL,
+    _CROP_COL,
+    _ROI_COL,
 )
 #: Radiologist descriptors: kept in ``metadata`` for subgroup analyses, never in
 #: ``frame`` (they encode the radiologist's suspicion). ``assessment`` (BI-RADS)
@@ -76,9 +82,7 @@ def _read_csv(file):
     density = [c for c in ("breast_density", "breast density") if c in table.columns]
     missing = [c for c in _REQUIRED if c not in table.columns] + ([] if density else ["breast_density"])
     if missing:
-        raise DatasetFormatError(
-            f"{where(file)}: missing column(s) {missing}; found {list(table.columns)}"
-        )
+        raise DatasetFormatError(f"{where(file)}: missing column(s) {missing}; found {list(table.columns)}")
     return table.rename(columns={density[0]: "breast_density"})
 
 
@@ -108,8 +112,9 @@ class _Finder:
         if folder not in self._scans:
             found = []
             for sub in _SUBFOLDERS:
-                directory = safe_join(self.root, Path(sub, folder),
-                                      allow_outside_root=self.allow_outside_root, context=context)
+                directory = safe_join(
+                    self.root, Path(sub, folder), allow_outside_root=self.allow_outside_root, context=context
+                )
                 if directory.is_dir():
                     found.extend(sorted(p for p in directory.rglob("*.dcm") if p.is_file()))
             self._scans[folder] = found
@@ -310,26 +315,47 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
                 if image is None or mask is None:
                     excluded.append((case, reason))
                     continue
-                crop = [c for c in finder.below_case_folder(paths[_CROP_COL], context)
-                        if c != mask and finder.kind(c, finder.shape(image)) == "crop"]
-                rows.append({"case": case, "image": str(image), "mask": str(mask), "age": np.nan,
-                             "density": density, "history": None})
+                crop = [
+                    c
+                    for c in finder.below_case_folder(paths[_CROP_COL], context)
+                    if c != mask and finder.kind(c, finder.shape(image)) == "crop"
+                ]
+                rows.append(
+                    {
+                        "case": case,
+                        "image": str(image),
+                        "mask": str(mask),
+                        "age": np.nan,
+                        "density": density,
+                        "history": None,
+                    }
+                )
                 target.append(_PATHOLOGY[pathology])
                 groups.append(record["patient_id"].strip())
-                meta.append({
-                    "case": case, "split": part, "patient_id": record["patient_id"].strip(),
-                    "laterality": record["left or right breast"].strip(),
-                    "view": record["image view"].strip(),
-                    "abnormality_id": record["abnormality id"].strip(),
-                    "crop": str(crop[0]) if len(crop) == 1 else None,
-                    **{d.replace(" ", "_"): record.get(d, None) for d in _DESCRIPTORS},
-                })
+                meta.append(
+                    {
+                        "case": case,
+                        "split": part,
+                        "patient_id": record["patient_id"].strip(),
+                        "laterality": record["left or right breast"].strip(),
+                        "view": record["image view"].strip(),
+                        "abnormality_id": record["abnormality id"].strip(),
+                        "crop": str(crop[0]) if len(crop) == 1 else None,
+                        **{d.replace(" ", "_"): record.get(d, None) for d in _DESCRIPTORS},
+                    }
+                )
     descr = _DESCR + (
         f"\nThis copy ({root}, abnormality={abnormality}, split={split}): {len(rows)} abnormalities "
         f"loaded ({int(np.sum(target))} malignant), {len(excluded)} excluded.\n"
     )
     return bunch_from_records(
-        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
+        rows,
+        meta,
+        target=target,
+        groups=groups,
+        descr=descr,
+        excluded=excluded,
+        return_X_y=return_X_y,
         nothing_found=(
             f"no CBIS-DDSM mammogram found under {str(root)!r} for abnormality={abnormality!r}, "
             f"split={split!r} ({len(excluded)} abnormalities listed; first reason: "

@@ -160,9 +160,7 @@ def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
         groups.append(patient)
 
     if errors:
-        raise DatasetFormatError(
-            f"file {str(path)!r}: {len(errors)} malformed row(s):\n" + "\n".join(errors)
-        )
+        raise DatasetFormatError(f"file {str(path)!r}: {len(errors)} malformed row(s):\n" + "\n".join(errors))
     frame = pd.DataFrame(rows).set_index("case")
     frame.index.name = None
     extra = [c for c in table.columns if c not in _REQUIRED + _OPTIONAL]

@@ -40,8 +40,14 @@ ABNORMALITY_TYPES = ("mass", "calcification", "other")
 _PATHOLOGY = {"MALIGNANT": 1, "BENIGN": 0, "BENIGN_WITHOUT_CALLBACK": 0}
 #: chain code direction -> (row step, column step); overlay.c, read_chaincode()
 _STEPS = {
-    "0": (-1, 0), "1": (-1, 1), "2": (0, 1), "3": (1, 1),
-    "4": (1, 0), "5": (1, -1), "6": (0, -1), "7": (-1, -1),
+    "0": (-1, 0),
+    "1": (-1, 1),
+    "2": (0, 1),
+    "3": (1, 1),
+    "4": (1, 0),
+    "5": (1, -1),
+    "6": (0, -1),
+    "7": (-1, -1),
 }
 #: conversions of ``<name>.<VIEW>.LJPEG`` accepted next to it, in this order
 _CONVERSION_SUFFIXES = (".png", ".tif", ".tiff", ".LJPEG.png", ".LJPEG.tif", ".LJPEG.tiff")
@@ -184,8 +190,15 @@ def read_ics(path):
         text = path.read_bytes().decode("latin-1")
     except OSError as exc:
         raise DatasetFormatError(f"{where(path)}: cannot read the .ics file ({exc.strerror})") from None
-    info = {"filename": None, "age": math.nan, "density": None, "density_raw": None,
-            "digitizer": None, "views": {}, "problems": []}
+    info = {
+        "filename": None,
+        "age": math.nan,
+        "density": None,
+        "density_raw": None,
+        "digitizer": None,
+        "views": {},
+        "problems": [],
+    }
     problems = info["problems"]
     seen = set()
     for number, line in enumerate(text.splitlines(), start=1):
@@ -218,8 +231,11 @@ def read_ics(path):
             info["digitizer"] = rest.upper() or None
         elif key in VIEWS:
             info["views"][key] = _view_line(fields[1:], path, number, problems)
-    for key, what in (("PATIENT_AGE", "age set to NaN"), ("DENSITY", "density set to None"),
-                      ("DIGITIZER", "no optical-density calibration")):
+    for key, what in (
+        ("PATIENT_AGE", "age set to NaN"),
+        ("DENSITY", "density set to None"),
+        ("DIGITIZER", "no optical-density calibration"),
+    ):
         if key not in seen:
             problems.append(f"{where(path)}: no {key} line; {what}")
     return info
@@ -300,8 +316,16 @@ def _overlay_blocks(path):
 
 def _abnormality(path, lines, first, last):
     """Parse lines ``first+1 .. last`` (1-based) after ``ABNORMALITY k``."""
-    record = {"descriptions": [], "assessment": None, "subtlety": None, "pathology": None,
-              "total_outlines": None, "boundary": None, "cores": [], "line": first}
+    record = {
+        "descriptions": [],
+        "assessment": None,
+        "subtlety": None,
+        "pathology": None,
+        "total_outlines": None,
+        "boundary": None,
+        "cores": [],
+        "line": first,
+    }
     number = first
     while number < last:
         number += 1
@@ -354,8 +378,11 @@ def _description(tokens, context):
     if first not in upper or second not in upper or upper.index(first) > upper.index(second):
         raise DatasetFormatError(f"{context}: a {kind} LESION_TYPE needs '{first} ... {second} ...'")
     i, j = upper.index(first), upper.index(second)
-    return {"kind": kind.lower(), names[first]: " ".join(tokens[i + 1 : j]) or None,
-            names[second]: " ".join(tokens[j + 1 :]) or None}
+    return {
+        "kind": kind.lower(),
+        names[first]: " ".join(tokens[i + 1 : j]) or None,
+        names[second]: " ".join(tokens[j + 1 :]) or None,
+    }
 
 
 def _chain_tokens(lines, inline, number, last, path, key):
@@ -500,9 +527,7 @@ def optical_density(pixels, *, calibration):
     elif calibration == "LUMISYS-WFUSM":
         od = (gl - 4096.99) / -1009.01
     else:
-        raise ValueError(
-            f"unknown calibration {calibration!r}; one of DBA-MGH, HOWTEK-MGH, HOWTEK-ISMD, LUMISYS-WFUSM"
-        )
+        raise ValueError(f"unknown calibration {calibration!r}; one of DBA-MGH, HOWTEK-MGH, HOWTEK-ISMD, LUMISYS-WFUSM")
     return od.astype(np.float32)
 
 
@@ -572,9 +597,7 @@ def _check_abnormality(abnormality):
     kinds = (abnormality,) if isinstance(abnormality, str) else tuple(abnormality)
     bad = [k for k in kinds if k not in ABNORMALITY_TYPES]
     if not kinds or bad:
-        raise ValueError(
-            f"abnormality must be one or more of {ABNORMALITY_TYPES}, got {abnormality!r}"
-        )
+        raise ValueError(f"abnormality must be one or more of {ABNORMALITY_TYPES}, got {abnormality!r}")
     return kinds
 
 
@@ -668,13 +691,17 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
     if out.problems:
         shown = "; ".join(out.problems[:10])
         more = f" (and {len(out.problems) - 10} more)" if len(out.problems) > 10 else ""
-        warnings.warn(f"DDSM values missing or inconsistent (unknown values set to NaN/None): {shown}{more}",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"DDSM values missing or inconsistent (unknown values set to NaN/None): {shown}{more}",
+            UserWarning,
+            stacklevel=2,
+        )
     bad = [e for e in out.excluded if not e[1].startswith("normal case") and not e[1].endswith("no label")]
     if bad:
         warnings.warn(
             f"DDSM: {len(bad)} entries excluded for bad input (see .excluded); first: {bad[0][0]}: {bad[0][1]}",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     descr = _DESCR + (
         f"\nThis copy ({root}, abnormality={kinds}): {len(folders)} case folders, {len(out.rows)} "
@@ -682,7 +709,12 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
         f"types skipped, {len(out.excluded)} entries excluded.\n"
     )
     return bunch_from_records(
-        out.rows, out.meta, target=out.target, groups=out.groups, descr=descr, excluded=out.excluded,
+        out.rows,
+        out.meta,
+        target=out.target,
+        groups=out.groups,
+        descr=descr,
+        excluded=out.excluded,
         return_X_y=return_X_y,
         nothing_found=(
             f"no DDSM abnormality of type {kinds} loaded from {len(folders)} case folder(s) under "
@@ -718,10 +750,18 @@ def _load_case(out, category, volume, folder, kinds, codecs):
         return 0
     institution = _INSTITUTIONS.get(stem[:1].upper())
     case = {
-        "stem": stem, "ics": ics_files[0], "info": info, "folder": folder,
-        "meta": {"patient": stem, "category": category, "volume": volume, "digitizer": info["digitizer"],
-                 "institution": institution,
-                 "od_calibration": _calibration_name(info["digitizer"], institution)},
+        "stem": stem,
+        "ics": ics_files[0],
+        "info": info,
+        "folder": folder,
+        "meta": {
+            "patient": stem,
+            "category": category,
+            "volume": volume,
+            "digitizer": info["digitizer"],
+            "institution": institution,
+            "od_calibration": _calibration_name(info["digitizer"], institution),
+        },
     }
     return sum(_load_view(out, case, overlay, kinds, codecs) for overlay in overlays)
 
@@ -730,8 +770,9 @@ def _view_image(out, case, base, view, codecs):
     """Resolve and size-check the image of one view; ``(path, source, bits)`` or None."""
     view_id, folder, ics = f"{case['stem']}.{view}", case["folder"], case["ics"]
     if view not in case["info"]["views"]:
-        out.bad(view_id, f"{where(folder / (base + '.OVERLAY'))} refers to view {view}, which "
-                         f"{str(ics)!r} does not list")
+        out.bad(
+            view_id, f"{where(folder / (base + '.OVERLAY'))} refers to view {view}, which {str(ics)!r} does not list"
+        )
         return None
     dims = case["info"]["views"][view]
     if any(isinstance(dims[k], float) for k in ("rows", "cols")):
@@ -739,13 +780,19 @@ def _view_image(out, case, base, view, codecs):
         return None
     image, source = _find_image(folder, base.rpartition(".")[0], view)
     if image is None:
-        out.bad(view_id, f"no image for {view}: neither {base}.LJPEG nor a 16-bit PNG/TIFF conversion "
-                         f"({base}.png/.tif) in {str(folder)!r}{_gz_hint(folder)}")
+        out.bad(
+            view_id,
+            f"no image for {view}: neither {base}.LJPEG nor a 16-bit PNG/TIFF conversion "
+            f"({base}.png/.tif) in {str(folder)!r}{_gz_hint(folder)}",
+        )
         return None
     if source == "ljpeg" and not codecs:
-        out.bad(view_id, f"{image.name} is lossless JPEG and the imagecodecs package is not installed: "
-                         "install it (pip install 'sklearn-llmrad[ddsm]') or provide a 16-bit PNG/TIFF "
-                         f"conversion named {base}.png or .tif next to it")
+        out.bad(
+            view_id,
+            f"{image.name} is lossless JPEG and the imagecodecs package is not installed: "
+            "install it (pip install 'sklearn-llmrad[ddsm]') or provide a 16-bit PNG/TIFF "
+            f"conversion named {base}.png or .tif next to it",
+        )
         return None
     try:
         rows, cols, bits = _image_size(image)
@@ -754,8 +801,11 @@ def _view_image(out, case, base, view, codecs):
         out.bad(view_id, f"{where(image)}: cannot read the image size ({exc}){advice}")
         return None
     if (rows, cols) != (dims["rows"], dims["cols"]):
-        out.bad(view_id, f"{where(image)} is {rows} x {cols} pixels but {ics.name} says "
-                         f"LINES {dims['rows']} x PIXELS_PER_LINE {dims['cols']}")
+        out.bad(
+            view_id,
+            f"{where(image)} is {rows} x {cols} pixels but {ics.name} says "
+            f"LINES {dims['rows']} x PIXELS_PER_LINE {dims['cols']}",
+        )
         return None
     return image, source, bits
 
@@ -800,23 +850,37 @@ def _add_abnormality(out, case, overlay, view, k, block, found):
     rows, cols = dims["rows"], dims["cols"]
     if block["pathology"] not in _PATHOLOGY:
         # not an error (e.g. an unproven finding), but there is no label to learn from
-        reason = (f"{context}: PATHOLOGY {block['pathology']!r} is not MALIGNANT, BENIGN or "
-                  "BENIGN_WITHOUT_CALLBACK: no label")
+        reason = (
+            f"{context}: PATHOLOGY {block['pathology']!r} is not MALIGNANT, BENIGN or BENIGN_WITHOUT_CALLBACK: no label"
+        )
         out.excluded.append((case_id, reason))
         return
     outlines = [("BOUNDARY", block["boundary"])] + [("CORE", core) for core in block["cores"]]
     for name, (r, c) in outlines:
         if r.min() < 0 or c.min() < 0 or r.max() >= rows or c.max() >= cols:
-            out.bad(case_id, f"{context}: {name} chain code leaves the {rows} x {cols} image "
-                             f"(rows {r.min()}..{r.max()}, columns {c.min()}..{c.max()})")
+            out.bad(
+                case_id,
+                f"{context}: {name} chain code leaves the {rows} x {cols} image "
+                f"(rows {r.min()}..{r.max()}, columns {c.min()}..{c.max()})",
+            )
             return
     if block["total_outlines"] is not None and block["total_outlines"] != len(outlines):
-        out.problems.append(f"case {case['stem']}: {context}: TOTAL_OUTLINES {block['total_outlines']} "
-                            f"but {len(outlines)} outlines found (used those found)")
+        out.problems.append(
+            f"case {case['stem']}: {context}: TOTAL_OUTLINES {block['total_outlines']} "
+            f"but {len(outlines)} outlines found (used those found)"
+        )
     mask, *cores = (PolygonROI(*(tuple(v.tolist()) for v in _corners(*outline))) for _, outline in outlines)
     info = case["info"]
-    out.rows.append({"case": case_id, "image": str(image), "mask": mask, "age": info["age"],
-                     "density": info["density"], "history": None})
+    out.rows.append(
+        {
+            "case": case_id,
+            "image": str(image),
+            "mask": mask,
+            "age": info["age"],
+            "density": info["density"],
+            "history": None,
+        }
+    )
     out.target.append(_PATHOLOGY[block["pathology"]])
     out.groups.append(case["stem"])
     described = {}
@@ -824,15 +888,31 @@ def _add_abnormality(out, case, overlay, view, k, block, found):
         for key, value in d.items():
             if key != "kind":
                 described.setdefault(key, value)
-    out.meta.append({
-        "case": case_id, **case["meta"], "view": view, "laterality": view.split("_")[0],
-        "abnormality_id": k, "lesion_types": "+".join(d["kind"] for d in block["descriptions"]),
-        "shape": described.get("shape"), "margins": described.get("margins"),
-        "calc_type": described.get("calc_type"), "calc_distribution": described.get("calc_distribution"),
-        "other_detail": described.get("detail"),
-        "assessment": block["assessment"], "subtlety": block["subtlety"], "pathology": block["pathology"],
-        "benign_without_callback": block["pathology"] == "BENIGN_WITHOUT_CALLBACK",
-        "n_outlines": len(outlines), "cores": tuple(cores),
-        "rows": rows, "cols": cols, "bits_per_pixel": dims["bits"], "file_bits": file_bits,
-        "resolution_um": dims["resolution"], "image_source": source, "overlay": str(overlay),
-    })
+    out.meta.append(
+        {
+            "case": case_id,
+            **case["meta"],
+            "view": view,
+            "laterality": view.split("_")[0],
+            "abnormality_id": k,
+            "lesion_types": "+".join(d["kind"] for d in block["descriptions"]),
+            "shape": described.get("shape"),
+            "margins": described.get("margins"),
+            "calc_type": described.get("calc_type"),
+            "calc_distribution": described.get("calc_distribution"),
+            "other_detail": described.get("detail"),
+            "assessment": block["assessment"],
+            "subtlety": block["subtlety"],
+            "pathology": block["pathology"],
+            "benign_without_callback": block["pathology"] == "BENIGN_WITHOUT_CALLBACK",
+            "n_outlines": len(outlines),
+            "cores": tuple(cores),
+            "rows": rows,
+            "cols": cols,
+            "bits_per_pixel": dims["bits"],
+            "file_bits": file_bits,
+            "resolution_um": dims["resolution"],
+            "image_source": source,
+            "overlay": str(overlay),
+        }
+    )

@@ -61,8 +61,7 @@ def _read_table(file):
     missing = [c for c in _REQUIRED if c not in table.columns]
     if missing:
         raise DatasetFormatError(
-            f"{where(file)}: missing column(s) {missing}; found {list(table.columns)} "
-            "(INbreast.csv is ';'-separated)"
+            f"{where(file)}: missing column(s) {missing}; found {list(table.columns)} (INbreast.csv is ';'-separated)"
         )
     return table
 
@@ -89,8 +88,7 @@ def _read_rois(file):
                 point = None if match is None else (float(match.group(1)), float(match.group(2)))
                 if point is None or not np.isfinite(point).all():
                     raise DatasetFormatError(
-                        f"{where(file)}: ROI {len(rois) + 1}: point {text!r} is not '(x, y)' "
-                        "with finite coordinates"
+                        f"{where(file)}: ROI {len(rois) + 1}: point {text!r} is not '(x, y)' with finite coordinates"
                     )
                 points.append(point)
             rois.append((str(roi.get("Name", "")).strip(), points))
@@ -204,18 +202,40 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
                 excluded.append((case, f"{roi_name} contour has {len(points)} point(s), fewer than 3"))
                 continue
             cols, rows_ = zip(*points)
-            rows.append({"case": case, "image": str(image), "mask": PolygonROI(rows=tuple(rows_), cols=tuple(cols)),
-                         "age": age, "density": density, "history": None})
+            rows.append(
+                {
+                    "case": case,
+                    "image": str(image),
+                    "mask": PolygonROI(rows=tuple(rows_), cols=tuple(cols)),
+                    "age": age,
+                    "density": density,
+                    "history": None,
+                }
+            )
             target.append(label)
             groups.append(patient)
-            meta.append({"case": case, "file_name": name, "roi_name": roi_name,
-                         "laterality": record["Laterality"], "view": record["View"], "birads": record["Bi-Rads"]})
+            meta.append(
+                {
+                    "case": case,
+                    "file_name": name,
+                    "roi_name": roi_name,
+                    "laterality": record["Laterality"],
+                    "view": record["View"],
+                    "birads": record["Bi-Rads"],
+                }
+            )
     descr = _DESCR + (
         f"\nThis copy ({root}, lesion_types={list(lesion_types)}): {len(rows)} lesions loaded "
         f"({int(np.sum(target))} with BI-RADS >= 4), {len(excluded)} excluded.\n"
     )
     return bunch_from_records(
-        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
+        rows,
+        meta,
+        target=target,
+        groups=groups,
+        descr=descr,
+        excluded=excluded,
+        return_X_y=return_X_y,
         nothing_found=(
             f"no INbreast lesion of types {list(lesion_types)} found under {str(root)!r} "
             f"({len(excluded)} excluded; first reason: {excluded[0][1] if excluded else 'none'})"

@@ -72,9 +72,7 @@ def _parse_info(path):
         if not fields or not fields[0].lower().startswith("mdb"):
             continue
         if not _REF.fullmatch(fields[0]):
-            raise DatasetFormatError(
-                f"{where(path, line=number)}: reference {fields[0]!r} is not of the form mdbNNN"
-            )
+            raise DatasetFormatError(f"{where(path, line=number)}: reference {fields[0]!r} is not of the form mdbNNN")
         yield number, fields
 
 
@@ -162,20 +160,19 @@ def load_mias(root, *, return_X_y=False):
             continue
         severity = fields[3].upper() if len(fields) > 3 else None
         if severity not in ("B", "M"):
-            raise DatasetFormatError(
-                f"{context}: severity {fields[3] if len(fields) > 3 else None!r} is not B or M"
-            )
+            raise DatasetFormatError(f"{context}: severity {fields[3] if len(fields) > 3 else None!r} is not B or M")
         coords = fields[4:]
         if len(coords) != 3 or not all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in coords):
             if len(coords) == 0 or "".join(coords).upper().startswith("*NOTE"):
                 excluded.append(
-                    (excluded_id, f"{klass} {severity} without centre/radius (Info.txt note 3: "
-                           "widely distributed calcifications or no location given)")
+                    (
+                        excluded_id,
+                        f"{klass} {severity} without centre/radius (Info.txt note 3: "
+                        "widely distributed calcifications or no location given)",
+                    )
                 )
                 continue
-            raise DatasetFormatError(
-                f"{context}: expected 'x y radius' after the severity, got {' '.join(coords)!r}"
-            )
+            raise DatasetFormatError(f"{context}: expected 'x y radius' after the severity, got {' '.join(coords)!r}")
         x, y, radius = (float(c) for c in coords)
         if not (0 <= x < _IMAGE_SIZE and 0 < y <= _IMAGE_SIZE and radius > 0):
             raise DatasetFormatError(
@@ -194,8 +191,15 @@ def load_mias(root, *, return_X_y=False):
         target.append(1 if severity == "M" else 0)
         groups.append(f"mias_patient_{(int(ref[3:]) + 1) // 2:03d}")
         meta.append(
-            {"case": case, "reference": ref, "abnormality_class": klass, "tissue": tissue,
-             "x": x, "y": y, "radius": radius}
+            {
+                "case": case,
+                "reference": ref,
+                "abnormality_class": klass,
+                "tissue": tissue,
+                "x": x,
+                "y": y,
+                "radius": radius,
+            }
         )
 
     nothing_found = (
@@ -210,6 +214,13 @@ def load_mias(root, *, return_X_y=False):
         f"{n_excluded} entries excluded.\n"
     )
     return bunch_from_records(
-        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
-        nothing_found=nothing_found, n_missing_images=len(missing),
+        rows,
+        meta,
+        target=target,
+        groups=groups,
+        descr=descr,
+        excluded=excluded,
+        return_X_y=return_X_y,
+        nothing_found=nothing_found,
+        n_missing_images=len(missing),
     )

@@ -124,9 +124,7 @@ def check_radiomics_table(frame, *, name, columns=None):
             continue
         column = frame[col]
         if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
-            raise DatasetFormatError(
-                f"radiomics table {name!r}: column {col!r} is not numeric (dtype {column.dtype})."
-            )
+            raise DatasetFormatError(f"radiomics table {name!r}: column {col!r} is not numeric (dtype {column.dtype}).")
         if column.isna().all():
             raise DatasetFormatError(f"radiomics table {name!r}: column {col!r} is entirely missing (all NaN).")
 
@@ -213,6 +211,11 @@ def load_radmlbench(name, *, data_home=None, return_X_y=False, as_frame=True, do
         f"{int(frame['Target'].sum())} positives (Demircioglu, Comput Biol Med 2024)."
     )
     return Bunch(
-        frame=frame, data=X, target=y, feature_names=np.asarray(features, dtype=object),
-        ids=ids, name=name, DESCR=descr,
+        frame=frame,
+        data=X,
+        target=y,
+        feature_names=np.asarray(features, dtype=object),
+        ids=ids,
+        name=name,
+        DESCR=descr,
     )

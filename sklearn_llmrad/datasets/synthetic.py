@@ -310,8 +310,8 @@ def make_synthetic_mammograms(
     labels = np.zeros(n_patients, dtype=np.int64)
     labels[rs.permutation(n_patients)[:n_malignant]] = 1
     seeds = rs.randint(0, 2**31 - 1, size=n_patients)
-    view_names = ("CC", "MLO") if lesions_per_patient == 2 else tuple(
-        f"view{k + 1}" for k in range(lesions_per_patient)
+    view_names = (
+        ("CC", "MLO") if lesions_per_patient == 2 else tuple(f"view{k + 1}" for k in range(lesions_per_patient))
     )
 
     rows, target, groups, meta = [], [], [], []
@@ -325,15 +325,27 @@ def make_synthetic_mammograms(
             image, mask = _view(rng, image_size, p, view_index)
             case = f"synthetic_{case_number:04d}"
             rows.append(
-                {"case": case, "image": image, "mask": mask, "age": p["age"],
-                 "density": p["reported_density"], "history": p["history"]}
+                {
+                    "case": case,
+                    "image": image,
+                    "mask": mask,
+                    "age": p["age"],
+                    "density": p["reported_density"],
+                    "history": p["history"],
+                }
             )
             target.append(p["label"])
             groups.append(f"synthetic_patient_{patient_index:04d}")
             meta.append(
-                {"case": case, "view": view_names[view_index], "laterality": p["laterality"],
-                 "archetype": p["shape"], "calcifications": bool(p["calcifications"]),
-                 "true_density": p["density"], "radius_px": p["radius"] * image_size}
+                {
+                    "case": case,
+                    "view": view_names[view_index],
+                    "laterality": p["laterality"],
+                    "archetype": p["shape"],
+                    "calcifications": bool(p["calcifications"]),
+                    "true_density": p["density"],
+                    "radius_px": p["radius"] * image_size,
+                }
             )
     frame = pd.DataFrame(rows).set_index("case")
     frame.index.name = None

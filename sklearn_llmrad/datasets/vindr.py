@@ -19,8 +19,18 @@ from ._common import bunch_from_records, map_density, parse_age, safe_join, wher
 __all__ = ["load_vindr_mammo"]
 
 _REQUIRED = (
-    "study_id", "image_id", "laterality", "view_position", "breast_density",
-    "finding_categories", "finding_birads", "xmin", "ymin", "xmax", "ymax", "split",
+    "study_id",
+    "image_id",
+    "laterality",
+    "view_position",
+    "breast_density",
+    "finding_categories",
+    "finding_birads",
+    "xmin",
+    "ymin",
+    "xmax",
+    "ymax",
+    "split",
 )
 _PROXY = {"2": 0, "3": 0, "4": 1, "5": 1}
 
@@ -190,27 +200,50 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, return_X_y
             density = map_density(record["breast_density"])
         except ValueError as exc:
             raise DatasetFormatError(f"{context}: {exc}") from None
-        image = safe_join(root, Path("images", study, f"{image_id}.dicom"),
-                          allow_outside_root=allow_outside_root, context=context)
+        image = safe_join(
+            root, Path("images", study, f"{image_id}.dicom"), allow_outside_root=allow_outside_root, context=context
+        )
         if not image.is_file():
             excluded.append((case, f"image {str(image)!r} not found"))
             continue
-        rows.append({"case": case, "image": str(image),
-                     "mask": BoxROI(row_min=ymin, col_min=xmin, row_max=ymax, col_max=xmax),
-                     "age": ages.get(image_id, np.nan), "density": density, "history": None})
+        rows.append(
+            {
+                "case": case,
+                "image": str(image),
+                "mask": BoxROI(row_min=ymin, col_min=xmin, row_max=ymax, col_max=xmax),
+                "age": ages.get(image_id, np.nan),
+                "density": density,
+                "history": None,
+            }
+        )
         target.append(_PROXY[match.group(1)])
         groups.append(study)
-        meta.append({"case": case, "split": record["split"], "study_id": study,
-                     "laterality": record["laterality"], "view": record["view_position"],
-                     "finding_categories": categories, "finding_birads": match.group(1),
-                     "breast_birads": record.get("breast_birads"),
-                     "height": record.get("height"), "width": record.get("width")})
+        meta.append(
+            {
+                "case": case,
+                "split": record["split"],
+                "study_id": study,
+                "laterality": record["laterality"],
+                "view": record["view_position"],
+                "finding_categories": categories,
+                "finding_birads": match.group(1),
+                "breast_birads": record.get("breast_birads"),
+                "height": record.get("height"),
+                "width": record.get("width"),
+            }
+        )
     descr = _DESCR + (
         f"\nThis copy ({root}, split={split}): {len(rows)} findings loaded "
         f"({int(np.sum(target))} with BI-RADS 4-5), {len(excluded)} rows excluded.\n"
     )
     return bunch_from_records(
-        rows, meta, target=target, groups=groups, descr=descr, excluded=excluded, return_X_y=return_X_y,
+        rows,
+        meta,
+        target=target,
+        groups=groups,
+        descr=descr,
+        excluded=excluded,
+        return_X_y=return_X_y,
         nothing_found=(
             f"no usable finding with an image under {str(root)!r} ({len(excluded)} rows excluded; "
             f"first reason: {excluded[0][1] if excluded else 'none'})"

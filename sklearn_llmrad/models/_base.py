@@ -85,8 +85,7 @@ def encode_labels(y, classes=None, *, owner="classifier"):
         classes = np.unique(y)
     if len(classes) < 2:
         raise ValueError(
-            f"{owner} needs samples of at least 2 classes in y; got "
-            f"{len(classes)} class: {classes.tolist()}."
+            f"{owner} needs samples of at least 2 classes in y; got {len(classes)} class: {classes.tolist()}."
         )
     index = {c: i for i, c in enumerate(classes.tolist())}
     if len(index) != len(classes):
@@ -122,9 +121,7 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         try:
             return self.classes_inferred_
         except AttributeError as exc:
-            raise AttributeError(
-                f"{type(self).__name__} is not fitted yet: it has no classes_"
-            ) from exc
+            raise AttributeError(f"{type(self).__name__} is not fitted yet: it has no classes_") from exc
 
     def _check_params(self):
         params = self.get_params(deep=False)
@@ -242,15 +239,17 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
         if self.early_stopping:
-            callbacks.append((
-                "early_stopping",
-                EarlyStopping(
-                    monitor="valid_loss",
-                    patience=self.patience,
-                    load_best=True,
-                    sink=print if self.verbose else _silent,
-                ),
-            ))
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.patience,
+                        load_best=True,
+                        sink=print if self.verbose else _silent,
+                    ),
+                )
+            )
         return callbacks
 
     def get_split_datasets(self, X, y=None, **fit_params):

@@ -201,9 +201,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         # max() keeps the first of equal scores: candidates in order, then the average
         self.choice_ = max(self.cv_scores_, key=self.cv_scores_.get)
         needed = names if self.choice_ == AVERAGE else [self.choice_]
-        self.estimators_ = {
-            name: clone(est).fit(X, y) for name, est in self.estimators if name in needed
-        }
+        self.estimators_ = {name: clone(est).fit(X, y) for name, est in self.estimators if name in needed}
         return self
 
     def __sklearn_tags__(self):

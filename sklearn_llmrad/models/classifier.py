@@ -309,10 +309,8 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             old = self.module_
             context = {
                 "n_features": old.n_features,
-                "feature_embeddings": None if old.feature_embeddings is None
-                else old.feature_embeddings.detach().cpu(),
-                "clinical_dim": None if old.clinical_projection is None
-                else old.clinical_projection.in_features,
+                "feature_embeddings": None if old.feature_embeddings is None else old.feature_embeddings.detach().cpu(),
+                "clinical_dim": None if old.clinical_projection is None else old.clinical_projection.in_features,
                 "n_classes": old.linear.out_features,
             }
         if context is None:
@@ -477,9 +475,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         cases = _case_labels(X, n)
         names = getattr(X, "feature_names", None)
         names = (
-            np.asarray([f"x{i}" for i in range(K)], dtype=object)
-            if names is None
-            else np.asarray(names, dtype=object)
+            np.asarray([f"x{i}" for i in range(K)], dtype=object) if names is None else np.asarray(names, dtype=object)
         )
         clinical = np.asarray(X.clinical_embeddings, dtype=np.float32)
         if clinical.ndim == 2:
@@ -499,11 +495,9 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             embeddings = np.asarray(X.feature_embeddings, dtype=np.float32)
             if embeddings.shape[0] != K:
                 raise ValueError(
-                    f"SemanticFeatures has {K} values per lesion but {embeddings.shape[0]} "
-                    "feature embeddings."
+                    f"SemanticFeatures has {K} values per lesion but {embeddings.shape[0]} feature embeddings."
                 )
-            _check_finite(embeddings.T, list(range(embeddings.shape[1])), names,
-                          what="feature embedding of")
+            _check_finite(embeddings.T, list(range(embeddings.shape[1])), names, what="feature embedding of")
             descriptions = getattr(X, "descriptions", None)
             self.input_kind_ = "semantic"
             self.n_features_in_ = K
@@ -560,8 +554,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
     def _prepare_numeric(self, X, *, reset):
         if isinstance(X, pd.DataFrame):
             bad = [
-                c for c in X.columns
-                if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
+                c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
             ]
             if bad:
                 raise ValueError(
@@ -579,7 +572,11 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
                 )
         cases = _case_labels(X, len(X)) if hasattr(X, "__len__") else None
         values = validate_data(
-            self, X, reset=reset, dtype=np.float32, ensure_all_finite=False,
+            self,
+            X,
+            reset=reset,
+            dtype=np.float32,
+            ensure_all_finite=False,
             ensure_min_samples=1,
         )
         if cases is None or len(cases) != len(values):
@@ -606,10 +603,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
     def _check_params(self):
         super()._check_params()
         if self.hidden_size % self.n_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
-                f"({self.n_heads})."
-            )
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by n_heads ({self.n_heads}).")
 
     def before_initialize(self, classes, y_encoded, *, warm):
         """Record the number of classes the network is built for.
@@ -673,8 +667,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         embeddings = getattr(module, "feature_embeddings", None)
         return {
             "n_features": int(self.n_features_in_),
-            "feature_embeddings": None if embeddings is None
-            else embeddings.detach().cpu().numpy(),
+            "feature_embeddings": None if embeddings is None else embeddings.detach().cpu().numpy(),
             "clinical_dim": self.clinical_dim_,
             "n_classes": int(len(self.classes_)),
         }
@@ -754,10 +747,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         step = max(int(self.batch_size), 1) if self.batch_size != -1 else n
         try:
             for start in range(0, n, step):
-                batch = {
-                    k: to_tensor(v[start:start + step], device=self.device)
-                    for k, v in inputs.items()
-                }
+                batch = {k: to_tensor(v[start : start + step], device=self.device) for k, v in inputs.items()}
                 values = batch.pop("values").float().requires_grad_(True)
                 with torch.enable_grad():
                     logits, _, attention = module(values, **batch)
@@ -786,26 +776,24 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             order = np.argsort(-np.abs(contribution[i]), kind="stable")[:top_n]
             drivers = []
             for rank, k in enumerate(order, start=1):
-                rows.append({
-                    "case": cases[i],
-                    "rank": rank,
-                    "feature": names[k],
-                    "description": descriptions[k],
-                    "value": float(values[i, k]),
-                    "contribution": float(contribution[i, k]),
-                    "attention": float(attention[i, k]),
-                })
+                rows.append(
+                    {
+                        "case": cases[i],
+                        "rank": rank,
+                        "feature": names[k],
+                        "description": descriptions[k],
+                        "value": float(values[i, k]),
+                        "contribution": float(contribution[i, k]),
+                        "attention": float(attention[i, k]),
+                    }
+                )
                 level = "high" if values[i, k] > 0 else "low"
                 sign = "+" if contribution[i, k] > 0 else "-"
                 drivers.append(f"{level} {_short(descriptions[k])} ({sign})")
-            rationales.append(
-                f"Probability of {label} {probability[i]:.2f}. Main drivers: "
-                + "; ".join(drivers) + "."
-            )
+            rationales.append(f"Probability of {label} {probability[i]:.2f}. Main drivers: " + "; ".join(drivers) + ".")
         contributions = pd.DataFrame(
             rows,
-            columns=["case", "rank", "feature", "description", "value", "contribution",
-                     "attention"],
+            columns=["case", "rank", "feature", "description", "value", "contribution", "attention"],
         )
         return Bunch(
             probability=probability,

@@ -112,9 +112,7 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
         "keep_aspect": ["boolean"],
     }
 
-    def __init__(
-        self, *, size=224, channels=3, use_mask=False, interpolation="bilinear", keep_aspect=True
-    ):
+    def __init__(self, *, size=224, channels=3, use_mask=False, interpolation="bilinear", keep_aspect=True):
         self.size = size
         self.channels = channels
         self.use_mask = use_mask
@@ -127,8 +125,7 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
             raise ValueError("use_mask must be False, 'channel' or 'multiply', got True")
         if self.use_mask == "channel" and self.channels != 3:
             raise ValueError(
-                f"use_mask='channel' builds 3 channels (image, mask, image*mask); "
-                f"got channels={self.channels}"
+                f"use_mask='channel' builds 3 channels (image, mask, image*mask); got channels={self.channels}"
             )
 
     def fit(self, X, y=None):
@@ -174,9 +171,7 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
                 f"CLAHEPreprocessor); got columns {list(X.columns)}"
             )
         if self.use_mask and MASK not in X.columns:
-            raise ValueError(
-                f"use_mask={self.use_mask!r} needs a {MASK!r} column; got columns {list(X.columns)}"
-            )
+            raise ValueError(f"use_mask={self.use_mask!r} needs a {MASK!r} column; got columns {list(X.columns)}")
         out = np.empty((len(X), self.channels, self.size, self.size), dtype=np.float32)
         sources = X[SOURCE] if SOURCE in X.columns else None
         for i, case in enumerate(X.index):
@@ -234,9 +229,13 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
             return crop.astype(np.float32, copy=False)
         t = torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None, None]
         antialias = self.interpolation in ("bilinear", "bicubic")
-        t = F.interpolate(t, size=(self.size, self.size), mode=self.interpolation,
-                          antialias=antialias,
-                          **({"align_corners": False} if antialias else {}))
+        t = F.interpolate(
+            t,
+            size=(self.size, self.size),
+            mode=self.interpolation,
+            antialias=antialias,
+            **({"align_corners": False} if antialias else {}),
+        )
         return t[0, 0].numpy()
 
     def __sklearn_tags__(self):
@@ -251,7 +250,8 @@ def _as_crop(value, *, case, file):
     if isinstance(value, (str, os.PathLike)):
         raise ImageReadError(
             "image is a path, not a pixel array: run CLAHEPreprocessor before ROIToTensor",
-            case=case, file=value,
+            case=case,
+            file=value,
         )
     arr = check_image(np.asarray(value), case=case, file=file, what="ROI crop")
     return arr.astype(np.float32, copy=False)
@@ -261,7 +261,8 @@ def _as_mask(value, shape, *, case, file):
     if value is None or isinstance(value, (str, os.PathLike)):
         raise MaskError(
             "mask is not a pixel array: run CLAHEPreprocessor before ROIToTensor",
-            case=case, file=file,
+            case=case,
+            file=file,
         )
     return select_roi(np.asarray(value), shape=shape, case=case, file=file)
 
@@ -355,7 +356,7 @@ def _strip_prefixes(state):
     for key, value in state.items():
         for prefix in ("module.", "net."):
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         out[key] = value
     return out
 
@@ -367,8 +368,7 @@ def _load_backbone(net, arch, path):
     own = net.state_dict()
     # The checkpoint's head (e.g. 1000 ImageNet classes) is loaded only if it fits ours.
     state = {
-        k: v for k, v in state.items()
-        if k not in head_keys or (k in own and tuple(v.shape) == tuple(own[k].shape))
+        k: v for k, v in state.items() if k not in head_keys or (k in own and tuple(v.shape) == tuple(own[k].shape))
     }
     missing = sorted(set(own) - set(state) - head_keys)
     unexpected = sorted(set(state) - set(own))
@@ -381,9 +381,7 @@ def _load_backbone(net, arch, path):
     try:
         net.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatch
-        raise ModelNotFoundError(
-            f"weights file {str(path)!r} does not match torchvision's {arch}: {exc}"
-        ) from exc
+        raise ModelNotFoundError(f"weights file {str(path)!r} does not match torchvision's {arch}: {exc}") from exc
 
 
 class TorchvisionCNN(nn.Module):
@@ -692,10 +690,7 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         # skorch lists every attribute (module, train_split, _params_to_validate...);
         # only the constructor's parameters and prefixed `x__y` options are parameters here.
         signature = inspect.signature(type(self).__init__)
-        names = [
-            p.name for p in signature.parameters.values()
-            if p.name != "self" and p.kind != p.VAR_KEYWORD
-        ]
+        names = [p.name for p in signature.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD]
         names += [k for k in self.__dict__ if "__" in k and not k.endswith("_")]
         return sorted(names)
 

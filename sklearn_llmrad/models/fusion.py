@@ -118,9 +118,7 @@ class FusionModule(nn.Module):
     ):
         super().__init__()
         if hidden_size % n_heads:
-            raise ValueError(
-                f"hidden_size ({hidden_size}) must be divisible by n_heads ({n_heads})."
-            )
+            raise ValueError(f"hidden_size ({hidden_size}) must be divisible by n_heads ({n_heads}).")
         self.n_features = int(n_features)
         self.attention = bool(attention)
         H = int(hidden_size)
@@ -128,9 +126,7 @@ class FusionModule(nn.Module):
         if feature_embeddings is not None:
             emb = torch.as_tensor(feature_embeddings, dtype=torch.float32)
             if emb.ndim != 2 or emb.shape[0] != n_features:
-                raise ValueError(
-                    f"feature_embeddings must have shape ({n_features}, D), got {tuple(emb.shape)}."
-                )
+                raise ValueError(f"feature_embeddings must have shape ({n_features}, D), got {tuple(emb.shape)}.")
             # A buffer: saved with the module and moved to its device, never
             # copied per lesion, not trained.
             self.register_buffer("feature_embeddings", emb.clone())
@@ -145,9 +141,7 @@ class FusionModule(nn.Module):
         # value * learned vector keeps the (signed, monotone) magnitude explicit;
         # the small MLP adds non-linear encodings (e.g. "extreme in either direction").
         self.value_vector = nn.Parameter(torch.randn(H) / H**0.5)
-        self.value_mlp = nn.Sequential(
-            nn.Linear(1, value_hidden), nn.GELU(), nn.Linear(value_hidden, H)
-        )
+        self.value_mlp = nn.Sequential(nn.Linear(1, value_hidden), nn.GELU(), nn.Linear(value_hidden, H))
         self.token_dropout = nn.Dropout(dropout if token_dropout is None else token_dropout)
 
         if clinical_dim is not None:
@@ -160,9 +154,7 @@ class FusionModule(nn.Module):
 
         self.attention_norm = nn.LayerNorm(H)
         self.key_norm = nn.LayerNorm(H)
-        self.cross_attention = nn.MultiheadAttention(
-            H, n_heads, dropout=dropout, batch_first=True
-        )
+        self.cross_attention = nn.MultiheadAttention(H, n_heads, dropout=dropout, batch_first=True)
         self.ffn_norm = nn.LayerNorm(H)
         ffn_width = max(1, round(float(ffn_factor) * H))
         self.ffn = nn.Sequential(
@@ -248,7 +240,7 @@ class FusionModule(nn.Module):
         b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
         k = (keys @ w_k.T + b_k).view(n, J, heads, d)
         v = (keys @ w_v.T + b_v).view(n, J, heads, d)
-        scale = d ** -0.5
+        scale = d**-0.5
         score_map = torch.einsum("hdi,njhd->nihj", w_q.view(heads, d, H), k) * scale
         score_bias = torch.einsum("hd,njhd->nhj", b_q.view(heads, d), k) * scale
         output_map = torch.einsum("njhd,ehd->nhje", v, mha.out_proj.weight.view(H, heads, d))
@@ -319,9 +311,7 @@ class FusionModule(nn.Module):
             tokens = self.token_dropout(tokens)
         if self.attention:
             attn = self.attention_norm
-            normed = nn.functional.layer_norm(
-                tokens, attn.normalized_shape, attn.weight, attn.bias, attn.eps
-            )
+            normed = nn.functional.layer_norm(tokens, attn.normalized_shape, attn.weight, attn.bias, attn.eps)
             mix, output_map = self._cross_attention(normed, keys, padding)
             constant = constant + self.cross_attention.out_proj.bias
         else:
@@ -349,13 +339,17 @@ class FusionModule(nn.Module):
             scaled_w1 = norm.weight.unsqueeze(1) * w1.T  # diag(g) W1.T, (H, F)
             # (x - mean) * g @ W1.T: the mean enters as one more coordinate
             # (-mean) whose row is g @ W1.T; then one fused scale-and-shift.
-            maps = torch.cat([
-                rows @ scaled_w1,
-                (norm.weight @ w1.T).expand(n, 1, -1),
-            ], dim=1)
+            maps = torch.cat(
+                [
+                    rows @ scaled_w1,
+                    (norm.weight @ w1.T).expand(n, 1, -1),
+                ],
+                dim=1,
+            )
             pre = torch.baddbmm(
                 (constant @ scaled_w1).unsqueeze(0).expand(n, -1, -1),
-                torch.cat([coords, -mean], dim=-1), maps,
+                torch.cat([coords, -mean], dim=-1),
+                maps,
             )
             pre = torch.addcmul(norm.bias @ w1.T + self.ffn[0].bias, pre, inv_std)
         tokens = tokens + self.ffn[1:](pre)
@@ -363,9 +357,7 @@ class FusionModule(nn.Module):
         if self.attention:
             weights = torch.softmax(self.pool_score(tokens).squeeze(-1), dim=1)
         else:
-            weights = torch.full(
-                tokens.shape[:2], 1.0 / tokens.shape[1], dtype=tokens.dtype, device=tokens.device
-            )
+            weights = torch.full(tokens.shape[:2], 1.0 / tokens.shape[1], dtype=tokens.dtype, device=tokens.device)
         embedding = torch.bmm(weights.unsqueeze(1), tokens).squeeze(1)
         logits = self.head(embedding) + self.linear(values)
         return logits, embedding, weights

@@ -152,8 +152,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
             raise ValueError(
-                f"Only binary classification is supported by {type(self).__name__}; "
-                f"y has {len(self.classes_)} classes."
+                f"Only binary classification is supported by {type(self).__name__}; y has {len(self.classes_)} classes."
             )
         names = getattr(self, "feature_names_in_", None)
         self.feature_weights_ = prior_feature_weights(self.prior, names, X.shape[1])

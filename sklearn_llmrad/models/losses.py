@@ -63,8 +63,7 @@ class SupervisedContrastiveLoss(nn.Module):
         logits = z @ z.T / self.temperature
         self_mask = torch.eye(n, dtype=torch.bool, device=z.device)
         # log of the softmax over A(i) = everyone but the anchor itself
-        log_prob = logits - torch.logsumexp(logits.masked_fill(self_mask, float("-inf")), dim=1,
-                                            keepdim=True)
+        log_prob = logits - torch.logsumexp(logits.masked_fill(self_mask, float("-inf")), dim=1, keepdim=True)
         labels = labels.reshape(-1)
         positives = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~self_mask
         n_pos = positives.sum(1)

@@ -64,9 +64,7 @@ class CalibratedSVC(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(
-        self, C=1.0, *, kernel="rbf", gamma="scale", class_weight="balanced", cv=5, random_state=None
-    ):
+    def __init__(self, C=1.0, *, kernel="rbf", gamma="scale", class_weight="balanced", cv=5, random_state=None):
         self.C = C
         self.kernel = kernel
         self.gamma = gamma
@@ -84,12 +82,8 @@ class CalibratedSVC(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         svc = SVC(C=self.C, kernel=self.kernel, gamma=self.gamma, class_weight=self.class_weight)
         smallest = int(np.min(np.unique(y, return_counts=True)[1]))
-        folds = StratifiedKFold(
-            n_splits=max(2, min(self.cv, smallest)), shuffle=True, random_state=self.random_state
-        )
-        self.calibrated_ = CalibratedClassifierCV(
-            svc, method="sigmoid", cv=folds, ensemble=False
-        ).fit(X, y)
+        folds = StratifiedKFold(n_splits=max(2, min(self.cv, smallest)), shuffle=True, random_state=self.random_state)
+        self.calibrated_ = CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False).fit(X, y)
         self.classes_ = self.calibrated_.classes_
         return self
 
