@@ -75,6 +75,16 @@ _AGE_UNIT = {"m": 12.0, "w": 52.1775, "d": 365.25}
 def is_missing(value):
     """True for None, NaN/NaT/pd.NA and missing-looking strings (``""``, ``"unknown"``, ...).
 
+    Parameters
+    ----------
+    value : object
+        Any scalar: a number, a string, None, NaN, NaT or ``pd.NA``.
+
+    Returns
+    -------
+    bool
+        Whether ``value`` counts as missing.
+
     Examples
     --------
     >>> [is_missing(v) for v in (None, float("nan"), " N/A ", "removed", 0, "62")]

@@ -40,6 +40,7 @@ __all__ = [
     "clinical_statements",
     "clinical_sentence",
     "normalize_density",
+    "is_missing_value",
     "NO_CLINICAL_INFORMATION",
     "DENSITY_STATEMENTS",
 ]
@@ -493,7 +494,27 @@ _TRUE_STRINGS = {"yes", "y", "true", "1"}
 _FALSE_STRINGS = {"no", "n", "false", "0"}
 
 
-def _is_missing(value):
+def is_missing_value(value):
+    """True for None and NaN-like scalars (NaN, ``pd.NA``, NaT); strings are never missing here.
+
+    Missing-looking strings (``"unknown"``, ``""``) are judged per clinical field by
+    :func:`clinical_statements`, so this check leaves them alone.
+
+    Parameters
+    ----------
+    value : object
+        A clinical value as found in a DataFrame cell.
+
+    Returns
+    -------
+    bool
+        Whether ``value`` is a missing scalar.
+
+    Examples
+    --------
+    >>> [is_missing_value(v) for v in (None, float("nan"), "unknown", 62)]
+    [True, True, False, False]
+    """
     if value is None:
         return True
     if isinstance(value, str):
@@ -514,7 +535,7 @@ def _age_statement(age, case):
 
 
 def _history_statement(history, case):
-    if _is_missing(history):
+    if is_missing_value(history):
         return None
     if isinstance(history, bool | np.bool_):
         flag = bool(history)

@@ -37,11 +37,11 @@ from ._embedding_cache import EmbeddingCache
 from ._output import FixedOutputMixin
 from .descriptions import (
     NO_CLINICAL_INFORMATION,
-    _is_missing,
     clinical_sentence,
     clinical_statements,
     describe_feature,
     explain_feature,
+    is_missing_value,
     normalize_density,
 )
 from .exceptions import LesionError, ModelNotFoundError
@@ -681,6 +681,24 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
                 f"device must be 'auto', a torch device string or torch.device, got {self.device!r}"
             ) from exc
 
+    def load_language_model(self):
+        """Load the tokenizer and model (once; later calls reuse them).
+
+        Raises :class:`~sklearn_llmrad.exceptions.ModelNotFoundError` when the model
+        cannot be found (offline, or not in the local cache), so a caller can check
+        that a model is usable before a long run.
+
+        Returns
+        -------
+        tokenizer : transformers.PreTrainedTokenizerBase
+            The model's tokenizer.
+        model : transformers.PreTrainedModel
+            The language model, in evaluation mode, on ``device``.
+        device : torch.device
+            Where the model runs.
+        """
+        return self._language_model()
+
     def _language_model(self):
         """Return (tokenizer, model, device), loading them on first use."""
         source, is_local = self._model_source()
@@ -873,7 +891,7 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
         for i, label in enumerate(X.index):
             fields = tuple(col[i] for col in columns)
             try:
-                key = tuple(None if _is_missing(v) else (type(v), v) for v in fields)
+                key = tuple(None if is_missing_value(v) else (type(v), v) for v in fields)
                 hash(key)
             except TypeError:
                 key = None

@@ -95,6 +95,11 @@ def select_roi(mask, *, label="auto", shape=None, case=None, file=None):
     case, file : object, default=None
         Named in the error.
 
+    Returns
+    -------
+    ndarray of bool
+        The lesion's pixels, of the mask's (2-D) shape.
+
     Raises
     ------
     MaskError
@@ -166,6 +171,15 @@ def check_roi_size(roi, *, min_pixels=2, case=None, file=None):
 
     Texture matrices (GLCM, GLRLM, ...) of a single pixel or a line are degenerate.
 
+    Parameters
+    ----------
+    roi : ndarray of bool
+        The lesion's region, as returned by :func:`select_roi`.
+    min_pixels : int, default=2
+        The fewest pixels the region may hold.
+    case, file : object, default=None
+        Named in the error.
+
     Returns
     -------
     (rows, cols) : ndarrays
@@ -199,6 +213,19 @@ def check_roi_size(roi, *, min_pixels=2, case=None, file=None):
 
 def check_lesion(image, mask, *, label="auto", min_pixels=2, case=None, file=None):
     """All checks of one lesion: :func:`check_image`, :func:`select_roi`, :func:`check_roi_size`.
+
+    Parameters
+    ----------
+    image : array-like
+        The lesion's 2-D image.
+    mask : ndarray
+        The lesion's mask, of the image's shape.
+    label : "auto" or int, default="auto"
+        The mask value of the lesion; see :func:`select_roi`.
+    min_pixels : int, default=2
+        The fewest pixels the region may hold; see :func:`check_roi_size`.
+    case, file : object, default=None
+        Named in the error.
 
     Returns
     -------

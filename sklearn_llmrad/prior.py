@@ -645,9 +645,16 @@ class SemanticPrior(BaseEstimator):
     def save(self, directory):
         """Save to ``directory`` (``prior.safetensors`` + ``prior.json``).
 
+        Parameters
+        ----------
+        directory : str or path-like
+            Created if needed; ``~`` is expanded. Existing files of a saved
+            prior are overwritten.
+
         Returns
         -------
         pathlib.Path
+            The directory, for :meth:`load`.
         """
         from safetensors.numpy import save_file
 
@@ -756,7 +763,33 @@ class SemanticPrior(BaseEstimator):
 
 
 def as_prior(prior):
-    """``None``, a :class:`SemanticPrior` or a saved prior directory -> SemanticPrior or None."""
+    """``None``, a :class:`SemanticPrior` or a saved prior directory -> SemanticPrior or None.
+
+    Parameters
+    ----------
+    prior : SemanticPrior, str, path-like or None
+        A prior, or the directory :meth:`SemanticPrior.save` wrote (loaded on
+        the CPU).
+
+    Returns
+    -------
+    SemanticPrior or None
+        ``prior`` itself when it is None or a :class:`SemanticPrior`.
+
+    Raises
+    ------
+    TypeError
+        For any other type.
+
+    Examples
+    --------
+    >>> as_prior(None) is None
+    True
+    >>> as_prior(0.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: prior must be None, a SemanticPrior or a saved prior directory, got float
+    """
     if prior is None or isinstance(prior, SemanticPrior):
         return prior
     if isinstance(prior, (str, os.PathLike)):
@@ -815,16 +848,39 @@ def pretrain_prior(
         Directory of radMLBench ``<study>.gz`` files.
     include, exclude : sequence of str, default=None
         Studies to use / leave out (e.g. the target study of an evaluation).
-    language_model, revision, name_vectors, alpha, device, cache_dir
+    language_model, revision, name_vectors, alpha
         See :class:`SemanticPrior`.
     out : str or path-like, default=None
         Save the prior to this directory.
+    device, cache_dir
+        See :class:`SemanticPrior`.
     log : callable, default=None
         Called with progress lines.
 
     Returns
     -------
     SemanticPrior
+
+    Examples
+    --------
+    Three tiny tables in radMLBench's format (gzip CSV with ``ID``, ``Target`` and
+    the features) under real study names, and random name vectors (no language
+    model):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> with tempfile.TemporaryDirectory() as tables:
+    ...     for study in ("Ahn2021", "HNSCC", "Song2020"):
+    ...         y = np.tile([0, 1], 10)
+    ...         frame = pd.DataFrame({"ID": range(20), "Target": y,
+    ...                               "original_shape_VoxelVolume": y + rng.normal(size=20),
+    ...                               "original_glcm_Idmn": rng.normal(size=20)})
+    ...         frame.to_csv(Path(tables) / f"{study}.gz", index=False)
+    ...     prior = pretrain_prior(tables, exclude=["Song2020"], name_vectors="random", alpha=1.0)
+    >>> prior.studies_
+    ['Ahn2021', 'HNSCC']
     """
     from .datasets.radmlbench import list_radmlbench, load_radmlbench
 

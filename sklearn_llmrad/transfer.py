@@ -239,6 +239,27 @@ def load_tables(root=None, *, studies=None):
     Returns
     -------
     dict of str -> (DataFrame, ndarray)
+
+    Examples
+    --------
+    Two tiny tables in radMLBench's format (gzip CSV with ``ID``, ``Target`` and the
+    features) under real study names (the loader knows no others):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from sklearn_llmrad.transfer import load_tables
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     for study in ("Ahn2021", "HNSCC"):
+    ...         frame = pd.DataFrame({"ID": range(4), "Target": [0, 1, 0, 1],
+    ...                               "original_glcm_Idmn": [0.1, 0.9, 0.2, 0.8]})
+    ...         frame.to_csv(Path(root) / f"{study}.gz", index=False)
+    ...     tables = load_tables(root)
+    >>> sorted(tables)
+    ['Ahn2021', 'HNSCC']
+    >>> X, y = tables["HNSCC"]
+    >>> list(X.columns), y.tolist()
+    (['original_glcm_Idmn'], [0, 1, 0, 1])
     """
     from .datasets.radmlbench import list_radmlbench, load_radmlbench
 
@@ -306,7 +327,9 @@ def _prior_estimator(*, name_vectors, language_model, prior_params, cache_dir, r
     params = {"random_state": random_state, **(prior_params or {})}
     if cache_dir is not None:
         params.setdefault("cache_dir", str(Path(cache_dir) / "embeddings"))
-    return SemanticPrior(language_model=language_model, name_vectors=name_vectors, **params)
+    if language_model is not None:  # None: the prior's own default language model
+        params["language_model"] = language_model
+    return SemanticPrior(name_vectors=name_vectors, **params)
 
 
 def fit_study_prior(
@@ -351,6 +374,25 @@ def fit_study_prior(
     ------
     RuntimeError
         If the prior (fitted or loaded) names ``target`` among its studies.
+
+    Examples
+    --------
+    The control prior (random name vectors, no language model is loaded) for target
+    ``"C"``, fitted on the other two tables:
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> def table(n=20):
+    ...     y = np.tile([0, 1], n // 2)
+    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
+    ...                       "original_glcm_Idmn": rng.normal(size=n)})
+    ...     return X, y
+    >>> from sklearn_llmrad.transfer import fit_study_prior
+    >>> tables = {"A": table(), "B": table(), "C": table()}
+    >>> prior, key = fit_study_prior(tables, "C", name_vectors="random",
+    ...                              language_model="dmis-lab/biobert-base-cased-v1.2")
+    >>> prior.studies_
+    ['A', 'B']
     """
     log = log or (lambda line: None)
     others = {name: table for name, table in tables.items() if name != target}
@@ -623,6 +665,25 @@ def run_transfer_benchmark(
     Returns
     -------
     TransferResult
+
+    Examples
+    --------
+    Plain logistic regression (one ``C``) on two tiny studies, 2-fold CV, no output
+    folder:
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> def table(n=20):
+    ...     y = np.tile([0, 1], n // 2)
+    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
+    ...                       "original_glcm_Idmn": rng.normal(size=n)})
+    ...     return X, y
+    >>> from sklearn_llmrad.transfer import run_transfer_benchmark
+    >>> result = run_transfer_benchmark(
+    ...     {"A": table(), "B": table()}, models=["lr"], cv=2, n_bootstraps=20,
+    ...     model_params={"lr": {"model__Cs": (1.0,)}}, log=lambda line: None)
+    >>> result.aucs.shape, list(result.per_study["status"])
+    ((2, 1), ['ok', 'ok'])
     """
     from .metrics import bootstrap_ci
 
@@ -824,6 +885,31 @@ def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_
     Returns
     -------
     TransferResult
+
+    Raises
+    ------
+    ValueError
+        If ``out_dir`` holds no stored result.
+
+    Examples
+    --------
+    Two stored results (one model, two studies) in the layout
+    :func:`run_transfer_benchmark` writes (``results/<study>/<model>.json``):
+
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_llmrad.transfer import collect_transfer_results
+    >>> with tempfile.TemporaryDirectory() as out_dir:
+    ...     for study in ("A", "B"):
+    ...         path = Path(out_dir) / "results" / study / "lr.json"
+    ...         path.parent.mkdir(parents=True)
+    ...         stored = {"study": study, "model": "lr", "y_true": [0, 1, 0, 1],
+    ...                   "y_prob": [0.2, 0.7, 0.6, 0.4], "fold": [1, 1, 2, 2],
+    ...                   "seconds": 0.1, "cpu_seconds": 0.1}
+    ...         _ = path.write_text(json.dumps(stored))
+    ...     result = collect_transfer_results(out_dir, n_bootstraps=20)
+    >>> result.aucs["lr"].tolist()
+    [0.75, 0.75]
     """
     from .metrics import bootstrap_ci
 
@@ -1007,7 +1093,37 @@ def transfer_markdown(result):
 
 
 def plot_transfer(result, path):
-    """Per-study AUC of every model, and the mean ranks, on one figure."""
+    """Per-study AUC of every model, and the mean ranks, on one figure.
+
+    Parameters
+    ----------
+    result : TransferResult
+        What :func:`run_transfer_benchmark` or :func:`collect_transfer_results`
+        returned.
+    path : str or path-like
+        The image file (its suffix sets the format, e.g. ``.png``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> def table(n=20):
+    ...     y = np.tile([0, 1], n // 2)
+    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
+    ...                       "original_glcm_Idmn": rng.normal(size=n)})
+    ...     return X, y
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_llmrad.transfer import plot_transfer, run_transfer_benchmark
+    >>> result = run_transfer_benchmark(
+    ...     {"A": table(), "B": table()}, models=["lr"], cv=2, n_bootstraps=20,
+    ...     model_params={"lr": {"model__Cs": (1.0,)}}, log=lambda line: None)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     plot_transfer(result, Path(tmp) / "transfer.png")
+    ...     written = (Path(tmp) / "transfer.png").stat().st_size > 0
+    >>> written
+    True
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -1036,7 +1152,41 @@ def plot_transfer(result, path):
 
 
 def write_transfer_report(result, out_dir):
-    """Write ``transfer.md``, ``transfer.png`` and the CSV tables into ``out_dir``."""
+    """Write ``transfer.md``, ``transfer.png`` and the CSV tables into ``out_dir``.
+
+    :func:`run_transfer_benchmark` calls it when given an ``out_dir``.
+
+    Parameters
+    ----------
+    result : TransferResult
+        What :func:`run_transfer_benchmark` or :func:`collect_transfer_results`
+        returned.
+    out_dir : str or path-like
+        Created if needed; existing report files are overwritten.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> def table(n=20):
+    ...     y = np.tile([0, 1], n // 2)
+    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
+    ...                       "original_glcm_Idmn": rng.normal(size=n)})
+    ...     return X, y
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_llmrad.transfer import run_transfer_benchmark, write_transfer_report
+    >>> result = run_transfer_benchmark(
+    ...     {"A": table(), "B": table()}, models=["lr"], cv=2, n_bootstraps=20,
+    ...     model_params={"lr": {"model__Cs": (1.0,)}}, log=lambda line: None)
+    >>> with tempfile.TemporaryDirectory() as out_dir:
+    ...     write_transfer_report(result, out_dir)
+    ...     written = sorted(p.name for p in Path(out_dir).iterdir())
+    >>> written  # doctest: +NORMALIZE_WHITESPACE
+    ['transfer.md', 'transfer.png', 'transfer_auc.csv', 'transfer_per_study.csv',
+     'transfer_priors.json', 'transfer_settings.json', 'transfer_summary.csv',
+     'transfer_timing.json', 'transfer_wilcoxon.csv']
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.per_study.to_csv(out_dir / "transfer_per_study.csv", index=False)

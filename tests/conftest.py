@@ -9,6 +9,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# tests/data holds fixtures and the script that wrote them (with older code): not tests
+collect_ignore_glob = ["data/*"]
+
 ROOT = Path(__file__).resolve().parents[1]
 MIAS_SAMPLE = ROOT.parent / "shared" / "data" / "mias-sample"
 

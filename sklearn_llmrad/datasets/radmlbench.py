@@ -38,6 +38,16 @@ def radmlbench_home(data_home=None):
     ``data_home`` if given, else ``$LLMRAD_RADMLBENCH``, else
     ``~/llmrad_data/radmlbench``.
 
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        The directory; ``~`` is expanded.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory (it need not exist).
+
     Examples
     --------
     >>> radmlbench_home("/data/radmlbench").as_posix()

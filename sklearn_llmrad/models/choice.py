@@ -221,12 +221,36 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         return proba[:, list(estimator.classes_).index(self.classes_[1])]
 
     def predict_proba(self, X):
-        """Class probabilities of the chosen option, shape (n_samples, 2)."""
+        """Class probabilities of the chosen option, shape (n_samples, 2).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The features ``fit`` saw (same columns).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+            Probabilities of ``classes_[0]`` and ``classes_[1]``; with the
+            average chosen, the mean of the candidates' probabilities.
+        """
         X = self._check_X(X)
         p = np.mean([self._positive_proba(est, X) for est in self.estimators_.values()], axis=0)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
-        """The class of highest probability."""
+        """The class of highest probability.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The features ``fit`` saw (same columns).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``: ``classes_[1]`` where its probability is
+            at least 0.5.
+        """
         proba = self.predict_proba(X)
         return self.classes_[(proba[:, 1] >= 0.5).astype(int)]

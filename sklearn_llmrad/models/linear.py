@@ -203,17 +203,53 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         return Z * self._factor
 
     def decision_function(self, X):
-        """Signed distance to the decision boundary (log-odds of ``classes_[1]``)."""
+        """Signed distance to the decision boundary (log-odds of ``classes_[1]``).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The features ``fit`` saw (same columns); NaN allowed (imputed by
+            the training median).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Positive values favour ``classes_[1]``.
+        """
         Z = self._transform(X)
         return self._lr_.decision_function(Z)
 
     def predict_proba(self, X):
-        """Class probabilities, columns in ``classes_`` order."""
+        """Class probabilities, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The features ``fit`` saw (same columns); NaN allowed (imputed by
+            the training median).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+            Probabilities of ``classes_[0]`` and ``classes_[1]``.
+        """
         Z = self._transform(X)
         return self._lr_.predict_proba(Z)
 
     def predict(self, X):
-        """Predicted class labels."""
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The features ``fit`` saw (same columns); NaN allowed (imputed by
+            the training median).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
         Z = self._transform(X)
         return self._lr_.predict(Z)
 
