@@ -43,6 +43,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
+from .benchmark.store import atomic_write_bytes, package_versions
 from .prior import SemanticPrior
 
 __all__ = [
@@ -279,20 +280,6 @@ def _table_hash(X, y):
     return h.hexdigest()[:16]
 
 
-def _versions():
-    from importlib.metadata import PackageNotFoundError, version
-
-    from . import __version__
-
-    found = {"sklearn_llmrad": __version__}
-    for package in ("scikit-learn", "numpy", "torch", "transformers", "skorch"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:  # pragma: no cover - torch & co are dependencies
-            found[package] = None
-    return found
-
-
 def _describe(value):
     """A stable, complete description of a parameter value (no truncated reprs)."""
     if isinstance(value, SemanticPrior) and hasattr(value, "coef_"):  # fitted: named by its state
@@ -409,7 +396,7 @@ def fit_study_prior(
             "studies": {name: _table_hash(*others[name]) for name in sorted(others)},
             "prior": type(template).__name__,
             "params": _describe(params),
-            "versions": _versions(),
+            "versions": package_versions(),
         }
     )
     folder = None if cache_dir is None else Path(cache_dir) / "priors" / key
@@ -571,11 +558,8 @@ class TransferResult:
     out_dir: Path | None = None
 
 
-def _atomic_write_json(obj, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+def _write_json(obj, path):
+    atomic_write_bytes(path, json.dumps(obj).encode())
 
 
 def _read_json(path):
@@ -716,7 +700,7 @@ def run_transfer_benchmark(
         device=device,
         random_state=random_state,
     )
-    versions = _versions()
+    versions = package_versions()
 
     rows, priors = [], {}
     prior_seconds = prior_cpu = 0.0
@@ -790,7 +774,7 @@ def run_transfer_benchmark(
                     continue
                 row.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, cached=False)
                 if path is not None:
-                    _atomic_write_json(
+                    _write_json(
                         {
                             "fingerprint": fingerprint,
                             "study": target,
