@@ -434,14 +434,16 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
 
         names = tuple(str(n) for n in self._feature_names_)
         key = (names, id(self.prior), float(self.prior_gamma))
-        cached = getattr(self, "_prior_factors_", None)
+        # a training-time cache, derived from the prior: no trailing "_", so model
+        # files (which store fitted ``x_`` attributes) do not carry it
+        cached = getattr(self, "_prior_factors", None)
         weight = self.module_.linear.weight
         if cached is None or cached[0] != key:
             w = prior_feature_weights(self.prior, list(names), len(names))
             factors = w ** -float(self.prior_gamma)
             factors = factors / factors.mean()
             cached = (key, torch.as_tensor(factors, dtype=weight.dtype, device=weight.device))
-            self._prior_factors_ = cached
+            self._prior_factors = cached
         return self.prior_penalty * (cached[1] * weight.pow(2).sum(dim=0)).sum()
 
     # ------------------------------------------------------------------ input
