@@ -35,8 +35,13 @@ pipe = make_llmrad_pipeline(
 )
 pipe.fit(train, data.target[:34])
 
-features = pipe[:-1].transform(new)  # SemanticFeatures of the new lesions
-explanation = pipe[-1].explain(features, top_n=3)
+# The method's learned part is an inner-CV choice between the fusion network and its
+# linear path; both are refitted, so the network can explain itself whichever won.
+choice = pipe.named_steps["choice"]
+print(f"inner CV chose {choice.choice_!r}; mean inner AUCs {choice.cv_scores_}")
+network = choice.estimators_["llmrad"]  # Top-K -> encoder -> fusion
+features = network[:-1].transform(pipe[:2].transform(new))  # SemanticFeatures of the new lesions
+explanation = network[-1].explain(features, top_n=3)
 for case, text in zip(new.index, explanation.rationale):
     print(f"{case}: {text}")
 print()

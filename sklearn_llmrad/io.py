@@ -16,6 +16,11 @@ A model file is one zip archive:
     only with ``include_language_model=True``: the encoder's language model
     (safetensors weights, config and tokenizer files).
 
+An :class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier` (the default
+method's network-or-linear-path choice) is a node of its own: its parameters and
+fitted attributes in the manifest (numbers and strings, arrays in
+``steps/<i>.safetensors``), and one node per refitted candidate.
+
 Nothing in the file is ever unpickled. Every class named in the manifest is
 checked against an allow-list *before* it is imported, every type in a skops
 payload is checked with :func:`skops.io.get_untrusted_types` before anything is
@@ -534,6 +539,12 @@ def _is_pipeline(est):
     return isinstance(est, Pipeline)
 
 
+def _is_choice(est):
+    from .models.choice import InnerCVChoiceClassifier
+
+    return isinstance(est, InnerCVChoiceClassifier)
+
+
 def _is_skorch(est):
     try:
         from skorch import NeuralNet
@@ -703,11 +714,48 @@ def _save_node(est, members, counter, include_lm):
                 {"name": name, "node": _save_node(step, members, counter, include_lm)} for name, step in est.steps
             ],
         }
+    if _is_choice(est):
+        return _save_choice(est, members, counter, include_lm)
     index = counter[0]
     counter[0] += 1
     if _is_skorch(est):
         return _save_skorch(est, index, members)
     return _save_skops(est, index, members, include_lm)
+
+
+#: Fitted attributes of an InnerCVChoiceClassifier kept in its manifest node.
+_CHOICE_ATTRIBUTES = ("choice_", "cv_scores_", "classes_", "n_features_in_", "feature_names_in_")
+
+
+def _save_choice(est, members, counter, include_lm):
+    """An inner-CV choice: parameters, fitted attributes, and a node per refitted candidate."""
+    from safetensors.torch import save as st_save
+
+    if not hasattr(est, "estimators_"):
+        raise ValueError(f"{type(est).__name__} is not fitted; fit it before saving")
+    params = est.get_params(deep=False)
+    if not isinstance(params["cv"], int) or not isinstance(params["random_state"], (int, type(None))):
+        raise TypeError(
+            f"cannot save {type(est).__name__} with cv={params['cv']!r}, random_state={params['random_state']!r}: "
+            "only an integer number of folds and an integer (or None) seed are stored"
+        )
+    index = counter[0]
+    counter[0] += 1
+    enc = _Encoder(prefix="")
+    attributes = {k: enc.encode(getattr(est, k), f"attr.{k}") for k in _CHOICE_ATTRIBUTES if hasattr(est, k)}
+    name = f"steps/{index}.safetensors"
+    members[name] = st_save(enc.tensors)
+    return {
+        "kind": "choice",
+        "class": _dotted(type(est)),
+        "params": {"cv": params["cv"], "average": bool(params["average"]), "random_state": params["random_state"]},
+        "attributes": attributes,
+        "tensors": name,
+        "candidates": [
+            {"name": str(n), "node": _save_node(fitted, members, counter, include_lm)}
+            for n, fitted in est.estimators_.items()
+        ],
+    }
 
 
 def _save_skorch(net, index, members):
@@ -1001,6 +1049,12 @@ def _check_node(node, allow, expected, names):
     if kind == "pipeline":
         for step in node.get("steps", []):
             _check_node(step.get("node"), allow, expected, names)
+    elif kind == "choice":
+        for ref in _iter_refs([node.get("params"), node.get("attributes")]):
+            raise UnsafeModelError(f"the manifest names {ref!r} in the attributes of {cls!r}; refusing to load")
+        _member(node.get("tensors"), expected, names)
+        for candidate in node.get("candidates", []):
+            _check_node(candidate.get("node"), allow, expected, names)
     elif kind == "skorch":
         for ref in _iter_refs([node.get("params"), node.get("attributes"), node.get("build_state")]):
             if ref not in allow:
@@ -1085,9 +1139,43 @@ def _load_node(node, ctx):
         steps = [(s["name"], _load_node(s["node"], ctx)) for s in node["steps"]]
         params = {k: v for k, v in node.get("params", {}).items() if isinstance(v, (bool, int, str, type(None)))}
         return cls(steps, **params)
+    if kind == "choice":
+        return _load_choice(node, ctx)
     if kind == "skorch":
         return _load_skorch(node, ctx)
     return _load_skops(node, ctx)
+
+
+def _load_choice(node, ctx):
+    from sklearn.base import clone
+
+    from .models.choice import InnerCVChoiceClassifier
+
+    cls = ctx["allow"].resolve(node["class"], what="an inner-CV choice")
+    if not issubclass(cls, InnerCVChoiceClassifier):
+        raise UnsafeModelError(f"{node['class']!r} is not an InnerCVChoiceClassifier")
+    params = node["params"]
+    if not isinstance(params.get("cv"), int) or not isinstance(params.get("average"), bool):
+        raise ModelFileError(f"invalid parameters of {cls.__name__}: {params!r:.80}")
+    if not isinstance(params.get("random_state"), (int, type(None))):
+        raise ModelFileError(f"invalid random_state of {cls.__name__}: {params['random_state']!r:.40}")
+    fitted = {str(c["name"]): _load_node(c["node"], ctx) for c in node["candidates"]}
+    # the candidates' templates are the refitted candidates' unfitted clones
+    est = cls(
+        [(name, clone(estimator)) for name, estimator in fitted.items()],
+        cv=params["cv"],
+        average=params["average"],
+        random_state=params["random_state"],
+    )
+    dec = _Decoder(ctx["allow"], _read_tensors(ctx["zf"], node["tensors"]))
+    for k, v in node.get("attributes", {}).items():
+        if k not in _CHOICE_ATTRIBUTES:
+            raise UnsafeModelError(f"{k!r} is not a fitted attribute of {cls.__name__}; refusing to set it")
+        setattr(est, k, dec.decode(v))
+    if est.choice_ not in {*fitted, "average"}:
+        raise ModelFileError(f"{cls.__name__}: the choice {est.choice_!r} is not among its candidates")
+    est.estimators_ = fitted
+    return est
 
 
 def _load_skorch(node, ctx):

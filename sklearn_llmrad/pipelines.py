@@ -12,6 +12,9 @@ step          estimator
 ``topk``      :class:`~sklearn_llmrad.selection.TopKSelector`
 ``encoder``   :class:`~sklearn_llmrad.encoding.BioBERTEncoder`
 ``fusion``    :class:`~sklearn_llmrad.models.LLMRadiomicsClassifier`
+``choice``    :class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier` of the
+              network (``llmrad``: topk, encoder, fusion) and its linear path
+              (``linear``: topk, prior-weighted logistic regression)
 ``impute``    :class:`~sklearn.impute.SimpleImputer` (median; a NaN feature must not reach the SVC)
 ``scaler``    :class:`~sklearn.preprocessing.StandardScaler` (SVC) or
               :class:`~sklearn_llmrad.scaling.RobustFeatureScaler` (w/o BioBERT)
@@ -23,6 +26,14 @@ step          estimator
 The first two steps are stateless (per-lesion image processing), so
 ``pipeline[2:]`` is the part that learns from data; the benchmark uses this to
 extract radiomics once per dataset and share them between models and folds.
+
+By default the method's learned part is a ``choice``: inner cross-validation on
+the training data decides between the fusion network, its own linear path (a
+prior-weighted logistic regression on the same Top-K features) and their
+average, so on a study where the network does not earn its place the linear
+model is used. ``fallback=None`` gives the network alone (``topk``, ``encoder``,
+``fusion`` as top-level steps), e.g. to study the architecture or call
+:meth:`~sklearn_llmrad.models.LLMRadiomicsClassifier.explain` directly.
 """
 
 from __future__ import annotations
@@ -171,10 +182,14 @@ def make_llmrad_pipeline(
     device="auto",
     random_state=None,
     pretrained=None,
+    fallback="linear",
+    inner_cv=3,
 ):
     """The LLM-enhanced radiomics method and its ablations as one factory.
 
-    CLAHE -> PyRadiomics -> Top-K -> BioBERT encoder -> fusion network.
+    CLAHE -> PyRadiomics -> Top-K -> BioBERT encoder -> fusion network; by
+    default the network competes, by inner cross-validation on the training data,
+    with its own linear path (see ``fallback``).
 
     Parameters
     ----------
@@ -208,6 +223,20 @@ def make_llmrad_pipeline(
         fusion network's linear path gets per-feature penalty factors from it
         (``fusion__prior_gamma``, ``fusion__prior_penalty``). The prior must not
         have seen the study the pipeline is evaluated on (``prior.studies_``).
+    fallback : {"linear"} or None, default="linear"
+        ``"linear"``: the learned part is an
+        :class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier` (step
+        ``choice``) that scores, by ``inner_cv``-fold cross-validation on the
+        training data only, the network (``llmrad``), its linear path (``linear``:
+        the same Top-K selection, then a
+        :class:`~sklearn_llmrad.models.linear.SemanticPriorLogisticRegression`
+        using the prior when one is given) and their average, and refits the
+        best; ties go to the linear model. So the method is never knowingly
+        worse than its linear path, at about ``inner_cv + 1`` times the training
+        cost. ``None``: the network alone, with ``topk``, ``encoder`` (or
+        ``scaler``) and ``fusion`` as top-level steps.
+    inner_cv : int, default=3
+        Inner folds of the choice (ignored when ``fallback=None``).
 
     Returns
     -------
@@ -217,22 +246,34 @@ def make_llmrad_pipeline(
     --------
     >>> from sklearn_llmrad.pipelines import make_llmrad_pipeline
     >>> [name for name, _ in make_llmrad_pipeline(k=100).steps]
+    ['clahe', 'radiomics', 'choice']
+    >>> pipe = make_llmrad_pipeline(k=100)
+    >>> [name for name, _ in pipe.named_steps["choice"].estimators]
+    ['linear', 'llmrad']
+    >>> pipe.get_params()["choice__llmrad__fusion__attention"]
+    True
+    >>> [name for name, _ in make_llmrad_pipeline(k=100, fallback=None).steps]
     ['clahe', 'radiomics', 'topk', 'encoder', 'fusion']
-    >>> [name for name, _ in make_llmrad_pipeline(encoder=None).steps]
+    >>> [name for name, _ in make_llmrad_pipeline(encoder=None, fallback=None).steps]
     ['clahe', 'radiomics', 'topk', 'scaler', 'fusion']
     """
     from .encoding import BioBERTEncoder
+    from .models.choice import InnerCVChoiceClassifier
     from .models.classifier import LLMRadiomicsClassifier
+    from .models.linear import SemanticPriorLogisticRegression
     from .prior import as_prior
     from .selection import TopKSelector
 
+    if fallback not in ("linear", None):
+        raise ValueError(f"fallback must be 'linear' or None, got {fallback!r}")
     prior = as_prior(pretrained)
-    steps = _head(
+    head = _head(
         cache_dir=cache_dir,
         n_jobs=n_jobs,
         preprocessor_params=preprocessor_params,
         extractor_params=extractor_params,
     )
+    steps = []
     if encoder is None:
         steps.append(
             ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state, prior=prior))
@@ -263,7 +304,21 @@ def make_llmrad_pipeline(
         **classifier_params,
     )
     steps.append(("fusion", classifier))
-    return Pipeline(steps)
+    if fallback is None:
+        return Pipeline(head + steps)
+    # The network's own linear path as a model of its own: the same Top-K
+    # selection (names kept for the prior), then the prior-weighted LR.
+    selector = TopKSelector(k, score_func=score, passthrough=None, random_state=random_state, prior=prior)
+    linear = Pipeline(
+        [
+            ("topk", selector.set_output(transform="pandas")),
+            ("model", SemanticPriorLogisticRegression(prior=prior, random_state=random_state)),
+        ]
+    )
+    choice = InnerCVChoiceClassifier(
+        [("linear", linear), ("llmrad", Pipeline(steps))], cv=inner_cv, random_state=random_state
+    )
+    return Pipeline(head + [("choice", choice)])
 
 
 def make_no_biobert_pipeline(**kwargs):
@@ -285,7 +340,9 @@ def make_no_attention_pipeline(**kwargs):
     Examples
     --------
     >>> from sklearn_llmrad.pipelines import make_no_attention_pipeline
-    >>> make_no_attention_pipeline().get_params()["fusion__attention"]
+    >>> make_no_attention_pipeline().get_params()["choice__llmrad__fusion__attention"]
+    False
+    >>> make_no_attention_pipeline(fallback=None).get_params()["fusion__attention"]
     False
     """
     kwargs["attention"] = False
@@ -329,6 +386,7 @@ def make_biobert_svc_pipeline(
         extractor_params=extractor_params,
         device=device,
         random_state=random_state,
+        fallback=None,
     )
     return Pipeline(pipe.steps[:-1] + [("svc", CalibratedSVC(C=C, random_state=random_state))])
 

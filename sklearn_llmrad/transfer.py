@@ -7,7 +7,8 @@ language model's reading of the feature names, help a model on a new study?
 1. a :class:`~sklearn_llmrad.prior.SemanticPrior` is fitted on all *other* studies
    (and a control prior with random name vectors), cached in the output folder under a
    key made of the studies used, their data, the language model and the settings;
-   a prior that contains the target study is refused;
+   a prior that contains the target study, or another table of the same paper
+   (:func:`related_studies`), is refused;
 2. every model is evaluated by the same seeded, stratified 5-fold cross-validation
    on the target, fitted on the training folds only;
 3. each (study, model) result is written atomically with a fingerprint (settings,
@@ -18,9 +19,10 @@ The summary follows Demšar (2006, JMLR 7:1-30): per-study AUC with stratified-b
 95% confidence intervals, the mean rank of every model over studies, a Friedman test,
 and Wilcoxon signed-rank tests over studies between every pair of models.
 
-The models (:func:`transfer_models`) are the full method with and without the prior,
-the full method whose linear path may win by inner CV (``llmrad-choice``), the
-prior-weighted logistic regression, the same with random name vectors (the control
+The models (:func:`transfer_models`) are the fusion network with and without the prior
+and with a random-names prior, the default pipeline (``llmrad-choice``: the network
+with prior against its linear path, by inner CV), the prior-weighted logistic
+regression, the same with random name vectors (the control
 that shows the gain comes from the names), plain logistic regression with the same
 inner-CV tuning of ``C``, Radiomics + SVC and a random forest. Tables hold features
 only (no images), so the image stages are skipped: the full method starts at Top-K.
@@ -40,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
@@ -53,6 +56,7 @@ __all__ = [
     "transfer_models",
     "load_tables",
     "fit_study_prior",
+    "related_studies",
     "summarize_studies",
     "run_transfer_benchmark",
     "collect_transfer_results",
@@ -80,6 +84,7 @@ TRANSFER_SETTINGS = {
 DEFAULT_MODELS = (
     "llmrad-prior",
     "llmrad",
+    "llmrad-random-prior",
     "llmrad-choice",
     "prior-lr",
     "random-prior-lr",
@@ -139,13 +144,13 @@ def transfer_models():
     --------
     >>> from sklearn_llmrad.transfer import transfer_models
     >>> list(transfer_models())  # doctest: +NORMALIZE_WHITESPACE
-    ['llmrad-prior', 'llmrad', 'llmrad-choice', 'prior-lr', 'random-prior-lr', 'lr',
-     'radiomics-svc', 'random-forest']
+    ['llmrad-prior', 'llmrad', 'llmrad-random-prior', 'llmrad-choice', 'prior-lr',
+     'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest']
     >>> transfer_models()["random-prior-lr"].prior
     'random'
     """
 
-    def fusion(with_prior):
+    def fusion(with_prior, fallback=None):
         def factory(*, prior, k, language_model, encoder_params, classifier_params, device, random_state, **_):
             from .pipelines import make_llmrad_pipeline
 
@@ -157,9 +162,10 @@ def transfer_models():
                 classifier_params=classifier_params,
                 device=device,
                 random_state=random_state,
+                fallback=fallback,
                 **extra,
             )
-            return _tail(pipe, "topk")
+            return pipe[2:]  # after CLAHE and radiomics: the study's table is the input
 
         return factory
 
@@ -174,13 +180,6 @@ def transfer_models():
         # the same estimator and inner-CV grid of C, without a prior (gamma = 0)
         return _imputed(SemanticPriorLogisticRegression(prior=None, random_state=random_state))
 
-    def choice(*, random_state, **settings):
-        from .models.choice import InnerCVChoiceClassifier
-
-        linear = prior_lr(random_state=random_state, **settings)
-        network = fusion(True)(random_state=random_state, **settings)
-        return InnerCVChoiceClassifier([("linear", linear), ("fusion", network)], cv=3, random_state=random_state)
-
     def svc(*, k, random_state, **_):
         from .pipelines import make_radiomics_svc_pipeline
 
@@ -192,9 +191,15 @@ def transfer_models():
         return _imputed(RandomForestClassifier(n_estimators=300, n_jobs=1, random_state=random_state))
 
     specs = [
-        TransferModel("llmrad-prior", "Full method, with prior", fusion(True), "language_model"),
-        TransferModel("llmrad", "Full method, without prior", fusion(False), None),
-        TransferModel("llmrad-choice", "Full method with prior, linear path by inner CV", choice, "language_model"),
+        TransferModel("llmrad-prior", "Fusion network, with prior", fusion(True), "language_model"),
+        TransferModel("llmrad", "Fusion network, without prior", fusion(False), None),
+        TransferModel("llmrad-random-prior", "Fusion network, random-names prior", fusion(True), "random"),
+        TransferModel(
+            "llmrad-choice",
+            "Full method: network with prior or its linear path",
+            fusion(True, "linear"),
+            "language_model",
+        ),
         TransferModel("prior-lr", "Prior-weighted LR", prior_lr, "language_model"),
         TransferModel("random-prior-lr", "Prior-weighted LR, random names", prior_lr, "random"),
         TransferModel("lr", "Logistic regression", plain_lr, None),
@@ -329,6 +334,7 @@ def fit_study_prior(
     cache_dir=None,
     random_state=0,
     log=None,
+    leave_out=(),
 ):
     """The prior for evaluating ``target``: fitted on every other table, cached.
 
@@ -350,6 +356,11 @@ def fit_study_prior(
         the package versions. Name embeddings are cached in ``embeddings/``.
     random_state : int, default=0
     log : callable, default=None
+    leave_out : iterable of str, default=()
+        Further studies kept out of the prior together with ``target``: tables of
+        the same paper (e.g. ``Hosny2018B`` for ``Hosny2018C``), which share
+        feature definitions and often patients' institutions (see
+        :func:`related_studies`).
 
     Returns
     -------
@@ -360,7 +371,8 @@ def fit_study_prior(
     Raises
     ------
     RuntimeError
-        If the prior (fitted or loaded) names ``target`` among its studies.
+        If the prior (fitted or loaded) names ``target`` or a ``leave_out`` study
+        among its studies.
 
     Examples
     --------
@@ -382,7 +394,8 @@ def fit_study_prior(
     ['A', 'B']
     """
     log = log or (lambda line: None)
-    others = {name: table for name, table in tables.items() if name != target}
+    excluded = {str(target), *map(str, leave_out)}
+    others = {name: table for name, table in tables.items() if name not in excluded}
     if not others:
         raise ValueError(f"no study other than {target!r} to fit its prior on")
     kwargs = dict(language_model=language_model, prior_params=prior_params, random_state=random_state)
@@ -418,12 +431,46 @@ def fit_study_prior(
                 prior, folder, {"key": key, "target": target, "studies": sorted(others), "name_vectors": name_vectors}
             )
     studies = [str(s) for s in prior.studies_]
-    if target in studies:
+    seen = sorted(excluded & set(studies))
+    if seen:
         raise RuntimeError(
-            f"the prior for target study {target!r} was fitted on it (studies_={studies}); "
+            f"the prior for target study {target!r} was fitted on {seen} (studies_={studies}); "
             "refusing to evaluate a prior on a study it has seen"
         )
     return prior, key
+
+
+def related_studies(names):
+    """Studies of the same paper, to be left out of each other's priors.
+
+    radMLBench names a paper's several tables by author and year with a letter
+    suffix (``Hosny2018A``, ``Hosny2018B``, ...). Such tables share feature
+    definitions and extraction settings, so a prior that saw one of them is not a
+    prior from *other* studies for its sibling.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Study names.
+
+    Returns
+    -------
+    dict of str -> list of str
+        For every study, its siblings (possibly none).
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.transfer import related_studies
+    >>> related_studies(["Hosny2018B", "Hosny2018C", "HNSCC", "Zhang2024B"])
+    {'Hosny2018B': ['Hosny2018C'], 'Hosny2018C': ['Hosny2018B'], 'HNSCC': [], 'Zhang2024B': []}
+    """
+    names = [str(n) for n in names]
+
+    def paper(name):
+        match = re.fullmatch(r"(.*\d{4})[A-Z]", name)
+        return match.group(1) if match else name
+
+    return {n: [m for m in names if m != n and paper(m) == paper(n)] for n in names}
 
 
 def _save_prior(prior, folder, meta):
@@ -610,6 +657,8 @@ def run_transfer_benchmark(
     n_bootstraps=2000,
     random_state=0,
     log=print,
+    n_jobs=None,
+    related=None,
 ):
     """Leave-one-study-out evaluation of the semantic prior and the baselines.
 
@@ -645,6 +694,14 @@ def run_transfer_benchmark(
     random_state : int, default=0
         Seeds the folds, the models, the priors and the bootstrap.
     log : callable, default=print
+    n_jobs : int, default=None
+        Target studies evaluated in parallel (joblib processes; each caches its
+        priors and results in ``out_dir`` as a serial run would, so the results
+        are the same). ``None``: one at a time.
+    related : dict of str -> list of str, default=None
+        Per study, the studies left out of its prior with it;
+        :func:`related_studies` (tables of the same paper) by default. ``{}``:
+        leave out the target only.
 
     Returns
     -------
@@ -702,16 +759,21 @@ def run_transfer_benchmark(
     )
     versions = package_versions()
 
-    rows, priors = [], {}
-    prior_seconds = prior_cpu = 0.0
-    for t, target in enumerate(targets, start=1):
-        X, y = tables[target]
-        n_pos = int(y.sum())
-        if min(n_pos, len(y) - n_pos) < cv:
+    groups = related_studies(tables) if related is None else {s: list(related.get(s, ())) for s in tables}
+    for target in targets:  # refuse a study too small for the folds before any work
+        n_pos = int(tables[target][1].sum())
+        if min(n_pos, len(tables[target][1]) - n_pos) < cv:
             raise ValueError(
-                f"study {target!r}: {n_pos} positives and {len(y) - n_pos} negatives; "
+                f"study {target!r}: {n_pos} positives and {len(tables[target][1]) - n_pos} negatives; "
                 f"{cv}-fold stratified CV needs at least {cv} of each"
             )
+
+    def run_target(t, target):
+        """Every model on one target study; returns its rows, prior notes and prior time."""
+        rows, priors = [], {}
+        prior_seconds = prior_cpu = 0.0
+        X, y = tables[target]
+        n_pos = int(y.sum())
         splits = list(StratifiedKFold(cv, shuffle=True, random_state=random_state).split(X, y))
         data_key = _digest(
             {"table": _table_hash(X, y), "cv": cv, "seed": random_state, "splits": [s[1].tolist() for s in splits]}
@@ -733,6 +795,7 @@ def run_transfer_benchmark(
                         cache_dir=prior_cache,
                         random_state=random_state,
                         log=log,
+                        leave_out=groups.get(target, ()),
                     )
                     prior_seconds += time.perf_counter() - p0
                     prior_cpu += time.process_time() - c0
@@ -802,6 +865,17 @@ def run_transfer_benchmark(
             if not row["cached"]:
                 log(f"{tag}: AUC {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] ({row['seconds']:.1f} s)")
             rows.append(row)
+
+        return rows, priors, prior_seconds, prior_cpu
+
+    jobs = Parallel(n_jobs=n_jobs)(delayed(run_target)(t, target) for t, target in enumerate(targets, start=1))
+    rows, priors = [], {}
+    prior_seconds = prior_cpu = 0.0
+    for target_rows, target_priors, seconds, cpu in jobs:
+        rows += target_rows
+        priors.update(target_priors)
+        prior_seconds += seconds
+        prior_cpu += cpu
 
     per_study = pd.DataFrame(rows)
     ok = per_study[per_study["status"] == "ok"] if len(per_study) else per_study
@@ -1238,6 +1312,7 @@ def run_transfer_command(args, language_model, note):
         n_bootstraps=args.bootstraps,
         random_state=args.seed,
         log=lambda line: print(line, flush=True),
+        n_jobs=args.n_jobs,
     )
     print()
     print(note)

@@ -117,8 +117,63 @@ def saved(tmp_path_factory):
         device="cpu",
         random_state=0,
         classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
+        fallback=None,  # the flat pipeline whose manifest the tests below edit
     )[2:].fit(X, y)
     return save(pipe, tmp_path_factory.mktemp("saved") / "model.llmrad")
+
+
+@pytest.fixture(scope="module")
+def saved_choice(tmp_path_factory):
+    """The default method's learned part (an inner-CV choice of network and linear path), saved."""
+    from sklearn_llmrad.pipelines import make_llmrad_pipeline
+
+    X, y = _table()
+    pipe = make_llmrad_pipeline(
+        k=3,
+        encoder=None,
+        device="cpu",
+        random_state=0,
+        classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
+    )[2:].fit(X, y)
+    return save(pipe, tmp_path_factory.mktemp("saved") / "choice.llmrad"), pipe, X
+
+
+def _choice_node(manifest):
+    return manifest["estimator"]["steps"][0]["node"]
+
+
+def test_saved_choice_round_trips(saved_choice):
+    path, pipe, X = saved_choice
+    loaded = load(path)
+    assert loaded["choice"].choice_ == pipe["choice"].choice_
+    assert loaded["choice"].cv_scores_ == pipe["choice"].cv_scores_
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+@pytest.mark.parametrize("name", ["predict_proba", "__class__", "estimators", "_chosen"])
+def test_choice_manifest_cannot_set_other_attributes(saved_choice, tmp_path, name):
+    path, _, _ = saved_choice
+    bad = tmp_path / "bad.llmrad"
+    _rewrite(path, bad, manifest=lambda m: _choice_node(m)["attributes"].update({name: "x"}))
+    with pytest.raises(UnsafeModelError, match="not a fitted attribute"):
+        load(bad)
+
+
+def test_choice_manifest_refs_and_classes_are_refused(saved_choice, tmp_path):
+    path, _, _ = saved_choice
+    ref = {"$type": "ref", "name": "os.system"}
+    bad = tmp_path / "ref.llmrad"
+    _rewrite(path, bad, manifest=lambda m: _choice_node(m)["attributes"].update({"choice_": ref}))
+    with pytest.raises(UnsafeModelError, match="os.system"):
+        load(bad)
+    bad = tmp_path / "class.llmrad"
+    _rewrite(path, bad, manifest=lambda m: _choice_node(m).update({"class": "sklearn.pipeline.Pipeline"}))
+    with pytest.raises(UnsafeModelError, match="not an InnerCVChoiceClassifier"):
+        load(bad)
+    bad = tmp_path / "choice.llmrad"
+    _rewrite(path, bad, manifest=lambda m: _choice_node(m)["attributes"].update({"choice_": "svc"}))
+    with pytest.raises(ModelFileError, match="'svc' is not among its candidates"):
+        load(bad)
 
 
 def _rewrite(src, dst, *, manifest=None, replace=None, add=None):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_validate
 
 from sklearn_llmrad.datasets import load_mias, make_synthetic_mammograms
@@ -103,6 +104,7 @@ def fitted_twice(synthetic, features, tiny_bert_dir):
             encoder_params={"device": "cpu"},
             classifier_params=SMALL_NET,
             random_state=0,
+            fallback=None,  # the network's stages as top-level steps
         )[2:]
         # cross_validate hands the pipeline the training rows only; so do we
         return cross_validate(pipe, frame, labels, cv=[(train, test)], return_estimator=True)["estimator"][0]
@@ -142,8 +144,32 @@ def test_full_method_and_ablations_end_to_end_with_tiny_bert(synthetic, features
         tail.fit(features, y)
         proba = tail.predict_proba(features)
         assert proba.shape == (len(y), 2) and np.allclose(proba.sum(axis=1), 1), name
-    assert models["wo-biobert"][2:]["fusion"].get_params()["attention"] is True
-    assert models["wo-attention"][2:]["fusion"].get_params()["attention"] is False
+    assert models["wo-biobert"].get_params()["choice__llmrad__fusion__attention"] is True
+    assert models["wo-attention"].get_params()["choice__llmrad__fusion__attention"] is False
+    assert "encoder" not in models["wo-biobert"].get_params()["choice__llmrad"].named_steps
+
+
+def test_default_method_lets_inner_cv_choose_its_linear_path(features, synthetic, tiny_bert_dir):
+    """The default learned part is a choice fitted on the training rows only; when it keeps
+    the linear path, its predictions are exactly those of that path fitted alone."""
+    X, y, groups = synthetic
+    pipe = make_llmrad_pipeline(
+        k=10, encoder=str(tiny_bert_dir), encoder_params={"device": "cpu"}, classifier_params=SMALL_NET, random_state=0
+    )[2:]
+    pipe.fit(features, y)
+    choice = pipe["choice"]
+    assert set(choice.cv_scores_) == {"linear", "llmrad", "average"}
+    assert choice.choice_ == max(choice.cv_scores_, key=choice.cv_scores_.get)
+    # force the linear path: it must then be the refitted linear candidate, nothing else
+    linear_only = pipe.set_params(choice__average=False, choice__estimators=[choice.estimators[0]]).fit(features, y)
+    alone = clone(choice.estimators[0][1]).fit(features, y)
+    np.testing.assert_allclose(linear_only.predict_proba(features), alone.predict_proba(features))
+    assert list(alone["model"].feature_names_in_) == list(alone["topk"].get_feature_names_out())
+
+
+def test_fallback_is_validated():
+    with pytest.raises(ValueError, match="fallback"):
+        make_llmrad_pipeline(fallback="svc")
 
 
 def test_full_pipeline_from_images_with_real_minilm(minilm_dir, tmp_path):
@@ -157,6 +183,7 @@ def test_full_pipeline_from_images_with_real_minilm(minilm_dir, tmp_path):
         extractor_params=FAST,
         classifier_params=SMALL_NET,
         random_state=0,
+        fallback=None,  # the network alone: it explains itself
     )
     pipe.fit(data.frame, data.target)
     sf = pipe[:-1].transform(data.frame.iloc[:5])

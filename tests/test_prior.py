@@ -251,8 +251,10 @@ def test_prior_changes_what_the_linear_model_learns(random_prior):
 
     assert share(trusted) > share(plain) + 0.2
     auto = SemanticPriorLogisticRegression(prior=random_prior, Cs=(0.1, 1.0), random_state=0).fit(X, y)
-    assert auto.gamma_ in (0.0, 2.0, 4.0, 8.0) and len(auto.cv_results_) == 8
-    assert auto.cv_results_[(auto.gamma_, auto.C_)] == max(auto.cv_results_.values())
+    results = auto.cv_results_
+    assert auto.gamma_ in (0.0, 2.0, 4.0, 8.0) and len(results["mean_test_score"]) == 8
+    best = (results["gamma"] == auto.gamma_) & (results["C"] == auto.C_)
+    assert results["mean_test_score"][best][0] == results["mean_test_score"].max()
     grid = GridSearchCV(
         SemanticPriorLogisticRegression(prior=random_prior, Cs=(0.1,)), {"gamma": [0.0, 4.0]}, cv=3
     ).fit(X, y)
@@ -304,13 +306,23 @@ def test_pipeline_pretrained_wires_the_prior(random_prior, tmp_path):
         random_state=0,
         classifier_params={"hidden_size": 8, "n_heads": 2, "max_epochs": 3},
     )
-    assert isinstance(pipe.named_steps["topk"].prior, SemanticPrior)
-    assert pipe.named_steps["fusion"].prior is pipe.named_steps["topk"].prior
+    params = pipe.get_params()
+    # every stage that can use the prior gets the same one: both Top-K selectors,
+    # the network's linear path and the linear candidate of the inner-CV choice
+    prior = params["choice__llmrad__topk__prior"]
+    assert isinstance(prior, SemanticPrior)
+    assert params["choice__llmrad__fusion__prior"] is prior
+    assert params["choice__linear__topk__prior"] is prior
+    assert params["choice__linear__model__prior"] is prior
     X, y = _ambiguous_data(4, n=60)
     learned = pipe[2:].fit(X, y)
-    assert learned.named_steps["topk"].prior_gamma_ is not None
+    choice = learned.named_steps["choice"]
+    assert choice.estimators_["llmrad"].named_steps["topk"].prior_gamma_ is not None
+    assert choice.estimators_["linear"].named_steps["model"].gamma_ in (0.0, 2.0, 4.0, 8.0)
     assert learned.predict_proba(X).shape == (60, 2)
-    assert make_llmrad_pipeline(k=4).named_steps["topk"].prior is None
+    assert make_llmrad_pipeline(k=4).get_params()["choice__llmrad__topk__prior"] is None
+    network = make_llmrad_pipeline(k=4, encoder=None, pretrained=tmp_path / "p", fallback=None)
+    assert network.named_steps["fusion"].prior is network.named_steps["topk"].prior
 
 
 def test_pipeline_with_prior_roundtrips_through_safe_io(random_prior, tmp_path):

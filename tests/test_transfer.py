@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ def test_inner_cv_choice_falls_back_to_the_linear_model():
     noise = DummyClassifier(strategy="uniform", random_state=0)
     clf = InnerCVChoiceClassifier([("linear", LogisticRegression()), ("noise", noise)], random_state=0).fit(X, y)
     assert clf.choice_ == "linear"
-    assert list(clf.estimators_) == ["linear"]
+    assert list(clf.estimators_) == ["linear", "noise"]  # all refitted, for inspection
     assert clf.cv_scores_["linear"] > clf.cv_scores_["noise"]
     direct = LogisticRegression().fit(X, y).predict_proba(X)
     np.testing.assert_allclose(clf.predict_proba(X), direct)
@@ -185,6 +186,58 @@ def test_results_are_resumed_and_recomputed_when_settings_change(tables, tmp_pat
     assert not redone.per_study.set_index("model").loc["random-forest", "cached"]
 
 
+def test_studies_in_parallel_give_the_serial_results(tables, tmp_path):
+    kwargs = dict(
+        models=["lr", "random-forest"],
+        cv=3,
+        model_params={"random-forest": {"model__n_estimators": 10}, "lr": {"model__Cs": (0.1, 1.0)}},
+        n_bootstraps=50,
+        log=lambda line: None,
+    )
+    serial = run_transfer_benchmark(tables, **kwargs)
+    parallel = run_transfer_benchmark(tables, n_jobs=2, out_dir=tmp_path, **kwargs)
+    pd.testing.assert_frame_equal(parallel.aucs, serial.aucs)
+    assert list(parallel.per_study["study"].unique()) == sorted(tables)
+    assert len(list((tmp_path / "results").glob("*/*.json"))) == len(tables) * 2
+
+
+def test_tables_of_the_same_paper_are_left_out_together(tables, tmp_path):
+    from sklearn_llmrad.transfer import related_studies
+
+    siblings = {"Hosny2018B": tables["StudyA"], "Hosny2018C": tables["StudyB"], "HNSCC": tables["StudyC"]}
+    assert related_studies(siblings)["Hosny2018C"] == ["Hosny2018B"]
+    result = run_transfer_benchmark(
+        siblings,
+        models=["random-prior-lr"],
+        cv=3,
+        model_params={"random-prior-lr": SMALL_LR},
+        n_bootstraps=20,
+        log=lambda line: None,
+    )
+    assert result.priors["Hosny2018C"]["random"]["studies"] == ["HNSCC"]
+    assert sorted(result.priors["HNSCC"]["random"]["studies"]) == ["Hosny2018B", "Hosny2018C"]
+    # related={} leaves out the target only
+    alone = run_transfer_benchmark(
+        siblings,
+        studies=["Hosny2018C"],
+        models=["random-prior-lr"],
+        cv=3,
+        related={},
+        model_params={"random-prior-lr": SMALL_LR},
+        n_bootstraps=20,
+        log=lambda line: None,
+    )
+    assert sorted(alone.priors["Hosny2018C"]["random"]["studies"]) == ["HNSCC", "Hosny2018B"]
+    # a cached prior that saw the sibling is refused like one that saw the target
+    cache = tmp_path / "cache"
+    _, leaky = fit_study_prior(siblings, "Hosny2018C", name_vectors="random", cache_dir=cache)
+    _, key = fit_study_prior(siblings, "Hosny2018C", name_vectors="random", cache_dir=cache, leave_out=["Hosny2018B"])
+    shutil.rmtree(cache / "priors" / key)
+    shutil.copytree(cache / "priors" / leaky, cache / "priors" / key)
+    with pytest.raises(RuntimeError, match="fitted on \\['Hosny2018B'\\]"):
+        fit_study_prior(siblings, "Hosny2018C", name_vectors="random", cache_dir=cache, leave_out=["Hosny2018B"])
+
+
 def test_a_study_too_small_for_the_folds_is_named(tables):
     X, y = tables["StudyA"]
     small = {"Tiny": (X.iloc[:6], np.array([0, 0, 0, 0, 1, 1])), "StudyB": tables["StudyB"]}
@@ -238,7 +291,7 @@ def test_a_cached_prior_that_saw_its_target_is_refused(tables, tiny_bert_dir, tm
         path.unlink()
     leaky.save(folder)
     (folder / "transfer_key.json").write_text(meta)
-    with pytest.raises(RuntimeError, match="'StudyA'.*fitted on it"):
+    with pytest.raises(RuntimeError, match="'StudyA' was fitted on \\['StudyA'\\]"):
         fit_study_prior(tables, "StudyA", language_model=str(tiny_bert_dir), cache_dir=tmp_path)
 
 

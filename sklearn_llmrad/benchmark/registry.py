@@ -93,7 +93,7 @@ def default_models():
                 random_state=random_state,
                 device=device,
             )
-            return _tail(pipe, "topk")
+            return pipe[2:]  # everything after CLAHE and radiomics (shared by all models)
 
         return factory
 

@@ -100,11 +100,24 @@ def _fold_predictions(estimator, X, y, split, fold, parts):
 
 
 def _explain_fold(pipeline, X_test, top_n):
-    """Per-feature contributions of the fitted full method on one test fold."""
+    """Per-feature contributions of the fitted full method on one test fold.
+
+    When the method's inner-CV choice (``InnerCVChoiceClassifier``) kept the
+    network, alone or averaged with the linear path, the network explains itself;
+    when it chose the linear path there is nothing to explain for this fold.
+    """
     final = pipeline[-1]
+    X_test = pipeline[:-1].transform(X_test) if len(pipeline) > 1 else X_test
+    candidates = getattr(final, "estimators_", None)
+    if isinstance(candidates, dict):  # an inner-CV choice: explain the kept network, if any
+        for name, candidate in candidates.items():
+            used = final.choice_ in (name, "average")
+            if used and hasattr(candidate, "steps") and hasattr(candidate[-1], "explain"):
+                return _explain_fold(candidate, X_test, top_n)
+        return None
     if not hasattr(final, "explain"):  # a user's replacement for the full method
         return None
-    return pd.DataFrame(final.explain(pipeline[:-1].transform(X_test), top_n=top_n).contributions)
+    return pd.DataFrame(final.explain(X_test, top_n=top_n).contributions)
 
 
 def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):

@@ -37,8 +37,10 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
     Each candidate is fitted on the inner training folds and scored on the inner
     test folds; the mean of the candidates' probabilities is scored on the same
     folds. The option with the highest mean fold AUC wins (ties: the earlier
-    candidate, then the average) and is refitted on all training data. Only the
-    data passed to :meth:`fit` is used, so an outer cross-validation stays honest.
+    candidate, then the average). Every candidate is then refitted on all
+    training data, so each can be inspected (e.g. the network's ``explain``)
+    whatever the choice; predictions come from the winner only. Only the data
+    passed to :meth:`fit` is used, so an outer cross-validation stays honest.
 
     Parameters
     ----------
@@ -59,7 +61,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
     cv_scores_ : dict of str -> float
         Mean inner-fold AUC of every option.
     estimators_ : dict of str -> estimator
-        The refitted estimators the choice needs (one, or all for the average).
+        Every candidate, refitted on all training data.
     classes_ : ndarray of shape (2,)
 
     Examples
@@ -200,9 +202,14 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         self.cv_scores_ = {name: float(np.mean(s)) for name, s in fold_scores.items()}
         # max() keeps the first of equal scores: candidates in order, then the average
         self.choice_ = max(self.cv_scores_, key=self.cv_scores_.get)
-        needed = names if self.choice_ == AVERAGE else [self.choice_]
-        self.estimators_ = {name: clone(est).fit(X, y) for name, est in self.estimators if name in needed}
+        self.estimators_ = {name: clone(est).fit(X, y) for name, est in self.estimators}
         return self
+
+    def _chosen(self):
+        """The refitted estimators whose probabilities the choice averages (one, or all)."""
+        if self.choice_ == AVERAGE:
+            return list(self.estimators_.values())
+        return [self.estimators_[self.choice_]]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -235,7 +242,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
             average chosen, the mean of the candidates' probabilities.
         """
         X = self._check_X(X)
-        p = np.mean([self._positive_proba(est, X) for est in self.estimators_.values()], axis=0)
+        p = np.mean([self._positive_proba(est, X) for est in self._chosen()], axis=0)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):

@@ -80,8 +80,9 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
     n_iter_ : ndarray of shape (1,)
         Solver iterations of the final fit.
     classes_ : ndarray
-    cv_results_ : dict
-        ``(gamma, C) -> mean inner-CV score``.
+    cv_results_ : dict of str -> ndarray
+        One entry per (gamma, C) candidate, as in ``GridSearchCV``: ``"gamma"``,
+        ``"C"`` and ``"mean_test_score"`` (empty when there was nothing to choose).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 
@@ -164,7 +165,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         Cs = [float(c) for c in self.Cs]
         if not Cs:
             raise ValueError("Cs must hold at least one value")
-        self.cv_results_ = {}
+        self.cv_results_ = {"gamma": np.array([]), "C": np.array([]), "mean_test_score": np.array([])}
         if len(gammas) * len(Cs) > 1:
             cv = self.cv
             if isinstance(cv, Integral):
@@ -182,9 +183,14 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
                     for c in sorted(Cs):
                         lr.set_params(C=c).fit(Z_train * factor, y[train])
                         totals[(g, c)].append(scorer(lr, Z_test * factor, y[test]))
-            self.cv_results_ = {key: float(np.mean(v)) for key, v in totals.items()}
+            means = {key: float(np.mean(v)) for key, v in totals.items()}
             # best score; ties go to the smaller gamma (less trust), then the stronger penalty
-            best = max(self.cv_results_, key=lambda k: (round(self.cv_results_[k], 12), -k[0], -k[1]))
+            best = max(means, key=lambda k: (round(means[k], 12), -k[0], -k[1]))
+            self.cv_results_ = {
+                "gamma": np.array([g for g, _ in means]),
+                "C": np.array([c for _, c in means]),
+                "mean_test_score": np.array(list(means.values())),
+            }
         else:
             best = (gammas[0], Cs[0])
         self.gamma_, self.C_ = float(best[0]), float(best[1])
