@@ -16,7 +16,15 @@ rounds (fastest round kept), each reported as a ratio to ``reference``:
 - ``no-token-dropout``: width 768, ``module__token_dropout=0``;
 - ``fast-preset``: width 128, ``module__token_dropout=0`` (see the AUC
   comparison in ``bench_fusion_auc.py``);
-- ``narrow-ffn``: width 768, ``module__token_dropout=0``, ``module__ffn_factor=0.25``.
+- ``narrow-ffn``: width 768, ``module__token_dropout=0``, ``module__ffn_factor=0.25``;
+- ``group-tokens``: width 768, ``feature_tokens="group"`` (one token per image
+  type and feature class: about 90 tokens for 500 features);
+- ``class-tokens``: width 768, ``feature_tokens="class"`` (one token per
+  feature class: 7 tokens).
+
+The features are named as PyRadiomics names them (a seeded sample of the
+1,497 names :class:`~sklearn_llmrad.radiomics.RadiomicsExtractor` produces),
+so the grouped variants see the published feature mix.
 
 Run ``python benchmarks/bench_training.py [--quick] [--variants ...]
 [--subset 96]``; ``--subset`` times the epoch on fewer lesions and scales
@@ -50,7 +58,21 @@ VARIANTS = {
     "no-token-dropout": dict(hidden_size=768, module__token_dropout=0.0),
     "fast-preset": dict(hidden_size=128, module__token_dropout=0.0),
     "narrow-ffn": dict(hidden_size=768, module__token_dropout=0.0, module__ffn_factor=0.25),
+    "group-tokens": dict(hidden_size=768, feature_tokens="group"),
+    "class-tokens": dict(hidden_size=768, feature_tokens="class"),
 }
+
+
+def radiomics_names(k, *, seed=0):
+    """``k`` of the 1,497 PyRadiomics feature names the extractor produces (seeded sample)."""
+    import pandas as pd
+
+    from sklearn_llmrad.radiomics import RadiomicsExtractor
+
+    extractor = RadiomicsExtractor(progress=False).fit(pd.DataFrame({"image": ["-"], "mask": ["-"]}))
+    names = [n for n in extractor.get_feature_names_out() if n.count("_") >= 2]
+    pick = np.random.default_rng(seed).choice(len(names), size=min(k, len(names)), replace=False)
+    return [names[i] for i in sorted(pick)]
 
 
 def synthetic_semantic(n, k, d, t, *, seed=0):
@@ -62,7 +84,7 @@ def synthetic_semantic(n, k, d, t, *, seed=0):
         rng.normal(size=(k, d)).astype(np.float32),
         rng.normal(size=(n, t, d)).astype(np.float32),
         rng.random((n, t)) > 0.2,
-        [f"feature_{i}" for i in range(k)],
+        radiomics_names(k, seed=seed),
     )
     return X, y
 

@@ -66,6 +66,15 @@ def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
         names = module.name_projection(module.feature_embeddings)
     v = values.unsqueeze(-1)
     tokens = names.unsqueeze(0) + v * module.value_vector + module.value_mlp(v)
+    groups = getattr(module, "token_groups", None)
+    if groups is not None:  # feature_tokens="group": a token per group, written out member by member
+        n_groups = int(groups.max()) + 1
+        grouped = []
+        for g in range(n_groups):
+            members = (groups == g).nonzero().flatten()
+            value_names = values[:, members].unsqueeze(-1) * names[members]
+            grouped.append((tokens[:, members] + value_names).mean(dim=1))
+        tokens = torch.stack(grouped, dim=1)
     tokens = module.token_dropout(tokens)
     keys, padding = module._keys(values, clinical, clinical_mask)
     if module.attention:
@@ -90,6 +99,9 @@ def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
     else:
         weights = torch.full(tokens.shape[:2], 1.0 / tokens.shape[1])
     embedding = torch.einsum("nk,nkh->nh", weights, tokens)
+    if groups is not None:  # each member gets an equal share of its group's weight
+        sizes = torch.bincount(groups).float()
+        weights = weights[:, groups] / sizes[groups]
     return module.head(embedding) + module.linear(values), embedding, weights
 
 

@@ -210,6 +210,13 @@ def _build_parser():
     )
     bench.add_argument("--epochs", type=_positive_int, default=None, help="fusion network epochs")
     bench.add_argument("--hidden-size", type=_positive_int, default=None, help="fusion network width")
+    bench.add_argument(
+        "--feature-tokens",
+        choices=("feature", "group", "class"),
+        default=None,
+        help="fusion network tokens: one per feature (published), per image type and feature class "
+        "(group), or per feature class (class); fewer tokens train much faster",
+    )
     bench.add_argument("--cnn-size", type=_positive_int, default=224, help="CNN input side in pixels")
     bench.add_argument("--cnn-epochs", type=_positive_int, default=None)
     bench.add_argument("--n-samples", type=_positive_int, default=200, help="synthetic dataset size")
@@ -384,6 +391,8 @@ def _run(args):
         classifier_params["max_epochs"] = args.epochs
     if args.hidden_size is not None:
         classifier_params["hidden_size"] = args.hidden_size
+    if args.feature_tokens is not None:
+        classifier_params["feature_tokens"] = args.feature_tokens
     cnn_params = {} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs}
     extractor_params = {}
     if args.image_types:

@@ -1297,6 +1297,8 @@ def run_transfer_command(args, language_model, note):
     if args.hidden_size is not None:
         classifier_params["hidden_size"] = args.hidden_size
         classifier_params["n_heads"] = min(classifier_params["n_heads"], args.hidden_size)
+    if args.feature_tokens is not None:
+        classifier_params["feature_tokens"] = args.feature_tokens
     out = Path(args.out or "results/radmlbench-transfer")
     print(f"Dataset: {len(tables)} radMLBench tables from {args.root}", flush=True)
     result = run_transfer_benchmark(

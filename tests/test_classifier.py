@@ -353,3 +353,37 @@ def test_end_to_end_with_the_real_encoder(tiny_bert_dir):
     name = describe_feature(features[2]).split(":")[0]
     assert "GLSZM" in name and f" {name} (" in result.rationale[0]
     assert set(result.contributions["description"]) <= {describe_feature(f) for f in features}
+
+
+def test_grouped_feature_tokens_learn_save_and_explain(data, tmp_path):
+    """feature_tokens="group": one token per image type and class; saved, reloaded, explained."""
+    from sklearn_llmrad.io import load, save
+
+    X, y, X_test, y_test = data
+    names = np.array(
+        [
+            f"{image}_{cls}_F{i}"
+            for i, (image, cls) in enumerate(
+                [("original", "glcm"), ("original", "firstorder"), ("wavelet-LLH", "glcm")] * 4
+            )
+        ],
+        dtype=object,
+    )
+    names[-1] = "age_in_years"  # no feature class: a group of its own
+    grouped = SemanticFeatures(X.values, X.feature_embeddings, X.clinical_embeddings, X.clinical_mask, names)
+    clf = _clf(feature_tokens="group").fit(grouped, y)
+    assert clf.module_.token_pool.shape == (4, K)
+    np.testing.assert_array_equal(clf.module_.token_groups.numpy(), [0, 1, 2] * 3 + [0, 1, 3])
+    test = SemanticFeatures(
+        X_test.values, X.feature_embeddings, X_test.clinical_embeddings, X_test.clinical_mask, names
+    )
+    proba = clf.predict_proba(test)
+    assert roc_auc_score(y_test, proba[:, 1]) > 0.8
+    loaded = load(save(clf, tmp_path / "grouped.llmrad"))
+    np.testing.assert_array_equal(loaded.predict_proba(test), proba)
+    explanation = clf.explain(test, top_n=3)
+    assert len(explanation.rationale) == len(y_test)
+    # one token per feature class; the per-token network is the default
+    by_class = _clf(feature_tokens="class", max_epochs=1).fit(grouped, y)
+    np.testing.assert_array_equal(by_class.module_.token_groups.numpy(), [0, 1, 0] * 3 + [0, 1, 2])
+    assert _clf(max_epochs=1).fit(grouped, y).module_.token_pool is None

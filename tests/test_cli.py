@@ -89,6 +89,20 @@ def test_csv_dataset_benchmark(tmp_path, capsys):
     assert pd.read_csv(out / "results.csv").loc[0, "status"] == "ok"
 
 
+def test_grouped_feature_tokens_from_the_command_line(tmp_path, capsys):
+    """--feature-tokens reaches the fusion network (a per-class token network trains and predicts)."""
+    csv = _write_csv_dataset(tmp_path, rows=40)
+    out = tmp_path / "out"
+    args = ["benchmark", "--dataset", "csv", "--root", str(csv), "--cv", "2", "--models", "wo-biobert"]
+    code = main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class"])
+    assert code == 0
+    assert pd.read_csv(out / "results.csv").loc[0, "status"] == "ok"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--out", str(out), "--feature-tokens", "pixel"])
+    assert exit_info.value.code == 2
+    assert "pixel" in capsys.readouterr().err
+
+
 def test_csv_dataset_with_malformed_rows_names_them(tmp_path, capsys):
     csv = _write_csv_dataset(tmp_path, rows=4)
     text = csv.read_text().splitlines()

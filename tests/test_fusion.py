@@ -297,3 +297,45 @@ def test_cheaper_variants_are_options():
     assert narrow.ffn[0].out_features == H // 4
     assert default.token_dropout.p == 0.1
     assert _module(token_dropout=0.0).token_dropout.p == 0.0
+
+
+@pytest.mark.parametrize("attention", [True, False])
+@pytest.mark.parametrize("training", [False, True])
+def test_grouped_tokens_match_the_reference(attention, training):
+    """feature_tokens="group": few tokens, the same maths as a member-by-member reference."""
+    groups = [2, 0, 0, 1, 2, 1, 1][:K] + [3] * max(0, K - 7)
+    kwargs = {"attention": attention, "token_groups": groups}
+    if training:
+        kwargs.update(dropout=0.0)
+    module = _randomise(_module(**kwargs)).train(training)
+    values, clinical, mask = _batch()
+    mask[1, 2:] = False
+    fast = module(values, clinical, mask)
+    ref = reference_fusion_forward(module, values, clinical, mask)
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    weights = fast[2]
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(len(values)))
+    # members of a group share its weight equally; the linear path still sees each value
+    torch.testing.assert_close(weights[:, 1], weights[:, 2])
+    changed = values.clone()
+    changed[:, 1] += 1.0
+    assert not torch.allclose(module.eval()(changed, clinical, mask)[0], module(values, clinical, mask)[0])
+
+
+def test_grouped_tokens_keep_which_member_had_which_value():
+    """Swapping two members' values changes a group token (the values are written on the names)."""
+    module = _randomise(_module(token_groups=[0] * K, dropout=0.0)).eval()
+    values, clinical, mask = _batch()
+    swapped = values.clone()
+    swapped[:, [0, 1]] = values[:, [1, 0]]
+    constant, u, basis = module._value_basis(values)
+    a = module._group_tokens(values, constant, u, basis)
+    constant, u, basis = module._value_basis(swapped)
+    b = module._group_tokens(swapped, constant, u, basis)
+    assert not torch.allclose(a, b)
+
+
+def test_token_groups_are_validated():
+    with pytest.raises(ValueError, match="token_groups"):
+        _module(token_groups=[0, 1])

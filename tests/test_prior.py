@@ -348,3 +348,9 @@ def test_prior_lr_passes_sklearn_estimator_checks():
     results = check_estimator(SemanticPriorLogisticRegression(Cs=(0.1, 1.0), random_state=0), on_fail=None)
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []
+
+
+def test_prior_lr_too_few_samples_for_its_inner_cv_is_a_clear_error():
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0], "b": [1.0, 0.0, 1.0, 0.0, 1.0]})
+    with pytest.raises(ValueError, match="3-fold inner CV.*rarer class 2 times"):
+        SemanticPriorLogisticRegression(Cs=(0.1, 1.0)).fit(X, [0, 1, 0, 1, 0])

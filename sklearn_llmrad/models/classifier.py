@@ -22,6 +22,19 @@ __all__ = ["LLMRadiomicsClassifier"]
 
 _SEMANTIC_ATTRS = ("values", "feature_embeddings", "clinical_embeddings")
 
+#: PyRadiomics feature classes: a name's group token is its prefix up to the class.
+_FEATURE_CLASSES = ("shape2D", "shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+
+
+def _token_group_key(name, by):
+    """Group of a feature name: ``"T2_wavelet-LLH_glcm_Idmn"`` -> ``"T2_wavelet-LLH_glcm"``
+    (``by="group"``) or ``"glcm"`` (``by="class"``); a name without a class is its own group."""
+    parts = name.split("_")
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in _FEATURE_CLASSES:
+            return "_".join(parts[: i + 1]) if by == "group" else parts[i]
+    return name
+
 
 def _is_semantic(X):
     return all(hasattr(X, a) for a in _SEMANTIC_ATTRS)
@@ -135,6 +148,15 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         Trust in the prior (0: uniform penalty); tune with ``GridSearchCV``.
     prior_penalty : float, default=1e-2
         Strength of the prior-weighted L2 penalty (used only with ``prior``).
+    feature_tokens : {"feature", "group", "class"}, default="feature"
+        ``"feature"`` (the published model): one token per selected feature.
+        ``"group"``: one token per PyRadiomics image type and feature class
+        (e.g. ``wavelet-LLH_glcm``), ``"class"``: one per feature class
+        (``glcm``, ``firstorder``, ...); a name without a recognised class is a
+        group of its own. Far fewer tokens make a much cheaper network (an
+        explicit, non-published variant: ``benchmarks/bench_training.py`` and
+        ``benchmarks/bench_fusion_auc.py`` measure time and AUC side by side).
+        The linear path still sees every feature.
         skorch's per-epoch log when > 0.
     **kwargs
         Other skorch parameters (``iterator_train__*``, ``module__*``,
@@ -196,6 +218,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         "prior": "no_validation",  # None, a SemanticPrior or a saved prior directory (checked in fit)
         "prior_gamma": [Interval(Real, 0, None, closed="left")],
         "prior_penalty": [Interval(Real, 0, None, closed="left")],
+        "feature_tokens": [StrOptions({"feature", "group", "class"})],
     }
 
     def __init__(
@@ -230,6 +253,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         prior=None,
         prior_gamma=2.0,
         prior_penalty=1e-2,
+        feature_tokens="feature",
         **kwargs,
     ):
         super().__init__(
@@ -264,6 +288,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         self.prior = prior
         self.prior_gamma = prior_gamma
         self.prior_penalty = prior_penalty
+        self.feature_tokens = feature_tokens
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
@@ -313,6 +338,8 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
                 "clinical_dim": None if old.clinical_projection is None else old.clinical_projection.in_features,
                 "n_classes": old.linear.out_features,
             }
+            if getattr(old, "token_groups", None) is not None:
+                context["token_groups"] = old.token_groups.detach().cpu()
         if context is None:
             raise RuntimeError(
                 f"{type(self).__name__} builds its network from the training data "
@@ -469,6 +496,14 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             return self._prepare_semantic(X, reset=reset)
         return self._prepare_numeric(X, reset=reset)
 
+    def _token_groups(self, names):
+        """``{"token_groups": group of every feature}`` for ``feature_tokens="group"``, else ``{}``."""
+        if self.feature_tokens == "feature":
+            return {}
+        keys = [_token_group_key(str(name), self.feature_tokens) for name in names]
+        index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+        return {"token_groups": np.array([index[key] for key in keys], dtype=np.int64)}
+
     def _prepare_semantic(self, X, *, reset):
         values = np.asarray(X.values, dtype=np.float32)
         if values.ndim != 2:
@@ -513,6 +548,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
                 "n_features": K,
                 "feature_embeddings": embeddings,
                 "clinical_dim": clinical.shape[2],
+                **self._token_groups(names),
             }
         else:
             check_is_fitted(self, "n_features_in_")
@@ -596,6 +632,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
                 "n_features": values.shape[1],
                 "feature_embeddings": None,
                 "clinical_dim": None,
+                **self._token_groups(names),
             }
             self._feature_names_ = names
         _check_finite(values, cases, self._feature_names_)
@@ -667,12 +704,16 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         self.check_is_fitted()
         module = self.module_
         embeddings = getattr(module, "feature_embeddings", None)
-        return {
+        groups = getattr(module, "token_groups", None)
+        state = {
             "n_features": int(self.n_features_in_),
             "feature_embeddings": None if embeddings is None else embeddings.detach().cpu().numpy(),
             "clinical_dim": self.clinical_dim_,
             "n_classes": int(len(self.classes_)),
         }
+        if groups is not None:
+            state["token_groups"] = groups.detach().cpu().numpy()
+        return state
 
     def initialize_for_restore(self, build_state=None, after=None):
         """Build the network from a saved :meth:`get_build_state` to receive saved weights.

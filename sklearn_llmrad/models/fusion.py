@@ -62,6 +62,15 @@ class FusionModule(nn.Module):
         (the published model). ``0`` lets the first feed-forward layer run in
         factorised form during training as well (see Notes): a cheaper,
         explicitly chosen variant.
+    token_groups : array-like of int of shape (K,), default=None
+        ``None`` (the published model): one token per feature. Otherwise the
+        group (``0 .. G-1``) of every feature, and the block runs on ``G``
+        group tokens instead of ``K`` feature tokens (an explicit, cheaper,
+        non-published variant; e.g. one token per PyRadiomics image type and
+        feature class). A group token is the mean of its members' tokens plus
+        ``sum_k x_k * name_k / |g|``, so which member had which value stays
+        visible. The linear path still sees every feature, and the pooling
+        weight of a group is shared equally by its members.
 
     Notes
     -----
@@ -115,6 +124,7 @@ class FusionModule(nn.Module):
         ffn_factor=2,
         value_hidden=16,
         token_dropout=None,
+        token_groups=None,
     ):
         super().__init__()
         if hidden_size % n_heads:
@@ -172,6 +182,19 @@ class FusionModule(nn.Module):
         nn.init.zeros_(self.head[1].weight)
         nn.init.zeros_(self.head[1].bias)
         self.linear = nn.Linear(n_features, n_classes)
+        if token_groups is None:
+            self.token_groups = None
+            self.token_pool = None
+        else:
+            groups = torch.as_tensor(token_groups, dtype=torch.long).reshape(-1)
+            if groups.shape[0] != n_features or groups.min() < 0:
+                raise ValueError(f"token_groups must hold {n_features} non-negative group indices")
+            present, groups = torch.unique(groups, return_inverse=True)  # groups 0 .. G-1
+            pool = torch.zeros(len(present), n_features)
+            pool[groups, torch.arange(n_features)] = 1.0
+            pool /= pool.sum(dim=1, keepdim=True)
+            self.register_buffer("token_groups", groups)
+            self.register_buffer("token_pool", pool)  # (G, K): the mean over each group
 
     # ------------------------------------------------------------ helpers
     def _names(self):
@@ -198,6 +221,12 @@ class FusionModule(nn.Module):
         """Tokens ``(n, K, H)``: feature-name embedding + value embedding."""
         constant, u, basis = self._value_basis(values.float())
         return self.token_dropout(constant + u @ basis.T)
+
+    def _group_tokens(self, values, constant, u, basis):
+        """Group tokens ``(n, G, H)``: member-token means plus the members' value-weighted names."""
+        pool = self.token_pool
+        pooled = pool @ constant + torch.einsum("gk,nkr->ngr", pool, u) @ basis.T
+        return pooled + torch.einsum("gk,nk,kh->ngh", pool, values, self._names())
 
     def _keys(self, values, clinical, clinical_mask):
         n = values.shape[0]
@@ -304,9 +333,12 @@ class FusionModule(nn.Module):
         values = values.float()
         constant, u, basis = self._value_basis(values)
         keys, padding = self._keys(values, clinical, clinical_mask)
-        n, K = values.shape
+        n = values.shape[0]
         dropped = self.training and self.token_dropout.p > 0
-        tokens = constant + u @ basis.T
+        grouped = self.token_pool is not None
+        # grouped tokens are few: the plain per-token maths is cheap for them
+        plain = dropped or grouped
+        tokens = self._group_tokens(values, constant, u, basis) if grouped else constant + u @ basis.T
         if dropped:
             tokens = self.token_dropout(tokens)
         if self.attention:
@@ -322,10 +354,10 @@ class FusionModule(nn.Module):
             if padding is not None:
                 present = (~padding).to(keys.dtype)
             context = (keys * present.unsqueeze(-1)).sum(1) / present.sum(1, keepdim=True)
-            mix = torch.ones(n, K, 1, dtype=tokens.dtype, device=tokens.device)
+            mix = torch.ones(n, tokens.shape[1], 1, dtype=tokens.dtype, device=tokens.device)
             output_map = context.unsqueeze(1)
         # Residual after attention: tokens + mix @ O_n (+ out-proj bias, in `constant`).
-        if dropped:
+        if plain:
             tokens = tokens + torch.bmm(mix, output_map)
             if self.attention:
                 tokens = tokens + self.cross_attention.out_proj.bias
@@ -360,4 +392,7 @@ class FusionModule(nn.Module):
             weights = torch.full(tokens.shape[:2], 1.0 / tokens.shape[1], dtype=tokens.dtype, device=tokens.device)
         embedding = torch.bmm(weights.unsqueeze(1), tokens).squeeze(1)
         logits = self.head(embedding) + self.linear(values)
+        if grouped:  # a group's weight, shared equally by its members (rows still sum to one)
+            share = self.token_pool.sum(dim=0)  # 1 / |g| of every feature's group
+            weights = weights[:, self.token_groups] * share
         return logits, embedding, weights

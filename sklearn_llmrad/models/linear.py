@@ -169,6 +169,13 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         if len(gammas) * len(Cs) > 1:
             cv = self.cv
             if isinstance(cv, Integral):
+                fewest = int(np.unique(y, return_counts=True)[1].min())
+                if fewest < cv:
+                    raise ValueError(
+                        f"{type(self).__name__} chooses gamma and C by {cv}-fold inner CV, which needs at "
+                        f"least {cv} samples of each class; got {len(y)} samples, the rarer class {fewest} "
+                        "times (use fewer inner folds, cv=, or fix gamma and give one C)"
+                    )
                 cv = StratifiedKFold(cv, shuffle=True, random_state=self.random_state)
             cv = check_cv(cv, y, classifier=True)
             scorer = get_scorer(self.scoring)
