@@ -350,7 +350,9 @@ def test_prior_lr_passes_sklearn_estimator_checks():
     assert failed == []
 
 
-def test_prior_lr_too_few_samples_for_its_inner_cv_is_a_clear_error():
+def test_prior_lr_on_a_tiny_training_set_uses_fewer_inner_folds_or_says_why():
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0], "b": [1.0, 0.0, 1.0, 0.0, 1.0]})
-    with pytest.raises(ValueError, match="3-fold inner CV.*rarer class 2 times"):
-        SemanticPriorLogisticRegression(Cs=(0.1, 1.0)).fit(X, [0, 1, 0, 1, 0])
+    fitted = SemanticPriorLogisticRegression(Cs=(0.1, 1.0), random_state=0).fit(X, [0, 1, 0, 1, 0])
+    assert len(fitted.cv_results_["mean_test_score"]) == 2  # two inner folds for 2 positives
+    with pytest.raises(ValueError, match="at least 2 samples of each class.*rarer class 1 time"):
+        SemanticPriorLogisticRegression(Cs=(0.1, 1.0)).fit(X, [0, 1, 0, 0, 0])

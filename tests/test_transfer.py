@@ -108,6 +108,15 @@ def test_inner_cv_choice_falls_back_to_the_linear_model():
     np.testing.assert_allclose(clf.predict_proba(X), direct)
 
 
+def test_inner_cv_choice_on_a_tiny_training_set_uses_fewer_folds_or_says_why():
+    X = np.arange(10, dtype=float).reshape(-1, 1)
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    clf = InnerCVChoiceClassifier([("lr", LogisticRegression()), ("noise", DummyClassifier())], random_state=0)
+    assert clf.fit(X, y).choice_ in {"lr", "noise", "average"}  # 2 inner folds for 2 positives
+    with pytest.raises(ValueError, match="at least 2 samples of each class"):
+        clf.fit(X, np.r_[np.zeros(9), 1])
+
+
 def test_inner_cv_choice_ties_go_to_the_first_candidate_and_params_are_nested():
     X, y = _table(1, "")
     clf = InnerCVChoiceClassifier([("first", LogisticRegression()), ("second", LogisticRegression())], random_state=0)

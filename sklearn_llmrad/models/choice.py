@@ -48,7 +48,8 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         Binary classifiers with ``predict_proba``, simplest first.
     cv : int or cross-validation generator, default=3
         Inner folds. An integer gives a shuffled
-        :class:`~sklearn.model_selection.StratifiedKFold` seeded by ``random_state``.
+        :class:`~sklearn.model_selection.StratifiedKFold` seeded by ``random_state``,
+        with fewer folds (at least 2) when the rarer class has fewer samples.
     average : bool, default=True
         Also consider the mean of all candidates' probabilities.
     random_state : int, RandomState instance or None, default=None
@@ -172,14 +173,15 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
             )
         self.classes_ = np.unique(y)
         positive = y == self.classes_[1]
-        n_splits = self.cv if isinstance(self.cv, Integral) else None
-        if n_splits is not None and min(positive.sum(), (~positive).sum()) < n_splits:
+        fewest = int(min(positive.sum(), (~positive).sum()))
+        if isinstance(self.cv, Integral) and fewest < 2:
             raise ValueError(
-                f"{n_splits} stratified inner folds need at least {n_splits} samples of each "
-                f"class; got n_samples={len(y)} with {int(positive.sum())} positives"
+                "stratified inner folds need at least 2 samples of each class; got "
+                f"n_samples={len(y)} with {int(positive.sum())} positives"
             )
         if isinstance(self.cv, Integral):
-            cv = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+            # small training sets: fewer inner folds (never fewer than 2)
+            cv = StratifiedKFold(min(self.cv, fewest), shuffle=True, random_state=self.random_state)
         else:
             cv = check_cv(self.cv, y, classifier=True)
         fold_scores = {name: [] for name in names}

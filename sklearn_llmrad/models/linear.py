@@ -60,7 +60,8 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
     Cs : tuple of float, default=(0.001, 0.01, 0.1, 1, 10)
         Candidate inverse L2 strengths, chosen by inner CV.
     cv : int or CV splitter, default=3
-        Inner cross-validation (stratified, shuffled with ``random_state`` when an int).
+        Inner cross-validation (stratified, shuffled with ``random_state`` when an int;
+        reduced to the rarer class's count, at least 2, on small training sets).
     scoring : str, default="roc_auc"
         Inner-CV criterion.
     max_iter : int, default=2000
@@ -169,14 +170,15 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         if len(gammas) * len(Cs) > 1:
             cv = self.cv
             if isinstance(cv, Integral):
+                # small training sets (e.g. inside another inner CV): fewer folds, never fewer than 2
                 fewest = int(np.unique(y, return_counts=True)[1].min())
-                if fewest < cv:
+                if fewest < 2:
                     raise ValueError(
-                        f"{type(self).__name__} chooses gamma and C by {cv}-fold inner CV, which needs at "
-                        f"least {cv} samples of each class; got {len(y)} samples, the rarer class {fewest} "
-                        "times (use fewer inner folds, cv=, or fix gamma and give one C)"
+                        f"{type(self).__name__} chooses gamma and C by inner CV, which needs at least 2 "
+                        f"samples of each class; got {len(y)} samples, the rarer class {fewest} time(s) "
+                        "(fix gamma and give one C to fit without inner CV)"
                     )
-                cv = StratifiedKFold(cv, shuffle=True, random_state=self.random_state)
+                cv = StratifiedKFold(min(cv, fewest), shuffle=True, random_state=self.random_state)
             cv = check_cv(cv, y, classifier=True)
             scorer = get_scorer(self.scoring)
             totals = {(g, c): [] for g in gammas for c in Cs}
