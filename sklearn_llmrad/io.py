@@ -1053,7 +1053,10 @@ def _check_node(node, allow, expected, names):
         for ref in _iter_refs([node.get("params"), node.get("attributes")]):
             raise UnsafeModelError(f"the manifest names {ref!r} in the attributes of {cls!r}; refusing to load")
         _member(node.get("tensors"), expected, names)
-        for candidate in node.get("candidates", []):
+        candidates = node.get("candidates")
+        if not isinstance(candidates, list) or not all(isinstance(c, dict) for c in candidates):
+            raise ModelFileError(f"malformed candidates of {cls!r} in the manifest")
+        for candidate in candidates:
             _check_node(candidate.get("node"), allow, expected, names)
     elif kind == "skorch":
         for ref in _iter_refs([node.get("params"), node.get("attributes"), node.get("build_state")]):
@@ -1154,12 +1157,22 @@ def _load_choice(node, ctx):
     cls = ctx["allow"].resolve(node["class"], what="an inner-CV choice")
     if not issubclass(cls, InnerCVChoiceClassifier):
         raise UnsafeModelError(f"{node['class']!r} is not an InnerCVChoiceClassifier")
-    params = node["params"]
-    if not isinstance(params.get("cv"), int) or not isinstance(params.get("average"), bool):
+    params, candidates = node.get("params"), node.get("candidates")
+    if (
+        not isinstance(params, dict)
+        or not isinstance(params.get("cv"), int)
+        or not isinstance(params.get("average"), bool)
+        or not isinstance(params.get("random_state"), (int, type(None)))
+    ):
         raise ModelFileError(f"invalid parameters of {cls.__name__}: {params!r:.80}")
-    if not isinstance(params.get("random_state"), (int, type(None))):
-        raise ModelFileError(f"invalid random_state of {cls.__name__}: {params['random_state']!r:.40}")
-    fitted = {str(c["name"]): _load_node(c["node"], ctx) for c in node["candidates"]}
+    if not isinstance(candidates, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("name"), str) for c in candidates
+    ):
+        raise ModelFileError(f"invalid candidates of {cls.__name__}")
+    names = [c["name"] for c in candidates]
+    if not names or len(set(names)) != len(names) or "average" in names:
+        raise ModelFileError(f"{cls.__name__}: candidate names must be unique and not 'average', got {names}")
+    fitted = {c["name"]: _load_node(c["node"], ctx) for c in candidates}
     # the candidates' templates are the refitted candidates' unfitted clones
     est = cls(
         [(name, clone(estimator)) for name, estimator in fitted.items()],
@@ -1168,12 +1181,17 @@ def _load_choice(node, ctx):
         random_state=params["random_state"],
     )
     dec = _Decoder(ctx["allow"], _read_tensors(ctx["zf"], node["tensors"]))
-    for k, v in node.get("attributes", {}).items():
+    attributes = node.get("attributes")
+    if not isinstance(attributes, dict):
+        raise ModelFileError(f"invalid fitted attributes of {cls.__name__}")
+    for k, v in attributes.items():
         if k not in _CHOICE_ATTRIBUTES:
             raise UnsafeModelError(f"{k!r} is not a fitted attribute of {cls.__name__}; refusing to set it")
         setattr(est, k, dec.decode(v))
-    if est.choice_ not in {*fitted, "average"}:
-        raise ModelFileError(f"{cls.__name__}: the choice {est.choice_!r} is not among its candidates")
+    choices = {*fitted, "average"} if est.average and len(fitted) > 1 else set(fitted)
+    choice = getattr(est, "choice_", None)
+    if not isinstance(choice, str) or choice not in choices:
+        raise ModelFileError(f"{cls.__name__}: the choice {choice!r:.40} is not among its options {sorted(choices)}")
     est.estimators_ = fitted
     return est
 

@@ -219,10 +219,14 @@ def make_llmrad_pipeline(
         A semantic prior learned across public studies
         (:func:`~sklearn_llmrad.prior.pretrain_prior`, ``llmrad pretrain``), or
         the directory it was saved to. Top-K selection then weighs its scores
-        by the prior (trust chosen by inner CV, ``topk__prior_gamma``) and the
+        by the prior (trust chosen by inner CV, ``topk__prior_gamma``), the
         fusion network's linear path gets per-feature penalty factors from it
-        (``fusion__prior_gamma``, ``fusion__prior_penalty``). The prior must not
-        have seen the study the pipeline is evaluated on (``prior.studies_``).
+        (``fusion__prior_gamma``, ``fusion__prior_penalty``) and the linear
+        candidate of the choice is a prior-weighted logistic regression. With
+        the default ``fallback`` these keys sit under ``choice__llmrad__`` (or
+        ``choice__linear__`` for the linear candidate's ``topk`` and ``model``).
+        The prior must not have seen the study the pipeline is evaluated on
+        (``prior.studies_``).
     fallback : {"linear"} or None, default="linear"
         ``"linear"``: the learned part is an
         :class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier` (step
@@ -230,10 +234,11 @@ def make_llmrad_pipeline(
         training data only, the network (``llmrad``), its linear path (``linear``:
         the same Top-K selection, then a
         :class:`~sklearn_llmrad.models.linear.SemanticPriorLogisticRegression`
-        using the prior when one is given) and their average, and refits the
-        best; ties go to the linear model. So the method is never knowingly
-        worse than its linear path, at about ``inner_cv + 1`` times the training
-        cost. ``None``: the network alone, with ``topk``, ``encoder`` (or
+        using the prior when one is given) and their average, and predicts with
+        the best; ties go to the linear model. Both candidates are refitted on
+        all training data, so the network can explain itself whichever won. So
+        the method is never knowingly worse than its linear path, at about
+        ``inner_cv`` times the network's training cost. ``None``: the network alone, with ``topk``, ``encoder`` (or
         ``scaler``) and ``fusion`` as top-level steps.
     inner_cv : int, default=3
         Inner folds of the choice (ignored when ``fallback=None``).

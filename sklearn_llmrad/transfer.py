@@ -696,8 +696,11 @@ def run_transfer_benchmark(
     log : callable, default=print
     n_jobs : int, default=None
         Target studies evaluated in parallel (joblib processes; each caches its
-        priors and results in ``out_dir`` as a serial run would, so the results
-        are the same). ``None``: one at a time.
+        priors and results in ``out_dir`` as a serial run would). Results equal
+        a serial run's up to floating-point summation order (workers get fewer
+        BLAS threads). ``log`` runs in the workers then: printing works, a
+        callable that collects lines in the calling process sees only the
+        summary. ``None``: one at a time.
     related : dict of str -> list of str, default=None
         Per study, the studies left out of its prior with it;
         :func:`related_studies` (tables of the same paper) by default. ``{}``:
@@ -760,7 +763,12 @@ def run_transfer_benchmark(
     versions = package_versions()
 
     groups = related_studies(tables) if related is None else {s: list(related.get(s, ())) for s in tables}
-    for target in targets:  # refuse a study too small for the folds before any work
+    for target in targets:  # refuse what cannot be run before any work
+        if not set(tables) - {target, *groups.get(target, ())}:
+            raise ValueError(
+                f"study {target!r}: no study is left for its prior once it and its related studies "
+                f"{groups.get(target, [])} are left out"
+            )
         n_pos = int(tables[target][1].sum())
         if min(n_pos, len(tables[target][1]) - n_pos) < cv:
             raise ValueError(
@@ -885,9 +893,13 @@ def run_transfer_benchmark(
         else pd.DataFrame(index=targets, columns=names, dtype=float)
     )
     summary, pairs, friedman_p = summarize_studies(aucs)
+    # with n_jobs > 1 the models and priors ran in workers: add the CPU time measured there
+    worker_cpu = 0.0
+    if n_jobs not in (None, 1) and "cpu_seconds" in per_study:
+        worker_cpu = float(per_study.loc[per_study["cached"].eq(False), "cpu_seconds"].sum()) + prior_cpu
     timing = {
         "wall_seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu_started,
+        "cpu_seconds": time.process_time() - cpu_started + worker_cpu,
         "prior_wall_seconds": prior_seconds,
         "prior_cpu_seconds": prior_cpu,
         "n_cached_results": int(per_study.get("cached", pd.Series(dtype=bool)).fillna(False).sum()),
@@ -1113,7 +1125,7 @@ def transfer_markdown(result):
                     cells.append("")
                     continue
                 r = pairs.loc[(a, b)]
-                cells.append(f"{_fmt_p(r.p_value)} ({r.wins}/{r.ties}/{r.losses})")
+                cells.append(f"{_fmt_p(r.p_value)} ({r.wins:.0f}/{r.ties:.0f}/{r.losses:.0f})")
             rows.append(cells)
         lines += [_markdown(["Model"] + models, rows), ""]
     lines += ["## Per-study AUC (95% CI)", ""]

@@ -172,7 +172,26 @@ def test_choice_manifest_refs_and_classes_are_refused(saved_choice, tmp_path):
         load(bad)
     bad = tmp_path / "choice.llmrad"
     _rewrite(path, bad, manifest=lambda m: _choice_node(m)["attributes"].update({"choice_": "svc"}))
-    with pytest.raises(ModelFileError, match="'svc' is not among its candidates"):
+    with pytest.raises(ModelFileError, match="'svc' is not among its options"):
+        load(bad)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda node: node["attributes"].pop("choice_"),
+        lambda node: node["attributes"].update({"choice_": ["linear"]}),
+        lambda node: node.update({"params": [3]}),
+        lambda node: node.update({"candidates": ["linear"]}),
+        lambda node: node["candidates"].append(dict(node["candidates"][0])),
+        lambda node: node["candidates"][0].update({"name": "average"}),
+    ],
+)
+def test_malformed_choice_nodes_are_model_file_errors(saved_choice, tmp_path, edit):
+    path, _, _ = saved_choice
+    bad = tmp_path / "bad.llmrad"
+    _rewrite(path, bad, manifest=lambda m: edit(_choice_node(m)))
+    with pytest.raises(ModelFileError):
         load(bad)
 
 

@@ -117,6 +117,32 @@ def test_inner_cv_choice_on_a_tiny_training_set_uses_fewer_folds_or_says_why():
         clf.fit(X, np.r_[np.zeros(9), 1])
 
 
+def test_inner_cv_choice_replaces_a_candidate_before_setting_its_params():
+    clf = InnerCVChoiceClassifier([("lr", LogisticRegression()), ("noise", DummyClassifier())])
+    new = LogisticRegression()
+    clf.set_params(lr__C=5.0, lr=new)  # order in the call must not matter
+    assert dict(clf.estimators)["lr"] is new and new.C == 5.0
+
+
+@pytest.mark.parametrize("name", ["cv", "average", "a__b", "random_state"])
+def test_inner_cv_choice_refuses_names_that_clash_with_its_params(name):
+    X, y = _table(0, "")
+    clf = InnerCVChoiceClassifier([(name, LogisticRegression()), ("noise", DummyClassifier())])
+    with pytest.raises(ValueError, match="estimator names must be unique"):
+        clf.fit(X, y)
+
+
+def test_inner_cv_choice_names_the_candidate_that_failed_on_an_inner_fold():
+    from sklearn_llmrad.models.linear import SemanticPriorLogisticRegression
+
+    X = pd.DataFrame({"a": np.arange(10.0)})
+    y = np.array([0] * 8 + [1] * 2)  # 2 inner folds: each inner training part holds 1 positive
+    lr = SemanticPriorLogisticRegression(Cs=(0.1, 1.0))
+    clf = InnerCVChoiceClassifier([("linear", lr), ("noise", DummyClassifier())], random_state=0)
+    with pytest.raises(ValueError, match="candidate 'linear' failed on an inner training fold of 5 samples"):
+        clf.fit(X, y)
+
+
 def test_inner_cv_choice_ties_go_to_the_first_candidate_and_params_are_nested():
     X, y = _table(1, "")
     clf = InnerCVChoiceClassifier([("first", LogisticRegression()), ("second", LogisticRegression())], random_state=0)
@@ -245,6 +271,12 @@ def test_tables_of_the_same_paper_are_left_out_together(tables, tmp_path):
     shutil.copytree(cache / "priors" / leaky, cache / "priors" / key)
     with pytest.raises(RuntimeError, match="fitted on \\['Hosny2018B'\\]"):
         fit_study_prior(siblings, "Hosny2018C", name_vectors="random", cache_dir=cache, leave_out=["Hosny2018B"])
+
+
+def test_a_study_whose_siblings_are_all_the_others_is_refused_before_any_work(tables):
+    siblings = {"Hosny2018B": tables["StudyA"], "Hosny2018C": tables["StudyB"]}
+    with pytest.raises(ValueError, match="'Hosny2018B': no study is left for its prior"):
+        run_transfer_benchmark(siblings, models=["prior-lr"], cv=3, log=lambda line: None)
 
 
 def test_a_study_too_small_for_the_folds_is_named(tables):

@@ -4,7 +4,8 @@ On small radiomics studies a well-regularised linear model is hard to beat and a
 network only sometimes adds to it. :class:`InnerCVChoiceClassifier` holds several
 candidate classifiers (e.g. the prior-weighted logistic regression and the fusion
 network), estimates each one's AUC, and that of their average, by cross-validation
-on the *training* data only, and refits the winner on all of it. Ties go to the
+on the *training* data only, and uses the winner, refitted on all of it (every
+candidate is refitted, so each can be inspected). Ties go to the
 candidate listed first, so list the simplest one first: the method then falls back
 to it whenever the complex one does not earn its place.
 """
@@ -115,13 +116,15 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         if "estimators" in params:
             self.estimators = params.pop("estimators")
         names = dict(self._pairs() or [])  # not (name, estimator) pairs: fit will say so
+        # whole candidates are replaced first, so that nested values reach the new ones
+        for key in [k for k in params if k in names]:
+            self.estimators = [(n, params.pop(key) if n == key else e) for n, e in self.estimators]
+        names = dict(self._pairs() or [])
         nested = {}
         for key in list(params):
             head, _, tail = key.partition("__")
             if head in names and tail:
                 nested.setdefault(head, {})[tail] = params.pop(key)
-            elif head in names:
-                self.estimators = [(n, params.pop(key) if n == head else e) for n, e in self.estimators]
         super().set_params(**params)
         for name, values in nested.items():
             names[name].set_params(**values)
@@ -133,8 +136,11 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         names = [name for name, _ in self.estimators]
         if not names:
             raise ValueError("estimators is empty; give at least one (name, estimator) pair")
-        if len(set(names)) != len(names) or AVERAGE in names:
-            raise ValueError(f"estimator names must be unique and not {AVERAGE!r}; got {names}")
+        reserved = {AVERAGE, *self._parameter_constraints}
+        if len(set(names)) != len(names) or reserved & set(names) or any("__" in n for n in names):
+            raise ValueError(
+                f"estimator names must be unique, without '__', and none of {sorted(reserved)}; got {names}"
+            )
         for name, est in self.estimators:
             if not hasattr(est, "predict_proba"):
                 raise TypeError(f"estimator {name!r} ({type(est).__name__}) has no predict_proba")
@@ -142,7 +148,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
-        """Score every option by inner CV, then refit the winner on all of ``X``.
+        """Score every option by inner CV, then refit every candidate on all of ``X``.
 
         Parameters
         ----------
@@ -195,7 +201,13 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
                 )
             probas = []
             for name, estimator in self.estimators:
-                fitted = clone(estimator).fit(_take(X, train), y[train])
+                try:
+                    fitted = clone(estimator).fit(_take(X, train), y[train])
+                except ValueError as exc:  # e.g. too few samples for the candidate's own inner CV
+                    raise ValueError(
+                        f"candidate {name!r} failed on an inner training fold of {len(train)} samples "
+                        f"({int(positive[train].sum())} positives) of the {len(y)} given: {exc}"
+                    ) from exc
                 p = self._positive_proba(fitted, _take(X, test))
                 probas.append(p)
                 fold_scores[name].append(roc_auc_score(positive[test], p))

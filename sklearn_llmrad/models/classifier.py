@@ -137,6 +137,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         ``"auto"`` is a softmax over the logits.
     warm_start : bool, default=False
     verbose : int, default=0
+        skorch's per-epoch log when > 0.
     prior : SemanticPrior, str or None, default=None
         A :class:`~sklearn_llmrad.prior.SemanticPrior` (or saved prior
         directory) giving the linear path per-feature penalty factors: the loss
@@ -157,7 +158,6 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         explicit, non-published variant: ``benchmarks/bench_training.py`` and
         ``benchmarks/bench_fusion_auc.py`` measure time and AUC side by side).
         The linear path still sees every feature.
-        skorch's per-epoch log when > 0.
     **kwargs
         Other skorch parameters (``iterator_train__*``, ``module__*``,
         ``optimizer__*``, ``criterion__*``, ...).
