@@ -248,7 +248,7 @@ def test_frozen_backbone_learns_an_easy_split():
     clf = ResNet50Classifier(
         freeze_backbone=True,
         lr=1e-3,
-        max_epochs=3,
+        max_epochs=6,
         batch_size=8,
         augment=False,
         warm_start=True,
