@@ -220,3 +220,13 @@ def test_benchmark_killed_with_sigkill_finishes_identically(tmp_path):
     want = pd.read_csv(reference / "results.csv")
     pd.testing.assert_frame_equal(got, want)
     assert not list(out.rglob("*.tmp"))
+
+
+def test_method_and_ablations_with_or_without_the_inner_cv_choice():
+    from sklearn_llmrad.benchmark import default_models
+
+    settings = dict(k=3, encoder=None, encoder_params=None, classifier_params=None, random_state=0, device="cpu")
+    for name in ("llmrad", "wo-biobert", "wo-attention"):
+        factory = default_models()[name].factory
+        assert [step for step, _ in factory(**settings).steps] == ["choice"]
+        assert [step for step, _ in factory(**settings, fallback=None).steps][-1] == "fusion"

@@ -97,6 +97,11 @@ def test_grouped_feature_tokens_from_the_command_line(tmp_path, capsys):
     code = main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class"])
     assert code == 0
     assert pd.read_csv(out / "results.csv").loc[0, "status"] == "ok"
+    # the networks alone: a different model, so no stored fold is reused
+    capsys.readouterr()
+    assert main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class", "--network-only"]) == 0
+    printed = capsys.readouterr().out
+    assert "fold 1/2: AUC" in printed and "finished earlier" not in printed
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--out", str(out), "--feature-tokens", "pixel"])
     assert exit_info.value.code == 2

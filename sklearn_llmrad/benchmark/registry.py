@@ -83,7 +83,7 @@ def default_models():
     def fusion(*, language_model=True, attention=True):
         """The method (or an ablation) from its Top-K step on."""
 
-        def factory(*, k, encoder, encoder_params, classifier_params, random_state, device, **_):
+        def factory(*, k, encoder, encoder_params, classifier_params, random_state, device, fallback="linear", **_):
             pipe = p.make_llmrad_pipeline(
                 k=k,
                 encoder=encoder if language_model else None,
@@ -92,6 +92,7 @@ def default_models():
                 classifier_params=classifier_params,
                 random_state=random_state,
                 device=device,
+                fallback=fallback,
             )
             return pipe[2:]  # everything after CLAHE and radiomics (shared by all models)
 

@@ -396,6 +396,7 @@ def run_benchmark(
     pos_label=None,
     max_failed_fraction=0.2,
     log=print,
+    fallback="linear",
 ):
     """Run the method, its ablations and the baselines on the same grouped folds.
 
@@ -431,6 +432,11 @@ def run_benchmark(
     encoder, encoder_params, classifier_params
         Language model and settings of the fusion models (see
         :func:`~sklearn_llmrad.pipelines.make_llmrad_pipeline`).
+    fallback : {"linear"} or None, default="linear"
+        The method's and its ablations' learned part: the inner-CV choice between
+        the network and its linear path (the default method), or ``None`` for the
+        networks alone (about a third of the training time; compares the
+        architectures themselves).
     cnn_size, cnn_params
         Input size and classifier settings of the CNN baselines.
     device : str, default="auto"
@@ -505,6 +511,7 @@ def run_benchmark(
         "cnn_params": cnn_params,
         "random_state": random_state,
         "device": device,
+        "fallback": fallback,
     }
     fingerprint_of = _fingerprinter(shared, settings, preprocessor_params, extractor_params, encoder)
     parts = ["test"] + (["validation"] if holdout is not None else [])
