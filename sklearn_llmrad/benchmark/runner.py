@@ -386,6 +386,7 @@ def run_benchmark(
     encoder="dmis-lab/biobert-base-cased-v1.2",
     encoder_params=None,
     classifier_params=None,
+    fallback="linear",
     cnn_size=224,
     cnn_params=None,
     device="auto",
@@ -396,7 +397,6 @@ def run_benchmark(
     pos_label=None,
     max_failed_fraction=0.2,
     log=print,
-    fallback="linear",
 ):
     """Run the method, its ablations and the baselines on the same grouped folds.
 
