@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_llmrad.benchmark import register_model, run_benchmark
+from sklearn_llmrad.benchmark import ModelRegistry, run_benchmark
 from sklearn_llmrad.datasets import make_synthetic_mammograms
 from sklearn_llmrad.report import format_table
 from sklearn_llmrad.selection import TopKSelector
@@ -30,7 +30,9 @@ def make_logistic(random_state=None, **_):
     )
 
 
-register_model("logistic", make_logistic, input="features", label="Radiomics + logistic regression")
+# your own registry: the built-in models plus this one (the package's default registry is untouched)
+registry = ModelRegistry()
+registry.register("logistic", make_logistic, input="features", label="Radiomics + logistic regression")
 
 data = make_synthetic_mammograms(60, image_size=128, random_state=2)
 out = tempfile.mkdtemp(prefix="llmrad-benchmark-")
@@ -39,6 +41,7 @@ result = run_benchmark(
     data.target,
     data.groups,
     models=["radiomics-svc", "logistic"],
+    registry=registry,
     cv=3,
     k=30,
     out_dir=out,
