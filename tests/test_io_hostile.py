@@ -105,9 +105,8 @@ def _table(n=16, seed=0):
     return X, y
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    """The w/o-BioBERT pipeline (TopK -> RobustFeatureScaler -> fusion), saved."""
+def _fitted_tail(**kwargs):
+    """The w/o-BioBERT method's learned part, fitted on :func:`_table`; ``kwargs`` for the factory."""
     from sklearn_llmrad.pipelines import make_llmrad_pipeline
 
     X, y = _table()
@@ -117,24 +116,22 @@ def saved(tmp_path_factory):
         device="cpu",
         random_state=0,
         classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
-        fallback=None,  # the flat pipeline whose manifest the tests below edit
+        **kwargs,
     )[2:].fit(X, y)
+    return pipe, X
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """The w/o-BioBERT pipeline (TopK -> RobustFeatureScaler -> fusion), saved."""
+    pipe, _ = _fitted_tail(fallback=None)  # the flat pipeline whose manifest the tests below edit
     return save(pipe, tmp_path_factory.mktemp("saved") / "model.llmrad")
 
 
 @pytest.fixture(scope="module")
 def saved_choice(tmp_path_factory):
     """The default method's learned part (an inner-CV choice of network and linear path), saved."""
-    from sklearn_llmrad.pipelines import make_llmrad_pipeline
-
-    X, y = _table()
-    pipe = make_llmrad_pipeline(
-        k=3,
-        encoder=None,
-        device="cpu",
-        random_state=0,
-        classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
-    )[2:].fit(X, y)
+    pipe, X = _fitted_tail()
     return save(pipe, tmp_path_factory.mktemp("saved") / "choice.llmrad"), pipe, X
 
 
