@@ -39,6 +39,7 @@ __all__ = [
     "specificity_scorer",
     "SCORING",
     "brier_score",
+    "rank_auc_score",
     "calibration_table",
     "expected_calibration_error",
     "bootstrap_ci",
@@ -318,6 +319,48 @@ SCORING = {
     {"y_true": ["array-like"], "y_prob": ["array-like"], "pos_label": [Real, str, bool]},
     prefer_skip_nested_validation=True,
 )
+def rank_auc_score(y_true, y_score, *, pos_label=1):
+    """ROC AUC of binary labels, from ranks (the Mann-Whitney U statistic).
+
+    Equal to :func:`sklearn.metrics.roc_auc_score` for binary labels (tied
+    scores count one half), with a fraction of its overhead: model selection
+    inside a fit (inner CV over ``gamma`` and ``C``, the choice between the
+    network and its linear path) scores thousands of small folds.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary labels, both classes present.
+    y_score : array-like of shape (n_samples,)
+        Scores; higher means more likely ``pos_label``. Must be finite.
+    pos_label : int, str or bool, default=1
+        The positive class.
+
+    Returns
+    -------
+    float
+        The probability that a random positive scores above a random negative.
+
+    Raises
+    ------
+    ValueError
+        If ``y_true`` is not binary with both classes, or ``y_score`` is not finite
+        or not of the same length.
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.metrics import rank_auc_score
+    >>> rank_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    >>> rank_auc_score([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9])  # the tie counts one half
+    0.875
+    """
+    pos = _positives(y_true, pos_label)
+    score = _scores(y_score, "y_score")
+    check_consistent_length(pos, score)
+    return float(_k_auc(pos, score))
+
+
 def brier_score(y_true, y_prob, *, pos_label=1):
     """Brier score: mean squared difference between probability and outcome.
 

@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 
 from ._columns import CLINICAL
 from .exceptions import LesionError
+from .metrics import rank_auc_score
 
 __all__ = ["TopKSelector", "mrmr_select"]
 
@@ -335,7 +336,13 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         n_splits = min(n_splits, int(counts.min()))
         if n_splits < 2 or k == 0:
             return 0.0
-        scorer = get_scorer("roc_auc" if len(counts) == 2 else "accuracy")
+        if len(counts) == 2:  # the AUC, without the scorer's per-call overhead
+
+            def scorer(model, Z, y_true):
+                return rank_auc_score(y_true, model.decision_function(Z), pos_label=model.classes_[1])
+
+        else:
+            scorer = get_scorer("accuracy")
         func = self.mrmr_relevance if self.score_func == "mrmr" else self.score_func
         folds = StratifiedKFold(
             n_splits, shuffle=True, random_state=0 if self.random_state is None else self.random_state
@@ -344,11 +351,16 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         for train, test in folds:
             base = np.asarray(self._univariate(F[train], y[train], func)[0], dtype=float)
             base = np.where(np.isfinite(base), base, -np.inf)
+            scored = {}  # gammas that select the same features score the same: fit once
             for g in gammas:
                 top = np.argsort(-(np.where(np.isfinite(base), base * w**g, -np.inf)), kind="stable")[:k]
-                model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-                model.fit(F[train][:, top], y[train])
-                totals[g].append(scorer(model, F[test][:, top], y[test]))
+                top = np.sort(top)  # the selected set, in column order
+                key = top.tobytes()
+                if key not in scored:
+                    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+                    model.fit(F[train][:, top], y[train])
+                    scored[key] = scorer(model, F[test][:, top], y[test])
+                totals[g].append(scored[key])
         means = {g: float(np.mean(v)) for g, v in totals.items()}
         self.prior_cv_results_ = means
         return max(means, key=lambda g: (round(means[g], 12), -g))

@@ -470,3 +470,20 @@ def test_ece_is_bounded_and_counts_every_case(prob, n_bins, strategy):
     assert table["count"].sum() == len(prob)
     ece = expected_calibration_error(y, prob, n_bins=n_bins, strategy=strategy)
     assert 0.0 <= ece <= 1.0
+
+
+def test_rank_auc_score_is_sklearns_auc_with_ties_and_says_what_is_wrong():
+    from sklearn_llmrad.metrics import rank_auc_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(4, 80))
+        y = rng.permutation(np.r_[0, 1, rng.integers(0, 2, n - 2)])
+        score = rng.integers(0, 4, n).astype(float)  # many ties
+        assert rank_auc_score(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    y = np.array(["benign", "malignant", "benign", "malignant"])
+    assert rank_auc_score(y, [0.1, 0.9, 0.2, 0.3], pos_label="malignant") == 1.0
+    with pytest.raises(ValueError, match="single class"):
+        rank_auc_score([1, 1, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="NaN"):
+        rank_auc_score([0, 1, 1], [0.1, np.nan, 0.3])

@@ -16,11 +16,12 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ..metrics import rank_auc_score
 
 __all__ = ["InnerCVChoiceClassifier"]
 
@@ -210,9 +211,9 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
                     ) from exc
                 p = self._positive_proba(fitted, _take(X, test))
                 probas.append(p)
-                fold_scores[name].append(roc_auc_score(positive[test], p))
+                fold_scores[name].append(rank_auc_score(positive[test], p))
             if AVERAGE in fold_scores:
-                fold_scores[AVERAGE].append(roc_auc_score(positive[test], np.mean(probas, axis=0)))
+                fold_scores[AVERAGE].append(rank_auc_score(positive[test], np.mean(probas, axis=0)))
         self.cv_scores_ = {name: float(np.mean(s)) for name, s in fold_scores.items()}
         # max() keeps the first of equal scores: candidates in order, then the average
         self.choice_ = max(self.cv_scores_, key=self.cv_scores_.get)
