@@ -627,9 +627,14 @@ def _build(spec, settings, params):
 
 
 def _evaluate(spec, X, y, splits, settings, params):
-    """Out-of-fold probabilities of one model on one study."""
+    """Out-of-fold probabilities of one model on one study, and per fold its inner-CV choice.
+
+    ``choices`` lists, per fold, what an :class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier`
+    at the end of the model chose (``"linear"``, ``"llmrad"``, ``"average"``); None for other models.
+    """
     proba = np.full(len(y), np.nan)
     fold = np.zeros(len(y), dtype=int)
+    choices = []
     for i, (train, test) in enumerate(splits, start=1):
         estimator = clone(_build(spec, settings, params))
         estimator.fit(X.iloc[train], y[train])
@@ -637,7 +642,17 @@ def _evaluate(spec, X, y, splits, settings, params):
         classes = list(getattr(estimator, "classes_", [0, 1]))
         proba[test] = p[:, classes.index(1)]
         fold[test] = i
-    return proba, fold
+        final = estimator[-1] if hasattr(estimator, "steps") else estimator
+        choices.append(getattr(final, "choice_", None))
+    return proba, fold, (choices if any(c is not None for c in choices) else None)
+
+
+def _count_choices(choices):
+    """``"linear 3, llmrad 2"`` from per-fold choices (None: the model makes none)."""
+    if not choices:
+        return None
+    counts = pd.Series(choices).value_counts()
+    return ", ".join(f"{name} {int(n)}" for name, n in counts.items())
 
 
 def run_transfer_benchmark(
@@ -776,114 +791,120 @@ def run_transfer_benchmark(
                 f"{cv}-fold stratified CV needs at least {cv} of each"
             )
 
-    def run_target(t, target):
-        """Every model on one target study; returns its rows, prior notes and prior time."""
-        rows, priors = [], {}
-        prior_seconds = prior_cpu = 0.0
+    def fit_prior(target, kind):
+        """The leave-one-study-out prior of one kind for one target, with its time."""
+        p0, c0 = time.perf_counter(), time.process_time()
+        prior, key = fit_study_prior(
+            tables,
+            target,
+            name_vectors=kind,
+            language_model=language_model,
+            prior_params=prior_params,
+            cache_dir=prior_cache,
+            random_state=random_state,
+            log=log,
+            leave_out=groups.get(target, ()),
+        )
+        # embed the target's names here, once: the model tasks then need no language model for the prior
+        prior.embed_names(list(tables[target][0].columns))
+        return target, kind, prior, key, time.perf_counter() - p0, time.process_time() - c0
+
+    def run_model(target, spec, prior, prior_key):
+        """One model on one target study: its result row (computed, or reused when its fingerprint matches)."""
+        t = targets.index(target) + 1
         X, y = tables[target]
         n_pos = int(y.sum())
         splits = list(StratifiedKFold(cv, shuffle=True, random_state=random_state).split(X, y))
         data_key = _digest(
             {"table": _table_hash(X, y), "cv": cv, "seed": random_state, "splits": [s[1].tolist() for s in splits]}
         )
-        settings = dict(base, k=int(min(k, X.shape[1])))
-        fitted_priors = {}
-        for spec in specs:
-            tag = f"[{t}/{len(targets)} {target}] {spec.name}"
-            prior, prior_key = None, None
-            if spec.prior is not None:
-                if spec.prior not in fitted_priors:
-                    p0, c0 = time.perf_counter(), time.process_time()
-                    fitted_priors[spec.prior] = fit_study_prior(
-                        tables,
-                        target,
-                        name_vectors=spec.prior,
-                        language_model=language_model,
-                        prior_params=prior_params,
-                        cache_dir=prior_cache,
-                        random_state=random_state,
-                        log=log,
-                        leave_out=groups.get(target, ()),
-                    )
-                    prior_seconds += time.perf_counter() - p0
-                    prior_cpu += time.process_time() - c0
-                    priors.setdefault(target, {})[spec.prior] = {
-                        "studies": [str(s) for s in fitted_priors[spec.prior][0].studies_],
-                        "key": fitted_priors[spec.prior][1],
-                    }
-                prior, prior_key = fitted_priors[spec.prior]
-            model_settings = dict(settings, prior=prior)
-            params = model_params.get(spec.name, {})
-            described = _describe(_build(spec, model_settings, params))
-            fingerprint = _digest(
-                {"model": spec.name, "params": described, "prior": prior_key, "data": data_key, "versions": versions}
-            )
-            path = (
-                None
-                if out_dir is None
-                else (out_dir / "results" / _safe_name(target) / f"{_safe_name(spec.name)}.json")
-            )
-            stored = None if path is None or not path.is_file() else _read_json(path)
-            row = {"study": target, "model": spec.name}
-            if stored is not None and stored.get("fingerprint") == fingerprint:
-                proba = np.asarray(stored["y_prob"], dtype=float)
-                fold = np.asarray(stored["fold"], dtype=int)
-                row.update(seconds=stored["seconds"], cpu_seconds=stored["cpu_seconds"], cached=True)
-                log(f"{tag}: finished earlier, reused")
-            else:
-                t0, c0 = time.perf_counter(), time.process_time()
-                try:
-                    proba, fold = _evaluate(spec, X, y, splits, model_settings, params)
-                except Exception as exc:  # reported in the table; the other models go on
-                    message = f"{type(exc).__name__}: {exc}"
-                    log(f"{tag}: FAILED ({message})")
-                    if out_dir is not None:
-                        err = out_dir / "errors" / f"{_safe_name(target)}__{_safe_name(spec.name)}.txt"
-                        err.parent.mkdir(parents=True, exist_ok=True)
-                        err.write_text(traceback.format_exc())
-                    rows.append({**row, "status": "failed: " + message})
-                    continue
-                row.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, cached=False)
-                if path is not None:
-                    _write_json(
-                        {
-                            "fingerprint": fingerprint,
-                            "study": target,
-                            "model": spec.name,
-                            "y_true": y.tolist(),
-                            "y_prob": proba.tolist(),
-                            "fold": fold.tolist(),
-                            "seconds": row["seconds"],
-                            "cpu_seconds": row["cpu_seconds"],
-                            "versions": versions,
-                        },
-                        path,
-                    )
-            ci = bootstrap_ci(y, proba, "roc_auc", n_bootstraps=n_bootstraps, random_state=random_state)
-            fold_aucs = [_auc(y[fold == i], proba[fold == i]) for i in range(1, cv + 1)]
-            row.update(
-                auc=ci.estimate,
-                auc_low=ci.low,
-                auc_high=ci.high,
-                fold_auc_mean=float(np.nanmean(fold_aucs)),
-                n=len(y),
-                n_positive=n_pos,
-                status="ok",
-            )
-            if not row["cached"]:
-                log(f"{tag}: AUC {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] ({row['seconds']:.1f} s)")
-            rows.append(row)
+        tag = f"[{t}/{len(targets)} {target}] {spec.name}"
+        model_settings = dict(base, k=int(min(k, X.shape[1])), prior=prior)
+        params = model_params.get(spec.name, {})
+        described = _describe(_build(spec, model_settings, params))
+        fingerprint = _digest(
+            {"model": spec.name, "params": described, "prior": prior_key, "data": data_key, "versions": versions}
+        )
+        path = None if out_dir is None else (out_dir / "results" / _safe_name(target) / f"{_safe_name(spec.name)}.json")
+        stored = None if path is None or not path.is_file() else _read_json(path)
+        row = {"study": target, "model": spec.name}
+        if stored is not None and stored.get("fingerprint") == fingerprint:
+            proba = np.asarray(stored["y_prob"], dtype=float)
+            fold = np.asarray(stored["fold"], dtype=int)
+            choices = stored.get("choices")
+            row.update(seconds=stored["seconds"], cpu_seconds=stored["cpu_seconds"], cached=True)
+            log(f"{tag}: finished earlier, reused")
+        else:
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                proba, fold, choices = _evaluate(spec, X, y, splits, model_settings, params)
+            except Exception as exc:  # reported in the table; the other models go on
+                message = f"{type(exc).__name__}: {exc}"
+                log(f"{tag}: FAILED ({message})")
+                if out_dir is not None:
+                    err = out_dir / "errors" / f"{_safe_name(target)}__{_safe_name(spec.name)}.txt"
+                    err.parent.mkdir(parents=True, exist_ok=True)
+                    err.write_text(traceback.format_exc())
+                return {**row, "status": "failed: " + message}
+            row.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, cached=False)
+            if path is not None:
+                _write_json(
+                    {
+                        "fingerprint": fingerprint,
+                        "study": target,
+                        "model": spec.name,
+                        "y_true": y.tolist(),
+                        "y_prob": proba.tolist(),
+                        "fold": fold.tolist(),
+                        "choices": choices,
+                        "seconds": row["seconds"],
+                        "cpu_seconds": row["cpu_seconds"],
+                        "versions": versions,
+                    },
+                    path,
+                )
+        ci = bootstrap_ci(y, proba, "roc_auc", n_bootstraps=n_bootstraps, random_state=random_state)
+        fold_aucs = [_auc(y[fold == i], proba[fold == i]) for i in range(1, cv + 1)]
+        row.update(
+            auc=ci.estimate,
+            auc_low=ci.low,
+            auc_high=ci.high,
+            fold_auc_mean=float(np.nanmean(fold_aucs)),
+            n=len(y),
+            n_positive=n_pos,
+            choices=_count_choices(choices),
+            status="ok",
+        )
+        if not row["cached"]:
+            log(f"{tag}: AUC {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] ({row['seconds']:.1f} s)")
+        return row
 
-        return rows, priors, prior_seconds, prior_cpu
-
-    jobs = Parallel(n_jobs=n_jobs)(delayed(run_target)(t, target) for t, target in enumerate(targets, start=1))
-    rows, priors = [], {}
-    prior_seconds = prior_cpu = 0.0
-    for target_rows, target_priors, seconds, cpu in jobs:
-        rows += target_rows
-        priors.update(target_priors)
-        prior_seconds += seconds
+    # 1. the priors, one task per (target, kind); cached in out_dir
+    kinds = list(dict.fromkeys(spec.prior for spec in specs if spec.prior is not None))
+    fitted_priors, priors = {}, {}
+    prior_cpu = 0.0
+    p0 = time.perf_counter()
+    prior_jobs = Parallel(n_jobs=n_jobs)(delayed(fit_prior)(target, kind) for target in targets for kind in kinds)
+    for target, kind, prior, key, _, cpu in prior_jobs:
+        fitted_priors[target, kind] = (prior, key)
+        priors.setdefault(target, {})[kind] = {"studies": [str(s) for s in prior.studies_], "key": key}
         prior_cpu += cpu
+    prior_seconds = time.perf_counter() - p0
+
+    # 2. every (target, model), costliest first so that parallel workers finish together:
+    # larger tables first, and the inner-CV choice (several fits per fold) before the rest
+    def cost(task):
+        target, spec = task
+        X, _ = tables[target]
+        return -(X.shape[0] * X.shape[1] * (4 if spec.name == "llmrad-choice" else 1))
+
+    tasks = sorted(((target, spec) for target in targets for spec in specs), key=cost)
+    done = Parallel(n_jobs=n_jobs)(
+        delayed(run_model)(target, spec, *fitted_priors.get((target, spec.prior), (None, None)))
+        for target, spec in tasks
+    )
+    position = {(target, spec.name): i for i, (target, spec) in enumerate((t, s) for t in targets for s in specs)}
+    rows = sorted(done, key=lambda row: position[row["study"], row["model"]])
 
     per_study = pd.DataFrame(rows)
     ok = per_study[per_study["status"] == "ok"] if len(per_study) else per_study
@@ -1005,6 +1026,7 @@ def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_
                 "fold_auc_mean": float(np.nanmean([_auc(y[fold == i], proba[fold == i]) for i in np.unique(fold)])),
                 "n": len(y),
                 "n_positive": int(y.sum()),
+                "choices": _count_choices(stored.get("choices")),
                 "status": "ok",
             }
         )
@@ -1056,6 +1078,36 @@ def _fmt_p(p):
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _choice_lines(result):
+    """What the inner-CV choices picked, over all outer folds, per model that makes one."""
+    table = result.per_study
+    if "choices" not in table:
+        return []
+    lines = []
+    for model, cells in table.dropna(subset=["choices"]).groupby("model", sort=False)["choices"]:
+        counts = {}
+        for cell in cells:
+            for part in str(cell).split(", "):
+                name, n = part.rsplit(" ", 1)
+                counts[name] = counts.get(name, 0) + int(n)
+        total = sum(counts.values())
+        picked = ", ".join(f"{name} in {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        lines += [
+            f"Inner-CV choice of {result.labels.get(model, model)} (`{model}`): {picked} of {total} "
+            "outer training folds (`choices` in `transfer_per_study.csv`).",
+            "",
+        ]
+    return lines
+
+
+def _display_model(name):
+    """A language model id as the report shows it: a local copy by its last two folders, not its absolute path."""
+    path = Path(str(name))
+    if path.is_absolute():
+        return f"{path.parent.name}/{path.name} (local copy)"
+    return str(name)
+
+
 def _markdown(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -1069,7 +1121,7 @@ def transfer_markdown(result):
     s = result.settings
     lines += [
         f"{len(result.aucs)} target studies, {s.get('cv')}-fold stratified CV on each (same seeded "
-        f"folds for every model). Language model: `{s.get('language_model')}`. Top-K: "
+        f"folds for every model). Language model: `{_display_model(s.get('language_model'))}`. Top-K: "
         f"{s.get('k')}; fusion network: {s.get('classifier_params')}.",
         "",
         "## Summary",
@@ -1108,6 +1160,7 @@ def transfer_markdown(result):
         "AUC within a study, over the studies where every model ran (Demšar 2006).",
         "",
     ]
+    lines += _choice_lines(result)
     models = list(result.aucs.columns)
     if len(models) > 1 and len(result.pairs):
         pairs = result.pairs.set_index(["model", "versus"])

@@ -319,6 +319,33 @@ def test_loso_priors_never_contain_their_target_and_are_cached(tables, tiny_bert
     pd.testing.assert_frame_equal(again.aucs, result.aucs)
 
 
+def test_the_default_methods_inner_cv_choice_is_recorded_per_fold(tables, tiny_bert_dir, tmp_path):
+    result = run_transfer_benchmark(
+        tables,
+        studies=["StudyA"],
+        models=["llmrad-choice", "lr"],
+        cv=3,
+        out_dir=tmp_path,
+        language_model=str(tiny_bert_dir),
+        k=4,
+        classifier_params=FAST_FUSION,
+        model_params={"lr": {"model__Cs": (0.1, 1.0)}},
+        n_bootstraps=50,
+        log=lambda line: None,
+    )
+    assert (result.per_study["status"] == "ok").all(), result.per_study[["model", "status"]]
+    stored = json.loads((tmp_path / "results" / "StudyA" / "llmrad-choice.json").read_text())
+    assert len(stored["choices"]) == 3 and set(stored["choices"]) <= {"linear", "llmrad", "average"}
+    row = result.per_study.set_index("model").loc["llmrad-choice"]
+    counts = dict(part.rsplit(" ", 1) for part in row["choices"].split(", "))
+    assert sum(int(n) for n in counts.values()) == 3
+    assert pd.isna(result.per_study.set_index("model").loc["lr", "choices"])  # plain models choose nothing
+    report = (tmp_path / "transfer.md").read_text()
+    assert "Inner-CV choice of" in report and "of 3 outer training folds" in report
+    # a local language model is named by its folders, not by this machine's absolute path
+    assert str(tiny_bert_dir) not in report and tiny_bert_dir.name in report
+
+
 def test_a_cached_prior_that_saw_its_target_is_refused(tables, tiny_bert_dir, tmp_path):
     from sklearn_llmrad.prior import SemanticPrior
 
