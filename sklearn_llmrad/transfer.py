@@ -280,7 +280,10 @@ def load_tables(root=None, *, studies=None):
 def _table_hash(X, y):
     h = hashlib.sha256()
     h.update(json.dumps([str(c) for c in X.columns]).encode())
-    h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+    if all(pd.api.types.is_numeric_dtype(t) for t in X.dtypes):  # radiomics tables: one pass over the values
+        h.update(X.to_numpy(dtype=np.float64, na_value=np.nan).tobytes())
+    else:  # column by column (slow on wide tables)
+        h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
     h.update(np.asarray(y, dtype=np.int64).tobytes())
     return h.hexdigest()[:16]
 
@@ -655,6 +658,83 @@ def _count_choices(choices):
     return ", ".join(f"{name} {int(n)}" for name, n in counts.items())
 
 
+def _run_model(target, X, y, spec, prior, prior_key, run):
+    """One model on one target study: its result row (computed, or reused when its fingerprint matches).
+
+    ``run`` holds the benchmark's settings (``cv``, ``random_state``, ``base``,
+    ``k``, ``model_params``, ``versions``, ``out_dir``, ``n_bootstraps``, ``log``,
+    ``position``, ``n_targets``); only the target's own table travels to a worker.
+    """
+    from .metrics import bootstrap_ci
+
+    cv, random_state, out_dir, log = run["cv"], run["random_state"], run["out_dir"], run["log"]
+    n_pos = int(y.sum())
+    splits = list(StratifiedKFold(cv, shuffle=True, random_state=random_state).split(X, y))
+    data_key = _digest(
+        {"table": _table_hash(X, y), "cv": cv, "seed": random_state, "splits": [s[1].tolist() for s in splits]}
+    )
+    tag = f"[{run['position'][target]}/{run['n_targets']} {target}] {spec.name}"
+    model_settings = dict(run["base"], k=int(min(run["k"], X.shape[1])), prior=prior)
+    params = run["model_params"].get(spec.name, {})
+    described = _describe(_build(spec, model_settings, params))
+    fingerprint = _digest(
+        {"model": spec.name, "params": described, "prior": prior_key, "data": data_key, "versions": run["versions"]}
+    )
+    path = None if out_dir is None else (out_dir / "results" / _safe_name(target) / f"{_safe_name(spec.name)}.json")
+    stored = None if path is None or not path.is_file() else _read_json(path)
+    row = {"study": target, "model": spec.name}
+    if stored is not None and stored.get("fingerprint") == fingerprint:
+        proba = np.asarray(stored["y_prob"], dtype=float)
+        fold = np.asarray(stored["fold"], dtype=int)
+        choices = stored.get("choices")
+        row.update(seconds=stored["seconds"], cpu_seconds=stored["cpu_seconds"], cached=True)
+        log(f"{tag}: finished earlier, reused")
+    else:
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            proba, fold, choices = _evaluate(spec, X, y, splits, model_settings, params)
+        except Exception as exc:  # reported in the table; the other models go on
+            message = f"{type(exc).__name__}: {exc}"
+            log(f"{tag}: FAILED ({message})")
+            if out_dir is not None:
+                err = out_dir / "errors" / f"{_safe_name(target)}__{_safe_name(spec.name)}.txt"
+                err.parent.mkdir(parents=True, exist_ok=True)
+                err.write_text(traceback.format_exc())
+            return {**row, "status": "failed: " + message}
+        row.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, cached=False)
+        if path is not None:
+            _write_json(
+                {
+                    "fingerprint": fingerprint,
+                    "study": target,
+                    "model": spec.name,
+                    "y_true": y.tolist(),
+                    "y_prob": proba.tolist(),
+                    "fold": fold.tolist(),
+                    "choices": choices,
+                    "seconds": row["seconds"],
+                    "cpu_seconds": row["cpu_seconds"],
+                    "versions": run["versions"],
+                },
+                path,
+            )
+    ci = bootstrap_ci(y, proba, "roc_auc", n_bootstraps=run["n_bootstraps"], random_state=random_state)
+    fold_aucs = [_auc(y[fold == i], proba[fold == i]) for i in range(1, cv + 1)]
+    row.update(
+        auc=ci.estimate,
+        auc_low=ci.low,
+        auc_high=ci.high,
+        fold_auc_mean=float(np.nanmean(fold_aucs)),
+        n=len(y),
+        n_positive=n_pos,
+        choices=_count_choices(choices),
+        status="ok",
+    )
+    if not row["cached"]:
+        log(f"{tag}: AUC {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] ({row['seconds']:.1f} s)")
+    return row
+
+
 def run_transfer_benchmark(
     tables,
     *,
@@ -744,7 +824,6 @@ def run_transfer_benchmark(
     >>> result.aucs.shape, list(result.per_study["status"])
     ((2, 1), ['ok', 'ok'])
     """
-    from .metrics import bootstrap_ci
 
     started, cpu_started = time.perf_counter(), time.process_time()
     known = transfer_models()
@@ -791,103 +870,36 @@ def run_transfer_benchmark(
                 f"{cv}-fold stratified CV needs at least {cv} of each"
             )
 
-    def fit_prior(target, kind):
-        """The leave-one-study-out prior of one kind for one target, with its time."""
-        p0, c0 = time.perf_counter(), time.process_time()
-        prior, key = fit_study_prior(
-            tables,
-            target,
-            name_vectors=kind,
-            language_model=language_model,
-            prior_params=prior_params,
-            cache_dir=prior_cache,
-            random_state=random_state,
-            log=log,
-            leave_out=groups.get(target, ()),
-        )
-        # embed the target's names here, once: the model tasks then need no language model for the prior
-        prior.embed_names(list(tables[target][0].columns))
-        return target, kind, prior, key, time.perf_counter() - p0, time.process_time() - c0
-
-    def run_model(target, spec, prior, prior_key):
-        """One model on one target study: its result row (computed, or reused when its fingerprint matches)."""
-        t = targets.index(target) + 1
-        X, y = tables[target]
-        n_pos = int(y.sum())
-        splits = list(StratifiedKFold(cv, shuffle=True, random_state=random_state).split(X, y))
-        data_key = _digest(
-            {"table": _table_hash(X, y), "cv": cv, "seed": random_state, "splits": [s[1].tolist() for s in splits]}
-        )
-        tag = f"[{t}/{len(targets)} {target}] {spec.name}"
-        model_settings = dict(base, k=int(min(k, X.shape[1])), prior=prior)
-        params = model_params.get(spec.name, {})
-        described = _describe(_build(spec, model_settings, params))
-        fingerprint = _digest(
-            {"model": spec.name, "params": described, "prior": prior_key, "data": data_key, "versions": versions}
-        )
-        path = None if out_dir is None else (out_dir / "results" / _safe_name(target) / f"{_safe_name(spec.name)}.json")
-        stored = None if path is None or not path.is_file() else _read_json(path)
-        row = {"study": target, "model": spec.name}
-        if stored is not None and stored.get("fingerprint") == fingerprint:
-            proba = np.asarray(stored["y_prob"], dtype=float)
-            fold = np.asarray(stored["fold"], dtype=int)
-            choices = stored.get("choices")
-            row.update(seconds=stored["seconds"], cpu_seconds=stored["cpu_seconds"], cached=True)
-            log(f"{tag}: finished earlier, reused")
-        else:
-            t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                proba, fold, choices = _evaluate(spec, X, y, splits, model_settings, params)
-            except Exception as exc:  # reported in the table; the other models go on
-                message = f"{type(exc).__name__}: {exc}"
-                log(f"{tag}: FAILED ({message})")
-                if out_dir is not None:
-                    err = out_dir / "errors" / f"{_safe_name(target)}__{_safe_name(spec.name)}.txt"
-                    err.parent.mkdir(parents=True, exist_ok=True)
-                    err.write_text(traceback.format_exc())
-                return {**row, "status": "failed: " + message}
-            row.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, cached=False)
-            if path is not None:
-                _write_json(
-                    {
-                        "fingerprint": fingerprint,
-                        "study": target,
-                        "model": spec.name,
-                        "y_true": y.tolist(),
-                        "y_prob": proba.tolist(),
-                        "fold": fold.tolist(),
-                        "choices": choices,
-                        "seconds": row["seconds"],
-                        "cpu_seconds": row["cpu_seconds"],
-                        "versions": versions,
-                    },
-                    path,
-                )
-        ci = bootstrap_ci(y, proba, "roc_auc", n_bootstraps=n_bootstraps, random_state=random_state)
-        fold_aucs = [_auc(y[fold == i], proba[fold == i]) for i in range(1, cv + 1)]
-        row.update(
-            auc=ci.estimate,
-            auc_low=ci.low,
-            auc_high=ci.high,
-            fold_auc_mean=float(np.nanmean(fold_aucs)),
-            n=len(y),
-            n_positive=n_pos,
-            choices=_count_choices(choices),
-            status="ok",
-        )
-        if not row["cached"]:
-            log(f"{tag}: AUC {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] ({row['seconds']:.1f} s)")
-        return row
-
-    # 1. the priors, one task per (target, kind); cached in out_dir
     kinds = list(dict.fromkeys(spec.prior for spec in specs if spec.prior is not None))
+
+    def fit_priors(target):
+        """The leave-one-study-out priors of every kind for one target, with their CPU time."""
+        c0 = time.process_time()
+        fitted = {}
+        for kind in kinds:
+            fitted[kind] = fit_study_prior(
+                tables,
+                target,
+                name_vectors=kind,
+                language_model=language_model,
+                prior_params=prior_params,
+                cache_dir=prior_cache,
+                random_state=random_state,
+                log=log,
+                leave_out=groups.get(target, ()),
+            )
+            # embed the target's names here, once: the model tasks need no language model for the prior
+            fitted[kind][0].embed_names(list(tables[target][0].columns))
+        return target, fitted, time.process_time() - c0
+
+    # 1. the priors, one task per target (all tables travel to it: the prior learns from them)
     fitted_priors, priors = {}, {}
     prior_cpu = 0.0
     p0 = time.perf_counter()
-    prior_jobs = Parallel(n_jobs=n_jobs)(delayed(fit_prior)(target, kind) for target in targets for kind in kinds)
-    for target, kind, prior, key, _, cpu in prior_jobs:
-        fitted_priors[target, kind] = (prior, key)
-        priors.setdefault(target, {})[kind] = {"studies": [str(s) for s in prior.studies_], "key": key}
+    for target, fitted, cpu in Parallel(n_jobs=n_jobs)(delayed(fit_priors)(target) for target in targets if kinds):
+        for kind, (prior, key) in fitted.items():
+            fitted_priors[target, kind] = (prior, key)
+            priors.setdefault(target, {})[kind] = {"studies": [str(s) for s in prior.studies_], "key": key}
         prior_cpu += cpu
     prior_seconds = time.perf_counter() - p0
 
@@ -899,8 +911,21 @@ def run_transfer_benchmark(
         return -(X.shape[0] * X.shape[1] * (4 if spec.name == "llmrad-choice" else 1))
 
     tasks = sorted(((target, spec) for target in targets for spec in specs), key=cost)
+    run = dict(
+        cv=cv,
+        random_state=random_state,
+        base=base,
+        k=k,
+        model_params=model_params,
+        versions=versions,
+        out_dir=out_dir,
+        n_bootstraps=n_bootstraps,
+        log=log,
+        position={target: t for t, target in enumerate(targets, start=1)},
+        n_targets=len(targets),
+    )
     done = Parallel(n_jobs=n_jobs)(
-        delayed(run_model)(target, spec, *fitted_priors.get((target, spec.prior), (None, None)))
+        delayed(_run_model)(target, *tables[target], spec, *fitted_priors.get((target, spec.prior), (None, None)), run)
         for target, spec in tasks
     )
     position = {(target, spec.name): i for i, (target, spec) in enumerate((t, s) for t in targets for s in specs)}
