@@ -327,6 +327,32 @@ def _prior_estimator(*, name_vectors, language_model, prior_params, cache_dir, r
     return SemanticPrior(name_vectors=name_vectors, **params)
 
 
+def _prior_key(tables, target, name_vectors, language_model, prior_params, random_state, leave_out, hashes=None):
+    """What :func:`fit_study_prior` fits on and its cache key: (excluded, others, key, prior kwargs).
+
+    ``hashes``: the tables' :func:`_table_hash` values when the caller computed them once for many keys.
+    """
+    excluded = {str(target), *map(str, leave_out)}
+    others = {name: table for name, table in tables.items() if name not in excluded}
+    if not others:
+        raise ValueError(f"no study other than {target!r} to fit its prior on")
+    kwargs = dict(language_model=language_model, prior_params=prior_params, random_state=random_state)
+    template = _prior_estimator(name_vectors=name_vectors, cache_dir=None, **kwargs)
+    if language_model is None:
+        kwargs["language_model"] = template.language_model
+    params = template.get_params(deep=False)
+    params.pop("cache_dir", None)
+    key = _digest(
+        {
+            "studies": {name: (hashes or {}).get(name) or _table_hash(*others[name]) for name in sorted(others)},
+            "prior": type(template).__name__,
+            "params": _describe(params),
+            "versions": package_versions(),
+        }
+    )
+    return excluded, others, key, kwargs
+
+
 def fit_study_prior(
     tables,
     target,
@@ -397,23 +423,25 @@ def fit_study_prior(
     ['A', 'B']
     """
     log = log or (lambda line: None)
-    excluded = {str(target), *map(str, leave_out)}
-    others = {name: table for name, table in tables.items() if name not in excluded}
-    if not others:
-        raise ValueError(f"no study other than {target!r} to fit its prior on")
-    kwargs = dict(language_model=language_model, prior_params=prior_params, random_state=random_state)
-    template = _prior_estimator(name_vectors=name_vectors, cache_dir=None, **kwargs)
-    if language_model is None:
-        kwargs["language_model"] = template.language_model
-    params = template.get_params(deep=False)
-    params.pop("cache_dir", None)
-    key = _digest(
-        {
-            "studies": {name: _table_hash(*others[name]) for name in sorted(others)},
-            "prior": type(template).__name__,
-            "params": _describe(params),
-            "versions": package_versions(),
-        }
+    return _study_prior(
+        tables,
+        target,
+        name_vectors=name_vectors,
+        language_model=language_model,
+        prior_params=prior_params,
+        cache_dir=cache_dir,
+        random_state=random_state,
+        log=log,
+        leave_out=leave_out,
+    )
+
+
+def _study_prior(
+    tables, target, *, name_vectors, language_model, prior_params, cache_dir, random_state, log, leave_out, hashes=None
+):
+    """:func:`fit_study_prior`, with the tables' hashes computed once by the caller (``hashes``)."""
+    excluded, others, key, kwargs = _prior_key(
+        tables, target, name_vectors, language_model, prior_params, random_state, leave_out, hashes
     )
     folder = None if cache_dir is None else Path(cache_dir) / "priors" / key
     prior = None
@@ -877,7 +905,7 @@ def run_transfer_benchmark(
         c0 = time.process_time()
         fitted = {}
         for kind in kinds:
-            fitted[kind] = fit_study_prior(
+            fitted[kind] = _study_prior(
                 tables,
                 target,
                 name_vectors=kind,
@@ -887,16 +915,37 @@ def run_transfer_benchmark(
                 random_state=random_state,
                 log=log,
                 leave_out=groups.get(target, ()),
+                hashes=hashes,
             )
             # embed the target's names here, once: the model tasks need no language model for the prior
             fitted[kind][0].embed_names(list(tables[target][0].columns))
         return target, fitted, time.process_time() - c0
 
-    # 1. the priors, one task per target (all tables travel to it: the prior learns from them)
+    # 1. the priors: cached ones loaded here, the others fitted one task per target (all
+    # tables travel to that task: the prior learns from them)
     fitted_priors, priors = {}, {}
     prior_cpu = 0.0
     p0 = time.perf_counter()
-    for target, fitted, cpu in Parallel(n_jobs=n_jobs)(delayed(fit_priors)(target) for target in targets if kinds):
+    hashes = {name: _table_hash(*table) for name, table in tables.items()} if kinds else {}
+
+    def cached(target):
+        """Every prior of the target is in the cache: loaded here, no table needs to travel to a worker."""
+        if prior_cache is None:
+            return False
+        return all(
+            (prior_cache / "priors" / key / "transfer_key.json").is_file()
+            for key in (
+                _prior_key(
+                    tables, target, kind, language_model, prior_params, random_state, groups.get(target, ()), hashes
+                )[2]
+                for kind in kinds
+            )
+        )
+
+    ready = [target for target in targets if kinds and cached(target)]
+    to_fit = [target for target in targets if kinds and target not in ready]
+    loaded = [fit_priors(target) for target in ready]
+    for target, fitted, cpu in loaded + Parallel(n_jobs=n_jobs)(delayed(fit_priors)(target) for target in to_fit):
         for kind, (prior, key) in fitted.items():
             fitted_priors[target, kind] = (prior, key)
             priors.setdefault(target, {})[kind] = {"studies": [str(s) for s in prior.studies_], "key": key}

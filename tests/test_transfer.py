@@ -317,6 +317,11 @@ def test_loso_priors_never_contain_their_target_and_are_cached(tables, tiny_bert
     assert again.timing["n_cached_results"] == again.timing["n_results"] == len(targets) * len(models)
     assert sum("cached" in line for line in logged if line.startswith("[prior]")) == len(keys)
     pd.testing.assert_frame_equal(again.aucs, result.aucs)
+    # the public function finds the benchmark's cached prior: one key, however it is computed
+    _, key = fit_study_prior(
+        tables, "StudyA", name_vectors="random", language_model=str(tiny_bert_dir), cache_dir=tmp_path / "cache"
+    )
+    assert key == result.priors["StudyA"]["random"]["key"]
 
 
 def test_the_default_methods_inner_cv_choice_is_recorded_per_fold(tables, tiny_bert_dir, tmp_path):
