@@ -1013,7 +1013,7 @@ def run_transfer_benchmark(
             "cv": cv,
             "k": k,
             "classifier_params": classifier_params,
-            "language_model": str(language_model),
+            "language_model": _display_model(language_model),  # no absolute path of this machine in the reports
             "random_state": random_state,
             "n_bootstraps": n_bootstraps,
             "models": names,
@@ -1329,7 +1329,7 @@ def plot_transfer(result, path):
     aucs = result.aucs
     models = list(aucs.columns)
     fig, (ax, ax_rank) = plt.subplots(
-        1, 2, figsize=(11, 0.28 * len(aucs) + 2.5), gridspec_kw={"width_ratios": [3, 1.2]}
+        1, 2, figsize=(11, 0.28 * len(aucs) + 0.2 * len(models) + 3), gridspec_kw={"width_ratios": [3, 1.2]}
     )
     ys = np.arange(len(aucs))
     for j, m in enumerate(models):
@@ -1338,7 +1338,8 @@ def plot_transfer(result, path):
     ax.invert_yaxis()
     ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="AUC (out-of-fold)", title="Leave-one-study-out: AUC per target study")
-    ax.legend(fontsize=7, loc="lower left")
+    # below the axes, so that no study's points are hidden behind it
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, frameon=False)
     summary = result.summary.iloc[::-1]
     ax_rank.barh([result.labels.get(m, m) for m in summary.index], summary["mean_rank"], color="#4477aa")
     ax_rank.set(xlabel="Mean rank (1 = best)", title="Mean rank over studies")
