@@ -356,3 +356,34 @@ def test_prior_lr_on_a_tiny_training_set_uses_fewer_inner_folds_or_says_why():
     assert len(fitted.cv_results_["mean_test_score"]) == 2  # two inner folds for 2 positives
     with pytest.raises(ValueError, match="at least 2 samples of each class.*rarer class 1 time"):
         SemanticPriorLogisticRegression(Cs=(0.1, 1.0)).fit(X, [0, 1, 0, 0, 0])
+
+
+def test_fusion_attention_pooling_starts_toward_the_features_the_prior_trusts(random_prior, tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("skops")
+    from sklearn_llmrad import io
+    from sklearn_llmrad.models.classifier import LLMRadiomicsClassifier
+    from sklearn_llmrad.prior import prior_feature_weights
+
+    X, y = _ambiguous_data(7, n=60)
+    X = X.astype("float32")
+    params = {"hidden_size": 8, "n_heads": 2, "max_epochs": 2, "random_state": 0, "device": "cpu"}
+    clf = LLMRadiomicsClassifier(**params, prior=random_prior, prior_pooling=2.0).fit(X, y)
+    w = prior_feature_weights(random_prior, list(X.columns), X.shape[1])
+    np.testing.assert_allclose(clf.module_.pool_prior.numpy(), 2.0 * np.log(w), rtol=1e-6)
+    # with the learned pooling score silenced, the pooling weights are the prior's: softmax(2 log w) = w^2 / sum
+    with torch.no_grad():
+        clf.module_.pool_score.weight.zero_()
+        clf.module_.pool_score.bias.zero_()
+    clf.module_.eval()
+    _, _, attention = clf.module_(torch.as_tensor(X.to_numpy()))
+    np.testing.assert_allclose(attention.detach().numpy()[0], w**2 / (w**2).sum(), rtol=1e-5)
+    # no prior, or prior_pooling = 0: no bias at all (the published model)
+    assert LLMRadiomicsClassifier(**params, prior=random_prior).fit(X, y).module_.pool_prior is None
+    assert LLMRadiomicsClassifier(**params, prior_pooling=2.0).fit(X, y).module_.pool_prior is None
+    # the bias is part of the saved model: a loaded model predicts identically
+    fitted = LLMRadiomicsClassifier(**params, prior=random_prior, prior_pooling=2.0).fit(X, y)
+    io.save(fitted, tmp_path / "pool.llmrad")
+    back = io.load(tmp_path / "pool.llmrad")
+    np.testing.assert_array_equal(back.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(back.module_.pool_prior.numpy(), fitted.module_.pool_prior.numpy())

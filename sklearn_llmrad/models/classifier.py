@@ -149,6 +149,12 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         Trust in the prior (0: uniform penalty); tune with ``GridSearchCV``.
     prior_penalty : float, default=1e-2
         Strength of the prior-weighted L2 penalty (used only with ``prior``).
+    prior_pooling : float, default=0.0
+        Bias of the attention pooling toward the features the prior trusts:
+        feature ``j``'s pooling score gains ``prior_pooling * log(w_j)``, a
+        fixed term (so a feature the prior rates twice the median starts with
+        ``2 ** prior_pooling`` times the pooling weight). 0: off. Used only with
+        ``prior`` and ``attention``; tune with ``GridSearchCV``.
     feature_tokens : {"feature", "group", "class"}, default="feature"
         ``"feature"`` (the published model): one token per selected feature.
         ``"group"``: one token per PyRadiomics image type and feature class
@@ -218,6 +224,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         "prior": "no_validation",  # None, a SemanticPrior or a saved prior directory (checked in fit)
         "prior_gamma": [Interval(Real, 0, None, closed="left")],
         "prior_penalty": [Interval(Real, 0, None, closed="left")],
+        "prior_pooling": [Interval(Real, 0, None, closed="left")],
         "feature_tokens": [StrOptions({"feature", "group", "class"})],
     }
 
@@ -253,6 +260,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         prior=None,
         prior_gamma=2.0,
         prior_penalty=1e-2,
+        prior_pooling=0.0,
         feature_tokens="feature",
         **kwargs,
     ):
@@ -288,6 +296,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         self.prior = prior
         self.prior_gamma = prior_gamma
         self.prior_penalty = prior_penalty
+        self.prior_pooling = prior_pooling
         self.feature_tokens = feature_tokens
 
     def get_params(self, deep=True, **kwargs):
@@ -340,6 +349,8 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             }
             if getattr(old, "token_groups", None) is not None:
                 context["token_groups"] = old.token_groups.detach().cpu()
+            if getattr(old, "pool_prior", None) is not None:
+                context["pool_prior"] = old.pool_prior.detach().cpu()
         if context is None:
             raise RuntimeError(
                 f"{type(self).__name__} builds its network from the training data "
@@ -504,6 +515,15 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
         return {"token_groups": np.array([index[key] for key in keys], dtype=np.int64)}
 
+    def _pool_prior(self, names):
+        """``{"pool_prior": prior_pooling * log(w_j)}`` with a prior and ``prior_pooling > 0``, else ``{}``."""
+        if self.prior is None or not self.prior_pooling or not self.attention:
+            return {}
+        from ..prior import prior_feature_weights
+
+        w = prior_feature_weights(self.prior, [str(n) for n in names], len(names))
+        return {"pool_prior": (float(self.prior_pooling) * np.log(w)).astype(np.float32)}
+
     def _prepare_semantic(self, X, *, reset):
         values = np.asarray(X.values, dtype=np.float32)
         if values.ndim != 2:
@@ -549,6 +569,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
                 "feature_embeddings": embeddings,
                 "clinical_dim": clinical.shape[2],
                 **self._token_groups(names),
+                **self._pool_prior(names),
             }
         else:
             check_is_fitted(self, "n_features_in_")
@@ -633,6 +654,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
                 "feature_embeddings": None,
                 "clinical_dim": None,
                 **self._token_groups(names),
+                **self._pool_prior(names),
             }
             self._feature_names_ = names
         _check_finite(values, cases, self._feature_names_)
@@ -713,6 +735,9 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         }
         if groups is not None:
             state["token_groups"] = groups.detach().cpu().numpy()
+        pool_prior = getattr(module, "pool_prior", None)
+        if pool_prior is not None:
+            state["pool_prior"] = pool_prior.detach().cpu().numpy()
         return state
 
     def initialize_for_restore(self, build_state=None, after=None):

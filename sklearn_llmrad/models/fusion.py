@@ -71,6 +71,11 @@ class FusionModule(nn.Module):
         ``sum_k x_k * name_k / |g|``, so which member had which value stays
         visible. The linear path still sees every feature, and the pooling
         weight of a group is shared equally by its members.
+    pool_prior : array-like of float of shape (K,), default=None
+        A fixed bias added to each feature token's attention-pooling score
+        (a group token gets its members' mean), e.g. ``s * log(w_k)`` from a
+        semantic prior: the pooling starts, and stays regularised, toward the
+        features the prior trusts. ``None``: no bias.
 
     Notes
     -----
@@ -125,6 +130,7 @@ class FusionModule(nn.Module):
         value_hidden=16,
         token_dropout=None,
         token_groups=None,
+        pool_prior=None,
     ):
         super().__init__()
         if hidden_size % n_heads:
@@ -195,6 +201,15 @@ class FusionModule(nn.Module):
             pool /= pool.sum(dim=1, keepdim=True)
             self.register_buffer("token_groups", groups)
             self.register_buffer("token_pool", pool)  # (G, K): the mean over each group
+        if pool_prior is None:
+            self.pool_prior = None
+        else:
+            prior = torch.as_tensor(pool_prior, dtype=torch.float32).reshape(-1)
+            if prior.shape[0] != n_features or not torch.isfinite(prior).all():
+                raise ValueError(f"pool_prior must hold {n_features} finite values")
+            # A fixed buffer (saved, moved with the module, not trained): added to
+            # each feature token's attention-pooling score.
+            self.register_buffer("pool_prior", prior)
 
     # ------------------------------------------------------------ helpers
     def _names(self):
@@ -387,7 +402,10 @@ class FusionModule(nn.Module):
         tokens = tokens + self.ffn[1:](pre)
         tokens = self.final_norm(tokens)
         if self.attention:
-            weights = torch.softmax(self.pool_score(tokens).squeeze(-1), dim=1)
+            scores = self.pool_score(tokens).squeeze(-1)
+            if self.pool_prior is not None:  # per token: the feature's bias, or its group's mean bias
+                scores = scores + (self.token_pool @ self.pool_prior if grouped else self.pool_prior)
+            weights = torch.softmax(scores, dim=1)
         else:
             weights = torch.full(tokens.shape[:2], 1.0 / tokens.shape[1], dtype=tokens.dtype, device=tokens.device)
         embedding = torch.bmm(weights.unsqueeze(1), tokens).squeeze(1)
