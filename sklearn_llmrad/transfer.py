@@ -144,17 +144,19 @@ def transfer_models():
     --------
     >>> from sklearn_llmrad.transfer import transfer_models
     >>> list(transfer_models())  # doctest: +NORMALIZE_WHITESPACE
-    ['llmrad-prior', 'llmrad', 'llmrad-random-prior', 'llmrad-choice', 'prior-lr',
-     'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest']
+    ['llmrad-prior', 'llmrad', 'llmrad-random-prior', 'llmrad-prior-pooling', 'llmrad-choice',
+     'prior-lr', 'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest']
     >>> transfer_models()["random-prior-lr"].prior
     'random'
     """
 
-    def fusion(with_prior, fallback=None):
+    def fusion(with_prior, fallback=None, pooling=None):
         def factory(*, prior, k, language_model, encoder_params, classifier_params, device, random_state, **_):
             from .pipelines import make_llmrad_pipeline
 
             extra = {"pretrained": prior} if with_prior else {}
+            if pooling is not None:
+                classifier_params = {**classifier_params, "prior_pooling": pooling}
             pipe = make_llmrad_pipeline(
                 k=k,
                 encoder=language_model,
@@ -194,6 +196,14 @@ def transfer_models():
         TransferModel("llmrad-prior", "Fusion network, with prior", fusion(True), "language_model"),
         TransferModel("llmrad", "Fusion network, without prior", fusion(False), None),
         TransferModel("llmrad-random-prior", "Fusion network, random-names prior", fusion(True), "random"),
+        # not run by default (--models): the prior also biases the attention pooling (prior_pooling=2,
+        # fixed in advance like the linear path's prior_gamma=2, not tuned on these studies)
+        TransferModel(
+            "llmrad-prior-pooling",
+            "Fusion network, prior also on the pooling",
+            fusion(True, pooling=2.0),
+            "language_model",
+        ),
         TransferModel(
             "llmrad-choice",
             "Full method: network with prior or its linear path",
