@@ -40,6 +40,7 @@ __all__ = [
     "SCORING",
     "brier_score",
     "rank_auc_score",
+    "rank_auc_scorer",
     "calibration_table",
     "expected_calibration_error",
     "bootstrap_ci",
@@ -359,6 +360,36 @@ def rank_auc_score(y_true, y_score, *, pos_label=1):
     score = _scores(y_score, "y_score")
     check_consistent_length(pos, score)
     return float(_k_auc(pos, score))
+
+
+def rank_auc_scorer(estimator, X, y_true):
+    """Scorer form of :func:`rank_auc_score`: the AUC of ``estimator.decision_function(X)``.
+
+    A plain ``scorer(estimator, X, y)`` callable for inner model selection,
+    without :func:`sklearn.metrics.get_scorer`'s per-call overhead; the
+    positive class is ``estimator.classes_[1]``.
+
+    Parameters
+    ----------
+    estimator : fitted binary classifier
+        Has ``decision_function`` and ``classes_``.
+    X : array-like of shape (n_samples, n_features)
+    y_true : array-like of shape (n_samples,)
+        Labels, both classes present.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_llmrad.metrics import rank_auc_scorer
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    >>> rank_auc_scorer(LogisticRegression().fit(X, y), X, y)
+    1.0
+    """
+    return rank_auc_score(y_true, estimator.decision_function(X), pos_label=estimator.classes_[1])
 
 
 def brier_score(y_true, y_prob, *, pos_label=1):

@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
 
 from ._columns import CLINICAL
 from .exceptions import LesionError
-from .metrics import rank_auc_score
+from .metrics import rank_auc_scorer
 
 __all__ = ["TopKSelector", "mrmr_select"]
 
@@ -336,13 +336,8 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         n_splits = min(n_splits, int(counts.min()))
         if n_splits < 2 or k == 0:
             return 0.0
-        if len(counts) == 2:  # the AUC, without the scorer's per-call overhead
-
-            def scorer(model, Z, y_true):
-                return rank_auc_score(y_true, model.decision_function(Z), pos_label=model.classes_[1])
-
-        else:
-            scorer = get_scorer("accuracy")
+        # binary: the AUC, without the sklearn scorer's per-call overhead
+        scorer = rank_auc_scorer if len(counts) == 2 else get_scorer("accuracy")
         func = self.mrmr_relevance if self.score_func == "mrmr" else self.score_func
         folds = StratifiedKFold(
             n_splits, shuffle=True, random_state=0 if self.random_state is None else self.random_state

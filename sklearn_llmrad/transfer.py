@@ -862,7 +862,6 @@ def run_transfer_benchmark(
     >>> result.aucs.shape, list(result.per_study["status"])
     ((2, 1), ['ok', 'ok'])
     """
-
     started, cpu_started = time.perf_counter(), time.process_time()
     known = transfer_models()
     names = list(DEFAULT_MODELS if models is None else models)

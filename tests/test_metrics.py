@@ -483,6 +483,11 @@ def test_rank_auc_score_is_sklearns_auc_with_ties_and_says_what_is_wrong():
         assert rank_auc_score(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
     y = np.array(["benign", "malignant", "benign", "malignant"])
     assert rank_auc_score(y, [0.1, 0.9, 0.2, 0.3], pos_label="malignant") == 1.0
+    from sklearn_llmrad.metrics import rank_auc_scorer
+
+    X, y_fit = rng.normal(size=(40, 3)), np.tile([0, 1], 20)
+    model = LogisticRegression().fit(X + y_fit[:, None] * 0.3, y_fit)
+    assert rank_auc_scorer(model, X, y_fit) == pytest.approx(roc_auc_score(y_fit, model.decision_function(X)))
     with pytest.raises(ValueError, match="single class"):
         rank_auc_score([1, 1, 1], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="NaN"):
