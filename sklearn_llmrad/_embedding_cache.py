@@ -1,23 +1,87 @@
 """Two-level (memory, then disk) cache of text embeddings.
 
 A key hashes everything that determines an embedding: the identity of the
-language model (hub id and revision, or resolved local path with a hash of
-its config and the size/mtime of its weight files), the pooling, the
-``max_length`` and the text itself. The disk level is the project's
+language model (hub id and revision, or resolved local path with
+:func:`model_directory_digest` of its files: config, tokenizer, weights), the
+pooling, the ``max_length`` and the text itself. The disk level is the project's
 :class:`~sklearn_llmrad._cache.DiskCache` (atomic, checksummed writes), so a
 second cross-validation run or another process does no language-model work.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 
 from ._cache import DiskCache, hash_key
 
-__all__ = ["EmbeddingCache"]
+__all__ = ["EmbeddingCache", "model_directory_digest"]
 
 #: Bump when the way embeddings are computed changes, to invalidate old entries.
 _FORMAT = "sklearn_llmrad.text-embedding.v1"
+
+#: Files up to this size are hashed in full (config, tokenizer files, small weights).
+_FULL_HASH_BYTES = 64 * 2**20
+#: How much of each end of a larger file (the weights) is hashed.
+_SAMPLE_BYTES = 2**20
+
+
+def _file_fingerprint(path, stat):
+    if stat.st_size <= _FULL_HASH_BYTES:
+        with open(path, "rb") as f:
+            return ["sha256", hashlib.file_digest(f, "sha256").hexdigest()]
+    # Weights: hashing gigabytes would cost seconds for each new encoder, on runs
+    # where every embedding is a cache hit and the model is never read. Size,
+    # mtime and both ends are what changes in practice: safetensors starts with
+    # its header (every tensor's name, dtype, shape and offset), re-saving
+    # in place changes mtime, and the tail holds the last tensors' values. Not
+    # caught: same-size weights whose first and last MiB are unchanged, written
+    # with their mtime set back.
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(_SAMPLE_BYTES))
+        f.seek(stat.st_size - _SAMPLE_BYTES)
+        h.update(f.read(_SAMPLE_BYTES))
+    return ["ends-sha256", h.hexdigest(), stat.st_mtime_ns]
+
+
+def model_directory_digest(root):
+    """SHA-256 over the files of a local language model directory.
+
+    Covers every file at the top level of ``root`` (what
+    ``from_pretrained(root)`` can read: ``config.json``, the tokenizer's
+    ``tokenizer.json``, ``tokenizer_config.json``, ``vocab.txt``,
+    ``special_tokens_map.json``, ``added_tokens.json``, ``merges.txt``,
+    sentencepiece ``*.model`` files, and the weights), by name, size and
+    content: files up to 64 MiB are hashed in full, larger ones (weights) by
+    size, mtime and their first and last MiB. Hidden files, sub-directories
+    and model cards (``*.md``) are left out. Symbolic links are followed (a
+    Hugging Face cache snapshot links to its blobs).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The model directory.
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+    """
+    entries = []
+    with os.scandir(root) as it:
+        for entry in it:
+            name = entry.name
+            if name.startswith(".") or name.lower().endswith(".md") or not entry.is_file():
+                continue
+            stat = entry.stat()  # follows symbolic links
+            entries.append([name, stat.st_size, *_file_fingerprint(Path(root) / name, stat)])
+    entries.sort()
+    return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
 
 
 class EmbeddingCache:

@@ -14,7 +14,6 @@ with ``cache_dir``, on disk.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import warnings
@@ -33,7 +32,7 @@ from sklearn.utils.validation import (
 )
 
 from ._columns import CLINICAL
-from ._embedding_cache import EmbeddingCache
+from ._embedding_cache import EmbeddingCache, model_directory_digest
 from ._output import FixedOutputMixin
 from .descriptions import (
     NO_CLINICAL_INFORMATION,
@@ -559,8 +558,9 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
 
     #: Attributes a saved model file never holds (``sklearn_llmrad.io``): the
     #: in-memory embedding cache has an entry per training lesion's clinical
-    #: sentence, keyed by a hash of the text, and is rebuilt on demand.
-    transient_attributes = ("_embedding_memory", "_cache_stats")
+    #: sentence, keyed by a hash of the text, and is rebuilt on demand; the
+    #: digest of a local model directory describes files on this machine only.
+    transient_attributes = ("_embedding_memory", "_cache_stats", "_model_digest")
 
     _parameter_constraints: dict = {
         "model": [str, os.PathLike],
@@ -623,6 +623,7 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
         # are large and tied to a device. The embedding memory stays.
         state.pop("_lm", None)
         state.pop("_lm_key", None)
+        state.pop("_model_digest", None)  # the files may differ where it is unpickled
         return state
 
     # -- model loading ----------------------------------------------------------
@@ -659,15 +660,27 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
                     f"{source!r} is not a transformers model directory (no config.json). " + _download_hint(source)
                 )
             identity["path"] = source
-            identity["config_sha256"] = hashlib.sha256(config.read_bytes()).hexdigest()
-            # Size and mtime of the weights catch a model re-saved in place
-            # under the same config (cheap, unlike hashing the weights).
-            identity["weights"] = sorted(
-                (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in root.glob("*.safetensors")
-            )
+            # Config, tokenizer files and weights: a changed tokenizer.json or
+            # vocab.txt changes the embeddings as surely as new weights.
+            identity["files_sha256"] = self._model_directory_digest(source)
         else:
             identity["hub_id"] = source
         return identity
+
+    def _model_directory_digest(self, source):
+        """:func:`~sklearn_llmrad._embedding_cache.model_directory_digest` of ``source``, once per encoder.
+
+        Taken when the encoder first needs a cache key, then kept (for this
+        ``source``) in ``_model_digest``: milliseconds for a BERT directory,
+        but not to be repeated for every batch of texts. A clone, a copy
+        unpickled or loaded from a saved model computes it afresh; a directory
+        edited while one encoder uses it needs a new encoder.
+        """
+        cached = getattr(self, "_model_digest", None)
+        if cached is None or cached[0] != source:
+            cached = (source, model_directory_digest(source))
+            self._model_digest = cached
+        return cached[1]
 
     def _resolve_device(self):
         import torch

@@ -191,6 +191,111 @@ def test_cache_key_follows_the_model_config(tiny_bert_dir, tmp_path):
     assert enc.cache_info()["computed"] == len(FEATURES)
 
 
+def _permuted_tokenizer(model):
+    """Rewrite ``model``'s tokenizer files (tokenizer.json, vocab.txt) so every word gets another id."""
+    from sklearn_llmrad._testing import save_bert_tokenizer, tiny_bert_vocabulary
+
+    vocab = tiny_bert_vocabulary()
+    words = [t for t in vocab if not t.startswith("[")]
+    permuted = {t: i for i, t in enumerate([t for t in vocab if t.startswith("[")] + words[::-1])}
+    save_bert_tokenizer(model, permuted)
+    return permuted
+
+
+@pytest.mark.parametrize("edit", ["vocabulary", "tokenizer_config"])
+def test_cache_key_follows_the_tokenizer_files(tiny_bert_dir, tmp_path, edit):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert_dir, model)
+    X = make_X(3)
+    cache = tmp_path / "cache"
+    old = BioBERTEncoder(model=model, cache_dir=cache, device="cpu").fit(X).feature_embeddings_
+    config, weights = (model / "config.json").read_bytes(), (model / "model.safetensors").stat()
+    if edit == "vocabulary":
+        _permuted_tokenizer(model)
+    else:  # a file the tokenizer reads, edited in place: lowercasing off
+        path = model / "tokenizer_config.json"
+        path.write_text(path.read_text().replace('"do_lower_case": true', '"do_lower_case": false'))
+    # config and weights untouched: only the tokenizer tells the two models apart
+    assert (model / "config.json").read_bytes() == config
+    assert (model / "model.safetensors").stat().st_mtime_ns == weights.st_mtime_ns
+    enc = BioBERTEncoder(model=model, cache_dir=cache, device="cpu").fit(X)
+    assert enc.cache_info()["computed"] == len(FEATURES)
+    assert enc.cache_info()["disk_hits"] == 0
+    if edit == "vocabulary":  # other ids, other vectors: the old ones must not come back
+        assert not np.allclose(enc.feature_embeddings_, old, atol=1e-4)
+    # The new setup is cached in turn.
+    again = BioBERTEncoder(model=model, cache_dir=cache, device="cpu").fit(X)
+    assert again.cache_info()["computed"] == 0
+    np.testing.assert_array_equal(again.feature_embeddings_, enc.feature_embeddings_)
+
+
+def test_model_directory_digest_is_taken_once_per_encoder(tiny_bert_dir, monkeypatch):
+    import sklearn_llmrad.encoding as encoding
+
+    calls = []
+    digest = encoding.model_directory_digest
+    monkeypatch.setattr(encoding, "model_directory_digest", lambda root: calls.append(root) or digest(root))
+    enc = BioBERTEncoder(model=tiny_bert_dir, device="cpu")
+    enc.fit(make_X(4))
+    enc.embed_texts(["a", "b", "c"])
+    enc.transform(make_X(3, seed=5))
+    assert len(calls) == 1
+    assert "_model_digest" not in pickle.loads(pickle.dumps(enc)).__dict__
+    clone(enc).embed_texts(["a"])
+    assert len(calls) == 2
+
+
+def test_model_directory_digest_covers_every_model_file(tmp_path, monkeypatch):
+    import os
+
+    import sklearn_llmrad._embedding_cache as ec
+
+    root = tmp_path / "model"
+    root.mkdir()
+    for name in ("config.json", "tokenizer.json", "vocab.txt", "merges.txt", "spiece.model"):
+        (root / name).write_text(name)
+    weights = root / "model.safetensors"
+    weights.write_bytes(bytes(3 * 2**20))
+    digest = ec.model_directory_digest(root)
+    assert digest == ec.model_directory_digest(root)
+    # Ignored: model cards, hidden files, sub-directories.
+    (root / "README.md").write_text("card")
+    (root / ".gitattributes").write_text("*")
+    (root / "onnx").mkdir()
+    (root / "onnx" / "model.onnx").write_text("other")
+    assert ec.model_directory_digest(root) == digest
+    # Any other file's content (same size, same mtime) counts.
+    for name in ("tokenizer.json", "vocab.txt", "merges.txt", "spiece.model"):
+        path = root / name
+        stat = path.stat()
+        path.write_text(name.upper())
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert ec.model_directory_digest(root) != digest, name
+        path.write_text(name)
+        assert ec.model_directory_digest(root) == digest
+    (root / "added_tokens.json").write_text("{}")
+    assert ec.model_directory_digest(root) != digest
+    (root / "added_tokens.json").unlink()
+    # Files over the full-hash limit: size, mtime, first and last MiB.
+    monkeypatch.setattr(ec, "_FULL_HASH_BYTES", 2**20)
+    large = ec.model_directory_digest(root)
+    assert large != digest  # a different kind of fingerprint
+    stat = weights.stat()
+    for offset in (0, 3 * 2**20 - 1):
+        with open(weights, "r+b") as f:
+            f.seek(offset)
+            f.write(b"\x01")
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert ec.model_directory_digest(root) != large, offset
+        with open(weights, "r+b") as f:
+            f.seek(offset)
+            f.write(b"\x00")
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert ec.model_directory_digest(root) == large
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # re-saved in place
+    assert ec.model_directory_digest(root) != large
+
+
 def test_clone_in_memory_cache_is_per_instance(tiny):
     X = make_X(5)
     enc = tiny().fit(X)
