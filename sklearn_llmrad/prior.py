@@ -33,8 +33,11 @@ showing that a gain comes from what the names mean.
 
 A prior is saved as a directory: ``prior.safetensors`` (ridge weights, cached
 name embeddings) and ``prior.json`` (language model and revision, studies used,
-name-cleaning version, hyper-parameters). Loading reads only these two files,
-with an exact allow-list of tensors; nothing is unpickled or executed.
+name-cleaning version, hyper-parameters). Loading treats the folder as
+untrusted data: it reads only these two files, checks the JSON's exact keys,
+types and sizes and the tensors' exact names, floating dtypes, shapes and
+finiteness, and raises :class:`PriorFileError` (naming the folder, the file and
+the problem) otherwise; nothing is unpickled, imported or executed.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from numbers import Real
 from pathlib import Path
@@ -59,6 +63,7 @@ from .descriptions import FEATURE_DESCRIPTIONS
 __all__ = [
     "NAME_CLEANING_VERSION",
     "RANDOM_VECTOR_DIM",
+    "PriorFileError",
     "SemanticPrior",
     "as_prior",
     "clean_feature_name",
@@ -382,6 +387,331 @@ def _ridge(E, t, w, alpha):
     return coef, mean_t - float(mean_e @ coef)
 
 
+# ---------------------------------------------------------------------------
+# Saved prior folders: untrusted data
+# ---------------------------------------------------------------------------
+
+
+class PriorFileError(ValueError):
+    """A saved prior folder is missing, malformed, or holds invalid or unsafe data.
+
+    Raised by :meth:`SemanticPrior.load` (and so by every ``prior=`` given as a
+    folder) before anything from the folder is used. The message names the
+    folder, the file and what is wrong. For a missing folder or file the error
+    is also a :class:`FileNotFoundError`.
+
+    Parameters
+    ----------
+    reason : str
+        What is wrong.
+    directory : str or path-like
+        The prior folder.
+    file : str, default=None
+        The file in it (``prior.json`` or ``prior.safetensors``).
+
+    Examples
+    --------
+    >>> err = PriorFileError("tensor 'coef' holds NaN", directory="p", file="prior.safetensors")
+    >>> str(err)
+    "semantic prior folder 'p', file 'prior.safetensors': tensor 'coef' holds NaN"
+    >>> isinstance(err, ValueError)
+    True
+    """
+
+    def __init__(self, reason, *, directory, file=None):
+        self.reason = reason
+        self.directory = os.fspath(directory)
+        self.file = file
+        where = f"semantic prior folder {self.directory!r}" + ("" if file is None else f", file {file!r}")
+        super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self):  # keep the fields across processes (joblib)
+        return (_rebuild_prior_error, (type(self), self.reason, self.directory, self.file))
+
+
+class _MissingPriorFileError(PriorFileError, FileNotFoundError):
+    """A prior folder or one of its two files does not exist."""
+
+
+def _rebuild_prior_error(cls, reason, directory, file):
+    return cls(reason, directory=directory, file=file)
+
+
+# Bounds on what a prior folder may hold. A prior of the 32 radMLBench studies
+# has ~14,000 names (a ~1 MiB JSON); these leave ample room for genuine priors.
+_MAX_JSON_BYTES = 16 * 2**20
+_MAX_HEADER_BYTES = 2**20
+_MAX_TENSOR_BYTES = 2 * 2**30
+_MAX_NAMES = 500_000
+_MAX_NAME_CHARS = 2048
+_MAX_STUDIES = 10_000
+_MAX_STUDY_CHARS = 512
+_MAX_EMBEDDING_DIM = 16_384
+_MAX_MODEL_CHARS = 4096
+_MAX_CV_ALPHAS = 100
+_REVISION_RE = re.compile(r"^[\w.\-/]{1,256}$")
+_META_KEYS = {
+    "format",
+    "language_model",
+    "revision",
+    "name_vectors",
+    "name_cleaning_version",
+    "studies",
+    "alpha",
+    "alpha_param",
+    "cv_spearman",
+    "embedding_dim",
+    "names",
+}
+# safetensors dtype -> little-endian numpy dtype it is read as (BF16: decoded by hand)
+_FLOAT_DTYPES = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8"}
+_DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
+
+
+class _NaN(float):
+    """A ``NaN`` constant read from JSON (allowed only as a legacy cv_spearman value)."""
+
+
+def _json_constant(name):
+    if name == "NaN":
+        return _NaN("nan")
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def _json_object(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_regular_file(directory, name):
+    path = directory / name
+    if not directory.is_dir():
+        raise _MissingPriorFileError(
+            f"not a saved semantic prior: the folder does not exist (needs {_JSON} and {_TENSORS})",
+            directory=directory,
+        )
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise _MissingPriorFileError(
+            f"not a saved semantic prior: {name} is missing (needs {_JSON} and {_TENSORS})",
+            directory=directory,
+            file=name,
+        ) from None
+    except OSError as exc:
+        raise PriorFileError(f"cannot be read ({exc})", directory=directory, file=name) from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise PriorFileError("is not a regular file", directory=directory, file=name)
+    return path, st.st_size
+
+
+def _read_prior_json(directory):
+    """The validated metadata of a prior folder (exact keys, types and bounds)."""
+    path, size = _check_regular_file(directory, _JSON)
+
+    def fail(reason):
+        return PriorFileError(reason, directory=directory, file=_JSON)
+
+    if size > _MAX_JSON_BYTES:
+        raise fail(f"is {size} bytes, more than the {_MAX_JSON_BYTES} a prior's metadata may have")
+    with open(path, "rb") as fh:
+        raw = fh.read(_MAX_JSON_BYTES + 1)
+    if len(raw) > _MAX_JSON_BYTES:
+        raise fail(f"is more than the {_MAX_JSON_BYTES} bytes a prior's metadata may have")
+    try:
+        meta = json.loads(raw.decode("utf-8"), parse_constant=_json_constant, object_pairs_hook=_json_object)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise fail(f"not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise fail(f"must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != _FORMAT:
+        raise fail(f"not a semantic prior of format {_FORMAT!r} (format is {meta.get('format')!r})")
+    if meta.get("name_cleaning_version") != NAME_CLEANING_VERSION:
+        raise fail(
+            f"names were cleaned with version {meta.get('name_cleaning_version')!r}, this package cleans "
+            f"with version {NAME_CLEANING_VERSION!r}; pretrain the prior again."
+        )
+    if set(meta) != _META_KEYS:
+        missing, extra = sorted(_META_KEYS - set(meta)), sorted(set(meta) - _META_KEYS)
+        raise fail(f"keys differ from a saved prior's: missing {missing}, unexpected {extra}")
+
+    def bad(key, what):
+        return fail(f"{key!r} must be {what}, got {_describe(meta[key])}")
+
+    def str_list(key, max_len, max_chars):
+        value = meta[key]
+        if not isinstance(value, list) or not value:
+            raise bad(key, "a non-empty list of strings")
+        if len(value) > max_len:
+            raise fail(f"{key!r} has {len(value)} entries, more than the {max_len} allowed")
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item or len(item) > max_chars:
+                raise fail(
+                    f"{key!r}[{i}] must be a non-empty string of at most {max_chars} characters, got {_describe(item)}"
+                )
+        if len(set(value)) != len(value):
+            raise fail(f"{key!r} has duplicate entries")
+
+    if meta["name_vectors"] not in ("language_model", "random"):
+        raise bad("name_vectors", "'language_model' or 'random'")
+    if meta["name_vectors"] == "random":
+        if meta["language_model"] is not None or meta["revision"] is not None:
+            raise fail("a prior of random name vectors records no language model or revision (null)")
+    else:
+        model = meta["language_model"]
+        if (
+            not isinstance(model, str)
+            or not model.strip()
+            or len(model) > _MAX_MODEL_CHARS
+            or any(ord(c) < 32 or ord(c) == 127 for c in model)
+        ):
+            raise bad("language_model", f"a hub id or folder name (at most {_MAX_MODEL_CHARS} printable characters)")
+        revision = meta["revision"]
+        if revision is not None and not (isinstance(revision, str) and _REVISION_RE.match(revision)):
+            raise bad("revision", "null or a hub revision (letters, digits, '_', '.', '-', '/')")
+    str_list("studies", _MAX_STUDIES, _MAX_STUDY_CHARS)
+    str_list("names", _MAX_NAMES, _MAX_NAME_CHARS)
+    dim = meta["embedding_dim"]
+    if not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= _MAX_EMBEDDING_DIM:
+        raise bad("embedding_dim", f"an integer in [1, {_MAX_EMBEDDING_DIM}]")
+    if meta["name_vectors"] == "random" and dim != RANDOM_VECTOR_DIM:
+        raise fail(f"random name vectors are {RANDOM_VECTOR_DIM}-d, but 'embedding_dim' is {dim}")
+    alpha = meta["alpha"]
+    if not _is_number(alpha) or isinstance(alpha, _NaN) or not 0 < alpha < float("inf"):
+        raise bad("alpha", "a finite number > 0")
+    alpha_param = meta["alpha_param"]
+    cv = meta["cv_spearman"]
+    if alpha_param == "auto":
+        if not isinstance(cv, dict) or not 0 < len(cv) <= _MAX_CV_ALPHAS:
+            raise bad("cv_spearman", f"an object {{alpha: score}} of 1 to {_MAX_CV_ALPHAS} entries (alpha 'auto')")
+        alphas = []
+        for key, score in cv.items():
+            try:
+                a = float(key)
+            except ValueError:
+                a = float("nan")
+            if not 0 < a < float("inf"):
+                raise fail(f"'cv_spearman' key {key!r} must be a finite alpha > 0")
+            if score is not None and not (_is_number(score) and (isinstance(score, _NaN) or -1 <= score <= 1)):
+                raise fail(
+                    f"'cv_spearman'[{key!r}] must be a Spearman correlation in [-1, 1] or null, got {_describe(score)}"
+                )
+            alphas.append(a)
+        if float(alpha) not in alphas:
+            raise fail(f"'alpha' {alpha!r} is not one of the alphas in 'cv_spearman' {sorted(alphas)}")
+    elif _is_number(alpha_param) and not isinstance(alpha_param, _NaN) and 0 < alpha_param < float("inf"):
+        if cv is not None:
+            raise fail("'cv_spearman' must be null when 'alpha_param' is a number")
+        if float(alpha_param) != float(alpha):
+            raise fail(f"'alpha' {alpha!r} differs from the fixed 'alpha_param' {alpha_param!r}")
+    else:
+        raise bad("alpha_param", "'auto' or a finite number > 0")
+    return meta
+
+
+def _describe(value):
+    text = repr(value)
+    kind = "float" if isinstance(value, _NaN) else type(value).__name__
+    return f"{kind} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def _read_prior_tensors(directory, meta):
+    """The validated tensors of a prior folder: exact names, float dtypes, shapes, finite values."""
+    path, size = _check_regular_file(directory, _TENSORS)
+
+    def fail(reason):
+        return PriorFileError(reason, directory=directory, file=_TENSORS)
+
+    if size > _MAX_TENSOR_BYTES:
+        raise fail(f"is {size} bytes, more than the {_MAX_TENSOR_BYTES} a prior's tensors may have")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if head.startswith(b"PK\x03\x04"):
+            raise fail("is a zip archive (a torch.save file?), not safetensors; refused, never unpickled")
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            raise fail("is a pickle (a torch.save or pickle.dump file?), not safetensors; refused, never unpickled")
+        if len(head) < 8:
+            raise fail("is truncated: shorter than a safetensors header")
+        n = int.from_bytes(head, "little")
+        if n > _MAX_HEADER_BYTES or 8 + n > size:
+            raise fail(f"not a safetensors file (header length {n} is implausible for a {size}-byte file)")
+        header_bytes = fh.read(n)
+        try:
+            header = json.loads(header_bytes.decode("utf-8"), object_pairs_hook=_json_object)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise fail(f"not a safetensors file (header is not valid JSON: {exc})") from None
+        if not isinstance(header, dict):
+            raise fail("not a safetensors file (header is not a JSON object)")
+        header.pop("__metadata__", None)  # free-form strings, never used
+        if set(header) != _TENSOR_NAMES:
+            raise fail(f"expected tensors {sorted(_TENSOR_NAMES)}, found {sorted(header)}")
+        n_names, dim = len(meta["names"]), meta["embedding_dim"]
+        expected = {"coef": [dim], "intercept": [1], "name_embeddings": [n_names, dim]}
+        spans = []
+        for name in sorted(_TENSOR_NAMES):
+            info = header[name]
+            if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+                raise fail(f"tensor {name!r}: malformed header entry")
+            dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+            if dtype not in _FLOAT_DTYPES:
+                raise fail(
+                    f"tensor {name!r} has dtype {dtype!r}, not a floating dtype (allowed: {sorted(_FLOAT_DTYPES)})"
+                )
+            if shape != expected[name] or not all(type(d) is int for d in shape):
+                raise fail(
+                    f"tensor {name!r} has shape {shape}, expected {expected[name]} "
+                    f"({n_names} names and embedding_dim {dim} in {_JSON})"
+                )
+            if not (
+                isinstance(offsets, list)
+                and len(offsets) == 2
+                and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1]
+                and offsets[1] - offsets[0] == int(np.prod(shape)) * _DTYPE_BYTES[dtype]
+            ):
+                raise fail(f"tensor {name!r}: data offsets {offsets} do not match its dtype and shape")
+            spans.append((offsets[0], offsets[1], name, dtype, shape))
+        spans.sort()
+        end = 0
+        for begin, stop, name, _, _ in spans:
+            if begin != end:
+                raise fail(f"tensor {name!r}: data overlaps another tensor or leaves a gap")
+            end = stop
+        if 8 + n + end != size:
+            raise fail(f"is {size} bytes, but its header describes {8 + n + end}")
+        data = fh.read(end)
+    if len(data) != end:
+        raise fail("is truncated")
+    out = {}
+    for begin, stop, name, dtype, shape in spans:
+        arr = np.frombuffer(data, dtype=_FLOAT_DTYPES[dtype], count=(stop - begin) // _DTYPE_BYTES[dtype], offset=begin)
+        if dtype == "BF16":
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
+        arr = arr.reshape(shape).astype(np.float64 if name == "intercept" else np.float32)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            kinds = sorted({"NaN" if np.isnan(v) else "inf" for v in arr[bad].ravel()[:100]})
+            raise fail(f"tensor {name!r} holds {int(bad.sum())} non-finite values ({', '.join(kinds)})")
+        out[name] = arr
+    norms = np.linalg.norm(out["name_embeddings"].astype(np.float64), axis=1)
+    off = np.abs(norms - 1) > 2e-2
+    if off.any():
+        i = int(np.argmax(off))
+        raise fail(
+            f"tensor 'name_embeddings' row {i} ({meta['names'][i]!r}) has norm {norms[i]:.4g}; "
+            "name vectors are unit-norm"
+        )
+    return out
+
+
 class SemanticPrior(BaseEstimator):
     """Expected informativeness of radiomics features from their names, learned across studies.
 
@@ -662,6 +992,8 @@ class SemanticPrior(BaseEstimator):
         directory = Path(os.path.expanduser(os.fspath(directory)))
         directory.mkdir(parents=True, exist_ok=True)
         names = list(self._name_table)
+        if not (np.isfinite(self.coef_).all() and np.isfinite(self.intercept_)):
+            raise ValueError("the prior's coefficients are not finite; it cannot be saved")
         tensors = {
             "coef": np.ascontiguousarray(self.coef_, dtype=np.float32),
             "intercept": np.asarray([self.intercept_], dtype=np.float64),
@@ -676,17 +1008,32 @@ class SemanticPrior(BaseEstimator):
             "name_cleaning_version": NAME_CLEANING_VERSION,
             "studies": list(self.studies_),
             "alpha": self.alpha_,
-            "alpha_param": self.alpha,
-            "cv_spearman": None if self.cv_spearman_ is None else {str(k): v for k, v in self.cv_spearman_.items()},
+            "alpha_param": self.alpha if isinstance(self.alpha, str) else float(self.alpha),
+            # a NaN score (too few studies for the CV) is written as null: strict JSON
+            "cv_spearman": None
+            if self.cv_spearman_ is None
+            else {str(float(k)): (float(v) if np.isfinite(v) else None) for k, v in self.cv_spearman_.items()},
             "embedding_dim": self.embedding_dim_,
             "names": names,
         }
-        (directory / _JSON).write_text(json.dumps(meta, indent=1))
+        (directory / _JSON).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
         return directory
 
     @classmethod
     def load(cls, directory, *, device="cpu", cache_dir=None):
-        """Load a prior saved by :meth:`save` (safetensors + JSON only, no pickle).
+        """Load a prior saved by :meth:`save`, treating the folder as untrusted data.
+
+        Only ``prior.json`` and ``prior.safetensors`` are read (other files in
+        the folder are ignored); nothing is unpickled, imported or executed.
+        Before anything is used, the JSON must have exactly the keys and types
+        :meth:`save` writes, within size bounds, and the safetensors file must
+        hold exactly the tensors ``coef``, ``intercept`` and
+        ``name_embeddings``, of a floating dtype (F16, BF16, F32, F64), with
+        shapes consistent with the JSON and every value finite. The recorded
+        language model is only a name (hub id or local directory): it is
+        loaded lazily, for unseen names only, by
+        :class:`~sklearn_llmrad.encoding.BioBERTEncoder` (safetensors weights,
+        ``trust_remote_code=False``).
 
         Parameters
         ----------
@@ -699,46 +1046,35 @@ class SemanticPrior(BaseEstimator):
         Returns
         -------
         SemanticPrior
-        """
-        from safetensors.numpy import load_file
+            Fitted (``check_is_fitted`` passes).
 
+        Raises
+        ------
+        PriorFileError
+            For any problem with the folder; the message names the folder, the
+            file and what is wrong. A missing folder or file raises one that is
+            also a :class:`FileNotFoundError`.
+        """
         directory = Path(os.path.expanduser(os.fspath(directory)))
-        meta_path, tensor_path = directory / _JSON, directory / _TENSORS
-        if not meta_path.is_file() or not tensor_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a saved semantic prior (needs {_JSON} and {_TENSORS}).")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{meta_path}: not valid JSON ({exc})") from exc
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise ValueError(f"{meta_path}: not a semantic prior of format {_FORMAT!r}")
-        if meta.get("name_cleaning_version") != NAME_CLEANING_VERSION:
-            raise ValueError(
-                f"{meta_path}: names were cleaned with version {meta.get('name_cleaning_version')!r}, this "
-                f"package cleans with version {NAME_CLEANING_VERSION!r}; pretrain the prior again."
-            )
-        tensors = load_file(str(tensor_path))
-        if set(tensors) != _TENSOR_NAMES:
-            raise ValueError(f"{tensor_path}: expected tensors {sorted(_TENSOR_NAMES)}, found {sorted(tensors)}")
-        names = [str(n) for n in meta["names"]]
-        emb = tensors["name_embeddings"]
-        if emb.shape != (len(names), int(meta["embedding_dim"])) or tensors["coef"].shape != (emb.shape[1],):
-            raise ValueError(f"{tensor_path}: tensor shapes do not match {meta_path}")
-        alpha = meta.get("alpha_param", "auto")
+        meta = _read_prior_json(directory)
+        tensors = _read_prior_tensors(directory, meta)
+        names = meta["names"]
         prior = cls(
             language_model=meta["language_model"] or "dmis-lab/biobert-base-cased-v1.2",
             revision=meta["revision"],
             name_vectors=meta["name_vectors"],
-            alpha=alpha,
+            alpha=meta["alpha_param"],
             device=device,
             cache_dir=cache_dir,
         )
-        prior._name_table = dict(zip(names, emb))
+        emb = tensors["name_embeddings"]
+        prior._name_table = dict(zip(names, emb, strict=True))
         prior.coef_ = tensors["coef"]
         prior.intercept_ = float(tensors["intercept"][0])
         prior.alpha_ = float(meta["alpha"])
+        cv = meta["cv_spearman"]
         prior.cv_spearman_ = (
-            None if meta.get("cv_spearman") is None else {float(k): v for k, v in meta["cv_spearman"].items()}
+            None if cv is None else {float(k): (float("nan") if v is None else float(v)) for k, v in cv.items()}
         )
         prior.studies_ = list(meta["studies"])
         prior.n_studies_ = len(prior.studies_)

@@ -387,3 +387,296 @@ def test_fusion_attention_pooling_starts_toward_the_features_the_prior_trusts(ra
     back = io.load(tmp_path / "pool.llmrad")
     np.testing.assert_array_equal(back.predict_proba(X), fitted.predict_proba(X))
     np.testing.assert_array_equal(back.module_.pool_prior.numpy(), fitted.module_.pool_prior.numpy())
+
+
+# ---------------------------------------------------------------------------
+# A saved prior folder is untrusted data (issue 19)
+# ---------------------------------------------------------------------------
+
+
+def _saved(prior, tmp_path, name="p"):
+    from safetensors.numpy import load_file
+
+    directory = prior.save(tmp_path / name)
+    return (
+        directory,
+        load_file(str(directory / "prior.safetensors")),
+        json.loads((directory / "prior.json").read_text()),
+    )
+
+
+def _refused(directory, file, match):
+    from sklearn_llmrad.prior import PriorFileError
+
+    with pytest.raises(PriorFileError, match=match) as info:
+        SemanticPrior.load(directory)
+    err = info.value
+    assert err.directory == str(directory) and err.file == file
+    assert str(directory) in str(err) and (file is None or repr(file) in str(err))
+    return err
+
+
+@pytest.mark.parametrize("prior_name", ["random_prior", "lm_prior"])
+def test_saved_prior_roundtrips_exactly_and_is_fitted(prior_name, request, tmp_path):
+    from sklearn.base import clone
+    from sklearn.utils.validation import check_is_fitted
+
+    prior = request.getfixturevalue(prior_name)
+    loaded = SemanticPrior.load(prior.save(tmp_path / "p"))
+    check_is_fitted(loaded)
+    for attr in ("alpha_", "cv_spearman_", "studies_", "n_studies_", "n_names_", "embedding_dim_", "revision_"):
+        assert getattr(loaded, attr) == getattr(prior, attr), attr
+    assert loaded.language_model_ == prior.language_model_ and loaded.get_params() == prior.get_params()
+    np.testing.assert_array_equal(loaded.coef_, prior.coef_)
+    assert loaded.coef_.dtype == prior.coef_.dtype and loaded.intercept_ == prior.intercept_
+    assert list(loaded._name_table) == list(prior._name_table)
+    for name, vec in prior._name_table.items():
+        np.testing.assert_array_equal(loaded._name_table[name], vec)
+    names = SIGNAL + NOISE
+    np.testing.assert_array_equal(loaded.feature_weights(names), prior.feature_weights(names))
+    X, y = _ambiguous_data(8)
+    a = TopKSelector(k=4, passthrough=None, prior=prior, prior_gamma=4).fit(X, y)
+    b = TopKSelector(k=4, passthrough=None, prior=loaded, prior_gamma=4).fit(X, y)
+    assert list(a.selected_features_) == list(b.selected_features_)
+    np.testing.assert_array_equal(a.prior_weights_, b.prior_weights_)
+    # a fitted prior is a frozen component: clone shares it, alone or as a parameter
+    assert clone(loaded) is loaded
+    assert clone(TopKSelector(prior=loaded)).prior is loaded
+
+
+def test_nan_cv_score_is_saved_as_strict_json(studies, tmp_path):
+    two = {k: studies[k] for k in ("s0", "s1")}  # too few studies for the alpha CV: its score is NaN
+    prior = SemanticPrior(name_vectors="random").fit(two)
+    assert np.isnan(prior.cv_spearman_[1.0])
+    directory = prior.save(tmp_path / "p")
+    text = (directory / "prior.json").read_text()
+    assert "NaN" not in text and json.loads(text)["cv_spearman"] == {"1.0": None}
+    assert np.isnan(SemanticPrior.load(directory).cv_spearman_[1.0])
+    (directory / "prior.json").write_text(text.replace('"1.0": null', '"1.0": NaN'))  # written by older code
+    assert np.isnan(SemanticPrior.load(directory).cv_spearman_[1.0])
+
+
+def _nan_coef(t):
+    t["coef"][3] = np.nan
+
+
+def _inf_embedding(t):
+    t["name_embeddings"][2, 0] = -np.inf
+
+
+def _nan_intercept(t):
+    t["intercept"][0] = np.nan
+
+
+@pytest.mark.parametrize(
+    "corrupt, match",
+    [
+        (_nan_coef, r"tensor 'coef' holds 1 non-finite values \(NaN\)"),
+        (_inf_embedding, r"tensor 'name_embeddings' holds 1 non-finite values \(inf\)"),
+        (_nan_intercept, r"tensor 'intercept' holds 1 non-finite values \(NaN\)"),
+        (lambda t: t.update(coef=t["coef"].astype(np.int8)), r"tensor 'coef' has dtype 'I8', not a floating dtype"),
+        (lambda t: t.update(intercept=np.array([True])), r"tensor 'intercept' has dtype 'BOOL'"),
+        (
+            lambda t: t.update(name_embeddings=(t["name_embeddings"] * 100).astype(np.int64)),
+            r"'name_embeddings' has dtype 'I64'",
+        ),
+        (lambda t: t.update(coef=t["coef"][:-1]), r"tensor 'coef' has shape \[383\], expected \[384\]"),
+        (
+            lambda t: t.update(name_embeddings=t["name_embeddings"][:-1]),
+            r"'name_embeddings' has shape \[11, 384\], expected \[12, 384\] \(12 names",
+        ),
+        (lambda t: t.update(intercept=t["intercept"].reshape(())), r"'intercept' has shape \[\], expected \[1\]"),
+        (lambda t: t.pop("name_embeddings"), r"expected tensors \['coef', 'intercept', 'name_embeddings'\]"),
+        (lambda t: t.update(extra=np.zeros(1, np.float32)), r"found \['coef', 'extra', 'intercept'"),
+        (lambda t: t.update(name_embeddings=t["name_embeddings"] * 3), r"row 0 .* has norm 3; name vectors are unit"),
+    ],
+    ids=[
+        "nan",
+        "inf",
+        "nan-intercept",
+        "int8",
+        "bool",
+        "int64",
+        "short-coef",
+        "missing-row",
+        "scalar",
+        "missing",
+        "extra",
+        "not-unit",
+    ],
+)
+def test_load_refuses_bad_tensors(random_prior, tmp_path, corrupt, match):
+    from safetensors.numpy import save_file
+
+    directory, tensors, _ = _saved(random_prior, tmp_path)
+    corrupt(tensors)
+    save_file(tensors, str(directory / "prior.safetensors"))
+    err = _refused(directory, "prior.safetensors", match)
+    assert isinstance(err, ValueError)
+
+
+def test_nan_prior_folder_is_refused_where_a_model_would_use_it(random_prior, tmp_path):
+    from safetensors.numpy import save_file
+
+    from sklearn_llmrad.prior import PriorFileError
+
+    directory, tensors, _ = _saved(random_prior, tmp_path)
+    tensors["coef"][:] = np.nan
+    save_file(tensors, str(directory / "prior.safetensors"))
+    X, y = _ambiguous_data(9)
+    with pytest.raises(PriorFileError, match="non-finite"):
+        TopKSelector(k=4, passthrough=None, prior=str(directory), prior_gamma=4).fit(X, y)
+    with pytest.raises(PriorFileError, match="non-finite"):
+        SemanticPriorLogisticRegression(prior=directory, gamma=2.0, Cs=(1.0,)).fit(X, y)
+
+
+def test_half_precision_tensors_are_accepted(random_prior, tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    directory, tensors, _ = _saved(random_prior, tmp_path)
+    names = SIGNAL + NOISE
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        save_file({k: torch.from_numpy(v).to(dtype) for k, v in tensors.items()}, str(directory / "prior.safetensors"))
+        loaded = SemanticPrior.load(directory)
+        assert loaded.coef_.dtype == np.float32
+        np.testing.assert_allclose(loaded.predict(names), random_prior.predict(names), atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m: m.update(embedding_dim="384"), r"'embedding_dim' must be an integer .* got str '384'"),
+        (lambda m: m.update(embedding_dim=True), r"'embedding_dim' must be an integer"),
+        (lambda m: m.update(names="original shape"), r"'names' must be a non-empty list of strings"),
+        (lambda m: m.update(studies=["s0", 1]), r"'studies'\[1\] must be a non-empty string"),
+        (lambda m: m.update(alpha=-1.0, alpha_param=-1.0), r"'alpha' must be a finite number > 0"),
+        (lambda m: m.update(alpha=2.0), r"'alpha' 2.0 differs from the fixed 'alpha_param' 1.0"),
+        (lambda m: m.update(name_vectors="pickle"), r"'name_vectors' must be 'language_model' or 'random'"),
+        (
+            lambda m: m.update(language_model="os.system", name_vectors="language_model", revision=[]),
+            r"'revision' must be null or a hub revision",
+        ),
+        (lambda m: m.update(language_model="x"), r"random name vectors records no language model"),
+        (lambda m: m.update(embedding_dim=768), r"random name vectors are 384-d"),
+        (
+            lambda m: m.update(names=m["names"] + ["one more name"]),
+            r"'name_embeddings' has shape \[12, 384\], expected \[13, 384\]",
+        ),
+        (lambda m: m.update(names=m["names"][:-1] + m["names"][:1]), r"'names' has duplicate entries"),
+        (lambda m: m.update(cls="os.system"), r"unexpected \['cls'\]"),
+        (lambda m: m.pop("studies"), r"missing \['studies'\]"),
+        (lambda m: m.update(format="pickle"), r"not a semantic prior of format"),
+        (lambda m: m.update(name_cleaning_version="0"), r"cleaned with version '0'"),
+        (lambda m: m.update(cv_spearman={"1.0": 0.5}), r"'cv_spearman' must be null when 'alpha_param' is a number"),
+    ],
+)
+def test_load_refuses_bad_metadata(random_prior, tmp_path, edit, match):
+    directory, _, meta = _saved(random_prior, tmp_path)
+    edit(meta)
+    (directory / "prior.json").write_text(json.dumps(meta))
+    # more names than embedding rows: the tensors do not match the JSON
+    _refused(directory, "prior.safetensors" if "name_embeddings" in match else "prior.json", match)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('{"alpha": NaN}', r"'alpha' must be a finite number > 0, got float nan"),
+        ('{"alpha": Infinity}', r"not valid JSON \(non-finite number Infinity"),
+        ('{"format": "a", "format": "b"}', r"not valid JSON \(duplicate key 'format'"),
+        ("[1, 2]", r"must be a JSON object, got list"),
+        ("{", r"not valid JSON"),
+        (b"\xff\xfe", r"not valid JSON"),
+    ],
+)
+def test_load_refuses_malformed_json(random_prior, tmp_path, text, match):
+    directory, _, meta = _saved(random_prior, tmp_path)
+    if isinstance(text, str) and text.startswith('{"alpha"'):
+        text = json.dumps(meta).replace('"alpha": 1.0', text[1:-1])
+    write = (directory / "prior.json").write_bytes if isinstance(text, bytes) else (directory / "prior.json").write_text
+    write(text)
+    _refused(directory, "prior.json", match)
+
+
+def test_load_refuses_oversized_json(random_prior, tmp_path, monkeypatch):
+    import sklearn_llmrad.prior as prior_module
+
+    directory, _, _ = _saved(random_prior, tmp_path)
+    monkeypatch.setattr(prior_module, "_MAX_JSON_BYTES", 1000)
+    _refused(directory, "prior.json", r"more than the 1000 a prior's metadata may have")
+
+
+class _Marker:
+    """Unpickling this would create ``path``."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("how", ["torch-zip", "torch-legacy", "pickle"])
+def test_load_refuses_pickle_in_place_of_safetensors(random_prior, tmp_path, how):
+    import pickle
+
+    directory, tensors, _ = _saved(random_prior, tmp_path)
+    marker = tmp_path / "executed"
+    payload = {"coef": tensors["coef"], "evil": _Marker(marker)}
+    target = directory / "prior.safetensors"
+    if how == "pickle":
+        target.write_bytes(pickle.dumps(payload, protocol=4))
+        match = "is a pickle"
+    else:
+        torch = pytest.importorskip("torch")
+        torch.save(payload, target, _use_new_zipfile_serialization=how == "torch-zip")
+        match = "is a zip archive" if how == "torch-zip" else "is a pickle"
+    _refused(directory, "prior.safetensors", match + r".*refused, never unpickled")
+    assert not marker.exists()
+
+
+def test_load_refuses_truncated_or_padded_tensor_files(random_prior, tmp_path):
+    directory, _, _ = _saved(random_prior, tmp_path)
+    path = directory / "prior.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(data + b"\0" * 16)
+    _refused(directory, "prior.safetensors", r"header describes")
+    path.write_bytes(data[:-8])
+    _refused(directory, "prior.safetensors", r"header describes")
+    path.write_bytes(data[:5])
+    _refused(directory, "prior.safetensors", r"truncated")
+    path.write_bytes(b"\xff" * 64)
+    _refused(directory, "prior.safetensors", r"not a safetensors file")
+
+
+def test_load_refuses_missing_or_odd_files(random_prior, tmp_path):
+    directory, _, _ = _saved(random_prior, tmp_path)
+    (directory / "prior.safetensors").unlink()
+    err = _refused(directory, "prior.safetensors", r"not a saved semantic prior: prior.safetensors is missing")
+    assert isinstance(err, FileNotFoundError)
+    (directory / "prior.safetensors").mkdir()
+    _refused(directory, "prior.safetensors", r"is not a regular file")
+    err = _refused(tmp_path / "nothing", None, r"not a saved semantic prior: the folder does not exist")
+    assert isinstance(err, FileNotFoundError) and isinstance(err, ValueError)
+
+
+def test_other_files_in_a_prior_folder_are_ignored(random_prior, tmp_path):
+    import pickle
+
+    directory, _, _ = _saved(random_prior, tmp_path)
+    marker = tmp_path / "executed"
+    (directory / "transfer_key.json").write_text("{}")  # the transfer benchmark's cache key
+    (directory / "model.pkl").write_bytes(pickle.dumps(_Marker(marker)))
+    np.testing.assert_array_equal(SemanticPrior.load(directory).coef_, random_prior.coef_)
+    assert not marker.exists()
+
+
+def test_prior_file_error_survives_pickling():
+    import pickle
+
+    from sklearn_llmrad.prior import PriorFileError
+
+    err = PriorFileError("bad", directory="d", file="prior.json")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is PriorFileError and str(back) == str(err) and back.file == "prior.json"
