@@ -10,11 +10,14 @@ Each entry is written to a temporary file in the same directory and moved into
 place with :func:`os.replace` (atomic on POSIX and Windows), so a process killed
 mid-write leaves at most an orphaned temporary file, never a half-written
 entry under a real key; the first write of the next run removes such orphans
-(those older than a few minutes, so that concurrent writers are never
-disturbed). Each entry also carries a SHA-256 checksum and its
-length, so an entry damaged later (disk full, copied truncated, bit rot) is
-detected on read, reported with a :class:`CacheCorruptionWarning`, deleted and
-recomputed by the caller rather than trusted.
+(those of ended processes, and those older than a few minutes, so that
+concurrent writers are never disturbed). Temporaries carry a name no user file
+has (see :func:`temporary_name`), and a sweep deletes only names of that
+pattern, only in the folders it is given: a user's own ``*.tmp`` files are
+never touched. Each entry also carries a SHA-256 checksum and its length, so
+an entry damaged later (disk full, copied truncated, bit rot) is detected on
+read, reported with a :class:`CacheCorruptionWarning`, deleted and recomputed
+by the caller rather than trusted.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import socket
 import struct
 import time
 import uuid
@@ -31,14 +36,132 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DiskCache", "CacheCorruptionWarning", "hash_key"]
+__all__ = ["DiskCache", "CacheCorruptionWarning", "hash_key", "remove_stale_temporaries", "temporary_name"]
 
 _MAGIC = b"LLMRADC1"
 _HEADER = struct.Struct("<8s32sQ")  # magic, sha256(payload), len(payload)
-_TMP_PREFIX = ".tmp-"
+# Temporaries of this package: ".llmrad-tmp-<host>-<pid>-<32 hex>-<name>". The
+# host tag (8 hex digits of the host name's hash) tells whether the pid can be
+# checked here: on a shared file system another machine's pids mean nothing.
+_TMP_PREFIX = ".llmrad-tmp-"
+_TMP_PATTERN = re.compile(r"\.llmrad-tmp-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]{32}-.+")
 # A temporary file lives for the milliseconds of one write; one this old was
 # left by a writer that was killed, and is removed by the next writer.
 _STALE_AFTER_S = 600.0
+_FANOUT = re.compile(r"[0-9a-f]{2}")  # the entry folders: first two digits of the key
+
+
+def _host_tag():
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def temporary_name(name):
+    """A unique name for a temporary of ``name``, written by this process.
+
+    The name starts with ``.llmrad-tmp-`` and holds a tag of this machine, this
+    process's id and a random part, so that concurrent writers never share a
+    temporary and :func:`remove_stale_temporaries` recognizes only files this
+    package wrote.
+
+    Parameters
+    ----------
+    name : str
+        Name of the file the temporary will be renamed to (kept at the end,
+        for people reading a folder).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import os
+    >>> tmp = temporary_name("fold1.csv")
+    >>> tmp.startswith(".llmrad-tmp-"), f"-{os.getpid()}-" in tmp, tmp.endswith("-fold1.csv")
+    (True, True, True)
+    >>> tmp == temporary_name("fold1.csv")
+    False
+    """
+    return f"{_TMP_PREFIX}{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}-{name}"
+
+
+def _process_running(pid):
+    """Whether process ``pid`` of this machine may still run (True when unknown)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0 or os.name != "posix":
+        # os.kill(pid, 0) would terminate the process on Windows: leave it to age
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # PermissionError: another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder, *, older_than=None):
+    """Delete the temporaries of :func:`temporary_name` that no writer will finish.
+
+    Only files directly in ``folder`` (no subfolders) whose name matches the
+    pattern of :func:`temporary_name` are considered; any other file, a user's
+    ``notes.tmp`` included, is never touched. One is deleted when the process
+    that wrote it, on this machine, no longer runs, or when it was last
+    modified at least ``older_than`` seconds ago. The temporaries of this
+    process are never deleted.
+
+    Parameters
+    ----------
+    folder : path-like
+        A folder this package writes into; missing is fine.
+    older_than : float or None, default=None
+        Also delete temporaries of running (or unknown: another machine's)
+        processes once they are this old. None: only those of processes of
+        this machine that ended.
+
+    Returns
+    -------
+    int
+        Files deleted.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> dead = temporary_name("fold1.csv").replace(f"-{os.getpid()}-", "-999999999-")
+    >>> for name in (dead, temporary_name("fold2.csv"), ".notes.tmp"):
+    ...     _ = (d / name).write_text("x")
+    >>> remove_stale_temporaries(d)
+    1
+    >>> sorted(p.name.startswith(".llmrad-tmp-") for p in d.iterdir())  # the user's file and ours stay
+    [False, True]
+    """
+    folder = Path(folder)
+    try:
+        entries = list(folder.iterdir())
+    except OSError:  # missing, or not a folder
+        return 0
+    here = _host_tag()
+    now = time.time()
+    removed = 0
+    for path in entries:
+        match = _TMP_PATTERN.fullmatch(path.name)
+        if match is None:
+            continue
+        host, pid = match.group(1), int(match.group(2))
+        if host == here and pid == os.getpid():
+            continue
+        try:
+            if path.is_symlink() or not path.is_file():
+                continue
+            old = older_than is not None and now - path.stat().st_mtime >= older_than
+            if old or (host == here and not _process_running(pid)):
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 class CacheCorruptionWarning(UserWarning):
@@ -202,7 +325,7 @@ class DiskCache:
         # Unique temporary name per writer: two processes computing the same
         # entry never write into each other's file; the last replace wins and
         # both wrote identical content.
-        tmp = path.parent / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
+        tmp = path.parent / temporary_name(path.stem)  # no ".bin": never counted as an entry
         try:
             with open(tmp, "wb") as fh:
                 fh.write(header)
@@ -242,14 +365,17 @@ class DiskCache:
 
         The first :meth:`set` of each cache object calls it with
         ``older_than`` of a few minutes, so a crashed run's leftovers go on
-        the next run.
+        the next run. Only this cache's own temporaries (see
+        :func:`remove_stale_temporaries`) in its two-hex-digit entry folders
+        are considered; nothing else under ``directory`` is touched.
 
         Parameters
         ----------
         older_than : float or None, default=None
-            Only delete temporaries last modified at least this many seconds
-            ago (safe while other processes write). None deletes them all:
-            only do that when no other process is writing to the cache.
+            Also delete temporaries at least this many seconds old, whoever
+            wrote them (safe while other processes, of this or another machine,
+            write). None deletes only those of processes of this machine that
+            no longer run.
 
         Returns
         -------
@@ -257,17 +383,11 @@ class DiskCache:
         """
         if not self.root.is_dir():
             return 0
-        n = 0
-        now = time.time()
-        for tmp in self.root.glob(f"*/{_TMP_PREFIX}*"):
-            try:
-                if older_than is not None and now - tmp.stat().st_mtime < older_than:
-                    continue
-                tmp.unlink()
-                n += 1
-            except OSError:
-                pass
-        return n
+        return sum(
+            remove_stale_temporaries(folder, older_than=older_than)
+            for folder in self.root.iterdir()
+            if _FANOUT.fullmatch(folder.name) and folder.is_dir() and not folder.is_symlink()
+        )
 
     def __repr__(self):
         return f"DiskCache({str(self.directory)!r}, namespace={self.namespace!r})"

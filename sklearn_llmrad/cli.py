@@ -11,7 +11,9 @@
 User mistakes (a missing folder, a dataset in the wrong layout, an unreadable
 CSV, bad labels, a language model that is not there) print one
 ``llmrad: error: ...`` message and exit with status 2; ``--debug`` shows the
-traceback instead.
+traceback instead. Options that cannot work (an unknown ``--device``, fewer
+than two ``--cv`` folds, or more folds than the dataset has patients) are
+refused the same way before any model is fitted.
 
 ``llmrad pretrain --tables DIR --out DIR``
     Learns a semantic prior (which feature names tend to matter) from public
@@ -179,6 +181,76 @@ def _parse_holdout(text):
     return parts
 
 
+#: ``--device`` types: "auto" (CUDA when visible, else the CPU) or a torch device of one of these.
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _check_device(value):
+    """Refuse a ``--device`` that is not "auto", "cpu", "cuda", "cuda:N" or "mps", or not on this machine."""
+    if value == "auto":
+        return
+    import torch
+
+    hint = "use auto, cpu, cuda, cuda:N or mps"
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserError(f"--device {value!r} is not a device; {hint}") from None
+    if device.type not in _DEVICE_TYPES:
+        raise UserError(f"--device {value!r} is not supported; {hint}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {value!r}: no CUDA GPU is visible on this machine; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(
+                f"--device {value!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                f"numbered from 0; use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {value!r}: Apple's MPS is not available on this machine; use --device cpu or auto")
+
+
+def _check_arguments(args):
+    """Refuse option values that cannot work, before any data is read (raises :class:`UserError`)."""
+    if getattr(args, "device", None) is not None:
+        _check_device(args.device)
+    if getattr(args, "n_jobs", None) == 0:
+        raise UserError("--n-jobs 0: use a positive number of processes, or -1 for all cores")
+    if args.command != "benchmark":
+        return
+    if args.holdout is None and args.cv < 2:
+        raise UserError(f"--cv {args.cv}: cross-validation needs at least 2 folds")
+    if args.transfer and args.dataset != "radmlbench":
+        raise UserError("--transfer needs --dataset radmlbench (a folder of radMLBench tables)")
+    if args.dataset == "radmlbench":
+        if not args.transfer:
+            raise UserError(
+                "--dataset radmlbench is a collection of studies: add --transfer for the "
+                "leave-one-study-out benchmark (or use --dataset csv on one table)"
+            )
+        if args.holdout is not None:
+            raise UserError("--transfer uses --cv folds on each study, not --holdout")
+        if args.root is None:
+            raise UserError("--dataset radmlbench needs --root DIR (the radMLBench files)")
+
+
+def _check_split(args, dataset, groups):
+    """Refuse ``--cv``/``--holdout`` that the loaded dataset's patients cannot fill (raises :class:`UserError`)."""
+    n_groups = len(set(groups))
+    if args.holdout is None and args.cv > n_groups:
+        raise UserError(
+            f"--cv {args.cv}: dataset {dataset!r} has {n_groups} patients (groups), too few for "
+            f"{args.cv} patient-grouped folds; use --cv {n_groups} or fewer"
+            if n_groups >= 2
+            else f"--cv {args.cv}: dataset {dataset!r} has {n_groups} patient (group); folds need at least 2"
+        )
+    if args.holdout is not None and n_groups < 3:
+        raise UserError(
+            f"--holdout: dataset {dataset!r} has {n_groups} patients (groups); "
+            "a train/validation/test split needs at least 3"
+        )
+
+
 def _build_parser():
     parser = argparse.ArgumentParser(prog="llmrad", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -319,9 +391,17 @@ def main(argv=None):
     """Entry point of the ``llmrad`` console script.
 
     Returns 0 on success and 2 for a user mistake, reported in one line on
-    stderr (the traceback too with ``--debug``).
+    stderr (the traceback too with ``--debug``). Options that cannot work
+    (an unknown ``--device``, ``--cv 1``) are refused like argparse's own
+    errors, before anything runs: one ``llmrad: error: ...`` line and
+    ``SystemExit(2)``.
     """
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        _check_arguments(args)
+    except UserError as exc:  # argparse's convention: one line, status 2, nothing run
+        parser.exit(USER_ERROR, f"llmrad: error: {exc}\n")
     try:
         return _run(args)
     except (UserError, ValueError, OSError) as exc:
@@ -389,6 +469,7 @@ def _run(args):
     X, y, groups, description = load_dataset(
         args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
     )
+    _check_split(args, args.dataset, groups)
     print(
         f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, {int(sum(y))} malignant)", flush=True
     )

@@ -46,6 +46,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
+from ._cache import temporary_name
 from .benchmark.store import atomic_write_bytes, package_versions
 from .prior import SemanticPrior
 
@@ -516,14 +517,16 @@ def related_studies(names):
 
 def _save_prior(prior, folder, meta):
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    prior.save(tmp)
-    (tmp / "transfer_key.json").write_text(json.dumps(meta, indent=1))
+    tmp = folder.with_name(temporary_name(folder.name))  # unique: nothing of the user's is there
     try:
-        os.replace(tmp, folder)
-    except OSError:  # another run stored the same prior meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
+        prior.save(tmp)
+        (tmp / "transfer_key.json").write_text(json.dumps(meta, indent=1))
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another run stored the same prior meanwhile
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; a failed write's leftovers
 
 
 # -- aggregation --------------------------------------------------------------------

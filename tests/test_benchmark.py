@@ -15,10 +15,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from sklearn_llmrad._cache import temporary_name
 from sklearn_llmrad.benchmark import (
     ModelRegistry,
     make_splits,
     run_benchmark,
+    store,
 )
 from sklearn_llmrad.datasets import make_synthetic_mammograms
 from sklearn_llmrad.selection import TopKSelector
@@ -160,6 +162,93 @@ def test_benchmark_refuses_foreign_output_folder(small_data, user_models, tmp_pa
         run_benchmark(X, y, groups, cv=4, **common)
 
 
+def _temporary(name, *, pid):
+    """The name :func:`atomic_write_bytes` gives its temporary, as process ``pid`` of this machine."""
+    return temporary_name(name).replace(f"-{os.getpid()}-", f"-{pid}-", 1)
+
+
+def _ended_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _user_files(folder):
+    """Files a user may keep under --out (issue 19: the old sweep deleted them all)."""
+    files = [
+        folder / ".notes.tmp",
+        folder / ".x.tmp",
+        folder / ".fold1.csv.999999.tmp",  # the old temporaries' pattern, but the user's
+        folder / "docs" / ".x.tmp",
+        folder / "docs" / "deep" / ".notes.tmp",
+        folder / "predictions" / "logreg" / ".draft.tmp",
+    ]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the user's")
+    return files
+
+
+def test_store_sweep_removes_only_our_stale_temporaries(tmp_path):
+    users = _user_files(tmp_path)
+    dead = _ended_pid()
+    stale = [tmp_path / _temporary("results.csv", pid=dead), tmp_path / "errors" / _temporary("m.txt", pid=dead)]
+    live = tmp_path / _temporary("fold1.csv", pid=os.getpid())  # this process, writing right now
+    nested = tmp_path / "docs" / _temporary("x.csv", pid=dead)  # not a folder the caller names
+    for path in (*stale, live, nested):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    store.remove_stale_temporaries(tmp_path)
+    assert all(path.read_text() == "the user's" for path in users)
+    assert not stale[0].exists()
+    assert stale[1].exists() and nested.exists()  # in subfolders: left alone
+    assert store.remove_stale_temporaries(tmp_path / "errors", tmp_path / "missing") == 1
+    assert not stale[1].exists()
+    assert live.exists() and nested.exists()
+    assert all(path.read_text() == "the user's" for path in users)
+
+
+def test_atomic_write_leaves_no_temporary_and_names_it_as_ours(tmp_path, monkeypatch):
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (seen.append(src), real_replace(src, dst)))
+    store.atomic_write_bytes(tmp_path / "fold1.csv", b"a,b\n")
+    (tmp,) = seen
+    assert tmp.parent == tmp_path and tmp.name.startswith(".llmrad-tmp-") and tmp.name.endswith("-fold1.csv")
+    assert [p.name for p in tmp_path.iterdir()] == ["fold1.csv"]
+
+
+def test_benchmark_sweep_spares_user_files_under_out(small_data, user_models, tmp_path, monkeypatch):
+    """`--out ~` must not delete the user's `.*.tmp` files: only this package's stale temporaries go."""
+    from sklearn_llmrad.benchmark import runner
+
+    X, y, groups = small_data
+    users = _user_files(tmp_path)
+    dead = _ended_pid()
+    ours = [
+        tmp_path / _temporary("splits.json", pid=dead),
+        tmp_path / "predictions" / "logreg" / _temporary("fold1.csv", pid=dead),
+        tmp_path / "explanations" / "logreg" / _temporary("fold1.csv", pid=dead),
+    ]
+    live = tmp_path / "predictions" / "logreg" / _temporary("fold2.csv", pid=os.getpid())
+    for path in (*ours, live):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):  # the sweep is done by then: skip the image work
+        raise Stop
+
+    monkeypatch.setattr(runner, "prepare_shared_inputs", stop)
+    with pytest.raises(Stop):
+        run_benchmark(X, y, groups, models=["logreg"], cv=3, out_dir=tmp_path, registry=user_models)
+    assert all(path.read_text() == "the user's" for path in users)
+    assert not any(path.exists() for path in ours)
+    assert live.exists()
+
+
 def test_unknown_model_is_named(small_data):
     X, y, groups = small_data
     with pytest.raises(ValueError, match="unknown model.*nonsense"):
@@ -219,7 +308,7 @@ def test_benchmark_killed_with_sigkill_finishes_identically(tmp_path):
     got = pd.read_csv(out / "results.csv")
     want = pd.read_csv(reference / "results.csv")
     pd.testing.assert_frame_equal(got, want)
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(".llmrad-tmp-*"))
 
 
 def test_method_and_ablations_with_or_without_the_inner_cv_choice():

@@ -2,11 +2,29 @@
 
 import os
 import pickle
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from sklearn_llmrad._cache import CacheCorruptionWarning, DiskCache, hash_key
+from sklearn_llmrad._cache import CacheCorruptionWarning, DiskCache, hash_key, temporary_name
+
+PREFIX = ".llmrad-tmp-"
+
+
+def _temporary(name, *, pid=None, host=None):
+    """The name :func:`temporary_name` gives, for another process or machine."""
+    tag, own_pid, random_part, rest = temporary_name(name)[len(PREFIX) :].split("-", 3)
+    return f"{PREFIX}{host or tag}-{own_pid if pid is None else pid}-{random_part}-{rest}"
+
+
+def _ended_pid():
+    """The id of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def test_hash_key_is_deterministic_and_content_sensitive():
@@ -39,7 +57,7 @@ def test_roundtrip_bytes_and_arrays(tmp_path):
     np.testing.assert_array_equal(got["v"], np.linspace(0, 1, 5))
     assert got["names"].tolist() == ["a", "bc"]
     # no temporary files are left behind by successful writes
-    assert not list(tmp_path.rglob(".tmp-*"))
+    assert not list(tmp_path.rglob(f"{PREFIX}*"))
 
 
 def test_object_arrays_are_refused(tmp_path):
@@ -94,7 +112,7 @@ def test_failed_write_leaves_no_entry_and_no_temporary(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         cache.set(key, b"data" * 1000)
     assert key not in cache
-    assert not list(tmp_path.rglob(".tmp-*"))
+    assert not list(tmp_path.rglob(f"{PREFIX}*"))
 
 
 def test_stale_temporaries_are_never_read_and_can_be_removed(tmp_path):
@@ -102,9 +120,57 @@ def test_stale_temporaries_are_never_read_and_can_be_removed(tmp_path):
     key = hash_key("k")
     cache.set(key, b"good")
     # what a writer killed between open() and os.replace() leaves behind
-    (cache.path_for(key).parent / ".tmp-999-deadbeef").write_bytes(b"half")
+    (cache.path_for(key).parent / _temporary(key, pid=_ended_pid())).write_bytes(b"half")
     assert cache.get(key) == b"good" and len(cache) == 1
     assert cache.remove_stale_temporaries() == 1
+    assert cache.get(key) == b"good"
+
+
+def test_temporaries_are_named_as_ours_and_never_counted_as_entries(tmp_path, monkeypatch):
+    cache = DiskCache(tmp_path)
+    key = hash_key("k")
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (seen.append(src), real_replace(src, dst)))
+    cache.set(key, b"x")
+    (tmp,) = seen
+    assert tmp.parent == cache.path_for(key).parent
+    assert tmp.name.startswith(PREFIX) and f"-{os.getpid()}-" in tmp.name and not tmp.name.endswith(".bin")
+
+
+def test_sweep_spares_user_files_and_live_writers(tmp_path):
+    """Only our own temporaries, in the cache's own entry folders, of ended writers, are deleted."""
+    cache = DiskCache(tmp_path, namespace="ns")
+    key = hash_key("k")
+    cache.set(key, b"good")
+    entry_folder = cache.path_for(key).parent
+    users = [
+        tmp_path / ".notes.tmp",
+        tmp_path / "ns" / ".x.tmp",
+        entry_folder / ".x.tmp",
+        entry_folder / ".tmp-draft",  # the cache's old prefix, but a user's file
+        tmp_path / "ns" / "mine" / ".tmp-draft",
+        tmp_path / "ns" / "mine" / _temporary("notes", pid=_ended_pid()),  # not an entry folder
+    ]
+    for path in users:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the user's")
+    live = entry_folder / _temporary(key)  # this process, writing right now
+    elsewhere = entry_folder / _temporary(key, host="0badc0de", pid=1)  # another machine's writer
+    stale = entry_folder / _temporary(key, pid=_ended_pid())
+    for path in (live, elsewhere, stale):
+        path.write_bytes(b"half")
+
+    assert cache.remove_stale_temporaries() == 1
+    assert not stale.exists()
+    assert live.exists() and elsewhere.exists()
+    # an age limit also removes another machine's leftovers, never this process's
+    old = time.time() - 3600
+    for path in (live, elsewhere, *users):
+        os.utime(path, (old, old))
+    assert cache.remove_stale_temporaries(older_than=600) == 1
+    assert live.exists() and not elsewhere.exists()
+    assert all(path.read_text() == "the user's" for path in users)
     assert cache.get(key) == b"good"
 
 
@@ -123,23 +189,23 @@ def test_home_relative_cache_directory_is_expanded(tmp_path, monkeypatch):
 
 
 def test_next_run_removes_a_crashed_runs_temporaries(tmp_path):
-    import os
-    import time
-
     first = DiskCache(tmp_path)
     key = hash_key("k")
     first.set(key, b"good")
     folder = first.path_for(key).parent
-    # a writer killed an hour ago, and one writing right now in another process
-    stale = folder / ".tmp-999-deadbeef"
+    # a writer killed an hour ago on another machine (a shared cache folder), one
+    # killed a moment ago here, and one writing right now on another machine
+    stale = folder / _temporary(key, host="0badc0de", pid=999)
     stale.write_bytes(b"half")
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    live = folder / ".tmp-1000-cafebabe"
+    killed = folder / _temporary(key, pid=_ended_pid())
+    killed.write_bytes(b"half")
+    live = folder / _temporary(key, host="0badc0de", pid=1000)
     live.write_bytes(b"in progress")
     # the next run's first write cleans up, without touching the live writer's file
     DiskCache(tmp_path).set(hash_key("other"), b"x")
-    assert not stale.exists()
+    assert not stale.exists() and not killed.exists()
     assert live.exists()
     assert DiskCache(tmp_path).get(key) == b"good"
     assert DiskCache(tmp_path).remove_stale_temporaries(older_than=3600) == 0

@@ -155,3 +155,99 @@ def test_console_script_lists_models():
         [sys.executable, "-m", "sklearn_llmrad.cli", "models"], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out[:6] == ["llmrad", "radiomics-svc", "resnet50", "efficientnet-b3", "wo-biobert", "wo-attention"]
+
+
+# -- options that cannot work: one `llmrad: error:` line, status 2, nothing fitted ----------------
+@pytest.fixture
+def no_fitting(monkeypatch):
+    """Make any attempt to run the benchmark fail the test."""
+    import sklearn_llmrad.benchmark
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the benchmark ran; the options should have been refused first")
+
+    monkeypatch.setattr(sklearn_llmrad.benchmark, "run_benchmark", refuse)
+
+
+def _one_error_line(capsys):
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmrad: error: "), captured.err
+    return lines[0], captured.out
+
+
+@pytest.mark.parametrize("device", ["banana", "cuda:x", "meta", "cpu-ish", ""])
+@pytest.mark.parametrize("command", ["benchmark", "pretrain"])
+def test_unknown_device_is_refused_before_any_work(command, device, tmp_path, capsys, no_fitting):
+    argv = {
+        "benchmark": ["benchmark", "--dataset", "synthetic", "--n-samples", "20", "--out", str(tmp_path / "o")],
+        "pretrain": ["pretrain", "--tables", str(tmp_path), "--out", str(tmp_path / "prior")],
+    }[command]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--device", device])
+    assert exit_info.value.code == 2
+    line, out = _one_error_line(capsys)
+    assert f"--device {device!r}" in line and "cpu, cuda, cuda:N or mps" in line
+    assert out == ""  # refused before the language model or the data were looked at
+    assert not (tmp_path / "o").exists() and not (tmp_path / "prior").exists()
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps"])
+def test_device_missing_on_this_machine_is_refused(device, tmp_path, capsys, monkeypatch, no_fitting):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--dataset", "synthetic", "--out", str(tmp_path / "o"), "--device", device])
+    assert exit_info.value.code == 2
+    line, _ = _one_error_line(capsys)
+    assert f"--device {device!r}" in line and ("not available" in line or "no CUDA GPU" in line)
+
+
+def test_valid_devices_pass_the_check():
+    from sklearn_llmrad.cli import _check_device
+
+    for device in ("auto", "cpu", "cpu:0"):
+        _check_device(device)
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["--cv", "1"], ["--cv 1", "at least 2 folds"]),
+        (["--n-jobs", "0"], ["--n-jobs 0"]),
+        (["--transfer"], ["--transfer needs --dataset radmlbench"]),
+    ],
+)
+def test_impossible_options_are_refused_before_any_work(options, words, tmp_path, capsys, no_fitting):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--dataset", "synthetic", "--out", str(tmp_path / "o"), *options])
+    assert exit_info.value.code == 2
+    line, out = _one_error_line(capsys)
+    assert all(word in line for word in words), line
+    assert out == ""
+
+
+def test_radmlbench_without_transfer_or_root_is_a_user_error(tmp_path, capsys, no_fitting):
+    for extra in ([], ["--transfer"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["benchmark", "--dataset", "radmlbench", *extra])
+        assert exit_info.value.code == 2
+        line, _ = _one_error_line(capsys)
+        assert "radmlbench" in line
+
+
+@pytest.mark.parametrize(
+    "n_samples, options, words",
+    [
+        ("20", ["--cv", "11"], ["--cv 11", "'synthetic'", "10 patients", "11 patient-grouped folds"]),
+        ("4", ["--holdout", "7:2:1"], ["--holdout", "'synthetic'", "2 patients", "at least 3"]),
+    ],
+)
+def test_more_folds_than_patients_names_the_dataset(n_samples, options, words, tmp_path, capsys, no_fitting):
+    argv = ["benchmark", "--dataset", "synthetic", "--n-samples", n_samples, "--out", str(tmp_path / "o"), *options]
+    assert main(argv) == 2
+    line, _ = _one_error_line(capsys)
+    assert all(word in line for word in words), line
+    assert not (tmp_path / "o").exists()

@@ -422,8 +422,11 @@ def test_cli_transfer_end_to_end(tables, tiny_bert_dir, tmp_path, capsys):
     assert (per_study["auc"] <= per_study["auc_high"]).all()
 
 
-def test_cli_radmlbench_needs_transfer(tmp_path):
+def test_cli_radmlbench_needs_transfer(tmp_path, capsys):
     from sklearn_llmrad.cli import main
 
-    with pytest.raises(SystemExit, match="--transfer"):
+    with pytest.raises(SystemExit) as exit_info:  # a user error: status 2, one line
         main(["benchmark", "--dataset", "radmlbench", "--root", str(tmp_path), "--language-model", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmrad: error: ") and "--transfer" in err and len(err.splitlines()) == 1

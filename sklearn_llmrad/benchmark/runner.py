@@ -422,7 +422,9 @@ def run_benchmark(
         reused (resume) only when intact and computed with the same settings,
         image stages, image files, language model and package versions (the
         others are recomputed, saying what changed); predictions for other
-        lesions, labels, patients or folds are refused.
+        lesions, labels, patients or folds are refused. Files are written
+        through ``.llmrad-tmp-...`` temporaries; those a killed run left in
+        the folders this run writes to are deleted, nothing else.
     cache_dir : str or path-like, default=None
         Radiomics and embedding cache (defaults to ``out_dir/cache``).
     n_jobs : int, default=None
@@ -482,7 +484,12 @@ def run_benchmark(
         }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        store.remove_stale_temporaries(out_dir)
+        # only the folders this run writes into, never the rest of the user's tree
+        store.remove_stale_temporaries(
+            out_dir,
+            out_dir / "errors",
+            *(out_dir / kind / spec.name for spec in specs for kind in ("predictions", "explanations")),
+        )
 
     # 2. shared image stages; failed lesions are left out, all of them listed
     shared = prepare_shared_inputs(

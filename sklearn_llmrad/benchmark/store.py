@@ -4,7 +4,9 @@ and computed under the same fingerprint.
 Each result file ``foldN.csv`` has a sidecar ``foldN.json`` holding the SHA-256 of
 the CSV's bytes and the :func:`fingerprint` it was computed under. Both are
 written to a temporary name and renamed into place, the CSV first, so a killed
-run leaves either a complete pair or a fold that is recomputed. On reading, a
+run leaves either a complete pair or a fold that is recomputed (and a
+temporary ``.llmrad-tmp-...`` file that :func:`remove_stale_temporaries`
+deletes; no other file of the folder is ever deleted). On reading, a
 fold is reused only if its sidecar exists, the hash matches (a truncated or
 edited CSV does not), its fingerprint equals the current one (otherwise the
 differing parts are named) and the frame passes the caller's check.
@@ -22,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .. import _cache
 
 __all__ = [
     "FoldUnusable",
@@ -73,16 +77,29 @@ class FoldUnusable(Exception):
 def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
+    The temporary lies beside ``path`` under a name of
+    :func:`sklearn_llmrad._cache.temporary_name` (``.llmrad-tmp-...``), which
+    :func:`remove_stale_temporaries` recognizes once its writer was killed.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write; its folder is created.
+    data : bytes
+        The whole content.
+
     Examples
     --------
     >>> import pathlib, tempfile
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a" / "x.txt"
     >>> atomic_write_bytes(p, b"hello"); p.read_bytes()
     b'hello'
+    >>> [f.name for f in p.parent.iterdir()]  # no temporary left behind
+    ['x.txt']
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(_cache.temporary_name(path.name))
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
@@ -94,20 +111,22 @@ def atomic_write_bytes(path, data):
             tmp.unlink()
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def remove_stale_temporaries(folder):
+def remove_stale_temporaries(*folders, older_than=None):
     """Delete temporary files of :func:`atomic_write_bytes` left by killed processes.
 
-    A file ``.NAME.PID.tmp`` is removed when process PID no longer runs.
+    Only files directly in ``folders`` (never their subfolders) named like the
+    temporaries of :func:`atomic_write_bytes` (``.llmrad-tmp-<host>-<pid>-<random>-<name>``)
+    are considered, and one is deleted only when its process, on this
+    machine, no longer runs (or it is ``older_than`` seconds old). Any other
+    file, e.g. a user's ``.notes.tmp``, is left alone.
+
+    Parameters
+    ----------
+    *folders : path-like
+        Folders :func:`atomic_write_bytes` wrote into; missing ones are skipped.
+    older_than : float or None, default=None
+        Also delete temporaries this many seconds old whose process runs (or
+        cannot be checked).
 
     Returns
     -------
@@ -116,18 +135,15 @@ def remove_stale_temporaries(folder):
 
     Examples
     --------
-    >>> import pathlib, tempfile
-    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / ".fold1.csv.999999999.tmp").write_text("x")
-    >>> remove_stale_temporaries(d), list(d.iterdir())
-    (1, [])
+    >>> import os, pathlib, tempfile
+    >>> from sklearn_llmrad._cache import temporary_name
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> killed = temporary_name("fold1.csv").replace(f"-{os.getpid()}-", "-999999999-")
+    >>> _ = (d / killed).write_text("x"); _ = (d / ".notes.tmp").write_text("mine")
+    >>> remove_stale_temporaries(d), [p.name for p in d.iterdir()]
+    (1, ['.notes.tmp'])
     """
-    removed = 0
-    for tmp in Path(folder).rglob(".*.tmp"):
-        pid = tmp.name.rsplit(".", 2)[-2]
-        if not pid.isdigit() or not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return sum(_cache.remove_stale_temporaries(folder, older_than=older_than) for folder in folders)
 
 
 def write_fold(path, frame, fingerprint_parts):
