@@ -30,6 +30,7 @@ MODULES = [
     "sklearn_llmrad.transfer",
     "sklearn_llmrad.report",
     "sklearn_llmrad.io",
+    "sklearn_llmrad.io.values",
     "sklearn_llmrad.imageio",
     "sklearn_llmrad.roi",
     "sklearn_llmrad.lesions",

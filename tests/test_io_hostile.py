@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import sklearn_llmrad
-from sklearn_llmrad.io import ModelFileError, UnsafeModelError, load, own_registry, save
+from sklearn_llmrad.io import ModelFileError, ModelFileWarning, UnsafeModelError, load, own_registry, save
 
 DANGEROUS = ("os", "subprocess", "shutil", "pickle", "importlib")
 # what an attacker would reach through each imported module
@@ -152,7 +152,7 @@ def test_choice_manifest_cannot_set_other_attributes(saved_choice, tmp_path, nam
     path, _, _ = saved_choice
     bad = tmp_path / "bad.llmrad"
     _rewrite(path, bad, manifest=lambda m: _choice_node(m)["attributes"].update({name: "x"}))
-    with pytest.raises(UnsafeModelError, match="not a fitted attribute"):
+    with pytest.raises(UnsafeModelError, match="not a fitted attribute|holds only data"):
         load(bad)
 
 
@@ -483,12 +483,60 @@ def test_every_default_model_round_trips(name, benchmark_data, tiny_bert_dir, tm
     model = spec.factory(**settings)
     X_in = crops if spec.input == "crops" else X
     model.fit(X_in, y)
-    path = save(model, tmp_path / f"{name}.llmrad")
+    _assert_round_trip_and_refit(model, X_in, y, tmp_path / f"{name}.llmrad", tiny_bert_dir)
+
+
+def _assert_round_trip_and_refit(model, X, y, path, language_model):
+    """save -> load predicts identically, and the loaded model refits exactly like the original."""
+    from sklearn.base import clone
+
+    save(model, path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        loaded = load(path)
-    np.testing.assert_array_equal(loaded.predict_proba(X_in), model.predict_proba(X_in))
-    np.testing.assert_array_equal(loaded.predict(X_in), model.predict(X_in))
+        loaded = load(path, language_model=language_model)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    refit_original = clone(model).fit(X, y)
+    refit_loaded = clone(loaded).fit(X, y)
+    np.testing.assert_array_equal(refit_loaded.predict_proba(X), refit_original.predict_proba(X))
+
+
+@pytest.fixture(scope="module")
+def random_prior():
+    from sklearn_llmrad.prior import SemanticPrior
+
+    rng = np.random.default_rng(3)
+    studies = {}
+    for s in range(3):
+        y = rng.integers(0, 2, 60)
+        table = pd.DataFrame(rng.normal(size=(60, len(FEATURES))), columns=FEATURES)
+        table[FEATURES[0]] += y
+        studies[f"s{s}"] = (table, y)
+    return SemanticPrior(name_vectors="random", alpha=1.0).fit(studies)
+
+
+@pytest.mark.parametrize("fallback", ["linear", None])
+def test_default_pipeline_with_a_prior_round_trips_and_refits(
+    fallback, random_prior, benchmark_data, tiny_bert_dir, tmp_path
+):
+    # issue 19: the fusion network's prior came back unfitted, so clone(loaded).fit failed
+    from sklearn_llmrad.pipelines import make_llmrad_pipeline
+
+    torch.set_num_threads(1)
+    X, _, y = benchmark_data
+    kwargs = {} if fallback == "linear" else {"fallback": None}
+    model = make_llmrad_pipeline(
+        k=3,
+        encoder=str(tiny_bert_dir),
+        encoder_params={"batch_size": 64},
+        classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2, "prior_pooling": 1.0},
+        pretrained=random_prior,
+        random_state=0,
+        device="cpu",
+        **kwargs,
+    )[2:]  # on the radiomics table: everything after CLAHE and PyRadiomics
+    model.fit(X, y)
+    _assert_round_trip_and_refit(model, X, y, tmp_path / "prior.llmrad", tiny_bert_dir)
 
 
 # --------------------------------------------------------------------------- other crafted manifests
@@ -501,7 +549,7 @@ def test_manifest_cannot_set_methods_or_internals(saved, tmp_path, name):
         _net(m)["attributes"][name] = {"$type": "ref", "name": "builtins.print"}
 
     path, _ = _tampered(saved, tmp_path, edit)
-    with pytest.raises(UnsafeModelError, match="not a fitted attribute"):
+    with pytest.raises(UnsafeModelError, match="not a fitted attribute|holds only data"):
         load(path)
 
 
@@ -525,4 +573,268 @@ def test_manifest_missing_fields_or_weights_is_a_clear_error(saved, tmp_path):
         load(path)
     path, _ = _tampered(saved, tmp_path, lambda m, _: _net(m)["state_dicts"]["module"].append("evil"))
     with pytest.raises(ModelFileError, match="missing from the file"):
+        load(path)
+
+
+# --------------------------------------------------------------------------- issue 19: values, not only names
+def _choice_net(m):
+    """The fusion network inside the default method's inner-CV choice (its ``llmrad`` candidate)."""
+    node = m["estimator"]["steps"][-1]["node"]
+    (candidate,) = [c for c in node["candidates"] if c["name"] == "llmrad"]
+    inner = candidate["node"]
+    return inner["steps"][-1]["node"] if inner["kind"] == "pipeline" else inner
+
+
+def _compile_attack(marker, *, rename_weights):
+    command = f"sh -c 'touch {marker}' x"
+
+    def edit(net):
+        net["params"]["compile"] = True
+        net["params"]["compile__options"] = {"$type": "dict", "items": [["cpp.cxx", command]]}
+        net["params"]["compile__backend"] = "inductor"
+        if rename_weights:  # what a compiled module's state dict looks like
+            net["state_dicts"]["module"] = [f"_orig_mod.{k}" for k in net["state_dicts"]["module"]]
+
+    return edit
+
+
+@pytest.mark.parametrize("where", ["flat", "choice"])
+def test_compile_options_from_a_file_are_never_used(saved, saved_choice, tmp_path, where):
+    marker = tmp_path / "pwned"
+    src, find = (saved, _net) if where == "flat" else (saved_choice[0], _choice_net)
+    X, _ = _table()
+    path = _rewrite(
+        src, tmp_path / "evil.llmrad", manifest=lambda m: _compile_attack(marker, rename_weights=False)(find(m))
+    )
+    with pytest.warns(ModelFileWarning, match=r"compile=True.*compile__options"):
+        loaded = load(path)
+    net = loaded[-1] if where == "flat" else loaded[-1].estimators_["llmrad"][-1]
+    assert net.compile is False
+    assert not any(k.startswith("compile__") for k in net.get_params())
+    loaded.predict_proba(X)
+    assert not marker.exists()
+
+
+def test_compiled_weight_names_do_not_fit_an_uncompiled_network(saved, tmp_path):
+    marker = tmp_path / "pwned"
+    path = _rewrite(
+        saved, tmp_path / "evil.llmrad", manifest=lambda m: _compile_attack(marker, rename_weights=True)(_net(m))
+    )
+    _rename_tensors(path, "state.module.", "state.module._orig_mod.")
+    with pytest.warns(ModelFileWarning, match="compile"), pytest.raises(ModelFileError, match="does not match"):
+        load(path)
+    assert not marker.exists()
+
+
+def _rename_tensors(path, old, new):
+    from safetensors.torch import load as st_load
+    from safetensors.torch import save as st_save
+
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    name = json.loads(members["manifest.json"])["estimator"]["steps"][-1]["node"]["tensors"]
+    tensors = {k.replace(old, new, 1): v for k, v in st_load(members[name]).items()}
+    members[name] = st_save(tensors)
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+
+
+def _memmap(target, mode):
+    return {
+        "$type": "object",
+        "class": "numpy.memmap",
+        "params": {"filename": str(target), "mode": mode, "shape": {"$type": "tuple", "items": [1]}},
+    }
+
+
+@pytest.mark.parametrize("mode", ["w+", "r"])
+@pytest.mark.parametrize("place", ["params", "attributes"])
+def test_numpy_memmap_in_a_manifest_never_opens_a_file(saved, tmp_path, mode, place):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("secret\n")
+    created = tmp_path / "created.bin"
+    target = victim if mode == "r" else created
+
+    def edit(m):
+        _net(m)[place]["x_" if place == "attributes" else "module__extra"] = _memmap(target, mode)
+
+    path = _rewrite(saved, tmp_path / "evil.llmrad", manifest=edit)
+    with pytest.raises(UnsafeModelError, match="numpy.memmap"):
+        load(path)
+    assert victim.read_text() == "secret\n"
+    assert not created.exists()
+
+
+def test_numpy_memmap_in_a_skops_payload_is_refused(tmp_path):
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit([[0.0], [1.0]])
+    created = tmp_path / "created.bin"
+    path = save(scaler, tmp_path / "ok.llmrad")
+    # a skops payload holding an ndarray subclass that opens a file when built
+    scaler.extra_ = np.memmap(tmp_path / "while-saving.bin", mode="w+", shape=(1,))
+    evil = save(scaler, tmp_path / "evil.llmrad")
+    (tmp_path / "while-saving.bin").unlink()
+    with pytest.raises(UnsafeModelError, match="numpy.memmap"):
+        load(evil)
+    assert not (tmp_path / "while-saving.bin").exists() and not created.exists()
+    load(path)  # the genuine file still loads
+
+
+def test_a_network_module_is_never_built_from_a_file(saved, tmp_path):
+    # TorchvisionCNN(weights_file=...) as a value would torch.load a path the file chose
+    weights = tmp_path / "weights.pt"
+    torch.save({"x": torch.zeros(1)}, weights)
+
+    def edit(m):
+        _net(m)["params"]["module"] = {
+            "$type": "object",
+            "class": "sklearn_llmrad.models.cnn.TorchvisionCNN",
+            "params": {"arch": "resnet50", "weights_file": str(weights)},
+        }
+
+    path = _rewrite(saved, tmp_path / "evil.llmrad", manifest=edit)
+    with pytest.raises(UnsafeModelError, match="allow-list of objects built from a file"):
+        load(path)
+
+
+def _set_build_state(net, key, value):
+    """Set one entry of a skorch node's JSON-encoded build state (a ``$type: dict``)."""
+    for item in net["build_state"]["items"]:
+        if item[0] == key:
+            item[1] = value
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda net: _set_build_state(net, "n_features", 10**12),
+        lambda net: net["params"].update({"hidden_size": 2**24}),
+        lambda net: net["params"].update({"module__n_features": 2**24}),
+    ],
+    ids=["n_features", "hidden_size", "routed"],
+)
+def test_sizes_are_checked_against_the_weights_before_allocating(saved, tmp_path, edit):
+    import resource
+
+    path = _rewrite(saved, tmp_path / "big.llmrad", manifest=lambda m: edit(_net(m)))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises((ModelFileError, UnsafeModelError)):
+        load(path)
+    # a 2^24 x 2^24 float matrix would need 1 PiB; nothing near 1 GB was touched
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 2**20  # KiB
+
+
+def test_cache_folders_and_pipeline_memory_are_never_taken_from_a_file(tmp_path, tiny_bert_dir):
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_llmrad import BioBERTEncoder
+    from sklearn_llmrad.models import LLMRadiomicsClassifier
+
+    X, y = _table()
+    pipe = Pipeline(
+        [
+            ("enc", BioBERTEncoder(model=str(tiny_bert_dir), device="cpu")),
+            ("clf", LLMRadiomicsClassifier(max_epochs=1, hidden_size=8, n_heads=2, device="cpu", random_state=0)),
+        ]
+    ).fit(X[FEATURES + ["age", "density", "history"]], y)
+    path = save(pipe, tmp_path / "m.llmrad")
+    elsewhere = tmp_path / "attacker-chosen"
+
+    def edit(m):
+        m["estimator"]["params"]["memory"] = str(elsewhere / "memory")
+
+    evil = _rewrite(path, tmp_path / "evil.llmrad", manifest=edit)
+    # the encoder's cache folder inside its skops payload, set before saving, is not stored either
+    with pytest.warns(ModelFileWarning, match="memory="):
+        loaded = load(evil, language_model=tiny_bert_dir)
+    assert loaded.memory is None and loaded[0].cache_dir is None
+    pipe[0].set_params(cache_dir=str(elsewhere / "cache"))
+    resaved = save(pipe, tmp_path / "with-cache.llmrad")
+    assert load(resaved, language_model=tiny_bert_dir)[0].cache_dir is None
+    loaded.predict_proba(X)
+    assert not elsewhere.exists()
+
+
+def test_a_skops_payload_with_a_cache_folder_is_reset_with_a_warning(tmp_path, tiny_bert_dir):
+    import copy
+
+    import skops.io as sio
+
+    from sklearn_llmrad import BioBERTEncoder
+
+    X, _ = _table()
+    enc = BioBERTEncoder(model="org/model", device="cpu")
+    path = tmp_path / "m.llmrad"
+    scaler_like = copy.copy(enc)
+    scaler_like.cache_dir = str(tmp_path / "attacker-chosen")
+    # hand-made archive: the payload itself carries the path
+    manifest = {
+        "format": "sklearn-llmrad-model",
+        "format_version": 2,
+        "versions": {},
+        "estimator": {"kind": "skops", "class": "sklearn_llmrad.encoding.BioBERTEncoder", "file": "steps/0.skops"},
+    }
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("manifest.json", json.dumps(manifest))
+        zf.writestr("steps/0.skops", sio.dumps(scaler_like))
+    with pytest.warns(ModelFileWarning, match="cache_dir="):
+        loaded = load(path)
+    assert loaded.cache_dir is None and loaded.model == "org/model"
+
+
+def test_two_manifests_in_one_archive_are_refused(saved, tmp_path):
+    with zipfile.ZipFile(saved) as zin:
+        members = [(n, zin.read(n)) for n in zin.namelist()]
+    path = tmp_path / "dup.llmrad"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(path, "w") as zout:
+            for n, data in members:
+                zout.writestr(n, data)
+            zout.writestr("manifest.json", b'{"format": "harmless"}')
+    with pytest.raises(UnsafeModelError, match="two members named 'manifest.json'"):
+        load(path)
+
+
+def test_encrypted_members_and_bf16_weights_are_model_file_errors(saved, tmp_path):
+    from safetensors.torch import save as st_save
+
+    with zipfile.ZipFile(saved) as zin:
+        members = [(zin.getinfo(n), zin.read(n)) for n in zin.namelist()]
+    path = tmp_path / "encrypted.llmrad"
+    data = bytearray(saved.read_bytes())
+    # set the "encrypted" bit of every local and central header (zipfile cannot write one)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(signature)
+        while start != -1:
+            data[start + offset] |= 0x1
+            start = data.find(signature, start + 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="encrypted"):
+        load(path)
+    # weights of another dtype than the network's
+    name = _net(json.loads(dict((i.filename, d) for i, d in members)["manifest.json"]))["tensors"]
+    from safetensors.torch import load as st_load
+
+    tensors = {
+        k: v.to(torch.bfloat16) if v.is_floating_point() else v
+        for k, v in st_load(dict((i.filename, d) for i, d in members)[name]).items()
+    }
+    bf16 = _rewrite(saved, tmp_path / "bf16.llmrad", replace={name: st_save(tensors)})
+    try:
+        loaded = load(bf16)
+    except ModelFileError:
+        return
+    loaded.predict_proba(_table()[0])  # loaded: the weights were cast to the network's dtype
+
+
+@pytest.mark.parametrize("depth", [600, 900])
+def test_deep_values_are_model_file_errors(saved, tmp_path, depth):
+    value = "x"
+    for _ in range(depth):
+        value = [value]
+    path = _rewrite(saved, tmp_path / "deep.llmrad", manifest=lambda m: _net(m)["params"].update({"lr": value}))
+    with pytest.raises(ModelFileError):
         load(path)

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from sklearn_llmrad import BioBERTEncoder, LLMRadiomicsClassifier, TopKSelector
-from sklearn_llmrad.io import ModelFileError, UnsafeModelError, load, save
+from sklearn_llmrad.io import ModelFileError, ModelFileWarning, UnsafeModelError, load, save
 
 FEATURES = [
     "original_firstorder_Mean",
@@ -102,10 +102,12 @@ def _load_quiet(path, **kwargs):
 
 
 # --------------------------------------------------------------------------- round trip
-def test_pipeline_round_trip_identical_predictions(fitted, saved):
+def test_pipeline_round_trip_identical_predictions(fitted, saved, lm_dir):
     model, X, _ = fitted
     X_new, _ = _table(n=12, seed=1)  # unseen lesions: new clinical sentences to embed
-    loaded = _load_quiet(saved)
+    # the file names its language model by a folder of this machine, which a file
+    # never sets: the caller names it
+    loaded = _load_quiet(saved, language_model=lm_dir)
     assert [name for name, _ in loaded.steps] == [name for name, _ in model.steps]
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict_proba(X_new), model.predict_proba(X_new))
@@ -118,9 +120,9 @@ def test_pipeline_round_trip_identical_predictions(fitted, saved):
     assert len(loaded[2].history_) == len(model[2].history_)
 
 
-def test_explanations_survive_round_trip(fitted, saved):
+def test_explanations_survive_round_trip(fitted, saved, lm_dir):
     model, X, _ = fitted
-    loaded = _load_quiet(saved)
+    loaded = _load_quiet(saved, language_model=lm_dir)
     a = model[-1].explain(model[:-1].transform(X.iloc[:3]))
     b = loaded[-1].explain(loaded[:-1].transform(X.iloc[:3]))
     assert set(a) == set(b)
@@ -188,10 +190,13 @@ def test_cnn_baseline_round_trip(tmp_path):
     ).fit(X, y)
     path = save(clf, tmp_path / "cnn.llmrad")
     pretrained.unlink()  # the fine-tuned weights are in the file; the pretrained ones are not needed
-    loaded = _load_quiet(path)
-    # batch-norm running statistics are part of the weights
+    # a weights file is a path on the saving machine: never taken from a model file
+    with pytest.warns(ModelFileWarning, match="weights="):
+        loaded = load(path)
+    # batch-norm running statistics are part of the weights; the input normalisation
+    # the pretrained weights implied is saved with the network
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
-    assert loaded.get_params()["weights"] == str(pretrained)
+    assert loaded.get_params()["weights"] is None
 
 
 def test_included_language_model_works_without_the_original(fitted, tmp_path):
@@ -218,12 +223,20 @@ def test_referenced_model_that_changed_warns(saved, lm_dir, tmp_path):
         m["estimator"]["steps"][1]["node"]["language_model"]["id"] = str(lm_copy)
 
     path = _rewrite(saved, tmp_path / "m.llmrad", manifest=refer_to_copy)
-    _load_quiet(path)  # same config: no warning
+    _load_quiet(path, language_model=lm_copy)  # same config: no warning
     config = json.loads((lm_copy / "config.json").read_text())
     config["layer_norm_eps"] = 1e-5
     (lm_copy / "config.json").write_text(json.dumps(config))
     with pytest.warns(UserWarning, match="differs from the one the file was fitted with"):
-        load(path)
+        load(path, language_model=lm_copy)
+
+
+def test_language_model_folder_in_a_file_is_not_taken(fitted, saved, lm_dir):
+    # the file's reference is a folder of the saving machine: reset, with a warning
+    # that says how to name the model; nothing is read from that folder
+    with pytest.warns(ModelFileWarning, match="language_model=PATH"):
+        loaded = load(saved)
+    assert loaded[1].model == "dmis-lab/biobert-base-cased-v1.2"
 
 
 def test_library_version_mismatch_warns(saved, tmp_path):
@@ -236,7 +249,7 @@ def test_library_version_mismatch_warns(saved, tmp_path):
         load(path)
 
 
-def test_cuda_recorded_loads_on_cpu_with_warning(fitted, saved, tmp_path):
+def test_cuda_recorded_loads_on_cpu_with_warning(fitted, saved, lm_dir, tmp_path):
     model, X, _ = fitted
 
     def on_cuda(m):
@@ -244,13 +257,13 @@ def test_cuda_recorded_loads_on_cpu_with_warning(fitted, saved, tmp_path):
 
     path = _rewrite(saved, tmp_path / "cuda.llmrad", manifest=on_cuda)
     if torch.cuda.is_available():
-        loaded = load(path)
+        loaded = load(path, language_model=lm_dir)
         np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-5)
     else:
         with pytest.warns(UserWarning, match="not available; loading on CPU"):
-            loaded = load(path)
+            loaded = load(path, language_model=lm_dir)
         np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
-    assert torch.device(_load_quiet(saved, device="cpu")[2].device).type == "cpu"
+    assert torch.device(_load_quiet(saved, device="cpu", language_model=lm_dir)[2].device).type == "cpu"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

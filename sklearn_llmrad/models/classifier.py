@@ -301,9 +301,12 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
-        # skorch's private bookkeeping of unknown kwargs, rebuilt by __init__
-        # from the kwargs themselves: not a parameter.
-        params.pop("_params_to_validate", None)
+        # skorch lists every attribute without a trailing underscore; its private
+        # bookkeeping of unknown kwargs (rebuilt by __init__) and this class's
+        # training caches (the prior's penalty factors) are not parameters, and
+        # clone() of a fitted net would pass them to __init__.
+        for name in [k for k in params if k.startswith("_")]:
+            params.pop(name)
         return params
 
     # --------------------------------------------------------------- sklearn

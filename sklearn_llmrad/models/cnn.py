@@ -782,6 +782,47 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         """Check that ``X`` is a (n, 1 or 3, H, W) image batch; nothing is recorded."""
         return self._check_images(X)
 
+    def get_build_state(self):
+        """The input normalisation the fitted network was built with.
+
+        It depends on ``weights`` (``normalize="auto"``), a path a model file
+        does not carry, so the resolved value is saved instead.
+
+        Returns
+        -------
+        dict
+            ``{"normalize": None or "imagenet"}``.
+        """
+        return {"normalize": self._normalization()}
+
+    def initialize_for_restore(self, build_state=None, after=None):
+        """Build the network with the saved normalisation to receive saved weights.
+
+        Parameters
+        ----------
+        build_state : dict or None
+            What :meth:`get_build_state` returned (None for older files: the
+            parameters decide).
+        after : dict or None
+            Attributes set once the network is built.
+
+        Returns
+        -------
+        self
+        """
+        if not isinstance(build_state, dict) or "normalize" not in build_state:
+            return super().initialize_for_restore(build_state, after)
+        normalize = build_state["normalize"]
+        if normalize not in (None, "imagenet"):
+            raise ValueError(f"unknown saved input normalisation {normalize!r:.40}")
+        saved = self.normalize
+        self.normalize = normalize
+        try:
+            return super().initialize_for_restore(build_state, after)
+        finally:
+            if "normalize" not in (after or {}):
+                self.normalize = saved
+
     @classmethod
     def params_for_restore(cls, params):
         """Load without the pretrained weights file: the saved weights replace them.

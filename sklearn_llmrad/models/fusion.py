@@ -140,7 +140,7 @@ class FusionModule(nn.Module):
         H = int(hidden_size)
 
         if feature_embeddings is not None:
-            emb = torch.as_tensor(feature_embeddings, dtype=torch.float32)
+            emb = torch.as_tensor(feature_embeddings, dtype=torch.float32, device="cpu")
             if emb.ndim != 2 or emb.shape[0] != n_features:
                 raise ValueError(f"feature_embeddings must have shape ({n_features}, D), got {tuple(emb.shape)}.")
             # A buffer: saved with the module and moved to its device, never
@@ -192,19 +192,19 @@ class FusionModule(nn.Module):
             self.token_groups = None
             self.token_pool = None
         else:
-            groups = torch.as_tensor(token_groups, dtype=torch.long).reshape(-1)
+            groups = torch.as_tensor(token_groups, dtype=torch.long, device="cpu").reshape(-1)
             if groups.shape[0] != n_features or groups.min() < 0:
                 raise ValueError(f"token_groups must hold {n_features} non-negative group indices")
             present, groups = torch.unique(groups, return_inverse=True)  # groups 0 .. G-1
-            pool = torch.zeros(len(present), n_features)
-            pool[groups, torch.arange(n_features)] = 1.0
+            pool = torch.zeros(len(present), n_features, device="cpu")
+            pool[groups, torch.arange(n_features, device="cpu")] = 1.0
             pool /= pool.sum(dim=1, keepdim=True)
             self.register_buffer("token_groups", groups)
             self.register_buffer("token_pool", pool)  # (G, K): the mean over each group
         if pool_prior is None:
             self.pool_prior = None
         else:
-            prior = torch.as_tensor(pool_prior, dtype=torch.float32).reshape(-1)
+            prior = torch.as_tensor(pool_prior, dtype=torch.float32, device="cpu").reshape(-1)
             if prior.shape[0] != n_features or not torch.isfinite(prior).all():
                 raise ValueError(f"pool_prior must hold {n_features} finite values")
             # A fixed buffer (saved, moved with the module, not trained): added to

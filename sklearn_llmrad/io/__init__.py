@@ -26,6 +26,16 @@ checked against an allow-list *before* it is imported, every type in a skops
 payload is checked with :func:`skops.io.get_untrusted_types` before anything is
 constructed, and a tensor file holding pickle data (a ``torch.save`` file) is
 refused. A file that fails any of these checks raises :class:`UnsafeModelError`.
+
+Names are not enough: every parameter *value* is checked against its class's
+schema (:mod:`sklearn_llmrad.io.values`) before anything is built. Compile
+options, ``torch.load`` options, cache folders, pipeline memory and weights files
+are never taken from a file, paths are never taken where a name is expected, and
+objects are built only of exact allow-listed classes. A skorch network is first
+built on PyTorch's ``meta`` device (no memory) and its shapes compared with the
+weights the file holds, so a file cannot make ``load`` allocate more than it
+stores. Every other failure on a malformed file is a :class:`ModelFileError`.
+See ``docs/security.md`` for the threat model.
 """
 
 from __future__ import annotations
@@ -47,7 +57,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ModelFileError", "UnsafeModelError", "load", "own_registry", "save"]
+from .values import (
+    ModelFileWarning,
+    UnsafeModelError,
+    ValuePolicy,
+    check_estimator_values,
+    check_params,
+    is_plain_data,
+    never_from_file,
+)
+
+__all__ = ["ModelFileError", "ModelFileWarning", "UnsafeModelError", "load", "own_registry", "save"]
 
 FORMAT = "sklearn-llmrad-model"
 FORMAT_VERSION = 2
@@ -126,6 +146,10 @@ _ALLOWED_SKLEARN_CLASSES = frozenset(
     }
 )
 
+_ALLOWED_SKLEARN_SPLITTERS = frozenset(
+    {"sklearn.model_selection._split.StratifiedKFold", "sklearn.model_selection._split.KFold"}
+)
+
 # Attributes skorch sets itself in ``initialize``; everything else ending in
 # ``_`` is fitted state of the subclass and is stored.
 _SKORCH_INTERNAL = frozenset(
@@ -145,21 +169,6 @@ _SKORCH_INTERNAL = frozenset(
         "_optimizers",
     }
 )
-
-
-class UnsafeModelError(ValueError):
-    """A model file asks for something that could run code on load.
-
-    Raised before anything from the file is imported, constructed or executed:
-    a class outside the allow-list, a skops payload with untrusted types, or
-    pickle data inside the archive.
-
-    Examples
-    --------
-    >>> err = UnsafeModelError("manifest names 'os.system', which is not allow-listed")
-    >>> isinstance(err, ValueError)
-    True
-    """
 
 
 class ModelFileError(ValueError):
@@ -294,6 +303,17 @@ def own_registry():
     return MappingProxyType(registry)
 
 
+def _public_alias(name):
+    """The object a caller's trusted dotted name (``numpy.nan_to_num``) refers to, or None."""
+    if not isinstance(name, str) or "." not in name:
+        return None
+    module_name, attr = name.rsplit(".", 1)
+    try:
+        return getattr(importlib.import_module(module_name), attr, None)
+    except ImportError:
+        return None
+
+
 def _import_exact(name):
     """The object defined under exactly ``name`` (module + qualname), or None.
 
@@ -334,6 +354,8 @@ class _AllowList:
         elif isinstance(trusted, (str, type)):
             trusted = [trusted]
         self.extra = {}
+        # values the caller supplies for path-like parameters (load(language_model=...))
+        self.supplied = {}
         for t in trusted:
             if isinstance(t, str):
                 self.extra[t] = None
@@ -347,6 +369,61 @@ class _AllowList:
             self._third = _third_party_allowed()
         return self._third
 
+    @functools.cached_property
+    def objects(self):
+        """Classes a file may build as a parameter value: training callbacks and validation splits."""
+        from skorch.callbacks import Callback
+        from skorch.dataset import ValidSplit
+
+        found = {**self.third, **own_registry()}
+        return frozenset(
+            name
+            for name, cls in found.items()
+            if inspect.isclass(cls) and (issubclass(cls, Callback) or cls is ValidSplit)
+        )
+
+    @functools.cached_property
+    def policy(self):
+        """What a parameter value may be beyond plain data (see :mod:`sklearn_llmrad.io.values`)."""
+        from sklearn.base import BaseEstimator
+        from skorch import NeuralNet
+
+        def allowed_ref(obj):
+            try:
+                name = _dotted(obj)
+            except AttributeError:
+                return False
+            if inspect.isclass(obj):
+                return name in self and (self.extra.get(name) or self.resolve(name, what="a value")) is obj
+            if name in _ALLOWED_FUNCTIONS:
+                return True
+            # a function the caller trusts, by its defining name or the one they passed
+            return any(t is obj or n == name or _public_alias(n) is obj for n, t in self.extra.items())
+
+        def allowed_estimator(cls):
+            # estimators held by a parameter (a prior); never a network as a value
+            name = _dotted(cls)
+            return issubclass(cls, BaseEstimator) and not issubclass(cls, NeuralNet) and name in self
+
+        def allowed_object(cls):
+            # training callbacks, validation splits, and the CV splitters sklearn estimators keep
+            return _dotted(cls) in self.objects or _dotted(cls) in _ALLOWED_SKLEARN_SPLITTERS
+
+        return ValuePolicy(
+            allowed_ref=allowed_ref,
+            allowed_estimator=allowed_estimator,
+            allowed_object=allowed_object,
+            supplied=self.supplied,
+        )
+
+    def check(self, cls, params, *, where):
+        """The parameter values to build ``cls`` with (see :func:`~sklearn_llmrad.io.values.check_params`)."""
+        return check_params(cls, params, where=where, policy=self.policy)
+
+    def check_built(self, estimator, *, where):
+        """Check an estimator a library built from the file (skops), resetting never-from-file values."""
+        return check_estimator_values(estimator, where=where, policy=self.policy)
+
     def __contains__(self, name):
         return isinstance(name, str) and (
             name in own_registry()
@@ -354,7 +431,8 @@ class _AllowList:
             or name in self.third
             or name in _ALLOWED_FUNCTIONS
             or name in _ALLOWED_SKLEARN_CLASSES
-            or _skops_trusts(name)
+            or _exact_data_type(name)
+            or _sklearn_estimator(name)
         )
 
     def resolve(self, name, *, what, kind="class"):
@@ -387,9 +465,12 @@ class _AllowList:
 
 
 class _Encoder:
-    def __init__(self, prefix):
+    def __init__(self, prefix, save_estimator=None):
         self.prefix = prefix
         self.tensors = {}
+        # a fitted estimator held by a parameter (a net's prior) is saved as a
+        # node of its own, with its fitted state, not rebuilt from its parameters
+        self.save_estimator = save_estimator
 
     def tensor_ref(self, key, value):
         import torch
@@ -412,6 +493,7 @@ class _Encoder:
 
     def encode(self, value, key=""):
         import torch
+        from sklearn.base import BaseEstimator
 
         if value is None or isinstance(value, (bool, str)):
             return value
@@ -437,6 +519,8 @@ class _Encoder:
             return {"$type": "torch.dtype", "name": str(value).removeprefix("torch.")}
         if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
             return {"$type": "ref", "name": _dotted(value)}
+        if isinstance(value, BaseEstimator) and self.save_estimator is not None:
+            return {"$type": "estimator", "node": self.save_estimator(value)}
         # an object configured by its constructor (callbacks, ValidSplit)
         if hasattr(value, "get_params"):
             takes_deep = "deep" in inspect.signature(value.get_params).parameters
@@ -462,61 +546,130 @@ class _Encoder:
         }
 
 
+# How deep a JSON-encoded value may nest (a file nesting deeper is malformed).
+_MAX_VALUE_DEPTH = 32
+# At most this many elements in one inline string array.
+_MAX_INLINE_ITEMS = 2**20
+
+
 class _Decoder:
-    def __init__(self, allow, tensors):
+    """JSON values back to Python, building objects only of exact allow-listed classes.
+
+    ``data_only=True`` (fitted attributes, build states): no class, function or
+    object at all, only numbers, strings, arrays and containers of those.
+    """
+
+    def __init__(self, allow, tensors, *, where, ctx=None, data_only=False):
         self.allow = allow
         self.tensors = tensors
+        self.where = where
+        self.ctx = ctx
+        self.data_only = data_only
 
-    def decode(self, value):
+    def decode(self, value, depth=0):
         import torch
 
-        if value is None or isinstance(value, (bool, int, float, str)):
+        if depth > _MAX_VALUE_DEPTH:
+            raise ModelFileError(f"{self.where}: a value nests more than {_MAX_VALUE_DEPTH} levels")
+        if value is None or type(value) in (bool, int, float, str):
             return value
-        if isinstance(value, list):
-            return [self.decode(v) for v in value]
-        if not isinstance(value, dict) or "$type" not in value:
-            raise ModelFileError(f"unexpected value in manifest: {value!r:.80}")
+        if type(value) is list:
+            return [self.decode(v, depth + 1) for v in value]
+        if type(value) is not dict or "$type" not in value:
+            raise ModelFileError(f"{self.where}: unexpected value in manifest: {value!r:.80}")
         t = value["$type"]
         if t == "float":
+            if value.get("value") not in ("nan", "inf", "-inf"):
+                raise ModelFileError(f"{self.where}: invalid float {value.get('value')!r:.40}")
             return float(value["value"])
-        if t == "tuple":
-            return tuple(self.decode(v) for v in value["items"])
-        if t == "dict":
-            return {self.decode(k): self.decode(v) for k, v in value["items"]}
+        if t in ("tuple", "dict"):
+            items = value.get("items")
+            if type(items) is not list:
+                raise ModelFileError(f"{self.where}: malformed {t} in manifest")
+            if t == "tuple":
+                return tuple(self.decode(v, depth + 1) for v in items)
+            out = {}
+            for item in items:
+                if type(item) is not list or len(item) != 2:
+                    raise ModelFileError(f"{self.where}: malformed dict item in manifest")
+                k = self.decode(item[0], depth + 1)
+                if not isinstance(k, (str, int, float, bool, tuple, type(None))):
+                    raise ModelFileError(f"{self.where}: unhashable dict key in manifest")
+                out[k] = self.decode(item[1], depth + 1)
+            return out
         if t == "torch.dtype":
-            dtype = getattr(torch, str(value["name"]), None)
+            dtype = getattr(torch, str(value.get("name")), None)
             if not isinstance(dtype, torch.dtype):
-                raise UnsafeModelError(f"{value['name']!r} is not a torch dtype")
+                raise UnsafeModelError(f"{self.where}: {value.get('name')!r:.40} is not a torch dtype")
             return dtype
         if t == "ndarray":
-            try:
-                dtype = np.dtype(str(value["dtype"]))
-            except TypeError as exc:
-                raise ModelFileError(f"invalid inline array dtype {value['dtype']!r:.40}") from exc
-            if dtype.kind not in "OUS":
-                raise ModelFileError(f"inline arrays must hold strings/objects, not {dtype}")
-            if dtype.itemsize > _MAX_INLINE_ITEM_BYTES:
-                # "<U100000000" would allocate 400 MB per element
-                raise UnsafeModelError(
-                    f"inline array dtype {dtype.str!r} has {dtype.itemsize}-byte elements; refusing to allocate it"
-                )
-            data = [self.decode(v) for v in value["data"]]
-            out = np.empty(len(data), dtype=dtype)
-            out[:] = data
-            return out.reshape(value["shape"])
+            return self.inline_array(value, depth)
         if t == "tensor":
-            key = value["key"]
-            if key not in self.tensors:
-                raise ModelFileError(f"tensor {key!r} is missing from the model file")
+            key = value.get("key")
+            if type(key) is not str or key not in self.tensors:
+                raise ModelFileError(f"{self.where}: tensor {key!r:.60} is missing from the model file")
             tensor = self.tensors[key]
             return tensor.numpy() if value.get("origin") == "numpy" else tensor
+        if self.data_only:
+            raise UnsafeModelError(
+                f"{self.where}: fitted state may hold only numbers, strings and arrays, not a {t!r:.40}; "
+                "refusing to load"
+            )
         if t == "ref":
-            return self.allow.resolve(value["name"], what="a parameter value", kind="any")
+            return self.allow.resolve(value.get("name"), what="a parameter value", kind="any")
         if t == "object":
-            cls = self.allow.resolve(value["class"], what="a parameter's class")
-            params = {k: self.decode(v) for k, v in value["params"].items()}
+            name = value.get("class")
+            if name not in self.allow.objects:
+                raise UnsafeModelError(
+                    f"{self.where}: the model file asks to build a {name!r:.80} as a parameter value, which is "
+                    "not on the allow-list of objects built from a file (training callbacks and validation "
+                    "splits); refusing to load"
+                )
+            cls = self.allow.resolve(name, what="a parameter's class")
+            params = value.get("params")
+            if type(params) is not dict:
+                raise ModelFileError(f"{self.where}: malformed parameters of {name!r}")
+            params = {k: self.decode(v, depth + 1) for k, v in params.items()}
+            params = self.allow.check(cls, params, where=self.where)
             return cls(**params)
-        raise ModelFileError(f"unknown value type {t!r} in manifest")
+        if t == "estimator":
+            if self.ctx is None:
+                raise UnsafeModelError(f"{self.where}: an estimator is not allowed here; refusing to load")
+            return _load_node(value.get("node"), self.ctx)
+        raise ModelFileError(f"{self.where}: unknown value type {t!r:.40} in manifest")
+
+    def inline_array(self, value, depth):
+        try:
+            dtype = np.dtype(str(value.get("dtype")))
+        except TypeError as exc:
+            raise ModelFileError(f"{self.where}: invalid inline array dtype {value.get('dtype')!r:.40}") from exc
+        if dtype.kind not in "OUS":
+            raise ModelFileError(f"{self.where}: inline arrays must hold strings/objects, not {dtype}")
+        if dtype.itemsize > _MAX_INLINE_ITEM_BYTES:
+            # "<U100000000" would allocate 400 MB per element
+            raise UnsafeModelError(
+                f"{self.where}: inline array dtype {dtype.str!r} has {dtype.itemsize}-byte elements; "
+                "refusing to allocate it"
+            )
+        data, shape = value.get("data"), value.get("shape")
+        if (
+            type(data) is not list
+            or len(data) > _MAX_INLINE_ITEMS
+            or type(shape) is not list
+            or len(shape) > 8
+            or not all(type(n) is int and n >= 0 for n in shape)
+            or math.prod(shape) != len(data)
+        ):
+            raise ModelFileError(f"{self.where}: malformed inline array in manifest")
+        data = [self.decode(v, depth + 1) for v in data]
+        if not all(v is None or type(v) in (str, int, float, bool) for v in data):
+            raise ModelFileError(f"{self.where}: inline arrays hold only strings, numbers and None")
+        out = np.empty(len(data), dtype=dtype)
+        try:
+            out[:] = data
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ModelFileError(f"{self.where}: inline array values do not fit {dtype}") from exc
+        return out.reshape(shape)
 
 
 # ---------------------------------------------------------------------------
@@ -540,7 +693,7 @@ def _is_pipeline(est):
 
 
 def _is_choice(est):
-    from .models.choice import InnerCVChoiceClassifier
+    from ..models.choice import InnerCVChoiceClassifier
 
     return isinstance(est, InnerCVChoiceClassifier)
 
@@ -699,13 +852,12 @@ def _save_node(est, members, counter, include_lm):
         return {"kind": "passthrough", "value": est}
     if _is_pipeline(est):
         params = est.get_params(deep=False)
-        memory = params.get("memory")
+        # pipeline memory is a folder on this machine: never stored (see io.values)
         other = {
             k: v
             for k, v in params.items()
             if k not in ("steps", "memory") and isinstance(v, (bool, int, str, type(None)))
         }
-        other["memory"] = memory if isinstance(memory, (str, type(None))) else None
         return {
             "kind": "pipeline",
             "class": _dotted(type(est)),
@@ -719,7 +871,7 @@ def _save_node(est, members, counter, include_lm):
     index = counter[0]
     counter[0] += 1
     if _is_skorch(est):
-        return _save_skorch(est, index, members)
+        return _save_skorch(est, index, members, lambda value: _save_node(value, members, counter, include_lm))
     return _save_skops(est, index, members, include_lm)
 
 
@@ -758,14 +910,30 @@ def _save_choice(est, members, counter, include_lm):
     }
 
 
-def _save_skorch(net, index, members):
+def _stored_params(est):
+    """``get_params(deep=False)`` without what a file never holds (compile options, paths on this disk)."""
+    out = {}
+    for k, v in est.get_params(deep=False).items():
+        if k.startswith("_"):
+            continue
+        if never_from_file(k):
+            default = inspect.signature(type(est).__init__).parameters.get(k)
+            if default is None or default.default is inspect.Parameter.empty:
+                continue  # a routed option (compile__*, module__weights_file): not stored
+            v = default.default
+        out[k] = v
+    return out
+
+
+def _save_skorch(net, index, members, save_estimator):
     import torch
     from safetensors.torch import save as st_save
 
     if not getattr(net, "initialized_", False):
         raise ValueError(f"{type(net).__name__} is not initialized/fitted; fit it before saving")
-    enc = _Encoder(prefix="")
-    params = {k: enc.encode(v, f"params.{k}") for k, v in net.get_params(deep=False).items() if not k.startswith("_")}
+    enc = _Encoder(prefix="", save_estimator=save_estimator)
+    params = {k: enc.encode(v, f"params.{k}") for k, v in _stored_params(net).items()}
+    enc.save_estimator = None  # fitted state holds no estimators
     prefixes = list(getattr(net, "prefixes_", ["module", "criterion", "optimizer"]))
     modules = {}
     for prefix in prefixes:
@@ -808,6 +976,36 @@ def _save_skorch(net, index, members):
     }
 
 
+def _without_local_settings(est, depth=0):
+    """``est``, or a shallow copy with its never-from-file parameters at their defaults.
+
+    Cache folders, pipeline memory and compile options belong to the machine that
+    fitted the model; a file never holds them (and a loader would reset them).
+    Estimators held by parameters (a selector's prior) are treated the same way.
+    """
+    import copy
+
+    from sklearn.base import BaseEstimator
+
+    if not hasattr(est, "get_params") or depth > 8:
+        return est
+    changes = {}
+    for k, v in est.get_params(deep=False).items():
+        if never_from_file(k):
+            default = inspect.signature(type(est).__init__).parameters.get(k)
+            if default is not None and default.default is not inspect.Parameter.empty and v is not default.default:
+                changes[k] = default.default
+        elif isinstance(v, BaseEstimator) and not inspect.isclass(v):
+            inner = _without_local_settings(v, depth + 1)
+            if inner is not v:
+                changes[k] = inner
+    if not changes:
+        return est
+    out = copy.copy(est)
+    out.__dict__.update(changes)
+    return out
+
+
 def _save_skops(est, index, members, include_lm):
     import copy
 
@@ -820,10 +1018,10 @@ def _save_skops(est, index, members, include_lm):
     transient = getattr(type(est), "transient_attributes", ())
     dropped = _heavy_attrs(est) + [k for k in transient if k in vars(est)]
     tensor_attrs = [k for k, v in vars(est).items() if isinstance(v, torch.Tensor)]
-    obj = est
+    obj = _without_local_settings(est)
     if dropped or tensor_attrs:
         # a shallow copy, so the caller's estimator keeps its loaded model
-        obj = copy.copy(est)
+        obj = copy.copy(obj)
         for k in dropped + tensor_attrs:
             obj.__dict__.pop(k, None)
     if tensor_attrs:
@@ -861,7 +1059,7 @@ def _save_skops(est, index, members, include_lm):
 # load
 
 
-def load(path, *, trusted=None, device=None, language_model_dir=None):
+def load(path, *, trusted=None, device=None, language_model=None, language_model_dir=None):
     """Load a model saved with :func:`save`, refusing anything that could run code.
 
     Parameters
@@ -877,6 +1075,11 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
         Device for skorch nets and language models (``"cpu"``, ``"cuda"``).
         ``None`` keeps the recorded device, falling back to CPU with a
         warning when CUDA is recorded but unavailable.
+    language_model : str or os.PathLike, default=None
+        The language model (a local folder or a model id) for every text encoder
+        in the file that refers to one instead of storing it. A file names a
+        language model only by its id: a folder path in a file is never taken
+        (it is reset to the encoder's default, with a :class:`ModelFileWarning`).
     language_model_dir : str or os.PathLike, default=None
         Where to extract a language model stored in the file
         (``include_language_model=True``); a new temporary directory if None.
@@ -888,10 +1091,18 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
     Raises
     ------
     UnsafeModelError
-        The file names a class outside the allow-list, holds untrusted skops
-        types or contains pickle data. Raised before any of it is executed.
+        The file names a class outside the allow-list, gives a parameter a value
+        its class does not allow, holds untrusted skops types or contains pickle
+        data. Raised before any of it is executed.
     ModelFileError
-        The file is not a readable model archive.
+        The file is not a readable model archive. No other exception type comes
+        out of a malformed file.
+
+    Warns
+    -----
+    ModelFileWarning
+        A value that is never taken from a file (compile options, cache folders,
+        pipeline memory, weights files, folder paths) was reset to its default.
 
     Examples
     --------
@@ -903,10 +1114,30 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
     >>> load(path).transform([[2.0]])
     array([[1.]])
     """
+    try:
+        return _load_archive(path, trusted, device, language_model, language_model_dir)
+    except (ModelFileError, UnsafeModelError, Warning):
+        raise
+    except (KeyError, IndexError) as exc:
+        # a manifest entry without a field it must have
+        raise ModelFileError(f"{os.fspath(path)!s}: malformed manifest (missing {exc})") from exc
+    except OSError as exc:
+        if not Path(path).is_file():
+            raise  # the caller's mistake (no such file), not the file's
+        raise ModelFileError(f"{os.fspath(path)!s}: cannot read the model file ({exc})") from exc
+    except Exception as exc:
+        # whatever else a malformed file provokes (a corrupt deflate stream, a
+        # value a constructor rejects) is still a malformed file
+        raise ModelFileError(f"{os.fspath(path)!s}: cannot load the model ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_archive(path, trusted, device, language_model, language_model_dir):
     allow = _AllowList(trusted)
+    if language_model is not None:
+        allow.supplied = {name: os.fspath(language_model) for name in _LM_PARAM_NAMES}
     try:
         zf = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, EOFError) as exc:
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
         raise ModelFileError(f"{os.fspath(path)!s} is not a sklearn-llmrad model file (not a zip archive)") from exc
     with zf:
         _check_archive(zf, path)
@@ -925,13 +1156,19 @@ def load(path, *, trusted=None, device=None, language_model_dir=None):
                 f"{os.fspath(path)!s} contains files the manifest does not declare: "
                 f"{unexpected[:5]}; refusing to load a tampered model file"
             )
-        _check_versions(manifest.get("versions", {}))
-        ctx = {"zf": zf, "allow": allow, "device": device, "lm_dir": language_model_dir}
-        try:
-            return _load_node(root, ctx)
-        except (KeyError, IndexError) as exc:
-            # a manifest entry without a field it must have
-            raise ModelFileError(f"{os.fspath(path)!s}: malformed manifest (missing {exc})") from exc
+        versions = manifest.get("versions", {})
+        if type(versions) is not dict:
+            raise ModelFileError(f"{os.fspath(path)!s}: malformed versions in the manifest")
+        _check_versions(versions)
+        ctx = {
+            "zf": zf,
+            "allow": allow,
+            "device": device,
+            "lm_dir": language_model_dir,
+            "language_model": language_model,
+            "path": os.fspath(path),
+        }
+        return _load_node(root, ctx)
 
 
 def _unsafe_member_name(name):
@@ -948,7 +1185,19 @@ def _unsafe_member_name(name):
 def _check_archive_infos(infos, what, *, manifest_limit=None):
     """Refuse traversal names and members that would decompress beyond the bounds."""
     total = 0
+    seen = set()
     for info in infos:
+        if info.filename in seen:
+            # zipfile reads the last of two same-named members; another tool the first
+            raise UnsafeModelError(f"{what} holds two members named {info.filename!r}; refusing an ambiguous archive")
+        seen.add(info.filename)
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"{what}: member {info.filename!r} is encrypted; model files never are")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError(
+                f"{what}: member {info.filename!r} uses compression method {info.compress_type}; "
+                "model files are stored or deflated"
+            )
         reason = _unsafe_member_name(info.filename)
         if reason is not None:
             raise UnsafeModelError(f"{what} holds a member named {info.filename!r} ({reason}); refusing to load")
@@ -999,7 +1248,7 @@ def _read_manifest(zf, path):
         raise ModelFileError(f"{os.fspath(path)!s} is not a sklearn-llmrad model file")
     version = manifest.get("format_version")
     if version not in _READABLE_VERSIONS:
-        from . import __version__
+        from .. import __version__
 
         if isinstance(version, int) and version > FORMAT_VERSION:
             advice = "upgrade sklearn-llmrad to read it"
@@ -1017,53 +1266,82 @@ def _read_manifest(zf, path):
     return manifest
 
 
-def _iter_refs(value):
-    """Every dotted name a JSON-encoded parameter value would import."""
-    if isinstance(value, list):
+def _iter_values(value, depth=0):
+    """Every ``$type`` node of a JSON-encoded value: (type, node); nested estimators not entered."""
+    if depth > _MAX_VALUE_DEPTH:
+        raise ModelFileError(f"a value in the manifest nests more than {_MAX_VALUE_DEPTH} levels")
+    if type(value) is list:
         for v in value:
-            yield from _iter_refs(v)
-    elif isinstance(value, dict):
-        if value.get("$type") == "ref":
-            yield value.get("name")
-        if value.get("$type") == "object":
-            yield value.get("class")
+            yield from _iter_values(v, depth + 1)
+    elif type(value) is dict:
+        t = value.get("$type")
+        if t is not None:
+            yield t, value
+        if t == "estimator":
+            return
         for v in value.values():
-            yield from _iter_refs(v)
+            yield from _iter_values(v, depth + 1)
 
 
 def _member(name, expected, names):
     if not isinstance(name, str) or name not in names:
-        raise ModelFileError(f"the manifest refers to {name!r}, which is not in the file")
+        raise ModelFileError(f"the manifest refers to {name!r:.80}, which is not in the file")
     expected.add(name)
 
 
-def _check_node(node, allow, expected, names):
-    if not isinstance(node, dict):
+def _check_node(node, allow, expected, names, depth=0):
+    """Validate a manifest node before anything is imported: names, members, value kinds."""
+    if type(node) is not dict:
         raise ModelFileError("malformed manifest node")
+    if depth > _MAX_VALUE_DEPTH:
+        raise ModelFileError(f"the manifest nests estimators more than {_MAX_VALUE_DEPTH} levels")
     kind = node.get("kind")
     if kind == "passthrough":
         return
     cls = node.get("class")
-    if cls not in allow:
-        raise UnsafeModelError(f"the manifest names {cls!r}, which is not on the allow-list; refusing to load")
+    if type(cls) is not str or cls not in allow:
+        raise UnsafeModelError(f"the manifest names {cls!r:.80}, which is not on the allow-list; refusing to load")
     if kind == "pipeline":
-        for step in node.get("steps", []):
-            _check_node(step.get("node"), allow, expected, names)
+        steps = node.get("steps", [])
+        if type(steps) is not list or not all(type(s) is dict for s in steps):
+            raise ModelFileError(f"malformed steps of {cls!r} in the manifest")
+        for step in steps:
+            _check_node(step.get("node"), allow, expected, names, depth + 1)
     elif kind == "choice":
-        for ref in _iter_refs([node.get("params"), node.get("attributes")]):
-            raise UnsafeModelError(f"the manifest names {ref!r} in the attributes of {cls!r}; refusing to load")
+        for t, value in _iter_values([node.get("params"), node.get("attributes")]):
+            if t in ("ref", "object", "estimator"):
+                named = value.get("name", value.get("class", t))
+                raise UnsafeModelError(
+                    f"the manifest names {named!r:.80} in the attributes of {cls!r}, which hold only data; "
+                    "refusing to load"
+                )
         _member(node.get("tensors"), expected, names)
         candidates = node.get("candidates")
         if not isinstance(candidates, list) or not all(isinstance(c, dict) for c in candidates):
             raise ModelFileError(f"malformed candidates of {cls!r} in the manifest")
         for candidate in candidates:
-            _check_node(candidate.get("node"), allow, expected, names)
+            _check_node(candidate.get("node"), allow, expected, names, depth + 1)
     elif kind == "skorch":
-        for ref in _iter_refs([node.get("params"), node.get("attributes"), node.get("build_state")]):
-            if ref not in allow:
+        for t, value in _iter_values(node.get("params")):
+            if t == "ref" and value.get("name") not in allow:
                 raise UnsafeModelError(
-                    f"the manifest names {ref!r} in the parameters of {cls!r}, which is not "
+                    f"the manifest names {value.get('name')!r:.80} in the parameters of {cls!r}, which is not "
                     "on the allow-list; refusing to load"
+                )
+            if t == "object" and value.get("class") not in allow.objects:
+                raise UnsafeModelError(
+                    f"the manifest asks to build a {value.get('class')!r:.80} in the parameters of {cls!r}, which is "
+                    "not on the allow-list of objects built from a file (training callbacks and validation "
+                    "splits); refusing to load"
+                )
+            if t == "estimator":
+                _check_node(value.get("node"), allow, expected, names, depth + 1)
+        for t, value in _iter_values([node.get("attributes"), node.get("build_state")]):
+            if t in ("ref", "object", "estimator"):
+                named = value.get("name", value.get("class", t))
+                raise UnsafeModelError(
+                    f"the manifest names {named!r:.80} in the fitted state of {cls!r}, which holds only data and "
+                    "is not on the allow-list; refusing to load"
                 )
         _member(node.get("tensors"), expected, names)
     elif kind == "skops":
@@ -1071,11 +1349,13 @@ def _check_node(node, allow, expected, names):
         if node.get("tensors"):
             _member(node["tensors"], expected, names)
         lm = node.get("language_model") or {}
+        if type(lm) is not dict or type(lm.get("included_files", [])) is not list:
+            raise ModelFileError(f"malformed language-model reference of {cls!r} in the manifest")
         for rel in lm.get("included_files", []):
             _check_lm_member(rel)
             _member(f"{node['file'].rsplit('.', 1)[0]}/language_model/{rel}", expected, names)
     else:
-        raise ModelFileError(f"unknown node kind {kind!r} in manifest")
+        raise ModelFileError(f"unknown node kind {kind!r:.40} in manifest")
 
 
 def _check_lm_member(rel):
@@ -1139,9 +1419,18 @@ def _load_node(node, ctx):
         cls = ctx["allow"].resolve(node["class"], what="a pipeline")
         if not issubclass(cls, Pipeline):
             raise UnsafeModelError(f"{node['class']!r} is not a Pipeline")
-        steps = [(s["name"], _load_node(s["node"], ctx)) for s in node["steps"]]
-        params = {k: v for k, v in node.get("params", {}).items() if isinstance(v, (bool, int, str, type(None)))}
-        return cls(steps, **params)
+        steps = node["steps"]
+        if type(steps) is not list or not all(type(s) is dict and type(s.get("name")) is str for s in steps):
+            raise ModelFileError(f"{ctx['path']}: malformed pipeline steps")
+        steps = [(s["name"], _load_node(s["node"], ctx)) for s in steps]
+        params = node.get("params", {})
+        if type(params) is not dict or "steps" in params:
+            raise ModelFileError(f"{ctx['path']}: malformed pipeline parameters")
+        params = ctx["allow"].check(cls, params, where=f"{ctx['path']} ({cls.__name__})")
+        try:
+            return cls(steps, **params)
+        except TypeError as exc:
+            raise ModelFileError(f"{ctx['path']}: invalid pipeline parameters ({exc})") from exc
     if kind == "choice":
         return _load_choice(node, ctx)
     if kind == "skorch":
@@ -1152,7 +1441,7 @@ def _load_node(node, ctx):
 def _load_choice(node, ctx):
     from sklearn.base import clone
 
-    from .models.choice import InnerCVChoiceClassifier
+    from ..models.choice import InnerCVChoiceClassifier
 
     cls = ctx["allow"].resolve(node["class"], what="an inner-CV choice")
     if not issubclass(cls, InnerCVChoiceClassifier):
@@ -1180,7 +1469,7 @@ def _load_choice(node, ctx):
         average=params["average"],
         random_state=params["random_state"],
     )
-    dec = _Decoder(ctx["allow"], _read_tensors(ctx["zf"], node["tensors"]))
+    dec = _Decoder(ctx["allow"], _read_tensors(ctx["zf"], node["tensors"]), where=ctx["path"], data_only=True)
     attributes = node.get("attributes")
     if not isinstance(attributes, dict):
         raise ModelFileError(f"invalid fitted attributes of {cls.__name__}")
@@ -1204,9 +1493,16 @@ def _load_skorch(node, ctx):
     cls = ctx["allow"].resolve(node["class"], what="a skorch net")
     if not issubclass(cls, NeuralNet):
         raise UnsafeModelError(f"{node['class']!r} is not a skorch net")
+    where = f"{ctx['path']} ({cls.__name__})"
     tensors = _read_tensors(ctx["zf"], node["tensors"])
-    dec = _Decoder(ctx["allow"], tensors)
-    params = {k: dec.decode(v) for k, v in node["params"].items()}
+    dec = _Decoder(ctx["allow"], tensors, where=where, ctx=ctx)
+    saved = node["params"]
+    if type(saved) is not dict:
+        raise ModelFileError(f"{where}: malformed parameters")
+    params = {k: dec.decode(v) for k, v in saved.items()}
+    # every value checked against the class's schema before the net is built:
+    # compile options, torch.load options and paths go back to their defaults
+    params = ctx["allow"].check(cls, params, where=where)
     if ctx["device"] is not None:
         params["device"] = ctx["device"]
     elif str(params.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
@@ -1223,35 +1519,106 @@ def _load_skorch(node, ctx):
     after = {}
     if hasattr(cls, "params_for_restore"):
         params, after = cls.params_for_restore(params)
-    net = cls(**params)
-    attributes = dict(node.get("attributes", {}))
-    legacy_state = attributes.pop("_module_context_", None)  # format 1
-    for k, v in attributes.items():
-        _check_attribute_name(cls, k)
-        setattr(net, k, dec.decode(v))
-    build_state = node.get("build_state")
-    build_state = dec.decode(build_state) if build_state is not None else None
-    if build_state is None and legacy_state is not None:
-        build_state = _legacy_build_state(dec.decode(legacy_state), tensors)
-    if hasattr(net, "initialize_for_restore"):
-        net.initialize_for_restore(build_state, after)
-    else:
-        net.initialize()
-    for prefix, keys in node.get("state_dicts", {}).items():
+    state = _DataState(node, tensors, cls, where, ctx)
+    state_dicts = state.state_dicts()
+    # a dry run on PyTorch's meta device allocates nothing: the network the file
+    # describes must have exactly the shapes of the weights the file holds
+    probe = state.build(cls, {**params, "device": "meta"}, after, meta=True)
+    _check_shapes(probe, state_dicts, tensors, where)
+    del probe
+    net = state.build(cls, params, after)
+    for prefix, keys in state_dicts.items():
+        module = getattr(net, prefix + "_")
+        try:
+            module.load_state_dict({k: tensors[f"state.{prefix}.{k}"] for k in keys})
+        except RuntimeError as exc:
+            raise ModelFileError(f"{where}: weights of {cls.__name__}.{prefix}_ do not fit its module: {exc}") from exc
+    history = node.get("history")
+    if history is not None:
+        if type(history) is not list or not is_plain_data(history):
+            raise ModelFileError(f"{where}: malformed training history")
+        net.history_ = History(history)
+    return net
+
+
+class _DataState:
+    """A skorch node's fitted attributes and build state: data only, never objects."""
+
+    def __init__(self, node, tensors, cls, where, ctx):
+        self.node, self.tensors, self.cls, self.where = node, tensors, cls, where
+        dec = _Decoder(ctx["allow"], tensors, where=where, data_only=True)
+        attributes = node.get("attributes", {})
+        if type(attributes) is not dict:
+            raise ModelFileError(f"{where}: malformed fitted attributes")
+        attributes = dict(attributes)
+        legacy = attributes.pop("_module_context_", None)  # format 1
+        self.attributes = {}
+        for k, v in attributes.items():
+            _check_attribute_name(cls, k)
+            self.attributes[k] = dec.decode(v)
+        build_state = node.get("build_state")
+        self.build_state = dec.decode(build_state) if build_state is not None else None
+        if self.build_state is None and legacy is not None:
+            self.build_state = _legacy_build_state(dec.decode(legacy), tensors)
+
+    def state_dicts(self):
+        state_dicts = self.node.get("state_dicts", {})
+        if type(state_dicts) is not dict or not all(
+            type(p) is str and p in ("module", "criterion") and type(keys) is list and all(type(k) is str for k in keys)
+            for p, keys in state_dicts.items()
+        ):
+            raise ModelFileError(f"{self.where}: malformed weight index")
+        for prefix, keys in state_dicts.items():
+            missing = [k for k in keys if f"state.{prefix}.{k}" not in self.tensors]
+            if missing:
+                raise ModelFileError(f"{self.where}: weights {missing[:3]} of {prefix}_ are missing from the file")
+        return state_dicts
+
+    def build(self, cls, params, after, *, meta=False):
+        import copy
+
+        import torch
+
+        net = cls(**params)
+        for k, v in self.attributes.items():
+            setattr(net, k, v)
+        build_state = copy.copy(self.build_state) if isinstance(self.build_state, dict) else self.build_state
+        context = torch.device("meta") if meta else _nullcontext()
+        with context:
+            if hasattr(net, "initialize_for_restore"):
+                net.initialize_for_restore(build_state, after)
+            else:
+                net.initialize()
+        return net
+
+
+def _nullcontext():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _check_shapes(net, state_dicts, tensors, where):
+    """The modules built from the file's parameters hold exactly the file's weights."""
+    import torch
+
+    for prefix in ("module", "criterion"):
         module = getattr(net, prefix + "_", None)
         if not isinstance(module, torch.nn.Module):
-            raise ModelFileError(f"{cls.__name__} has no module {prefix!r} after initialisation")
-        missing = [k for k in keys if f"state.{prefix}.{k}" not in tensors]
-        if missing:
-            raise ModelFileError(f"weights {missing[:3]} of {cls.__name__}.{prefix}_ are missing from the file")
-        state = {k: tensors[f"state.{prefix}.{k}"] for k in keys}
-        try:
-            module.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ModelFileError(f"weights of {cls.__name__}.{prefix}_ do not fit its module: {exc}") from exc
-    if node.get("history") is not None:
-        net.history_ = History(node["history"])
-    return net
+            if prefix in state_dicts:
+                raise ModelFileError(f"{where}: no {prefix} to receive the weights the file holds")
+            continue
+        built = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        stored = {k: tuple(tensors[f"state.{prefix}.{k}"].shape) for k in state_dicts.get(prefix, [])}
+        if built != stored:
+            extra = sorted(set(built) - set(stored))[:3]
+            missing = sorted(set(stored) - set(built))[:3]
+            wrong = sorted(k for k in set(built) & set(stored) if built[k] != stored[k])[:3]
+            raise ModelFileError(
+                f"{where}: the network its parameters describe does not match the weights it holds "
+                f"(not stored: {extra}, not in the network: {missing}, other shapes: "
+                f"{[(k, built[k], stored[k]) for k in wrong]}); refusing to build it"
+            )
 
 
 _ATTRIBUTE_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*_")
@@ -1297,18 +1664,6 @@ def _schema_types(obj):
             yield from _schema_types(v)
 
 
-@functools.cache
-def _skops_default_trusted():
-    from skops.io import _trusted_types as tt
-
-    names = set()
-    for attr in dir(tt):
-        value = getattr(tt, attr)
-        if attr.endswith("_NAMES") and isinstance(value, list):
-            names.update(v for v in value if isinstance(v, str))
-    return names
-
-
 def _load_skops(node, ctx):
     import skops.io as sio
 
@@ -1330,7 +1685,7 @@ def _load_skops(node, ctx):
             raise UnsafeModelError(f"{node['file']} contains pickle data ({name}); refusing to load")
     refused = sorted(t for t in untrusted if t not in allow)
     # our own walk of the schema as well, in case a node type escapes skops' audit
-    refused += sorted(t for t in set(_schema_types(schema)) - set(untrusted) if t not in allow and not _skops_trusts(t))
+    refused += sorted(t for t in set(_schema_types(schema)) - set(untrusted) if t not in allow)
     if refused:
         raise UnsafeModelError(f"{node['file']} asks to load types that are not trusted: {refused}; refusing to load")
     if node["class"] not in {f"{schema.get('__module__')}.{schema.get('__class__')}"}:
@@ -1339,13 +1694,31 @@ def _load_skops(node, ctx):
         est = sio.loads(data, trusted=sorted(untrusted))
     except Exception as exc:
         raise ModelFileError(f"cannot load {node['file']}: {exc}") from exc
+    # skops built it without calling its constructor; its values are checked now,
+    # before anything uses them (paths and compile options go back to defaults)
+    lm = node.get("language_model")
+    lm_param = lm.get("param") if isinstance(lm, dict) else None
+    if lm_param is not None and lm_param == _language_model_param(est):
+        if lm.get("included_files"):
+            # the model stored in the file replaces the reference
+            est.__dict__[lm_param] = inspect.signature(type(est).__init__).parameters[lm_param].default
+    ctx["allow"].check_built(est, where=f"{ctx['path']} ({node['file']}, {type(est).__name__})")
     if node.get("tensors"):
         tensors = _read_tensors(ctx["zf"], node["tensors"])
-        for k in node.get("tensor_attributes", []):
+        attrs = node.get("tensor_attributes", [])
+        if type(attrs) is not list:
+            raise ModelFileError(f"{node['file']}: malformed tensor attributes")
+        for k in attrs:
+            _check_attribute_name(type(est), k)
+            if f"attr.{k}" not in tensors:
+                raise ModelFileError(f"{node['file']}: tensor attribute {k!r:.40} is missing from the file")
             setattr(est, k, tensors[f"attr.{k}"])
-    lm = node.get("language_model")
     if lm:
+        if type(lm) is not dict:
+            raise ModelFileError(f"{node['file']}: malformed language-model reference")
         _restore_language_model(est, node, lm, ctx)
+    elif lm_param is None and ctx["language_model"] is not None and _language_model_param(est) is not None:
+        est.set_params(**{_language_model_param(est): ctx["language_model"]})
     if ctx["device"] is not None and "device" in getattr(est, "get_params", dict)():
         est.set_params(device=ctx["device"])
     return est
@@ -1366,26 +1739,73 @@ _SAFE_BUILTINS = frozenset(
         "complex",
         "bool",
         "NoneType",
-        "slice",
     )
 )
 
 
-def _skops_trusts(name):
-    """Types skops itself trusts by default: containers, numpy arrays/scalars, sklearn estimators."""
-    if name in _SAFE_BUILTINS or name in _skops_default_trusted():
-        return True
-    if name.startswith("numpy.") and name.count(".") == 1:
-        value = getattr(np, name.split(".", 1)[1], None)
-        return inspect.isclass(value) and issubclass(value, (np.generic, np.ndarray, np.dtype))
-    return False
+@functools.cache
+def _exact_numpy_types():
+    """numpy's array, dtype, dtype classes, scalar types and legacy random state, by exact name.
+
+    Listed one by one: a subclass of ``ndarray`` (``numpy.memmap`` opens a file
+    named by its arguments; ``numpy.matrix``, ``numpy.recarray``) is never trusted.
+    """
+    import numpy.dtypes
+
+    types = [np.ndarray, np.dtype, np.random.RandomState, np.random.MT19937, np.random.Generator, np.random.PCG64]
+    types += [
+        np.bool_,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+        np.longdouble,
+        np.complex64,
+        np.complex128,
+        np.str_,
+        np.bytes_,
+        np.void,
+        np.object_,
+    ]
+    names = {_dotted(t) for t in types}
+    # the scalar types also under the names skops writes (``numpy.float64``)
+    names |= {f"numpy.{t.__name__}" for t in types if getattr(np, t.__name__, None) is t}
+    # one dtype class per scalar type (``numpy.dtypes.Float64DType``)
+    for value in vars(numpy.dtypes).values():
+        if inspect.isclass(value) and issubclass(value, np.dtype) and value is not np.dtype:
+            names.add(_dotted(value))
+    return frozenset(names)
+
+
+def _exact_data_type(name):
+    """Builtin containers and numpy's exact types (never a subclass of them)."""
+    return name in _SAFE_BUILTINS or name in _exact_numpy_types()
+
+
+def _sklearn_estimator(name):
+    """A scikit-learn estimator class, by the exact name it is defined under."""
+    if not name.startswith("sklearn.") or "._" not in name and name.count(".") < 2:
+        return False
+    from sklearn.base import BaseEstimator
+
+    obj = _import_exact(name)
+    return inspect.isclass(obj) and issubclass(obj, BaseEstimator) and obj.__module__.startswith("sklearn.")
 
 
 def _restore_language_model(est, node, lm, ctx):
     param = lm.get("param")
-    if param not in _LM_PARAM_NAMES:
-        raise ModelFileError(f"unknown language-model parameter {param!r}")
+    if param not in _LM_PARAM_NAMES or param != _language_model_param(est):
+        raise ModelFileError(f"unknown language-model parameter {param!r:.40} of {type(est).__name__}")
     included = lm.get("included_files")
+    if included is not None and (type(included) is not list or not all(type(r) is str for r in included)):
+        raise ModelFileError(f"{node['file']}: malformed list of language-model files")
     if included:
         target = ctx["lm_dir"]
         target = Path(target) if target is not None else Path(tempfile.mkdtemp(prefix="llmrad-lm-"))
@@ -1414,7 +1834,14 @@ def _restore_language_model(est, node, lm, ctx):
                     )
         est.set_params(**{param: str(target)})
         return
-    current = _model_fingerprint(lm.get("id"), lm.get("revision"))
+    if ctx["language_model"] is not None:
+        # the user names the language model (a folder on this machine is never taken from a file)
+        est.set_params(**{param: os.fspath(ctx["language_model"])})
+    ref = est.get_params(deep=False)[param]
+    if ref != lm.get("id"):
+        # a path in the file was not taken (io.values), or the user gave another model
+        lm = {**lm, "id": ref, "resolved_revision": lm.get("resolved_revision") if ctx["language_model"] else None}
+    current = _model_fingerprint(ref, lm.get("revision") if isinstance(lm.get("revision"), str) else None)
     changed = [
         k
         for k in ("resolved_revision", "config_sha256")

@@ -1,0 +1,536 @@
+"""What a model file may set: parameter *values*, checked class by class.
+
+A model file names classes (checked by the allow-list in :mod:`sklearn_llmrad.io`)
+and gives them parameter values. Names alone are not enough: a file that sets
+``compile=True`` with Inductor options on a skorch net runs a shell command at the
+first prediction, and one that gives a path to ``cache_dir`` makes predictions
+write the victim's clinical texts where the file chose. So every value is checked
+against a schema before the estimator is built:
+
+- **Derived from** ``_parameter_constraints`` where the class declares them
+  (scikit-learn's and this package's estimators), so the schema cannot drift from
+  what ``fit`` validates: a number must lie in its ``Interval``, a string must be
+  one of its ``StrOptions``, ``"boolean"`` is a bool, a type is matched exactly.
+- **Never from a file** (:data:`NEVER_FROM_FILE`): compile switches and options,
+  ``torch.load`` options, cache folders, pipeline memory, weights files. A file
+  that sets them to anything but the class default gets the default back, with a
+  :class:`ModelFileWarning` that names them.
+- **Paths**: a parameter whose constraints admit :class:`os.PathLike` takes only a
+  *name* from a file (one of its ``StrOptions``, or a model-hub id such as
+  ``org/model``), never a file-system path; a path is reset to the default with a
+  warning.
+- **Callables** only from a fixed list of functions; **objects** only of exact
+  allow-listed classes, themselves checked the same way.
+- Anything a class does not declare must be plain data: numbers, strings,
+  booleans, ``None`` and lists, tuples and dicts of those.
+
+What fails these checks raises :class:`UnsafeModelError` and nothing is built.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import re
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+
+__all__ = [
+    "NEVER_FROM_FILE",
+    "ModelFileWarning",
+    "UnsafeModelError",
+    "ValuePolicy",
+    "check_estimator_values",
+    "check_params",
+    "is_model_name",
+    "is_plain_data",
+    "never_from_file",
+]
+
+#: Parameter names (the last part of a ``prefix__name`` too) whose values are
+#: never taken from a model file: they compile code, load pickles or name
+#: places on the loading machine's disk.
+NEVER_FROM_FILE = frozenset(
+    {
+        "compile",
+        "torch_load_kwargs",
+        "torch_load_default_kwargs",
+        "memory",
+        "cache_dir",
+        "weights_file",
+        "pin_memory_device",
+        "multiprocessing_context",
+        "worker_init_fn",
+        "collate_fn",
+        "sampler",
+        "batch_sampler",
+        "generator",
+    }
+)
+
+# Every routed parameter under these prefixes is dropped (torch.compile options).
+_NEVER_PREFIXES = ("compile__",)
+
+# How deep plain data may nest in a parameter value.
+_MAX_DEPTH = 32
+
+# A model-hub id: "name" or "org/name"; no absolute path, no "..", no "~".
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
+# ... and not a file name relative to the working folder (a settings or weights file)
+_FILE_SUFFIX = re.compile(r"\.(ya?ml|json|txt|pth?|bin|ckpt|safetensors|pkl|pickle|npy|npz|h5|onnx|zip|tar|gz)$", re.I)
+
+
+class UnsafeModelError(ValueError):
+    """A model file asks for something that could run code, or touch files, on load.
+
+    Raised before anything from the file is imported, constructed or executed:
+    a class outside the allow-list, a parameter value its class does not allow,
+    a skops payload with untrusted types, or pickle data inside the archive.
+
+    Examples
+    --------
+    >>> err = UnsafeModelError("manifest names 'os.system', which is not allow-listed")
+    >>> isinstance(err, ValueError)
+    True
+    """
+
+
+class ModelFileWarning(UserWarning):
+    """A value in a model file was not taken: the class default is used instead.
+
+    Examples
+    --------
+    >>> issubclass(ModelFileWarning, UserWarning)
+    True
+    """
+
+
+def is_model_name(value):
+    """Whether ``value`` is a model name (``"imagenet"``, ``"org/model"``), not a path.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_model_name("dmis-lab/biobert-base-cased-v1.2")
+    True
+    >>> is_model_name("/home/me/.bashrc"), is_model_name("../x"), is_model_name("a/b/c")
+    (False, False, False)
+    >>> is_model_name("params.yaml"), is_model_name("resnet50.pth")
+    (False, False)
+    """
+    return (
+        type(value) is str
+        and len(value) <= 256
+        and _MODEL_NAME.fullmatch(value) is not None
+        and ".." not in value
+        and not value.startswith("~")
+        and _FILE_SUFFIX.search(value) is None
+    )
+
+
+def never_from_file(name):
+    """Whether a parameter (or routed ``prefix__name``) is never taken from a file.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> never_from_file("compile"), never_from_file("compile__options")
+    (True, True)
+    >>> never_from_file("module__weights_file"), never_from_file("lr")
+    (True, False)
+    """
+    return name.startswith(_NEVER_PREFIXES) or name.rsplit("__", 1)[-1] in NEVER_FROM_FILE
+
+
+def is_plain_data(value, *, depth=0):
+    """Numbers, strings, booleans, None, and lists / tuples / dicts of those.
+
+    Exact types only (a subclass of ``str`` or ``dict`` is not plain data).
+    Numeric and string numpy arrays and scalars count as plain.
+
+    Parameters
+    ----------
+    value : object
+    depth : int, default=0
+        How deeply this call is nested in another value (values nest at most
+        32 levels).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_plain_data({"a": [1, 2.5, None, ("x", True)]})
+    True
+    >>> is_plain_data(print), is_plain_data(object())
+    (False, False)
+    """
+    if depth > _MAX_DEPTH:
+        return False
+    if value is None or type(value) in (bool, int, float, str, np.bool_):
+        return True
+    if type(value) in _NUMPY_SCALARS:
+        return True
+    if type(value) is np.ndarray:
+        return value.dtype.kind in "biufUS"
+    if type(value) in (list, tuple):
+        return all(is_plain_data(v, depth=depth + 1) for v in value)
+    if type(value) is dict:
+        return all(type(k) in (str, int) and is_plain_data(v, depth=depth + 1) for k, v in value.items())
+    return False
+
+
+_NUMPY_SCALARS = frozenset(
+    {
+        np.float16,
+        np.float32,
+        np.float64,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.str_,
+    }
+)
+
+
+def _default(cls, name):
+    """The constructor default of ``name`` (a routed or unknown name has none)."""
+    try:
+        parameter = inspect.signature(cls.__init__).parameters.get(name)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return inspect.Parameter.empty
+    if parameter is None:
+        return inspect.Parameter.empty
+    return parameter.default
+
+
+def _same(a, b):
+    try:
+        return bool(a is b or a == b)
+    except Exception:  # array comparisons and the like: not the same
+        return False
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Checker:
+    """Checks one value against a class's constraints for one parameter."""
+
+    def __init__(self, cls, *, policy, where):
+        self.cls = cls
+        self.policy = policy
+        self.where = where
+
+    def refuse(self, name, value, why):
+        raise UnsafeModelError(
+            f"{self.where}: the model file sets {self.cls.__name__}({name}={_short(value)}), {why}; refusing to load"
+        )
+
+    def satisfies(self, constraint, value, name, depth):
+        """Whether ``value`` meets one constraint, reading it as data only."""
+        from sklearn.base import BaseEstimator
+        from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+
+        if constraint is None:
+            return value is None
+        if constraint is callable:  # sklearn writes the builtin for "any callable"
+            return self.policy.allowed_ref(value)
+        if isinstance(constraint, str):
+            if constraint == "boolean":
+                return type(value) in (bool, np.bool_)
+            if constraint == "random_state":
+                return (
+                    value is None
+                    or (type(value) in (int, np.int64) and 0 <= value < 2**32)
+                    or (type(value) is np.random.RandomState)
+                )
+            if constraint == "verbose":
+                return type(value) in (bool, int, np.int64)
+            if constraint == "array-like":
+                return type(value) in (list, tuple, np.ndarray) and is_plain_data(value)
+            if constraint == "nan":
+                return type(value) is float and math.isnan(value)
+            if constraint == "callable":
+                return self.policy.allowed_ref(value)
+            if constraint == "cv_object":
+                return value is None or (type(value) is int and value >= 2) or self.policy.allowed_object(type(value))
+            if constraint == "missing_values":
+                return value is None or type(value) in (int, float, str)
+            if constraint == "no_validation":
+                return self.plain_or_estimator(value, depth)
+            return False  # "sparse matrix", "cv_object" and the rest: not from a file
+        if isinstance(constraint, Interval):
+            if type(value) in (bool, np.bool_) or not isinstance(value, Real):
+                return False
+            if constraint.type is Integral and not isinstance(value, Integral):
+                return False
+            return bool(constraint.is_satisfied_by(value))
+        if isinstance(constraint, (StrOptions, Options)):
+            return type(value) in (str, int, float, bool) and bool(constraint.is_satisfied_by(value))
+        if isinstance(constraint, HasMethods):
+            return self.is_allowed_estimator(value, depth)
+        if inspect.isclass(constraint):
+            if constraint is os.PathLike:
+                return False  # paths are handled before any constraint is read
+            if constraint in (str, int, float, bool):
+                return type(value) is constraint or (constraint is float and type(value) is int)
+            if constraint in (list, tuple, dict):
+                return type(value) is constraint and is_plain_data(value)
+            if issubclass(constraint, BaseEstimator):
+                return self.is_allowed_estimator(value, depth) and isinstance(value, constraint)
+            return type(value) is constraint and constraint.__module__.split(".")[0] in ("torch", "numpy")
+        hidden = getattr(constraint, "constraint", None)
+        if hidden is not None:  # sklearn's Hidden(...) wraps a public constraint
+            return self.satisfies(hidden, value, name, depth)
+        # other sklearn constraints (MissingValues, ...): only plain data is offered to them
+        is_satisfied_by = getattr(constraint, "is_satisfied_by", None)
+        if is_satisfied_by is not None and is_plain_data(value):
+            try:
+                return bool(is_satisfied_by(value))
+            except Exception:
+                return False
+        return False
+
+    def is_allowed_estimator(self, value, depth):
+        if not self.policy.allowed_estimator(type(value)):
+            return False
+        check_estimator_values(value, where=self.where, policy=self.policy, depth=depth + 1)
+        return True
+
+    def plain_or_estimator(self, value, depth):
+        """Plain data, or allow-listed classes, functions, objects and estimators."""
+        from sklearn.base import BaseEstimator
+
+        if depth > _MAX_DEPTH:
+            return False
+        if isinstance(value, BaseEstimator) and not inspect.isclass(value):
+            return self.is_allowed_estimator(value, depth)
+        if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
+            return self.policy.allowed_ref(value)
+        if self.policy.allowed_object(type(value)):
+            return True
+        if type(value) in (list, tuple):
+            return all(self.plain_or_estimator(v, depth + 1) for v in value)
+        return is_plain_data(value)
+
+
+class ValuePolicy:
+    """Which non-plain values a model file may hold: exact classes, functions, objects.
+
+    Parameters
+    ----------
+    allowed_ref : callable, default=None
+        ``allowed_ref(obj) -> bool`` for a class or function held by a parameter.
+    allowed_estimator : callable, default=None
+        ``allowed_estimator(type) -> bool``: estimator classes a parameter may hold
+        an instance of (its own parameters are checked in turn).
+    allowed_object : callable, default=None
+        ``allowed_object(type) -> bool``: other classes a parameter may hold an
+        instance of (training callbacks, validation splits), built from checked
+        parameters.
+    supplied : dict, default=None
+        Values the *caller* gives for path-like parameters of these names (a
+        local language model folder), used instead of the file's.
+
+    Examples
+    --------
+    >>> policy = ValuePolicy(allowed_ref=lambda obj: obj is print)
+    >>> policy.allowed_ref(print), policy.allowed_estimator(dict)
+    (True, False)
+    """
+
+    def __init__(self, *, allowed_ref=None, allowed_estimator=None, allowed_object=None, supplied=None):
+        self.allowed_ref = allowed_ref or _nothing
+        self.allowed_estimator = allowed_estimator or _nothing
+        self.allowed_object = allowed_object or _nothing
+        self.supplied = dict(supplied or {})
+
+
+def _nothing(value):
+    return False
+
+
+def check_params(estimator_class, params, *, where, policy=None, depth=0):
+    """Check the parameter values a model file gives ``estimator_class``; return the ones to use.
+
+    Parameters
+    ----------
+    estimator_class : type
+        The (already allow-listed) class the parameters are for.
+    params : dict
+        Decoded parameter values.
+    where : str
+        What to name in messages (the file and the step).
+    policy : ValuePolicy, default=None
+        Which classes, functions, objects and estimators a value may be or hold.
+        None: plain data only.
+    depth : int, default=0
+        How deeply this call is nested in another value (values nest at most
+        32 levels).
+
+    Returns
+    -------
+    dict
+        ``params`` with every never-from-file value reset to the class default
+        (or dropped when the class has none), with a :class:`ModelFileWarning`.
+
+    Raises
+    ------
+    UnsafeModelError
+        A value its class does not allow.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> check_params(StandardScaler, {"with_mean": False}, where="demo")
+    {'with_mean': False}
+    >>> try:
+    ...     check_params(StandardScaler, {"with_mean": print}, where="demo")
+    ... except UnsafeModelError as exc:
+    ...     print("refused")
+    refused
+    """
+    if depth > _MAX_DEPTH:
+        raise UnsafeModelError(f"{where}: parameters nest more than {_MAX_DEPTH} levels; refusing to load")
+    checker = _Checker(estimator_class, policy=policy or ValuePolicy(), where=where)
+    constraints = getattr(estimator_class, "_parameter_constraints", {}) or {}
+    out, reset = {}, []
+    for name, value in params.items():
+        if type(name) is not str:
+            raise UnsafeModelError(
+                f"{where}: parameter name {_short(name)} of {estimator_class.__name__} is not a string"
+            )
+        declared = constraints.get(name)
+        declared = [declared] if isinstance(declared, str) else list(declared or [])
+        if never_from_file(name):
+            default = _default(estimator_class, name)
+            if default is inspect.Parameter.empty:
+                if value is not None and value is not False:
+                    reset.append(f"{name}={_short(value)}")
+                continue
+            if not _same(value, default):
+                reset.append(f"{name}={_short(value)}")
+            out[name] = default
+            continue
+        if os.PathLike in declared and name in checker.policy.supplied:
+            out[name] = checker.policy.supplied[name]  # the caller's, not the file's
+            continue
+        if (
+            os.PathLike in declared
+            and type(value) is str
+            and not any(checker.satisfies(c, value, name, depth) for c in declared if c is not str)
+        ):
+            # a path-like parameter takes a model name, never a path on this disk
+            if not is_model_name(value):
+                default = _default(estimator_class, name)
+                reset.append(f"{name}={_short(value)}")
+                if default is not inspect.Parameter.empty:
+                    out[name] = default
+                continue
+            out[name] = value
+            continue
+        if declared:
+            if not any(checker.satisfies(c, value, name, depth) for c in declared):
+                checker.refuse(name, value, "a value its class does not allow from a file")
+        elif not checker.plain_or_estimator(value, depth):
+            checker.refuse(name, value, "which is neither plain data nor an allow-listed estimator")
+        out[name] = value
+    if reset:
+        warnings.warn(
+            f"{where}: {estimator_class.__name__} parameters not taken from the model file (compile options, "
+            f"pickles and paths on this machine are never read from a file; the defaults are used): "
+            f"{', '.join(reset)}. "
+            "Set them again with set_params if you trust them; give a local language model with "
+            "sklearn_llmrad.io.load(..., language_model=PATH)",
+            ModelFileWarning,
+            stacklevel=3,
+        )
+    return out
+
+
+def check_estimator_values(estimator, *, where, policy=None, depth=0):
+    """Check an estimator built from a file, in place, as :func:`check_params` does.
+
+    For estimators that a serialisation library built from a file without calling
+    their constructor (skops): their parameters are read with ``get_params``,
+    checked, and every never-from-file value is set back to its default.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+    where : str
+    policy : ValuePolicy, default=None
+        As in :func:`check_params`.
+    depth : int, default=0
+        How deeply this call is nested in another value (values nest at most
+        32 levels).
+
+    Returns
+    -------
+    estimator
+        The same object.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.pipeline import Pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> pipe = Pipeline([("s", StandardScaler())], memory="/tmp/elsewhere")
+    >>> with warnings.catch_warnings(record=True):
+    ...     warnings.simplefilter("always")
+    ...     policy = ValuePolicy(allowed_estimator=lambda t: True)
+    ...     _ = check_estimator_values(pipe, where="demo", policy=policy)
+    >>> print(pipe.memory)
+    None
+    """
+    policy = policy or ValuePolicy()
+    try:
+        params = estimator.get_params(deep=False)
+    except Exception as exc:
+        raise UnsafeModelError(f"{where}: cannot read the parameters of {type(estimator).__name__} ({exc})") from exc
+    if hasattr(estimator, "steps") and "steps" in params:
+        # Pipeline-like: the steps are estimators; the other values are checked below
+        steps = params.pop("steps")
+        if type(steps) is not list:
+            raise UnsafeModelError(f"{where}: {type(estimator).__name__}.steps is not a list")
+        for step in steps:
+            if type(step) is not tuple or len(step) != 2 or type(step[0]) is not str:
+                raise UnsafeModelError(f"{where}: malformed step {_short(step)} in {type(estimator).__name__}")
+            if step[1] is None or step[1] in ("passthrough", "drop"):
+                continue
+            if not policy.allowed_estimator(type(step[1])):
+                raise UnsafeModelError(f"{where}: step {step[0]!r} is a {type(step[1]).__name__}, not allow-listed")
+            check_estimator_values(step[1], where=where, policy=policy, depth=depth + 1)
+    checked = check_params(type(estimator), params, where=where, policy=policy, depth=depth)
+    for name, value in checked.items():
+        if value is not params[name]:
+            # a never-from-file value reset to its default
+            estimator.__dict__[name] = value
+    return estimator
