@@ -101,7 +101,7 @@ def main():
         before, cwd_before = snapshot(canary), sorted(os.listdir("."))
         load(tmp / "genuine-1.llmrad", language_model=tmp / "tiny-bert")  # imports done
         rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        outcomes, violations = collections.Counter(), []
+        outcomes, violations, guard = collections.Counter(), [], collections.Counter()
         rng = random.Random(args.seed)
         target = tmp / "m.llmrad"
         start = time.perf_counter()
@@ -116,6 +116,10 @@ def main():
                     outcomes["loaded"] += 1
                 except (ModelFileError, UnsafeModelError) as exc:
                     outcomes[type(exc).__name__] += 1
+                    # refused by a named check, or only by load's outer guard (an
+                    # unexpected exception turned into a ModelFileError)
+                    if "cannot load the model (" in str(exc):
+                        guard[str(exc).split("cannot load the model (", 1)[1].split(":", 1)[0]] += 1
                 except BaseException as exc:  # noqa: BLE001 - the contract under test
                     outcomes["violation"] += 1
                     violations.append(
@@ -137,6 +141,7 @@ def main():
         "seed": args.seed,
         "outcomes": dict(outcomes),
         "violations": violations[:50],
+        "caught_only_by_the_outer_guard": dict(guard.most_common()),
         "files_touched_outside_the_temporary_folder": touched,
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "peak_rss_after_imports_mib": round(rss_start / 1024, 1),

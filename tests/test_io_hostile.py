@@ -838,3 +838,28 @@ def test_deep_values_are_model_file_errors(saved, tmp_path, depth):
     path = _rewrite(saved, tmp_path / "deep.llmrad", manifest=lambda m: _net(m)["params"].update({"lr": value}))
     with pytest.raises(ModelFileError):
         load(path)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("iterator_valid__num_workers", 10**6),
+        ("iterator_valid__batch_sampler_x", 1),
+        ("dataset__X", [1, 2]),
+        ("train_split__cv", 5),
+        ("optimizer__lr", "fast"),
+        ("module__x", {"$type": "ref", "name": "builtins.print"}),
+    ],
+)
+def test_routed_parameters_follow_a_schema(saved, tmp_path, name, value):
+    path = _rewrite(saved, tmp_path / "evil.llmrad", manifest=lambda m: _net(m)["params"].update({name: value}))
+    with pytest.raises(UnsafeModelError):
+        load(path)
+
+
+def test_routed_parameters_within_the_schema_load(saved, tmp_path):
+    def edit(m):
+        _net(m)["params"].update({"optimizer__weight_decay": 0.01, "iterator_valid__num_workers": 0})
+
+    loaded = load(_rewrite(saved, tmp_path / "ok.llmrad", manifest=edit))
+    assert loaded[-1].get_params()["optimizer__weight_decay"] == 0.01

@@ -376,6 +376,70 @@ def _nothing(value):
     return False
 
 
+def _routed_schema():
+    """Routed ``prefix__name`` parameters of skorch nets a file may set, and their values.
+
+    ``module__*`` and ``criterion__*`` reach the network's and the loss's
+    constructors (the network's sizes are checked against the stored weights
+    anyway) and ``callbacks__*`` a callback's: plain data. Optimizer and data
+    loader options are listed one by one; anything else (``dataset__*``,
+    ``train_split__*``, a loader's ``collate_fn``, ``sampler``, worker settings
+    beyond a handful of processes) is refused.
+    """
+    from sklearn.utils._param_validation import Interval
+
+    nonneg = [Interval(Real, 0, None, closed="left")]
+    flag = ["boolean"]
+    optimizer = {
+        "lr": nonneg,
+        "weight_decay": nonneg,
+        "eps": nonneg,
+        "momentum": nonneg,
+        "dampening": nonneg,
+        "alpha": nonneg,
+        "betas": ["array-like"],
+        "nesterov": flag,
+        "amsgrad": flag,
+        "maximize": flag,
+        "foreach": ["boolean", None],
+        "fused": ["boolean", None],
+    }
+    loader = {
+        "batch_size": [Interval(Integral, -1, None, closed="left")],
+        "shuffle": flag,
+        "drop_last": flag,
+        "num_workers": [Interval(Integral, 0, 16, closed="both")],
+        "pin_memory": flag,
+        "persistent_workers": flag,
+        "prefetch_factor": [Interval(Integral, 1, 64, closed="both"), None],
+        "timeout": nonneg,
+    }
+    return {
+        "module": None,
+        "criterion": None,
+        "callbacks": None,
+        "optimizer": optimizer,
+        "iterator_train": loader,
+        "iterator_valid": loader,
+    }
+
+
+def _check_routed(checker, name, value):
+    prefix, leaf = name.split("__", 1)
+    schema = _routed_schema()
+    if prefix not in schema:
+        checker.refuse(name, value, f"a routed parameter ({prefix}__*) never taken from a file")
+    rules = schema[prefix]
+    if rules is None:
+        if not is_plain_data(value):
+            checker.refuse(name, value, "which is not plain data")
+        return
+    if leaf not in rules:
+        checker.refuse(name, value, f"an option of {prefix} that is not taken from a file")
+    if not any(checker.satisfies(c, value, name, 0) for c in rules[leaf]):
+        checker.refuse(name, value, "a value outside what the option allows from a file")
+
+
 def check_params(estimator_class, params, *, where, policy=None, depth=0):
     """Check the parameter values a model file gives ``estimator_class``; return the ones to use.
 
@@ -454,6 +518,10 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
                 if default is not inspect.Parameter.empty:
                     out[name] = default
                 continue
+            out[name] = value
+            continue
+        if "__" in name and not declared:
+            _check_routed(checker, name, value)
             out[name] = value
             continue
         if declared:
