@@ -560,6 +560,10 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
     #: in-memory embedding cache has an entry per training lesion's clinical
     #: sentence, keyed by a hash of the text, and is rebuilt on demand; the
     #: digest of a local model directory describes files on this machine only.
+    #: Parameters that name a language model by its hub id (``org/model``): a
+    #: model file may set them to an id, never to a folder (``sklearn_llmrad.io``).
+    model_id_parameters = ("model",)
+
     transient_attributes = ("_embedding_memory", "_cache_stats", "_model_digest")
 
     _parameter_constraints: dict = {

@@ -766,6 +766,10 @@ class SemanticPrior(BaseEstimator):
     True
     """
 
+    #: Parameters that name a language model by its hub id (``org/model``): a
+    #: model file may set them to an id, never to a folder (``sklearn_llmrad.io``).
+    model_id_parameters = ("language_model",)
+
     _parameter_constraints: dict = {
         "language_model": [str, os.PathLike],
         "revision": [str, None],

@@ -8,6 +8,7 @@ columns, and appends those unchanged after the selected features.
 
 from __future__ import annotations
 
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.feature_selection import SelectorMixin, f_classif, mutual_info_classif
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_feature_names_in,
@@ -185,7 +186,8 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
-        "prior": "no_validation",  # None, a SemanticPrior or a saved prior directory (checked in fit)
+        # None, a fitted SemanticPrior or a saved prior folder (loaded and checked in fit)
+        "prior": [None, HasMethods(["feature_weights"]), str, os.PathLike],
         "prior_gamma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
     }
 

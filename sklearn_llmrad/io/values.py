@@ -17,8 +17,9 @@ against a schema before the estimator is built:
   :class:`ModelFileWarning` that names them.
 - **Paths**: a parameter whose constraints admit :class:`os.PathLike` takes only a
   *name* from a file (one of its ``StrOptions``, or a model-hub id such as
-  ``org/model``), never a file-system path; a path is reset to the default with a
-  warning.
+  ``org/model`` where the class lists the parameter in its public
+  ``model_id_parameters``), never a file-system path; a path is reset to the
+  default with a warning.
 - **Callables** only from a fixed list of functions; **objects** only of exact
   allow-listed classes, themselves checked the same way.
 - Anything a class does not declare must be plain data: numbers, strings,
@@ -278,6 +279,8 @@ class _Checker:
                 return type(value) is float and math.isnan(value)
             if constraint == "callable":
                 return self.policy.allowed_ref(value)
+            if constraint == "class":  # an allow-listed class (a network, loss, optimizer, loader)
+                return inspect.isclass(value) and self.policy.allowed_ref(value)
             if constraint == "cv_object":
                 return value is None or (type(value) is int and value >= 2) or self.policy.allowed_object(type(value))
             if constraint == "missing_values":
@@ -374,6 +377,25 @@ class ValuePolicy:
 
 def _nothing(value):
     return False
+
+
+def _skorch_schema():
+    """skorch's own constructor parameters, which its classes do not declare in ``_parameter_constraints``."""
+    from sklearn.utils._param_validation import StrOptions
+
+    return {
+        "module": ["class"],
+        "criterion": ["class"],
+        "optimizer": ["class"],
+        "iterator_train": ["class"],
+        "iterator_valid": ["class"],
+        "dataset": ["class"],
+        "predict_nonlinearity": [StrOptions({"auto"}), None],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "use_caching": [StrOptions({"auto"}), "boolean"],
+        "classes": [None, "array-like"],
+    }
 
 
 def _routed_schema():
@@ -491,7 +513,7 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
             raise UnsafeModelError(
                 f"{where}: parameter name {_short(name)} of {estimator_class.__name__} is not a string"
             )
-        declared = constraints.get(name)
+        declared = constraints.get(name, _skorch_schema().get(name))
         declared = [declared] if isinstance(declared, str) else list(declared or [])
         if never_from_file(name):
             default = _default(estimator_class, name)
@@ -511,8 +533,10 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
             and type(value) is str
             and not any(checker.satisfies(c, value, name, depth) for c in declared if c is not str)
         ):
-            # a path-like parameter takes a model name, never a path on this disk
-            if not is_model_name(value):
+            # a path-like parameter takes from a file one of its named options, or a
+            # model-hub id where its class says it takes one; never a path on this disk
+            takes_ids = name in getattr(estimator_class, "model_id_parameters", ())
+            if not (takes_ids and is_model_name(value)):
                 default = _default(estimator_class, name)
                 reset.append(f"{name}={_short(value)}")
                 if default is not inspect.Parameter.empty:

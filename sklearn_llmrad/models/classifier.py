@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import os
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.utils import is_dataset, to_tensor
 
@@ -221,7 +222,8 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         "device": [StrOptions({"auto"}), str, torch.device, None],
         "random_state": ["random_state"],
         "mixed_precision": ["boolean"],
-        "prior": "no_validation",  # None, a SemanticPrior or a saved prior directory (checked in fit)
+        # None, a fitted SemanticPrior or a saved prior folder (loaded and checked in fit)
+        "prior": [None, HasMethods(["feature_weights"]), str, os.PathLike],
         "prior_gamma": [Interval(Real, 0, None, closed="left")],
         "prior_penalty": [Interval(Real, 0, None, closed="left")],
         "prior_pooling": [Interval(Real, 0, None, closed="left")],

@@ -594,7 +594,7 @@ class _TorchvisionClassifier(SkorchClassifierBase):
     virtual_params_ = MappingProxyType({})
 
     _parameter_constraints = {
-        "weights": [None, str, os.PathLike],
+        "weights": [None, StrOptions({"imagenet"}), str, os.PathLike],
         "freeze_backbone": ["boolean"],
         "augment": ["boolean"],
         "max_rotation": [Interval(Real, 0, 180, closed="both")],

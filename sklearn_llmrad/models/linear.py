@@ -13,6 +13,7 @@ the prior is used only as far as the data support it.
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -100,7 +101,8 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "prior": "no_validation",  # None, a SemanticPrior or a saved prior directory (checked in fit)
+        # None, a fitted SemanticPrior or a saved prior folder (loaded and checked in fit)
+        "prior": [None, HasMethods(["feature_weights"]), str, os.PathLike],
         "gamma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "gammas": [tuple, list],
         "Cs": [tuple, list],
