@@ -47,6 +47,7 @@ import json
 import os
 import re
 import stat
+import warnings
 from collections.abc import Mapping
 from numbers import Real
 from pathlib import Path
@@ -712,6 +713,32 @@ def _read_prior_tensors(directory, meta):
     return out
 
 
+def _language_model_for(recorded, given, directory):
+    """The language model a loaded prior embeds unseen names with: the caller's, or a recorded hub id."""
+    default = "dmis-lab/biobert-base-cased-v1.2"
+    if given is not None:
+        return os.fspath(given)
+    if recorded is None:
+        return default
+    parts = recorded.split("/")
+    hub_id = (
+        len(parts) <= 2
+        and all(p and not p.startswith((".", "~")) for p in parts)
+        and not os.path.isabs(recorded)
+        and not os.path.exists(recorded)  # an id that is also a folder here would be read as that folder
+    )
+    if hub_id:
+        return recorded
+    warnings.warn(
+        f"semantic prior folder {os.fspath(directory)!r} records the language model {recorded!r}, a folder of "
+        f"the machine that saved it, which is never followed; unseen names will be embedded with {default!r}: "
+        "pass SemanticPrior.load(..., language_model=PATH) to name the model",
+        UserWarning,
+        stacklevel=3,
+    )
+    return default
+
+
 class SemanticPrior(BaseEstimator):
     """Expected informativeness of radiomics features from their names, learned across studies.
 
@@ -1024,7 +1051,7 @@ class SemanticPrior(BaseEstimator):
         return directory
 
     @classmethod
-    def load(cls, directory, *, device="cpu", cache_dir=None):
+    def load(cls, directory, *, device="cpu", cache_dir=None, language_model=None):
         """Load a prior saved by :meth:`save`, treating the folder as untrusted data.
 
         Only ``prior.json`` and ``prior.safetensors`` are read (other files in
@@ -1046,6 +1073,11 @@ class SemanticPrior(BaseEstimator):
             Device for embedding unseen names.
         cache_dir : str or path-like, default=None
             Embedding cache for unseen names.
+        language_model : str or path-like, default=None
+            The language model that embeds unseen names (a local folder or a hub
+            id). None: the recorded one when it is a hub id (``org/model``); a
+            recorded *folder* is a path on the machine that saved the prior and
+            is never followed: the default model is used, with a warning.
 
         Returns
         -------
@@ -1064,7 +1096,7 @@ class SemanticPrior(BaseEstimator):
         tensors = _read_prior_tensors(directory, meta)
         names = meta["names"]
         prior = cls(
-            language_model=meta["language_model"] or "dmis-lab/biobert-base-cased-v1.2",
+            language_model=_language_model_for(meta["language_model"], language_model, directory),
             revision=meta["revision"],
             name_vectors=meta["name_vectors"],
             alpha=meta["alpha_param"],

@@ -458,7 +458,9 @@ def _study_prior(
     prior = None
     if folder is not None and (folder / "transfer_key.json").is_file():
         embeddings = None if cache_dir is None else str(Path(cache_dir) / "embeddings")
-        prior = SemanticPrior.load(folder, cache_dir=embeddings)
+        prior = SemanticPrior.load(
+            folder, cache_dir=embeddings, language_model=None if name_vectors == "random" else language_model
+        )
         log(f"[prior] {name_vectors} prior without {target!r}: cached ({key})")
     if prior is None:
         t0 = time.perf_counter()

@@ -823,11 +823,9 @@ def test_encrypted_members_and_bf16_weights_are_model_file_errors(saved, tmp_pat
         for k, v in st_load(dict((i.filename, d) for i, d in members)[name]).items()
     }
     bf16 = _rewrite(saved, tmp_path / "bf16.llmrad", replace={name: st_save(tensors)})
-    try:
-        loaded = load(bf16)
-    except ModelFileError:
-        return
-    loaded.predict_proba(_table()[0])  # loaded: the weights were cast to the network's dtype
+    # bfloat16 weights are cast into the float32 network (a lossy but harmless file)
+    proba = load(bf16).predict_proba(_table()[0])
+    assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1)
 
 
 @pytest.mark.parametrize("depth", [600, 900])

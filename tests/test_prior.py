@@ -127,15 +127,16 @@ def test_saved_and_loaded_prior_predict_identically(lm_prior, tmp_path, tiny_ber
     assert meta["language_model"] == str(tiny_bert_dir)
     assert meta["studies"] == ["s0", "s1", "s2", "s3"]
     assert meta["name_cleaning_version"] == "1"
-    loaded = SemanticPrior.load(tmp_path / "prior")
+    # a recorded folder is never followed: the caller names the language model
+    loaded = SemanticPrior.load(tmp_path / "prior", language_model=tiny_bert_dir)
     np.testing.assert_array_equal(loaded.predict(names), expected)
     np.testing.assert_array_equal(loaded.feature_weights(names), lm_prior.feature_weights(names))
     assert loaded.studies_ == lm_prior.studies_ and loaded.n_names_ == lm_prior.n_names_
 
 
-def test_unseen_names_are_embedded_with_the_recorded_model(lm_prior, tmp_path):
+def test_unseen_names_are_embedded_with_the_named_model(lm_prior, tmp_path, tiny_bert_dir):
     lm_prior.save(tmp_path / "p")
-    loaded = SemanticPrior.load(tmp_path / "p")
+    loaded = SemanticPrior.load(tmp_path / "p", language_model=tiny_bert_dir)
     unseen = ["FLAIR_log-sigma-2-0-mm-3D_glszm_ZoneEntropy", "T1Gd_core_GLCMcontrast_2"]
     pred = loaded.predict(unseen)
     assert np.isfinite(pred).all() and pred[0] != pred[1]
@@ -422,7 +423,7 @@ def test_saved_prior_roundtrips_exactly_and_is_fitted(prior_name, request, tmp_p
     from sklearn.utils.validation import check_is_fitted
 
     prior = request.getfixturevalue(prior_name)
-    loaded = SemanticPrior.load(prior.save(tmp_path / "p"))
+    loaded = SemanticPrior.load(prior.save(tmp_path / "p"), language_model=prior.language_model)
     check_is_fitted(loaded)
     for attr in ("alpha_", "cv_spearman_", "studies_", "n_studies_", "n_names_", "embedding_dim_", "revision_"):
         assert getattr(loaded, attr) == getattr(prior, attr), attr

@@ -407,7 +407,8 @@ class _AllowList:
 
         def allowed_object(cls):
             # training callbacks, validation splits, and the CV splitters sklearn estimators keep
-            return _dotted(cls) in self.objects or _dotted(cls) in _ALLOWED_SKLEARN_SPLITTERS
+            name = _dotted(cls)
+            return name in self.objects or name in _ALLOWED_SKLEARN_SPLITTERS or name in _ALLOWED_SKLEARN_CLASSES
 
         return ValuePolicy(
             allowed_ref=allowed_ref,
@@ -1118,6 +1119,8 @@ def load(path, *, trusted=None, device=None, language_model=None, language_model
         return _load_archive(path, trusted, device, language_model, language_model_dir)
     except (ModelFileError, UnsafeModelError, Warning):
         raise
+    except SystemExit as exc:  # raised by something the file reached: not an exit the caller asked for
+        raise ModelFileError(f"{os.fspath(path)!s}: cannot load the model (SystemExit: {exc})") from exc
     except (KeyError, IndexError) as exc:
         # a manifest entry without a field it must have
         raise ModelFileError(f"{os.fspath(path)!s}: malformed manifest (missing {exc})") from exc
@@ -1686,6 +1689,11 @@ def _load_skops(node, ctx):
     refused = sorted(t for t in untrusted if t not in allow)
     # our own walk of the schema as well, in case a node type escapes skops' audit
     refused += sorted(t for t in set(_schema_types(schema)) - set(untrusted) if t not in allow)
+    # skops rebuilds an object by handing the file's state to its class's
+    # __setstate__: only classes whose state is plain attributes may be built so
+    # (skorch nets unpickle part of their state; networks, optimizers and
+    # callbacks come only through the manifest's own nodes)
+    refused += sorted(t for t in set(_schema_types(schema)) | set(untrusted) if not _built_from_state(t, allow))
     if refused:
         raise UnsafeModelError(f"{node['file']} asks to load types that are not trusted: {refused}; refusing to load")
     if node["class"] not in {f"{schema.get('__module__')}.{schema.get('__class__')}"}:
@@ -1784,6 +1792,29 @@ def _exact_numpy_types():
     return frozenset(names)
 
 
+def _built_from_state(name, allow):
+    """Whether skops may build ``name`` by setting its state: no custom ``__setstate__``, no network."""
+    if _exact_data_type(name) or name in _ALLOWED_FUNCTIONS or name.startswith("sklearn."):
+        return True  # numpy/builtins handled by skops' own nodes; scikit-learn's classes, which skops trusts
+    if name not in allow:
+        return True  # refused above already
+    import torch
+    from sklearn.base import BaseEstimator
+    from skorch import NeuralNet
+    from skorch.callbacks import Callback
+
+    try:
+        cls = allow.resolve(name, what="a type in a skops payload", kind="any")
+    except UnsafeModelError:
+        return False
+    if not inspect.isclass(cls):
+        return True  # an allow-listed function
+    if issubclass(cls, (NeuralNet, torch.nn.Module, torch.optim.Optimizer, Callback)):
+        return False
+    own_state = [base for base in cls.__mro__ if "__setstate__" in vars(base) or "__reduce__" in vars(base)]
+    return all(base in (object, BaseEstimator) for base in own_state)
+
+
 def _exact_data_type(name):
     """Builtin containers and numpy's exact types (never a subclass of them)."""
     return name in _SAFE_BUILTINS or name in _exact_numpy_types()
@@ -1797,6 +1828,42 @@ def _sklearn_estimator(name):
 
     obj = _import_exact(name)
     return inspect.isclass(obj) and issubclass(obj, BaseEstimator) and obj.__module__.startswith("sklearn.")
+
+
+# Keys of a stored language model's config that make transformers import custom
+# code, fetch attention kernels or quantisation back ends.
+_LM_CODE_KEYS = frozenset({"auto_map", "attn_implementation", "_attn_implementation", "quantization_config"})
+
+
+def _check_language_model_size(folder):
+    """The stored language model's config describes no more weights than the file holds.
+
+    transformers initialises weights the files lack, so a small file with a
+    config asking for a 20-million-word vocabulary would allocate gigabytes at
+    the first prediction. The model is built on the meta device (no memory)
+    and its size compared with the tensors in the stored safetensors files.
+    """
+    import torch
+    import transformers
+    from safetensors import safe_open
+
+    stored = 0
+    for weights in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(weights), framework="pt") as fh:
+            for key in fh.keys():
+                stored += math.prod(fh.get_slice(key).get_shape())
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(folder), trust_remote_code=False, local_files_only=True)
+        with torch.device("meta"):
+            model = transformers.AutoModel.from_config(config, trust_remote_code=False)
+    except Exception as exc:
+        raise ModelFileError(f"the stored language model cannot be built from its config ({exc})") from exc
+    needed = sum(p.numel() for p in model.parameters())
+    if needed > stored * 1.05 + 2**20:
+        raise UnsafeModelError(
+            f"the stored language model's config describes {needed} weights but its files hold {stored}; "
+            "refusing a model that would be filled with random weights"
+        )
 
 
 def _restore_language_model(est, node, lm, ctx):
@@ -1828,10 +1895,12 @@ def _restore_language_model(est, node, lm, ctx):
                     content = json.loads((target / cfg).read_text())
                 except ValueError as exc:
                     raise ModelFileError(f"stored language model {cfg} is corrupt") from exc
-                if isinstance(content, dict) and "auto_map" in content:
+                code = sorted(set(content) & _LM_CODE_KEYS) if isinstance(content, dict) else []
+                if code:
                     raise UnsafeModelError(
-                        f"stored language model {cfg} asks for custom model code (auto_map); refusing"
+                        f"stored language model {cfg} sets {code}, which load code or kernels; refusing"
                     )
+        _check_language_model_size(target)
         est.set_params(**{param: str(target)})
         return
     if ctx["language_model"] is not None:

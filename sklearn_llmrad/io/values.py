@@ -75,6 +75,9 @@ NEVER_FROM_FILE = frozenset(
 # Every routed parameter under these prefixes is dropped (torch.compile options).
 _NEVER_PREFIXES = ("compile__",)
 
+# The devices a file may name (a device the machine lacks falls back to the CPU on load).
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,2})?")
+
 # How deep plain data may nest in a parameter value.
 _MAX_DEPTH = 32
 
@@ -279,8 +282,13 @@ class _Checker:
                 return type(value) is float and math.isnan(value)
             if constraint == "callable":
                 return self.policy.allowed_ref(value)
-            if constraint == "class":  # an allow-listed class (a network, loss, optimizer, loader)
-                return inspect.isclass(value) and self.policy.allowed_ref(value)
+            if constraint.startswith("class:"):  # an allow-listed class defined under a module prefix
+                prefix = constraint.removeprefix("class:")
+                return (
+                    inspect.isclass(value)
+                    and (value.__module__ + ".").startswith(prefix if prefix.endswith(".") else prefix + ".")
+                    and self.policy.allowed_ref(value)
+                )
             if constraint == "cv_object":
                 return value is None or (type(value) is int and value >= 2) or self.policy.allowed_object(type(value))
             if constraint == "missing_values":
@@ -373,6 +381,7 @@ class ValuePolicy:
         self.allowed_estimator = allowed_estimator or _nothing
         self.allowed_object = allowed_object or _nothing
         self.supplied = dict(supplied or {})
+        self.seen = set()  # ids of estimators already checked in this load
 
 
 def _nothing(value):
@@ -384,12 +393,13 @@ def _skorch_schema():
     from sklearn.utils._param_validation import StrOptions
 
     return {
-        "module": ["class"],
-        "criterion": ["class"],
-        "optimizer": ["class"],
-        "iterator_train": ["class"],
-        "iterator_valid": ["class"],
-        "dataset": ["class"],
+        # the package's own networks; a loss of torch.nn or of the package; a torch optimizer
+        "module": ["class:sklearn_llmrad."],
+        "criterion": ["class:torch.nn.modules.loss", "class:sklearn_llmrad."],
+        "optimizer": ["class:torch.optim."],
+        "iterator_train": ["class:torch.utils.data."],
+        "iterator_valid": ["class:torch.utils.data."],
+        "dataset": ["class:skorch.dataset", "class:sklearn_llmrad."],
         "predict_nonlinearity": [StrOptions({"auto"}), None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -452,6 +462,9 @@ def _check_routed(checker, name, value):
     if prefix not in schema:
         checker.refuse(name, value, f"a routed parameter ({prefix}__*) never taken from a file")
     rules = schema[prefix]
+    if leaf in ("device", "dtype"):
+        # would build the network outside the meta device that bounds its size
+        checker.refuse(name, value, "a placement a file never sets")
     if rules is None:
         if not is_plain_data(value):
             checker.refuse(name, value, "which is not plain data")
@@ -536,7 +549,8 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
             # a path-like parameter takes from a file one of its named options, or a
             # model-hub id where its class says it takes one; never a path on this disk
             takes_ids = name in getattr(estimator_class, "model_id_parameters", ())
-            if not (takes_ids and is_model_name(value)):
+            # an id that is also a folder here would be read as that folder
+            if not (takes_ids and is_model_name(value) and not os.path.exists(value)):
                 default = _default(estimator_class, name)
                 reset.append(f"{name}={_short(value)}")
                 if default is not inspect.Parameter.empty:
@@ -548,6 +562,8 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
             _check_routed(checker, name, value)
             out[name] = value
             continue
+        if name == "device" and type(value) is str and not _DEVICE.fullmatch(value):
+            checker.refuse(name, value, "which is not a device (auto, cpu, cuda, cuda:N, mps)")
         if declared:
             if not any(checker.satisfies(c, value, name, depth) for c in declared):
                 checker.refuse(name, value, "a value its class does not allow from a file")
@@ -620,9 +636,66 @@ def check_estimator_values(estimator, *, where, policy=None, depth=0):
             if not policy.allowed_estimator(type(step[1])):
                 raise UnsafeModelError(f"{where}: step {step[0]!r} is a {type(step[1]).__name__}, not allow-listed")
             check_estimator_values(step[1], where=where, policy=policy, depth=depth + 1)
+    if id(estimator) in policy.seen:
+        return estimator  # shared by several steps (a prior): checked once
+    policy.seen.add(id(estimator))
     checked = check_params(type(estimator), params, where=where, policy=policy, depth=depth)
     for name, value in checked.items():
         if value is not params[name]:
             # a never-from-file value reset to its default
             estimator.__dict__[name] = value
+    for name in [k for k in params if k not in checked]:
+        estimator.__dict__.pop(name, None)  # a routed option dropped by check_params
+    _check_attributes(estimator, params, where=where, policy=policy, depth=depth)
     return estimator
+
+
+def _check_attributes(estimator, params, *, where, policy, depth):
+    """Every other attribute a library restored holds data, or allow-listed estimators checked in turn.
+
+    In-memory caches a class names in its public ``transient_attributes`` are
+    never stored by a genuine file and are dropped.
+    """
+    checker = _Checker(type(estimator), policy=policy, where=where)
+    transient = set(getattr(type(estimator), "transient_attributes", ()))
+    for name in list(vars(estimator)):
+        if name in params:
+            continue
+        if name in transient:
+            del estimator.__dict__[name]
+            continue
+        value = estimator.__dict__[name]
+        if not _is_data(value, checker, depth):
+            raise UnsafeModelError(
+                f"{where}: the model file sets {type(estimator).__name__}.{name} to {_short(value)}, which is "
+                "neither data nor an allow-listed estimator; refusing to load"
+            )
+
+
+_DATA_SCALARS = (np.generic, np.dtype, np.random.RandomState, np.random.Generator, np.random.BitGenerator)
+
+
+def _is_data(value, checker, depth):
+    """Numbers, strings, arrays (object arrays of data), containers of those, or allow-listed estimators."""
+    from sklearn.base import BaseEstimator
+
+    if depth > _MAX_DEPTH:
+        return False
+    if is_plain_data(value):
+        return True
+    if type(value) is np.ndarray:
+        return value.dtype.kind != "O" or all(_is_data(v, checker, depth + 1) for v in value.ravel().tolist())
+    if isinstance(value, _DATA_SCALARS) and type(value).__module__.split(".")[0] == "numpy":
+        return type(value) is not np.memmap
+    if type(value) in (list, tuple, set, frozenset):
+        return all(_is_data(v, checker, depth + 1) for v in value)
+    if type(value) is dict:
+        return all(_is_data(k, checker, depth + 1) and _is_data(v, checker, depth + 1) for k, v in value.items())
+    if isinstance(value, BaseEstimator) and not inspect.isclass(value):
+        return checker.is_allowed_estimator(value, depth)
+    if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
+        return checker.policy.allowed_ref(value)
+    if checker.policy.allowed_object(type(value)):
+        # a plain helper object (a calibrator, a CV splitter): its own attributes are data too
+        return all(_is_data(v, checker, depth + 1) for v in getattr(value, "__dict__", {}).values())
+    return False
