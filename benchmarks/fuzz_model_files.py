@@ -34,43 +34,16 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from sklearn_llmrad._testing import mutate_model_file, save_tiny_bert  # noqa: E402
-from sklearn_llmrad.io import ModelFileError, UnsafeModelError, load, save  # noqa: E402
+from sklearn_llmrad._testing import genuine_model_files, mutate_model_file, save_tiny_bert  # noqa: E402
+from sklearn_llmrad.io import ModelFileError, UnsafeModelError, load  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results")
-FEATURES = ["original_firstorder_Mean", "original_glcm_Contrast", "original_shape_Elongation", "wavelet-LLH_glcm_Idmn"]
 
 
 def genuine_files(folder):
-    from sklearn.pipeline import make_pipeline
-
-    from sklearn_llmrad import BioBERTEncoder
-    from sklearn_llmrad.models import LLMRadiomicsClassifier
-    from sklearn_llmrad.pipelines import make_llmrad_pipeline
-
-    rng = np.random.default_rng(0)
-    y = np.r_[[0] * 10, [1] * 10]
-    X = pd.DataFrame(rng.normal(size=(20, len(FEATURES))) + 0.7 * y[:, None], columns=FEATURES)
-    X["age"] = rng.integers(40, 80, 20).astype(float)
-    X["density"] = rng.choice(list("ABCD"), 20)
-    X["history"] = "none"
-    bert = save_tiny_bert(folder / "tiny-bert")
-    choice = make_llmrad_pipeline(
-        k=3,
-        encoder=None,
-        device="cpu",
-        random_state=0,
-        classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
-    )[2:].fit(X, y)
-    encoded = make_pipeline(
-        BioBERTEncoder(model=str(bert), device="cpu"),
-        LLMRadiomicsClassifier(max_epochs=1, hidden_size=8, n_heads=2, device="cpu", random_state=0),
-    ).fit(X, y)
-    return [save(choice, folder / "choice.llmrad").read_bytes(), save(encoded, folder / "encoded.llmrad").read_bytes()]
+    return genuine_model_files(folder, language_model=save_tiny_bert(folder / "tiny-bert"))
 
 
 def snapshot(folder):

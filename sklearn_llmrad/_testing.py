@@ -6,6 +6,7 @@ from .models.fusion import FusionModule
 
 __all__ = [
     "HOSTILE_NAMES",
+    "genuine_model_files",
     "mutate_model_file",
     "ReferenceFusionModule",
     "reference_fusion_forward",
@@ -453,3 +454,65 @@ def mutate_model_file(data, rng, canary):
             for name, payload in extra:
                 zout.writestr(zipfile.ZipInfo(name), payload)
     return buffer.getvalue()
+
+
+def genuine_model_files(folder, *, language_model):
+    """Two small genuine model files to mutate: the w/o-BioBERT default method and an encoder pipeline.
+
+    The first is an inner-CV choice of the fusion network and the prior-weighted
+    linear path (choice, skops and skorch nodes); the second a text encoder on
+    ``language_model`` and a fusion network (a language-model reference).
+
+    Parameters
+    ----------
+    folder : path-like
+        Where the two files are written.
+    language_model : path-like
+        A local language model (e.g. :func:`save_tiny_bert`).
+
+    Returns
+    -------
+    list of bytes
+        The two files' contents.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> files = genuine_model_files(folder, language_model=save_tiny_bert(folder / "bert"))
+    >>> [data[:2] for data in files]
+    [b'PK', b'PK']
+    """
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import make_pipeline
+
+    from .encoding import BioBERTEncoder
+    from .io import save
+    from .models import LLMRadiomicsClassifier
+    from .pipelines import make_llmrad_pipeline
+
+    folder = Path(folder)
+    features = [
+        "original_firstorder_Mean",
+        "original_glcm_Contrast",
+        "original_shape_Elongation",
+        "wavelet-LLH_glcm_Idmn",
+    ]
+    rng = np.random.default_rng(0)
+    y = np.r_[[0] * 10, [1] * 10]
+    X = pd.DataFrame(rng.normal(size=(20, len(features))) + 0.7 * y[:, None], columns=features)
+    X["age"] = rng.integers(40, 80, 20).astype(float)
+    X["density"] = rng.choice(list("ABCD"), 20)
+    X["history"] = "none"
+    small = {"max_epochs": 1, "hidden_size": 8, "n_heads": 2}
+    choice = make_llmrad_pipeline(k=3, encoder=None, device="cpu", random_state=0, classifier_params=small)[2:]
+    encoded = make_pipeline(
+        BioBERTEncoder(model=str(language_model), device="cpu"),
+        LLMRadiomicsClassifier(**small, device="cpu", random_state=0),
+    )
+    return [
+        save(choice.fit(X, y), folder / "choice.llmrad").read_bytes(),
+        save(encoded.fit(X, y), folder / "encoded.llmrad").read_bytes(),
+    ]

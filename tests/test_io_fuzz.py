@@ -14,47 +14,20 @@ import os
 import random
 import warnings
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from sklearn_llmrad._testing import mutate_model_file
-from sklearn_llmrad.io import ModelFileError, UnsafeModelError, load, save
+from sklearn_llmrad._testing import genuine_model_files, mutate_model_file
+from sklearn_llmrad.io import ModelFileError, UnsafeModelError, load
 
 MAX_EXAMPLES = int(os.environ.get("LLMRAD_FUZZ_EXAMPLES", "150"))
-FEATURES = ["original_firstorder_Mean", "original_glcm_Contrast", "original_shape_Elongation", "wavelet-LLH_glcm_Idmn"]
 
 
 @pytest.fixture(scope="module")
 def genuine(tmp_path_factory, tiny_bert_dir):
     """Two genuine files: the w/o-BioBERT default method (choice, skops, skorch) and a pipeline with an encoder."""
-    from sklearn.pipeline import make_pipeline
-
-    from sklearn_llmrad import BioBERTEncoder
-    from sklearn_llmrad.models import LLMRadiomicsClassifier
-    from sklearn_llmrad.pipelines import make_llmrad_pipeline
-
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    y = np.r_[[0] * 10, [1] * 10]
-    X = pd.DataFrame(rng.normal(size=(20, len(FEATURES))) + 0.7 * y[:, None], columns=FEATURES)
-    X["age"] = rng.integers(40, 80, 20).astype(float)
-    X["density"] = rng.choice(list("ABCD"), 20)
-    X["history"] = "none"
-    folder = tmp_path_factory.mktemp("genuine")
-    choice = make_llmrad_pipeline(
-        k=3,
-        encoder=None,
-        device="cpu",
-        random_state=0,
-        classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
-    )[2:].fit(X, y)
-    encoded = make_pipeline(
-        BioBERTEncoder(model=str(tiny_bert_dir), device="cpu"),
-        LLMRadiomicsClassifier(max_epochs=1, hidden_size=8, n_heads=2, device="cpu", random_state=0),
-    ).fit(X, y)
-    return [save(choice, folder / "choice.llmrad").read_bytes(), save(encoded, folder / "encoded.llmrad").read_bytes()]
+    return genuine_model_files(tmp_path_factory.mktemp("genuine"), language_model=tiny_bert_dir)
 
 
 def _snapshot(folder):

@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from .values import (
+    NUMPY_SCALAR_TYPES,
     ModelFileWarning,
     UnsafeModelError,
     ValuePolicy,
@@ -1761,27 +1762,7 @@ def _exact_numpy_types():
     import numpy.dtypes
 
     types = [np.ndarray, np.dtype, np.random.RandomState, np.random.MT19937, np.random.Generator, np.random.PCG64]
-    types += [
-        np.bool_,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.float16,
-        np.float32,
-        np.float64,
-        np.longdouble,
-        np.complex64,
-        np.complex128,
-        np.str_,
-        np.bytes_,
-        np.void,
-        np.object_,
-    ]
+    types += [*NUMPY_SCALAR_TYPES, np.void, np.object_]
     names = {_dotted(t) for t in types}
     # the scalar types also under the names skops writes (``numpy.float64``)
     names |= {f"numpy.{t.__name__}" for t in types if getattr(np, t.__name__, None) is t}

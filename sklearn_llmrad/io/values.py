@@ -41,6 +41,7 @@ import numpy as np
 
 __all__ = [
     "NEVER_FROM_FILE",
+    "NUMPY_SCALAR_TYPES",
     "ModelFileWarning",
     "UnsafeModelError",
     "ValuePolicy",
@@ -191,7 +192,7 @@ def is_plain_data(value, *, depth=0):
         return False
     if value is None or type(value) in (bool, int, float, str, np.bool_):
         return True
-    if type(value) in _NUMPY_SCALARS:
+    if type(value) in NUMPY_SCALAR_TYPES:
         return True
     if type(value) is np.ndarray:
         return value.dtype.kind in "biufUS"
@@ -202,11 +203,10 @@ def is_plain_data(value, *, depth=0):
     return False
 
 
-_NUMPY_SCALARS = frozenset(
+#: numpy scalar types a file's data may hold, by exact type (never a subclass).
+NUMPY_SCALAR_TYPES = frozenset(
     {
-        np.float16,
-        np.float32,
-        np.float64,
+        np.bool_,
         np.int8,
         np.int16,
         np.int32,
@@ -215,7 +215,14 @@ _NUMPY_SCALARS = frozenset(
         np.uint16,
         np.uint32,
         np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+        np.longdouble,
+        np.complex64,
+        np.complex128,
         np.str_,
+        np.bytes_,
     }
 )
 
