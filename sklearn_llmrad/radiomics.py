@@ -557,6 +557,35 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         return [c for c in columns if c not in (IMAGE, MASK, SOURCE)]
 
     @_fit_context(prefer_skip_nested_validation=True)
+    def params_for_file(self):
+        """Parameters as a model file stores them: a settings file by its content.
+
+        A model file never holds a path (``sklearn_llmrad.io``), so a PyRadiomics
+        YAML file given as ``params`` is stored as the dict it holds, and the
+        loaded extractor computes the same features without the file.
+
+        Returns
+        -------
+        dict
+            ``{"params": dict}`` when ``params`` is a file, else empty.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "params.yaml")
+        >>> _ = open(path, "w").write("setting: {binCount: 16}")
+        >>> RadiomicsExtractor(params=path).params_for_file()
+        {'params': {'setting': {'binCount': 16}}}
+        """
+        if self.params is None or isinstance(self.params, dict):
+            return {}
+        import yaml
+
+        path = Path(self.params)
+        if not path.is_file():
+            raise FileNotFoundError(f"PyRadiomics parameter file not found: {path}")
+        return {"params": yaml.safe_load(path.read_text()) or {}}
+
     def fit(self, X, y=None):
         """Record the input columns; nothing is learned.
 

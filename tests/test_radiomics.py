@@ -558,3 +558,26 @@ def test_parallel_tasks_are_largest_first_and_cover_every_case_once():
     assert len(batches) >= 8 and max(len(b) for b in batches) <= 16
     # sequentially the order is kept (progress and first-error order)
     assert [item[0] for b in radiomics_module._batches(todo, 1) for item in b] == list(range(37))
+
+
+def test_a_settings_file_is_stored_by_its_content_in_a_model_file(tmp_path):
+    # a model file never holds a path: the YAML is stored as the dict it holds
+    import warnings
+
+    import yaml
+
+    from sklearn_llmrad.io import load, save
+
+    params = {"setting": {"binCount": 16}, "imageType": {"Original": {}}, "featureClass": {"firstorder": None}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    X = _frame(1)
+    extractor = RadiomicsExtractor(params=str(path), progress=False).fit(X)
+    expected = extractor.transform(X)
+    model = save(extractor, tmp_path / "m.llmrad")
+    path.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load(model)
+    assert loaded.params == params and extractor.params == str(path)
+    pd.testing.assert_frame_equal(loaded.transform(X), expected)

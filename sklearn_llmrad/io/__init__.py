@@ -991,7 +991,8 @@ def _without_local_settings(est, depth=0):
 
     if not hasattr(est, "get_params") or depth > 8:
         return est
-    changes = {}
+    # what the estimator itself says a file should hold instead (a settings file's content)
+    changes = dict(est.params_for_file()) if hasattr(est, "params_for_file") else {}
     for k, v in est.get_params(deep=False).items():
         if never_from_file(k):
             default = inspect.signature(type(est).__init__).parameters.get(k)
