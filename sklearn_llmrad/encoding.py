@@ -556,14 +556,14 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
     '62-year-old woman. Heterogeneously dense breasts (BI-RADS density C).'
     """
 
-    #: Attributes a saved model file never holds (``sklearn_llmrad.io``): the
-    #: in-memory embedding cache has an entry per training lesion's clinical
-    #: sentence, keyed by a hash of the text, and is rebuilt on demand; the
-    #: digest of a local model directory describes files on this machine only.
     #: Parameters that name a language model by its hub id (``org/model``): a
     #: model file may set them to an id, never to a folder (``sklearn_llmrad.io``).
     model_id_parameters = ("model",)
 
+    #: Attributes a saved model file never holds (``sklearn_llmrad.io``): the
+    #: in-memory embedding cache has an entry per training lesion's clinical
+    #: sentence, keyed by a hash of the text, and is rebuilt on demand; the
+    #: digest of a local model directory describes files on this machine only.
     transient_attributes = ("_embedding_memory", "_cache_stats", "_model_digest")
 
     _parameter_constraints: dict = {

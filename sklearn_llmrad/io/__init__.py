@@ -40,6 +40,7 @@ See ``docs/security.md`` for the threat model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -64,6 +65,7 @@ from .values import (
     ValuePolicy,
     check_estimator_values,
     check_params,
+    constructor_default,
     is_plain_data,
     never_from_file,
 )
@@ -145,10 +147,6 @@ _ALLOWED_SKLEARN_CLASSES = frozenset(
         "sklearn.model_selection._split.StratifiedKFold",
         "sklearn.model_selection._split.KFold",
     }
-)
-
-_ALLOWED_SKLEARN_SPLITTERS = frozenset(
-    {"sklearn.model_selection._split.StratifiedKFold", "sklearn.model_selection._split.KFold"}
 )
 
 # Attributes skorch sets itself in ``initialize``; everything else ending in
@@ -407,9 +405,10 @@ class _AllowList:
             return issubclass(cls, BaseEstimator) and not issubclass(cls, NeuralNet) and name in self
 
         def allowed_object(cls):
-            # training callbacks, validation splits, and the CV splitters sklearn estimators keep
+            # training callbacks, validation splits, and the calibrators and CV splitters
+            # that fitted scikit-learn estimators keep
             name = _dotted(cls)
-            return name in self.objects or name in _ALLOWED_SKLEARN_SPLITTERS or name in _ALLOWED_SKLEARN_CLASSES
+            return name in self.objects or name in _ALLOWED_SKLEARN_CLASSES
 
         return ValuePolicy(
             allowed_ref=allowed_ref,
@@ -919,10 +918,9 @@ def _stored_params(est):
         if k.startswith("_"):
             continue
         if never_from_file(k):
-            default = inspect.signature(type(est).__init__).parameters.get(k)
-            if default is None or default.default is inspect.Parameter.empty:
+            v = constructor_default(type(est), k)
+            if v is inspect.Parameter.empty:
                 continue  # a routed option (compile__*, module__weights_file): not stored
-            v = default.default
         out[k] = v
     return out
 
@@ -995,9 +993,9 @@ def _without_local_settings(est, depth=0):
     changes = dict(est.params_for_file()) if hasattr(est, "params_for_file") else {}
     for k, v in est.get_params(deep=False).items():
         if never_from_file(k):
-            default = inspect.signature(type(est).__init__).parameters.get(k)
-            if default is not None and default.default is not inspect.Parameter.empty and v is not default.default:
-                changes[k] = default.default
+            default = constructor_default(type(est), k)
+            if default is not inspect.Parameter.empty and v is not default:
+                changes[k] = default
         elif isinstance(v, BaseEstimator) and not inspect.isclass(v):
             inner = _without_local_settings(v, depth + 1)
             if inner is not v:
@@ -1588,19 +1586,13 @@ class _DataState:
         for k, v in self.attributes.items():
             setattr(net, k, v)
         build_state = copy.copy(self.build_state) if isinstance(self.build_state, dict) else self.build_state
-        context = torch.device("meta") if meta else _nullcontext()
+        context = torch.device("meta") if meta else contextlib.nullcontext()
         with context:
             if hasattr(net, "initialize_for_restore"):
                 net.initialize_for_restore(build_state, after)
             else:
                 net.initialize()
         return net
-
-
-def _nullcontext():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def _check_shapes(net, state_dicts, tensors, where):
@@ -1690,12 +1682,13 @@ def _load_skops(node, ctx):
             raise UnsafeModelError(f"{node['file']} contains pickle data ({name}); refusing to load")
     refused = sorted(t for t in untrusted if t not in allow)
     # our own walk of the schema as well, in case a node type escapes skops' audit
-    refused += sorted(t for t in set(_schema_types(schema)) - set(untrusted) if t not in allow)
+    types = set(_schema_types(schema))
+    refused += sorted(t for t in types - set(untrusted) if t not in allow)
     # skops rebuilds an object by handing the file's state to its class's
     # __setstate__: only classes whose state is plain attributes may be built so
     # (skorch nets unpickle part of their state; networks, optimizers and
     # callbacks come only through the manifest's own nodes)
-    refused += sorted(t for t in set(_schema_types(schema)) | set(untrusted) if not _built_from_state(t, allow))
+    refused += sorted(t for t in types | set(untrusted) if not _built_from_state(t, allow))
     if refused:
         raise UnsafeModelError(f"{node['file']} asks to load types that are not trusted: {refused}; refusing to load")
     if node["class"] not in {f"{schema.get('__module__')}.{schema.get('__class__')}"}:
@@ -1711,7 +1704,7 @@ def _load_skops(node, ctx):
     if lm_param is not None and lm_param == _language_model_param(est):
         if lm.get("included_files"):
             # the model stored in the file replaces the reference
-            est.__dict__[lm_param] = inspect.signature(type(est).__init__).parameters[lm_param].default
+            est.__dict__[lm_param] = constructor_default(type(est), lm_param)
     ctx["allow"].check_built(est, where=f"{ctx['path']} ({node['file']}, {type(est).__name__})")
     if node.get("tensors"):
         tensors = _read_tensors(ctx["zf"], node["tensors"])

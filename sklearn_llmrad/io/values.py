@@ -30,6 +30,7 @@ What fails these checks raises :class:`UnsafeModelError` and nothing is built.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -47,6 +48,7 @@ __all__ = [
     "ValuePolicy",
     "check_estimator_values",
     "check_params",
+    "constructor_default",
     "is_model_name",
     "is_plain_data",
     "never_from_file",
@@ -227,10 +229,29 @@ NUMPY_SCALAR_TYPES = frozenset(
 )
 
 
-def _default(cls, name):
-    """The constructor default of ``name`` (a routed or unknown name has none)."""
+def constructor_default(estimator_class, name):
+    """The default ``estimator_class.__init__`` gives parameter ``name``; ``inspect.Parameter.empty`` if none.
+
+    Parameters
+    ----------
+    estimator_class : type
+    name : str
+        A parameter name (a routed ``prefix__name`` or unknown name has no default).
+
+    Returns
+    -------
+    object
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import Pipeline
+    >>> constructor_default(Pipeline, "memory") is None
+    True
+    >>> constructor_default(Pipeline, "compile__mode") is inspect.Parameter.empty
+    True
+    """
     try:
-        parameter = inspect.signature(cls.__init__).parameters.get(name)
+        parameter = inspect.signature(estimator_class.__init__).parameters.get(name)
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
         return inspect.Parameter.empty
     if parameter is None:
@@ -302,7 +323,7 @@ class _Checker:
                 return value is None or type(value) in (int, float, str)
             if constraint == "no_validation":
                 return self.plain_or_estimator(value, depth)
-            return False  # "sparse matrix", "cv_object" and the rest: not from a file
+            return False  # "sparse matrix" and the rest: never from a file
         if isinstance(constraint, Interval):
             if type(value) in (bool, np.bool_) or not isinstance(value, Real):
                 return False
@@ -395,6 +416,7 @@ def _nothing(value):
     return False
 
 
+@functools.cache
 def _skorch_schema():
     """skorch's own constructor parameters, which its classes do not declare in ``_parameter_constraints``."""
     from sklearn.utils._param_validation import StrOptions
@@ -415,6 +437,7 @@ def _skorch_schema():
     }
 
 
+@functools.cache
 def _routed_schema():
     """Routed ``prefix__name`` parameters of skorch nets a file may set, and their values.
 
@@ -536,7 +559,7 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
         declared = constraints.get(name, _skorch_schema().get(name))
         declared = [declared] if isinstance(declared, str) else list(declared or [])
         if never_from_file(name):
-            default = _default(estimator_class, name)
+            default = constructor_default(estimator_class, name)
             if default is inspect.Parameter.empty:
                 if value is not None and value is not False:
                     reset.append(f"{name}={_short(value)}")
@@ -558,7 +581,7 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
             takes_ids = name in getattr(estimator_class, "model_id_parameters", ())
             # an id that is also a folder here would be read as that folder
             if not (takes_ids and is_model_name(value) and not os.path.exists(value)):
-                default = _default(estimator_class, name)
+                default = constructor_default(estimator_class, name)
                 reset.append(f"{name}={_short(value)}")
                 if default is not inspect.Parameter.empty:
                     out[name] = default
