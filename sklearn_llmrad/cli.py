@@ -65,7 +65,7 @@ DATASETS = {
     "inbreast": DatasetEntry("load_inbreast"),
     "csv": DatasetEntry("load_csv", ("allow_outside_root",)),
     "ddsm": DatasetEntry("load_ddsm"),
-    # tables, not images: only with --transfer (see sklearn_llmrad.transfer)
+    # tables, not images: only with --transfer (the study mode of sklearn_llmrad.benchmark)
     "radmlbench": DatasetEntry("load_radmlbench"),
 }
 
@@ -314,9 +314,14 @@ def _build_parser():
         help="CSV only: accept image/mask paths outside the CSV's folder (refused by default)",
     )
 
-    from .transfer import add_transfer_arguments  # --transfer (leave-one-study-out)
-
-    add_transfer_arguments(bench)
+    bench.add_argument(
+        "--transfer",
+        action="store_true",
+        help="leave-one-study-out transfer benchmark of the semantic prior (--dataset radmlbench)",
+    )
+    bench.add_argument(
+        "--studies", default=None, help="with --transfer: comma-separated target studies (default: all in --root)"
+    )
 
     sub.add_parser("models", parents=[common], help="list the models a benchmark can run")
     _add_pretrain_parser(sub)
@@ -425,7 +430,7 @@ def _run(args):
         return _pretrain(args)
 
     started = time.perf_counter()
-    models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
+    models = _study_list(args.models)
     language_model, note = resolve_language_model(args.language_model)
     print(note, flush=True)
 
@@ -439,31 +444,24 @@ def _run(args):
             f"{int(sum(y))} malignant); demo-sized settings (see sklearn_llmrad.cli.DEMO_SETTINGS)",
             flush=True,
         )
+        settings = {k: v for k, v in s.items() if k not in ("n_samples", "image_size")}
         result = run_benchmark(
             X,
             y,
             groups,
             models=models,
-            cv=s["cv"],
             out_dir=args.out,
             n_jobs=args.n_jobs,
-            k=s["k"],
-            encoder=language_model,
-            classifier_params=s["classifier_params"],
-            cnn_size=s["cnn_size"],
-            cnn_params=s["cnn_params"],
-            n_bootstraps=s["n_bootstraps"],
+            language_model=language_model,
             random_state=args.seed,
-            extractor_params=s["extractor_params"],
             log=lambda line: print(line, flush=True),
+            **settings,
         )
         _print_result(result, note, started)
         return 0
 
     if args.transfer or args.dataset == "radmlbench":
-        from .transfer import run_transfer_command
-
-        return run_transfer_command(args, language_model, note)
+        return _transfer(args, models, language_model, note, started)
 
     kwargs = {option: getattr(args, option) for option in DATASETS[args.dataset].options}
     X, y, groups, description = load_dataset(
@@ -473,13 +471,6 @@ def _run(args):
     print(
         f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, {int(sum(y))} malignant)", flush=True
     )
-    classifier_params = {}
-    if args.epochs is not None:
-        classifier_params["max_epochs"] = args.epochs
-    if args.hidden_size is not None:
-        classifier_params["hidden_size"] = args.hidden_size
-    if args.feature_tokens is not None:
-        classifier_params["feature_tokens"] = args.feature_tokens
     cnn_params = {} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs}
     extractor_params = {}
     if args.image_types:
@@ -494,8 +485,8 @@ def _run(args):
         out_dir=args.out or f"results/{args.dataset}",
         n_jobs=args.n_jobs,
         k=500 if args.k is None else args.k,
-        encoder=language_model,
-        classifier_params=classifier_params,
+        language_model=language_model,
+        classifier_params=_network_params(args, {}),
         cnn_size=args.cnn_size,
         cnn_params=cnn_params,
         device=args.device,
@@ -506,6 +497,51 @@ def _run(args):
         fallback=None if args.network_only else "linear",
     )
     _print_result(result, note, started)
+    return 0
+
+
+def _network_params(args, base):
+    """The fusion network settings: ``base`` with ``--epochs``, ``--hidden-size``, ``--feature-tokens``."""
+    params = dict(base)
+    if args.epochs is not None:
+        params["max_epochs"] = args.epochs
+    if args.hidden_size is not None:
+        params["hidden_size"] = args.hidden_size
+        if "n_heads" in params:
+            params["n_heads"] = min(params["n_heads"], args.hidden_size)
+    if args.feature_tokens is not None:
+        params["feature_tokens"] = args.feature_tokens
+    return params
+
+
+def _transfer(args, models, language_model, note, started):
+    """``llmrad benchmark --dataset radmlbench --root DIR --transfer`` (checked by :func:`_check_arguments`)."""
+    from .benchmark import STUDY_SETTINGS, load_tables, run_transfer_benchmark
+    from .report import transfer_markdown
+
+    tables = load_tables(args.root)
+    out = Path(args.out or "results/radmlbench-transfer")
+    print(f"Dataset: {len(tables)} radMLBench tables from {args.root}", flush=True)
+    result = run_transfer_benchmark(
+        tables,
+        studies=_study_list(args.studies),
+        models=models,
+        out_dir=out,
+        cv=args.cv or 5,
+        language_model=language_model,
+        k=STUDY_SETTINGS.k if args.k is None else args.k,
+        classifier_params=_network_params(args, STUDY_SETTINGS.classifier_params),
+        device="cpu" if args.device == "auto" else args.device,
+        n_bootstraps=args.bootstraps,
+        random_state=args.seed,
+        log=lambda line: print(line, flush=True),
+        n_jobs=args.n_jobs,
+    )
+    print()
+    print(note)
+    print(transfer_markdown(result).split("## Per-study")[0])
+    print(f"Tables and plot: {out}/ (transfer.md, transfer_*.csv, transfer.png)")
+    print(f"Total time: {time.perf_counter() - started:.0f} s")
     return 0
 
 

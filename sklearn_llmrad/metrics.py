@@ -3,7 +3,8 @@
 - scorers: :func:`sensitivity_score`, :func:`specificity_score`,
   :func:`false_negative_rate` and :data:`SCORING` for ``cross_validate``;
 - uncertainty: :func:`bootstrap_ci` (stratified percentile or BCa bootstrap),
-  :func:`delong_ci` and :func:`delong_test` (paired test of two AUCs);
+  :func:`delong_ci` and :func:`delong_test` (paired test of two AUCs, from
+  :mod:`~sklearn_llmrad.significance`, beside the Friedman and Wilcoxon tests over studies);
 - calibration: :func:`brier_score`, :func:`calibration_table`,
   :func:`expected_calibration_error`;
 - :func:`summarize_predictions`: one row of the benchmark table.
@@ -21,13 +22,26 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
-from scipy.stats import rankdata
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import brier_score_loss, make_scorer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+from ._binary import (
+    KERNELS,
+    checked_scores,
+    k_accuracy,
+    k_auc,
+    k_brier,
+    k_f1,
+    k_fnr,
+    k_sensitivity,
+    k_specificity,
+    positive_mask,
+    predicted_positives,
+)
+from .significance import DeLongResult, delong_ci, delong_test
 
 __all__ = [
     "ConfidenceInterval",
@@ -66,143 +80,6 @@ class ConfidenceInterval(NamedTuple):
     high: float
 
 
-class DeLongResult(NamedTuple):
-    """Result of :func:`delong_test`.
-
-    Attributes
-    ----------
-    auc_a, auc_b : float
-        The AUC of each of the two paired predictions.
-    z : float
-        The DeLong statistic of the difference ``auc_a - auc_b``.
-    p_value : float
-        Its two-sided p-value.
-    covariance : ndarray of shape (2, 2)
-        The covariance matrix of ``(auc_a, auc_b)``.
-    """
-
-    auc_a: float
-    auc_b: float
-    z: float
-    p_value: float
-    #: 2x2 covariance matrix of (auc_a, auc_b)
-    covariance: np.ndarray
-
-
-# --------------------------------------------------------------------- input
-def _positives(y_true, pos_label, *, require_both=True):
-    """Validate binary labels and return the boolean "is positive" vector."""
-    y_true = column_or_1d(y_true)
-    if len(y_true) == 0:
-        raise ValueError("y_true is empty.")
-    if pd.isna(y_true).any():
-        raise ValueError("y_true contains missing values.")
-    labels = np.unique(y_true)
-    if len(labels) > 2:
-        raise ValueError(f"y_true must be binary; got {len(labels)} classes {labels[:5]}.")
-    is_pos = y_true == pos_label
-    if not is_pos.any() and not np.isin(labels, [0, False]).all():
-        raise ValueError(f"pos_label={pos_label!r} is not among the labels {list(labels)}; pass pos_label.")
-    if require_both and len(labels) < 2:
-        raise ValueError(
-            f"y_true contains a single class ({labels[0]!r}); this metric needs positive and negative cases."
-        )
-    return np.asarray(is_pos, dtype=bool)
-
-
-def _scores(y_score, name, *, probability=False):
-    y_score = column_or_1d(y_score)
-    try:
-        y_score = y_score.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric.") from exc
-    if not np.isfinite(y_score).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    if probability and (y_score.min() < 0 or y_score.max() > 1):
-        raise ValueError(
-            f"{name} must be probabilities in [0, 1]; got values in [{y_score.min():.4g}, {y_score.max():.4g}]."
-        )
-    return y_score
-
-
-def _predicted_positives(y_pred, pos_label):
-    y_pred = column_or_1d(y_pred)
-    if type_of_target(y_pred) == "continuous":
-        raise ValueError(
-            "y_pred must hold predicted labels, not scores or probabilities; threshold them first (e.g. y_prob >= 0.5)."
-        )
-    return np.asarray(y_pred == pos_label, dtype=bool)
-
-
-# ------------------------------------------------------------ fast kernels
-# Kernels take a boolean "is positive" array and validated values of the same
-# shape, 1-D (one data set) or 2-D (one bootstrap replicate per row), and
-# reduce the last axis. They skip input validation: the bootstrap evaluates
-# them on thousands of replicates at once.
-def _k_auc(pos, score):
-    # Mann-Whitney form of the AUC with midranks (ties count one half).
-    m = pos.sum(axis=-1)
-    n = pos.shape[-1] - m
-    ranks = rankdata(score, axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (np.where(pos, ranks, 0.0).sum(axis=-1) - m * (m + 1) / 2.0) / (m * n)
-
-
-def _counts(pos, pred):
-    tp = np.count_nonzero(pos & pred, axis=-1)
-    fn = np.count_nonzero(pos & ~pred, axis=-1)
-    fp = np.count_nonzero(~pos & pred, axis=-1)
-    tn = pos.shape[-1] - tp - fn - fp
-    return tp, fn, fp, tn
-
-
-def _ratio(num, den):
-    # NaN where undefined (e.g. no positives in a non-stratified replicate)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.maximum(den, 1), np.nan)
-
-
-def _k_sensitivity(pos, pred):
-    tp, fn, _, _ = _counts(pos, pred)
-    return _ratio(tp, tp + fn)
-
-
-def _k_specificity(pos, pred):
-    _, _, fp, tn = _counts(pos, pred)
-    return _ratio(tn, tn + fp)
-
-
-def _k_fnr(pos, pred):
-    tp, fn, _, _ = _counts(pos, pred)
-    return _ratio(fn, tp + fn)
-
-
-def _k_f1(pos, pred):
-    tp, fn, fp, _ = _counts(pos, pred)
-    return _ratio(2 * tp, 2 * tp + fp + fn)
-
-
-def _k_accuracy(pos, pred):
-    return np.count_nonzero(pos == pred, axis=-1) / pos.shape[-1]
-
-
-def _k_brier(pos, prob):
-    return np.mean((prob - pos) ** 2, axis=-1)
-
-
-#: name -> (kernel, needs "scores" or "labels")
-_KERNELS = {
-    "roc_auc": (_k_auc, "scores"),
-    "auc": (_k_auc, "scores"),
-    "brier": (_k_brier, "scores"),
-    "sensitivity": (_k_sensitivity, "labels"),
-    "specificity": (_k_specificity, "labels"),
-    "fnr": (_k_fnr, "labels"),
-    "f1": (_k_f1, "labels"),
-    "accuracy": (_k_accuracy, "labels"),
-}
-
-
 def _undefined(name, what):
     # stacklevel: _undefined <- _label_rate <- the metric <- validate_params' wrapper <- the caller
     warnings.warn(f"{name} is undefined: y_true has no {what}; returning NaN.", UndefinedMetricWarning, stacklevel=5)
@@ -212,47 +89,16 @@ def _undefined(name, what):
 def _label_rate(kernel, name, undefined_unless, y_true, y_pred, pos_label):
     """A rate over predicted labels; NaN (warned) when ``y_true`` lacks a class it needs."""
     check_consistent_length(y_true, y_pred)
-    pos = _positives(y_true, pos_label, require_both=False)
+    pos = positive_mask(y_true, pos_label, require_both=False)
     if undefined_unless == "positives" and not pos.any():
         return _undefined(name, "positives")
     if undefined_unless == "negatives" and pos.all():
         return _undefined(name, "negatives")
-    return float(kernel(pos, _predicted_positives(y_pred, pos_label)))
+    return float(kernel(pos, predicted_positives(y_pred, pos_label)))
 
 
 # ----------------------------------------------------------------- scorers
-_LABEL_METRIC_PARAMS = {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": [Real, str, bool]}
-
-
-@validate_params(_LABEL_METRIC_PARAMS, prefer_skip_nested_validation=True)
-def sensitivity_score(y_true, y_pred, *, pos_label=1):
-    """Sensitivity (recall, true-positive rate): TP / (TP + FN).
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True binary labels.
-    y_pred : array-like of shape (n_samples,)
-        Predicted labels.
-    pos_label : int, str or bool, default=1
-        The positive (malignant) class.
-
-    Returns
-    -------
-    float
-        NaN, with an ``UndefinedMetricWarning``, when ``y_true`` has no positives.
-
-    Examples
-    --------
-    >>> sensitivity_score([1, 1, 1, 0], [1, 1, 0, 0])
-    0.666...
-    """
-    return _label_rate(_k_sensitivity, "sensitivity", "positives", y_true, y_pred, pos_label)
-
-
-@validate_params(_LABEL_METRIC_PARAMS, prefer_skip_nested_validation=True)
-def specificity_score(y_true, y_pred, *, pos_label=1):
-    """Specificity (true-negative rate): TN / (TN + FP).
+_LABEL_METRIC_DOC = """{summary}
 
     Parameters
     ----------
@@ -266,40 +112,50 @@ def specificity_score(y_true, y_pred, *, pos_label=1):
     Returns
     -------
     float
-        NaN, with an ``UndefinedMetricWarning``, when ``y_true`` has no negatives.
+        NaN, with an ``UndefinedMetricWarning``, when ``y_true`` has no {needs}.
 
     Examples
     --------
-    >>> specificity_score([0, 0, 0, 0, 1], [0, 0, 0, 1, 1])
-    0.75
+    >>> {example}
     """
-    return _label_rate(_k_specificity, "specificity", "negatives", y_true, y_pred, pos_label)
 
 
-@validate_params(_LABEL_METRIC_PARAMS, prefer_skip_nested_validation=True)
-def false_negative_rate(y_true, y_pred, *, pos_label=1):
-    """False-negative rate (missed cancers): FN / (TP + FN) = 1 - sensitivity.
+def _label_metric(name, kernel, label, needs, summary, example):
+    """A public metric over predicted labels: ``name(y_true, y_pred, *, pos_label=1)``."""
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True binary labels.
-    y_pred : array-like of shape (n_samples,)
-        Predicted labels.
-    pos_label : int, str or bool, default=1
-        The positive (malignant) class.
+    def metric(y_true, y_pred, *, pos_label=1):
+        return _label_rate(kernel, label, needs, y_true, y_pred, pos_label)
 
-    Returns
-    -------
-    float
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = _LABEL_METRIC_DOC.format(summary=summary, needs=needs, example=example)
+    params = {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": [Real, str, bool]}
+    return validate_params(params, prefer_skip_nested_validation=True)(metric)
 
-    Examples
-    --------
-    >>> false_negative_rate([1, 1, 1, 1, 0], [1, 1, 1, 0, 0])
-    0.25
-    """
-    return _label_rate(_k_fnr, "false-negative rate", "positives", y_true, y_pred, pos_label)
 
+sensitivity_score = _label_metric(
+    "sensitivity_score",
+    k_sensitivity,
+    "sensitivity",
+    "positives",
+    "Sensitivity (recall, true-positive rate): TP / (TP + FN).",
+    "sensitivity_score([1, 1, 1, 0], [1, 1, 0, 0])\n    0.666...",
+)
+specificity_score = _label_metric(
+    "specificity_score",
+    k_specificity,
+    "specificity",
+    "negatives",
+    "Specificity (true-negative rate): TN / (TN + FP).",
+    "specificity_score([0, 0, 0, 0, 1], [0, 0, 0, 1, 1])\n    0.75",
+)
+false_negative_rate = _label_metric(
+    "false_negative_rate",
+    k_fnr,
+    "false-negative rate",
+    "positives",
+    "False-negative rate (missed cancers): FN / (TP + FN) = 1 - sensitivity.",
+    "false_negative_rate([1, 1, 1, 1, 0], [1, 1, 1, 0, 0])\n    0.25",
+)
 
 #: Scorers for ``cross_validate`` / ``GridSearchCV`` (label 1 is positive).
 sensitivity_scorer = make_scorer(sensitivity_score)
@@ -356,10 +212,10 @@ def rank_auc_score(y_true, y_score, *, pos_label=1):
     >>> rank_auc_score([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9])  # the tie counts one half
     0.875
     """
-    pos = _positives(y_true, pos_label)
-    score = _scores(y_score, "y_score")
+    pos = positive_mask(y_true, pos_label)
+    score = checked_scores(y_score, "y_score")
     check_consistent_length(pos, score)
-    return float(_k_auc(pos, score))
+    return float(k_auc(pos, score))
 
 
 def rank_auc_scorer(estimator, X, y_true):
@@ -417,8 +273,8 @@ def brier_score(y_true, y_prob, *, pos_label=1):
     0.125
     """
     check_consistent_length(y_true, y_prob)
-    pos = _positives(y_true, pos_label, require_both=False)
-    prob = _scores(y_prob, "y_prob", probability=True)
+    pos = positive_mask(y_true, pos_label, require_both=False)
+    prob = checked_scores(y_prob, "y_prob", probability=True)
     return float(brier_score_loss(pos.astype(int), prob, pos_label=1))
 
 
@@ -479,8 +335,8 @@ def calibration_table(y_true, y_prob, *, n_bins=10, strategy="uniform", pos_labe
     [[2.0, 0.0], [2.0, 1.0]]
     """
     check_consistent_length(y_true, y_prob)
-    pos = _positives(y_true, pos_label, require_both=False)
-    prob = _scores(y_prob, "y_prob", probability=True)
+    pos = positive_mask(y_true, pos_label, require_both=False)
+    prob = checked_scores(y_prob, "y_prob", probability=True)
     edges, ids = _bin_ids(prob, n_bins, strategy)
     count = np.bincount(ids, minlength=n_bins).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -547,14 +403,14 @@ def _resolve_metric(metric, values, threshold):
     """Return (kernel(pos, values_subset), values) for a name or a callable."""
     if callable(metric):
         return None, values
-    kernel, kind = _KERNELS[metric]
+    kernel, kind = KERNELS[metric]
     if kind == "labels":
         v = np.asarray(values)
         if v.dtype == bool or np.isin(v, [0, 1]).all():
             return kernel, v.astype(bool)
-        return kernel, _scores(v, "y_score", probability=False) >= threshold
+        return kernel, checked_scores(v, "y_score", probability=False) >= threshold
     probability = metric == "brier"
-    return kernel, _scores(values, "y_score", probability=probability)
+    return kernel, checked_scores(values, "y_score", probability=probability)
 
 
 def _chunk_rows(n_samples):
@@ -643,7 +499,7 @@ def _interval(boot, estimate, confidence, method, jackknife):
     {
         "y_true": ["array-like"],
         "y_score_or_pred": ["array-like"],
-        "metric": [StrOptions(set(_KERNELS)), callable],
+        "metric": [StrOptions(set(KERNELS)), callable],
         "n_bootstraps": [Interval(Integral, 1, None, closed="left")],
         "confidence": [Interval(Real, 0, 1, closed="neither")],
         "stratified": ["boolean"],
@@ -719,7 +575,7 @@ def bootstrap_ci(
     """
     check_consistent_length(y_true, y_score_or_pred)
     y_arr = column_or_1d(y_true)
-    pos = _positives(y_arr, pos_label, require_both=stratified or not callable(metric))
+    pos = positive_mask(y_arr, pos_label, require_both=stratified or not callable(metric))
     kernel, values = _resolve_metric(metric, column_or_1d(y_score_or_pred), threshold)
     vectorised = kernel is not None
     fn, labels = (kernel, pos) if vectorised else (metric, y_arr)
@@ -752,133 +608,6 @@ def _warn_dropped(boot, name="the metric"):
             RuntimeWarning,
             stacklevel=3,
         )
-
-
-# ------------------------------------------------------------------ DeLong
-def _delong(pos, scores):
-    """AUCs and their covariance for score rows of ``scores`` (k, n).
-
-    DeLong, DeLong & Clarke-Pearson (1988), Biometrics 44(3):837-845, with the
-    midrank algorithm of Sun & Xu (2014), IEEE Signal Process. Lett.
-    21(11):1389-1393: the structural components follow from three rankings,
-    V10_i = (T_Z(X_i) - T_X(X_i)) / n and V01_j = 1 - (T_Z(Y_j) - T_Y(Y_j)) / m,
-    where T are midranks within the positives X (m), the negatives Y (n) and
-    their union Z.
-    """
-    m = int(pos.sum())
-    n = pos.size - m
-    if m < 2 or n < 2:
-        raise ValueError(f"DeLong's variance needs at least 2 positive and 2 negative cases; got {m} and {n}.")
-    X = scores[:, pos]
-    Y = scores[:, ~pos]
-    tx = rankdata(X, axis=1)
-    ty = rankdata(Y, axis=1)
-    tz = rankdata(np.concatenate([X, Y], axis=1), axis=1)
-    auc = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
-    v10 = (tz[:, :m] - tx) / n
-    v01 = 1.0 - (tz[:, m:] - ty) / m
-    s10 = np.atleast_2d(np.cov(v10))
-    s01 = np.atleast_2d(np.cov(v01))
-    return auc, s10 / m + s01 / n
-
-
-@validate_params(
-    {
-        "y_true": ["array-like"],
-        "y_score": ["array-like"],
-        "confidence": [Interval(Real, 0, 1, closed="neither")],
-        "pos_label": [Real, str, bool],
-    },
-    prefer_skip_nested_validation=True,
-)
-def delong_ci(y_true, y_score, *, confidence=0.95, pos_label=1):
-    """Confidence interval of one AUC from DeLong's variance.
-
-    The normal interval ``auc +/- z * se``, clipped to [0, 1].
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True binary labels.
-    y_score : array-like of shape (n_samples,)
-        Scores, higher for the positive class.
-    confidence : float, default=0.95
-        Confidence level.
-    pos_label : int, str or bool, default=1
-        The positive class.
-
-    Returns
-    -------
-    ConfidenceInterval
-
-    Examples
-    --------
-    >>> ci = delong_ci([0, 0, 1, 1], [0.1, 0.5, 0.4, 0.9])
-    >>> ci.estimate
-    0.75
-    """
-    check_consistent_length(y_true, y_score)
-    pos = _positives(y_true, pos_label)
-    score = _scores(y_score, "y_score")
-    auc, cov = _delong(pos, score[None, :])
-    se = float(np.sqrt(max(cov[0, 0], 0.0)))
-    half = ndtri(0.5 + confidence / 2) * se
-    auc = float(auc[0])
-    return ConfidenceInterval(auc, max(0.0, auc - half), min(1.0, auc + half))
-
-
-@validate_params(
-    {
-        "y_true": ["array-like"],
-        "score_a": ["array-like"],
-        "score_b": ["array-like"],
-        "pos_label": [Real, str, bool],
-    },
-    prefer_skip_nested_validation=True,
-)
-def delong_test(y_true, score_a, score_b, *, pos_label=1):
-    """DeLong's test of two correlated AUCs (two models, the same cases).
-
-    z = (AUC_a - AUC_b) / sqrt(Var_a + Var_b - 2 Cov_ab), two-sided normal
-    p-value (DeLong, DeLong & Clarke-Pearson 1988; fast midrank algorithm of
-    Sun & Xu 2014).
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True binary labels.
-    score_a, score_b : array-like of shape (n_samples,)
-        Scores of the two models on the same cases.
-    pos_label : int, str or bool, default=1
-        The positive class.
-
-    Returns
-    -------
-    DeLongResult
-        ``(auc_a, auc_b, z, p_value, covariance)``. When the variance of the
-        difference is zero, z is 0 (p = 1) for equal AUCs and +/-inf (p = 0)
-        otherwise.
-
-    Examples
-    --------
-    >>> y = [0, 0, 0, 1, 1, 1]
-    >>> res = delong_test(y, [0.1, 0.2, 0.3, 0.7, 0.8, 0.9], [0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
-    >>> res.p_value
-    1.0
-    """
-    check_consistent_length(y_true, score_a, score_b)
-    pos = _positives(y_true, pos_label)
-    scores = np.vstack([_scores(score_a, "score_a"), _scores(score_b, "score_b")])
-    auc, cov = _delong(pos, scores)
-    diff = auc[0] - auc[1]
-    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
-    # Round-off can leave a tiny variance for identical score vectors.
-    if var <= 1e-15 * max(1.0, cov[0, 0] + cov[1, 1]):
-        z = 0.0 if abs(diff) < 1e-12 else float(np.copysign(np.inf, diff))
-    else:
-        z = float(diff / np.sqrt(var))
-    p_value = float(2 * ndtr(-abs(z)))
-    return DeLongResult(float(auc[0]), float(auc[1]), z, p_value, cov)
 
 
 # ----------------------------------------------------------------- summary
@@ -948,15 +677,15 @@ def summarize_predictions(
     (True, 4)
     """
     check_consistent_length(y_true, y_prob)
-    pos = _positives(y_true, pos_label)
-    prob = _scores(y_prob, "y_prob", probability=True)
+    pos = positive_mask(y_true, pos_label)
+    prob = checked_scores(y_prob, "y_prob", probability=True)
     pred = prob >= threshold
     kernels = {
-        "auc": (_k_auc, prob),
-        "sensitivity": (_k_sensitivity, pred),
-        "specificity": (_k_specificity, pred),
-        "f1": (_k_f1, pred),
-        "accuracy": (_k_accuracy, pred),
+        "auc": (k_auc, prob),
+        "sensitivity": (k_sensitivity, pred),
+        "specificity": (k_specificity, pred),
+        "f1": (k_f1, pred),
+        "accuracy": (k_accuracy, pred),
     }
     rng = check_random_state(random_state)
     # the same replicates for every metric (a paired bootstrap)
@@ -974,8 +703,8 @@ def summarize_predictions(
         else:
             low = high = np.nan
         row.update({name: estimate, f"{name}_low": low, f"{name}_high": high})
-    row["fnr"] = float(_k_fnr(pos, pred))
-    row["brier"] = float(_k_brier(pos, prob))
+    row["fnr"] = float(k_fnr(pos, pred))
+    row["brier"] = float(k_brier(pos, prob))
     row["ece"] = expected_calibration_error(pos.astype(int), prob, n_bins=n_bins)
     row["n"] = int(pos.size)
     row["n_positive"] = int(pos.sum())

@@ -1,19 +1,26 @@
-"""Results table and plots of a benchmark: terminal, Markdown, CSV and PNG.
+"""Results tables and plots of a benchmark (lesions) and of a transfer benchmark (studies):
+terminal, Markdown, CSV and PNG.
 
 The table has one row per model. Columns ``<metric>``, ``<metric>_low`` and
 ``<metric>_high`` hold the estimate and its 95% stratified-bootstrap confidence
 interval for ``auc``, ``sensitivity``, ``specificity``, ``f1`` and ``accuracy``;
 ``fnr`` is the false-negative rate, ``brier`` and ``ece`` measure calibration,
 and ``delong_p`` is the two-sided DeLong p-value of the model's AUC against the
-full method's on the same lesions.
+full method's on the same lesions. A transfer benchmark's report
+(:func:`write_transfer_report`) has per-study AUCs with CIs, mean ranks, a Friedman
+test and pairwise Wilcoxon tests over studies.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .benchmark.store import atomic_write_bytes
 
 __all__ = [
     "METRICS",
@@ -24,6 +31,9 @@ __all__ = [
     "plot_roc_curves",
     "plot_reliability",
     "plot_top_features",
+    "plot_transfer",
+    "transfer_markdown",
+    "write_transfer_report",
 ]
 
 #: Metrics reported with a confidence interval, in table order.
@@ -53,11 +63,17 @@ def _plain(row, key, fmt="{:.3f}"):
     return fmt.format(value)
 
 
+def _format_p(p):
+    if p is None or not np.isfinite(p):
+        return "-"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _p(row, reference):
     value = row.get("delong_p")
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "(reference)" if row.get("name") == reference else "-"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
+    return _format_p(value)
 
 
 def _display_rows(table):
@@ -130,7 +146,10 @@ def to_markdown(table):
     >>> to_markdown(t).splitlines()[2].startswith("| SVC | failed: boom")
     True
     """
-    header, rows = _display_rows(table)
+    return _table(*_display_rows(table))
+
+
+def _table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
@@ -339,10 +358,6 @@ def write_report(result, out_dir):
     >>> sorted(p.name for p in out.iterdir())
     ['reliability.png', 'results.csv', 'results.md', 'roc.png']
     """
-    from pathlib import Path
-
-    from .benchmark.store import atomic_write_bytes
-
     out_dir = Path(out_dir)
     atomic_write_bytes(out_dir / "results.csv", result.table.to_csv(index=False).encode())
     labels = dict(zip(result.table["name"], result.table["model"]))
@@ -368,3 +383,265 @@ def write_report(result, out_dir):
         plot_top_features(result.explanations, out_dir / "top_features.png")
         md += ["![Top features](top_features.png)", ""]
     atomic_write_bytes(out_dir / "results.md", "\n".join(md).encode())
+
+
+# -- transfer benchmark (studies) --------------------------------------------------
+def _choice_lines(result):
+    """What the inner-CV choices picked, over all outer folds, per model that makes one."""
+    table = result.per_study
+    if "choices" not in table:
+        return []
+    lines = []
+    for model, cells in table.dropna(subset=["choices"]).groupby("model", sort=False)["choices"]:
+        counts = {}
+        for cell in cells:
+            for part in str(cell).split(", "):
+                name, n = part.rsplit(" ", 1)
+                counts[name] = counts.get(name, 0) + int(n)
+        total = sum(counts.values())
+        picked = ", ".join(f"{name} in {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        lines += [
+            f"Inner-CV choice of {result.labels.get(model, model)} (`{model}`): {picked} of {total} "
+            "outer training folds (`choices` in `transfer_per_study.csv`).",
+            "",
+        ]
+    return lines
+
+
+def display_model_name(name):
+    """A language model id as a report shows it: a local copy by its last two folders, not its absolute path."""
+    path = Path(str(name))
+    if path.is_absolute():
+        return f"{path.parent.name}/{path.name} (local copy)"
+    return str(name)
+
+
+def transfer_markdown(result):
+    """The report of a transfer benchmark as Markdown text.
+
+    Parameters
+    ----------
+    result : TransferResult
+        What :func:`~sklearn_llmrad.benchmark.run_transfer_benchmark` or
+        :func:`~sklearn_llmrad.benchmark.collect_transfer_results` returned.
+
+    Returns
+    -------
+    str
+        Settings, the summary (mean AUC, mean rank, Friedman p), the Wilcoxon
+        tests, the per-study AUCs with their CIs and any failures.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_llmrad.benchmark import TransferResult
+    >>> from sklearn_llmrad.report import transfer_markdown
+    >>> from sklearn_llmrad.significance import summarize_studies
+    >>> aucs = pd.DataFrame({"lr": [0.7, 0.8, 0.9], "svc": [0.6, 0.75, 0.9]}, index=["A", "B", "C"])
+    >>> per_study = aucs.rename_axis(index="study", columns="model").stack().rename("auc").reset_index()
+    >>> per_study = per_study.assign(auc_low=0.5, auc_high=1.0, status="ok")
+    >>> text = transfer_markdown(TransferResult(per_study, aucs, *summarize_studies(aucs)))
+    >>> "0.700 [0.500, 1.000]" in text
+    True
+    """
+    labels = result.labels
+    lines = ["# Leave-one-study-out transfer benchmark", ""]
+    s = result.settings
+    lines += [
+        f"{len(result.aucs)} target studies, {s.get('cv')}-fold stratified CV on each (same seeded "
+        f"folds for every model). Language model: `{display_model_name(s.get('language_model'))}`. Top-K: "
+        f"{s.get('k')}; fusion network: {s.get('classifier_params')}.",
+        "",
+        "## Summary",
+        "",
+    ]
+    n_complete = int(result.aucs.dropna(axis=0, how="any").shape[0])
+    rows = [
+        [
+            labels.get(m, m),
+            m,
+            f"{r.mean_auc:.3f}",
+            f"{r.mean_auc_complete:.3f}",
+            f"{r.median_auc:.3f}",
+            f"{r.mean_rank:.2f}" if np.isfinite(r.mean_rank) else "-",
+            int(r.n_studies),
+        ]
+        for m, r in result.summary.iterrows()
+    ]
+    lines += [
+        _table(
+            [
+                "Model",
+                "name",
+                "Mean AUC",
+                f"Mean AUC ({n_complete} complete studies)",
+                "Median AUC",
+                "Mean rank",
+                "Studies",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    lines += [
+        f"Friedman test over studies: p = {_format_p(result.friedman_p)}. Mean rank: 1 = best "
+        "AUC within a study, over the studies where every model ran (Demšar 2006).",
+        "",
+    ]
+    lines += _choice_lines(result)
+    models = list(result.aucs.columns)
+    if len(models) > 1 and len(result.pairs):
+        pairs = result.pairs.set_index(["model", "versus"])
+        lines += [
+            "## Wilcoxon signed-rank tests over studies",
+            "",
+            "Row model vs column model: two-sided p, and wins/ties/losses of the row model.",
+            "",
+        ]
+        rows = []
+        for a in models:
+            cells = [labels.get(a, a)]
+            for b in models:
+                if a == b:
+                    cells.append("")
+                    continue
+                r = pairs.loc[(a, b)]
+                cells.append(f"{_format_p(r.p_value)} ({r.wins:.0f}/{r.ties:.0f}/{r.losses:.0f})")
+            rows.append(cells)
+        lines += [_table(["Model"] + models, rows), ""]
+    lines += ["## Per-study AUC (95% CI)", ""]
+    table = result.per_study
+    rows = []
+    for study in result.aucs.index:
+        cells = [study]
+        for m in models:
+            r = table[(table["study"] == study) & (table["model"] == m)]
+            if not len(r):
+                cells.append("-")
+            elif r.iloc[0]["status"] != "ok":
+                cells.append("failed")
+            else:
+                r = r.iloc[0]
+                cells.append(f"{r.auc:.3f} [{r.auc_low:.3f}, {r.auc_high:.3f}]")
+        rows.append(cells)
+    lines += [_table(["Study"] + models, rows), ""]
+    failures = table[table["status"] != "ok"] if len(table) else table
+    for _, r in failures.iterrows():
+        lines.append(f"- {r.study} / {r.model}: {r.status}")
+    t = result.timing
+    lines += [
+        "",
+        f"Time: {t.get('wall_seconds', 0):.0f} s wall, {t.get('cpu_seconds', 0):.0f} s CPU "
+        f"(priors {t.get('prior_wall_seconds', 0):.0f} s wall); "
+        f"{t.get('n_cached_results', 0)} of {t.get('n_results', 0)} results reused from cache.",
+        "",
+        "CIs: stratified bootstrap over each study's pooled out-of-fold predictions.",
+        "",
+        "![Transfer benchmark](transfer.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_transfer(result, path):
+    """Per-study AUC of every model, and the mean ranks, on one figure.
+
+    Parameters
+    ----------
+    result : TransferResult
+        What :func:`~sklearn_llmrad.benchmark.run_transfer_benchmark` or
+        :func:`~sklearn_llmrad.benchmark.collect_transfer_results` returned.
+    path : str or path-like
+        The image file (its suffix sets the format, e.g. ``.png``).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import pandas as pd
+    >>> from sklearn_llmrad.benchmark import TransferResult
+    >>> from sklearn_llmrad.report import plot_transfer
+    >>> from sklearn_llmrad.significance import summarize_studies
+    >>> aucs = pd.DataFrame({"lr": [0.7, 0.8], "svc": [0.6, 0.75]}, index=["A", "B"])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "transfer.png"
+    >>> plot_transfer(TransferResult(None, aucs, *summarize_studies(aucs)), path)
+    >>> path.stat().st_size > 0
+    True
+    """
+    plt = _figure()
+
+    aucs = result.aucs
+    models = list(aucs.columns)
+    fig, (ax, ax_rank) = plt.subplots(
+        1, 2, figsize=(11, 0.28 * len(aucs) + 0.2 * len(models) + 3), gridspec_kw={"width_ratios": [3, 1.2]}
+    )
+    ys = np.arange(len(aucs))
+    for j, m in enumerate(models):
+        ax.scatter(aucs[m], ys, s=18, label=result.labels.get(m, m), marker="os^vDP*Xh"[j % 9])
+    ax.set_yticks(ys, aucs.index, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="AUC (out-of-fold)", title="Leave-one-study-out: AUC per target study")
+    # below the axes, so that no study's points are hidden behind it
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, frameon=False)
+    summary = result.summary.iloc[::-1]
+    ax_rank.barh([result.labels.get(m, m) for m in summary.index], summary["mean_rank"], color="#4477aa")
+    ax_rank.set(xlabel="Mean rank (1 = best)", title="Mean rank over studies")
+    ax_rank.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_transfer_report(result, out_dir):
+    """Write ``transfer.md``, ``transfer.png`` and the CSV tables into ``out_dir``.
+
+    :func:`~sklearn_llmrad.benchmark.run_transfer_benchmark` calls it when given an ``out_dir``.
+
+    Parameters
+    ----------
+    result : TransferResult
+        What :func:`~sklearn_llmrad.benchmark.run_transfer_benchmark` or
+        :func:`~sklearn_llmrad.benchmark.collect_transfer_results` returned.
+    out_dir : str or path-like
+        Created if needed; existing report files are overwritten.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> def table(n=20):
+    ...     y = np.tile([0, 1], n // 2)
+    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
+    ...                       "original_glcm_Idmn": rng.normal(size=n)})
+    ...     return X, y
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_llmrad.benchmark import run_transfer_benchmark
+    >>> from sklearn_llmrad.report import write_transfer_report
+    >>> result = run_transfer_benchmark(
+    ...     {"A": table(), "B": table()}, models=["lr"], cv=2, n_bootstraps=20,
+    ...     model_params={"lr": {"model__Cs": (1.0,)}}, log=lambda line: None)
+    >>> with tempfile.TemporaryDirectory() as out_dir:
+    ...     write_transfer_report(result, out_dir)
+    ...     written = sorted(p.name for p in Path(out_dir).iterdir())
+    >>> written  # doctest: +NORMALIZE_WHITESPACE
+    ['transfer.md', 'transfer.png', 'transfer_auc.csv', 'transfer_per_study.csv',
+     'transfer_priors.json', 'transfer_settings.json', 'transfer_summary.csv',
+     'transfer_timing.json', 'transfer_wilcoxon.csv']
+    """
+    out_dir = Path(out_dir)
+    summary = result.summary.assign(label=[result.labels.get(m, m) for m in result.summary.index])
+    texts = {
+        "transfer_per_study.csv": result.per_study.to_csv(index=False),
+        "transfer_auc.csv": result.aucs.to_csv(),
+        "transfer_summary.csv": summary.to_csv(index_label="model"),
+        "transfer_wilcoxon.csv": result.pairs.to_csv(index=False),
+        "transfer_priors.json": json.dumps(result.priors, indent=1),
+        "transfer_timing.json": json.dumps(result.timing, indent=1),
+        "transfer_settings.json": json.dumps(result.settings, indent=1, default=str),
+    }
+    for name, text in texts.items():
+        atomic_write_bytes(out_dir / name, text.encode())
+    if result.aucs.notna().any().any():
+        plot_transfer(result, out_dir / "transfer.png")
+    atomic_write_bytes(out_dir / "transfer.md", transfer_markdown(result).encode())

@@ -30,6 +30,8 @@ LAYERS = {
     "lesions": 1,
     "scaling": 1,
     "metrics": 1,
+    "_binary": 1,
+    "significance": 1,
     "descriptions": 1,
     # 2 data: loaders return DataFrames (they read files through imageio, never run stages)
     "datasets": 2,

@@ -314,7 +314,7 @@ def test_benchmark_killed_with_sigkill_finishes_identically(tmp_path):
 def test_method_and_ablations_with_or_without_the_inner_cv_choice():
     from sklearn_llmrad.benchmark import default_models
 
-    settings = dict(k=3, encoder=None, encoder_params=None, classifier_params=None, random_state=0, device="cpu")
+    settings = dict(k=3, language_model=None, encoder_params=None, classifier_params=None, random_state=0, device="cpu")
     for name in ("llmrad", "wo-biobert", "wo-attention"):
         factory = default_models()[name].factory
         assert [step for step, _ in factory(**settings).steps] == ["choice"]

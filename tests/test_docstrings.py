@@ -129,7 +129,7 @@ def test_public_api_is_found():
         "sklearn_llmrad.preprocessing.CLAHEPreprocessor",
         "sklearn_llmrad.radiomics.RadiomicsExtractor.transform",
         "sklearn_llmrad.imageio.read_image",
-        "sklearn_llmrad.metrics.delong_test",
+        "sklearn_llmrad.significance.delong_test",
     ):
         assert expected in names
     assert len(names) > 60

@@ -212,13 +212,36 @@ def test_results_are_resumed_and_recomputed_when_settings_change(tables, tmp_pat
     cached = changed.per_study.set_index(["study", "model"])["cached"]
     assert not cached.loc[("StudyA", "radiomics-svc")] and cached.loc[("StudyA", "random-forest")]
 
-    # a stored result with a foreign fingerprint is not trusted
-    path = tmp_path / "results" / "StudyA" / "random-forest.json"
-    stored = json.loads(path.read_text())
-    stored["fingerprint"] = "0" * 16
-    path.write_text(json.dumps(stored))
-    redone = run_transfer_benchmark(tables, studies=["StudyA"], **{**kwargs, "k": 3})
+    # a stored fold with a foreign fingerprint is not trusted, and the log says what changed
+    sidecar = tmp_path / "predictions" / "StudyA" / "random-forest" / "fold2.json"
+    stored = json.loads(sidecar.read_text())
+    stored["fingerprint"]["prior"] = "0" * 16
+    sidecar.write_text(json.dumps(stored))
+    logged = []
+    redone = run_transfer_benchmark(tables, studies=["StudyA"], **{**kwargs, "k": 3, "log": logged.append})
     assert not redone.per_study.set_index("model").loc["random-forest", "cached"]
+    assert any("settings changed since the stored folds (study prior)" in line for line in logged), logged
+    assert sum("finished earlier, reused" in line for line in logged) == 2 * 3 - 1  # every other fold reused
+    pd.testing.assert_frame_equal(redone.aucs, changed.aucs.loc[["StudyA"]])
+
+
+def test_results_of_the_older_one_file_format_are_named_and_not_reused(tables, tmp_path):
+    old = tmp_path / "results" / "StudyA" / "lr.json"
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"study": "StudyA", "model": "lr", "fingerprint": "0" * 16}))
+    logged = []
+    result = run_transfer_benchmark(
+        tables,
+        studies=["StudyA"],
+        models=["lr"],
+        cv=3,
+        out_dir=tmp_path,
+        n_bootstraps=20,
+        model_params={"lr": {"model__Cs": (1.0,)}},
+        log=logged.append,
+    )
+    assert any("holds results of an older version" in line and "not reused" in line for line in logged), logged
+    assert not result.per_study.loc[0, "cached"]
 
 
 def test_studies_in_parallel_give_the_serial_results(tables, tmp_path):
@@ -233,7 +256,7 @@ def test_studies_in_parallel_give_the_serial_results(tables, tmp_path):
     parallel = run_transfer_benchmark(tables, n_jobs=2, out_dir=tmp_path, **kwargs)
     pd.testing.assert_frame_equal(parallel.aucs, serial.aucs)
     assert list(parallel.per_study["study"].unique()) == sorted(tables)
-    assert len(list((tmp_path / "results").glob("*/*.json"))) == len(tables) * 2
+    assert len(list((tmp_path / "predictions").glob("*/*/fold*.csv"))) == len(tables) * 2 * 3
 
 
 def test_tables_of_the_same_paper_are_left_out_together(tables, tmp_path):
@@ -339,8 +362,9 @@ def test_the_default_methods_inner_cv_choice_is_recorded_per_fold(tables, tiny_b
         log=lambda line: None,
     )
     assert (result.per_study["status"] == "ok").all(), result.per_study[["model", "status"]]
-    stored = json.loads((tmp_path / "results" / "StudyA" / "llmrad-choice.json").read_text())
-    assert len(stored["choices"]) == 3 and set(stored["choices"]) <= {"linear", "llmrad", "average"}
+    folder = tmp_path / "predictions" / "StudyA" / "llmrad-choice"
+    stored = [json.loads((folder / f"fold{i}.json").read_text())["notes"]["choice"] for i in (1, 2, 3)]
+    assert set(stored) <= {"linear", "llmrad", "average"}
     row = result.per_study.set_index("model").loc["llmrad-choice"]
     counts = dict(part.rsplit(" ", 1) for part in row["choices"].split(", "))
     assert sum(int(n) for n in counts.values()) == 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, StratifiedKFold
 
 from ..labels import check_training_folds
 
@@ -16,8 +16,9 @@ def make_splits(y, groups, *, cv=5, holdout=None, random_state=0):
     Parameters
     ----------
     y : array-like of shape (n,)
-    groups : array-like of shape (n,)
-        Patient ids: all lesions of a patient land on the same side.
+    groups : array-like of shape (n,) or None
+        Patient ids: all lesions of a patient land on the same side. None: one row
+        per patient (a study's table), shuffled :class:`~sklearn.model_selection.StratifiedKFold`.
     cv : int, default=5
         Number of folds of a :class:`~sklearn.model_selection.StratifiedGroupKFold`.
     holdout : tuple of three numbers, default=None
@@ -40,8 +41,11 @@ def make_splits(y, groups, *, cv=5, holdout=None, random_state=0):
     (5, True)
     """
     y = np.asarray(y)
-    groups = np.asarray(groups)
     idx = np.arange(len(y))
+    if groups is None and holdout is None:
+        splitter = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
+        return [{"train": train, "test": test} for train, test in splitter.split(idx, y)]
+    groups = idx if groups is None else np.asarray(groups)
     if holdout is None:
         splitter = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=random_state)
         return [{"train": train, "test": test} for train, test in splitter.split(idx, y, groups)]

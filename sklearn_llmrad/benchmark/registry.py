@@ -1,8 +1,12 @@
 """Which models a benchmark can run: :class:`ModelSpec` and :class:`ModelRegistry`.
 
-A registry is an ordinary object passed to
-:func:`~sklearn_llmrad.benchmark.run_benchmark`; the built-in models (the
-method, its ablations and the baselines) are in every registry.
+A model declares what it takes (``input``): the images (``"raw"`` lesions or
+``"crops"``) or a feature table (``"features"``: the radiomics table of a lesion
+benchmark, or a study's table in the leave-one-study-out mode), and which
+study prior it receives (``prior``). A registry is an ordinary object passed
+to :func:`~sklearn_llmrad.benchmark.run_benchmark` or
+:func:`~sklearn_llmrad.benchmark.run_transfer_benchmark`; the built-in models of
+its mode (:func:`default_models`, :func:`study_models`) are in every registry.
 :func:`register_model` adds to :data:`DEFAULT_REGISTRY`, the registry used when
 none is passed, and is kept for scripts written before registries existed.
 """
@@ -19,11 +23,14 @@ __all__ = [
     "available_models",
     "default_models",
     "register_model",
+    "study_models",
 ]
 
 #: The full method: DeLong tests compare every other model with it.
 REFERENCE_MODEL = "llmrad"
 _INPUTS = ("features", "crops", "raw")
+_PRIORS = (None, "language_model", "random")
+_MODES = ("lesions", "studies")
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,12 @@ class ModelSpec:
         ``factory(**settings) -> estimator``; called once per fold so every fold
         starts from an unfitted model.
     input : {"features", "crops", "raw"}
-        What the estimator consumes: the shared radiomics table (the pipeline
-        from its ``topk`` step on), the shared CLAHE crops, or the raw ``X``.
+        What the estimator consumes: a feature table (the shared radiomics table,
+        the pipeline from its ``topk`` step on, or a study's table), the shared
+        CLAHE crops, or the raw ``X``.
+    prior : {"language_model", "random"} or None, default=None
+        Which leave-one-study-out prior the factory receives as ``prior`` in the
+        study mode (``"random"``: the control prior of random name vectors).
 
     Examples
     --------
@@ -54,15 +65,68 @@ class ModelSpec:
     label: str
     factory: object
     input: str = "raw"
+    prior: str | None = None
 
     def __post_init__(self):
         if self.input not in _INPUTS:
             raise ValueError(f"input must be 'features', 'crops' or 'raw', got {self.input!r}")
+        if self.prior not in _PRIORS:
+            raise ValueError(f"prior must be 'language_model', 'random' or None, got {self.prior!r}")
+
+    def build(self, settings, params=None):
+        """The unfitted estimator: ``factory(**settings)`` with ``params`` set.
+
+        Parameters
+        ----------
+        settings : dict
+            Keyword arguments of the factory
+            (:meth:`BenchmarkSettings.factory_kwargs <sklearn_llmrad.benchmark.BenchmarkSettings.factory_kwargs>`).
+        params : dict, default=None
+            Set on the estimator with ``set_params`` (a benchmark's ``model_params``).
+
+        Returns
+        -------
+        estimator
+        """
+        estimator = self.factory(**settings)
+        return estimator.set_params(**params) if params else estimator
 
 
 def _tail(pipeline, first_step):
     names = [name for name, _ in pipeline.steps]
     return pipeline[names.index(first_step) :]
+
+
+_FROM_SETTINGS = object()
+
+
+def _fusion(*, with_language_model=True, attention=True, with_prior=False, fallback=_FROM_SETTINGS, pooling=None):
+    """The method (or an ablation) from its Top-K step on; ``fallback`` fixed, or the settings' one."""
+    from .. import pipelines as p
+
+    def factory(*, k, language_model, encoder_params, classifier_params, random_state, device, prior=None, **more):
+        if pooling is not None:  # the prior also biases the attention pooling
+            classifier_params = {**(classifier_params or {}), "prior_pooling": pooling}
+        pipe = p.make_llmrad_pipeline(
+            k=k,
+            encoder=language_model if with_language_model else None,
+            encoder_params=encoder_params if with_language_model else None,
+            attention=attention,
+            classifier_params=classifier_params,
+            random_state=random_state,
+            device=device,
+            fallback=more.get("fallback", "linear") if fallback is _FROM_SETTINGS else fallback,
+            **({"pretrained": prior} if with_prior else {}),
+        )
+        return pipe[2:]  # after CLAHE and radiomics: the feature table is the input
+
+    return factory
+
+
+def _svc(*, k, random_state, **_):
+    from ..pipelines import make_radiomics_svc_pipeline
+
+    return _tail(make_radiomics_svc_pipeline(k=k, random_state=random_state), "topk")
 
 
 def default_models():
@@ -80,49 +144,96 @@ def default_models():
     """
     from .. import pipelines as p
 
-    def fusion(*, language_model=True, attention=True):
-        """The method (or an ablation) from its Top-K step on."""
-
-        def factory(*, k, encoder, encoder_params, classifier_params, random_state, device, fallback="linear", **_):
-            pipe = p.make_llmrad_pipeline(
-                k=k,
-                encoder=encoder if language_model else None,
-                encoder_params=encoder_params if language_model else None,
-                attention=attention,
-                classifier_params=classifier_params,
-                random_state=random_state,
-                device=device,
-                fallback=fallback,
-            )
-            return pipe[2:]  # everything after CLAHE and radiomics (shared by all models)
-
-        return factory
-
-    def svc(*, k, random_state, **_):
-        return _tail(p.make_radiomics_svc_pipeline(k=k, random_state=random_state), "topk")
-
     def cnn(arch):
         def factory(*, cnn_size, cnn_params, random_state, device, **_):
-            return _tail(
-                p.make_cnn_pipeline(
-                    arch,
-                    size=cnn_size,
-                    classifier_params=cnn_params,
-                    random_state=random_state,
-                    device=device,
-                ),
-                "tensor",
+            pipe = p.make_cnn_pipeline(
+                arch, size=cnn_size, classifier_params=cnn_params, random_state=random_state, device=device
             )
+            return _tail(pipe, "tensor")
 
         return factory
 
     specs = [
-        ModelSpec("llmrad", "LLM-radiomics (full method)", fusion(), "features"),
-        ModelSpec("radiomics-svc", "Radiomics + SVC", svc, "features"),
+        ModelSpec("llmrad", "LLM-radiomics (full method)", _fusion(), "features"),
+        ModelSpec("radiomics-svc", "Radiomics + SVC", _svc, "features"),
         ModelSpec("resnet50", "ResNet-50", cnn("resnet50"), "crops"),
         ModelSpec("efficientnet-b3", "EfficientNet-B3", cnn("efficientnet_b3"), "crops"),
-        ModelSpec("wo-biobert", "w/o BioBERT", fusion(language_model=False), "features"),
-        ModelSpec("wo-attention", "w/o attention", fusion(attention=False), "features"),
+        ModelSpec("wo-biobert", "w/o BioBERT", _fusion(with_language_model=False), "features"),
+        ModelSpec("wo-attention", "w/o attention", _fusion(attention=False), "features"),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+def _imputed(estimator):
+    """Median imputation keeping the column names (priors and selectors read them)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    imputer = SimpleImputer(strategy="median").set_output(transform="pandas")
+    return Pipeline([("impute", imputer), ("model", estimator)])
+
+
+def _prior_lr(*, prior=None, random_state, **_):
+    from ..models.linear import SemanticPriorLogisticRegression
+
+    # without a prior (gamma = 0): the same estimator and inner-CV grid of C
+    return _imputed(SemanticPriorLogisticRegression(prior=prior, random_state=random_state))
+
+
+def _forest(*, random_state, **_):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return _imputed(RandomForestClassifier(n_estimators=300, n_jobs=1, random_state=random_state))
+
+
+def study_models():
+    """The built-in models of the leave-one-study-out mode (feature tables only).
+
+    The fusion network with and without the prior and with a random-names prior,
+    the default method (``llmrad-choice``: the network with prior against its
+    linear path, by inner CV), the prior-weighted logistic regression with the
+    language-model and the random-names prior, plain logistic regression with the
+    same inner-CV tuning of ``C``, Radiomics + SVC and a random forest.
+
+    Returns
+    -------
+    dict of str -> ModelSpec
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.benchmark import study_models
+    >>> list(study_models())  # doctest: +NORMALIZE_WHITESPACE
+    ['llmrad-prior', 'llmrad', 'llmrad-random-prior', 'llmrad-prior-pooling', 'llmrad-choice',
+     'prior-lr', 'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest']
+    >>> study_models()["random-prior-lr"].prior
+    'random'
+    """
+    lm, network = "language_model", _fusion(with_prior=True, fallback=None)
+    specs = [
+        ModelSpec("llmrad-prior", "Fusion network, with prior", network, "features", lm),
+        ModelSpec("llmrad", "Fusion network, without prior", _fusion(fallback=None), "features"),
+        ModelSpec("llmrad-random-prior", "Fusion network, random-names prior", network, "features", "random"),
+        # not run by default: the prior also biases the attention pooling (prior_pooling=2,
+        # fixed in advance like the linear path's prior_gamma=2, not tuned on these studies)
+        ModelSpec(
+            "llmrad-prior-pooling",
+            "Fusion network, prior also on the pooling",
+            _fusion(with_prior=True, fallback=None, pooling=2.0),
+            "features",
+            lm,
+        ),
+        ModelSpec(
+            "llmrad-choice",
+            "Full method: network with prior or its linear path",
+            _fusion(with_prior=True, fallback="linear"),
+            "features",
+            lm,
+        ),
+        ModelSpec("prior-lr", "Prior-weighted LR", _prior_lr, "features", lm),
+        ModelSpec("random-prior-lr", "Prior-weighted LR, random names", _prior_lr, "features", "random"),
+        ModelSpec("lr", "Logistic regression", _prior_lr, "features"),
+        ModelSpec("radiomics-svc", "Radiomics + SVC", _svc, "features"),
+        ModelSpec("random-forest", "Random forest", _forest, "features"),
     ]
     return {spec.name: spec for spec in specs}
 
@@ -134,6 +245,12 @@ class ModelRegistry:
     ----------
     specs : iterable of ModelSpec, default=()
         User models to start with.
+    mode : {"lesions", "studies"}, default="lesions"
+        Whose built-in models it holds: :func:`default_models` (a benchmark on
+        lesions, :func:`~sklearn_llmrad.benchmark.run_benchmark`) or
+        :func:`study_models` (leave-one-study-out on feature tables,
+        :func:`~sklearn_llmrad.benchmark.run_transfer_benchmark`, which runs
+        only models whose ``input`` is ``"features"``).
 
     Examples
     --------
@@ -143,15 +260,23 @@ class ModelRegistry:
     >>> registry.register("logreg", lambda **_: LogisticRegression(), input="features")
     >>> registry.names()[-1], registry.resolve(["logreg"])[0].input
     ('logreg', 'features')
+    >>> ModelRegistry(mode="studies").names()[:2]
+    ['llmrad-prior', 'llmrad']
     """
 
-    def __init__(self, specs=()):
+    def __init__(self, specs=(), *, mode="lesions"):
+        if mode not in _MODES:
+            raise ValueError(f"mode must be 'lesions' or 'studies', got {mode!r}")
+        self.mode = mode
         self._user = {}
         for spec in specs:
             self.add(spec)
 
     def __repr__(self):
-        return f"ModelRegistry(user models: {list(self._user)})"
+        return f"ModelRegistry(mode={self.mode!r}, user models: {list(self._user)})"
+
+    def _builtin(self):
+        return default_models() if self.mode == "lesions" else study_models()
 
     def add(self, spec):
         """Add (or replace) a :class:`ModelSpec`.
@@ -171,7 +296,7 @@ class ModelRegistry:
         self._user[spec.name] = spec
         return spec
 
-    def register(self, name, factory, *, input="raw", label=None):
+    def register(self, name, factory, *, input="raw", label=None, prior=None):
         """Add a model built by ``factory(**settings)``; see :class:`ModelSpec`.
 
         Parameters
@@ -184,8 +309,10 @@ class ModelRegistry:
             What the estimator consumes.
         label : str, default=None
             Display name; defaults to ``name``.
+        prior : {"language_model", "random"} or None, default=None
+            The study prior the factory receives (study mode).
         """
-        self.add(ModelSpec(name=name, label=label or name, factory=factory, input=input))
+        self.add(ModelSpec(name=name, label=label or name, factory=factory, input=input, prior=prior))
 
     def unregister(self, name):
         """Remove a user model (built-in models cannot be removed).
@@ -205,7 +332,7 @@ class ModelRegistry:
         dict of str to ModelSpec
             A user model of the same name replaces a built-in one.
         """
-        return {**default_models(), **self._user}
+        return {**self._builtin(), **self._user}
 
     def names(self):
         """Model names in table order.
@@ -215,7 +342,7 @@ class ModelRegistry:
         list of str
             Built-in names, then user models.
         """
-        builtin = list(default_models())
+        builtin = list(self._builtin())
         return builtin + [n for n in self._user if n not in builtin]
 
     def resolve(self, names=None):
@@ -237,12 +364,14 @@ class ModelRegistry:
             An unknown name.
         """
         known = self.specs()
-        if names is None:
-            return [known[n] for n in self.names()]
-        unknown = [n for n in names if n not in known]
+        unknown = [n for n in names or () if n not in known]
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; available: {sorted(known)}")
-        return [known[n] for n in names]
+        specs = [known[n] for n in (self.names() if names is None else names)]
+        images = [s.name for s in specs if self.mode == "studies" and s.input != "features"]
+        if images:
+            raise ValueError(f"model(s) {images} take images; the study mode runs models of a feature table")
+        return specs
 
 
 #: The registry used when :func:`~sklearn_llmrad.benchmark.run_benchmark` gets none.

@@ -41,6 +41,7 @@ from ..labels import check_binary_labels
 from . import store
 from .folds import plan_folds
 from .registry import DEFAULT_REGISTRY, REFERENCE_MODEL
+from .settings import BenchmarkSettings
 from .shared import prepare_shared_inputs
 
 __all__ = ["BenchmarkResult", "run_benchmark", "run_fold", "summarize_models"]
@@ -120,7 +121,7 @@ def _explain_fold(pipeline, X_test, top_n):
     return pd.DataFrame(final.explain(X_test, top_n=top_n).contributions)
 
 
-def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
+def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False, params=None):
     """Fit one model on one fold's training part and predict its other parts.
 
     Parameters
@@ -142,11 +143,14 @@ def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
         The parts to predict.
     explain : bool, default=False
         Also return the fitted model's per-feature contributions on the test part.
+    params : dict, default=None
+        Set on the model with ``set_params`` (see :meth:`ModelSpec.build`).
 
     Returns
     -------
     predictions : pandas.DataFrame
-        ``case``, ``fold``, ``part``, ``y_true``, ``y_prob``.
+        ``case``, ``fold``, ``part``, ``y_true``, ``y_prob``; ``attrs["choice"]`` is
+        what an inner-CV choice at the end of the model chose (None for other models).
     contributions : pandas.DataFrame or None
         The fitted model's per-feature contributions on the test part (when
         ``explain`` and the model can explain itself).
@@ -164,9 +168,10 @@ def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False):
     >>> predictions[["case", "part", "y_true"]].values.tolist()
     [['c3', 'test', 0], ['c7', 'test', 1]]
     """
-    estimator = clone(spec.factory(**settings))
+    estimator = clone(spec.build(settings, params))
     estimator.fit(_take(data, split["train"]), y[split["train"]])
     frame = _fold_predictions(estimator, data, y, split, fold, parts)
+    frame.attrs["choice"] = getattr(estimator[-1] if hasattr(estimator, "steps") else estimator, "choice_", None)
     contrib = _explain_fold(estimator, _take(data, split["test"]), top_n=10) if explain else None
     return frame, contrib
 
@@ -228,33 +233,33 @@ def _check_out_dir(out_dir, data_parts, n_splits):
         store.atomic_write_bytes(stamp, json.dumps(record, indent=1).encode())
 
 
-def _run_model(spec, settings, data, y, splits, *, parts, out_dir, fingerprint, tag, log):
+def run_model_folds(
+    spec, settings, data, y, splits, *, parts, folders, fingerprint, tag, log, explain, params=None, notes=None
+):
     """All folds of one model: reuse intact stored folds, compute the others.
 
-    Returns ``(predictions or None, failure message or None, explanation frames)``.
+    Shared by both modes of the benchmark. ``folders``: ``(predictions, explanations,
+    error file)`` paths, or None to store nothing. Returns ``(predictions or None,
+    failure message or None, explanation frames, notes)``: ``notes`` holds per fold
+    its ``seconds``, ``cpu_seconds``, inner-CV ``choice`` and whether it was ``reused``
+    (as stored, with the given ``notes``; folds written by older versions stored none).
     """
-    frames, explanations = [], []
-    folder = None if out_dir is None else out_dir / "predictions" / spec.name
-    explain_folder = None if out_dir is None else out_dir / "explanations" / spec.name
-    explain = spec.name == REFERENCE_MODEL
+    frames, explanations, noted, given = [], [], [], notes or {}
+    folder, explain_folder, errors = folders or (None, None, None)
     announced = False
     for fold, split in enumerate(splits, start=1):
         label = f"{tag} fold {fold}/{len(splits)}"
         path = None if folder is None else folder / f"fold{fold}.csv"
+        explained = None if folder is None else explain_folder / f"fold{fold}.csv"
         if path is not None:
             try:
-                frames.append(
-                    store.read_fold(
-                        path,
-                        fingerprint,
-                        check=_prediction_check(data, y, split, fold, parts),
-                        dtype={"case": str},
-                    )
-                )
+                check = _prediction_check(data, y, split, fold, parts)
+                frames.append(store.read_fold(path, fingerprint, check=check, dtype={"case": str}))
+                noted.append({**frames[-1].attrs["notes"], "reused": True})
                 log(f"{label}: finished earlier, reused")
                 if explain:
                     try:
-                        explanations.append(store.read_fold(explain_folder / f"fold{fold}.csv", fingerprint))
+                        explanations.append(store.read_fold(explained, fingerprint))
                     except store.FoldUnusable:
                         pass
                 continue
@@ -262,32 +267,29 @@ def _run_model(spec, settings, data, y, splits, *, parts, out_dir, fingerprint, 
                 if path.exists() and not announced:
                     log(f"{tag}: {why}; recomputing")
                     announced = bool(why.changed)  # say a settings change once per model
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
-            frame, contrib = run_fold(spec, settings, data, y, split, fold=fold, parts=parts, explain=explain)
+            frame, contrib = run_fold(
+                spec, settings, data, y, split, fold=fold, parts=parts, explain=explain, params=params
+            )
         except Exception as exc:  # noqa: BLE001 -- a failed model is reported, the others go on
             failure = f"{type(exc).__name__}: {exc}"
             log(f"{label}: FAILED ({failure})")
-            if out_dir is not None:
-                store.atomic_write_bytes(
-                    out_dir / "errors" / f"{spec.name}.txt",
-                    traceback.format_exc().encode(),
-                )
-            return None, failure, explanations
+            if errors is not None:
+                store.atomic_write_bytes(errors, traceback.format_exc().encode())
+            return None, failure, explanations, noted
+        note = {**given, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
+        noted.append({**note, "choice": frame.attrs["choice"]})
         if path is not None:
-            store.write_fold(path, frame, fingerprint)
+            store.write_fold(path, frame, fingerprint, notes=noted[-1])
             if contrib is not None:
-                store.write_fold(explain_folder / f"fold{fold}.csv", contrib, fingerprint)
+                store.write_fold(explained, contrib, fingerprint)
         if contrib is not None:
             explanations.append(contrib)
         frames.append(frame)
         test = frame[frame["part"] == "test"]
-        log(f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({time.perf_counter() - t0:.1f} s)")
-    return (
-        (pd.concat(frames, ignore_index=True) if frames else None),
-        None,
-        explanations,
-    )
+        log(f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({note['seconds']:.1f} s)")
+    return (pd.concat(frames, ignore_index=True) if frames else None), None, explanations, noted
 
 
 def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state):
@@ -371,32 +373,7 @@ def _write_failed(out_dir, failed):
 
 
 def run_benchmark(
-    X,
-    y,
-    groups,
-    *,
-    models=None,
-    registry=None,
-    cv=5,
-    holdout=None,
-    out_dir=None,
-    cache_dir=None,
-    n_jobs=None,
-    k=500,
-    encoder="dmis-lab/biobert-base-cased-v1.2",
-    encoder_params=None,
-    classifier_params=None,
-    fallback="linear",
-    cnn_size=224,
-    cnn_params=None,
-    device="auto",
-    n_bootstraps=2000,
-    random_state=0,
-    extractor_params=None,
-    preprocessor_params=None,
-    pos_label=None,
-    max_failed_fraction=0.2,
-    log=print,
+    X, y, groups, *, settings=None, models=None, registry=None, out_dir=None, cache_dir=None, log=print, **options
 ):
     """Run the method, its ablations and the baselines on the same grouped folds.
 
@@ -410,13 +387,13 @@ def run_benchmark(
         naming their rows.
     groups : array-like of shape (n,)
         Patient ids.
+    settings : BenchmarkSettings, default=None
+        Folds, models' settings, bootstrap, image stages (see
+        :class:`BenchmarkSettings`); its defaults when None.
     models : list of str, default=None
         Model names (see :func:`available_models`); all by default.
     registry : ModelRegistry, default=None
         Where model names are looked up; :data:`DEFAULT_REGISTRY` by default.
-    cv : int, default=5
-    holdout : tuple of 3 numbers, default=None
-        E.g. ``(7, 2, 1)``: one train/validation/test split instead of ``cv`` folds.
     out_dir : str or path-like, default=None
         Where predictions, tables and plots go. Finished folds found there are
         reused (resume) only when intact and computed with the same settings,
@@ -427,36 +404,12 @@ def run_benchmark(
         the folders this run writes to are deleted, nothing else.
     cache_dir : str or path-like, default=None
         Radiomics and embedding cache (defaults to ``out_dir/cache``).
-    n_jobs : int, default=None
-        Parallel radiomics extraction.
-    k : int, default=500
-        Selected radiomics features (capped by the number available).
-    encoder, encoder_params, classifier_params
-        Language model and settings of the fusion models (see
-        :func:`~sklearn_llmrad.pipelines.make_llmrad_pipeline`).
-    fallback : {"linear"} or None, default="linear"
-        The method's and its ablations' learned part: the inner-CV choice between
-        the network and its linear path (the default method), or ``None`` for the
-        networks alone (about a third of the training time; compares the
-        architectures themselves).
-    cnn_size, cnn_params
-        Input size and classifier settings of the CNN baselines.
-    device : str, default="auto"
-    n_bootstraps : int, default=2000
-        Bootstrap resamples for the confidence intervals.
-    random_state : int, default=0
-        Seeds the folds, the models and the bootstrap.
-    extractor_params, preprocessor_params : dict, default=None
-        Settings of the shared image stages.
-    pos_label : object, default=None
-        The malignant label when ``y`` is not coded 0/1 (e.g. ``2`` for labels
-        ``{1, 2}``); without it such labels are refused.
-    max_failed_fraction : float, default=0.2
-        Lesions whose image or mask cannot be used are left out and listed in
-        ``failed.csv``; if more than this fraction fails, the benchmark refuses
-        to run (the result would describe another population).
     log : callable, default=print
         Receives one progress line at a time.
+    **options
+        Fields of :class:`BenchmarkSettings` replacing those of ``settings``
+        (``k=``, ``cv=``, ``holdout=``, ``language_model=``, ``n_bootstraps=``, ...);
+        ``encoder=`` is the deprecated name of ``language_model=``.
 
     Returns
     -------
@@ -470,18 +423,16 @@ def run_benchmark(
     ...
     TypeError: X must be a pandas DataFrame of lesions, got NoneType
     """
+    s = (settings or BenchmarkSettings()).replace(**options)
     # 1. everything that can be checked without touching an image
-    y, groups = _check_inputs(X, y, groups, pos_label=pos_label)
+    y, groups = _check_inputs(X, y, groups, pos_label=s.pos_label)
     specs = (DEFAULT_REGISTRY if registry is None else registry).resolve(models)
-    plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
+    plan_folds(y, groups, cv=s.cv, holdout=s.holdout, random_state=s.random_state)
     out_dir = None if out_dir is None else Path(out_dir)
     if cache_dir is None and out_dir is not None:
         cache_dir = out_dir / "cache"
-    if cache_dir is not None and encoder is not None:
-        encoder_params = {
-            "cache_dir": str(Path(cache_dir) / "embeddings"),
-            **(encoder_params or {}),
-        }
+    if cache_dir is not None and s.language_model is not None:
+        s = s.replace(encoder_params={"cache_dir": str(Path(cache_dir) / "embeddings"), **(s.encoder_params or {})})
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         # only the folders this run writes into, never the rest of the user's tree
@@ -495,46 +446,40 @@ def run_benchmark(
     shared = prepare_shared_inputs(
         X,
         {spec.input for spec in specs},
-        preprocessor_params=preprocessor_params,
-        extractor_params=extractor_params,
+        preprocessor_params=s.preprocessor_params,
+        extractor_params=s.extractor_params,
         cache_dir=cache_dir,
-        n_jobs=n_jobs,
+        n_jobs=s.n_jobs,
         log=log,
     )
-    y, groups = _leave_out_failed(shared, X, y, groups, out_dir=out_dir, max_fraction=max_failed_fraction, log=log)
-    splits = plan_folds(y, groups, cv=cv, holdout=holdout, random_state=random_state)
-    if shared.feature_columns:
-        k = min(k, len(shared.feature_columns))
+    y, groups = _leave_out_failed(shared, X, y, groups, out_dir=out_dir, max_fraction=s.max_failed_fraction, log=log)
+    splits = plan_folds(y, groups, cv=s.cv, holdout=s.holdout, random_state=s.random_state)
+    kwargs = s.factory_kwargs(k=min(s.k, len(shared.feature_columns)) if shared.feature_columns else s.k)
     if out_dir is not None:
         _check_out_dir(out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits))
 
     # 3. every model on every fold
-    settings = {
-        "k": k,
-        "encoder": encoder,
-        "encoder_params": encoder_params,
-        "classifier_params": classifier_params,
-        "cnn_size": cnn_size,
-        "cnn_params": cnn_params,
-        "random_state": random_state,
-        "device": device,
-        "fallback": fallback,
-    }
-    fingerprint_of = _fingerprinter(shared, settings, preprocessor_params, extractor_params, encoder)
-    parts = ["test"] + (["validation"] if holdout is not None else [])
+    fingerprint_of = _fingerprinter(shared, s, kwargs)
+    parts = ["test"] + (["validation"] if s.holdout is not None else [])
     predictions, failures, explanations = {}, {}, []
     for m, spec in enumerate(specs, start=1):
-        frame, failure, explained = _run_model(
+        folders = None
+        if out_dir is not None:
+            errors = out_dir / "errors" / f"{spec.name}.txt"
+            folders = (out_dir / "predictions" / spec.name, out_dir / "explanations" / spec.name, errors)
+        frame, failure, explained, _ = run_model_folds(
             spec,
-            settings,
+            kwargs,
             shared.inputs[spec.input],
             y,
             splits,
             parts=parts,
-            out_dir=out_dir,
+            folders=folders,
             fingerprint=fingerprint_of(spec),
             tag=f"[{m}/{len(specs)} {spec.name}]",
             log=log,
+            explain=spec.name == REFERENCE_MODEL,
+            params=(s.model_params or {}).get(spec.name),
         )
         if failure is not None:
             failures[spec.name] = failure
@@ -543,13 +488,7 @@ def run_benchmark(
         explanations += explained
 
     # 4. aggregate, 5. report
-    table = summarize_models(
-        specs,
-        predictions,
-        failures,
-        n_bootstraps=n_bootstraps,
-        random_state=random_state,
-    )
+    table = summarize_models(specs, predictions, failures, n_bootstraps=s.n_bootstraps, random_state=s.random_state)
     result = BenchmarkResult(
         table=table,
         predictions=predictions,
@@ -603,25 +542,17 @@ def _leave_out_failed(shared, X, y, groups, *, out_dir, max_fraction, log):
     return y, groups
 
 
-def _fingerprinter(shared, settings, preprocessor_params, extractor_params, encoder):
+def _fingerprinter(shared, s, kwargs):
     """``fingerprint_of(spec)``: what determines a fold's result for that model."""
-    common = {
-        "images": store.lesion_sources_digest(shared.inputs["raw"]),
-        "versions": store.package_versions(),
-    }
-    stages = {
-        "raw": None,
-        "crops": {"preprocessing": preprocessor_params},
-        "features": {
-            "preprocessing": preprocessor_params,
-            "extraction": extractor_params,
-        },
-    }
-    lm_digest = store.language_model_digest(encoder)
+    common = {"images": store.lesion_sources_digest(shared.inputs["raw"]), "versions": store.package_versions()}
+    features = {"preprocessing": s.preprocessor_params, "extraction": s.extractor_params}
+    stages = {"raw": None, "crops": {"preprocessing": s.preprocessor_params}, "features": features}
+    lm_digest = store.language_model_digest(s.language_model)
 
     def fingerprint_of(spec):
+        params = (s.model_params or {}).get(spec.name)
         return store.fingerprint(
-            model=store.settings_digest(spec, settings),
+            model=store.settings_digest(lambda: spec.build(kwargs, params)),
             image_stages=stages[spec.input],
             language_model=lm_digest if spec.input == "features" else None,
             **common,

@@ -31,6 +31,8 @@ __all__ = [
     "FoldUnusable",
     "atomic_write_bytes",
     "data_fingerprint",
+    "describe",
+    "digest",
     "fingerprint",
     "language_model_digest",
     "lesion_sources_digest",
@@ -38,6 +40,7 @@ __all__ = [
     "read_fold",
     "remove_stale_temporaries",
     "settings_digest",
+    "table_digest",
     "write_fold",
 ]
 
@@ -63,6 +66,9 @@ PART_NAMES = {
     "images": "image or mask files",
     "language_model": "language model",
     "versions": "package versions",
+    "prior": "study prior",
+    "table": "study table",
+    "folds": "folds",
 }
 
 
@@ -146,8 +152,12 @@ def remove_stale_temporaries(*folders, older_than=None):
     return sum(_cache.remove_stale_temporaries(folder, older_than=older_than) for folder in folders)
 
 
-def write_fold(path, frame, fingerprint_parts):
-    """Write ``frame`` as ``path`` (CSV) and its sidecar ``path.with_suffix('.json')``."""
+def write_fold(path, frame, fingerprint_parts, *, notes=None):
+    """Write ``frame`` as ``path`` (CSV) and its sidecar ``path.with_suffix('.json')``.
+
+    ``notes`` (JSON data: the fold's time, its inner-CV choice) are kept in the sidecar
+    and come back as ``read_fold(...).attrs["notes"]``.
+    """
     path = Path(path)
     sidecar = path.with_suffix(".json")
     if sidecar.exists():
@@ -158,6 +168,7 @@ def write_fold(path, frame, fingerprint_parts):
         "sha256": hashlib.sha256(data).hexdigest(),
         "rows": len(frame),
         "fingerprint": fingerprint_parts,
+        "notes": notes or {},
     }
     atomic_write_bytes(sidecar, json.dumps(record, indent=1, sort_keys=True).encode())
 
@@ -169,9 +180,9 @@ def read_fold(path, fingerprint_parts, *, check=None, dtype=None):
     ----------
     path : path-like
         The fold's CSV.
-    fingerprint_parts : dict
+    fingerprint_parts : dict or None
         The current fingerprint; a stored fold computed under another is refused
-        and ``FoldUnusable.changed`` lists the differing parts.
+        and ``FoldUnusable.changed`` lists the differing parts (None: not compared).
     check : callable, default=None
         ``check(frame)`` raising ``ValueError`` for a frame that does not fit.
     dtype : dict, default=None
@@ -191,7 +202,8 @@ def read_fold(path, fingerprint_parts, *, check=None, dtype=None):
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != digest:
         raise FoldUnusable(f"{path.name} is truncated or was modified (checksum mismatch)")
-    changed = sorted(k for k in set(stored) | set(fingerprint_parts) if stored.get(k) != fingerprint_parts.get(k))
+    current = stored if fingerprint_parts is None else fingerprint_parts
+    changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
     if changed:
         names = ", ".join(PART_NAMES.get(k, k) for k in changed)
         raise FoldUnusable(f"settings changed since the stored folds ({names})", changed=changed)
@@ -201,14 +213,50 @@ def read_fold(path, fingerprint_parts, *, check=None, dtype=None):
             check(frame)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FoldUnusable(f"{path.name} does not hold this fold's predictions ({exc})") from exc
+    frame.attrs["notes"] = record.get("notes") or {}
     return frame
 
 
+def read_json(path):
+    """The JSON data in ``path``, or None when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 # ----------------------------------------------------------------------------- fingerprints
-def _digest(obj):
+def digest(obj):
+    """16 hex digits of SHA-256 over ``obj`` as canonical JSON (object addresses left out)."""
     text = json.dumps(obj, sort_keys=True, default=repr)
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # object addresses change between runs
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def describe(value):
+    """A stable, complete description of a parameter value (no truncated reprs), for :func:`digest`."""
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        params = value.get_params(deep=False)
+        return [type(value).__name__, {k: describe(v) for k, v in sorted(params.items())}]
+    if isinstance(value, dict):
+        return {str(k): describe(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [describe(v) for v in value]
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def table_digest(X, y):
+    """Digest of a feature table's column names, values and labels."""
+    h = hashlib.sha256()
+    h.update(json.dumps([str(c) for c in X.columns]).encode())
+    if all(pd.api.types.is_numeric_dtype(t) for t in X.dtypes):  # radiomics tables: one pass over the values
+        h.update(X.to_numpy(dtype=np.float64, na_value=np.nan).tobytes())
+    else:  # column by column (slow on wide tables)
+        h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+    h.update(np.asarray(y, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
 
 
 def data_fingerprint(cases, y, groups, splits):
@@ -288,13 +336,13 @@ def language_model_digest(encoder):
         return None
     path = Path(os.path.expanduser(str(encoder)))
     if not path.is_dir():
-        return _digest(["hub", str(encoder)])
+        return digest(["hub", str(encoder)])
     files = []
     for file in sorted(path.rglob("*")):
         if file.is_file():
             stat = file.stat()
             files.append([str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns])
-    return _digest(["dir", str(path.resolve()), files])
+    return digest(["dir", str(path.resolve()), files])
 
 
 def package_versions():
@@ -308,14 +356,14 @@ def package_versions():
     return out
 
 
-def settings_digest(spec, settings):
-    """Digest of a model's unfitted estimator's parameters (None when the factory fails)."""
+def settings_digest(build):
+    """Digest of the parameters of the unfitted estimator ``build()`` returns (None when it fails)."""
     try:
-        params = spec.factory(**settings).get_params(deep=True)
+        params = build().get_params(deep=True)
     except Exception:  # noqa: BLE001 -- the fit will fail and be reported; nothing to compare
         return None
     # where a cache lives does not change results: a moved output folder resumes
-    return _digest(sorted((key, repr(value)) for key, value in params.items() if not key.endswith("cache_dir")))
+    return digest(sorted((key, repr(value)) for key, value in params.items() if not key.endswith("cache_dir")))
 
 
 def fingerprint(**parts):
@@ -327,4 +375,4 @@ def fingerprint(**parts):
     >>> sorted(fp), fp == fingerprint(model={"k": 10}, versions={"numpy": "2.0"})
     (['model', 'versions'], True)
     """
-    return {key: value if isinstance(value, str) or value is None else _digest(value) for key, value in parts.items()}
+    return {key: value if isinstance(value, str) or value is None else digest(value) for key, value in parts.items()}

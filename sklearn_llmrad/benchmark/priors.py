@@ -1,0 +1,226 @@
+"""Leave-one-study-out semantic priors: fitted on every other study, cached, never on the target.
+
+For each target study of :func:`~sklearn_llmrad.benchmark.run_transfer_benchmark`,
+a :class:`~sklearn_llmrad.prior.SemanticPrior` (and a control prior with random name
+vectors) is fitted on all *other* studies and cached under a key made of the studies
+used, their data, the language model, the settings and the package versions; a prior
+that contains the target study, or another table of the same paper
+(:func:`related_studies`), is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+from .. import _cache
+from ..prior import SemanticPrior
+from . import store
+
+__all__ = ["fit_study_prior", "related_studies"]
+
+
+def prior_estimator(*, name_vectors, language_model, prior_params, cache_dir, random_state):
+    params = {"random_state": random_state, **(prior_params or {})}
+    if cache_dir is not None:
+        params.setdefault("cache_dir", str(Path(cache_dir) / "embeddings"))
+    if language_model is not None:  # None: the prior's own default language model
+        params["language_model"] = language_model
+    return SemanticPrior(name_vectors=name_vectors, **params)
+
+
+def prior_key(tables, target, name_vectors, language_model, prior_params, random_state, leave_out, hashes=None):
+    """What :func:`fit_study_prior` fits on and its cache key: (excluded, others, key, prior kwargs).
+
+    ``hashes``: the tables' :func:`~sklearn_llmrad.benchmark.store.table_digest` values, computed once for many keys.
+    """
+    excluded = {str(target), *map(str, leave_out)}
+    others = {name: table for name, table in tables.items() if name not in excluded}
+    if not others:
+        raise ValueError(f"no study other than {target!r} to fit its prior on")
+    kwargs = dict(language_model=language_model, prior_params=prior_params, random_state=random_state)
+    template = prior_estimator(name_vectors=name_vectors, cache_dir=None, **kwargs)
+    if language_model is None:
+        kwargs["language_model"] = template.language_model
+    params = template.get_params(deep=False)
+    params.pop("cache_dir", None)
+    key = store.digest(
+        {
+            "studies": {name: (hashes or {}).get(name) or store.table_digest(*others[name]) for name in sorted(others)},
+            "prior": type(template).__name__,
+            "params": store.describe(params),
+            "versions": store.package_versions(),
+        }
+    )
+    return excluded, others, key, kwargs
+
+
+def fit_study_prior(
+    tables,
+    target,
+    *,
+    name_vectors="language_model",
+    language_model=None,
+    prior_params=None,
+    cache_dir=None,
+    random_state=0,
+    log=None,
+    leave_out=(),
+):
+    """The prior for evaluating ``target``: fitted on every other table, cached.
+
+    Parameters
+    ----------
+    tables : dict of str -> (DataFrame, array)
+        All studies; ``target`` is left out of the prior.
+    target : str
+        The study the prior will be evaluated on (need not be in ``tables``).
+    name_vectors : {"language_model", "random"}, default="language_model"
+        ``"random"``: the control prior with random name vectors.
+    language_model : str, default=None
+        Language model id or directory (the prior's default when None).
+    prior_params : dict, default=None
+        Further :class:`~sklearn_llmrad.prior.SemanticPrior` parameters.
+    cache_dir : str or path-like, default=None
+        Where fitted priors are stored (``priors/<key>/``) and found again; the key
+        covers the studies used and their data, the language model, the settings and
+        the package versions. Name embeddings are cached in ``embeddings/``.
+    random_state : int, default=0
+    log : callable, default=None
+    leave_out : iterable of str, default=()
+        Further studies kept out of the prior together with ``target``: tables of
+        the same paper (e.g. ``Hosny2018B`` for ``Hosny2018C``), which share
+        feature definitions and often patients' institutions (see
+        :func:`related_studies`).
+
+    Returns
+    -------
+    prior : SemanticPrior
+    key : str
+        The cache key.
+
+    Raises
+    ------
+    RuntimeError
+        If the prior (fitted or loaded) names ``target`` or a ``leave_out`` study
+        among its studies.
+
+    Examples
+    --------
+    The control prior (random name vectors, no language model is loaded) for target
+    ``"C"``, fitted on the other two tables:
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> def table(n=20):
+    ...     y = np.tile([0, 1], n // 2)
+    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
+    ...                       "original_glcm_Idmn": rng.normal(size=n)})
+    ...     return X, y
+    >>> from sklearn_llmrad.benchmark import fit_study_prior
+    >>> tables = {"A": table(), "B": table(), "C": table()}
+    >>> prior, key = fit_study_prior(tables, "C", name_vectors="random",
+    ...                              language_model="dmis-lab/biobert-base-cased-v1.2")
+    >>> prior.studies_
+    ['A', 'B']
+    """
+    log = log or (lambda line: None)
+    return study_prior(
+        tables,
+        target,
+        name_vectors=name_vectors,
+        language_model=language_model,
+        prior_params=prior_params,
+        cache_dir=cache_dir,
+        random_state=random_state,
+        log=log,
+        leave_out=leave_out,
+    )
+
+
+def study_prior(
+    tables, target, *, name_vectors, language_model, prior_params, cache_dir, random_state, log, leave_out, hashes=None
+):
+    """:func:`fit_study_prior`, with the tables' hashes computed once by the caller (``hashes``)."""
+    excluded, others, key, kwargs = prior_key(
+        tables, target, name_vectors, language_model, prior_params, random_state, leave_out, hashes
+    )
+    folder = None if cache_dir is None else Path(cache_dir) / "priors" / key
+    prior = None
+    if folder is not None and (folder / "transfer_key.json").is_file():
+        embeddings = None if cache_dir is None else str(Path(cache_dir) / "embeddings")
+        prior = SemanticPrior.load(
+            folder, cache_dir=embeddings, language_model=None if name_vectors == "random" else language_model
+        )
+        log(f"[prior] {name_vectors} prior without {target!r}: cached ({key})")
+    if prior is None:
+        t0 = time.perf_counter()
+        prior = prior_estimator(name_vectors=name_vectors, cache_dir=cache_dir, **kwargs)
+        prior.fit(others)
+        log(
+            f"[prior] {name_vectors} prior without {target!r} on {len(others)} studies: "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
+        if folder is not None:
+            _save_prior(
+                prior, folder, {"key": key, "target": target, "studies": sorted(others), "name_vectors": name_vectors}
+            )
+    studies = [str(s) for s in prior.studies_]
+    seen = sorted(excluded & set(studies))
+    if seen:
+        raise RuntimeError(
+            f"the prior for target study {target!r} was fitted on {seen} (studies_={studies}); "
+            "refusing to evaluate a prior on a study it has seen"
+        )
+    return prior, key
+
+
+def related_studies(names):
+    """Studies of the same paper, to be left out of each other's priors.
+
+    radMLBench names a paper's several tables by author and year with a letter
+    suffix (``Hosny2018A``, ``Hosny2018B``, ...). Such tables share feature
+    definitions and extraction settings, so a prior that saw one of them is not a
+    prior from *other* studies for its sibling.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Study names.
+
+    Returns
+    -------
+    dict of str -> list of str
+        For every study, its siblings (possibly none).
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.benchmark import related_studies
+    >>> related_studies(["Hosny2018B", "Hosny2018C", "HNSCC", "Zhang2024B"])
+    {'Hosny2018B': ['Hosny2018C'], 'Hosny2018C': ['Hosny2018B'], 'HNSCC': [], 'Zhang2024B': []}
+    """
+    names = [str(n) for n in names]
+
+    def paper(name):
+        match = re.fullmatch(r"(.*\d{4})[A-Z]", name)
+        return match.group(1) if match else name
+
+    return {n: [m for m in names if m != n and paper(m) == paper(n)] for n in names}
+
+
+def _save_prior(prior, folder, meta):
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(_cache.temporary_name(folder.name))  # unique: nothing of the user's is there
+    try:
+        prior.save(tmp)
+        (tmp / "transfer_key.json").write_text(json.dumps(meta, indent=1))
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another run stored the same prior meanwhile
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; a failed write's leftovers
