@@ -35,10 +35,10 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from sklearn_llmrad.benchmark import related_studies
 from sklearn_llmrad.datasets.radmlbench import list_radmlbench, load_radmlbench
 from sklearn_llmrad.models.linear import SemanticPriorLogisticRegression
 from sklearn_llmrad.prior import SemanticPrior, clean_feature_name, univariate_informativeness
-from sklearn_llmrad.benchmark import related_studies
 
 
 def sign_transfer(prior, train, target):
