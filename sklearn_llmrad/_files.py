@@ -250,15 +250,16 @@ def atomic_write_bytes(path, data):
 
 
 def atomic_write_text(path, text, *, encoding="utf-8"):
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_open`).
+    """Write the string ``text`` to ``path`` atomically, as :func:`atomic_write_bytes` does.
 
     Parameters
     ----------
     path : path-like
-        The file to write; its folder is created.
+        Where; the folder is created.
     text : str
-        The whole content.
+        Encoded with ``encoding`` (default UTF-8, whatever the locale).
     encoding : str, default="utf-8"
+        The encoding.
 
     Examples
     --------
