@@ -18,9 +18,22 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from .._columns import CLINICAL, IMAGE, MASK
-from ..clinical import normalize_density
-from ..clinical import parse_age as _parse_age
+from ..clinical import normalize_density as map_density  # the package's one rules, named as the loaders use them
+from ..clinical import parse_age
 from ..exceptions import DatasetFormatError
+
+__all__ = [
+    "FRAME_COLUMNS",
+    "TARGET_NAMES",
+    "Lesions",
+    "make_bunch",
+    "map_density",
+    "parse_age",
+    "read_table",
+    "reported_at",
+    "safe_join",
+    "where",
+]
 
 FRAME_COLUMNS = (IMAGE, MASK, *CLINICAL)
 TARGET_NAMES = np.array(["benign", "malignant"])
@@ -40,33 +53,6 @@ def where(file, line=None, row=None):
     if row is not None:
         text += f", row {row}"
     return text
-
-
-def map_density(value):
-    """Map a BI-RADS density onto ``"A"``-``"D"`` (None when missing) with the
-    package's one rule, :func:`sklearn_llmrad.clinical.normalize_density`.
-
-    Raises ``ValueError`` for anything else (callers add file and row).
-
-    Examples
-    --------
-    >>> [map_density(v) for v in (1, "4", "c", "DENSITY B", "fatty", None, float("nan"), "")]
-    ['A', 'D', 'C', 'B', 'A', None, None, None]
-    """
-    return normalize_density(value)
-
-
-def parse_age(value):
-    """Parse an age in years with the package's one rule,
-    :func:`sklearn_llmrad.clinical.parse_age`: missing or anonymised
-    (``"removed"``) gives NaN; ages outside (0, 130) raise ``ValueError``.
-
-    Examples
-    --------
-    >>> parse_age("053Y"), parse_age(61), parse_age("")
-    (53.0, 61.0, nan)
-    """
-    return _parse_age(value)
 
 
 def safe_join(root, relative, *, allow_outside_root=False, context=""):
