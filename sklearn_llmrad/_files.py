@@ -11,9 +11,9 @@ deletes only names of that pattern, only in the folders it is given, and only
 when their writer has ended (or they are old): a user's own ``*.tmp`` files and
 another live process's temporaries are never touched.
 
-:func:`digest` and :func:`hash_key` give stable SHA-256 digests (of canonical
-JSON, and of typed parts such as arrays), :func:`package_versions` the versions
-that can change a result.
+:func:`digest`, :func:`digest_bytes` and :func:`hash_key` give stable SHA-256
+digests (of canonical JSON, of byte chunks, and of typed parts such as arrays),
+:func:`package_versions` the versions that can change a result.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "digest",
+    "digest_bytes",
     "hash_key",
     "package_versions",
     "remove_stale_temporaries",
@@ -340,6 +341,34 @@ def digest(obj, *, length=16):
     text = json.dumps(obj, sort_keys=True, default=repr)
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # object addresses change between runs
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def digest_bytes(*chunks, length=16):
+    """SHA-256 digest of byte chunks, read one after the other (no separator).
+
+    Parameters
+    ----------
+    *chunks : bytes
+        Joined as they are: ``(b"ab", b"c")`` and ``(b"a", b"bc")`` give the
+        same digest; use :func:`hash_key` where parts must stay apart.
+    length : int or None, default=16
+        Hexadecimal digits kept; None keeps all 64.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> digest_bytes(b"ab", b"c") == digest_bytes(b"abc")
+    True
+    >>> digest_bytes(b"abc", length=None)[:8]
+    'ba7816bf'
+    """
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return h.hexdigest()[:length]
 
 
 def _update(h, part):

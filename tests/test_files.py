@@ -15,6 +15,7 @@ from sklearn_llmrad._files import (
     atomic_write_bytes,
     atomic_write_text,
     digest,
+    digest_bytes,
     hash_key,
     package_versions,
     remove_stale_temporaries,
@@ -167,6 +168,19 @@ def test_digest_is_stable_across_dict_order_and_runs():
     # object addresses differ between runs and are left out
     first, second = object(), object()
     assert digest({"x": first}) == digest({"x": second})
+
+
+def test_digests_give_the_benchmark_stores_values():
+    """The fold fingerprints stored beside users' results keep their values once the store uses _files."""
+    from sklearn_llmrad.benchmark.store import data_fingerprint, fingerprint
+
+    parts = {"model": {"k": 10, "C": [1.0, 2.0]}, "versions": {"numpy": "2.0"}}
+    assert fingerprint(**parts) == {key: digest(value) for key, value in parts.items()}
+    y = [0, 1, 1]
+    assert data_fingerprint(["a", "b", "c"], y, ["p", "p", "q"], [])["labels"] == digest_bytes(
+        np.asarray(y, dtype=np.int64).tobytes()
+    )
+    assert digest_bytes(b"ab", b"c") == digest_bytes(b"abc") != digest_bytes(b"abd")
 
 
 def test_hash_key_tags_parts_and_is_pinned():
