@@ -307,8 +307,11 @@ def atomic_directory(path):
     try:
         tmp.mkdir()
         yield tmp
-        with contextlib.suppress(OSError):  # another run stored the same folder meanwhile
+        try:
             os.replace(tmp, path)
+        except OSError:
+            if not path.is_dir():  # not "another run stored the same folder meanwhile"
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; a failed write's leftovers
 
