@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from sklearn_llmrad._cache import CacheCorruptionWarning, DiskCache, hash_key, temporary_name
+from sklearn_llmrad._cache import CacheCorruptionWarning, DiskCache
+from sklearn_llmrad._files import hash_key, temporary_name
 
 PREFIX = ".llmrad-tmp-"
 
