@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .benchmark.store import atomic_write_bytes
+from ._files import atomic_write_bytes
 
 __all__ = [
     "METRICS",

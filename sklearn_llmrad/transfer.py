@@ -45,7 +45,6 @@ __all__ = [
 TRANSFER_SETTINGS = {"k": STUDY_SETTINGS.k, "classifier_params": STUDY_SETTINGS.classifier_params}
 
 
-
 def TransferModel(name, label, factory, prior=None):  # noqa: N802 -- the class it replaces
     """A model of the study mode: a :class:`~sklearn_llmrad.benchmark.ModelSpec` of a feature table."""
     return ModelSpec(name, label, factory, "features", prior)

@@ -15,12 +15,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_llmrad._cache import temporary_name
+from sklearn_llmrad import _files
+from sklearn_llmrad._files import temporary_name
 from sklearn_llmrad.benchmark import (
     ModelRegistry,
     make_splits,
     run_benchmark,
-    store,
 )
 from sklearn_llmrad.datasets import make_synthetic_mammograms
 from sklearn_llmrad.selection import TopKSelector
@@ -198,11 +198,11 @@ def test_store_sweep_removes_only_our_stale_temporaries(tmp_path):
     for path in (*stale, live, nested):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half")
-    store.remove_stale_temporaries(tmp_path)
+    _files.remove_stale_temporaries(tmp_path)
     assert all(path.read_text() == "the user's" for path in users)
     assert not stale[0].exists()
     assert stale[1].exists() and nested.exists()  # in subfolders: left alone
-    assert store.remove_stale_temporaries(tmp_path / "errors", tmp_path / "missing") == 1
+    assert _files.remove_stale_temporaries(tmp_path / "errors", tmp_path / "missing") == 1
     assert not stale[1].exists()
     assert live.exists() and nested.exists()
     assert all(path.read_text() == "the user's" for path in users)
@@ -212,7 +212,7 @@ def test_atomic_write_leaves_no_temporary_and_names_it_as_ours(tmp_path, monkeyp
     seen = []
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda src, dst: (seen.append(src), real_replace(src, dst)))
-    store.atomic_write_bytes(tmp_path / "fold1.csv", b"a,b\n")
+    _files.atomic_write_bytes(tmp_path / "fold1.csv", b"a,b\n")
     (tmp,) = seen
     assert tmp.parent == tmp_path and tmp.name.startswith(".llmrad-tmp-") and tmp.name.endswith("-fold1.csv")
     assert [p.name for p in tmp_path.iterdir()] == ["fold1.csv"]

@@ -11,13 +11,11 @@ that contains the target study, or another table of the same paper
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from pathlib import Path
 
-from .. import _cache
+from .. import _files
 from ..prior import SemanticPrior
 from . import store
 
@@ -48,12 +46,12 @@ def prior_key(tables, target, name_vectors, language_model, prior_params, random
         kwargs["language_model"] = template.language_model
     params = template.get_params(deep=False)
     params.pop("cache_dir", None)
-    key = store.digest(
+    key = _files.digest(
         {
             "studies": {name: (hashes or {}).get(name) or store.table_digest(*others[name]) for name in sorted(others)},
             "prior": type(template).__name__,
             "params": store.describe(params),
-            "versions": store.package_versions(),
+            "versions": _files.package_versions(),
         }
     )
     return excluded, others, key, kwargs
@@ -213,14 +211,6 @@ def related_studies(names):
 
 
 def _save_prior(prior, folder, meta):
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(_cache.temporary_name(folder.name))  # unique: nothing of the user's is there
-    try:
+    with _files.atomic_directory(folder) as tmp:  # another run may store the same prior meanwhile
         prior.save(tmp)
-        (tmp / "transfer_key.json").write_text(json.dumps(meta, indent=1))
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another run stored the same prior meanwhile
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; a failed write's leftovers
+        _files.atomic_write_text(tmp / "transfer_key.json", json.dumps(meta, indent=1))

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from .. import _files
 from ..labels import check_binary_labels
 from . import store
 from .folds import plan_folds
@@ -230,7 +231,7 @@ def _check_out_dir(out_dir, data_parts, n_splits):
             )
     else:
         record = {"fingerprint": combined, "parts": data_parts, "n_splits": n_splits}
-        store.atomic_write_bytes(stamp, json.dumps(record, indent=1).encode())
+        _files.atomic_write_bytes(stamp, json.dumps(record, indent=1).encode())
 
 
 def run_model_folds(
@@ -276,7 +277,7 @@ def run_model_folds(
             failure = f"{type(exc).__name__}: {exc}"
             log(f"{label}: FAILED ({failure})")
             if errors is not None:
-                store.atomic_write_bytes(errors, traceback.format_exc().encode())
+                _files.atomic_write_bytes(errors, traceback.format_exc().encode())
             return None, failure, explanations, noted
         note = {**given, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
         noted.append({**note, "choice": frame.attrs["choice"]})
@@ -367,7 +368,7 @@ def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state
 def _write_failed(out_dir, failed):
     path = out_dir / "failed.csv"
     if len(failed):
-        store.atomic_write_bytes(path, failed.to_csv(index=False).encode())
+        _files.atomic_write_bytes(path, failed.to_csv(index=False).encode())
     elif path.exists():
         path.unlink()
 
@@ -436,7 +437,7 @@ def run_benchmark(
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         # only the folders this run writes into, never the rest of the user's tree
-        store.remove_stale_temporaries(
+        _files.remove_stale_temporaries(
             out_dir,
             out_dir / "errors",
             *(out_dir / kind / spec.name for spec in specs for kind in ("predictions", "explanations")),
@@ -544,7 +545,7 @@ def _leave_out_failed(shared, X, y, groups, *, out_dir, max_fraction, log):
 
 def _fingerprinter(shared, s, kwargs):
     """``fingerprint_of(spec)``: what determines a fold's result for that model."""
-    common = {"images": store.lesion_sources_digest(shared.inputs["raw"]), "versions": store.package_versions()}
+    common = {"images": store.lesion_sources_digest(shared.inputs["raw"]), "versions": _files.package_versions()}
     features = {"preprocessing": s.preprocessor_params, "extraction": s.extractor_params}
     stages = {"raw": None, "crops": {"preprocessing": s.preprocessor_params}, "features": features}
     lm_digest = store.language_model_digest(s.language_model)

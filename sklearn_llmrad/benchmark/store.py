@@ -3,10 +3,12 @@ and computed under the same fingerprint.
 
 Each result file ``foldN.csv`` has a sidecar ``foldN.json`` holding the SHA-256 of
 the CSV's bytes and the :func:`fingerprint` it was computed under. Both are
-written to a temporary name and renamed into place, the CSV first, so a killed
+written to a temporary name and renamed into place
+(:func:`sklearn_llmrad._files.atomic_write_bytes`), the CSV first, so a killed
 run leaves either a complete pair or a fold that is recomputed (and a
-temporary ``.llmrad-tmp-...`` file that :func:`remove_stale_temporaries`
-deletes; no other file of the folder is ever deleted). On reading, a
+temporary ``.llmrad-tmp-...`` file that
+:func:`sklearn_llmrad._files.remove_stale_temporaries` deletes; no other file of
+the folder is ever deleted). On reading, a
 fold is reused only if its sidecar exists, the hash matches (a truncated or
 edited CSV does not), its fingerprint equals the current one (otherwise the
 differing parts are named) and the frame passes the caller's check.
@@ -19,45 +21,26 @@ import io
 import json
 import os
 import re
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import _cache
+from .._files import atomic_write_bytes, digest, digest_bytes
 
 __all__ = [
     "FoldUnusable",
-    "atomic_write_bytes",
     "data_fingerprint",
     "describe",
-    "digest",
     "fingerprint",
     "language_model_digest",
     "lesion_sources_digest",
-    "package_versions",
     "read_fold",
-    "remove_stale_temporaries",
+    "read_json",
     "settings_digest",
     "table_digest",
     "write_fold",
 ]
-
-#: Distributions whose versions can change a fold's numbers.
-_PACKAGES = (
-    "sklearn-llmrad",
-    "numpy",
-    "scipy",
-    "scikit-learn",
-    "scikit-image",
-    "pyradiomics",
-    "SimpleITK",
-    "torch",
-    "torchvision",
-    "skorch",
-    "transformers",
-)
 
 #: Human names of the fingerprint parts, for "... changed" messages.
 PART_NAMES = {
@@ -78,78 +61,6 @@ class FoldUnusable(Exception):
     def __init__(self, reason, *, changed=()):
         super().__init__(reason)
         self.changed = tuple(changed)
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    The temporary lies beside ``path`` under a name of
-    :func:`sklearn_llmrad._cache.temporary_name` (``.llmrad-tmp-...``), which
-    :func:`remove_stale_temporaries` recognizes once its writer was killed.
-
-    Parameters
-    ----------
-    path : path-like
-        The file to write; its folder is created.
-    data : bytes
-        The whole content.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a" / "x.txt"
-    >>> atomic_write_bytes(p, b"hello"); p.read_bytes()
-    b'hello'
-    >>> [f.name for f in p.parent.iterdir()]  # no temporary left behind
-    ['x.txt']
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(_cache.temporary_name(path.name))
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def remove_stale_temporaries(*folders, older_than=None):
-    """Delete temporary files of :func:`atomic_write_bytes` left by killed processes.
-
-    Only files directly in ``folders`` (never their subfolders) named like the
-    temporaries of :func:`atomic_write_bytes` (``.llmrad-tmp-<host>-<pid>-<random>-<name>``)
-    are considered, and one is deleted only when its process, on this
-    machine, no longer runs (or it is ``older_than`` seconds old). Any other
-    file, e.g. a user's ``.notes.tmp``, is left alone.
-
-    Parameters
-    ----------
-    *folders : path-like
-        Folders :func:`atomic_write_bytes` wrote into; missing ones are skipped.
-    older_than : float or None, default=None
-        Also delete temporaries this many seconds old whose process runs (or
-        cannot be checked).
-
-    Returns
-    -------
-    int
-        Files removed.
-
-    Examples
-    --------
-    >>> import os, pathlib, tempfile
-    >>> from sklearn_llmrad._cache import temporary_name
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> killed = temporary_name("fold1.csv").replace(f"-{os.getpid()}-", "-999999999-")
-    >>> _ = (d / killed).write_text("x"); _ = (d / ".notes.tmp").write_text("mine")
-    >>> remove_stale_temporaries(d), [p.name for p in d.iterdir()]
-    (1, ['.notes.tmp'])
-    """
-    return sum(_cache.remove_stale_temporaries(folder, older_than=older_than) for folder in folders)
 
 
 def write_fold(path, frame, fingerprint_parts, *, notes=None):
@@ -226,13 +137,6 @@ def read_json(path):
 
 
 # ----------------------------------------------------------------------------- fingerprints
-def digest(obj):
-    """16 hex digits of SHA-256 over ``obj`` as canonical JSON (object addresses left out)."""
-    text = json.dumps(obj, sort_keys=True, default=repr)
-    text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # object addresses change between runs
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def describe(value):
     """A stable, complete description of a parameter value (no truncated reprs), for :func:`digest`."""
     if hasattr(value, "get_params") and not isinstance(value, type):
@@ -249,14 +153,12 @@ def describe(value):
 
 def table_digest(X, y):
     """Digest of a feature table's column names, values and labels."""
-    h = hashlib.sha256()
-    h.update(json.dumps([str(c) for c in X.columns]).encode())
     if all(pd.api.types.is_numeric_dtype(t) for t in X.dtypes):  # radiomics tables: one pass over the values
-        h.update(X.to_numpy(dtype=np.float64, na_value=np.nan).tobytes())
+        values = X.to_numpy(dtype=np.float64, na_value=np.nan).tobytes()
     else:  # column by column (slow on wide tables)
-        h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
-    h.update(np.asarray(y, dtype=np.int64).tobytes())
-    return h.hexdigest()[:16]
+        values = pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes()
+    names = json.dumps([str(c) for c in X.columns]).encode()
+    return digest_bytes(names, values, np.asarray(y, dtype=np.int64).tobytes())
 
 
 def data_fingerprint(cases, y, groups, splits):
@@ -271,12 +173,6 @@ def data_fingerprint(cases, y, groups, splits):
     ['labels']
     """
 
-    def digest(*chunks):
-        h = hashlib.sha256()
-        for chunk in chunks:
-            h.update(chunk)
-        return h.hexdigest()[:16]
-
     folds = [
         chunk
         for split in splits
@@ -284,10 +180,10 @@ def data_fingerprint(cases, y, groups, splits):
         for chunk in (part.encode(), np.asarray(split[part], dtype=np.int64).tobytes())
     ]
     return {
-        "lesions": digest(json.dumps([str(i) for i in cases]).encode()),
-        "labels": digest(np.asarray(y).astype(np.int64).tobytes()),
-        "patients": digest(json.dumps([str(g) for g in groups]).encode()),
-        "folds": digest(*folds),
+        "lesions": digest_bytes(json.dumps([str(i) for i in cases]).encode()),
+        "labels": digest_bytes(np.asarray(y).astype(np.int64).tobytes()),
+        "patients": digest_bytes(json.dumps([str(g) for g in groups]).encode()),
+        "folds": digest_bytes(*folds),
     }
 
 
@@ -343,17 +239,6 @@ def language_model_digest(encoder):
             stat = file.stat()
             files.append([str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns])
     return digest(["dir", str(path.resolve()), files])
-
-
-def package_versions():
-    """Installed versions of the packages that shape the numbers (``None`` when absent)."""
-    out = {}
-    for name in _PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def settings_digest(build):

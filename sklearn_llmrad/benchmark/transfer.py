@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from .. import _files
 from ..prior import SemanticPrior
 from . import store
 from .folds import make_splits
@@ -408,7 +409,7 @@ def run_transfer_benchmark(
     tasks = sorted(((target, spec) for target in targets for spec in specs), key=cost)
     run = dict(
         settings=s,
-        versions=store.package_versions(),
+        versions=_files.package_versions(),
         out_dir=out_dir,
         log=log,
         position={target: t for t, target in enumerate(targets, start=1)},
