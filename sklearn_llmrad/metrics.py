@@ -288,25 +288,20 @@ def _bin_ids(prob, n_bins, strategy):
     return edges, np.searchsorted(edges[1:-1], prob)
 
 
-@validate_params(
-    {
+def _binned_metric(fn):
+    """``validate_params`` and the shared parameter docs of the metrics over probability bins."""
+    fn.__doc__ = fn.__doc__.replace("%(binned_parameters)s", _BINNED_PARAMETERS.strip())
+    checks = {
         "y_true": ["array-like"],
         "y_prob": ["array-like"],
         "n_bins": [Interval(Integral, 1, None, closed="left")],
         "strategy": [StrOptions({"uniform", "quantile"})],
         "pos_label": [Real, str, bool],
-    },
-    prefer_skip_nested_validation=True,
-)
-def calibration_table(y_true, y_prob, *, n_bins=10, strategy="uniform", pos_label=1):
-    """Per-bin mean predicted probability and observed frequency.
+    }
+    return validate_params(checks, prefer_skip_nested_validation=True)(fn)
 
-    The rows of a reliability diagram. Bins follow
-    :func:`sklearn.calibration.calibration_curve`: ``"uniform"`` splits
-    [0, 1] into ``n_bins`` equal intervals, ``"quantile"`` puts (about) the
-    same number of cases in each; a value on an inner edge goes to the lower
-    bin.
 
+_BINNED_PARAMETERS = """
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
@@ -319,6 +314,20 @@ def calibration_table(y_true, y_prob, *, n_bins=10, strategy="uniform", pos_labe
         How bin edges are chosen.
     pos_label : int, str or bool, default=1
         The positive class.
+"""
+
+
+@_binned_metric
+def calibration_table(y_true, y_prob, *, n_bins=10, strategy="uniform", pos_label=1):
+    """Per-bin mean predicted probability and observed frequency.
+
+    The rows of a reliability diagram. Bins follow
+    :func:`sklearn.calibration.calibration_curve`: ``"uniform"`` splits
+    [0, 1] into ``n_bins`` equal intervals, ``"quantile"`` puts (about) the
+    same number of cases in each; a value on an inner edge goes to the lower
+    bin.
+
+    %(binned_parameters)s
 
     Returns
     -------
@@ -354,34 +363,14 @@ def calibration_table(y_true, y_prob, *, n_bins=10, strategy="uniform", pos_labe
     )
 
 
-@validate_params(
-    {
-        "y_true": ["array-like"],
-        "y_prob": ["array-like"],
-        "n_bins": [Interval(Integral, 1, None, closed="left")],
-        "strategy": [StrOptions({"uniform", "quantile"})],
-        "pos_label": [Real, str, bool],
-    },
-    prefer_skip_nested_validation=True,
-)
+@_binned_metric
 def expected_calibration_error(y_true, y_prob, *, n_bins=10, strategy="uniform", pos_label=1):
     """Expected calibration error: count-weighted mean |observed - predicted| over bins.
 
     ECE = sum_b (n_b / n) |observed_b - mean_predicted_b| (Naeini, Cooper &
     Hauskrecht 2015, AAAI), with the bins of :func:`calibration_table`.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True binary labels.
-    y_prob : array-like of shape (n_samples,)
-        Predicted probability of the positive class, in [0, 1].
-    n_bins : int, default=10
-        Number of bins.
-    strategy : {"uniform", "quantile"}, default="uniform"
-        How bin edges are chosen.
-    pos_label : int, str or bool, default=1
-        The positive class.
+    %(binned_parameters)s
 
     Returns
     -------

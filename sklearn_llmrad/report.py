@@ -607,20 +607,19 @@ def write_transfer_report(result, out_dir):
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> rng = np.random.default_rng(0)
-    >>> def table(n=20):
-    ...     y = np.tile([0, 1], n // 2)
-    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
-    ...                       "original_glcm_Idmn": rng.normal(size=n)})
-    ...     return X, y
+    The report of a run on two tiny studies (see
+    :func:`~sklearn_llmrad.benchmark.run_transfer_benchmark`):
+
     >>> import tempfile
     >>> from pathlib import Path
+    >>> import numpy as np, pandas as pd
     >>> from sklearn_llmrad.benchmark import run_transfer_benchmark
     >>> from sklearn_llmrad.report import write_transfer_report
-    >>> result = run_transfer_benchmark(
-    ...     {"A": table(), "B": table()}, models=["lr"], cv=2, n_bootstraps=20,
-    ...     model_params={"lr": {"model__Cs": (1.0,)}}, log=lambda line: None)
+    >>> y = np.tile([0, 1], 10)
+    >>> noise = np.random.default_rng(0).normal(size=(2, 20))
+    >>> tables = {s: (pd.DataFrame({"original_glcm_Idmn": y + e}), y) for s, e in zip("AB", noise)}
+    >>> result = run_transfer_benchmark(tables, models=["radiomics-svc"], cv=2, n_bootstraps=20, log=print)
+    [1/2 A] radiomics-svc fold 1/2: AUC ...
     >>> with tempfile.TemporaryDirectory() as out_dir:
     ...     write_transfer_report(result, out_dir)
     ...     written = sorted(p.name for p in Path(out_dir).iterdir())

@@ -68,6 +68,7 @@ def fit_study_prior(
     random_state=0,
     log=None,
     leave_out=(),
+    table_digests=None,
 ):
     """The prior for evaluating ``target``: fitted on every other table, cached.
 
@@ -94,6 +95,9 @@ def fit_study_prior(
         the same paper (e.g. ``Hosny2018B`` for ``Hosny2018C``), which share
         feature definitions and often patients' institutions (see
         :func:`related_studies`).
+    table_digests : dict of str -> str, default=None
+        The tables' :func:`~sklearn_llmrad.benchmark.store.table_digest`, when the
+        caller computed them once for many priors (computed here otherwise).
 
     Returns
     -------
@@ -113,39 +117,19 @@ def fit_study_prior(
     ``"C"``, fitted on the other two tables:
 
     >>> import numpy as np, pandas as pd
-    >>> rng = np.random.default_rng(0)
-    >>> def table(n=20):
-    ...     y = np.tile([0, 1], n // 2)
-    ...     X = pd.DataFrame({"original_shape_VoxelVolume": y + rng.normal(size=n),
-    ...                       "original_glcm_Idmn": rng.normal(size=n)})
-    ...     return X, y
     >>> from sklearn_llmrad.benchmark import fit_study_prior
-    >>> tables = {"A": table(), "B": table(), "C": table()}
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.tile([0, 1], 10)
+    >>> names = ["original_shape_VoxelVolume", "original_glcm_Idmn"]
+    >>> tables = {s: (pd.DataFrame(rng.normal(size=(20, 2)) + y[:, None], columns=names), y) for s in "ABC"}
     >>> prior, key = fit_study_prior(tables, "C", name_vectors="random",
     ...                              language_model="dmis-lab/biobert-base-cased-v1.2")
     >>> prior.studies_
     ['A', 'B']
     """
     log = log or (lambda line: None)
-    return study_prior(
-        tables,
-        target,
-        name_vectors=name_vectors,
-        language_model=language_model,
-        prior_params=prior_params,
-        cache_dir=cache_dir,
-        random_state=random_state,
-        log=log,
-        leave_out=leave_out,
-    )
-
-
-def study_prior(
-    tables, target, *, name_vectors, language_model, prior_params, cache_dir, random_state, log, leave_out, hashes=None
-):
-    """:func:`fit_study_prior`, with the tables' hashes computed once by the caller (``hashes``)."""
     excluded, others, key, kwargs = prior_key(
-        tables, target, name_vectors, language_model, prior_params, random_state, leave_out, hashes
+        tables, target, name_vectors, language_model, prior_params, random_state, leave_out, table_digests
     )
     folder = None if cache_dir is None else Path(cache_dir) / "priors" / key
     prior = None

@@ -46,7 +46,7 @@ from .. import _files
 from ..prior import SemanticPrior
 from . import store
 from .folds import make_splits
-from .priors import prior_key, related_studies, study_prior
+from .priors import fit_study_prior, prior_key, related_studies
 from .registry import ModelRegistry, study_models
 from .runner import run_model_folds
 from .settings import STUDY_SETTINGS
@@ -262,14 +262,14 @@ def _loso_priors(tables, targets, kinds, s, groups, prior_cache, log):
         c0 = time.process_time()
         fitted = {}
         for kind in kinds:
-            fitted[kind] = study_prior(
+            fitted[kind] = fit_study_prior(
                 tables,
                 target,
                 name_vectors=kind,
                 cache_dir=prior_cache,
                 log=log,
                 leave_out=groups.get(target, ()),
-                hashes=hashes,
+                table_digests=hashes,
                 **prior_kwargs,
             )
             # embed the target's names here, once: the model tasks need no language model for the prior
@@ -426,17 +426,14 @@ def run_transfer_benchmark(
         if len(ok)
         else pd.DataFrame(index=targets, columns=names, dtype=float)
     )
-    summary, pairs, friedman_p = summarize_studies(aucs)
     # with n_jobs > 1 the models and priors ran in workers: add the CPU time measured there
     worker_cpu = 0.0
     if s.n_jobs not in (None, 1) and "cpu_seconds" in per_study:
         worker_cpu = float(per_study.loc[per_study["cached"].eq(False), "cpu_seconds"].sum()) + prior_cpu
     result = TransferResult(
-        per_study=per_study,
-        aucs=aucs,
-        summary=summary,
-        pairs=pairs,
-        friedman_p=friedman_p,
+        per_study,
+        aucs,
+        *summarize_studies(aucs),
         priors=priors,
         labels={spec.name: spec.label for spec in specs},
         timing={
@@ -540,13 +537,10 @@ def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_
     order = list(models or DEFAULT_MODELS)
     names = [m for m in order if m in found] + [m for m in found if m not in order]
     aucs = per_study.pivot(index="study", columns="model", values="auc").reindex(columns=names)
-    summary, pairs, friedman_p = summarize_studies(aucs)
     return TransferResult(
-        per_study=per_study,
-        aucs=aucs,
-        summary=summary,
-        pairs=pairs,
-        friedman_p=friedman_p,
+        per_study,
+        aucs,
+        *summarize_studies(aucs),
         priors=store.read_json(out_dir / "transfer_priors.json") or {},
         labels={**{n: spec.label for n, spec in study_models().items()}, **(labels or {})},
         timing={
