@@ -456,33 +456,13 @@ def transfer_markdown(result):
         "",
     ]
     n_complete = int(result.aucs.dropna(axis=0, how="any").shape[0])
+    header = ["Model", "name", "Mean AUC", f"Mean AUC ({n_complete} complete studies)", "Median AUC", "Mean rank"]
     rows = [
-        [
-            labels.get(m, m),
-            m,
-            f"{r.mean_auc:.3f}",
-            f"{r.mean_auc_complete:.3f}",
-            f"{r.median_auc:.3f}",
-            f"{r.mean_rank:.2f}" if np.isfinite(r.mean_rank) else "-",
-            int(r.n_studies),
-        ]
+        [labels.get(m, m), m, *(f"{r[c]:.3f}" for c in ("mean_auc", "mean_auc_complete", "median_auc"))]
+        + [f"{r.mean_rank:.2f}" if np.isfinite(r.mean_rank) else "-", int(r.n_studies)]
         for m, r in result.summary.iterrows()
     ]
-    lines += [
-        _table(
-            [
-                "Model",
-                "name",
-                "Mean AUC",
-                f"Mean AUC ({n_complete} complete studies)",
-                "Median AUC",
-                "Mean rank",
-                "Studies",
-            ],
-            rows,
-        ),
-        "",
-    ]
+    lines += [_table(header + ["Studies"], rows), ""]
     lines += [
         f"Friedman test over studies: p = {_format_p(result.friedman_p)}. Mean rank: 1 = best "
         "AUC within a study, over the studies where every model ran (Demšar 2006).",
@@ -512,18 +492,10 @@ def transfer_markdown(result):
     lines += ["## Per-study AUC (95% CI)", ""]
     table = result.per_study
     rows = []
+    cells = {(r["study"], r["model"]): r for r in table.to_dict("records")}
     for study in result.aucs.index:
-        cells = [study]
-        for m in models:
-            r = table[(table["study"] == study) & (table["model"] == m)]
-            if not len(r):
-                cells.append("-")
-            elif r.iloc[0]["status"] != "ok":
-                cells.append("failed")
-            else:
-                r = r.iloc[0]
-                cells.append(f"{r.auc:.3f} [{r.auc_low:.3f}, {r.auc_high:.3f}]")
-        rows.append(cells)
+        found = [cells.get((study, m)) for m in models]
+        rows.append([study] + ["-" if r is None else _ci(r, "auc") if r["status"] == "ok" else "failed" for r in found])
     lines += [_table(["Study"] + models, rows), ""]
     failures = table[table["status"] != "ok"] if len(table) else table
     for _, r in failures.iterrows():

@@ -319,3 +319,38 @@ def test_method_and_ablations_with_or_without_the_inner_cv_choice():
         factory = default_models()[name].factory
         assert [step for step, _ in factory(**settings).steps] == ["choice"]
         assert [step for step, _ in factory(**settings, fallback=None).steps][-1] == "fusion"
+
+
+def test_settings_are_one_frozen_object_and_encoder_is_a_deprecated_spelling():
+    from dataclasses import FrozenInstanceError
+
+    from sklearn_llmrad.benchmark import STUDY_SETTINGS, BenchmarkSettings
+
+    settings = BenchmarkSettings(k=50)
+    with pytest.raises(FrozenInstanceError):
+        settings.k = 10
+    with pytest.warns(FutureWarning, match="language_model="):
+        assert settings.replace(encoder="my/model").language_model == "my/model"
+    with pytest.raises(TypeError, match="unknown benchmark setting.*'kk'"):
+        settings.replace(kk=1)
+    kwargs = STUDY_SETTINGS.factory_kwargs(k=7)
+    assert kwargs["k"] == 7 and kwargs["language_model"] is None and kwargs["device"] == "cpu"
+    # run_benchmark takes settings fields as keywords: a bad one is refused before any work
+    with pytest.raises(TypeError, match="unknown benchmark setting"):
+        run_benchmark(pd.DataFrame(index=["a"]), [0], ["p"], no_such_setting=1)
+
+
+def test_one_registry_serves_both_modes_and_the_study_mode_refuses_image_models():
+    from sklearn_llmrad.benchmark import study_models
+
+    studies = ModelRegistry(mode="studies")
+    assert studies.names() == list(study_models())
+    assert studies.resolve(["prior-lr"])[0].prior == "language_model"
+    studies.register("cnn", lambda **_: None, input="crops")
+    with pytest.raises(ValueError, match=r"\['cnn'\] take images"):
+        studies.resolve(["lr", "cnn"])
+    with pytest.raises(ValueError, match="mode must be"):
+        ModelRegistry(mode="patients")
+    # the Radiomics + SVC baseline is one model of both modes
+    lesions = ModelRegistry().resolve(["radiomics-svc"])[0]
+    assert lesions is not None and lesions.factory is studies.resolve(["radiomics-svc"])[0].factory
