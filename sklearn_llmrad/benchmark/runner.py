@@ -289,7 +289,7 @@ def run_model_folds(
             explanations.append(contrib)
         frames.append(frame)
         test = frame[frame["part"] == "test"]
-        log(f"{label}: AUC {_safe_auc(test['y_true'], test['y_prob']):.3f} ({note['seconds']:.1f} s)")
+        log(f"{label}: AUC {safe_auc(test['y_true'], test['y_prob']):.3f} ({note['seconds']:.1f} s)")
     return (pd.concat(frames, ignore_index=True) if frames else None), None, explanations, noted
 
 
@@ -562,7 +562,8 @@ def _fingerprinter(shared, s, kwargs):
     return fingerprint_of
 
 
-def _safe_auc(y_true, y_prob):
+def safe_auc(y_true, y_prob):
+    """ROC AUC, or NaN when ``y_true`` holds one class."""
     from sklearn.metrics import roc_auc_score
 
     y_true = np.asarray(y_true)

@@ -48,7 +48,7 @@ from . import store
 from .folds import make_splits
 from .priors import fit_study_prior, prior_key, related_studies
 from .registry import ModelRegistry, study_models
-from .runner import run_model_folds
+from .runner import run_model_folds, safe_auc
 from .settings import STUDY_SETTINGS
 
 __all__ = ["DEFAULT_MODELS", "TransferResult", "collect_transfer_results", "load_tables", "run_transfer_benchmark"]
@@ -175,12 +175,6 @@ def _safe_name(name):
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))
 
 
-def _auc(y, p):
-    from sklearn.metrics import roc_auc_score
-
-    return roc_auc_score(y, p) if len(np.unique(y)) == 2 else np.nan
-
-
 def _study_row(frame, notes, *, n_bootstraps, random_state):
     """The result row of one (study, model) from its out-of-fold predictions (rows in table order)."""
     from ..metrics import bootstrap_ci
@@ -196,7 +190,7 @@ def _study_row(frame, notes, *, n_bootstraps, random_state):
         "auc": ci.estimate,
         "auc_low": ci.low,
         "auc_high": ci.high,
-        "fold_auc_mean": float(np.nanmean([_auc(y[fold == i], proba[fold == i]) for i in np.unique(fold)])),
+        "fold_auc_mean": float(np.nanmean([safe_auc(y[fold == i], proba[fold == i]) for i in np.unique(fold)])),
         "n": len(y),
         "n_positive": int(y.sum()),
         "choices": ", ".join(f"{name} {int(n)}" for name, n in choices.items()) or None,
@@ -464,9 +458,9 @@ def run_transfer_benchmark(
 def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_state=0, labels=None, settings=None):
     """Summarise the (study, model) results stored in ``out_dir`` without computing any.
 
-    For a report on a run that is still going or was stopped: every stored result is
-    read as it is (fingerprints are not checked against any settings), so use it on a
-    folder written by one configuration.
+    For a report on a run that is still going or was stopped: every (study, model)
+    whose folds are all stored is read as it is (fingerprints are not checked against
+    any settings), so use it on a folder written by one configuration.
 
     Parameters
     ----------
@@ -522,10 +516,12 @@ def collect_transfer_results(out_dir, *, models=None, n_bootstraps=2000, random_
         except store.FoldUnusable:
             continue
         notes = [frame.attrs["notes"] for frame in frames]
-        study, model = notes[0].get("study", folder.parent.name), notes[0].get("model", folder.name)
+        study, model = (notes[0].get("study"), notes[0].get("model")) if notes else (None, None)
         if not frames or (models is not None and model not in models):
             continue
         frame = pd.concat(frames, ignore_index=True)
+        if sorted(frame["case"].astype(int)) != list(range(len(frame))):  # a fold still missing: no result yet
+            continue
         row = _study_row(
             frame, [{**n, "reused": True} for n in notes], n_bootstraps=n_bootstraps, random_state=random_state
         )
