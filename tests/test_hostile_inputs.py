@@ -19,7 +19,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from sklearn_llmrad import CLAHEPreprocessor
+from sklearn_llmrad import CLAHEPreprocessor, _files
 from sklearn_llmrad.benchmark import ModelRegistry, run_benchmark
 from sklearn_llmrad.benchmark import store as fold_store
 from sklearn_llmrad.cli import load_dataset, main
@@ -512,7 +512,7 @@ def test_changed_settings_under_the_same_out_are_recomputed_saying_which(synthet
     )
     assert any("image or mask files" in line for line in lines), lines
 
-    monkeypatch.setattr(fold_store, "package_versions", lambda: {"torch": "0.0-other"})
+    monkeypatch.setattr(_files, "package_versions", lambda: {"torch": "0.0-other"})
     lines = []
     _run(
         X2,
