@@ -31,6 +31,8 @@ LAYERS = {
     "scaling": 1,
     "metrics": 1,
     "descriptions": 1,
+    "vocabulary": 1,
+    "inner_cv": 1,
     # 2 data: loaders return DataFrames (they read files through imageio, never run stages)
     "datasets": 2,
     # 3 estimators: the pipeline stages, the prior, the models
@@ -38,6 +40,7 @@ LAYERS = {
     "radiomics": 3,
     "encoding": 3,
     "prior": 3,
+    "prior_files": 3,
     "selection": 3,
     "models": 3,
     # 4 composition: pipelines of stages, model files, test helpers
