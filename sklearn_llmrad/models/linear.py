@@ -232,8 +232,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Positive values favour ``classes_[1]``.
         """
-        Z = self._transform(X)
-        return self._lr_.decision_function(Z)
+        return self._lr_.decision_function(self._transform(X))
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.
@@ -241,33 +240,29 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            The features ``fit`` saw (same columns); NaN allowed (imputed by
-            the training median).
+            The features to score, as for :meth:`decision_function`.
 
         Returns
         -------
         ndarray of shape (n_samples, 2)
             Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
-        Z = self._transform(X)
-        return self._lr_.predict_proba(Z)
+        return self._lr_.predict_proba(self._transform(X))
 
     def predict(self, X):
-        """Predicted class labels.
+        """Predicted class labels: ``classes_[1]`` where the decision function is positive.
 
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            The features ``fit`` saw (same columns); NaN allowed (imputed by
-            the training median).
+            The features to classify, as for :meth:`decision_function`.
 
         Returns
         -------
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        Z = self._transform(X)
-        return self._lr_.predict(Z)
+        return self._lr_.predict(self._transform(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
