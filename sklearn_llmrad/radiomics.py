@@ -54,8 +54,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._cache import CacheCorruptionWarning, DiskCache, hash_key
+from ._cache import CacheCorruptionWarning, DiskCache
 from ._columns import IMAGE, MASK, SOURCE
+from ._files import hash_key
 from .exceptions import ExtractionError, ImageReadError, LesionError, MaskError
 from .lesions import check_lesion
 

@@ -1,5 +1,5 @@
-"""Helpers shared by the dataset loaders: Bunch assembly, path safety,
-density and age parsing.
+"""Helpers shared by the dataset loaders: reading their tables, collecting
+lesions, Bunch assembly, path safety, density and age parsing.
 
 Every loader returns the same shape of result (see ``docs/architecture.md``):
 a ``frame`` with the contract columns only, so that no dataset-specific
@@ -9,6 +9,7 @@ model by accident. Such descriptors live in a separate ``metadata`` frame.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -17,9 +18,22 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from .._columns import CLINICAL, IMAGE, MASK
-from ..clinical import normalize_density
-from ..clinical import parse_age as _parse_age
+from ..clinical import normalize_density as map_density  # the package's one rules, named as the loaders use them
+from ..clinical import parse_age
 from ..exceptions import DatasetFormatError
+
+__all__ = [
+    "FRAME_COLUMNS",
+    "TARGET_NAMES",
+    "Lesions",
+    "make_bunch",
+    "map_density",
+    "parse_age",
+    "read_table",
+    "reported_at",
+    "safe_join",
+    "where",
+]
 
 FRAME_COLUMNS = (IMAGE, MASK, *CLINICAL)
 TARGET_NAMES = np.array(["benign", "malignant"])
@@ -39,33 +53,6 @@ def where(file, line=None, row=None):
     if row is not None:
         text += f", row {row}"
     return text
-
-
-def map_density(value):
-    """Map a BI-RADS density onto ``"A"``-``"D"`` (None when missing) with the
-    package's one rule, :func:`sklearn_llmrad.clinical.normalize_density`.
-
-    Raises ``ValueError`` for anything else (callers add file and row).
-
-    Examples
-    --------
-    >>> [map_density(v) for v in (1, "4", "c", "DENSITY B", "fatty", None, float("nan"), "")]
-    ['A', 'D', 'C', 'B', 'A', None, None, None]
-    """
-    return normalize_density(value)
-
-
-def parse_age(value):
-    """Parse an age in years with the package's one rule,
-    :func:`sklearn_llmrad.clinical.parse_age`: missing or anonymised
-    (``"removed"``) gives NaN; ages outside (0, 130) raise ``ValueError``.
-
-    Examples
-    --------
-    >>> parse_age("053Y"), parse_age(61), parse_age("")
-    (53.0, 61.0, nan)
-    """
-    return _parse_age(value)
 
 
 def safe_join(root, relative, *, allow_outside_root=False, context=""):
@@ -178,79 +165,128 @@ def _by_case(records):
     return table
 
 
-def bunch_from_records(
-    rows,
-    meta,
-    *,
-    target,
-    groups,
-    descr,
-    nothing_found,
-    excluded,
-    return_X_y=False,
-    **extra,
-):
-    """Package a loader's per-lesion records as a Bunch, or raise if there are none.
-
-    The common tail of the public-dataset loaders: refuse an empty result with
-    the loader's own explanation, index ``frame`` and ``metadata`` by case id,
-    and check both with :func:`make_bunch`.
-
-    Parameters
-    ----------
-    rows : list of dict
-        One dict per lesion with a ``"case"`` key and the contract columns
-        (``image``, ``mask``, clinical columns).
-    meta : list of dict
-        One dict per lesion with a ``"case"`` key and dataset descriptors.
-    target, groups : array-like of shape (n_lesions,)
-        Labels (0/1) and patient ids, in the order of ``rows``.
-    descr : str
-        The dataset description (``DESCR``).
-    nothing_found : str
-        The message of the :class:`~sklearn_llmrad.exceptions.DatasetFormatError`
-        raised when ``rows`` is empty (say where was looked and why lesions
-        were excluded).
-    excluded : list of (case, reason)
-        Entries left out, with the reason.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
-    **extra : dict
-        Further Bunch attributes.
-
-    Returns
-    -------
-    Bunch or (DataFrame, ndarray)
-        See :func:`make_bunch`.
-
-    Raises
-    ------
-    DatasetFormatError
-        When ``rows`` is empty, or the case ids are not unique.
+@contextlib.contextmanager
+def reported_at(context):
+    """Turn a ``ValueError`` of a parsing rule into a
+    :class:`~sklearn_llmrad.exceptions.DatasetFormatError` naming ``context``.
 
     Examples
     --------
-    >>> rows = [{"case": "c1", "image": "a.pgm", "mask": "m.png", "age": 50.0}]
-    >>> meta = [{"case": "c1", "view": "CC"}]
-    >>> b = bunch_from_records(rows, meta, target=[0], groups=["p1"], descr="demo",
-    ...                        nothing_found="no lesion", excluded=[])
-    >>> b.frame.index.tolist(), b.metadata.loc["c1", "view"]
-    (['c1'], 'CC')
-    >>> bunch_from_records([], [], target=[], groups=[], descr="demo",
-    ...                    nothing_found="no lesion under '/data'", excluded=[])
+    >>> with reported_at("file 'a.csv', line 3"):
+    ...     map_density("dense-ish")
+    Traceback (most recent call last):
+    ...
+    sklearn_llmrad.exceptions.DatasetFormatError: file 'a.csv', line 3: ...
+    """
+    try:
+        yield
+    except DatasetFormatError:
+        raise
+    except ValueError as exc:
+        raise DatasetFormatError(f"{context}: {exc}") from None
+
+
+def read_table(file, required, *, sep=",", aliases=None):
+    """Read a dataset's CSV as text (empty cells stay ``""``) and check its columns.
+
+    Column names are stripped of spaces; ``aliases`` renames other spellings
+    (``{"breast density": "breast_density"}``) when the canonical name is
+    absent. An unreadable file or a missing column raises a
+    :class:`~sklearn_llmrad.exceptions.DatasetFormatError` naming the file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = f.write_text("a; b\\n1;\\n")
+    >>> read_table(f, ["a", "b"], sep=";").to_dict("records")
+    [{'a': '1', 'b': ''}]
+    >>> read_table(f, ["a", "c"], sep=";")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sklearn_llmrad.exceptions.DatasetFormatError: file '...t.csv': missing column(s) ['c']; ...
+    """
+    kind = "CSV" if sep == "," else f"{sep!r}-separated CSV"
+    try:
+        table = pd.read_csv(file, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DatasetFormatError(f"{where(file)}: not a readable {kind} ({exc})") from exc
+    table.columns = [c.strip() for c in table.columns]
+    for alias, name in (aliases or {}).items():
+        if alias in table.columns and name not in table.columns:
+            table = table.rename(columns={alias: name})
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        hint = "" if sep == "," else f" ({Path(file).name} is {kind[:-4]})"
+        raise DatasetFormatError(f"{where(file)}: missing column(s) {missing}; found {list(table.columns)}{hint}")
+    return table
+
+
+class Lesions:
+    """The lesions one load collects, and the entries it left out, as a Bunch.
+
+    Each :meth:`add` gives one row of ``frame`` (the contract columns), its
+    label, its patient and its ``metadata`` row (dataset descriptors: never
+    features); :meth:`exclude` lists an entry with the reason; :meth:`bunch`
+    packages them (indexed by case id, checked by :func:`make_bunch`), or
+    raises when nothing was found.
+
+    Examples
+    --------
+    >>> lesions = Lesions()
+    >>> lesions.add("c1", image="a.pgm", mask="m.png", label=1, group="p1", age=50.0, view="CC")
+    >>> lesions.exclude("c2", "normal image: no lesion")
+    >>> b = lesions.bunch(descr="demo", nothing_found="no lesion")
+    >>> b.frame.index.tolist(), b.target.tolist(), b.metadata.loc["c1", "view"], b.excluded
+    (['c1'], [1], 'CC', [('c2', 'normal image: no lesion')])
+    >>> Lesions().bunch(descr="demo", nothing_found="no lesion under '/data'")
     Traceback (most recent call last):
     ...
     sklearn_llmrad.exceptions.DatasetFormatError: no lesion under '/data'
     """
-    if not rows:
-        raise DatasetFormatError(nothing_found)
-    return make_bunch(
-        frame=_by_case(rows),
-        target=target,
-        groups=groups,
-        descr=descr,
-        return_X_y=return_X_y,
-        excluded=excluded,
-        metadata=_by_case(meta),
-        **extra,
-    )
+
+    def __init__(self):
+        self.rows, self.target, self.groups, self.meta, self.excluded = [], [], [], [], []
+
+    def __len__(self):
+        return len(self.rows)
+
+    def add(self, case, *, image, mask, label, group, age=np.nan, density=None, **metadata):
+        """Add one lesion: its contract columns, label, patient and metadata."""
+        self.rows.append({"case": case, "image": str(image), "mask": mask, "age": age, "density": density})
+        self.target.append(label)
+        self.groups.append(group)
+        self.meta.append({"case": case, **metadata})
+
+    def exclude(self, case, reason):
+        """List ``case`` as left out, with the reason."""
+        self.excluded.append((case, reason))
+
+    @property
+    def n_positive(self):
+        """Lesions labelled 1."""
+        return int(np.sum(self.target))
+
+    def first_reason(self, default="none"):
+        """The reason of the first exclusion (``default`` when there is none)."""
+        return self.excluded[0][1] if self.excluded else default
+
+    def bunch(self, *, descr, nothing_found, return_X_y=False, **extra):
+        """The Bunch of :func:`make_bunch` (or ``(frame, target)``).
+
+        Raises :class:`~sklearn_llmrad.exceptions.DatasetFormatError` with
+        ``nothing_found`` (say where was looked and why entries were left out)
+        when no lesion was added; ``extra`` are further Bunch attributes.
+        """
+        if not self.rows:
+            raise DatasetFormatError(nothing_found)
+        return make_bunch(
+            frame=_by_case(self.rows),
+            target=self.target,
+            groups=self.groups,
+            descr=descr,
+            return_X_y=return_X_y,
+            excluded=self.excluded,
+            metadata=_by_case(self.meta),
+            **extra,
+        )

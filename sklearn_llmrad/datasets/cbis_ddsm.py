@@ -6,11 +6,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ..exceptions import DatasetFormatError
-from ._common import bunch_from_records, map_density, safe_join, where
+from ._common import Lesions, map_density, read_table, reported_at, safe_join, where
 
 __all__ = ["load_cbis_ddsm"]
 
@@ -71,19 +70,6 @@ Finding the files
 - Abnormalities whose mammogram or mask cannot be found are listed in
   ``excluded`` with the reason (a partial download loads what is there).
 """
-
-
-def _read_csv(file):
-    try:
-        table = pd.read_csv(file, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DatasetFormatError(f"{where(file)}: not a readable CSV ({exc})") from exc
-    table.columns = [c.strip() for c in table.columns]
-    density = [c for c in ("breast_density", "breast density") if c in table.columns]
-    missing = [c for c in _REQUIRED if c not in table.columns] + ([] if density else ["breast_density"])
-    if missing:
-        raise DatasetFormatError(f"{where(file)}: missing column(s) {missing}; found {list(table.columns)}")
-    return table.rename(columns={density[0]: "breast_density"})
 
 
 class _Finder:
@@ -265,7 +251,7 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
     kinds = ("mass", "calc") if abnormality == "both" else (abnormality,)
     splits = ("train", "test") if split == "both" else (split,)
     finder = _Finder(root, allow_outside_root)
-    rows, target, groups, meta, excluded, seen = [], [], [], [], [], {}
+    lesions, seen = Lesions(), {}
     for kind in kinds:
         for part in splits:
             file = root / f"{kind}_case_description_{part}_set.csv"
@@ -274,7 +260,7 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
                     f"CBIS-DDSM case description file {str(file)!r} not found (download the "
                     "CSVs from the TCIA CBIS-DDSM page into root)"
                 )
-            table = _read_csv(file)
+            table = read_table(file, (*_REQUIRED, "breast_density"), aliases={"breast density": "breast_density"})
             for index, record in enumerate(table.to_dict("records")):
                 context = where(file, line=index + 2)
                 paths = {c: record[c].strip().replace("\\", "/") for c in (_IMAGE_COL, _ROI_COL, _CROP_COL)}
@@ -285,10 +271,8 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
                         "BENIGN_WITHOUT_CALLBACK"
                     )
                 density = record["breast_density"].strip()
-                try:
+                with reported_at(context):
                     density = None if density in ("0", "") else map_density(density)
-                except ValueError as exc:
-                    raise DatasetFormatError(f"{context}: {exc}") from None
                 if not paths[_IMAGE_COL] or not paths[_ROI_COL]:
                     raise DatasetFormatError(f"{context}: empty image or ROI mask file path")
                 # CBIS names the ROI folder "<image folder>_<abnormality id>"
@@ -305,7 +289,7 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
                         raise DatasetFormatError(
                             f"{context}: abnormality {case!r} already listed, differently, at {first_context}"
                         )
-                    excluded.append((case, f"{context} repeats {first_context} verbatim"))
+                    lesions.exclude(case, f"{context} repeats {first_context} verbatim")
                     continue
                 seen[case] = (context, fingerprint)
                 image, reason = _resolve_image(finder, paths[_IMAGE_COL], context)
@@ -313,52 +297,35 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
                 if image is not None:
                     mask, reason = _resolve_mask(finder, paths[_ROI_COL], paths[_CROP_COL], image, context)
                 if image is None or mask is None:
-                    excluded.append((case, reason))
+                    lesions.exclude(case, reason)
                     continue
                 crop = [
                     c
                     for c in finder.below_case_folder(paths[_CROP_COL], context)
                     if c != mask and finder.kind(c, finder.shape(image)) == "crop"
                 ]
-                rows.append(
-                    {
-                        "case": case,
-                        "image": str(image),
-                        "mask": str(mask),
-                        "age": np.nan,
-                        "density": density,
-                        "history": None,
-                    }
-                )
-                target.append(_PATHOLOGY[pathology])
-                groups.append(record["patient_id"].strip())
-                meta.append(
-                    {
-                        "case": case,
-                        "split": part,
-                        "patient_id": record["patient_id"].strip(),
-                        "laterality": record["left or right breast"].strip(),
-                        "view": record["image view"].strip(),
-                        "abnormality_id": record["abnormality id"].strip(),
-                        "crop": str(crop[0]) if len(crop) == 1 else None,
-                        **{d.replace(" ", "_"): record.get(d, None) for d in _DESCRIPTORS},
-                    }
+                lesions.add(
+                    case,
+                    image=image,
+                    mask=str(mask),
+                    label=_PATHOLOGY[pathology],
+                    group=record["patient_id"].strip(),
+                    density=density,
+                    split=part,
+                    patient_id=record["patient_id"].strip(),
+                    laterality=record["left or right breast"].strip(),
+                    view=record["image view"].strip(),
+                    abnormality_id=record["abnormality id"].strip(),
+                    crop=str(crop[0]) if len(crop) == 1 else None,
+                    **{d.replace(" ", "_"): record.get(d, None) for d in _DESCRIPTORS},
                 )
     descr = _DESCR + (
-        f"\nThis copy ({root}, abnormality={abnormality}, split={split}): {len(rows)} abnormalities "
-        f"loaded ({int(np.sum(target))} malignant), {len(excluded)} excluded.\n"
+        f"\nThis copy ({root}, abnormality={abnormality}, split={split}): {len(lesions)} abnormalities "
+        f"loaded ({lesions.n_positive} malignant), {len(lesions.excluded)} excluded.\n"
     )
-    return bunch_from_records(
-        rows,
-        meta,
-        target=target,
-        groups=groups,
-        descr=descr,
-        excluded=excluded,
-        return_X_y=return_X_y,
-        nothing_found=(
-            f"no CBIS-DDSM mammogram found under {str(root)!r} for abnormality={abnormality!r}, "
-            f"split={split!r} ({len(excluded)} abnormalities listed; first reason: "
-            f"{excluded[0][1] if excluded else 'none listed'})"
-        ),
+    nothing_found = (
+        f"no CBIS-DDSM mammogram found under {str(root)!r} for abnormality={abnormality!r}, "
+        f"split={split!r} ({len(lesions.excluded)} abnormalities listed; first reason: "
+        f"{lesions.first_reason('none listed')})"
     )
+    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y)

@@ -9,12 +9,11 @@ from pathlib import Path
 from xml.parsers.expat import ExpatError
 
 import numpy as np
-import pandas as pd
 from sklearn.utils._param_validation import validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import PolygonROI
-from ._common import bunch_from_records, map_density, parse_age, safe_join, where
+from ._common import Lesions, map_density, parse_age, read_table, reported_at, safe_join, where
 
 __all__ = ["load_inbreast"]
 
@@ -50,20 +49,6 @@ Conversion to the data contract
 - Excluded (with reasons): images without an XML (no annotation), ROIs of
   other types, contours of fewer than 3 points, images without a DICOM file.
 """
-
-
-def _read_table(file):
-    try:
-        table = pd.read_csv(file, sep=";", dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DatasetFormatError(f"{where(file)}: not a readable ';'-separated CSV ({exc})") from exc
-    table.columns = [c.strip() for c in table.columns]
-    missing = [c for c in _REQUIRED if c not in table.columns]
-    if missing:
-        raise DatasetFormatError(
-            f"{where(file)}: missing column(s) {missing}; found {list(table.columns)} (INbreast.csv is ';'-separated)"
-        )
-    return table
 
 
 def _read_rois(file):
@@ -156,7 +141,7 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
     file = root / "INbreast.csv"
     if not file.is_file():
         raise DatasetFormatError(f"INbreast table {str(file)!r} not found")
-    table = _read_table(file)
+    table = read_table(file, _REQUIRED, sep=";")
     keep = {t.lower() for t in lesion_types}
     dicoms = {}
     dicom_dir = root / "AllDICOMs"
@@ -166,7 +151,7 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
             if match:
                 dicoms.setdefault(match.group("file"), []).append((path, match.group("patient")))
 
-    rows, target, groups, meta, excluded, seen = [], [], [], [], [], {}
+    lesions, seen = Lesions(), {}
     for index, record in enumerate(table.to_dict("records")):
         context = where(file, line=index + 2)
         record = {k: v.strip() for k, v in record.items()}
@@ -179,65 +164,47 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
             raise DatasetFormatError(f"{context}: File Name {name} already listed on line {seen[name]}")
         seen[name] = index + 2
         label = _label(record["Bi-Rads"], context)
-        try:
+        with reported_at(context):
             density = map_density(record["ACR"])
             age = parse_age(record.get("Patient age", ""))
-        except ValueError as exc:
-            raise DatasetFormatError(f"{context}: {exc}") from None
         xml = safe_join(root, Path("AllXML", f"{name}.xml"), allow_outside_root=allow_outside_root, context=context)
         if not xml.is_file():
-            excluded.append((name, "no annotation XML (image without marked lesions)"))
+            lesions.exclude(name, "no annotation XML (image without marked lesions)")
             continue
         found = dicoms.get(name, [])
         if len(found) != 1:
-            excluded.append((name, "no DICOM in AllDICOMs" if not found else f"{len(found)} DICOMs match"))
+            lesions.exclude(name, "no DICOM in AllDICOMs" if not found else f"{len(found)} DICOMs match")
             continue
         image, patient = found[0]
         for k, (roi_name, points) in enumerate(_read_rois(xml), start=1):
             case = f"{name}_{k}"
             if roi_name.lower() not in keep:
-                excluded.append((case, f"ROI type {roi_name!r} not in lesion_types"))
+                lesions.exclude(case, f"ROI type {roi_name!r} not in lesion_types")
                 continue
             if len(points) < 3:
-                excluded.append((case, f"{roi_name} contour has {len(points)} point(s), fewer than 3"))
+                lesions.exclude(case, f"{roi_name} contour has {len(points)} point(s), fewer than 3")
                 continue
             cols, rows_ = zip(*points)
-            rows.append(
-                {
-                    "case": case,
-                    "image": str(image),
-                    "mask": PolygonROI(rows=tuple(rows_), cols=tuple(cols)),
-                    "age": age,
-                    "density": density,
-                    "history": None,
-                }
-            )
-            target.append(label)
-            groups.append(patient)
-            meta.append(
-                {
-                    "case": case,
-                    "file_name": name,
-                    "roi_name": roi_name,
-                    "laterality": record["Laterality"],
-                    "view": record["View"],
-                    "birads": record["Bi-Rads"],
-                }
+            lesions.add(
+                case,
+                image=image,
+                mask=PolygonROI(rows=tuple(rows_), cols=tuple(cols)),
+                label=label,
+                group=patient,
+                age=age,
+                density=density,
+                file_name=name,
+                roi_name=roi_name,
+                laterality=record["Laterality"],
+                view=record["View"],
+                birads=record["Bi-Rads"],
             )
     descr = _DESCR + (
-        f"\nThis copy ({root}, lesion_types={list(lesion_types)}): {len(rows)} lesions loaded "
-        f"({int(np.sum(target))} with BI-RADS >= 4), {len(excluded)} excluded.\n"
+        f"\nThis copy ({root}, lesion_types={list(lesion_types)}): {len(lesions)} lesions loaded "
+        f"({lesions.n_positive} with BI-RADS >= 4), {len(lesions.excluded)} excluded.\n"
     )
-    return bunch_from_records(
-        rows,
-        meta,
-        target=target,
-        groups=groups,
-        descr=descr,
-        excluded=excluded,
-        return_X_y=return_X_y,
-        nothing_found=(
-            f"no INbreast lesion of types {list(lesion_types)} found under {str(root)!r} "
-            f"({len(excluded)} excluded; first reason: {excluded[0][1] if excluded else 'none'})"
-        ),
+    nothing_found = (
+        f"no INbreast lesion of types {list(lesion_types)} found under {str(root)!r} "
+        f"({len(lesions.excluded)} excluded; first reason: {lesions.first_reason()})"
     )
+    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from sklearn.utils._param_validation import validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import CircleROI
-from ._common import bunch_from_records, where
+from ._common import Lesions, where
 
 __all__ = ["load_mias"]
 
@@ -129,9 +128,9 @@ def load_mias(root, *, return_X_y=False):
     if not info.is_file():
         raise DatasetFormatError(f"mini-MIAS index {str(info)!r} not found")
 
-    rows, target, groups, meta, excluded = [], [], [], [], []
+    lesions = Lesions()
     lines = list(_parse_info(info))
-    n_lines = pd.Series([fields[0] for _, fields in lines]).value_counts().to_dict()
+    n_lines = Counter(fields[0] for _, fields in lines)
     per_image = {}
     listed, missing = set(), set()
     for number, fields in lines:
@@ -156,7 +155,7 @@ def load_mias(root, *, return_X_y=False):
         if klass == "NORM":
             if len(fields) != 3:
                 raise DatasetFormatError(f"{context}: a NORM line has no severity or coordinates")
-            excluded.append((excluded_id, "normal image (NORM): no lesion"))
+            lesions.exclude(excluded_id, "normal image (NORM): no lesion")
             continue
         severity = fields[3].upper() if len(fields) > 3 else None
         if severity not in ("B", "M"):
@@ -164,12 +163,10 @@ def load_mias(root, *, return_X_y=False):
         coords = fields[4:]
         if len(coords) != 3 or not all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in coords):
             if len(coords) == 0 or "".join(coords).upper().startswith("*NOTE"):
-                excluded.append(
-                    (
-                        excluded_id,
-                        f"{klass} {severity} without centre/radius (Info.txt note 3: "
-                        "widely distributed calcifications or no location given)",
-                    )
+                lesions.exclude(
+                    excluded_id,
+                    f"{klass} {severity} without centre/radius (Info.txt note 3: "
+                    "widely distributed calcifications or no location given)",
                 )
                 continue
             raise DatasetFormatError(f"{context}: expected 'x y radius' after the severity, got {' '.join(coords)!r}")
@@ -178,49 +175,31 @@ def load_mias(root, *, return_X_y=False):
             raise DatasetFormatError(
                 f"{context}: centre ({x:g}, {y:g}) / radius {radius:g} outside the 1024 x 1024 image"
             )
-        rows.append(
-            {
-                "case": case,
-                "image": str(image),
-                "mask": CircleROI(row=_IMAGE_SIZE - y, col=x, radius=radius),
-                "age": np.nan,
-                "density": TISSUE_TO_DENSITY[tissue],
-                "history": None,
-            }
-        )
-        target.append(1 if severity == "M" else 0)
-        groups.append(f"mias_patient_{(int(ref[3:]) + 1) // 2:03d}")
-        meta.append(
-            {
-                "case": case,
-                "reference": ref,
-                "abnormality_class": klass,
-                "tissue": tissue,
-                "x": x,
-                "y": y,
-                "radius": radius,
-            }
+        lesions.add(
+            case,
+            image=image,
+            mask=CircleROI(row=_IMAGE_SIZE - y, col=x, radius=radius),
+            label=int(severity == "M"),
+            group=f"mias_patient_{(int(ref[3:]) + 1) // 2:03d}",
+            density=TISSUE_TO_DENSITY[tissue],
+            reference=ref,
+            abnormality_class=klass,
+            tissue=tissue,
+            x=x,
+            y=y,
+            radius=radius,
         )
 
     nothing_found = (
         f"no lesion with coordinates found: {len(listed)} images listed in {str(info)!r}, "
         f"{len(listed) - len(missing)} present in {str(root)!r}"
     )
-    n_excluded = len(excluded)
-    excluded.extend((ref, "image listed in Info.txt but not present on disk") for ref in sorted(missing))
+    n_excluded = len(lesions.excluded)
+    for ref in sorted(missing):
+        lesions.exclude(ref, "image listed in Info.txt but not present on disk")
     descr = _DESCR + (
         f"\nThis copy ({root}): {len(listed)} images listed, {len(missing)} missing on disk, "
-        f"{len(rows)} lesions loaded ({int(np.sum(target))} malignant), "
+        f"{len(lesions)} lesions loaded ({lesions.n_positive} malignant), "
         f"{n_excluded} entries excluded.\n"
     )
-    return bunch_from_records(
-        rows,
-        meta,
-        target=target,
-        groups=groups,
-        descr=descr,
-        excluded=excluded,
-        return_X_y=return_X_y,
-        nothing_found=nothing_found,
-        n_missing_images=len(missing),
-    )
+    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y, n_missing_images=len(missing))

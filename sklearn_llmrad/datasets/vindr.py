@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import BoxROI
-from ._common import bunch_from_records, map_density, parse_age, safe_join, where
+from ._common import Lesions, map_density, parse_age, read_table, reported_at, safe_join, where
 
 __all__ = ["load_vindr_mammo"]
 
@@ -87,10 +87,8 @@ def _read_ages(root):
         )
     ages = {}
     for index, (image_id, age) in enumerate(zip(table[id_column], table["Patient's Age"])):
-        try:
+        with reported_at(where(file, line=index + 2)):
             ages[image_id.strip()] = parse_age(age)
-        except ValueError as exc:
-            raise DatasetFormatError(f"{where(file, line=index + 2)}: {exc}") from None
     return ages
 
 
@@ -153,17 +151,10 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, return_X_y
     file = root / "finding_annotations.csv"
     if not file.is_file():
         raise DatasetFormatError(f"VinDr-Mammo annotation file {str(file)!r} not found")
-    try:
-        table = pd.read_csv(file, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DatasetFormatError(f"{where(file)}: not a readable CSV ({exc})") from exc
-    table.columns = [c.strip() for c in table.columns]
-    missing = [c for c in _REQUIRED if c not in table.columns]
-    if missing:
-        raise DatasetFormatError(f"{where(file)}: missing column(s) {missing}; found {list(table.columns)}")
+    table = read_table(file, _REQUIRED)
     ages = _read_ages(root)
 
-    rows, target, groups, meta, excluded, per_image = [], [], [], [], [], {}
+    lesions, per_image = Lesions(), {}
     for index, record in enumerate(table.to_dict("records")):
         context = where(file, line=index + 2)
         # blank cells may be written empty or as "nan" depending on the exporter
@@ -178,7 +169,7 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, return_X_y
         categories = _finding_categories(record["finding_categories"], context)
         box = [record[c] for c in ("xmin", "ymin", "xmax", "ymax")]
         if all(b == "" for b in box):
-            excluded.append((case, f"no box ({', '.join(categories) or 'no category'})"))
+            lesions.exclude(case, f"no box ({', '.join(categories) or 'no category'})")
             continue
         if any(b == "" for b in box):
             raise DatasetFormatError(f"{context}: incomplete box {box}")
@@ -189,63 +180,45 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, return_X_y
             )
         match = re.fullmatch(r"(?:BI-?RADS\s*)?([0-6])", record["finding_birads"], flags=re.IGNORECASE)
         if not record["finding_birads"]:
-            excluded.append((case, "finding without BI-RADS assessment"))
+            lesions.exclude(case, "finding without BI-RADS assessment")
             continue
         if match is None:
             raise DatasetFormatError(f"{context}: finding_birads {record['finding_birads']!r} is not 'BI-RADS n'")
         if match.group(1) not in _PROXY:
-            excluded.append((case, f"finding BI-RADS {match.group(1)}: no benign/suspicious proxy"))
+            lesions.exclude(case, f"finding BI-RADS {match.group(1)}: no benign/suspicious proxy")
             continue
-        try:
+        with reported_at(context):
             density = map_density(record["breast_density"])
-        except ValueError as exc:
-            raise DatasetFormatError(f"{context}: {exc}") from None
         image = safe_join(
             root, Path("images", study, f"{image_id}.dicom"), allow_outside_root=allow_outside_root, context=context
         )
         if not image.is_file():
-            excluded.append((case, f"image {str(image)!r} not found"))
+            lesions.exclude(case, f"image {str(image)!r} not found")
             continue
-        rows.append(
-            {
-                "case": case,
-                "image": str(image),
-                "mask": BoxROI(row_min=ymin, col_min=xmin, row_max=ymax, col_max=xmax),
-                "age": ages.get(image_id, np.nan),
-                "density": density,
-                "history": None,
-            }
-        )
-        target.append(_PROXY[match.group(1)])
-        groups.append(study)
-        meta.append(
-            {
-                "case": case,
-                "split": record["split"],
-                "study_id": study,
-                "laterality": record["laterality"],
-                "view": record["view_position"],
-                "finding_categories": categories,
-                "finding_birads": match.group(1),
-                "breast_birads": record.get("breast_birads"),
-                "height": record.get("height"),
-                "width": record.get("width"),
-            }
+        lesions.add(
+            case,
+            image=image,
+            mask=BoxROI(row_min=ymin, col_min=xmin, row_max=ymax, col_max=xmax),
+            label=_PROXY[match.group(1)],
+            group=study,
+            age=ages.get(image_id, np.nan),
+            density=density,
+            split=record["split"],
+            study_id=study,
+            laterality=record["laterality"],
+            view=record["view_position"],
+            finding_categories=categories,
+            finding_birads=match.group(1),
+            breast_birads=record.get("breast_birads"),
+            height=record.get("height"),
+            width=record.get("width"),
         )
     descr = _DESCR + (
-        f"\nThis copy ({root}, split={split}): {len(rows)} findings loaded "
-        f"({int(np.sum(target))} with BI-RADS 4-5), {len(excluded)} rows excluded.\n"
+        f"\nThis copy ({root}, split={split}): {len(lesions)} findings loaded "
+        f"({lesions.n_positive} with BI-RADS 4-5), {len(lesions.excluded)} rows excluded.\n"
     )
-    return bunch_from_records(
-        rows,
-        meta,
-        target=target,
-        groups=groups,
-        descr=descr,
-        excluded=excluded,
-        return_X_y=return_X_y,
-        nothing_found=(
-            f"no usable finding with an image under {str(root)!r} ({len(excluded)} rows excluded; "
-            f"first reason: {excluded[0][1] if excluded else 'none'})"
-        ),
+    nothing_found = (
+        f"no usable finding with an image under {str(root)!r} ({len(lesions.excluded)} rows excluded; "
+        f"first reason: {lesions.first_reason()})"
     )
+    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y)

@@ -36,9 +36,11 @@ from torch.utils.data import DataLoader
 
 from .._columns import IMAGE, MASK, SOURCE
 from .._output import FixedOutputMixin
-from ..exceptions import ImageReadError, MaskError, ModelNotFoundError
+from ..exceptions import ImageReadError, MaskError
 from ..lesions import check_image, select_roi
 from ._base import SkorchClassifierBase
+from ._cnn_weights import ARCHITECTURES, load_backbone, resolve_weights_file
+from ._cnn_weights import imagenet_checkpoint_names as imagenet_checkpoint_names  # re-exported
 from ._device import resolve_device
 
 __all__ = ["ROIToTensor", "ResNet50Classifier", "EfficientNetB3Classifier"]
@@ -268,122 +270,8 @@ def _as_mask(value, shape, *, case, file):
 
 
 # --------------------------------------------------------------------------------------
-# torchvision architectures and their weights
+# the network: a torchvision architecture (see _cnn_weights.py for its weights)
 # --------------------------------------------------------------------------------------
-# head: the attribute of the torchvision model holding the final Linear layer.
-# legacy: checkpoint names published by earlier torchvision releases (same layout).
-_ARCHS = {
-    "resnet50": {
-        "builder": "resnet50",
-        "enum": "ResNet50_Weights",
-        "head": "fc",
-        "legacy": (),
-    },
-    "efficientnet_b3": {
-        "builder": "efficientnet_b3",
-        "enum": "EfficientNet_B3_Weights",
-        "head": "classifier.1",
-        "legacy": ("efficientnet_b3_rwightman-cf984f9c.pth",),
-    },
-}
-
-
-def imagenet_checkpoint_names(arch):
-    """File names of torchvision's ImageNet checkpoints for ``arch``, preferred first.
-
-    Parameters
-    ----------
-    arch : {"resnet50", "efficientnet_b3"}
-
-    Returns
-    -------
-    list of str
-
-    Examples
-    --------
-    >>> "resnet50-0676ba61.pth" in imagenet_checkpoint_names("resnet50")
-    True
-    """
-    spec = _ARCHS[arch]
-    enum = getattr(torchvision.models, spec["enum"])
-    # The enum's DEFAULT is torchvision's best checkpoint; list it first.
-    members = [enum.DEFAULT] + [w for w in enum if w is not enum.DEFAULT]
-    names = [w.url.rsplit("/", 1)[-1] for w in members]
-    return names + [n for n in spec["legacy"] if n not in names]
-
-
-def _resolve_weights_file(arch, weights):
-    if weights == "imagenet":
-        directory = Path(torch.hub.get_dir()) / "checkpoints"
-        names = imagenet_checkpoint_names(arch)
-        for name in names:
-            if (directory / name).is_file():
-                return directory / name
-        enum = getattr(torchvision.models, _ARCHS[arch]["enum"])
-        raise ModelNotFoundError(
-            f"ImageNet weights for {arch} not found: expected one of {names} in "
-            f"{directory} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to move it). "
-            f"Weights are never downloaded at run time: copy the file there (e.g. from "
-            f"{enum.DEFAULT.url}) or pass its path as weights=..."
-        )
-    path = Path(weights)
-    if not path.is_file():
-        raise ModelNotFoundError(f"weights file {str(path)!r} for {arch} does not exist")
-    return path
-
-
-def _read_state_dict(path):
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path), device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickle with code, wrong format
-        raise ModelNotFoundError(f"cannot read weights file {str(path)!r}: {exc}") from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelNotFoundError(f"weights file {str(path)!r} does not hold a state dict")
-    return state
-
-
-def _strip_prefixes(state):
-    # Accept checkpoints saved from this module (`net.`), from a skorch net's module_, or
-    # from DataParallel (`module.`), besides torchvision's own key names.
-    out = {}
-    for key, value in state.items():
-        for prefix in ("module.", "net."):
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-        out[key] = value
-    return out
-
-
-def _load_backbone(net, arch, path):
-    head = _ARCHS[arch]["head"]
-    head_keys = {f"{head}.weight", f"{head}.bias"}
-    state = _strip_prefixes(_read_state_dict(path))
-    own = net.state_dict()
-    # The checkpoint's head (e.g. 1000 ImageNet classes) is loaded only if it fits ours.
-    state = {
-        k: v for k, v in state.items() if k not in head_keys or (k in own and tuple(v.shape) == tuple(own[k].shape))
-    }
-    missing = sorted(set(own) - set(state) - head_keys)
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ModelNotFoundError(
-            f"weights file {str(path)!r} does not match torchvision's {arch}: "
-            f"missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
-        )
-    try:
-        net.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        raise ModelNotFoundError(f"weights file {str(path)!r} does not match torchvision's {arch}: {exc}") from exc
-
-
 class TorchvisionCNN(nn.Module):
     """A torchvision classifier with a new ``n_classes`` head and a fixed input normalisation.
 
@@ -407,10 +295,9 @@ class TorchvisionCNN(nn.Module):
 
     def __init__(self, arch, n_classes=2, weights_file=None, freeze_backbone=False, normalize=None):
         super().__init__()
-        spec = _ARCHS[arch]
-        net = getattr(torchvision.models, spec["builder"])(weights=None, num_classes=n_classes)
+        net = getattr(torchvision.models, arch)(weights=None, num_classes=n_classes)
         if weights_file is not None:
-            _load_backbone(net, arch, Path(weights_file))
+            load_backbone(net, arch, Path(weights_file))
         self.net = net
         self.arch = arch
         self.freeze_backbone = freeze_backbone
@@ -428,7 +315,7 @@ class TorchvisionCNN(nn.Module):
 
     def _head_container(self):
         # ResNet: `fc`; EfficientNet: `classifier` (Dropout + Linear), trained as a unit.
-        return getattr(self.net, _ARCHS[self.arch]["head"].split(".")[0])
+        return getattr(self.net, ARCHITECTURES[self.arch]["head"].split(".")[0])
 
     def forward(self, x):
         if x.shape[1] == 1:
@@ -704,7 +591,7 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         """Build the network (and read its initial weights); nothing is downloaded."""
         weights_file = None
         if self.weights is not None:
-            weights_file = _resolve_weights_file(self._arch, self.weights)
+            weights_file = resolve_weights_file(self._arch, self.weights)
         classes = getattr(self, "classes_inferred_", None)
         if self.classes is not None and len(self.classes):
             classes = self.classes
@@ -728,8 +615,6 @@ class _TorchvisionClassifier(SkorchClassifierBase):
     # -- data ------------------------------------------------------------------------
     def get_dataset(self, X, y=None):
         """Check ``X`` is a (n, C, H, W) image batch, then wrap it in a skorch Dataset."""
-        if isinstance(X, torch.utils.data.Dataset):
-            return X
         return super().get_dataset(self._check_images(X), y)
 
     def _check_images(self, X):
