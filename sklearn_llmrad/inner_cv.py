@@ -6,9 +6,9 @@ that an outer evaluation stays honest: the prior's trust ``gamma`` and ``C`` of
 ``gamma`` in :class:`~sklearn_llmrad.TopKSelector`, the ridge penalty of a
 :class:`~sklearn_llmrad.prior.SemanticPrior` (leave-studies-out) and the option of
 :class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier`. They share three
-steps, one function each: the folds (:func:`stratified_folds`, :func:`group_folds`),
-each candidate's mean score over the folds (:func:`mean_fold_scores`) and the
-choice of the best candidate, ties to the simplest (:func:`best_candidate`).
+steps: the folds (:func:`stratified_folds`, :func:`group_folds`), then each
+candidate's mean score over the folds and the choice of the best one, ties to
+the simplest (:func:`choose_candidate`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, check_cv
 
-__all__ = ["best_candidate", "group_folds", "mean_fold_scores", "stratified_folds"]
+__all__ = ["choose_candidate", "group_folds", "stratified_folds"]
 
 
 def stratified_folds(cv, y, *, random_state=None, X=None, purpose=None):
@@ -111,8 +111,8 @@ def group_folds(groups, n_splits):
     return folds
 
 
-def mean_fold_scores(folds, score_fold, candidates, *, ignore_nan=False):
-    """Each candidate's mean score over the folds.
+def choose_candidate(folds, score_fold, candidates, *, prefer=None, decimals=12, ignore_nan=False):
+    """Each candidate's mean score over the folds, and the best: ties to the preferred, then the first.
 
     Parameters
     ----------
@@ -124,59 +124,42 @@ def mean_fold_scores(folds, score_fold, candidates, *, ignore_nan=False):
         values count. Candidates that share work (a standardisation, a
         warm-started path) are scored in one call.
     candidates : sequence
-        The candidates, in the order of the result.
+        The candidates, in the order of the means and of the last tie-break.
+    prefer : callable, default=None
+        ``prefer(candidate)`` returns a tuple, larger for the candidate to keep
+        among equal scores (e.g. ``(-gamma,)``: the least trust in a prior).
+    decimals : int or None, default=12
+        Means are equal when they agree to this many decimals (float noise is
+        no reason to pick a more complex candidate); None compares them exactly.
     ignore_nan : bool, default=False
         Average with :func:`numpy.nanmean` (NaN scores left out).
 
     Returns
     -------
-    dict
+    best : object
+        The chosen candidate.
+    means : dict
         ``{candidate: mean score}`` in the order of ``candidates``.
 
     Examples
     --------
     >>> folds = [([1, 2], [0]), ([0, 2], [1]), ([0, 1], [2])]
-    >>> mean_fold_scores(folds, lambda train, test: {"a": test[0], "b": 1.0}, ["b", "a"])
-    {'b': 1.0, 'a': 1.0}
+    >>> def score_fold(train, test):  # gammas 0 and 2 score the same
+    ...     return {0.0: 0.7, 2.0: 0.7 + 1e-15, 4.0: [0.5, 0.6]}
+    >>> choose_candidate(folds, score_fold, [0.0, 2.0, 4.0], prefer=lambda gamma: (-gamma,))
+    (0.0, {0.0: 0.7, 2.0: 0.7..., 4.0: 0.55})
+    >>> choose_candidate(folds, score_fold, [0.0, 2.0, 4.0], decimals=None)[0]
+    2.0
     """
     scores = {candidate: [] for candidate in candidates}
     for train, test in folds:
         for candidate, score in score_fold(train, test).items():
             scores[candidate].extend(np.atleast_1d(score))
     mean = np.nanmean if ignore_nan else np.mean
-    return {candidate: float(mean(values)) for candidate, values in scores.items()}
-
-
-def best_candidate(means, *, prefer=None, decimals=12):
-    """The candidate of the highest mean score; ties go to the preferred one, then the first.
-
-    Parameters
-    ----------
-    means : dict
-        ``{candidate: mean score}``, e.g. from :func:`mean_fold_scores`.
-    prefer : callable, default=None
-        ``prefer(candidate)`` returns a tuple, larger for the candidate to keep
-        among equal scores (e.g. ``-gamma``: the least trust in a prior).
-    decimals : int or None, default=12
-        Scores are equal when they agree to this many decimals (float noise is
-        no reason to pick a more complex candidate); None compares them exactly.
-
-    Returns
-    -------
-    object
-        The chosen candidate.
-
-    Examples
-    --------
-    >>> means = {0.0: 0.8, 2.0: 0.8 + 1e-15, 4.0: 0.7}
-    >>> best_candidate(means, prefer=lambda gamma: (-gamma,))
-    0.0
-    >>> best_candidate(means, decimals=None)
-    2.0
-    """
+    means = {candidate: float(mean(values)) for candidate, values in scores.items()}
 
     def key(candidate):
         score = means[candidate] if decimals is None else round(means[candidate], decimals)
         return (score, *(prefer(candidate) if prefer is not None else ()))
 
-    return max(means, key=key)
+    return max(means, key=key), means

@@ -55,7 +55,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .encoding import BIOBERT_MODEL
-from .inner_cv import best_candidate, group_folds, mean_fold_scores
+from .inner_cv import choose_candidate, group_folds
 from .prior_files import RANDOM_VECTOR_DIM, PriorFileError, read_prior_folder, write_prior_folder
 from .vocabulary import NAME_CLEANING_VERSION, clean_feature_name
 
@@ -353,9 +353,8 @@ class SemanticPrior(BaseEstimator):
         self._name_table = {n: self._extra_names.pop(n) for n in dict.fromkeys(rows_name)}
         self.cv_spearman_ = None
         if self.alpha == "auto":
-            self.cv_spearman_ = self._cv_alpha(E, t, w, groups)
-            # ties go to the larger penalty
-            self.alpha_ = float(best_candidate(self.cv_spearman_, prefer=lambda a: (a,), decimals=None))
+            alpha, self.cv_spearman_ = self._cv_alpha(E, t, w, groups)
+            self.alpha_ = float(alpha)
         else:
             self.alpha_ = float(self.alpha)
         ridge = _ridge(E, t, w, self.alpha_)
@@ -376,9 +375,9 @@ class SemanticPrior(BaseEstimator):
 
     @staticmethod
     def _cv_alpha(E, t, w, groups):
-        """Leave-studies-out Spearman of each alpha: the mean over held-out studies of more than 2 names."""
+        """(best alpha, {alpha: leave-studies-out Spearman, the mean over held-out studies of > 2 names})."""
         if len(np.unique(groups)) < 3:
-            return {1.0: float("nan")}
+            return 1.0, {1.0: float("nan")}
 
         def score_fold(train, test):
             held = [groups[test] == g for g in np.unique(groups[test])]
@@ -388,7 +387,10 @@ class SemanticPrior(BaseEstimator):
                 scores[alpha] = [spearmanr(pred[m], t[test][m]).statistic for m in held if m.sum() > 2]
             return scores
 
-        return mean_fold_scores(group_folds(groups, 5), score_fold, _ALPHAS, ignore_nan=True)
+        # ties go to the larger penalty
+        return choose_candidate(
+            group_folds(groups, 5), score_fold, _ALPHAS, prefer=lambda a: (a,), decimals=None, ignore_nan=True
+        )
 
     # -- use -----------------------------------------------------------------
     def predict(self, feature_names):

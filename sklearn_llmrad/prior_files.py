@@ -18,6 +18,7 @@ import stat
 
 import numpy as np
 
+from ._files import atomic_write_bytes, atomic_write_text
 from .vocabulary import NAME_CLEANING_VERSION
 
 __all__ = ["PRIOR_FORMAT", "RANDOM_VECTOR_DIM", "PriorFileError", "read_prior_folder", "write_prior_folder"]
@@ -395,7 +396,8 @@ def write_prior_folder(directory, meta, tensors):
     Parameters
     ----------
     directory : pathlib.Path
-        Created if needed; the two files of a prior saved there before are replaced.
+        Created if needed; the two files of a prior saved there before are
+        replaced, each atomically (:mod:`sklearn_llmrad._files`).
     meta : dict
         The metadata, with exactly the keys :func:`read_prior_folder` checks
         (``format`` is set here).
@@ -422,12 +424,12 @@ def write_prior_folder(directory, meta, tensors):
     >>> meta_back["names"], tensors_back["name_embeddings"].shape
     (['volume'], (1, 384))
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     meta = {"format": PRIOR_FORMAT, **meta}
     if set(meta) != _META_KEYS:
         raise ValueError(f"a prior's metadata has the keys {sorted(_META_KEYS)}, got {sorted(meta)}")
-    directory.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(directory / _TENSORS))
-    (directory / _JSON).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
+    # each file appears complete or not at all (a killed save leaves the old file or none)
+    atomic_write_bytes(directory / _TENSORS, save(tensors))
+    atomic_write_text(directory / _JSON, json.dumps(meta, indent=1, allow_nan=False))
     return directory

@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
 
 from ._columns import CLINICAL
 from .exceptions import LesionError
-from .inner_cv import best_candidate, mean_fold_scores, stratified_folds
+from .inner_cv import choose_candidate, stratified_folds
 from .metrics import rank_auc_scorer
 
 __all__ = ["TopKSelector", "mrmr_select"]
@@ -357,9 +357,8 @@ class TopKSelector(SelectorMixin, BaseEstimator):
                 scores[g] = scored[key]
             return scores
 
-        means = mean_fold_scores(folds, score_fold, gammas)
-        self.prior_cv_results_ = means
-        return best_candidate(means, prefer=lambda g: (-g,))
+        gamma, self.prior_cv_results_ = choose_candidate(folds, score_fold, gammas, prefer=lambda g: (-g,))
+        return gamma
 
     def _check_y(self, y, X):
         y = column_or_1d(y, warn=True)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from sklearn_llmrad.inner_cv import best_candidate, group_folds, mean_fold_scores, stratified_folds
+from sklearn_llmrad.inner_cv import choose_candidate, group_folds, stratified_folds
 from sklearn_llmrad.models.linear import SemanticPriorLogisticRegression
 from sklearn_llmrad.prior import SemanticPrior
 from sklearn_llmrad.selection import TopKSelector
@@ -48,21 +48,24 @@ def test_group_folds_hold_out_consecutive_blocks_of_sorted_groups():
         assert not set(groups[train]) & set(groups[test])
 
 
-def test_mean_fold_scores_keeps_the_candidates_order_and_counts_every_value():
+def test_means_keep_the_candidates_order_and_count_every_value():
     folds = [([1], [0]), ([0], [1])]
-    means = mean_fold_scores(folds, lambda train, test: {"b": [1.0, np.nan, 3.0], "a": test[0]}, ["a", "b"])
+    _, means = choose_candidate(folds, lambda train, test: {"b": [1.0, np.nan, 3.0], "a": test[0]}, ["a", "b"])
     assert list(means) == ["a", "b"]
     assert means["a"] == 0.5 and np.isnan(means["b"])
-    assert mean_fold_scores(folds, lambda train, test: {"b": [1.0, np.nan, 3.0]}, ["b"], ignore_nan=True) == {"b": 2.0}
+    assert choose_candidate(folds, lambda train, test: {"b": [1.0, np.nan, 3.0]}, ["b"], ignore_nan=True)[1] == {
+        "b": 2.0
+    }
     with pytest.raises(KeyError):
-        mean_fold_scores(folds, lambda train, test: {"c": 1.0}, ["a"])
+        choose_candidate(folds, lambda train, test: {"c": 1.0}, ["a"])
 
 
-def test_best_candidate_ties_go_to_the_preferred_then_the_first():
-    means = {(0.0, 1.0): 0.7, (2.0, 0.1): 0.7 + 1e-14, (4.0, 0.1): 0.6}
-    assert best_candidate(means, prefer=lambda k: (-k[0], -k[1])) == (0.0, 1.0)
-    assert best_candidate(means, decimals=None) == (2.0, 0.1)
-    assert best_candidate({"a": 0.5, "b": 0.5}) == "a"
+def test_ties_go_to_the_preferred_then_the_first():
+    folds = [([1], [0])]
+    scores = {(0.0, 1.0): 0.7, (2.0, 0.1): 0.7 + 1e-14, (4.0, 0.1): 0.6}
+    assert choose_candidate(folds, lambda *_: scores, list(scores), prefer=lambda k: (-k[0], -k[1]))[0] == (0.0, 1.0)
+    assert choose_candidate(folds, lambda *_: scores, list(scores), decimals=None)[0] == (2.0, 0.1)
+    assert choose_candidate(folds, lambda *_: {"a": 0.5, "b": 0.5}, ["a", "b"])[0] == "a"
 
 
 def _study(seed, n=60, p=12):

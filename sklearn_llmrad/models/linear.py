@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..inner_cv import best_candidate, mean_fold_scores, stratified_folds
+from ..inner_cv import choose_candidate, stratified_folds
 from ..metrics import rank_auc_scorer
 from ..prior import prior_feature_weights
 
@@ -170,7 +170,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         if not Cs:
             raise ValueError("Cs must hold at least one value")
         candidates = [(g, c) for g in gammas for c in Cs]
-        means = {}
+        best, means = candidates[0], {}
         if len(candidates) > 1:
             folds = stratified_folds(
                 self.cv,
@@ -195,9 +195,8 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
                         scores.setdefault((g, c), []).append(scorer(lr, Z_test * factor, y[test]))
                 return scores
 
-            means = mean_fold_scores(folds, score_fold, candidates)
-        # best score; ties go to the smaller gamma (less trust), then the stronger penalty
-        best = best_candidate(means, prefer=lambda k: (-k[0], -k[1])) if means else candidates[0]
+            # best score; ties go to the smaller gamma (less trust), then the stronger penalty
+            best, means = choose_candidate(folds, score_fold, candidates, prefer=lambda k: (-k[0], -k[1]))
         self.cv_results_ = {
             "gamma": np.array([g for g, _ in means]),
             "C": np.array([c for _, c in means]),
