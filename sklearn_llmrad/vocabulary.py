@@ -521,14 +521,8 @@ _MODALITY_WORDS = {
     "mlo": "mediolateral oblique view",
 }
 # Feature abbreviations of PyRadiomics, IBSI and older software.
+# (PyRadiomics' own short names, Idmn, Imc1, MCC..., are read from FEATURE_DESCRIPTIONS)
 _ABBREVIATIONS = {
-    "idmn": "normalized inverse difference moment",
-    "idm": "inverse difference moment",
-    "idn": "normalized inverse difference",
-    "id": "inverse difference",
-    "imc1": "informational measure of correlation 1",
-    "imc2": "informational measure of correlation 2",
-    "mcc": "maximal correlation coefficient",
     "asm": "angular second moment",
     "log": "Laplacian of Gaussian",
     "lbp": "local binary pattern",
