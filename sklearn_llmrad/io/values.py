@@ -105,6 +105,10 @@ class UnsafeModelError(ValueError):
     """
 
 
+class ModelFileError(ValueError):
+    """A model file is not a valid sklearn-llmrad archive (corrupt, truncated, wrong version)."""
+
+
 class ModelFileWarning(UserWarning):
     """A value in a model file was not taken: the class default is used instead.
 
@@ -396,6 +400,9 @@ class ValuePolicy:
     supplied : dict, default=None
         Values the *caller* gives for path-like parameters of these names (a
         local language model folder), used instead of the file's.
+    language_model : str or os.PathLike, default=None
+        The caller's language model, used instead of the file's for every
+        path-like parameter a class lists in its ``model_id_parameters``.
 
     Examples
     --------
@@ -404,11 +411,14 @@ class ValuePolicy:
     (True, False)
     """
 
-    def __init__(self, *, allowed_ref=None, allowed_estimator=None, allowed_object=None, supplied=None):
+    def __init__(
+        self, *, allowed_ref=None, allowed_estimator=None, allowed_object=None, supplied=None, language_model=None
+    ):
         self.allowed_ref = allowed_ref or _nothing
         self.allowed_estimator = allowed_estimator or _nothing
         self.allowed_object = allowed_object or _nothing
         self.supplied = dict(supplied or {})
+        self.language_model = language_model
         self.seen = set()  # ids of estimators already checked in this load
 
 
@@ -520,8 +530,7 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
         Which classes, functions, objects and estimators a value may be or hold.
         None: plain data only.
     depth : int, default=0
-        How deeply this call is nested in another value (values nest at most
-        32 levels).
+        As in :func:`is_plain_data`.
 
     Returns
     -------
@@ -568,17 +577,20 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
                 reset.append(f"{name}={_short(value)}")
             out[name] = default
             continue
+        # a path-like parameter takes from a file one of its named options, or a
+        # model-hub id where its class says it takes one; never a path on this disk
+        takes_ids = name in getattr(estimator_class, "model_id_parameters", ())
+        if os.PathLike in declared and takes_ids and checker.policy.language_model is not None:
+            out[name] = os.fspath(checker.policy.language_model)  # the caller's, not the file's
+            continue
         if os.PathLike in declared and name in checker.policy.supplied:
-            out[name] = checker.policy.supplied[name]  # the caller's, not the file's
+            out[name] = checker.policy.supplied[name]
             continue
         if (
             os.PathLike in declared
             and type(value) is str
             and not any(checker.satisfies(c, value, name, depth) for c in declared if c is not str)
         ):
-            # a path-like parameter takes from a file one of its named options, or a
-            # model-hub id where its class says it takes one; never a path on this disk
-            takes_ids = name in getattr(estimator_class, "model_id_parameters", ())
             # an id that is also a folder here would be read as that folder
             if not (takes_ids and is_model_name(value) and not os.path.exists(value)):
                 default = constructor_default(estimator_class, name)
@@ -627,8 +639,7 @@ def check_estimator_values(estimator, *, where, policy=None, depth=0):
     policy : ValuePolicy, default=None
         As in :func:`check_params`.
     depth : int, default=0
-        How deeply this call is nested in another value (values nest at most
-        32 levels).
+        As in :func:`is_plain_data`.
 
     Returns
     -------

@@ -28,6 +28,9 @@ __all__ = ["InnerCVChoiceClassifier"]
 #: Name of the "average of all candidates" option in ``cv_scores_`` and ``choice_``.
 AVERAGE = "average"
 
+# The fitted attributes a model file holds, beside one node per refitted candidate.
+_FILE_ATTRIBUTES = ("choice_", "cv_scores_", "classes_", "n_features_in_", "feature_names_in_")
+
 
 def _take(X, idx):
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
@@ -241,6 +244,81 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
     def _positive_proba(self, estimator, X):
         proba = estimator.predict_proba(X)
         return proba[:, list(estimator.classes_).index(self.classes_[1])]
+
+    # ------------------------------------------------------------ persistence
+    @classmethod
+    def is_file_attribute(cls, name):
+        """Whether a model file may restore the fitted attribute ``name`` (the choice and its scores).
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        bool
+        """
+        return name in _FILE_ATTRIBUTES
+
+    def get_file_state(self):
+        """What a model file (:func:`sklearn_llmrad.io.save`) holds of this fitted choice.
+
+        Returns
+        -------
+        dict
+            ``params`` (``cv``, ``average``, ``random_state``), ``attributes``
+            (the choice, its scores and what ``fit`` saw) and ``estimators``
+            (the refitted candidates; their templates are their unfitted clones).
+
+        Raises
+        ------
+        ValueError
+            Not fitted.
+        TypeError
+            ``cv`` is a splitter or ``random_state`` a generator: a file stores
+            only a number of folds and an integer seed.
+        """
+        check_is_fitted(self, "estimators_")
+        if not isinstance(self.cv, Integral) or not isinstance(self.random_state, (Integral, type(None))):
+            raise TypeError(
+                f"cannot save {type(self).__name__} with cv={self.cv!r}, random_state={self.random_state!r}: "
+                "only an integer number of folds and an integer (or None) seed are stored"
+            )
+        params = {"cv": self.cv, "average": bool(self.average), "random_state": self.random_state}
+        attributes = {k: getattr(self, k) for k in _FILE_ATTRIBUTES if hasattr(self, k)}
+        return {"params": params, "attributes": attributes, "estimators": dict(self.estimators_)}
+
+    @classmethod
+    def from_file_state(cls, state):
+        """The fitted choice a model file describes.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`get_file_state` returned, decoded and checked by
+            :func:`sklearn_llmrad.io.load`.
+
+        Returns
+        -------
+        InnerCVChoiceClassifier
+
+        Raises
+        ------
+        ValueError
+            The candidates or the choice do not fit together.
+        """
+        params, fitted = state["params"], state.get("estimators", {})
+        if not fitted or AVERAGE in fitted:
+            raise ValueError(f"{cls.__name__}: candidate names must be unique and not 'average', got {list(fitted)}")
+        est = cls([(name, clone(estimator)) for name, estimator in fitted.items()], **params)
+        for key, value in state.get("attributes", {}).items():
+            setattr(est, key, value)
+        choices = {*fitted, AVERAGE} if est.average and len(fitted) > 1 else set(fitted)
+        choice = getattr(est, "choice_", None)
+        if not isinstance(choice, str) or choice not in choices:
+            raise ValueError(f"{cls.__name__}: the choice {choice!r:.40} is not among its options {sorted(choices)}")
+        est.estimators_ = dict(fitted)
+        return est
 
     def predict_proba(self, X):
         """Class probabilities of the chosen option, shape (n_samples, 2).
