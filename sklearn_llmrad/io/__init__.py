@@ -289,10 +289,7 @@ def _load_node(node, ctx):
 
     kind = node["kind"]
     if kind == "passthrough":
-        value = node.get("value")
-        if value not in (None, "passthrough", "drop"):
-            raise ModelFileError(f"invalid pipeline step {value!r:.40}")
-        return value
+        return node.get("value")
     if kind in FILE_STATE_KINDS:
         return load_file_state(node, ctx)
     if kind != "pipeline":
@@ -300,14 +297,8 @@ def _load_node(node, ctx):
     cls = ctx["allow"].resolve(node["class"], what="a pipeline")
     if not issubclass(cls, Pipeline):
         raise UnsafeModelError(f"{node['class']!r} is not a Pipeline")
-    steps = node["steps"]
-    if type(steps) is not list or not all(type(s) is dict and type(s.get("name")) is str for s in steps):
-        raise ModelFileError(f"{ctx['path']}: malformed pipeline steps")
-    steps = [(s["name"], _load_node(s["node"], ctx)) for s in steps]
-    params = node.get("params", {})
-    if type(params) is not dict or "steps" in params:
-        raise ModelFileError(f"{ctx['path']}: malformed pipeline parameters")
-    params = ctx["allow"].check(cls, params, where=f"{ctx['path']} ({cls.__name__})")
+    steps = [(s["name"], _load_node(s["node"], ctx)) for s in node["steps"]]
+    params = ctx["allow"].check(cls, node.get("params", {}), where=f"{ctx['path']} ({cls.__name__})")
     try:
         return cls(steps, **params)
     except TypeError as exc:

@@ -35,7 +35,7 @@ import warnings
 from ._allowlist import dotted
 from ._archive import read_tensors
 from ._manifest import Decoder, Encoder
-from .values import ModelFileError, UnsafeModelError, constructor_default, is_plain_data, never_from_file
+from .values import ModelFileError, UnsafeModelError, constructor_default, never_from_file
 
 _ATTRIBUTE_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*_")
 
@@ -133,8 +133,6 @@ def load_file_state(node, ctx):
         raise UnsafeModelError(f"{node['class']!r} is not {what}")
     where = f"{ctx['path']} ({cls.__name__})"
     tensors = read_tensors(ctx["zf"], node["tensors"])
-    if type(node["params"]) is not dict:
-        raise ModelFileError(f"{where}: malformed parameters")
     dec = Decoder(ctx["allow"], tensors, where=where, ctx=ctx)
     # every value checked against the class's schema before anything is built:
     # compile options, torch.load options and paths go back to their defaults
@@ -143,9 +141,6 @@ def load_file_state(node, ctx):
         params["device"] = _device(params["device"], ctx, cls)
     state = {"params": params, **_data_state(node, tensors, cls, where, ctx)}
     if "candidates" in node:
-        names = [c.get("name") for c in node["candidates"]]
-        if not all(type(n) is str for n in names) or len(set(names)) != len(names):
-            raise ModelFileError(f"{where}: estimator names must be unique strings, got {names!r:.80}")
         state["estimators"] = {c["name"]: ctx["load_node"](c["node"], ctx) for c in node["candidates"]}
     if not hasattr(cls, "file_modules"):
         return cls.from_file_state(state)
@@ -170,8 +165,6 @@ def _data_state(node, tensors, cls, where, ctx):
     """A node's fitted attributes, build state and history: data only, never objects."""
     dec = Decoder(ctx["allow"], tensors, where=where, data_only=True)
     attributes = node.get("attributes", {})
-    if type(attributes) is not dict:
-        raise ModelFileError(f"{where}: malformed fitted attributes")
     for k in attributes:
         check_attribute_name(cls, k)
     state = {"attributes": {k: dec.decode(v) for k, v in attributes.items()}}
@@ -179,11 +172,8 @@ def _data_state(node, tensors, cls, where, ctx):
     state["build_state"] = dec.decode(build_state) if build_state is not None else None
     if ctx["version"] == 1 and "_module_context_" in state["attributes"]:
         state["build_state"] = _format_1_build_state(state["attributes"].pop("_module_context_"), tensors)
-    history = node.get("history")
-    if history is not None:
-        if type(history) is not list or not is_plain_data(history):
-            raise ModelFileError(f"{where}: malformed training history")
-        state["history"] = history
+    if node.get("history") is not None:
+        state["history"] = node["history"]
     return state
 
 
@@ -205,10 +195,6 @@ def _with_weights(cls, state, node, tensors, where):
     import torch
 
     index = node.get("state_dicts", {})
-    if type(index) is not dict or not all(
-        type(name) is str and type(keys) is list and all(type(k) is str for k in keys) for name, keys in index.items()
-    ):
-        raise ModelFileError(f"{where}: malformed weight index")
     for name, keys in index.items():
         missing = [k for k in keys if f"state.{name}.{k}" not in tensors]
         if missing:

@@ -166,8 +166,6 @@ def restore_language_model(est, node, lm, ctx):
     if param is None or param != language_model_param(est):
         raise ModelFileError(f"unknown language-model parameter {param!r:.40} of {type(est).__name__}")
     included = lm.get("included_files")
-    if included is not None and (type(included) is not list or not all(type(r) is str for r in included)):
-        raise ModelFileError(f"{node['file']}: malformed list of language-model files")
     if included:
         target = ctx["lm_dir"]
         target = Path(target) if target is not None else Path(tempfile.mkdtemp(prefix="llmrad-lm-"))

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._allowlist import dotted
 from ._language_model import check_lm_member
-from .values import ModelFileError, UnsafeModelError
+from .values import ModelFileError, UnsafeModelError, is_plain_data
 
 #: Node kinds of objects that state their own file state (``get_file_state`` /
 #: ``from_file_state``): the names format 2 has always written for them.
@@ -252,10 +252,10 @@ def _iter_values(value, depth=0):
 
 
 def check_node(node, allow, expected, names, depth=0):
-    """Validate a manifest node before anything is imported: names, members, value kinds.
+    """Validate a manifest node before anything is imported: names, members, value kinds, layout.
 
     ``expected`` collects the archive members the manifest declares (``names``
-    are those the archive holds).
+    are those the archive holds). The loaders rely on the layout checked here.
     """
 
     def member(name):
@@ -263,12 +263,18 @@ def check_node(node, allow, expected, names, depth=0):
             raise ModelFileError(f"the manifest refers to {name!r:.80}, which is not in the file")
         expected.add(name)
 
+    def require(ok, what):
+        if not ok:
+            raise ModelFileError(f"malformed manifest: the {what} of {cls!r:.80}")
+
     if type(node) is not dict:
         raise ModelFileError("malformed manifest node")
     if depth > MAX_VALUE_DEPTH:
         raise ModelFileError(f"the manifest nests estimators more than {MAX_VALUE_DEPTH} levels")
     kind = node.get("kind")
     if kind == "passthrough":
+        if node.get("value") not in (None, "passthrough", "drop"):
+            raise ModelFileError(f"invalid pipeline step {node.get('value')!r:.40}")
         return
     cls = node.get("class")
     if type(cls) is not str or cls not in allow:
@@ -277,18 +283,30 @@ def check_node(node, allow, expected, names, depth=0):
         member(node.get("file"))
         if node.get("tensors"):
             member(node["tensors"])
+        require(type(node.get("tensor_attributes", [])) is list, "tensor attributes")
         lm = node.get("language_model") or {}
-        if type(lm) is not dict or type(lm.get("included_files", [])) is not list:
-            raise ModelFileError(f"malformed language-model reference of {cls!r} in the manifest")
-        for rel in lm.get("included_files", []):
+        included = lm.get("included_files") or [] if type(lm) is dict else None
+        require(type(included) is list and all(type(r) is str for r in included), "language-model reference")
+        for rel in included:
             check_lm_member(rel)
             member(f"{node['file'].rsplit('.', 1)[0]}/language_model/{rel}")
         return
     if kind == "pipeline":
-        children = node.get("steps", [])
+        params, children = node.get("params", {}), node.get("steps")
+        require(type(params) is dict and "steps" not in params, "parameters")
     elif kind in FILE_STATE_KINDS:
+        require(type(node.get("params")) is dict, "parameters")
+        require(type(node.get("attributes", {})) is dict, "fitted attributes")
+        history = node.get("history")
+        require(history is None or (type(history) is list and is_plain_data(history)), "training history")
+        index = node.get("state_dicts", {})
+        require(
+            type(index) is dict
+            and all(type(keys) is list and all(type(k) is str for k in keys) for keys in index.values()),
+            "weight index",
+        )
         # parameters may name allow-listed classes, callbacks and estimators; fitted state holds data only
-        for t, value in _iter_values(node.get("params")):
+        for t, value in _iter_values(node["params"]):
             if t == "ref" and value.get("name") not in allow:
                 raise UnsafeModelError(
                     f"the manifest names {value.get('name')!r:.80} in the parameters of {cls!r}, which is not "
@@ -309,7 +327,12 @@ def check_node(node, allow, expected, names, depth=0):
         children = node.get("candidates", [])
     else:
         raise ModelFileError(f"unknown node kind {kind!r:.40} in manifest")
-    if type(children) is not list or not all(type(c) is dict for c in children):
-        raise ModelFileError(f"malformed steps or candidates of {cls!r} in the manifest")
+    # pipeline steps and a choice's candidates: nodes under unique names
+    require(
+        type(children) is list
+        and all(type(c) is dict and type(c.get("name")) is str for c in children)
+        and len({c["name"] for c in children}) == len(children),
+        "steps or candidates",
+    )
     for child in children:
         check_node(child.get("node"), allow, expected, names, depth + 1)

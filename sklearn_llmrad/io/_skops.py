@@ -173,17 +173,12 @@ def load_skops(node, ctx):
     ctx["allow"].check_built(est, where=f"{ctx['path']} ({node['file']}, {type(est).__name__})")
     if node.get("tensors"):
         tensors = read_tensors(ctx["zf"], node["tensors"])
-        attrs = node.get("tensor_attributes", [])
-        if type(attrs) is not list:
-            raise ModelFileError(f"{node['file']}: malformed tensor attributes")
-        for k in attrs:
+        for k in node.get("tensor_attributes", []):
             check_attribute_name(type(est), k)
             if f"attr.{k}" not in tensors:
                 raise ModelFileError(f"{node['file']}: tensor attribute {k!r:.40} is missing from the file")
             setattr(est, k, tensors[f"attr.{k}"])
     if lm:
-        if type(lm) is not dict:
-            raise ModelFileError(f"{node['file']}: malformed language-model reference")
         restore_language_model(est, node, lm, ctx)
     elif ctx["language_model"] is not None and language_model_param(est) is not None:
         est.set_params(**{language_model_param(est): ctx["language_model"]})

@@ -58,21 +58,10 @@ __all__ = [
 #: never taken from a model file: they compile code, load pickles or name
 #: places on the loading machine's disk.
 NEVER_FROM_FILE = frozenset(
-    {
-        "compile",
-        "torch_load_kwargs",
-        "torch_load_default_kwargs",
-        "memory",
-        "cache_dir",
-        "weights_file",
-        "pin_memory_device",
-        "multiprocessing_context",
-        "worker_init_fn",
-        "collate_fn",
-        "sampler",
-        "batch_sampler",
-        "generator",
-    }
+    (
+        "compile torch_load_kwargs torch_load_default_kwargs memory cache_dir weights_file pin_memory_device "
+        "multiprocessing_context worker_init_fn collate_fn sampler batch_sampler generator"
+    ).split()
 )
 
 # Every routed parameter under these prefixes is dropped (torch.compile options).
@@ -211,25 +200,9 @@ def is_plain_data(value, *, depth=0):
 
 #: numpy scalar types a file's data may hold, by exact type (never a subclass).
 NUMPY_SCALAR_TYPES = frozenset(
-    {
-        np.bool_,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.float16,
-        np.float32,
-        np.float64,
-        np.longdouble,
-        np.complex64,
-        np.complex128,
-        np.str_,
-        np.bytes_,
-    }
+    getattr(np, name)
+    for name in "bool_ int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64 longdouble "
+    "complex64 complex128 str_ bytes_".split()
 )
 
 

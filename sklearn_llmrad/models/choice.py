@@ -15,9 +15,10 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -36,7 +37,7 @@ def _take(X, idx):
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
-class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
+class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
     """Pick, by inner cross-validated AUC, one of several classifiers or their average.
 
     Each candidate is fitted on the inner training folds and scored on the inner
@@ -99,45 +100,20 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         self.average = average
         self.random_state = random_state
 
-    def _pairs(self):
-        """``estimators`` as (name, estimator) pairs, or None when it is not such a list."""
-        try:
-            pairs = [(str(name), est) for name, est in self.estimators]
-        except (TypeError, ValueError):
-            return None
-        return pairs if all(hasattr(est, "get_params") for _, est in pairs) else None
-
     def get_params(self, deep=True):
-        params = super().get_params(deep=False)
-        if deep and self._pairs() is not None:
-            for name, estimator in self._pairs():
-                params[name] = estimator
-                for key, value in estimator.get_params(deep=True).items():
-                    params[f"{name}__{key}"] = value
-        return params
+        return self._get_params("estimators", deep=deep)
 
     def set_params(self, **params):
-        if "estimators" in params:
-            self.estimators = params.pop("estimators")
-        names = dict(self._pairs() or [])  # not (name, estimator) pairs: fit will say so
         # whole candidates are replaced first, so that nested values reach the new ones
-        for key in [k for k in params if k in names]:
-            self.estimators = [(n, params.pop(key) if n == key else e) for n, e in self.estimators]
-        names = dict(self._pairs() or [])
-        nested = {}
-        for key in list(params):
-            head, _, tail = key.partition("__")
-            if head in names and tail:
-                nested.setdefault(head, {})[tail] = params.pop(key)
-        super().set_params(**params)
-        for name, values in nested.items():
-            names[name].set_params(**values)
-        return self
+        return self._set_params("estimators", **params)
 
     def _check_estimators(self):
-        if self._pairs() is None:
+        try:
+            names = [name for name, est in self.estimators if hasattr(est, "get_params")]
+        except (TypeError, ValueError):
+            names = None
+        if names is None or len(names) != len(self.estimators):
             raise TypeError(f"estimators must be a list of (name, estimator) pairs, got {self.estimators!r}")
-        names = [name for name, _ in self.estimators]
         if not names:
             raise ValueError("estimators is empty; give at least one (name, estimator) pair")
         reserved = {AVERAGE, *self._parameter_constraints}
@@ -344,7 +320,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            The features ``fit`` saw (same columns).
+            As in :meth:`predict_proba`.
 
         Returns
         -------
