@@ -24,201 +24,31 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import os
 import re
-import socket
 import struct
-import time
-import uuid
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+# hash_key, temporary_name and remove_stale_temporaries live in _files; they are
+# re-exported here for the modules that imported them from the cache.
+from ._files import atomic_open, hash_key, remove_stale_temporaries, temporary_name
+
 __all__ = ["DiskCache", "CacheCorruptionWarning", "hash_key", "remove_stale_temporaries", "temporary_name"]
 
 _MAGIC = b"LLMRADC1"
 _HEADER = struct.Struct("<8s32sQ")  # magic, sha256(payload), len(payload)
-# Temporaries of this package: ".llmrad-tmp-<host>-<pid>-<32 hex>-<name>". The
-# host tag (8 hex digits of the host name's hash) tells whether the pid can be
-# checked here: on a shared file system another machine's pids mean nothing.
-_TMP_PREFIX = ".llmrad-tmp-"
-_TMP_PATTERN = re.compile(r"\.llmrad-tmp-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]{32}-.+")
 # A temporary file lives for the milliseconds of one write; one this old was
 # left by a writer that was killed, and is removed by the next writer.
 _STALE_AFTER_S = 600.0
 _FANOUT = re.compile(r"[0-9a-f]{2}")  # the entry folders: first two digits of the key
-
-
-def _host_tag():
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-
-
-def temporary_name(name):
-    """A unique name for a temporary of ``name``, written by this process.
-
-    The name starts with ``.llmrad-tmp-`` and holds a tag of this machine, this
-    process's id and a random part, so that concurrent writers never share a
-    temporary and :func:`remove_stale_temporaries` recognizes only files this
-    package wrote.
-
-    Parameters
-    ----------
-    name : str
-        Name of the file the temporary will be renamed to (kept at the end,
-        for people reading a folder).
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> import os
-    >>> tmp = temporary_name("fold1.csv")
-    >>> tmp.startswith(".llmrad-tmp-"), f"-{os.getpid()}-" in tmp, tmp.endswith("-fold1.csv")
-    (True, True, True)
-    >>> tmp == temporary_name("fold1.csv")
-    False
-    """
-    return f"{_TMP_PREFIX}{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}-{name}"
-
-
-def _process_running(pid):
-    """Whether process ``pid`` of this machine may still run (True when unknown)."""
-    if pid == os.getpid():
-        return True
-    if pid <= 0 or os.name != "posix":
-        # os.kill(pid, 0) would terminate the process on Windows: leave it to age
-        return True
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except OSError:  # PermissionError: another user's process
-        return True
-    return True
-
-
-def remove_stale_temporaries(folder, *, older_than=None):
-    """Delete the temporaries of :func:`temporary_name` that no writer will finish.
-
-    Only files directly in ``folder`` (no subfolders) whose name matches the
-    pattern of :func:`temporary_name` are considered; any other file, a user's
-    ``notes.tmp`` included, is never touched. One is deleted when the process
-    that wrote it, on this machine, no longer runs, or when it was last
-    modified at least ``older_than`` seconds ago. The temporaries of this
-    process are never deleted.
-
-    Parameters
-    ----------
-    folder : path-like
-        A folder this package writes into; missing is fine.
-    older_than : float or None, default=None
-        Also delete temporaries of running (or unknown: another machine's)
-        processes once they are this old. None: only those of processes of
-        this machine that ended.
-
-    Returns
-    -------
-    int
-        Files deleted.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> dead = temporary_name("fold1.csv").replace(f"-{os.getpid()}-", "-999999999-")
-    >>> for name in (dead, temporary_name("fold2.csv"), ".notes.tmp"):
-    ...     _ = (d / name).write_text("x")
-    >>> remove_stale_temporaries(d)
-    1
-    >>> sorted(p.name.startswith(".llmrad-tmp-") for p in d.iterdir())  # the user's file and ours stay
-    [False, True]
-    """
-    folder = Path(folder)
-    try:
-        entries = list(folder.iterdir())
-    except OSError:  # missing, or not a folder
-        return 0
-    here = _host_tag()
-    now = time.time()
-    removed = 0
-    for path in entries:
-        match = _TMP_PATTERN.fullmatch(path.name)
-        if match is None:
-            continue
-        host, pid = match.group(1), int(match.group(2))
-        if host == here and pid == os.getpid():
-            continue
-        try:
-            if path.is_symlink() or not path.is_file():
-                continue
-            old = older_than is not None and now - path.stat().st_mtime >= older_than
-            if old or (host == here and not _process_running(pid)):
-                path.unlink()
-                removed += 1
-        except OSError:
-            pass
-    return removed
+# Entries: "<hex key>.bin" (temporaries start with ".llmrad-tmp-" and never match)
+_ENTRIES = "*/[0-9a-f]*.bin"
 
 
 class CacheCorruptionWarning(UserWarning):
     """A cache entry failed its integrity check and will be recomputed."""
-
-
-def _update(h, part):
-    # Every part is tagged with its type and length so that, e.g., ("ab", "c")
-    # and ("a", "bc") or the bytes of a uint8 and an int8 array never collide.
-    if isinstance(part, np.ndarray):
-        arr = np.ascontiguousarray(part)
-        meta = f"ndarray:{arr.dtype.str}:{arr.shape}".encode()
-        h.update(struct.pack("<Q", len(meta)) + meta)
-        data = arr.view(np.uint8).reshape(-1) if arr.size else b""
-        h.update(struct.pack("<Q", arr.nbytes))
-        h.update(data)
-    elif isinstance(part, bytes | bytearray | memoryview):
-        part = bytes(part)
-        h.update(b"bytes" + struct.pack("<Q", len(part)))
-        h.update(part)
-    else:
-        # dicts, lists, str and numbers: canonical JSON (sorted keys) so that
-        # the same settings always give the same key.
-        text = json.dumps(part, sort_keys=True, separators=(",", ":"), default=repr).encode()
-        h.update(b"json" + struct.pack("<Q", len(text)))
-        h.update(text)
-
-
-def hash_key(*parts):
-    """Return a hex SHA-256 key for ``parts`` (arrays, bytes, or JSON-able values).
-
-    Parameters
-    ----------
-    *parts : ndarray, bytes, or JSON-serialisable object
-        Arrays are hashed by dtype, shape and content; other objects by their
-        canonical JSON (sorted keys).
-
-    Returns
-    -------
-    key : str
-        64 hexadecimal characters.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = hash_key(np.zeros((2, 2)), {"binCount": 32})
-    >>> a == hash_key(np.zeros((2, 2)), {"binCount": 32})
-    True
-    >>> a == hash_key(np.zeros((2, 2), dtype=np.float32), {"binCount": 32})
-    False
-    >>> len(a)
-    64
-    """
-    h = hashlib.sha256()
-    for part in parts:
-        _update(h, part)
-    return h.hexdigest()
 
 
 class DiskCache:
@@ -267,13 +97,13 @@ class DiskCache:
     def __len__(self):
         if not self.root.is_dir():
             return 0
-        return sum(1 for _ in self.root.glob("*/*.bin"))
+        return sum(1 for _ in self.root.glob(_ENTRIES))
 
     def keys(self):
         """Keys of all (not necessarily valid) entries currently on disk."""
         if not self.root.is_dir():
             return []
-        return sorted(p.stem for p in self.root.glob("*/*.bin"))
+        return sorted(p.stem for p in self.root.glob(_ENTRIES))
 
     # -- raw bytes -------------------------------------------------------------
     def get(self, key):
@@ -315,30 +145,17 @@ class DiskCache:
     def set(self, key, payload):
         """Store ``payload`` (bytes) under ``key`` atomically."""
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if not self.__dict__.get("_swept"):
             # once per cache object: orphans of an earlier, killed run go
             self._swept = True
             self.remove_stale_temporaries(older_than=_STALE_AFTER_S)
         payload = bytes(payload)
-        header = _HEADER.pack(_MAGIC, hashlib.sha256(payload).digest(), len(payload))
-        # Unique temporary name per writer: two processes computing the same
-        # entry never write into each other's file; the last replace wins and
-        # both wrote identical content.
-        tmp = path.parent / temporary_name(path.stem)  # no ".bin": never counted as an entry
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(header)
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-            raise
+        # Unique temporary per writer (see _files.atomic_open): two processes
+        # computing the same entry never write into each other's file; the last
+        # replace wins and both wrote identical content.
+        with atomic_open(path) as handle:
+            handle.write(_HEADER.pack(_MAGIC, hashlib.sha256(payload).digest(), len(payload)))
+            handle.write(payload)
 
     # -- arrays ----------------------------------------------------------------
     def get_arrays(self, key):
@@ -383,11 +200,8 @@ class DiskCache:
         """
         if not self.root.is_dir():
             return 0
-        return sum(
-            remove_stale_temporaries(folder, older_than=older_than)
-            for folder in self.root.iterdir()
-            if _FANOUT.fullmatch(folder.name) and folder.is_dir() and not folder.is_symlink()
-        )
+        folders = [f for f in self.root.iterdir() if _FANOUT.fullmatch(f.name) and f.is_dir() and not f.is_symlink()]
+        return remove_stale_temporaries(*folders, older_than=older_than)
 
     def __repr__(self):
         return f"DiskCache({str(self.directory)!r}, namespace={self.namespace!r})"

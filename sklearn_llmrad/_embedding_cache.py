@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cache import DiskCache, hash_key
+from ._cache import DiskCache
+from ._files import hash_key
 
 __all__ = ["EmbeddingCache", "model_directory_digest"]
 

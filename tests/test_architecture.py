@@ -20,6 +20,7 @@ LAYERS = {
     "_columns": 0,
     "_lazy": 0,
     "_output": 0,
+    "_files": 0,
     "_cache": 0,
     "_embedding_cache": 0,
     "roi": 0,

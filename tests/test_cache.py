@@ -120,7 +120,7 @@ def test_stale_temporaries_are_never_read_and_can_be_removed(tmp_path):
     key = hash_key("k")
     cache.set(key, b"good")
     # what a writer killed between open() and os.replace() leaves behind
-    (cache.path_for(key).parent / _temporary(key, pid=_ended_pid())).write_bytes(b"half")
+    (cache.path_for(key).parent / _temporary(f"{key}.bin", pid=_ended_pid())).write_bytes(b"half")
     assert cache.get(key) == b"good" and len(cache) == 1
     assert cache.remove_stale_temporaries() == 1
     assert cache.get(key) == b"good"
@@ -135,7 +135,10 @@ def test_temporaries_are_named_as_ours_and_never_counted_as_entries(tmp_path, mo
     cache.set(key, b"x")
     (tmp,) = seen
     assert tmp.parent == cache.path_for(key).parent
-    assert tmp.name.startswith(PREFIX) and f"-{os.getpid()}-" in tmp.name and not tmp.name.endswith(".bin")
+    assert tmp.name.startswith(PREFIX) and f"-{os.getpid()}-" in tmp.name
+    # a temporary beside the entries, even one ending in ".bin", is no entry
+    (tmp.parent / _temporary(f"{key}.bin")).write_bytes(b"half")
+    assert len(cache) == 1 and cache.keys() == [key]
 
 
 def test_sweep_spares_user_files_and_live_writers(tmp_path):
