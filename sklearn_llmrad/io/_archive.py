@@ -12,6 +12,7 @@ import json
 import os
 import zipfile
 
+from .._files import atomic_open
 from .values import ModelFileError, UnsafeModelError
 
 FORMAT = "sklearn-llmrad-model"
@@ -30,15 +31,13 @@ _RATIO_FLOOR = 16 * 2**20
 
 
 def write_archive(path, manifest, members):
-    """Write ``manifest.json`` and the members to ``path`` through a temporary file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    """Write ``manifest.json`` and the members to ``path``, atomically (never a half-written file)."""
+    with atomic_open(path) as handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
         for name, data in members.items():
             # float weights barely compress; storing them saves seconds per save
             method = zipfile.ZIP_STORED if name.endswith(".safetensors") else zipfile.ZIP_DEFLATED
             zf.writestr(name, data, compress_type=method)
-    os.replace(tmp, path)
     return path
 
 

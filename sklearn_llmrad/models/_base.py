@@ -361,17 +361,17 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     def is_file_attribute(cls, name):
         """Whether a model file may restore the fitted attribute ``name``.
 
-        Every ``x_`` (and private ``_x_``) attribute is fitted state, except
-        those skorch sets itself when it builds the net (modules, optimizers,
-        callbacks, history).
-
         Parameters
         ----------
         name : str
+            The name a file gives.
 
         Returns
         -------
         bool
+            True for every ``x_`` (and private ``_x_``) name except those
+            skorch sets itself when it builds a net (modules, optimizers,
+            callbacks, history).
         """
         return name.endswith("_") and not name.endswith("__") and name not in _SKORCH_INTERNAL
 
@@ -420,8 +420,9 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         Parameters
         ----------
         state : dict
-            What :meth:`get_file_state` returned, decoded and checked by
-            :func:`sklearn_llmrad.io.load`.
+            As :meth:`get_file_state` gives it; :func:`sklearn_llmrad.io.load`
+            has checked the parameters against the class's schema and the rest
+            holds data only.
 
         Returns
         -------

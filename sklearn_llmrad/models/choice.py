@@ -224,15 +224,17 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
     # ------------------------------------------------------------ persistence
     @classmethod
     def is_file_attribute(cls, name):
-        """Whether a model file may restore the fitted attribute ``name`` (the choice and its scores).
+        """Whether a model file may set ``name`` on a loaded choice.
 
         Parameters
         ----------
         name : str
+            A fitted attribute's name.
 
         Returns
         -------
         bool
+            True for the choice, its scores and what ``fit`` saw of ``X``.
         """
         return name in _FILE_ATTRIBUTES
 
@@ -271,8 +273,8 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         Parameters
         ----------
         state : dict
-            What :meth:`get_file_state` returned, decoded and checked by
-            :func:`sklearn_llmrad.io.load`.
+            ``params``, ``attributes`` and the refitted ``estimators``, as
+            :func:`sklearn_llmrad.io.load` rebuilt them from the file.
 
         Returns
         -------
