@@ -436,37 +436,20 @@ def _routed_schema():
     nonneg = [Interval(Real, 0, None, closed="left")]
     flag = ["boolean"]
     optimizer = {
-        "lr": nonneg,
-        "weight_decay": nonneg,
-        "eps": nonneg,
-        "momentum": nonneg,
-        "dampening": nonneg,
-        "alpha": nonneg,
+        **dict.fromkeys(("lr", "weight_decay", "eps", "momentum", "dampening", "alpha"), nonneg),
+        **dict.fromkeys(("nesterov", "amsgrad", "maximize"), flag),
+        **dict.fromkeys(("foreach", "fused"), ["boolean", None]),
         "betas": ["array-like"],
-        "nesterov": flag,
-        "amsgrad": flag,
-        "maximize": flag,
-        "foreach": ["boolean", None],
-        "fused": ["boolean", None],
     }
     loader = {
+        **dict.fromkeys(("shuffle", "drop_last", "pin_memory", "persistent_workers"), flag),
         "batch_size": [Interval(Integral, -1, None, closed="left")],
-        "shuffle": flag,
-        "drop_last": flag,
         "num_workers": [Interval(Integral, 0, 16, closed="both")],
-        "pin_memory": flag,
-        "persistent_workers": flag,
         "prefetch_factor": [Interval(Integral, 1, 64, closed="both"), None],
         "timeout": nonneg,
     }
-    return {
-        "module": None,
-        "criterion": None,
-        "callbacks": None,
-        "optimizer": optimizer,
-        "iterator_train": loader,
-        "iterator_valid": loader,
-    }
+    plain = dict.fromkeys(("module", "criterion", "callbacks"))  # None: any plain data
+    return {**plain, "optimizer": optimizer, "iterator_train": loader, "iterator_valid": loader}
 
 
 def _check_routed(checker, name, value):

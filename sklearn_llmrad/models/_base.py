@@ -147,10 +147,8 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         if "device" in kwargs and self.initialized_ and usable:
             # a fitted net moves with its device parameter (an unavailable CUDA
             # device is left to skorch's unpickling, which maps it to the CPU)
-            for name in ("module_", "criterion_"):
-                component = getattr(self, name, None)
-                if isinstance(component, torch.nn.Module):
-                    component.to(self.device)
+            for component in self.file_modules().values():
+                component.to(self.device)
         return self
 
     # ---------------------------------------------------------- input hooks
@@ -404,7 +402,7 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         return {**state, "build_state": self.get_build_state(), "history": self.history_.to_list()}
 
     def file_modules(self):
-        """The torch modules whose weights a model file stores: the network and the criterion.
+        """The net's torch modules, the network and the criterion: their weights are in a model file.
 
         Returns
         -------
