@@ -142,8 +142,8 @@ def load_file_state(node, ctx):
     state = {"params": params, **_data_state(node, tensors, cls, where, ctx)}
     if "candidates" in node:
         state["estimators"] = {c["name"]: ctx["load_node"](c["node"], ctx) for c in node["candidates"]}
-    if not hasattr(cls, "file_modules"):
-        return cls.from_file_state(state)
+    if node["kind"] != "skorch" and not hasattr(cls, "file_modules"):
+        return cls.from_file_state(state)  # no network of its own: nothing to probe
     return _with_weights(cls, state, node, tensors, where)
 
 
