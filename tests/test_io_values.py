@@ -8,7 +8,7 @@ from sklearn.feature_selection import SelectKBest, f_classif
 
 from sklearn_llmrad import BioBERTEncoder, TopKSelector
 from sklearn_llmrad.io import ModelFileWarning, UnsafeModelError
-from sklearn_llmrad.io import _AllowList as AllowList  # noqa: PLC2701 - the policy load() uses
+from sklearn_llmrad.io._allowlist import AllowList  # noqa: PLC2701 - the policy load() uses
 from sklearn_llmrad.io.values import check_params, is_model_name, never_from_file
 from sklearn_llmrad.models import LLMRadiomicsClassifier, ResNet50Classifier
 
