@@ -16,12 +16,12 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context, clone
-from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ..inner_cv import choose_candidate, stratified_folds
 from ..metrics import rank_auc_score
 
 __all__ = ["InnerCVChoiceClassifier"]
@@ -159,27 +159,18 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
             )
         self.classes_ = np.unique(y)
         positive = y == self.classes_[1]
-        fewest = int(min(positive.sum(), (~positive).sum()))
-        if isinstance(self.cv, Integral) and fewest < 2:
-            raise ValueError(
-                "stratified inner folds need at least 2 samples of each class; got "
-                f"n_samples={len(y)} with {int(positive.sum())} positives"
-            )
-        if isinstance(self.cv, Integral):
-            # small training sets: fewer inner folds (never fewer than 2)
-            cv = StratifiedKFold(min(self.cv, fewest), shuffle=True, random_state=self.random_state)
-        else:
-            cv = check_cv(self.cv, y, classifier=True)
-        fold_scores = {name: [] for name in names}
-        if self.average and len(names) > 1:
-            fold_scores[AVERAGE] = []
-        for train, test in cv.split(np.zeros((len(y), 1)), y):
+        folds = stratified_folds(
+            self.cv, y, random_state=self.random_state, purpose=f"{type(self).__name__} chooses among its candidates"
+        )
+        options = names + ([AVERAGE] if self.average and len(names) > 1 else [])
+
+        def score_fold(train, test):
             if len(np.unique(positive[test])) < 2:
                 raise ValueError(
                     "an inner test fold holds a single class; use fewer inner folds (cv) "
                     f"for {len(y)} samples with {int(positive.sum())} positives"
                 )
-            probas = []
+            scores, probas = {}, []
             for name, estimator in self.estimators:
                 try:
                     fitted = clone(estimator).fit(_take(X, train), y[train])
@@ -188,14 +179,14 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
                         f"candidate {name!r} failed on an inner training fold of {len(train)} samples "
                         f"({int(positive[train].sum())} positives) of the {len(y)} given: {exc}"
                     ) from exc
-                p = self._positive_proba(fitted, _take(X, test))
-                probas.append(p)
-                fold_scores[name].append(rank_auc_score(positive[test], p))
-            if AVERAGE in fold_scores:
-                fold_scores[AVERAGE].append(rank_auc_score(positive[test], np.mean(probas, axis=0)))
-        self.cv_scores_ = {name: float(np.mean(s)) for name, s in fold_scores.items()}
-        # max() keeps the first of equal scores: candidates in order, then the average
-        self.choice_ = max(self.cv_scores_, key=self.cv_scores_.get)
+                probas.append(self._positive_proba(fitted, _take(X, test)))
+                scores[name] = rank_auc_score(positive[test], probas[-1])
+            if AVERAGE in options:
+                scores[AVERAGE] = rank_auc_score(positive[test], np.mean(probas, axis=0))
+            return scores
+
+        # ties: the first option (candidates in order, then the average), compared exactly
+        self.choice_, self.cv_scores_ = choose_candidate(folds, score_fold, options, decimals=None)
         self.estimators_ = {name: clone(est).fit(X, y) for name, est in self.estimators}
         return self
 
