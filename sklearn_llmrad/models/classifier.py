@@ -9,13 +9,13 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.utils import is_dataset, to_tensor
 
 from ..exceptions import LesionError
 from ._base import SkorchClassifierBase, encode_labels
+from ._explanation import case_labels, explain_predictions
 from .fusion import FusionModule
 from .losses import CrossEntropyInfoNCELoss
 
@@ -37,16 +37,13 @@ def _token_group_key(name, by):
     return name
 
 
+def _placeholder_names(n):
+    """``x0, x1, ...``: what an array without column names is called (never looked up)."""
+    return [f"x{i}" for i in range(n)]
+
+
 def _is_semantic(X):
     return all(hasattr(X, a) for a in _SEMANTIC_ATTRS)
-
-
-def _case_labels(X, n):
-    index = getattr(X, "index", None)
-    # list.index is a method, not case labels
-    if index is not None and not callable(index) and len(index) == n:
-        return list(index)
-    return list(range(n))
 
 
 def _check_finite(values, cases, names, what="feature"):
@@ -345,17 +342,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         if context is None and isinstance(getattr(self, "module_", None), FusionModule):
             # Re-initialisation after fit (e.g. set_params(module__...)): the
             # data-derived arguments are read back from the fitted module.
-            old = self.module_
-            context = {
-                "n_features": old.n_features,
-                "feature_embeddings": None if old.feature_embeddings is None else old.feature_embeddings.detach().cpu(),
-                "clinical_dim": None if old.clinical_projection is None else old.clinical_projection.in_features,
-                "n_classes": old.linear.out_features,
-            }
-            if getattr(old, "token_groups", None) is not None:
-                context["token_groups"] = old.token_groups.detach().cpu()
-            if getattr(old, "pool_prior", None) is not None:
-                context["pool_prior"] = old.pool_prior.detach().cpu()
+            context = _built_with(self.module_)
         if context is None:
             raise RuntimeError(
                 f"{type(self).__name__} builds its network from the training data "
@@ -512,6 +499,35 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             return self._prepare_semantic(X, reset=reset)
         return self._prepare_numeric(X, reset=reset)
 
+    def _record_input(self, kind, names, descriptions, embeddings, clinical_dim):
+        """Record what ``fit`` saw and the data-derived arguments of the network."""
+        self._check_names(names)
+        self.input_kind_ = kind
+        self.n_features_in_ = len(names)
+        self._feature_names_ = names
+        self.feature_descriptions_ = names.copy() if descriptions is None else np.asarray(descriptions, dtype=object)
+        self.clinical_dim_ = clinical_dim
+        self._module_context_ = {
+            "n_features": len(names),
+            "feature_embeddings": embeddings,
+            "clinical_dim": clinical_dim,
+            **self._token_groups(names),
+            **self._pool_prior(names),
+        }
+
+    def _check_names(self, names):
+        """A prior and grouped tokens read the features' names: placeholders are refused, not guessed."""
+        readers = [f"prior={type(self.prior).__name__}"] if self.prior is not None else []
+        if self.feature_tokens != "feature":
+            readers.append(f"feature_tokens={self.feature_tokens!r}")
+        if readers and [str(n) for n in names] == list(_placeholder_names(len(names))):
+            raise ValueError(
+                f"{type(self).__name__}({', '.join(readers)}) reads the radiomics feature names, but X has "
+                "none (only the placeholders x0, x1, ...). Pass a DataFrame whose columns are the feature "
+                "names (set_output(transform='pandas') on the stages before it) or SemanticFeatures with "
+                "feature_names."
+            )
+
     def _token_groups(self, names):
         """``{"token_groups": group of every feature}`` for ``feature_tokens="group"``, else ``{}``."""
         if self.feature_tokens == "feature":
@@ -534,11 +550,9 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         if values.ndim != 2:
             raise ValueError(f"SemanticFeatures.values must be 2-D, got shape {values.shape}.")
         n, K = values.shape
-        cases = _case_labels(X, n)
+        cases = case_labels(X, n)
         names = getattr(X, "feature_names", None)
-        names = (
-            np.asarray([f"x{i}" for i in range(K)], dtype=object) if names is None else np.asarray(names, dtype=object)
-        )
+        names = np.asarray(_placeholder_names(K) if names is None else names, dtype=object)
         clinical = np.asarray(X.clinical_embeddings, dtype=np.float32)
         if clinical.ndim == 2:
             clinical = clinical[:, None, :]
@@ -560,22 +574,9 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
                     f"SemanticFeatures has {K} values per lesion but {embeddings.shape[0]} feature embeddings."
                 )
             _check_finite(embeddings.T, list(range(embeddings.shape[1])), names, what="feature embedding of")
-            descriptions = getattr(X, "descriptions", None)
-            self.input_kind_ = "semantic"
-            self.n_features_in_ = K
             self.feature_names_in_ = names
-            self._feature_names_ = names
-            self.feature_descriptions_ = (
-                names.copy() if descriptions is None else np.asarray(descriptions, dtype=object)
-            )
-            self.clinical_dim_ = clinical.shape[2]
-            self._module_context_ = {
-                "n_features": K,
-                "feature_embeddings": embeddings,
-                "clinical_dim": clinical.shape[2],
-                **self._token_groups(names),
-                **self._pool_prior(names),
-            }
+            descriptions = getattr(X, "descriptions", None)
+            self._record_input("semantic", names, descriptions, embeddings, clinical.shape[2])
         else:
             check_is_fitted(self, "n_features_in_")
             if self.input_kind_ != "semantic":
@@ -634,7 +635,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
                     f"{type(self).__name__} was fitted on SemanticFeatures but received a "
                     f"{type(X).__name__}; encode X with the same BioBERTEncoder."
                 )
-        cases = _case_labels(X, len(X)) if hasattr(X, "__len__") else None
+        cases = case_labels(X, len(X)) if hasattr(X, "__len__") else None
         values = validate_data(
             self,
             X,
@@ -645,23 +646,11 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         )
         if cases is None or len(cases) != len(values):
             cases = list(range(len(values)))
+        if not values.flags.writeable:  # pandas' copy-on-write view: torch wants its own
+            values = values.copy()
         if reset:
-            names = (
-                np.asarray(X.columns, dtype=object)
-                if isinstance(X, pd.DataFrame)
-                else np.asarray([f"x{i}" for i in range(values.shape[1])], dtype=object)
-            )
-            self.input_kind_ = "numeric"
-            self.feature_descriptions_ = names.copy()
-            self.clinical_dim_ = None
-            self._module_context_ = {
-                "n_features": values.shape[1],
-                "feature_embeddings": None,
-                "clinical_dim": None,
-                **self._token_groups(names),
-                **self._pool_prior(names),
-            }
-            self._feature_names_ = names
+            names = X.columns if isinstance(X, pd.DataFrame) else _placeholder_names(values.shape[1])
+            self._record_input("numeric", np.asarray(names, dtype=object), None, None, None)
         _check_finite(values, cases, self._feature_names_)
         return {"values": values}
 
@@ -729,21 +718,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             ``clinical_dim`` and ``n_classes``.
         """
         self.check_is_fitted()
-        module = self.module_
-        embeddings = getattr(module, "feature_embeddings", None)
-        groups = getattr(module, "token_groups", None)
-        state = {
-            "n_features": int(self.n_features_in_),
-            "feature_embeddings": None if embeddings is None else embeddings.detach().cpu().numpy(),
-            "clinical_dim": self.clinical_dim_,
-            "n_classes": int(len(self.classes_)),
-        }
-        if groups is not None:
-            state["token_groups"] = groups.detach().cpu().numpy()
-        pool_prior = getattr(module, "pool_prior", None)
-        if pool_prior is not None:
-            state["pool_prior"] = pool_prior.detach().cpu().numpy()
-        return state
+        return _built_with(self.module_)
 
     def initialize_for_restore(self, build_state=None, after=None):
         """Build the network from a saved :meth:`get_build_state` to receive saved weights.
@@ -810,75 +785,31 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             raise ValueError("explain() is defined for binary classification only.")
         if not (isinstance(top_n, Integral) and top_n >= 1):
             raise ValueError(f"top_n must be a positive integer, got {top_n!r}.")
-        n = len(X)
-        cases = _case_labels(X, n)
-        inputs = self.validate_X(X, reset=False)
-        module = self.module_
-        was_training = module.training
-        module.eval()
-        probs, contribs, attns = [], [], []
-        step = max(int(self.batch_size), 1) if self.batch_size != -1 else n
-        try:
-            for start in range(0, n, step):
-                batch = {k: to_tensor(v[start : start + step], device=self.device) for k, v in inputs.items()}
-                values = batch.pop("values").float().requires_grad_(True)
-                with torch.enable_grad():
-                    logits, _, attention = module(values, **batch)
-                    log_odds = logits[:, 1] - logits[:, 0]
-                    (grad,) = torch.autograd.grad(log_odds.sum(), values)
-                probs.append(torch.softmax(logits, dim=1)[:, 1].detach().cpu().numpy())
-                contribs.append((grad * values).detach().cpu().numpy())
-                attns.append(attention.detach().cpu().numpy())
-        finally:
-            module.train(was_training)
-        probability = np.concatenate(probs)
-        contribution = np.concatenate(contribs)
-        attention = np.concatenate(attns)
-        values = inputs["values"]
-        names = self._feature_names_
-        descriptions = self.feature_descriptions_
-        top_n = min(int(top_n), values.shape[1])
-        positive = self.classes_[1]
-        label = (
-            "malignancy"
-            if positive in (1, True) or str(positive).lower() in {"1", "malignant", "malignancy"}
-            else f"{positive}"
-        )
-        rows, rationales = [], []
-        for i in range(n):
-            order = np.argsort(-np.abs(contribution[i]), kind="stable")[:top_n]
-            drivers = []
-            for rank, k in enumerate(order, start=1):
-                rows.append(
-                    {
-                        "case": cases[i],
-                        "rank": rank,
-                        "feature": names[k],
-                        "description": descriptions[k],
-                        "value": float(values[i, k]),
-                        "contribution": float(contribution[i, k]),
-                        "attention": float(attention[i, k]),
-                    }
-                )
-                level = "high" if values[i, k] > 0 else "low"
-                sign = "+" if contribution[i, k] > 0 else "-"
-                drivers.append(f"{level} {_short(descriptions[k])} ({sign})")
-            rationales.append(f"Probability of {label} {probability[i]:.2f}. Main drivers: " + "; ".join(drivers) + ".")
-        contributions = pd.DataFrame(
-            rows,
-            columns=["case", "rank", "feature", "description", "value", "contribution", "attention"],
-        )
-        return Bunch(
-            probability=probability,
-            rationale=rationales,
-            contributions=contributions,
-            cases=cases,
+        return explain_predictions(
+            self.module_,
+            self.validate_X(X, reset=False),
+            cases=case_labels(X, len(X)),
+            names=self._feature_names_,
+            descriptions=self.feature_descriptions_,
+            positive=self.classes_[1],
+            batch_size=self.batch_size,
+            device=self.device,
+            top_n=top_n,
         )
 
 
-def _short(description):
-    """The name part of a feature description (before its ': explanation'), for rationales."""
-    return str(description).split(":", 1)[0].strip()
+def _built_with(module):
+    """The data-derived arguments a fitted :class:`FusionModule` was built with (numpy, on the CPU)."""
+    state = {
+        "n_features": int(module.n_features),
+        "feature_embeddings": module.feature_embeddings,
+        "clinical_dim": None if module.clinical_projection is None else int(module.clinical_projection.in_features),
+        "n_classes": int(module.linear.out_features),
+    }
+    for name in ("token_groups", "pool_prior"):
+        if getattr(module, name, None) is not None:
+            state[name] = getattr(module, name)
+    return {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
 
 
 def _accepted_kwargs(cls, kwargs):
