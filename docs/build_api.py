@@ -21,6 +21,7 @@ MODULES = [
     "sklearn_llmrad.selection",
     "sklearn_llmrad.prior",
     "sklearn_llmrad.encoding",
+    "sklearn_llmrad.language_model",
     "sklearn_llmrad.descriptions",
     "sklearn_llmrad.models",
     "sklearn_llmrad.scaling",

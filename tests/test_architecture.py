@@ -20,6 +20,7 @@ LAYERS = {
     "_columns": 0,
     "_lazy": 0,
     "_output": 0,
+    "_deprecation": 0,
     "_cache": 0,
     "_embedding_cache": 0,
     "roi": 0,
@@ -31,6 +32,8 @@ LAYERS = {
     "scaling": 1,
     "metrics": 1,
     "descriptions": 1,
+    "language_model": 1,
+    "semantic_features": 1,
     # 2 data: loaders return DataFrames (they read files through imageio, never run stages)
     "datasets": 2,
     # 3 estimators: the pipeline stages, the prior, the models
