@@ -148,6 +148,8 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
         Inference is deterministic (dropout off); when set, torch's CPU
         generator is seeded inside a forked RNG state during encoding, for
         models with stochastic layers. The global RNG is left untouched.
+    **deprecated
+        ``model``: the former name of ``language_model`` (a FutureWarning).
 
     Attributes
     ----------

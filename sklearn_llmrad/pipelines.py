@@ -229,7 +229,8 @@ def make_llmrad_pipeline(
         Feature-ranking criterion.
     language_model : str or path-like, default="dmis-lab/biobert-base-cased-v1.2"
         The language model of the encoder the factory builds: a Hugging Face
-        hub id or a local directory (:data:`DEFAULT_LANGUAGE_MODEL`).
+        hub id or a local directory (:data:`DEFAULT_LANGUAGE_MODEL`); unused
+        when ``encoder`` is an encoder or None.
     encoder : "auto", BioBERTEncoder or None, default="auto"
         ``"auto"``: a :class:`~sklearn_llmrad.encoding.BioBERTEncoder` of
         ``language_model`` (with ``encoder_params``, ``device``, ``random_state``

@@ -137,8 +137,7 @@ class SemanticFeatures:
     # -- array-like protocol ----------------------------------------------------
     @property
     def shape(self):
-        # The shape of np.asarray(self): scikit-learn compares shape[1] with
-        # the width of the matrix an estimator was fitted on.
+        """The shape of ``np.asarray(self)``, which scikit-learn compares with what it was fitted on."""
         n, k = self.values.shape
         if self.array_output == "values+clinical":
             return (n, k + self.embedding_dim)
@@ -146,22 +145,27 @@ class SemanticFeatures:
 
     @property
     def n_features(self):
+        """Number of radiomics features (columns of ``values``)."""
         return self.values.shape[1]
 
     @property
     def dtype(self):
+        """The values' dtype (float32)."""
         return self.values.dtype
 
     @property
     def ndim(self):
+        """2: a table of lesions by features."""
         return 2
 
     @property
     def n_tokens(self):
+        """Clinical tokens per lesion."""
         return self.clinical_embeddings.shape[1]
 
     @property
     def embedding_dim(self):
+        """Width of the language model's embeddings."""
         return self.feature_embeddings.shape[1]
 
     def __len__(self):
@@ -221,7 +225,13 @@ class SemanticFeatures:
         )
 
     def mean_clinical_embedding(self):
-        """Mean of each lesion's present clinical-token embeddings, (n_samples, embedding_dim)."""
+        """Mean of each lesion's present clinical-token embeddings.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, embedding_dim)
+            Zero for a lesion without any clinical token.
+        """
         mask = self.clinical_mask[:, :, None].astype(np.float32)
         total = (self.clinical_embeddings * mask).sum(axis=1)
         return total / np.maximum(mask.sum(axis=1), 1.0)
@@ -241,7 +251,17 @@ class SemanticFeatures:
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def to_numpy(self, dtype=None):
-        """``np.asarray(self, dtype)``: the matrix given to number-only estimators."""
+        """``np.asarray(self, dtype)``: the matrix given to number-only estimators.
+
+        Parameters
+        ----------
+        dtype : data-type, default=None
+            Of the returned array; None keeps float32.
+
+        Returns
+        -------
+        ndarray of shape ``self.shape``
+        """
         return np.asarray(self, dtype=dtype)
 
     def to_dict(self, *, include_feature_embeddings=False):

@@ -104,7 +104,8 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         gains ``prior_penalty * sum_j f_j * ||W_j||^2`` over the linear path's
         weights, ``f_j = w_j ** -prior_gamma`` (normalised to mean 1), so
         features the prior trusts are shrunk less (as in LLM-Lasso). Needs
-        feature names (SemanticFeatures or a DataFrame).
+        feature names (SemanticFeatures or a DataFrame): ``fit`` refuses an
+        array, or the placeholders ``x0, x1, ...``, rather than guess.
     prior_gamma : float, default=2.0
         Trust in the prior (0: uniform penalty); tune with ``GridSearchCV``.
     prior_penalty : float, default=1e-2
@@ -123,7 +124,8 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         group of its own. Far fewer tokens make a much cheaper network (an
         explicit, non-published variant: ``benchmarks/bench_training.py`` and
         ``benchmarks/bench_fusion_auc.py`` measure time and AUC side by side).
-        The linear path still sees every feature.
+        The linear path still sees every feature. The groups come from the
+        names, so ``"group"`` and ``"class"`` refuse placeholder names too.
     **kwargs
         Other skorch parameters (``iterator_train__*``, ``module__*``,
         ``optimizer__*``, ``criterion__*``, ...).
