@@ -125,3 +125,22 @@ def test_the_no_biobert_ablation_runs_grouped_tokens_and_no_placeholders():
     assert set(names) <= set(FEATURES)
     groups = pipe["fusion"].module_.token_groups.tolist()
     assert len(set(groups)) == len({name.split("_")[1] for name in names}) < K
+
+
+def test_one_name_per_concept_with_the_old_spellings_deprecated(prior):
+    from sklearn_llmrad.language_model import BIOBERT_MODEL
+
+    assert P.DEFAULT_LANGUAGE_MODEL == BIOBERT_MODEL
+    pipe = P.make_llmrad_pipeline(prior=prior, language_model="some/bert", fallback=None)
+    assert pipe["fusion"].prior is prior and pipe["topk"].prior is prior
+    assert pipe["encoder"].language_model == "some/bert"
+    with pytest.warns(FutureWarning, match="pretrained= is deprecated.*use prior="):
+        old = P.make_llmrad_pipeline(pretrained=prior, fallback=None)
+    assert old["fusion"].prior is prior
+    with pytest.warns(FutureWarning, match="encoder= is deprecated.*use language_model="):
+        old = P.make_biobert_svc_pipeline(encoder="some/bert")
+    assert old["encoder"].language_model == "some/bert"
+    with pytest.raises(TypeError, match="pass prior= only"), pytest.warns(FutureWarning):
+        P.make_llmrad_pipeline(pretrained=prior, prior=prior)
+    encoder = pipe["encoder"]
+    assert P.make_llmrad_pipeline(encoder=encoder, fallback=None)["encoder"] is encoder

@@ -227,40 +227,12 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         feature_tokens="feature",
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            callbacks=callbacks,
-            classes=classes,
-            predict_nonlinearity=predict_nonlinearity,
-            warm_start=warm_start,
-            verbose=verbose,
-            device=device,
-            **kwargs,
-        )
-        self.hidden_size = hidden_size
-        self.n_heads = n_heads
-        self.dropout = dropout
-        self.weight_decay = weight_decay
-        self.linear_lr_factor = linear_lr_factor
-        self.contrastive_weight = contrastive_weight
-        self.temperature = temperature
-        self.attention = attention
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-        self.mixed_precision = mixed_precision
-        self.prior = prior
-        self.prior_gamma = prior_gamma
-        self.prior_penalty = prior_penalty
-        self.prior_pooling = prior_pooling
-        self.feature_tokens = feature_tokens
+        own = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
+        # skorch's parameters (module, criterion, lr, device, ...) go to skorch, the others are attributes
+        takes = inspect.signature(super().__init__).parameters
+        super().__init__(**{k: own.pop(k) for k in list(own) if k in takes}, **kwargs)
+        for name, value in own.items():
+            setattr(self, name, value)
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
