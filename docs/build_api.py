@@ -24,6 +24,7 @@ MODULES = [
     "sklearn_llmrad.inner_cv",
     "sklearn_llmrad.encoding",
     "sklearn_llmrad.vocabulary",
+    "sklearn_llmrad.language_model",
     "sklearn_llmrad.descriptions",
     "sklearn_llmrad.models",
     "sklearn_llmrad.scaling",

@@ -163,9 +163,17 @@ def load_skops(node, ctx):
         est = sio.loads(data, trusted=untrusted)
     except Exception as exc:
         raise ModelFileError(f"cannot load {node['file']}: {exc}") from exc
+    lm = node.get("language_model")
+    # a parameter the class renamed since the file was written takes its new name
+    # (its value is checked below under that name, like any other)
+    renamed = getattr(type(est), "renamed_parameters", {})
+    for old, new in renamed.items():
+        if old in vars(est) and new not in vars(est):
+            est.__dict__[new] = est.__dict__.pop(old)
+    if isinstance(lm, dict) and lm.get("param") in renamed:
+        lm = {**lm, "param": renamed[lm["param"]]}
     # skops built it without calling its constructor; its values are checked now,
     # before anything uses them (paths and compile options go back to defaults)
-    lm = node.get("language_model")
     lm_param = lm.get("param") if isinstance(lm, dict) else None
     if lm_param is not None and lm_param == language_model_param(est) and lm.get("included_files"):
         # the model stored in the file replaces the reference
