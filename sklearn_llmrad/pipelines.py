@@ -38,10 +38,14 @@ model is used. ``fallback=None`` gives the network alone (``topk``, ``encoder``,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ._deprecation import renamed_parameter
+from .language_model import BIOBERT_MODEL
 from .models.svm import CalibratedSVC
 from .scaling import RobustFeatureScaler
 
@@ -56,11 +60,12 @@ __all__ = [
     "make_radiomics_svc_pipeline",
 ]
 
-#: The language model of the published method.
-DEFAULT_LANGUAGE_MODEL = "dmis-lab/biobert-base-cased-v1.2"
+#: The language model of the published method: an alias of
+#: :data:`sklearn_llmrad.language_model.BIOBERT_MODEL`.
+DEFAULT_LANGUAGE_MODEL = BIOBERT_MODEL
 
 
-def _head(*, cache_dir, n_jobs, preprocessor_params, extractor_params):
+def _head(cache_dir, n_jobs, preprocessor_params, extractor_params):
     from .preprocessing import CLAHEPreprocessor
     from .radiomics import RadiomicsExtractor
 
@@ -69,6 +74,41 @@ def _head(*, cache_dir, n_jobs, preprocessor_params, extractor_params):
         ("clahe", CLAHEPreprocessor(**(preprocessor_params or {}))),
         ("radiomics", RadiomicsExtractor(**extractor_params)),
     ]
+
+
+def _named(steps):
+    """A pipeline of learned stages whose tables keep their column names (pandas output).
+
+    The prior, grouped tokens and explanations read the radiomics features'
+    names; a bare array would call them ``x0, x1, ...``.
+    """
+    return Pipeline(steps).set_output(transform="pandas")
+
+
+def _features(encoder, k, score, random_state, prior=None):
+    """Top-K selection, then the encoder, or (``encoder=None``) the encoder's own robust scaling."""
+    from .selection import TopKSelector
+
+    passthrough = None if encoder is None else "clinical"
+    topk = TopKSelector(k, score_func=score, passthrough=passthrough, random_state=random_state, prior=prior)
+    # without a language model, the same scaling as the encoder's: the ablation removes the model only
+    return [("topk", topk), ("scaler", RobustFeatureScaler()) if encoder is None else ("encoder", encoder)]
+
+
+def _encoder(encoder, language_model, *, encoder_params, cache_dir, device, random_state):
+    """The ``encoder`` step: ``encoder`` itself, a new BioBERTEncoder of ``language_model``, or None."""
+    from .encoding import BioBERTEncoder
+
+    if encoder is None or isinstance(encoder, BioBERTEncoder):
+        return encoder
+    if not (isinstance(encoder, str) and encoder == "auto"):  # a model id or folder: language_model's old place
+        language_model = renamed_parameter(
+            encoder, language_model, old="encoder", new="language_model", default=BIOBERT_MODEL, stacklevel=4
+        )
+    params = {"device": device, "random_state": random_state}
+    if cache_dir is not None:
+        params["cache_dir"] = str(Path(cache_dir) / "embeddings")
+    return BioBERTEncoder(language_model=str(language_model), **{**params, **(encoder_params or {})})
 
 
 def make_feature_extraction_pipeline(*, cache_dir=None, n_jobs=None, preprocessor_params=None, extractor_params=None):
@@ -94,14 +134,7 @@ def make_feature_extraction_pipeline(*, cache_dir=None, n_jobs=None, preprocesso
     >>> [name for name, _ in make_feature_extraction_pipeline().steps]
     ['clahe', 'radiomics']
     """
-    return Pipeline(
-        _head(
-            cache_dir=cache_dir,
-            n_jobs=n_jobs,
-            preprocessor_params=preprocessor_params,
-            extractor_params=extractor_params,
-        )
-    )
+    return Pipeline(_head(cache_dir, n_jobs, preprocessor_params, extractor_params))
 
 
 def make_radiomics_svc_pipeline(
@@ -148,30 +181,24 @@ def make_radiomics_svc_pipeline(
     >>> pipe.get_params()["topk__k"], pipe.get_params()["svc__C"]
     (50, 0.5)
     """
-    from .selection import TopKSelector
-
-    return Pipeline(
-        _head(
-            cache_dir=cache_dir,
-            n_jobs=n_jobs,
-            preprocessor_params=preprocessor_params,
-            extractor_params=extractor_params,
-        )
+    learned = _named(
+        _features(None, k, score, random_state)[:1]
         + [
-            ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state)),
             # partially failed features (NaN) must not reach the SVC
             ("impute", SimpleImputer(strategy="median")),
             ("scaler", StandardScaler()),
             ("svc", CalibratedSVC(C=C, random_state=random_state)),
         ]
     )
+    return Pipeline(_head(cache_dir, n_jobs, preprocessor_params, extractor_params) + learned.steps)
 
 
 def make_llmrad_pipeline(
     *,
     k=500,
     score="anova",
-    encoder=DEFAULT_LANGUAGE_MODEL,
+    language_model=BIOBERT_MODEL,
+    encoder="auto",
     attention=True,
     classifier_params=None,
     encoder_params=None,
@@ -181,15 +208,18 @@ def make_llmrad_pipeline(
     extractor_params=None,
     device="auto",
     random_state=None,
-    pretrained=None,
+    prior=None,
     fallback="linear",
     inner_cv=3,
+    pretrained=None,
 ):
     """The LLM-enhanced radiomics method and its ablations as one factory.
 
     CLAHE -> PyRadiomics -> Top-K -> BioBERT encoder -> fusion network; by
     default the network competes, by inner cross-validation on the training data,
-    with its own linear path (see ``fallback``).
+    with its own linear path (see ``fallback``). Every table between the learned
+    stages keeps its column names (pandas output), so the prior and grouped
+    feature tokens read the radiomics features' real names.
 
     Parameters
     ----------
@@ -197,10 +227,17 @@ def make_llmrad_pipeline(
         Number of radiomics features kept.
     score : str or callable, default="anova"
         Feature-ranking criterion.
-    encoder : str, path-like, BioBERTEncoder or None, default="dmis-lab/biobert-base-cased-v1.2"
-        The language model (a HuggingFace id or a local directory), a configured
-        encoder, or ``None`` for the "w/o BioBERT" ablation: the fusion network
+    language_model : str or path-like, default="dmis-lab/biobert-base-cased-v1.2"
+        The language model of the encoder the factory builds: a Hugging Face
+        hub id or a local directory (:data:`DEFAULT_LANGUAGE_MODEL`); unused
+        when ``encoder`` is an encoder or None.
+    encoder : "auto", BioBERTEncoder or None, default="auto"
+        ``"auto"``: a :class:`~sklearn_llmrad.encoding.BioBERTEncoder` of
+        ``language_model`` (with ``encoder_params``, ``device``, ``random_state``
+        and an embedding cache under ``cache_dir``); a configured encoder, used
+        as it is; or ``None`` for the "w/o BioBERT" ablation: the fusion network
         then learns feature embeddings from scratch and sees no clinical text.
+        A model id or folder here is deprecated: pass it as ``language_model``.
     attention : bool, default=True
         ``False`` gives the "w/o attention" ablation.
     classifier_params, encoder_params : dict, default=None
@@ -215,7 +252,7 @@ def make_llmrad_pipeline(
         Torch device of the language model and the fusion network ("auto" = CUDA when present).
     random_state : int, default=None
         Seeds selection, the encoder and the network.
-    pretrained : str, path-like, SemanticPrior or None, default=None
+    prior : str, path-like, SemanticPrior or None, default=None
         A semantic prior learned across public studies
         (:func:`~sklearn_llmrad.prior.pretrain_prior`, ``llmrad pretrain``), or
         the directory it was saved to. Top-K selection then weighs its scores
@@ -242,6 +279,8 @@ def make_llmrad_pipeline(
         ``scaler``) and ``fusion`` as top-level steps.
     inner_cv : int, default=3
         Inner folds of the choice (ignored when ``fallback=None``).
+    pretrained : str, path-like, SemanticPrior or None, default=None
+        Deprecated spelling of ``prior`` (a FutureWarning; removed in a future release).
 
     Returns
     -------
@@ -262,67 +301,33 @@ def make_llmrad_pipeline(
     >>> [name for name, _ in make_llmrad_pipeline(encoder=None, fallback=None).steps]
     ['clahe', 'radiomics', 'topk', 'scaler', 'fusion']
     """
-    from .encoding import BioBERTEncoder
     from .models.choice import InnerCVChoiceClassifier
     from .models.classifier import LLMRadiomicsClassifier
     from .models.linear import SemanticPriorLogisticRegression
     from .prior import as_prior
-    from .selection import TopKSelector
 
     if fallback not in ("linear", None):
         raise ValueError(f"fallback must be 'linear' or None, got {fallback!r}")
-    prior = as_prior(pretrained)
-    head = _head(
+    prior = as_prior(renamed_parameter(pretrained, prior, old="pretrained", new="prior"))
+    encoder = _encoder(
+        encoder,
+        language_model,
+        encoder_params=encoder_params,
         cache_dir=cache_dir,
-        n_jobs=n_jobs,
-        preprocessor_params=preprocessor_params,
-        extractor_params=extractor_params,
-    )
-    steps = []
-    if encoder is None:
-        steps.append(
-            ("topk", TopKSelector(k, score_func=score, passthrough=None, random_state=random_state, prior=prior))
-        )
-        # the encoder's own robust scaling, so the ablation removes the language model only
-        scaler = RobustFeatureScaler()
-        if prior is not None:  # the prior needs the feature names at the classifier
-            scaler.set_output(transform="pandas")
-        steps.append(("scaler", scaler))
-    else:
-        steps.append(("topk", TopKSelector(k, score_func=score, random_state=random_state, prior=prior)))
-        if not isinstance(encoder, BioBERTEncoder):
-            params = {"device": device, "random_state": random_state}
-            if cache_dir is not None:
-                from pathlib import Path
-
-                params["cache_dir"] = str(Path(cache_dir) / "embeddings")
-            params.update(encoder_params or {})
-            encoder = BioBERTEncoder(model=str(encoder), **params)
-        steps.append(("encoder", encoder))
-    classifier_params = dict(classifier_params or {})
-    if prior is not None:
-        classifier_params.setdefault("prior", prior)
-    classifier = LLMRadiomicsClassifier(
-        attention=attention,
         device=device,
         random_state=random_state,
-        **classifier_params,
     )
-    steps.append(("fusion", classifier))
+    params = {"attention": attention, "device": device, "random_state": random_state, "prior": prior}
+    classifier = LLMRadiomicsClassifier(**{**params, **(classifier_params or {})})
+    network = _named(_features(encoder, k, score, random_state, prior) + [("fusion", classifier)])
+    head = _head(cache_dir, n_jobs, preprocessor_params, extractor_params)
     if fallback is None:
-        return Pipeline(head + steps)
+        return Pipeline(head + network.steps)
     # The network's own linear path as a model of its own: the same Top-K
-    # selection (names kept for the prior), then the prior-weighted LR.
-    selector = TopKSelector(k, score_func=score, passthrough=None, random_state=random_state, prior=prior)
-    linear = Pipeline(
-        [
-            ("topk", selector.set_output(transform="pandas")),
-            ("model", SemanticPriorLogisticRegression(prior=prior, random_state=random_state)),
-        ]
-    )
-    choice = InnerCVChoiceClassifier(
-        [("linear", linear), ("llmrad", Pipeline(steps))], cv=inner_cv, random_state=random_state
-    )
+    # selection, then the prior-weighted LR.
+    model = SemanticPriorLogisticRegression(prior=prior, random_state=random_state)
+    linear = _named(_features(None, k, score, random_state, prior)[:1] + [("model", model)])
+    choice = InnerCVChoiceClassifier([("linear", linear), ("llmrad", network)], cv=inner_cv, random_state=random_state)
     return Pipeline(head + [("choice", choice)])
 
 
@@ -335,8 +340,7 @@ def make_no_biobert_pipeline(**kwargs):
     >>> "encoder" in dict(make_no_biobert_pipeline().steps)
     False
     """
-    kwargs["encoder"] = None
-    return make_llmrad_pipeline(**kwargs)
+    return make_llmrad_pipeline(**{**kwargs, "encoder": None})
 
 
 def make_no_attention_pipeline(**kwargs):
@@ -350,15 +354,15 @@ def make_no_attention_pipeline(**kwargs):
     >>> make_no_attention_pipeline(fallback=None).get_params()["fusion__attention"]
     False
     """
-    kwargs["attention"] = False
-    return make_llmrad_pipeline(**kwargs)
+    return make_llmrad_pipeline(**{**kwargs, "attention": False})
 
 
 def make_biobert_svc_pipeline(
     *,
     k=500,
     score="anova",
-    encoder=DEFAULT_LANGUAGE_MODEL,
+    language_model=BIOBERT_MODEL,
+    encoder="auto",
     encoder_params=None,
     C=1.0,
     cache_dir=None,
@@ -372,7 +376,8 @@ def make_biobert_svc_pipeline(
 
     The SVC receives ``np.asarray(SemanticFeatures)``, i.e. the robustly scaled
     selected features (and the clinical embedding when the encoder is configured
-    with ``array_output="values+clinical"``).
+    with ``array_output="values+clinical"``). The parameters are those of
+    :func:`make_llmrad_pipeline` and :func:`make_radiomics_svc_pipeline`.
 
     Examples
     --------
@@ -380,20 +385,18 @@ def make_biobert_svc_pipeline(
     >>> [name for name, _ in make_biobert_svc_pipeline().steps][-2:]
     ['encoder', 'svc']
     """
-    pipe = make_llmrad_pipeline(
-        k=k,
-        score=score,
-        encoder=encoder,
+    encoder = _encoder(
+        encoder,
+        language_model,
         encoder_params=encoder_params,
         cache_dir=cache_dir,
-        n_jobs=n_jobs,
-        preprocessor_params=preprocessor_params,
-        extractor_params=extractor_params,
         device=device,
         random_state=random_state,
-        fallback=None,
     )
-    return Pipeline(pipe.steps[:-1] + [("svc", CalibratedSVC(C=C, random_state=random_state))])
+    learned = _named(
+        _features(encoder, k, score, random_state) + [("svc", CalibratedSVC(C=C, random_state=random_state))]
+    )
+    return Pipeline(_head(cache_dir, n_jobs, preprocessor_params, extractor_params) + learned.steps)
 
 
 def make_cnn_pipeline(
@@ -433,9 +436,5 @@ def make_cnn_pipeline(
         raise ValueError(f"arch must be one of {sorted(classes)}, got {arch!r}")
     cnn = classes[arch](weights=weights, device=device, random_state=random_state, **(classifier_params or {}))
     return Pipeline(
-        [
-            ("clahe", CLAHEPreprocessor(**(preprocessor_params or {}))),
-            ("tensor", ROIToTensor(size=size)),
-            ("cnn", cnn),
-        ]
+        [("clahe", CLAHEPreprocessor(**(preprocessor_params or {}))), ("tensor", ROIToTensor(size=size)), ("cnn", cnn)]
     )

@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 
 from ._columns import CLINICAL
 from .exceptions import LesionError
+from .inner_cv import choose_candidate, stratified_folds
 from .metrics import rank_auc_scorer
 
 __all__ = ["TopKSelector", "mrmr_select"]
@@ -330,25 +331,21 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         """Pick gamma by inner stratified CV: L2 logistic regression on the k features each gamma selects."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import get_scorer
-        from sklearn.model_selection import StratifiedKFold
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        _, counts = np.unique(y, return_counts=True)
-        n_splits = min(n_splits, int(counts.min()))
-        if n_splits < 2 or k == 0:
+        seed = 0 if self.random_state is None else self.random_state
+        folds = stratified_folds(n_splits, y, random_state=seed)  # none when a class has a single sample
+        if not folds or k == 0:
             return 0.0
         # binary: the AUC, without the sklearn scorer's per-call overhead
-        scorer = rank_auc_scorer if len(counts) == 2 else get_scorer("accuracy")
+        scorer = rank_auc_scorer if len(np.unique(y)) == 2 else get_scorer("accuracy")
         func = self.mrmr_relevance if self.score_func == "mrmr" else self.score_func
-        folds = StratifiedKFold(
-            n_splits, shuffle=True, random_state=0 if self.random_state is None else self.random_state
-        ).split(F, y)
-        totals = {g: [] for g in gammas}
-        for train, test in folds:
+
+        def score_fold(train, test):
             base = np.asarray(self._univariate(F[train], y[train], func)[0], dtype=float)
             base = np.where(np.isfinite(base), base, -np.inf)
-            scored = {}  # gammas that select the same features score the same: fit once
+            scored, scores = {}, {}  # gammas that select the same features score the same: fit once
             for g in gammas:
                 top = np.argsort(-(np.where(np.isfinite(base), base * w**g, -np.inf)), kind="stable")[:k]
                 top = np.sort(top)  # the selected set, in column order
@@ -357,10 +354,11 @@ class TopKSelector(SelectorMixin, BaseEstimator):
                     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
                     model.fit(F[train][:, top], y[train])
                     scored[key] = scorer(model, F[test][:, top], y[test])
-                totals[g].append(scored[key])
-        means = {g: float(np.mean(v)) for g, v in totals.items()}
-        self.prior_cv_results_ = means
-        return max(means, key=lambda g: (round(means[g], 12), -g))
+                scores[g] = scored[key]
+            return scores
+
+        gamma, self.prior_cv_results_ = choose_candidate(folds, score_fold, gammas, prefer=lambda g: (-g,))
+        return gamma
 
     def _check_y(self, y, X):
         y = column_or_1d(y, warn=True)

@@ -21,6 +21,7 @@ LAYERS = {
     "_lazy": 0,
     "_output": 0,
     "_files": 0,
+    "_deprecation": 0,
     "_cache": 0,
     "_embedding_cache": 0,
     "roi": 0,
@@ -34,6 +35,10 @@ LAYERS = {
     "_binary": 1,
     "significance": 1,
     "descriptions": 1,
+    "vocabulary": 1,
+    "inner_cv": 1,
+    "language_model": 1,
+    "semantic_features": 1,
     # 2 data: loaders return DataFrames (they read files through imageio, never run stages)
     "datasets": 2,
     # 3 estimators: the pipeline stages, the prior, the models
@@ -41,6 +46,7 @@ LAYERS = {
     "radiomics": 3,
     "encoding": 3,
     "prior": 3,
+    "prior_files": 3,
     "selection": 3,
     "models": 3,
     # 4 composition: pipelines of stages, model files, test helpers

@@ -343,7 +343,7 @@ def test_end_to_end_with_the_real_encoder(tiny_bert_dir):
     frame["age"] = rng.integers(40, 80, n).astype(float)
     frame["density"] = rng.choice(["A", "B", "C", "D", None], n)
     y = (frame[features[2]] > 0).astype(int).to_numpy()
-    pipe = make_pipeline(BioBERTEncoder(model=tiny_bert_dir, device="cpu"), _clf(max_epochs=6))
+    pipe = make_pipeline(BioBERTEncoder(language_model=tiny_bert_dir, device="cpu"), _clf(max_epochs=6))
     pipe.fit(frame, y)
     assert roc_auc_score(y, pipe.predict_proba(frame)[:, 1]) > 0.9
     encoded = pipe[0].transform(frame.iloc[:3])

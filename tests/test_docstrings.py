@@ -42,16 +42,6 @@ TOP_LEVEL_ONLY = {"EX01"}
 # name -> codes that failed when the check was introduced (owner in brackets).
 KNOWN_FAILURES = {
     # [prior] encoding.py / descriptions.py / pipelines.py
-    "sklearn_llmrad.descriptions.ClinicalStatements": {"PR01"},  # fields undocumented
-    "sklearn_llmrad.descriptions.FeatureDescription": {"PR01"},  # fields undocumented
-    "sklearn_llmrad.encoding.SemanticFeatures.dtype": {"GL08"},
-    "sklearn_llmrad.encoding.SemanticFeatures.embedding_dim": {"GL08"},
-    "sklearn_llmrad.encoding.SemanticFeatures.mean_clinical_embedding": {"RT01"},
-    "sklearn_llmrad.encoding.SemanticFeatures.n_features": {"GL08"},
-    "sklearn_llmrad.encoding.SemanticFeatures.n_tokens": {"GL08"},
-    "sklearn_llmrad.encoding.SemanticFeatures.ndim": {"GL08"},
-    "sklearn_llmrad.encoding.SemanticFeatures.shape": {"GL08"},
-    "sklearn_llmrad.encoding.SemanticFeatures.to_numpy": {"PR01", "RT01"},
     "sklearn_llmrad.pipelines.make_biobert_svc_pipeline": {"PR01", "RT01"},
     "sklearn_llmrad.pipelines.make_cnn_pipeline": {"RT01"},
     "sklearn_llmrad.pipelines.make_no_attention_pipeline": {"PR01", "RT01"},

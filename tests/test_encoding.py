@@ -24,6 +24,7 @@ from sklearn_llmrad.descriptions import (  # noqa: E402
 )
 from sklearn_llmrad.encoding import CLINICAL_TOKENS, BioBERTEncoder, SemanticFeatures  # noqa: E402
 from sklearn_llmrad.exceptions import LesionError, ModelNotFoundError  # noqa: E402
+from sklearn_llmrad.language_model import resolve_device  # noqa: E402
 
 FEATURES = [
     "original_firstorder_Mean",
@@ -70,7 +71,7 @@ def count_lm_texts(encoder):
 def tiny(tiny_bert_dir):
     def make(**params):
         params.setdefault("device", "cpu")
-        return BioBERTEncoder(model=tiny_bert_dir, **params)
+        return BioBERTEncoder(language_model=tiny_bert_dir, **params)
 
     return make
 
@@ -184,10 +185,10 @@ def test_cache_key_follows_the_model_config(tiny_bert_dir, tmp_path):
     shutil.copytree(tiny_bert_dir, model)
     X = make_X(3)
     cache = tmp_path / "cache"
-    BioBERTEncoder(model=model, cache_dir=cache, device="cpu").fit(X)
+    BioBERTEncoder(language_model=model, cache_dir=cache, device="cpu").fit(X)
     config = model / "config.json"
     config.write_text(config.read_text().replace("{", '{"note": "edited",', 1))
-    enc = BioBERTEncoder(model=model, cache_dir=cache, device="cpu").fit(X)
+    enc = BioBERTEncoder(language_model=model, cache_dir=cache, device="cpu").fit(X)
     assert enc.cache_info()["computed"] == len(FEATURES)
 
 
@@ -208,7 +209,7 @@ def test_cache_key_follows_the_tokenizer_files(tiny_bert_dir, tmp_path, edit):
     shutil.copytree(tiny_bert_dir, model)
     X = make_X(3)
     cache = tmp_path / "cache"
-    old = BioBERTEncoder(model=model, cache_dir=cache, device="cpu").fit(X).feature_embeddings_
+    old = BioBERTEncoder(language_model=model, cache_dir=cache, device="cpu").fit(X).feature_embeddings_
     config, weights = (model / "config.json").read_bytes(), (model / "model.safetensors").stat()
     if edit == "vocabulary":
         _permuted_tokenizer(model)
@@ -218,13 +219,13 @@ def test_cache_key_follows_the_tokenizer_files(tiny_bert_dir, tmp_path, edit):
     # config and weights untouched: only the tokenizer tells the two models apart
     assert (model / "config.json").read_bytes() == config
     assert (model / "model.safetensors").stat().st_mtime_ns == weights.st_mtime_ns
-    enc = BioBERTEncoder(model=model, cache_dir=cache, device="cpu").fit(X)
+    enc = BioBERTEncoder(language_model=model, cache_dir=cache, device="cpu").fit(X)
     assert enc.cache_info()["computed"] == len(FEATURES)
     assert enc.cache_info()["disk_hits"] == 0
     if edit == "vocabulary":  # other ids, other vectors: the old ones must not come back
         assert not np.allclose(enc.feature_embeddings_, old, atol=1e-4)
     # The new setup is cached in turn.
-    again = BioBERTEncoder(model=model, cache_dir=cache, device="cpu").fit(X)
+    again = BioBERTEncoder(language_model=model, cache_dir=cache, device="cpu").fit(X)
     assert again.cache_info()["computed"] == 0
     np.testing.assert_array_equal(again.feature_embeddings_, enc.feature_embeddings_)
 
@@ -235,7 +236,7 @@ def test_model_directory_digest_is_taken_once_per_encoder(tiny_bert_dir, monkeyp
     calls = []
     digest = encoding.model_directory_digest
     monkeypatch.setattr(encoding, "model_directory_digest", lambda root: calls.append(root) or digest(root))
-    enc = BioBERTEncoder(model=tiny_bert_dir, device="cpu")
+    enc = BioBERTEncoder(language_model=tiny_bert_dir, device="cpu")
     enc.fit(make_X(4))
     enc.embed_texts(["a", "b", "c"])
     enc.transform(make_X(3, seed=5))
@@ -412,7 +413,7 @@ def test_random_state_leaves_global_torch_rng_alone(tiny):
 
 
 def test_missing_local_directory_raises_model_not_found(tmp_path):
-    enc = BioBERTEncoder(model=tmp_path / "no-such-model")
+    enc = BioBERTEncoder(language_model=tmp_path / "no-such-model")
     with pytest.raises(ModelNotFoundError, match="does not exist.*huggingface-cli download") as info:
         enc.fit(make_X(3))
     assert "no-such-model" in str(info.value)
@@ -421,7 +422,7 @@ def test_missing_local_directory_raises_model_not_found(tmp_path):
 
 def test_missing_hub_model_offline_raises_model_not_found(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    enc = BioBERTEncoder(model="dmis-lab/no-such-biobert-for-tests", device="cpu")
+    enc = BioBERTEncoder(language_model="dmis-lab/no-such-biobert-for-tests", device="cpu")
     with pytest.raises(ModelNotFoundError, match="dmis-lab/no-such-biobert-for-tests.*offline.*--local-dir DIR"):
         enc.fit(make_X(3))
     assert getattr(enc, "_lm", None) is None  # nothing else was loaded in its place
@@ -430,7 +431,7 @@ def test_missing_hub_model_offline_raises_model_not_found(monkeypatch):
 def test_directory_without_config_is_not_a_model(tmp_path):
     (tmp_path / "weights").mkdir()
     with pytest.raises(ModelNotFoundError, match="no config.json"):
-        BioBERTEncoder(model=tmp_path / "weights").fit(make_X(3))
+        BioBERTEncoder(language_model=tmp_path / "weights").fit(make_X(3))
 
 
 def test_no_silent_fallback_to_pickle_weights(tiny_bert_dir, tmp_path):
@@ -442,13 +443,13 @@ def test_no_silent_fallback_to_pickle_weights(tiny_bert_dir, tmp_path):
     torch.save(state, target / "pytorch_model.bin")
     (target / "model.safetensors").unlink()
     with pytest.raises(ModelNotFoundError, match="bin-only"):
-        BioBERTEncoder(model=target, device="cpu").fit(make_X(3))
+        BioBERTEncoder(language_model=target, device="cpu").fit(make_X(3))
 
 
 def test_device_resolution(tiny):
     enc = tiny(device="auto")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert enc._resolve_device().type == expected
+    assert resolve_device(enc.device).type == expected
     with pytest.raises(ValueError, match="device"):
         tiny(device="no-such-device").fit(make_X(3))
 
@@ -480,7 +481,7 @@ def test_pickling_drops_the_model_and_reloads_it(tiny):
 
 
 def test_sklearn_api_basics(tiny_bert_dir):
-    enc = BioBERTEncoder(model=tiny_bert_dir, pooling="cls", device="cpu")
+    enc = BioBERTEncoder(language_model=tiny_bert_dir, pooling="cls", device="cpu")
     assert set(vars(enc)) == set(enc.get_params())  # no work in __init__
     assert clone(enc).get_params() == enc.get_params()
     with pytest.raises(NotFittedError):
@@ -603,7 +604,7 @@ def test_svc_on_semantic_features(tiny):
 
 @pytest.fixture(scope="module")
 def minilm_encoder(minilm_dir):
-    return BioBERTEncoder(model=minilm_dir, device="cpu")
+    return BioBERTEncoder(language_model=minilm_dir, device="cpu")
 
 
 def test_minilm_shapes_and_call_counts(minilm_encoder):
@@ -647,3 +648,33 @@ def test_semantic_features_carry_case_ids_through_slicing():
     assert list(SemanticFeatures.concat([sf[:1], sf[2:3]]).index) == ["a", "c"]
     with pytest.raises(ValueError, match="index must have 4 entries"):
         SemanticFeatures(np.zeros((4, 2)), np.ones((2, 3)), np.ones((4, 3)), index=["a"])
+
+
+def test_the_language_model_parameter_and_its_deprecated_spelling(tiny_bert_dir):
+    with pytest.warns(FutureWarning, match="model= is deprecated.*use language_model="):
+        old = BioBERTEncoder(model=str(tiny_bert_dir))
+    assert old.get_params()["language_model"] == str(tiny_bert_dir) and "model" not in old.get_params()
+    with pytest.warns(FutureWarning, match="use language_model"):
+        assert old.model == str(tiny_bert_dir)
+    new = BioBERTEncoder()
+    with pytest.warns(FutureWarning, match="use language_model"):
+        new.set_params(model="another/model")
+    assert new.language_model == "another/model"
+    with pytest.raises(TypeError, match="pass language_model= only"), pytest.warns(FutureWarning):
+        BioBERTEncoder(model="a/b", language_model="c/d")
+    assert BioBERTEncoder.model_id_parameters == ("language_model",)
+
+
+def test_a_model_file_written_with_the_model_parameter_still_loads(tiny_bert_dir):
+    """tests/data/encoder-model-parameter-v2.llmrad: BioBERTEncoder(model="projects") fitted on two features
+    and saved by sklearn-llmrad 0.1.0.dev0 (commit c35a35f), before ``model`` became ``language_model``."""
+    from pathlib import Path
+
+    from sklearn_llmrad.io import load
+
+    path = Path(__file__).parent / "data" / "encoder-model-parameter-v2.llmrad"
+    loaded = load(path, language_model=tiny_bert_dir)
+    assert loaded.language_model == str(tiny_bert_dir)
+    assert list(loaded.features_) == ["original_firstorder_Mean", "original_glcm_Idmn"]
+    X = pd.DataFrame({"original_firstorder_Mean": [1.0, 2.0], "original_glcm_Idmn": [0.5, 0.1], "age": [50.0, 60.0]})
+    assert loaded.transform(X).values.shape == (2, 2)

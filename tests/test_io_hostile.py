@@ -416,15 +416,15 @@ def test_zip_bomb_inside_a_skops_payload_is_refused(saved, tmp_path):
 
 
 def test_reads_are_capped_whatever_the_header_says(tmp_path):
-    from sklearn_llmrad import io as model_io
+    from sklearn_llmrad.io._archive import read_member  # noqa: PLC2701 - the reader load() uses
 
     path = tmp_path / "a.zip"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("m.json", b"x" * 100)
     with zipfile.ZipFile(path) as zf:
-        assert model_io._read_member(zf, "m.json", 100) == b"x" * 100
+        assert read_member(zf, "m.json", 100) == b"x" * 100
         with pytest.raises(UnsafeModelError, match="more than 99 bytes"):
-            model_io._read_member(zf, "m.json", 99)
+            read_member(zf, "m.json", 99)
 
 
 @pytest.mark.parametrize(

@@ -440,3 +440,13 @@ def test_corrupt_files_raise_model_file_error(saved, tmp_path):
 def test_unfitted_net_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="not initialized"):
         save(LLMRadiomicsClassifier(), tmp_path / "m.llmrad")
+
+
+def test_a_skorch_net_that_does_not_state_its_file_state_is_refused_at_save(tmp_path):
+    # a file holds what a net states through get_file_state; skorch's own nets state nothing
+    from skorch import NeuralNetClassifier
+
+    net = NeuralNetClassifier(torch.nn.Linear, module__in_features=2, module__out_features=2).initialize()
+    with pytest.raises(TypeError, match="get_file_state"):
+        save(net, tmp_path / "m.llmrad")
+    assert not (tmp_path / "m.llmrad").exists()

@@ -8,7 +8,7 @@ from sklearn.feature_selection import SelectKBest, f_classif
 
 from sklearn_llmrad import BioBERTEncoder, TopKSelector
 from sklearn_llmrad.io import ModelFileWarning, UnsafeModelError
-from sklearn_llmrad.io import _AllowList as AllowList  # noqa: PLC2701 - the policy load() uses
+from sklearn_llmrad.io._allowlist import AllowList  # noqa: PLC2701 - the policy load() uses
 from sklearn_llmrad.io.values import check_params, is_model_name, never_from_file
 from sklearn_llmrad.models import LLMRadiomicsClassifier, ResNet50Classifier
 
@@ -26,7 +26,7 @@ def _quiet(cls, params):
 @pytest.mark.parametrize(
     "cls, params",
     [
-        (BioBERTEncoder, {"model": "dmis-lab/biobert-base-cased-v1.2", "batch_size": 8, "pooling": "cls"}),
+        (BioBERTEncoder, {"language_model": "dmis-lab/biobert-base-cased-v1.2", "batch_size": 8, "pooling": "cls"}),
         (ResNet50Classifier, {"weights": "imagenet", "max_rotation": 5.0}),
         (LLMRadiomicsClassifier, {"hidden_size": 8, "device": "auto", "feature_tokens": "class", "lr": 1e-3}),
         (SelectKBest, {"score_func": f_classif, "k": 3}),
@@ -59,7 +59,11 @@ def test_values_outside_the_schema_are_refused(cls, params):
 @pytest.mark.parametrize(
     "cls, params, default",
     [
-        (BioBERTEncoder, {"model": "/home/someone/biobert"}, {"model": "dmis-lab/biobert-base-cased-v1.2"}),
+        (
+            BioBERTEncoder,
+            {"language_model": "/home/someone/biobert"},
+            {"language_model": "dmis-lab/biobert-base-cased-v1.2"},
+        ),
         (BioBERTEncoder, {"cache_dir": "/tmp/elsewhere"}, {"cache_dir": None}),
         (ResNet50Classifier, {"weights": "/tmp/resnet.pth"}, {"weights": None}),
         (ResNet50Classifier, {"compile": True}, {"compile": False}),
@@ -75,7 +79,7 @@ def test_paths_and_compile_options_are_reset_with_a_warning(cls, params, default
 
 def test_a_prior_folder_name_is_a_path_not_a_model_id():
     # only parameters a class lists in model_id_parameters take hub ids from a file
-    assert BioBERTEncoder.model_id_parameters == ("model",)
+    assert BioBERTEncoder.model_id_parameters == ("language_model",)
     assert is_model_name("prior-folder") and not hasattr(TopKSelector, "model_id_parameters")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import KFold
 
 from sklearn_llmrad.encoding import SemanticFeatures
 from sklearn_llmrad.io import ModelFileError, load, save
@@ -186,6 +187,53 @@ def test_build_state_hook_rebuilds_the_fitted_network():
     twin.module_.load_state_dict(clf.module_.state_dict())
     np.testing.assert_array_equal(twin.predict_proba(X), clf.predict_proba(X))
     assert "_module_context_" not in vars(twin)
+
+
+def test_file_state_hooks_rebuild_the_fitted_net_without_io():
+    X, y = _semantic()
+    clf = _fusion().fit(X, y)
+    state = clf.get_file_state()
+    assert set(state) == {"params", "attributes", "build_state", "history"}
+    # fitted state only: skorch's own attributes (modules, optimizers, history) are not in it
+    assert "classes_inferred_" in state["attributes"] and "_feature_names_" in state["attributes"]
+    assert not {"module_", "optimizer_", "history_", "initialized_"} & set(state["attributes"])
+    assert clf.file_modules() == {"module": clf.module_, "criterion": clf.criterion_}
+    twin = LLMRadiomicsClassifier.from_file_state(state)
+    for name, module in twin.file_modules().items():
+        module.load_state_dict(clf.file_modules()[name].state_dict())
+    np.testing.assert_array_equal(twin.predict_proba(X), clf.predict_proba(X))
+    assert len(twin.history_) == len(clf.history_)
+    with pytest.raises(ValueError, match="not initialized"):
+        _fusion().get_file_state()
+
+
+@pytest.mark.parametrize(
+    "name, restored",
+    [("n_features_in_", True), ("_split_seed_", True), ("history_", False), ("module_", False), ("lr", False)],
+)
+def test_is_file_attribute_keeps_skorch_internals_out(name, restored):
+    assert LLMRadiomicsClassifier.is_file_attribute(name) is restored
+
+
+def test_choice_states_its_file_state():
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_llmrad.models.choice import InnerCVChoiceClassifier
+
+    X, y = _semantic(40)
+    X = X.values
+    clf = InnerCVChoiceClassifier([("a", LogisticRegression()), ("b", LogisticRegression(C=0.1))], random_state=0)
+    state = clf.fit(X, y).get_file_state()
+    assert state["params"] == {"cv": 3, "average": True, "random_state": 0}
+    assert state["attributes"]["choice_"] == clf.choice_ and list(state["estimators"]) == ["a", "b"]
+    twin = InnerCVChoiceClassifier.from_file_state(state)
+    np.testing.assert_array_equal(twin.predict_proba(X), clf.predict_proba(X))
+    assert InnerCVChoiceClassifier.is_file_attribute("cv_scores_")
+    assert not InnerCVChoiceClassifier.is_file_attribute("estimators_")
+    with pytest.raises(ValueError, match="not among its options"):
+        InnerCVChoiceClassifier.from_file_state({**state, "attributes": {"choice_": "c"}})
+    with pytest.raises(TypeError, match="only an integer number of folds"):
+        clf.set_params(cv=KFold(2)).get_file_state()
 
 
 def test_cnn_restore_params_pin_the_normalisation():

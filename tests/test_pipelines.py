@@ -100,7 +100,7 @@ def fitted_twice(synthetic, features, tiny_bert_dir):
     def fit(frame, labels):
         pipe = make_llmrad_pipeline(
             k=10,
-            encoder=str(tiny_bert_dir),
+            language_model=str(tiny_bert_dir),
             encoder_params={"device": "cpu"},
             classifier_params=SMALL_NET,
             random_state=0,
@@ -130,11 +130,11 @@ def test_full_method_and_ablations_end_to_end_with_tiny_bert(synthetic, features
     X, y, groups = synthetic
     common = dict(k=15, encoder_params={"device": "cpu"}, classifier_params=SMALL_NET, random_state=0)
     models = {
-        "llmrad": make_llmrad_pipeline(encoder=str(tiny_bert_dir), **common),
-        "wo-attention": make_no_attention_pipeline(encoder=str(tiny_bert_dir), **common),
+        "llmrad": make_llmrad_pipeline(language_model=str(tiny_bert_dir), **common),
+        "wo-attention": make_no_attention_pipeline(language_model=str(tiny_bert_dir), **common),
         "wo-biobert": make_no_biobert_pipeline(**common),
         "biobert-svc": make_biobert_svc_pipeline(
-            k=15, encoder=str(tiny_bert_dir), encoder_params={"device": "cpu"}, random_state=0
+            k=15, language_model=str(tiny_bert_dir), encoder_params={"device": "cpu"}, random_state=0
         ),
     }
     for name, pipe in models.items():
@@ -154,7 +154,11 @@ def test_default_method_lets_inner_cv_choose_its_linear_path(features, synthetic
     the linear path, its predictions are exactly those of that path fitted alone."""
     X, y, groups = synthetic
     pipe = make_llmrad_pipeline(
-        k=10, encoder=str(tiny_bert_dir), encoder_params={"device": "cpu"}, classifier_params=SMALL_NET, random_state=0
+        k=10,
+        language_model=str(tiny_bert_dir),
+        encoder_params={"device": "cpu"},
+        classifier_params=SMALL_NET,
+        random_state=0,
     )[2:]
     pipe.fit(features, y)
     choice = pipe["choice"]
@@ -177,7 +181,7 @@ def test_full_pipeline_from_images_with_real_minilm(minilm_dir, tmp_path):
     data = make_synthetic_mammograms(24, image_size=128, random_state=4)
     pipe = make_llmrad_pipeline(
         k=12,
-        encoder=str(minilm_dir),
+        language_model=str(minilm_dir),
         encoder_params={"device": "cpu"},
         cache_dir=tmp_path,
         extractor_params=FAST,
@@ -202,7 +206,7 @@ def test_lesion_without_clinical_data_gets_a_prediction(synthetic, features, tin
     X, y, groups = synthetic
     pipe = make_llmrad_pipeline(
         k=10,
-        encoder=str(tiny_bert_dir),
+        language_model=str(tiny_bert_dir),
         encoder_params={"device": "cpu"},
         classifier_params=SMALL_NET,
         random_state=0,
@@ -223,7 +227,7 @@ def test_lesion_without_clinical_data_gets_a_prediction(synthetic, features, tin
 def test_svc_on_semantic_features_uses_numbers(features, synthetic, tiny_bert_dir):
     X, y, groups = synthetic
     pipe = make_biobert_svc_pipeline(
-        k=10, encoder=str(tiny_bert_dir), encoder_params={"device": "cpu"}, random_state=0
+        k=10, language_model=str(tiny_bert_dir), encoder_params={"device": "cpu"}, random_state=0
     )[2:]
     pipe.fit(features, y)
     from sklearn_llmrad.models.svm import CalibratedSVC

@@ -601,7 +601,7 @@ def test_load_refuses_malformed_json(random_prior, tmp_path, text, match):
 
 
 def test_load_refuses_oversized_json(random_prior, tmp_path, monkeypatch):
-    import sklearn_llmrad.prior as prior_module
+    import sklearn_llmrad.prior_files as prior_module
 
     directory, _, _ = _saved(random_prior, tmp_path)
     monkeypatch.setattr(prior_module, "_MAX_JSON_BYTES", 1000)
@@ -681,3 +681,25 @@ def test_prior_file_error_survives_pickling():
     err = PriorFileError("bad", directory="d", file="prior.json")
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is PriorFileError and str(back) == str(err) and back.file == "prior.json"
+
+
+@pytest.mark.parametrize("n_rows", [30, 300])  # fewer and more rows than dimensions
+def test_ridge_minimises_the_weighted_penalised_loss(n_rows):
+    # the prior's own solver and sklearn's Ridge(sample_weight=) find the same minimiser (the prior keeps
+    # its own: sklearn's differs in the last bits, which reorders near-tied predictions downstream)
+    from sklearn.linear_model import Ridge
+
+    from sklearn_llmrad.prior import _ridge
+
+    rng = np.random.default_rng(n_rows)
+    E, t, w = rng.normal(size=(n_rows, 50)), rng.uniform(size=n_rows), rng.uniform(0.1, 1, size=n_rows)
+    alpha = 10.0
+    coef, intercept = _ridge(E, t, w, alpha)
+    p = w / w.sum()
+    Ec, tc = (E - p @ E) * np.sqrt(p)[:, None], (t - p @ t) * np.sqrt(p)
+    expected = np.linalg.solve(Ec.T @ Ec + alpha / n_rows * np.eye(50), Ec.T @ tc)
+    np.testing.assert_allclose(coef, expected, atol=1e-10)
+    assert intercept == pytest.approx(p @ t - (p @ E) @ expected, abs=1e-10)
+    sk = Ridge(alpha=alpha / n_rows).fit(E, t, sample_weight=p)
+    np.testing.assert_allclose(coef, sk.coef_, atol=1e-10)
+    assert intercept == pytest.approx(sk.intercept_, abs=1e-10)

@@ -40,8 +40,8 @@ def _factories(bert, cache_dir):
     return {
         "radiomics_svc": lambda: P.make_radiomics_svc_pipeline(**common),
         "no_biobert": lambda: P.make_no_biobert_pipeline(**common, classifier_params=FUSION, device="cpu"),
-        "llmrad": lambda: P.make_llmrad_pipeline(**common, encoder=bert, classifier_params=FUSION, device="cpu"),
-        "biobert_svc": lambda: P.make_biobert_svc_pipeline(**common, encoder=bert, device="cpu"),
+        "llmrad": lambda: P.make_llmrad_pipeline(**common, language_model=bert, classifier_params=FUSION, device="cpu"),
+        "biobert_svc": lambda: P.make_biobert_svc_pipeline(**common, language_model=bert, device="cpu"),
     }
 
 

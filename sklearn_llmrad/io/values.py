@@ -58,21 +58,10 @@ __all__ = [
 #: never taken from a model file: they compile code, load pickles or name
 #: places on the loading machine's disk.
 NEVER_FROM_FILE = frozenset(
-    {
-        "compile",
-        "torch_load_kwargs",
-        "torch_load_default_kwargs",
-        "memory",
-        "cache_dir",
-        "weights_file",
-        "pin_memory_device",
-        "multiprocessing_context",
-        "worker_init_fn",
-        "collate_fn",
-        "sampler",
-        "batch_sampler",
-        "generator",
-    }
+    (
+        "compile torch_load_kwargs torch_load_default_kwargs memory cache_dir weights_file pin_memory_device "
+        "multiprocessing_context worker_init_fn collate_fn sampler batch_sampler generator"
+    ).split()
 )
 
 # Every routed parameter under these prefixes is dropped (torch.compile options).
@@ -103,6 +92,10 @@ class UnsafeModelError(ValueError):
     >>> isinstance(err, ValueError)
     True
     """
+
+
+class ModelFileError(ValueError):
+    """A model file is not a valid sklearn-llmrad archive (corrupt, truncated, wrong version)."""
 
 
 class ModelFileWarning(UserWarning):
@@ -207,25 +200,9 @@ def is_plain_data(value, *, depth=0):
 
 #: numpy scalar types a file's data may hold, by exact type (never a subclass).
 NUMPY_SCALAR_TYPES = frozenset(
-    {
-        np.bool_,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.float16,
-        np.float32,
-        np.float64,
-        np.longdouble,
-        np.complex64,
-        np.complex128,
-        np.str_,
-        np.bytes_,
-    }
+    getattr(np, name)
+    for name in "bool_ int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64 longdouble "
+    "complex64 complex128 str_ bytes_".split()
 )
 
 
@@ -396,6 +373,9 @@ class ValuePolicy:
     supplied : dict, default=None
         Values the *caller* gives for path-like parameters of these names (a
         local language model folder), used instead of the file's.
+    language_model : str or os.PathLike, default=None
+        The caller's language model, used instead of the file's for every
+        path-like parameter a class lists in its ``model_id_parameters``.
 
     Examples
     --------
@@ -404,11 +384,14 @@ class ValuePolicy:
     (True, False)
     """
 
-    def __init__(self, *, allowed_ref=None, allowed_estimator=None, allowed_object=None, supplied=None):
+    def __init__(
+        self, *, allowed_ref=None, allowed_estimator=None, allowed_object=None, supplied=None, language_model=None
+    ):
         self.allowed_ref = allowed_ref or _nothing
         self.allowed_estimator = allowed_estimator or _nothing
         self.allowed_object = allowed_object or _nothing
         self.supplied = dict(supplied or {})
+        self.language_model = language_model
         self.seen = set()  # ids of estimators already checked in this load
 
 
@@ -453,37 +436,20 @@ def _routed_schema():
     nonneg = [Interval(Real, 0, None, closed="left")]
     flag = ["boolean"]
     optimizer = {
-        "lr": nonneg,
-        "weight_decay": nonneg,
-        "eps": nonneg,
-        "momentum": nonneg,
-        "dampening": nonneg,
-        "alpha": nonneg,
+        **dict.fromkeys(("lr", "weight_decay", "eps", "momentum", "dampening", "alpha"), nonneg),
+        **dict.fromkeys(("nesterov", "amsgrad", "maximize"), flag),
+        **dict.fromkeys(("foreach", "fused"), ["boolean", None]),
         "betas": ["array-like"],
-        "nesterov": flag,
-        "amsgrad": flag,
-        "maximize": flag,
-        "foreach": ["boolean", None],
-        "fused": ["boolean", None],
     }
     loader = {
+        **dict.fromkeys(("shuffle", "drop_last", "pin_memory", "persistent_workers"), flag),
         "batch_size": [Interval(Integral, -1, None, closed="left")],
-        "shuffle": flag,
-        "drop_last": flag,
         "num_workers": [Interval(Integral, 0, 16, closed="both")],
-        "pin_memory": flag,
-        "persistent_workers": flag,
         "prefetch_factor": [Interval(Integral, 1, 64, closed="both"), None],
         "timeout": nonneg,
     }
-    return {
-        "module": None,
-        "criterion": None,
-        "callbacks": None,
-        "optimizer": optimizer,
-        "iterator_train": loader,
-        "iterator_valid": loader,
-    }
+    plain = dict.fromkeys(("module", "criterion", "callbacks"))  # None: any plain data
+    return {**plain, "optimizer": optimizer, "iterator_train": loader, "iterator_valid": loader}
 
 
 def _check_routed(checker, name, value):
@@ -520,8 +486,7 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
         Which classes, functions, objects and estimators a value may be or hold.
         None: plain data only.
     depth : int, default=0
-        How deeply this call is nested in another value (values nest at most
-        32 levels).
+        As in :func:`is_plain_data`.
 
     Returns
     -------
@@ -568,17 +533,20 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
                 reset.append(f"{name}={_short(value)}")
             out[name] = default
             continue
+        # a path-like parameter takes from a file one of its named options, or a
+        # model-hub id where its class says it takes one; never a path on this disk
+        takes_ids = name in getattr(estimator_class, "model_id_parameters", ())
+        if os.PathLike in declared and takes_ids and checker.policy.language_model is not None:
+            out[name] = os.fspath(checker.policy.language_model)  # the caller's, not the file's
+            continue
         if os.PathLike in declared and name in checker.policy.supplied:
-            out[name] = checker.policy.supplied[name]  # the caller's, not the file's
+            out[name] = checker.policy.supplied[name]
             continue
         if (
             os.PathLike in declared
             and type(value) is str
             and not any(checker.satisfies(c, value, name, depth) for c in declared if c is not str)
         ):
-            # a path-like parameter takes from a file one of its named options, or a
-            # model-hub id where its class says it takes one; never a path on this disk
-            takes_ids = name in getattr(estimator_class, "model_id_parameters", ())
             # an id that is also a folder here would be read as that folder
             if not (takes_ids and is_model_name(value) and not os.path.exists(value)):
                 default = constructor_default(estimator_class, name)
@@ -627,8 +595,7 @@ def check_estimator_values(estimator, *, where, policy=None, depth=0):
     policy : ValuePolicy, default=None
         As in :func:`check_params`.
     depth : int, default=0
-        How deeply this call is nested in another value (values nest at most
-        32 levels).
+        As in :func:`is_plain_data`.
 
     Returns
     -------

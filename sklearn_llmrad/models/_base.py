@@ -13,8 +13,9 @@ repeat:
 * the ``fit`` template (validate parameters, X and y, then train);
 * ``predict_proba``/``predict`` plumbing (softmax, labels from ``classes_``);
 * CUDA automatic mixed precision (autocast + gradient scaling; a no-op on CPU);
-* explicit hooks for what a saved model must restore beyond skorch's
-  parameters and weights (used by :mod:`sklearn_llmrad.io`).
+* its file state: what a model file (:mod:`sklearn_llmrad.io`) holds of a
+  fitted net and how the net is rebuilt from it, so that the file format never
+  reaches into skorch's internals.
 
 A concrete classifier implements :meth:`SkorchClassifierBase.validate_X` (and
 its network's ``initialize_module``); everything else is optional.
@@ -33,11 +34,19 @@ from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit, unpack_data
+from skorch.history import History
 from skorch.utils import is_dataset
 
 from ._device import AutoDeviceMixin
 
 __all__ = ["SkorchClassifierBase", "encode_labels"]
+
+
+# Attributes skorch sets itself when it builds a net: never a model file's fitted state.
+_SKORCH_INTERNAL = frozenset(
+    "history_ initialized_ virtual_params_ init_context_ callbacks_ prefixes_ cuda_dependent_attributes_ "
+    "module_ criterion_ optimizer_ _modules _criteria _optimizers".split()
+)
 
 
 def _softmax(y):
@@ -104,10 +113,10 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     ``validation_fraction``, ``random_state`` and ``mixed_precision`` in
     ``__init__`` and implement :meth:`validate_X`.
 
-    Hooks for :mod:`sklearn_llmrad.io` (what a saved model needs beyond
-    skorch's parameters, weights and the fitted ``*_`` attributes):
-    :meth:`get_build_state`, :meth:`params_for_restore` and
-    :meth:`initialize_for_restore`.
+    Its file state, for :mod:`sklearn_llmrad.io`: :meth:`get_file_state`,
+    :meth:`file_modules`, :meth:`from_file_state` and :meth:`is_file_attribute`;
+    a subclass adapts them through :meth:`get_build_state`,
+    :meth:`params_for_restore` and :meth:`initialize_for_restore`.
     """
 
     #: Draw a separate seed for the validation split (else the torch seed is reused).
@@ -138,10 +147,8 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         if "device" in kwargs and self.initialized_ and usable:
             # a fitted net moves with its device parameter (an unavailable CUDA
             # device is left to skorch's unpickling, which maps it to the CPU)
-            for name in ("module_", "criterion_"):
-                component = getattr(self, name, None)
-                if isinstance(component, torch.nn.Module):
-                    component.to(self.device)
+            for component in self.file_modules().values():
+                component.to(self.device)
         return self
 
     # ---------------------------------------------------------- input hooks
@@ -348,11 +355,93 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         return np.asarray(self.classes_)[index]
 
     # ------------------------------------------------------------ persistence
+    @classmethod
+    def is_file_attribute(cls, name):
+        """Whether a model file may restore the fitted attribute ``name``.
+
+        Parameters
+        ----------
+        name : str
+            The name a file gives.
+
+        Returns
+        -------
+        bool
+            True for every ``x_`` (and private ``_x_``) name except those
+            skorch sets itself when it builds a net (modules, optimizers,
+            callbacks, history).
+        """
+        return name.endswith("_") and not name.endswith("__") and name not in _SKORCH_INTERNAL
+
+    def get_file_state(self):
+        """What a model file (:func:`sklearn_llmrad.io.save`) holds of this fitted net.
+
+        Returns
+        -------
+        dict
+            ``params`` (``get_params(deep=False)``), ``attributes`` (the fitted
+            attributes of :meth:`is_file_attribute`), ``build_state``
+            (:meth:`get_build_state`) and ``history`` (the training history as a
+            list); the weights are those of :meth:`file_modules`.
+
+        Raises
+        ------
+        ValueError
+            The net is not fitted.
+        """
+        if not self.initialized_:
+            raise ValueError(f"{type(self).__name__} is not initialized/fitted; fit it before saving")
+        attributes = {
+            k: v
+            for k, v in vars(self).items()
+            if self.is_file_attribute(k)
+            and k[:-1] not in getattr(self, "prefixes_", ())
+            and not isinstance(v, (torch.nn.Module, torch.optim.Optimizer))
+        }
+        state = {"params": self.get_params(deep=False), "attributes": attributes}
+        return {**state, "build_state": self.get_build_state(), "history": self.history_.to_list()}
+
+    def file_modules(self):
+        """The net's torch modules, the network and the criterion: their weights are in a model file.
+
+        Returns
+        -------
+        dict of str -> torch.nn.Module
+        """
+        modules = {name: getattr(self, name + "_", None) for name in ("module", "criterion")}
+        return {name: module for name, module in modules.items() if isinstance(module, torch.nn.Module)}
+
+    @classmethod
+    def from_file_state(cls, state):
+        """The net a model file describes, built to receive its saved weights.
+
+        Parameters
+        ----------
+        state : dict
+            As :meth:`get_file_state` gives it; :func:`sklearn_llmrad.io.load`
+            has checked the parameters against the class's schema and the rest
+            holds data only.
+
+        Returns
+        -------
+        net
+            Initialised; the modules of :meth:`file_modules` hold their initial
+            weights until the saved ones are loaded into them.
+        """
+        params, after = cls.params_for_restore(state["params"])
+        net = cls(**params)
+        for key, value in state.get("attributes", {}).items():
+            setattr(net, key, value)
+        net.initialize_for_restore(state.get("build_state"), after)
+        if state.get("history") is not None:
+            net.history_ = History(state["history"])
+        return net
+
     def get_build_state(self):
         """What ``initialize`` needs, beyond the parameters, to rebuild the fitted network.
 
-        Saved by :func:`sklearn_llmrad.io.save` next to the parameters and
-        weights and handed back to :meth:`initialize_for_restore` on load.
+        Part of :meth:`get_file_state`; handed back to
+        :meth:`initialize_for_restore` by :meth:`from_file_state`.
 
         Returns
         -------

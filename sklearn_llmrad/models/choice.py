@@ -15,12 +15,13 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ..inner_cv import choose_candidate, stratified_folds
 from ..metrics import rank_auc_score
 
 __all__ = ["InnerCVChoiceClassifier"]
@@ -28,12 +29,15 @@ __all__ = ["InnerCVChoiceClassifier"]
 #: Name of the "average of all candidates" option in ``cv_scores_`` and ``choice_``.
 AVERAGE = "average"
 
+# The fitted attributes a model file holds, beside one node per refitted candidate.
+_FILE_ATTRIBUTES = ("choice_", "cv_scores_", "classes_", "n_features_in_", "feature_names_in_")
+
 
 def _take(X, idx):
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
-class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
+class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
     """Pick, by inner cross-validated AUC, one of several classifiers or their average.
 
     Each candidate is fitted on the inner training folds and scored on the inner
@@ -96,45 +100,20 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         self.average = average
         self.random_state = random_state
 
-    def _pairs(self):
-        """``estimators`` as (name, estimator) pairs, or None when it is not such a list."""
-        try:
-            pairs = [(str(name), est) for name, est in self.estimators]
-        except (TypeError, ValueError):
-            return None
-        return pairs if all(hasattr(est, "get_params") for _, est in pairs) else None
-
     def get_params(self, deep=True):
-        params = super().get_params(deep=False)
-        if deep and self._pairs() is not None:
-            for name, estimator in self._pairs():
-                params[name] = estimator
-                for key, value in estimator.get_params(deep=True).items():
-                    params[f"{name}__{key}"] = value
-        return params
+        return self._get_params("estimators", deep=deep)
 
     def set_params(self, **params):
-        if "estimators" in params:
-            self.estimators = params.pop("estimators")
-        names = dict(self._pairs() or [])  # not (name, estimator) pairs: fit will say so
         # whole candidates are replaced first, so that nested values reach the new ones
-        for key in [k for k in params if k in names]:
-            self.estimators = [(n, params.pop(key) if n == key else e) for n, e in self.estimators]
-        names = dict(self._pairs() or [])
-        nested = {}
-        for key in list(params):
-            head, _, tail = key.partition("__")
-            if head in names and tail:
-                nested.setdefault(head, {})[tail] = params.pop(key)
-        super().set_params(**params)
-        for name, values in nested.items():
-            names[name].set_params(**values)
-        return self
+        return self._set_params("estimators", **params)
 
     def _check_estimators(self):
-        if self._pairs() is None:
+        try:
+            names = [name for name, est in self.estimators if hasattr(est, "get_params")]
+        except (TypeError, ValueError):
+            names = None
+        if names is None or len(names) != len(self.estimators):
             raise TypeError(f"estimators must be a list of (name, estimator) pairs, got {self.estimators!r}")
-        names = [name for name, _ in self.estimators]
         if not names:
             raise ValueError("estimators is empty; give at least one (name, estimator) pair")
         reserved = {AVERAGE, *self._parameter_constraints}
@@ -180,27 +159,18 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
             )
         self.classes_ = np.unique(y)
         positive = y == self.classes_[1]
-        fewest = int(min(positive.sum(), (~positive).sum()))
-        if isinstance(self.cv, Integral) and fewest < 2:
-            raise ValueError(
-                "stratified inner folds need at least 2 samples of each class; got "
-                f"n_samples={len(y)} with {int(positive.sum())} positives"
-            )
-        if isinstance(self.cv, Integral):
-            # small training sets: fewer inner folds (never fewer than 2)
-            cv = StratifiedKFold(min(self.cv, fewest), shuffle=True, random_state=self.random_state)
-        else:
-            cv = check_cv(self.cv, y, classifier=True)
-        fold_scores = {name: [] for name in names}
-        if self.average and len(names) > 1:
-            fold_scores[AVERAGE] = []
-        for train, test in cv.split(np.zeros((len(y), 1)), y):
+        folds = stratified_folds(
+            self.cv, y, random_state=self.random_state, purpose=f"{type(self).__name__} chooses among its candidates"
+        )
+        options = names + ([AVERAGE] if self.average and len(names) > 1 else [])
+
+        def score_fold(train, test):
             if len(np.unique(positive[test])) < 2:
                 raise ValueError(
                     "an inner test fold holds a single class; use fewer inner folds (cv) "
                     f"for {len(y)} samples with {int(positive.sum())} positives"
                 )
-            probas = []
+            scores, probas = {}, []
             for name, estimator in self.estimators:
                 try:
                     fitted = clone(estimator).fit(_take(X, train), y[train])
@@ -209,14 +179,14 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
                         f"candidate {name!r} failed on an inner training fold of {len(train)} samples "
                         f"({int(positive[train].sum())} positives) of the {len(y)} given: {exc}"
                     ) from exc
-                p = self._positive_proba(fitted, _take(X, test))
-                probas.append(p)
-                fold_scores[name].append(rank_auc_score(positive[test], p))
-            if AVERAGE in fold_scores:
-                fold_scores[AVERAGE].append(rank_auc_score(positive[test], np.mean(probas, axis=0)))
-        self.cv_scores_ = {name: float(np.mean(s)) for name, s in fold_scores.items()}
-        # max() keeps the first of equal scores: candidates in order, then the average
-        self.choice_ = max(self.cv_scores_, key=self.cv_scores_.get)
+                probas.append(self._positive_proba(fitted, _take(X, test)))
+                scores[name] = rank_auc_score(positive[test], probas[-1])
+            if AVERAGE in options:
+                scores[AVERAGE] = rank_auc_score(positive[test], np.mean(probas, axis=0))
+            return scores
+
+        # ties: the first option (candidates in order, then the average), compared exactly
+        self.choice_, self.cv_scores_ = choose_candidate(folds, score_fold, options, decimals=None)
         self.estimators_ = {name: clone(est).fit(X, y) for name, est in self.estimators}
         return self
 
@@ -242,6 +212,83 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         proba = estimator.predict_proba(X)
         return proba[:, list(estimator.classes_).index(self.classes_[1])]
 
+    # ------------------------------------------------------------ persistence
+    @classmethod
+    def is_file_attribute(cls, name):
+        """Whether a model file may set ``name`` on a loaded choice.
+
+        Parameters
+        ----------
+        name : str
+            A fitted attribute's name.
+
+        Returns
+        -------
+        bool
+            True for the choice, its scores and what ``fit`` saw of ``X``.
+        """
+        return name in _FILE_ATTRIBUTES
+
+    def get_file_state(self):
+        """What a model file (:func:`sklearn_llmrad.io.save`) holds of this fitted choice.
+
+        Returns
+        -------
+        dict
+            ``params`` (``cv``, ``average``, ``random_state``), ``attributes``
+            (the choice, its scores and what ``fit`` saw) and ``estimators``
+            (the refitted candidates; their templates are their unfitted clones).
+
+        Raises
+        ------
+        ValueError
+            Not fitted.
+        TypeError
+            ``cv`` is a splitter or ``random_state`` a generator: a file stores
+            only a number of folds and an integer seed.
+        """
+        check_is_fitted(self, "estimators_")
+        if not isinstance(self.cv, Integral) or not isinstance(self.random_state, (Integral, type(None))):
+            raise TypeError(
+                f"cannot save {type(self).__name__} with cv={self.cv!r}, random_state={self.random_state!r}: "
+                "only an integer number of folds and an integer (or None) seed are stored"
+            )
+        params = {"cv": self.cv, "average": bool(self.average), "random_state": self.random_state}
+        attributes = {k: getattr(self, k) for k in _FILE_ATTRIBUTES if hasattr(self, k)}
+        return {"params": params, "attributes": attributes, "estimators": dict(self.estimators_)}
+
+    @classmethod
+    def from_file_state(cls, state):
+        """The fitted choice a model file describes.
+
+        Parameters
+        ----------
+        state : dict
+            ``params``, ``attributes`` and the refitted ``estimators``, as
+            :func:`sklearn_llmrad.io.load` rebuilt them from the file.
+
+        Returns
+        -------
+        InnerCVChoiceClassifier
+
+        Raises
+        ------
+        ValueError
+            The candidates or the choice do not fit together.
+        """
+        params, fitted = state["params"], state.get("estimators", {})
+        if not fitted or AVERAGE in fitted:
+            raise ValueError(f"{cls.__name__}: candidate names must be unique and not 'average', got {list(fitted)}")
+        est = cls([(name, clone(estimator)) for name, estimator in fitted.items()], **params)
+        for key, value in state.get("attributes", {}).items():
+            setattr(est, key, value)
+        choices = {*fitted, AVERAGE} if est.average and len(fitted) > 1 else set(fitted)
+        choice = getattr(est, "choice_", None)
+        if not isinstance(choice, str) or choice not in choices:
+            raise ValueError(f"{cls.__name__}: the choice {choice!r:.40} is not among its options {sorted(choices)}")
+        est.estimators_ = dict(fitted)
+        return est
+
     def predict_proba(self, X):
         """Class probabilities of the chosen option, shape (n_samples, 2).
 
@@ -266,7 +313,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            The features ``fit`` saw (same columns).
+            As in :meth:`predict_proba`.
 
         Returns
         -------

@@ -6,62 +6,21 @@ import inspect
 import os
 from numbers import Integral, Real
 
-import numpy as np
-import pandas as pd
 import torch
-from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 from skorch.utils import is_dataset, to_tensor
 
-from ..exceptions import LesionError
 from ._base import SkorchClassifierBase, encode_labels
+from ._explanation import case_labels, explain_predictions
+from ._fusion_input import FusionInputMixin
 from .fusion import FusionModule
 from .losses import CrossEntropyInfoNCELoss
 
 __all__ = ["LLMRadiomicsClassifier"]
 
-_SEMANTIC_ATTRS = ("values", "feature_embeddings", "clinical_embeddings")
 
-#: PyRadiomics feature classes: a name's group token is its prefix up to the class.
-_FEATURE_CLASSES = ("shape2D", "shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
-
-
-def _token_group_key(name, by):
-    """Group of a feature name: ``"T2_wavelet-LLH_glcm_Idmn"`` -> ``"T2_wavelet-LLH_glcm"``
-    (``by="group"``) or ``"glcm"`` (``by="class"``); a name without a class is its own group."""
-    parts = name.split("_")
-    for i in range(len(parts) - 1, -1, -1):
-        if parts[i] in _FEATURE_CLASSES:
-            return "_".join(parts[: i + 1]) if by == "group" else parts[i]
-    return name
-
-
-def _is_semantic(X):
-    return all(hasattr(X, a) for a in _SEMANTIC_ATTRS)
-
-
-def _case_labels(X, n):
-    index = getattr(X, "index", None)
-    # list.index is a method, not case labels
-    if index is not None and not callable(index) and len(index) == n:
-        return list(index)
-    return list(range(n))
-
-
-def _check_finite(values, cases, names, what="feature"):
-    finite = np.isfinite(values)
-    if finite.all():
-        return
-    row, col = np.argwhere(~finite)[0]
-    raise LesionError(
-        f"non-finite value ({values[row, col]}) in {what} {names[col]!r}; "
-        "impute or drop it before the classifier (the input contains NaN or infinity)",
-        case=cases[row],
-    )
-
-
-class LLMRadiomicsClassifier(SkorchClassifierBase):
+class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
     """LLM-enhanced radiomics classifier: cross-attention fusion trained with skorch.
 
     A :class:`skorch.NeuralNetClassifier` subclass whose module is
@@ -145,7 +104,8 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         gains ``prior_penalty * sum_j f_j * ||W_j||^2`` over the linear path's
         weights, ``f_j = w_j ** -prior_gamma`` (normalised to mean 1), so
         features the prior trusts are shrunk less (as in LLM-Lasso). Needs
-        feature names (SemanticFeatures or a DataFrame).
+        feature names (SemanticFeatures or a DataFrame): ``fit`` refuses an
+        array, or the placeholders ``x0, x1, ...``, rather than guess.
     prior_gamma : float, default=2.0
         Trust in the prior (0: uniform penalty); tune with ``GridSearchCV``.
     prior_penalty : float, default=1e-2
@@ -164,7 +124,8 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         group of its own. Far fewer tokens make a much cheaper network (an
         explicit, non-published variant: ``benchmarks/bench_training.py`` and
         ``benchmarks/bench_fusion_auc.py`` measure time and AUC side by side).
-        The linear path still sees every feature.
+        The linear path still sees every feature. The groups come from the
+        names, so ``"group"`` and ``"class"`` refuse placeholder names too.
     **kwargs
         Other skorch parameters (``iterator_train__*``, ``module__*``,
         ``optimizer__*``, ``criterion__*``, ...).
@@ -266,40 +227,12 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         feature_tokens="feature",
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            callbacks=callbacks,
-            classes=classes,
-            predict_nonlinearity=predict_nonlinearity,
-            warm_start=warm_start,
-            verbose=verbose,
-            device=device,
-            **kwargs,
-        )
-        self.hidden_size = hidden_size
-        self.n_heads = n_heads
-        self.dropout = dropout
-        self.weight_decay = weight_decay
-        self.linear_lr_factor = linear_lr_factor
-        self.contrastive_weight = contrastive_weight
-        self.temperature = temperature
-        self.attention = attention
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-        self.mixed_precision = mixed_precision
-        self.prior = prior
-        self.prior_gamma = prior_gamma
-        self.prior_penalty = prior_penalty
-        self.prior_pooling = prior_pooling
-        self.feature_tokens = feature_tokens
+        own = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
+        # skorch's parameters (module, criterion, lr, device, ...) go to skorch, the others are attributes
+        takes = inspect.signature(super().__init__).parameters
+        super().__init__(**{k: own.pop(k) for k in list(own) if k in takes}, **kwargs)
+        for name, value in own.items():
+            setattr(self, name, value)
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
@@ -345,17 +278,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
         if context is None and isinstance(getattr(self, "module_", None), FusionModule):
             # Re-initialisation after fit (e.g. set_params(module__...)): the
             # data-derived arguments are read back from the fitted module.
-            old = self.module_
-            context = {
-                "n_features": old.n_features,
-                "feature_embeddings": None if old.feature_embeddings is None else old.feature_embeddings.detach().cpu(),
-                "clinical_dim": None if old.clinical_projection is None else old.clinical_projection.in_features,
-                "n_classes": old.linear.out_features,
-            }
-            if getattr(old, "token_groups", None) is not None:
-                context["token_groups"] = old.token_groups.detach().cpu()
-            if getattr(old, "pool_prior", None) is not None:
-                context["pool_prior"] = old.pool_prior.detach().cpu()
+            context = _built_with(self.module_)
         if context is None:
             raise RuntimeError(
                 f"{type(self).__name__} builds its network from the training data "
@@ -489,182 +412,6 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             self._prior_factors = cached
         return self.prior_penalty * (cached[1] * weight.pow(2).sum(dim=0)).sum()
 
-    # ------------------------------------------------------------------ input
-    def validate_X(self, X, *, reset):
-        """Validate ``X`` and return the dict fed to the module's ``forward``.
-
-        Parameters
-        ----------
-        X : SemanticFeatures or array-like of shape (n_samples, n_features)
-            Encoded features (:class:`~sklearn_llmrad.BioBERTEncoder`'s
-            output) or plain numeric features.
-        reset : bool
-            True in ``fit``: record the input's shape and feature names;
-            False: check that ``X`` matches them.
-
-        Returns
-        -------
-        dict of str to ndarray
-            Keyword arguments of :meth:`FusionModule.forward
-            <sklearn_llmrad.models.fusion.FusionModule.forward>`.
-        """
-        if _is_semantic(X):
-            return self._prepare_semantic(X, reset=reset)
-        return self._prepare_numeric(X, reset=reset)
-
-    def _token_groups(self, names):
-        """``{"token_groups": group of every feature}`` for ``feature_tokens="group"``, else ``{}``."""
-        if self.feature_tokens == "feature":
-            return {}
-        keys = [_token_group_key(str(name), self.feature_tokens) for name in names]
-        index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-        return {"token_groups": np.array([index[key] for key in keys], dtype=np.int64)}
-
-    def _pool_prior(self, names):
-        """``{"pool_prior": prior_pooling * log(w_j)}`` with a prior and ``prior_pooling > 0``, else ``{}``."""
-        if self.prior is None or not self.prior_pooling or not self.attention:
-            return {}
-        from ..prior import prior_feature_weights
-
-        w = prior_feature_weights(self.prior, [str(n) for n in names], len(names))
-        return {"pool_prior": (float(self.prior_pooling) * np.log(w)).astype(np.float32)}
-
-    def _prepare_semantic(self, X, *, reset):
-        values = np.asarray(X.values, dtype=np.float32)
-        if values.ndim != 2:
-            raise ValueError(f"SemanticFeatures.values must be 2-D, got shape {values.shape}.")
-        n, K = values.shape
-        cases = _case_labels(X, n)
-        names = getattr(X, "feature_names", None)
-        names = (
-            np.asarray([f"x{i}" for i in range(K)], dtype=object) if names is None else np.asarray(names, dtype=object)
-        )
-        clinical = np.asarray(X.clinical_embeddings, dtype=np.float32)
-        if clinical.ndim == 2:
-            clinical = clinical[:, None, :]
-        if clinical.ndim != 3 or clinical.shape[0] != n:
-            raise ValueError(
-                "SemanticFeatures.clinical_embeddings must have shape (n, T, D) or (n, D) "
-                f"with n={n}, got {clinical.shape}."
-            )
-        mask = getattr(X, "clinical_mask", None)
-        mask = (
-            np.ones(clinical.shape[:2], dtype=bool)
-            if mask is None
-            else np.asarray(mask, dtype=bool).reshape(clinical.shape[:2])
-        )
-        if reset:
-            embeddings = np.asarray(X.feature_embeddings, dtype=np.float32)
-            if embeddings.shape[0] != K:
-                raise ValueError(
-                    f"SemanticFeatures has {K} values per lesion but {embeddings.shape[0]} feature embeddings."
-                )
-            _check_finite(embeddings.T, list(range(embeddings.shape[1])), names, what="feature embedding of")
-            descriptions = getattr(X, "descriptions", None)
-            self.input_kind_ = "semantic"
-            self.n_features_in_ = K
-            self.feature_names_in_ = names
-            self._feature_names_ = names
-            self.feature_descriptions_ = (
-                names.copy() if descriptions is None else np.asarray(descriptions, dtype=object)
-            )
-            self.clinical_dim_ = clinical.shape[2]
-            self._module_context_ = {
-                "n_features": K,
-                "feature_embeddings": embeddings,
-                "clinical_dim": clinical.shape[2],
-                **self._token_groups(names),
-                **self._pool_prior(names),
-            }
-        else:
-            check_is_fitted(self, "n_features_in_")
-            if self.input_kind_ != "semantic":
-                raise ValueError(
-                    f"{type(self).__name__} was fitted on a plain numeric matrix (no language "
-                    "model) but received SemanticFeatures; use the same pipeline for fit and "
-                    "predict."
-                )
-            values = self._align_columns(values, names)
-            if clinical.shape[2] != self.clinical_dim_:
-                raise ValueError(
-                    f"clinical embeddings have width {clinical.shape[2]} but the model was "
-                    f"fitted with width {self.clinical_dim_}: was a different language model "
-                    "used to encode them?"
-                )
-        _check_finite(values, cases, self.feature_names_in_)
-        bad = ~np.isfinite(clinical).all(axis=(1, 2))
-        if bad.any():
-            raise LesionError("non-finite clinical-text embedding", case=cases[np.argmax(bad)])
-        return {"values": values, "clinical": clinical, "clinical_mask": mask}
-
-    def _align_columns(self, values, names):
-        fitted = list(self.feature_names_in_)
-        if list(names) == fitted:
-            return values
-        missing = [f for f in fitted if f not in set(names)]
-        unexpected = [f for f in names if f not in set(fitted)]
-        if missing or unexpected or len(names) != len(fitted):
-            raise ValueError(
-                "The feature names seen at predict time do not match those seen in fit "
-                f"({len(fitted)} fitted, {len(names)} given). Missing: {missing[:5]}"
-                f"{' ...' if len(missing) > 5 else ''}; unexpected: {unexpected[:5]}"
-                f"{' ...' if len(unexpected) > 5 else ''}. The network stores one embedding "
-                "per fitted feature name, so the selection must be the same."
-            )
-        # Same names, other order: the stored embeddings are keyed by name.
-        position = {name: i for i, name in enumerate(names)}
-        return values[:, [position[f] for f in fitted]]
-
-    def _prepare_numeric(self, X, *, reset):
-        if isinstance(X, pd.DataFrame):
-            bad = [
-                c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
-            ]
-            if bad:
-                raise ValueError(
-                    f"{type(self).__name__} received non-numeric column(s) {bad[:5]}: without "
-                    "a language model only numbers can be used. Drop the clinical columns "
-                    "with TopKSelector(passthrough=None), or encode them with BioBERTEncoder "
-                    "to obtain SemanticFeatures."
-                )
-        if not reset:
-            check_is_fitted(self, "n_features_in_")
-            if self.input_kind_ != "numeric":
-                raise ValueError(
-                    f"{type(self).__name__} was fitted on SemanticFeatures but received a "
-                    f"{type(X).__name__}; encode X with the same BioBERTEncoder."
-                )
-        cases = _case_labels(X, len(X)) if hasattr(X, "__len__") else None
-        values = validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype=np.float32,
-            ensure_all_finite=False,
-            ensure_min_samples=1,
-        )
-        if cases is None or len(cases) != len(values):
-            cases = list(range(len(values)))
-        if reset:
-            names = (
-                np.asarray(X.columns, dtype=object)
-                if isinstance(X, pd.DataFrame)
-                else np.asarray([f"x{i}" for i in range(values.shape[1])], dtype=object)
-            )
-            self.input_kind_ = "numeric"
-            self.feature_descriptions_ = names.copy()
-            self.clinical_dim_ = None
-            self._module_context_ = {
-                "n_features": values.shape[1],
-                "feature_embeddings": None,
-                "clinical_dim": None,
-                **self._token_groups(names),
-                **self._pool_prior(names),
-            }
-            self._feature_names_ = names
-        _check_finite(values, cases, self._feature_names_)
-        return {"values": values}
-
     # -------------------------------------------------------------------- fit
     def _check_params(self):
         super()._check_params()
@@ -729,21 +476,7 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             ``clinical_dim`` and ``n_classes``.
         """
         self.check_is_fitted()
-        module = self.module_
-        embeddings = getattr(module, "feature_embeddings", None)
-        groups = getattr(module, "token_groups", None)
-        state = {
-            "n_features": int(self.n_features_in_),
-            "feature_embeddings": None if embeddings is None else embeddings.detach().cpu().numpy(),
-            "clinical_dim": self.clinical_dim_,
-            "n_classes": int(len(self.classes_)),
-        }
-        if groups is not None:
-            state["token_groups"] = groups.detach().cpu().numpy()
-        pool_prior = getattr(module, "pool_prior", None)
-        if pool_prior is not None:
-            state["pool_prior"] = pool_prior.detach().cpu().numpy()
-        return state
+        return _built_with(self.module_)
 
     def initialize_for_restore(self, build_state=None, after=None):
         """Build the network from a saved :meth:`get_build_state` to receive saved weights.
@@ -810,75 +543,31 @@ class LLMRadiomicsClassifier(SkorchClassifierBase):
             raise ValueError("explain() is defined for binary classification only.")
         if not (isinstance(top_n, Integral) and top_n >= 1):
             raise ValueError(f"top_n must be a positive integer, got {top_n!r}.")
-        n = len(X)
-        cases = _case_labels(X, n)
-        inputs = self.validate_X(X, reset=False)
-        module = self.module_
-        was_training = module.training
-        module.eval()
-        probs, contribs, attns = [], [], []
-        step = max(int(self.batch_size), 1) if self.batch_size != -1 else n
-        try:
-            for start in range(0, n, step):
-                batch = {k: to_tensor(v[start : start + step], device=self.device) for k, v in inputs.items()}
-                values = batch.pop("values").float().requires_grad_(True)
-                with torch.enable_grad():
-                    logits, _, attention = module(values, **batch)
-                    log_odds = logits[:, 1] - logits[:, 0]
-                    (grad,) = torch.autograd.grad(log_odds.sum(), values)
-                probs.append(torch.softmax(logits, dim=1)[:, 1].detach().cpu().numpy())
-                contribs.append((grad * values).detach().cpu().numpy())
-                attns.append(attention.detach().cpu().numpy())
-        finally:
-            module.train(was_training)
-        probability = np.concatenate(probs)
-        contribution = np.concatenate(contribs)
-        attention = np.concatenate(attns)
-        values = inputs["values"]
-        names = self._feature_names_
-        descriptions = self.feature_descriptions_
-        top_n = min(int(top_n), values.shape[1])
-        positive = self.classes_[1]
-        label = (
-            "malignancy"
-            if positive in (1, True) or str(positive).lower() in {"1", "malignant", "malignancy"}
-            else f"{positive}"
-        )
-        rows, rationales = [], []
-        for i in range(n):
-            order = np.argsort(-np.abs(contribution[i]), kind="stable")[:top_n]
-            drivers = []
-            for rank, k in enumerate(order, start=1):
-                rows.append(
-                    {
-                        "case": cases[i],
-                        "rank": rank,
-                        "feature": names[k],
-                        "description": descriptions[k],
-                        "value": float(values[i, k]),
-                        "contribution": float(contribution[i, k]),
-                        "attention": float(attention[i, k]),
-                    }
-                )
-                level = "high" if values[i, k] > 0 else "low"
-                sign = "+" if contribution[i, k] > 0 else "-"
-                drivers.append(f"{level} {_short(descriptions[k])} ({sign})")
-            rationales.append(f"Probability of {label} {probability[i]:.2f}. Main drivers: " + "; ".join(drivers) + ".")
-        contributions = pd.DataFrame(
-            rows,
-            columns=["case", "rank", "feature", "description", "value", "contribution", "attention"],
-        )
-        return Bunch(
-            probability=probability,
-            rationale=rationales,
-            contributions=contributions,
-            cases=cases,
+        return explain_predictions(
+            self.module_,
+            self.validate_X(X, reset=False),
+            cases=case_labels(X, len(X)),
+            names=self._feature_names_,
+            descriptions=self.feature_descriptions_,
+            positive=self.classes_[1],
+            batch_size=self.batch_size,
+            device=self.device,
+            top_n=top_n,
         )
 
 
-def _short(description):
-    """The name part of a feature description (before its ': explanation'), for rationales."""
-    return str(description).split(":", 1)[0].strip()
+def _built_with(module):
+    """The data-derived arguments a fitted :class:`FusionModule` was built with (numpy, on the CPU)."""
+    state = {
+        "n_features": int(module.n_features),
+        "feature_embeddings": module.feature_embeddings,
+        "clinical_dim": None if module.clinical_projection is None else int(module.clinical_projection.in_features),
+        "n_classes": int(module.linear.out_features),
+    }
+    for name in ("token_groups", "pool_prior"):
+        if getattr(module, name, None) is not None:
+            state[name] = getattr(module, name)
+    return {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
 
 
 def _accepted_kwargs(cls, kwargs):

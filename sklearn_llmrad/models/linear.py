@@ -20,11 +20,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..inner_cv import choose_candidate, stratified_folds
 from ..metrics import rank_auc_scorer
 from ..prior import prior_feature_weights
 
@@ -169,43 +169,39 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         Cs = [float(c) for c in self.Cs]
         if not Cs:
             raise ValueError("Cs must hold at least one value")
-        self.cv_results_ = {"gamma": np.array([]), "C": np.array([]), "mean_test_score": np.array([])}
-        if len(gammas) * len(Cs) > 1:
-            cv = self.cv
-            if isinstance(cv, Integral):
-                # small training sets (e.g. inside another inner CV): fewer folds, never fewer than 2
-                fewest = int(np.unique(y, return_counts=True)[1].min())
-                if fewest < 2:
-                    raise ValueError(
-                        f"{type(self).__name__} chooses gamma and C by inner CV, which needs at least 2 "
-                        f"samples of each class; got {len(y)} samples, the rarer class {fewest} time(s) "
-                        "(fix gamma and give one C to fit without inner CV)"
-                    )
-                cv = StratifiedKFold(min(cv, fewest), shuffle=True, random_state=self.random_state)
-            cv = check_cv(cv, y, classifier=True)
+        candidates = [(g, c) for g in gammas for c in Cs]
+        best, means = candidates[0], {}
+        if len(candidates) > 1:
+            folds = stratified_folds(
+                self.cv,
+                y,
+                random_state=self.random_state,
+                X=X,
+                purpose=f"{type(self).__name__} chooses gamma and C (fix gamma and give one C to fit without it)",
+            )
             # "roc_auc": the same AUC, without the sklearn scorer's per-call overhead
             scorer = rank_auc_scorer if self.scoring == "roc_auc" else get_scorer(self.scoring)
-            totals = {(g, c): [] for g in gammas for c in Cs}
-            for train, test in cv.split(X, y):
+
+            def score_fold(train, test):
                 Z_train, stats = _standardise(X[train])
                 Z_test, _ = _standardise(X[test], stats)
+                scores = {}
                 for g in gammas:
                     factor = self.feature_weights_**g
                     # one C path per gamma, warm-started from the previous (smaller) C
                     lr = LogisticRegression(max_iter=self.max_iter, warm_start=True)
                     for c in sorted(Cs):
                         lr.set_params(C=c).fit(Z_train * factor, y[train])
-                        totals[(g, c)].append(scorer(lr, Z_test * factor, y[test]))
-            means = {key: float(np.mean(v)) for key, v in totals.items()}
+                        scores.setdefault((g, c), []).append(scorer(lr, Z_test * factor, y[test]))
+                return scores
+
             # best score; ties go to the smaller gamma (less trust), then the stronger penalty
-            best = max(means, key=lambda k: (round(means[k], 12), -k[0], -k[1]))
-            self.cv_results_ = {
-                "gamma": np.array([g for g, _ in means]),
-                "C": np.array([c for _, c in means]),
-                "mean_test_score": np.array(list(means.values())),
-            }
-        else:
-            best = (gammas[0], Cs[0])
+            best, means = choose_candidate(folds, score_fold, candidates, prefer=lambda k: (-k[0], -k[1]))
+        self.cv_results_ = {
+            "gamma": np.array([g for g, _ in means]),
+            "C": np.array([c for _, c in means]),
+            "mean_test_score": np.array(list(means.values())),
+        }
         self.gamma_, self.C_ = float(best[0]), float(best[1])
         Z, self._stats = _standardise(X)
         self._factor = self.feature_weights_**self.gamma_
@@ -235,7 +231,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Positive values favour ``classes_[1]``.
         """
-        Z = self._transform(X)
+        Z = self._transform(X)  # checks the fit first
         return self._lr_.decision_function(Z)
 
     def predict_proba(self, X):
@@ -244,32 +240,30 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            The features ``fit`` saw (same columns); NaN allowed (imputed by
-            the training median).
+            The features to score, as for :meth:`decision_function`.
 
         Returns
         -------
         ndarray of shape (n_samples, 2)
             Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
-        Z = self._transform(X)
+        Z = self._transform(X)  # checks the fit first
         return self._lr_.predict_proba(Z)
 
     def predict(self, X):
-        """Predicted class labels.
+        """Predicted class labels: ``classes_[1]`` where the decision function is positive.
 
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            The features ``fit`` saw (same columns); NaN allowed (imputed by
-            the training median).
+            The features to classify, as for :meth:`decision_function`.
 
         Returns
         -------
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        Z = self._transform(X)
+        Z = self._transform(X)  # checks the fit first
         return self._lr_.predict(Z)
 
     def __sklearn_tags__(self):
