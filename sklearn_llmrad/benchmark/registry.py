@@ -107,16 +107,18 @@ def _fusion(*, with_language_model=True, attention=True, with_prior=False, fallb
     def factory(*, k, language_model, encoder_params, classifier_params, random_state, device, prior=None, **more):
         if pooling is not None:  # the prior also biases the attention pooling
             classifier_params = {**(classifier_params or {}), "prior_pooling": pooling}
+        uses_text = with_language_model and language_model is not None
         pipe = p.make_llmrad_pipeline(
             k=k,
-            encoder=language_model if with_language_model else None,
-            encoder_params=encoder_params if with_language_model else None,
+            language_model=language_model if uses_text else p.DEFAULT_LANGUAGE_MODEL,
+            encoder="auto" if uses_text else None,
+            encoder_params=encoder_params if uses_text else None,
             attention=attention,
             classifier_params=classifier_params,
             random_state=random_state,
             device=device,
             fallback=more.get("fallback", "linear") if fallback is _FROM_SETTINGS else fallback,
-            **({"pretrained": prior} if with_prior else {}),
+            prior=prior if with_prior else None,
         )
         return pipe[2:]  # after CLAHE and radiomics: the feature table is the input
 

@@ -10,8 +10,8 @@ mode's defaults.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
+from .._deprecation import renamed_parameter
 from ..pipelines import DEFAULT_LANGUAGE_MODEL
 
 __all__ = ["BenchmarkSettings", "STUDY_SETTINGS"]
@@ -106,10 +106,10 @@ class BenchmarkSettings:
         BenchmarkSettings
         """
         if "encoder" in changes:
-            warnings.warn(
-                "encoder= is deprecated and will be removed; use language_model=", FutureWarning, stacklevel=3
+            new = changes.get("language_model", self.language_model)
+            changes["language_model"] = renamed_parameter(
+                changes.pop("encoder"), new, old="encoder", new="language_model", default=self.language_model
             )
-            changes["language_model"] = changes.pop("encoder")
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise TypeError(f"unknown benchmark setting(s) {unknown}")
