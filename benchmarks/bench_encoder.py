@@ -99,14 +99,14 @@ def main(argv=None):
         names = feature_names(args.k)
         train = make_frame(200, names, "shared-profiles", seed=0)
         # Load the model once so that model loading is not counted below.
-        BioBERTEncoder(model=model, device="cpu").embed_texts(["warm-up"])
+        BioBERTEncoder(language_model=model, device="cpu").embed_texts(["warm-up"])
 
         results = {"model": model_name, "k": len(names), "device": "cpu", "torch_threads": 1, "scenarios": {}}
         for scenario in ("shared-profiles", "random-clinical"):
             rows = {}
             for n in (args.n, 10 * args.n):
                 X = make_frame(n, names, scenario, seed=n)
-                enc = BioBERTEncoder(model=model, device="cpu")
+                enc = BioBERTEncoder(language_model=model, device="cpu")
                 t0 = time.perf_counter()
                 enc.fit(train)
                 fit_s = time.perf_counter() - t0

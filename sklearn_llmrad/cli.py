@@ -115,7 +115,7 @@ def resolve_language_model(requested=None):
             raise ModelNotFoundError(f"--language-model {requested!r}: no such model folder")
         return requested, f"LANGUAGE MODEL: {requested} (as requested)"
     try:
-        BioBERTEncoder(model=DEFAULT_LANGUAGE_MODEL, device="cpu", local_files_only=True).load_language_model()
+        BioBERTEncoder(language_model=DEFAULT_LANGUAGE_MODEL, device="cpu", local_files_only=True).load_language_model()
         return DEFAULT_LANGUAGE_MODEL, f"LANGUAGE MODEL: BioBERT ({DEFAULT_LANGUAGE_MODEL}, local copy)"
     except ModelNotFoundError:
         pass

@@ -162,7 +162,7 @@ def test_encoder_and_fusion_cross_validate_on_cluster_equal_local(client, tiny_b
     def run():
         tail = make_llmrad_pipeline(
             k=6,
-            encoder=str(tiny_bert_dir),
+            language_model=str(tiny_bert_dir),
             encoder_params={"device": "cpu", "cache_dir": str(tmp_path / "embeddings")},
             classifier_params={"hidden_size": 8, "n_heads": 2, "max_epochs": 3, "batch_size": 8},
             device="cpu",

@@ -264,7 +264,7 @@ def test_encoder_warnings_log_counts_not_clinical_text(tiny_bert_dir, caplog):
             "history": [secret, None, "none"],
         }
     )
-    enc = BioBERTEncoder(model=str(tiny_bert_dir), device="cpu", max_length=16)
+    enc = BioBERTEncoder(language_model=str(tiny_bert_dir), device="cpu", max_length=16)
     logging.captureWarnings(True)
     try:
         with caplog.at_level(logging.WARNING), warnings.catch_warnings():

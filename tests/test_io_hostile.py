@@ -527,10 +527,10 @@ def test_default_pipeline_with_a_prior_round_trips_and_refits(
     kwargs = {} if fallback == "linear" else {"fallback": None}
     model = make_llmrad_pipeline(
         k=3,
-        encoder=str(tiny_bert_dir),
+        language_model=str(tiny_bert_dir),
         encoder_params={"batch_size": 64},
         classifier_params={"max_epochs": 1, "hidden_size": 8, "n_heads": 2, "prior_pooling": 1.0},
-        pretrained=random_prior,
+        prior=random_prior,
         random_state=0,
         device="cpu",
         **kwargs,
@@ -735,7 +735,7 @@ def test_cache_folders_and_pipeline_memory_are_never_taken_from_a_file(tmp_path,
     X, y = _table()
     pipe = Pipeline(
         [
-            ("enc", BioBERTEncoder(model=str(tiny_bert_dir), device="cpu")),
+            ("enc", BioBERTEncoder(language_model=str(tiny_bert_dir), device="cpu")),
             ("clf", LLMRadiomicsClassifier(max_epochs=1, hidden_size=8, n_heads=2, device="cpu", random_state=0)),
         ]
     ).fit(X[FEATURES + ["age", "density", "history"]], y)
@@ -765,7 +765,7 @@ def test_a_skops_payload_with_a_cache_folder_is_reset_with_a_warning(tmp_path, t
     from sklearn_llmrad import BioBERTEncoder
 
     X, _ = _table()
-    enc = BioBERTEncoder(model="org/model", device="cpu")
+    enc = BioBERTEncoder(language_model="org/model", device="cpu")
     path = tmp_path / "m.llmrad"
     scaler_like = copy.copy(enc)
     scaler_like.cache_dir = str(tmp_path / "attacker-chosen")
@@ -781,7 +781,7 @@ def test_a_skops_payload_with_a_cache_folder_is_reset_with_a_warning(tmp_path, t
         zf.writestr("steps/0.skops", sio.dumps(scaler_like))
     with pytest.warns(ModelFileWarning, match="cache_dir="):
         loaded = load(path)
-    assert loaded.cache_dir is None and loaded.model == "org/model"
+    assert loaded.cache_dir is None and loaded.language_model == "org/model"
 
 
 def test_two_manifests_in_one_archive_are_refused(saved, tmp_path):

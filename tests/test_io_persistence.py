@@ -52,7 +52,7 @@ def _pipeline(model_dir):
 
     return make_pipeline(
         TopKSelector(k=4),
-        BioBERTEncoder(model=str(model_dir), device="cpu", batch_size=64),
+        BioBERTEncoder(language_model=str(model_dir), device="cpu", batch_size=64),
         LLMRadiomicsClassifier(max_epochs=3, hidden_size=16, n_heads=2, random_state=0, device="cpu"),
     )
 
@@ -202,7 +202,7 @@ def test_cnn_baseline_round_trip(tmp_path):
 def test_included_language_model_works_without_the_original(fitted, tmp_path):
     model, X, y = fitted
     lm_copy = tmp_path / "lm-copy"
-    shutil.copytree(model[1].model, lm_copy)
+    shutil.copytree(model[1].language_model, lm_copy)
     own = _pipeline(lm_copy).fit(X, y)
     path = save(own, tmp_path / "with-lm.llmrad", include_language_model=True)
     with zipfile.ZipFile(path) as zf:
@@ -236,7 +236,7 @@ def test_language_model_folder_in_a_file_is_not_taken(fitted, saved, lm_dir):
     # that says how to name the model; nothing is read from that folder
     with pytest.warns(ModelFileWarning, match="language_model=PATH"):
         loaded = load(saved)
-    assert loaded[1].model == "dmis-lab/biobert-base-cased-v1.2"
+    assert loaded[1].language_model == "dmis-lab/biobert-base-cased-v1.2"
 
 
 def test_library_version_mismatch_warns(saved, tmp_path):

@@ -49,12 +49,12 @@ def test_hidden_attributes_are_checked_like_parameters(tmp_path, tiny_bert_dir):
     chosen = tmp_path / "attacker-chosen"
     shutil.copytree(tiny_bert_dir, chosen / "lm")
     selector = TopKSelector(k=2, passthrough=None).fit(X, y)
-    selector.helper_ = BioBERTEncoder(model=str(chosen / "lm"), cache_dir=str(chosen / "cache"))
+    selector.helper_ = BioBERTEncoder(language_model=str(chosen / "lm"), cache_dir=str(chosen / "cache"))
     path = save(selector, tmp_path / "evil.llmrad")
     with pytest.warns(ModelFileWarning, match="cache_dir|model="):
         loaded = load(path)
     hidden = loaded.helper_
-    assert hidden.cache_dir is None and hidden.model == "dmis-lab/biobert-base-cased-v1.2"
+    assert hidden.cache_dir is None and hidden.language_model == "dmis-lab/biobert-base-cased-v1.2"
 
 
 def test_hidden_attributes_must_be_data(tmp_path):
@@ -103,7 +103,7 @@ def _rewrite(src, dst, edit=None, replace=None):
 def encoder_with_stored_lm(tmp_path, tiny_bert_dir):
     X, _ = _table()
     X["age"], X["density"], X["history"] = 50.0, "B", "none"
-    enc = BioBERTEncoder(model=str(tiny_bert_dir), device="cpu").fit(X)
+    enc = BioBERTEncoder(language_model=str(tiny_bert_dir), device="cpu").fit(X)
     return save(enc, tmp_path / "enc.llmrad", include_language_model=True)
 
 
@@ -135,11 +135,11 @@ def test_a_model_id_that_is_a_folder_here_is_not_followed(tmp_path, tiny_bert_di
     shutil.copytree(tiny_bert_dir, tmp_path / "projects")
     X, _ = _table()
     X["age"], X["density"], X["history"] = 50.0, "B", "none"
-    enc = BioBERTEncoder(model="projects", device="cpu").fit(X)
+    enc = BioBERTEncoder(language_model="projects", device="cpu").fit(X)
     path = save(enc, tmp_path / "enc.llmrad")
     with pytest.warns(ModelFileWarning, match="model='projects'"):
         loaded = load(path)
-    assert loaded.model == "dmis-lab/biobert-base-cased-v1.2"
+    assert loaded.language_model == "dmis-lab/biobert-base-cased-v1.2"
 
 
 def test_a_prior_folder_never_follows_a_recorded_folder(tmp_path, tiny_bert_dir):
