@@ -34,6 +34,7 @@ MODULES = [
     "sklearn_llmrad.imageio",
     "sklearn_llmrad.roi",
     "sklearn_llmrad.lesions",
+    "sklearn_llmrad.resampling",
     "sklearn_llmrad.labels",
     "sklearn_llmrad.clinical",
     "sklearn_llmrad.exceptions",

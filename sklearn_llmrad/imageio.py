@@ -20,6 +20,30 @@ Formats
 * Lossless JPEG ``.LJPEG`` (the original DDSM files) through ``imagecodecs``
   (optional extra ``ddsm``).
 
+Pixel spacing
+-------------
+:func:`read_image_info` returns the pixel size ``(row_mm, col_mm)`` a file
+states, or None:
+
+* DICOM, following PS3.3 sec. 10.7.1.1 (Basic Pixel Spacing Calibration
+  Macro): *Pixel Spacing* (0028,0030) is the distance in the patient and is
+  used when present. Otherwise *Imager Pixel Spacing* (0018,1164), the
+  distance at the detector's front plane, which a projection image (DX, MG)
+  always has: the breast lies between source and detector, so the detector
+  sees it magnified by *Estimated Radiographic Magnification Factor*
+  (0018,1114, source-image distance over source-object distance); when that
+  attribute is present the imager spacing is divided by it (the rule the IHE
+  Mammography Image profile asks displays to follow for measurements), else
+  the imager spacing is used as is (contact mammography: factor ~1.0-1.1).
+  Digitised films (secondary capture) may state *Nominal Scanned Pixel
+  Spacing* (0018,2010), the last resort. ``ImageInfo.spacing_source`` says
+  which rule gave the value.
+* NIfTI, NRRD, MetaImage, Analyze: the header's spacing (SimpleITK orders it
+  x, y = column, row; it is returned as row, column).
+* PNG, TIFF, JPEG, BMP, PGM, LJPEG: None. Their resolution fields, when
+  present, are a print resolution (dots per inch), not a detector's pixel
+  size; the dataset loaders state the spacing of such files.
+
 Privacy: DICOM headers hold patient data. Nothing from a DICOM header other
 than pixel-module attributes is ever put in a message; pydicom's own messages
 are scrubbed of the header's identifying values before they are shown.
@@ -37,10 +61,12 @@ import numpy as np
 from .exceptions import ImageReadError, MaskError
 from .roi import rasterize_roi
 
-__all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo", "ljpeg_frame_header"]
+__all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo", "dicom_spacing", "ljpeg_frame_header"]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 _PGM_SUFFIXES = (".pgm", ".pnm")
+# formats whose header states a physical pixel size (not a print resolution)
+_SPACING_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".hdr", ".img", ".gipl", ".vtk")
 _SITK_SUFFIXES = frozenset(
     ".png .tif .tiff .jpg .jpeg .bmp .nii .gz .nrrd .nhdr .mha .mhd .hdr .img .vtk .gipl".split()
 )
@@ -95,7 +121,12 @@ class ImageInfo:
     inverted : bool
         Whether the pixels were inverted (MONOCHROME1).
     spacing : tuple of float or None
-        Pixel spacing (row, column) in mm when the file states it.
+        Pixel spacing (row, column) in mm when the file states it (see the
+        module notes for the rules).
+    spacing_source : str or None
+        Which header field gave ``spacing``: ``"PixelSpacing"``,
+        ``"ImagerPixelSpacing"``, ``"ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"``,
+        ``"NominalScannedPixelSpacing"`` or ``"header"`` (NIfTI, NRRD...).
     """
 
     format: str
@@ -103,6 +134,7 @@ class ImageInfo:
     photometric: str | None = None
     inverted: bool = False
     spacing: tuple | None = field(default=None)
+    spacing_source: str | None = None
 
 
 # --------------------------------------------------------------------------- #
@@ -399,12 +431,67 @@ def _dicom_info(ds):
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     bits_stored = ds.get("BitsStored")
     bits_stored = None if bits_stored is None else int(bits_stored)
+    spacing, source = dicom_spacing(ds)
+    return ImageInfo(
+        format="dicom", bits_stored=bits_stored, photometric=photometric, spacing=spacing, spacing_source=source
+    )
+
+
+def _pair(ds, keyword):
+    """A positive (row, col) pair from a header attribute, or None (absent or malformed)."""
     try:
-        spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
-        spacing = None if not spacing else tuple(float(s) for s in spacing)
-    except (TypeError, ValueError):  # spacing is informative only
-        spacing = None
-    return ImageInfo(format="dicom", bits_stored=bits_stored, photometric=photometric, spacing=spacing)
+        value = ds.get(keyword)
+        if value is None or isinstance(value, (str, bytes)) or len(value) != 2:
+            return None
+        pair = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return pair if all(np.isfinite(v) and v > 0 for v in pair) else None
+
+
+def dicom_spacing(ds):
+    """The pixel size ``(row_mm, col_mm)`` in the patient a DICOM header states.
+
+    *Pixel Spacing*, else *Imager Pixel Spacing* divided by the *Estimated
+    Radiographic Magnification Factor* when present, else *Nominal Scanned
+    Pixel Spacing* (the module notes give the rules and their source).
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+
+    Returns
+    -------
+    spacing : tuple of float or None
+    source : str or None
+        The attribute(s) it came from.
+
+    Examples
+    --------
+    >>> from pydicom import Dataset
+    >>> ds = Dataset()
+    >>> ds.ImagerPixelSpacing = [0.1, 0.1]
+    >>> ds.EstimatedRadiographicMagnificationFactor = 1.25
+    >>> dicom_spacing(ds)
+    ((0.08, 0.08), 'ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor')
+    >>> ds.PixelSpacing = [0.085, 0.085]
+    >>> dicom_spacing(ds)
+    ((0.085, 0.085), 'PixelSpacing')
+    """
+    spacing = _pair(ds, "PixelSpacing")
+    if spacing is not None:
+        return spacing, "PixelSpacing"
+    spacing = _pair(ds, "ImagerPixelSpacing")
+    if spacing is not None:
+        try:
+            factor = float(ds.get("EstimatedRadiographicMagnificationFactor") or 0)
+        except (TypeError, ValueError):
+            factor = 0.0
+        if np.isfinite(factor) and factor > 0:
+            return tuple(s / factor for s in spacing), "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+        return spacing, "ImagerPixelSpacing"
+    spacing = _pair(ds, "NominalScannedPixelSpacing")
+    return (spacing, "NominalScannedPixelSpacing") if spacing is not None else (None, None)
 
 
 def _dicom_values(arr, ds, info):
@@ -681,8 +768,11 @@ def _read_sitk(path, *, case, error):
                 case=case,
                 file=path,
             )
-    spacing = tuple(float(s) for s in reversed(img.GetSpacing()))
-    return arr, ImageInfo(format="sitk", spacing=spacing[-2:] if len(spacing) >= 2 else None)
+    spacing = None
+    if path.lower().endswith(_SPACING_SUFFIXES):
+        # SimpleITK orders (x=column, y=row[, z]); ours is (row, column)
+        spacing = tuple(float(s) for s in reversed(img.GetSpacing()))[-2:]
+    return arr, ImageInfo(format="sitk", spacing=spacing, spacing_source=None if spacing is None else "header")
 
 
 # --------------------------------------------------------------------------- #

@@ -55,10 +55,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._cache import CacheCorruptionWarning, DiskCache
-from ._columns import IMAGE, MASK, SOURCE
+from ._columns import IMAGE, MASK, SOURCE, SPACING
 from ._files import hash_key
 from .exceptions import ExtractionError, ImageReadError, LesionError, MaskError
 from .lesions import check_lesion
+from .resampling import DEFAULT_SPACING_MM, as_spacing, resample_roi, same_spacing
 
 __all__ = ["RadiomicsExtractor", "IMAGE_TYPES", "FEATURE_CLASSES"]
 
@@ -205,12 +206,17 @@ def _is_pathlike(obj):
     return isinstance(obj, str | os.PathLike)
 
 
-def _resolve(case, image, mask, source):
-    """Turn paths / ROIs into arrays; raise LesionError subclasses naming the case."""
-    if _is_pathlike(image):
-        from .imageio import read_image
+def _resolve(case, image, mask, source, spacing=None):
+    """Turn paths / ROIs into arrays; raise LesionError subclasses naming the case.
 
-        image = read_image(image, case=case)
+    Returns the image, the mask and the spacing: ``spacing`` when given, else
+    the one the image file states (None for an array or a file without one).
+    """
+    if _is_pathlike(image):
+        from .imageio import read_image_info
+
+        image, info = read_image_info(image, case=case)
+        spacing = spacing or info.spacing
     if isinstance(image, np.ndarray) and image.ndim == 3 and 1 in image.shape:
         image = np.squeeze(image)
     if not isinstance(image, np.ndarray):
@@ -231,7 +237,7 @@ def _resolve(case, image, mask, source):
         raise MaskError(
             f"mask must be a 2-D array, a path or an ROI, got {type(mask).__name__}", case=case, file=source
         )
-    return image, mask
+    return image, mask, spacing
 
 
 def _check(case, image, mask, label, source):
@@ -240,8 +246,38 @@ def _check(case, image, mask, label, source):
     return roi.astype(np.uint8)
 
 
-def _case_key(image, mask, fingerprint):
-    return hash_key("radiomics-case", image, mask, fingerprint)
+def _case_key(image, mask, fingerprint, spacing=None):
+    """The cache key of one ROI; with a resampling target, its spacing is part of it."""
+    if spacing is None:
+        return hash_key("radiomics-case", image, mask, fingerprint)
+    return hash_key("radiomics-case", image, mask, fingerprint, list(spacing))
+
+
+def _key_spacing(config, origin, grid):
+    return None if config["target"] is None else [*(origin or grid), *grid]
+
+
+def _grid(config, spacing):
+    """``(resample_from, spacing_given_to_pyradiomics, assumed)`` for one ROI.
+
+    Without a target every ROI has ``pixel_spacing`` (the behaviour before
+    ``resample_to`` existed). With one, a ROI of known spacing is resampled to
+    it; a ROI of unknown spacing keeps its pixels at ``pixel_spacing`` and is
+    reported as assumed (unless ``pixel_spacing`` was set: then it is known).
+    """
+    target = config["target"]
+    if target is None:
+        return None, config["spacing"], False
+    assumed = spacing is None
+    if assumed:
+        spacing = config["spacing"]
+        if config["pixel_spacing_given"]:
+            assumed = False
+        else:
+            return None, spacing, True
+    if same_spacing(spacing, target):
+        return None, target, assumed
+    return spacing, target, assumed
 
 
 def _load_cached(cache, key, n_features):
@@ -259,19 +295,29 @@ def _load_cached(cache, key, n_features):
 
 
 def _extract_one(extractor, config, cache, item):
-    pos, case, source, image, mask = item
+    pos, case, source, image, mask, spacing = item
     import SimpleITK as sitk
 
+    assumed = False
     try:
-        image, mask = _resolve(case, image, mask, source)
+        image, mask, spacing = _resolve(case, image, mask, source, spacing)
+        origin, grid, assumed = _grid(config, spacing)
         key = None
         if cache is not None:
-            key = _case_key(image, mask, config["fingerprint"])
+            key = _case_key(image, mask, config["fingerprint"], _key_spacing(config, origin, grid))
             hit = _load_cached(cache, key, len(config["names"]))
             if hit is not None:
-                return pos, hit, None
+                return pos, hit, None, assumed
         roi = _check(case, image, mask, config["label"], source)
-        row_sp, col_sp = config["spacing"]
+        if origin is not None:
+            image, roi = resample_roi(image, roi, origin, grid)
+            if np.count_nonzero(roi) < 2:
+                raise MaskError(
+                    f"the lesion keeps {np.count_nonzero(roi)} pixel(s) when resampled from {origin} mm to {grid} mm",
+                    case=case,
+                    file=source,
+                )
+        row_sp, col_sp = grid
         sitk_image = sitk.GetImageFromArray(np.asarray(image, dtype=np.float64))
         sitk_mask = sitk.GetImageFromArray(roi)
         sitk_image.SetSpacing((col_sp, row_sp))  # SimpleITK orders (x=column, y=row)
@@ -283,9 +329,9 @@ def _extract_one(extractor, config, cache, item):
         values = np.array([float(result.get(name, np.nan)) for name in config["names"]], dtype=np.float64)
         if cache is not None:
             cache.set(key, values.astype("<f8").tobytes())
-        return pos, values, None
+        return pos, values, None, assumed
     except LesionError as exc:
-        return pos, None, exc
+        return pos, None, exc, assumed
 
 
 @functools.lru_cache(maxsize=8)
@@ -363,6 +409,16 @@ def _synthetic_roi(spacing, sigmas):
     return image, mask
 
 
+def _warn_unknown_spacing(cases, config):
+    shown = ", ".join(repr(c) for c in cases[:10]) + (f", ... ({len(cases)} cases)" if len(cases) > 10 else "")
+    warnings.warn(
+        f"pixel spacing unknown for {shown}: not resampled to {config['target']} mm; their pixels are taken as "
+        f"{config['spacing']} mm (pixel units). Give a {SPACING!r} column (row_mm, col_mm) or pixel_spacing=",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _sigmas(params):
     log = (params.get("imageType") or {}).get("LoG") or {}
     return list(log.get("sigma", [])) if isinstance(log, dict) else []
@@ -383,7 +439,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         A PyRadiomics parameter dict or YAML file (``setting``, ``imageType``,
         ``featureClass``). When given, it replaces ``image_types``,
         ``feature_classes``, ``bin_count``, ``bin_width`` and ``log_sigma``;
-        ``label`` and ``pixel_spacing`` still apply.
+        ``label``, ``resample_to`` and ``pixel_spacing`` still apply (our
+        resampling replaces PyRadiomics' ``resampledPixelSpacing``: leave it
+        unset in ``params``).
     image_types : "all" or list of str, default="all"
         Subset of :data:`IMAGE_TYPES`: Original, Wavelet, LoG, Square,
         SquareRoot, Logarithm, Exponential, Gradient, LBP2D.
@@ -396,9 +454,24 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     bin_width : float, default=None
         Fixed bin width in intensity units; overrides ``bin_count`` when set.
     log_sigma : tuple of float, default=(1.0, 2.0, 3.0, 4.0, 5.0)
-        Laplacian-of-Gaussian sigmas in mm (pixels when ``pixel_spacing`` is None).
+        Laplacian-of-Gaussian sigmas in mm (in pixels for ROIs of unknown
+        spacing, and for every ROI when ``resample_to`` is None and
+        ``pixel_spacing`` is None).
+    resample_to : float, (float, float) or None, default=0.1
+        Pixel size in mm, ``(row, col)``, every ROI is resampled to before
+        extraction (:func:`~sklearn_llmrad.resampling.resample_roi`: B-spline
+        image, linearly interpolated mask thresholded at 0.5, IBSI), so LoG
+        sigmas, shape features and texture scales are in mm whatever the
+        scanner. A ROI's spacing is its ``spacing`` column, else the one its
+        image file states; a ROI of unknown spacing is not resampled, keeps
+        ``pixel_spacing`` and is named in a warning. ``None`` keeps the pixels
+        and gives every ROI ``pixel_spacing`` (the behaviour, and the meaning
+        in model files, from before this parameter existed). The default is
+        :data:`~sklearn_llmrad.resampling.DEFAULT_SPACING_MM` (why: there).
     pixel_spacing : float or (float, float), default=None
-        (row, column) pixel size in mm; None means 1.
+        (row, column) pixel size in mm of ROIs whose spacing is unknown (with
+        ``resample_to``), or of every ROI (without); None means 1 (pixel units)
+        and, with ``resample_to``, a warning naming those ROIs.
     label : int, default=1
         Mask value of the lesion.
     n_jobs : int, default=None
@@ -444,6 +517,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         "bin_count": [Interval(Integral, 2, None, closed="left")],
         "bin_width": [Interval(Real, 0, None, closed="neither"), None],
         "log_sigma": [list, tuple],
+        "resample_to": [Interval(Real, 0, None, closed="neither"), list, tuple, None],
         "pixel_spacing": [Interval(Real, 0, None, closed="neither"), list, tuple, None],
         "label": [Interval(Integral, None, None, closed="neither")],
         "n_jobs": [Integral, None],
@@ -461,6 +535,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         bin_count=32,
         bin_width=None,
         log_sigma=(1.0, 2.0, 3.0, 4.0, 5.0),
+        resample_to=DEFAULT_SPACING_MM,
         pixel_spacing=None,
         label=1,
         n_jobs=None,
@@ -474,12 +549,18 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         self.bin_count = bin_count
         self.bin_width = bin_width
         self.log_sigma = log_sigma
+        self.resample_to = resample_to
         self.pixel_spacing = pixel_spacing
         self.label = label
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
         self.on_error = on_error
         self.progress = progress
+
+    #: What a model file saved before ``resample_to`` existed means: no
+    #: resampling. Such a file's extractor has no ``resample_to`` of its own
+    #: (its state is restored without calling ``__init__``), so this is read.
+    resample_to = None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -498,10 +579,18 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         ``set_params`` invalidates it.
         """
         params = _pyradiomics_params(self)
+        if "resampledPixelSpacing" in (params.get("setting") or {}):
+            raise ValueError(
+                "params sets PyRadiomics' resampledPixelSpacing; use RadiomicsExtractor(resample_to=...) instead "
+                "(it knows each ROI's spacing)"
+            )
         spacing = _as_spacing(self.pixel_spacing)
-        fingerprint = hash_key(
-            {"params": params, "spacing": list(spacing), "label": int(self.label), "versions": _library_versions()}
-        )
+        target = as_spacing(self.resample_to, what="resample_to")
+        settings = {"params": params, "spacing": list(spacing), "label": int(self.label)}
+        if target is not None:  # without a target, the keys of caches written before resample_to existed
+            settings["resample_to"] = list(target)
+            settings["resampling"] = "bspline, mask linear >= 0.5, aperture anti-aliasing"
+        fingerprint = hash_key({**settings, "versions": _library_versions()})
         memo = getattr(self, "_config_memo", None)
         if memo is not None and memo["fingerprint"] == fingerprint:
             return memo
@@ -513,12 +602,14 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
             if payload is not None:
                 names = json.loads(payload.decode("utf-8"))
         if names is None:
-            names = self._names_from_synthetic(params, spacing)
+            names = self._names_from_synthetic(params, target or spacing)
             if cache is not None:
                 cache.set(names_key, json.dumps(names).encode("utf-8"))
         self._config_memo = {
             "params": params,
             "spacing": spacing,
+            "target": target,
+            "pixel_spacing_given": self.pixel_spacing is not None,
             "label": self.label,
             "fingerprint": fingerprint,
             "names": names,
@@ -555,7 +646,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _passthrough(columns):
-        return [c for c in columns if c not in (IMAGE, MASK, SOURCE)]
+        return [c for c in columns if c not in (IMAGE, MASK, SOURCE, SPACING)]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def params_for_file(self):
@@ -653,8 +744,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
             raise ValueError(f"passthrough column(s) {clash} collide with radiomics feature names")
 
         values = np.full((len(X), len(names)), np.nan, dtype=np.float64)
-        failures = []
-        todo = self._lookup_cached(X, config, values)
+        failures, unknown = [], []
+        todo = self._lookup_cached(X, config, values, unknown)
 
         from tqdm import tqdm
 
@@ -676,7 +767,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
             for results, relayed in batches:
                 for message in relayed:
                     warnings.warn(message, CacheCorruptionWarning, stacklevel=2)
-                for pos, vec, err in results:
+                for pos, vec, err, assumed in results:
+                    if assumed:
+                        unknown.append(pos)
                     if err is None:
                         values[pos] = vec
                         continue
@@ -688,6 +781,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                     warnings.warn(f"{err}; its features are set to NaN", UserWarning, stacklevel=2)
                 bar.update(len(results))
 
+        if unknown:
+            _warn_unknown_spacing([X.index[pos] for pos in sorted(unknown)], config)
         out = pd.DataFrame(values, index=X.index, columns=names)
         if passthrough:
             out = pd.concat([out, X[passthrough].set_axis(out.index, axis=0)], axis=1)
@@ -697,7 +792,14 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     # -- helpers ---------------------------------------------------------------
     def _rows(self, X):
         sources = X[SOURCE] if SOURCE in X.columns else None
+        spacings = X[SPACING] if SPACING in X.columns else None
         for pos, (case, image, mask) in enumerate(zip(X.index, X[IMAGE], X[MASK])):
+            spacing = None
+            if spacings is not None:
+                try:
+                    spacing = as_spacing(spacings.iloc[pos])
+                except ValueError as exc:
+                    raise ValueError(f"case {case!r}: {exc}") from None
             source = None
             if sources is not None:
                 s = sources.iloc[pos]
@@ -705,9 +807,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                     source = str(s)
             if source is None and _is_pathlike(image):
                 source = str(image)
-            yield pos, case, source, image, mask
+            yield pos, case, source, image, mask, spacing
 
-    def _lookup_cached(self, X, config, values):
+    def _lookup_cached(self, X, config, values, unknown):
         """Fill ``values`` from the cache where inputs are in-memory arrays.
 
         Done in this process so that a warm run starts no workers at all;
@@ -718,11 +820,15 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         cache = DiskCache(self.cache_dir, namespace=_CACHE_NAMESPACE)
         todo = []
         for item in self._rows(X):
-            pos, _, _, image, mask = item
+            pos, _, _, image, mask, spacing = item
             if isinstance(image, np.ndarray) and isinstance(mask, np.ndarray):
-                hit = _load_cached(cache, _case_key(image, mask, config["fingerprint"]), len(config["names"]))
+                origin, grid, assumed = _grid(config, spacing)
+                key = _case_key(image, mask, config["fingerprint"], _key_spacing(config, origin, grid))
+                hit = _load_cached(cache, key, len(config["names"]))
                 if hit is not None:
                     values[pos] = hit
+                    if assumed:
+                        unknown.append(pos)
                     continue
             todo.append(item)
         return todo

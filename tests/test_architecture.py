@@ -29,6 +29,7 @@ LAYERS = {
     "clinical": 1,
     "labels": 1,
     "lesions": 1,
+    "resampling": 1,
     "scaling": 1,
     "metrics": 1,
     "descriptions": 1,
