@@ -32,6 +32,7 @@ MODULES = [
     "sklearn_llmrad.io",
     "sklearn_llmrad.io.values",
     "sklearn_llmrad.imageio",
+    "sklearn_llmrad.dicom_masks",
     "sklearn_llmrad.roi",
     "sklearn_llmrad.lesions",
     "sklearn_llmrad.resampling",

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .dicom_masks import dicom_mask_kind, read_dicom_mask
 from .exceptions import ImageReadError, MaskError
 from .roi import rasterize_roi
 
@@ -227,7 +228,9 @@ def read_mask(source, shape, *, case=None, image_file=None):
     source : str, os.PathLike, ndarray or geometric ROI
         A mask file (any format :func:`read_image` reads; DICOM masks are read
         without rescale or MONOCHROME1 inversion so the stored labels are
-        kept), a 2-D integer/bool array, or a
+        kept; a DICOM Segmentation or RT Structure Set is matched to the image
+        in ``image_file`` by :mod:`sklearn_llmrad.dicom_masks`), a 2-D
+        integer/bool array, or a
         :class:`~sklearn_llmrad.roi.CircleROI` /
         :class:`~sklearn_llmrad.roi.BoxROI` /
         :class:`~sklearn_llmrad.roi.PolygonROI`, which is rasterised on
@@ -269,6 +272,9 @@ def read_mask(source, shape, *, case=None, image_file=None):
         mask = source
     else:
         file = _as_path(source, case=case, error=MaskError, what="mask")
+        if _sniff_safe(file) == "dicom" and dicom_mask_kind(file) is not None:
+            image_path = os.fspath(image_file) if isinstance(image_file, (str, os.PathLike)) else None
+            return read_dicom_mask(file, image_path, shape, case=case)
         mask, _ = _read_file(file, case=case, error=MaskError, raw=True)
     mask = _squeeze(mask, case=case, file=file, error=MaskError, what="mask")
     if mask.shape != shape:
@@ -313,6 +319,13 @@ def _sniff(path):
     if lower.endswith(_PGM_SUFFIXES):
         return "pgm"
     return "sitk"
+
+
+def _sniff_safe(path):
+    try:
+        return _sniff(path)
+    except OSError:
+        return None  # reported by the reader
 
 
 def _read_file(path, *, case, error, raw):

@@ -487,7 +487,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         crop_raw = image[r0:r1, c0:c1]
         crop_mask = np.ascontiguousarray(lesion[r0:r1, c0:c1], dtype=np.uint8)
         if resample:
-            crop_raw, crop_mask = resample_roi(crop_raw, crop_mask, spacing, target)
+            crop_raw, crop_mask = resample_roi(crop_raw, crop_mask, spacing, target, start=(r0, c0))
             spacing = target
             if np.count_nonzero(crop_mask) < self.min_roi_pixels:
                 raise MaskError(

@@ -226,7 +226,7 @@ def _resolve(case, image, mask, source, spacing=None):
     if _is_pathlike(mask):
         from .imageio import read_mask
 
-        mask = read_mask(mask, image.shape, case=case)
+        mask = read_mask(mask, image.shape, case=case, image_file=source)
     elif hasattr(mask, "rasterize"):
         from .roi import rasterize_roi
 

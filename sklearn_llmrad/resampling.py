@@ -11,9 +11,12 @@ their ``resample_to``.
 Rules (what IBSI and PyRadiomics' ``resampledPixelSpacing`` do, and where we depart)
 ----------------------------------------------------------------------------------
 * **Grid alignment.** The new grid covers the same physical extent as the old
-  one: both start at the outer edge of the first pixel (IBSI's "align grid
-  origins", the rule of PyRadiomics' ``resampleImage``), and the new size is
-  ``round(n * spacing / target)``.
+  one: both start at the outer edge of the first pixel of the *whole image*
+  (IBSI's "align grid origins"), and a crop starting at pixel ``start`` of the
+  image is resampled on the points of that one image-wide grid that fall in
+  it. So a crop resampled from 50 um to 200 um samples exactly the 4 x 4
+  blocks a 200 um detector would have integrated, whichever crop it is.
+  (PyRadiomics aligns the grid to the lesion's bounding box instead.)
 * **Image.** Cubic B-spline interpolation (SimpleITK ``sitkBSpline``,
   PyRadiomics' default interpolator; IBSI allows linear or cubic).
 * **Mask.** Linear interpolation of the 0/1 mask, then the pixels with a value
@@ -134,7 +137,7 @@ def _antialias(image, spacing, target):
     return sitk.SmoothingRecursiveGaussian(image, [max(sigma[1], 1e-12), max(sigma[0], 1e-12)])
 
 
-def resample_roi(image, mask, spacing, target, *, interpolator="bspline"):
+def resample_roi(image, mask, spacing, target, *, interpolator="bspline", start=(0, 0)):
     """Resample an image and its lesion mask from ``spacing`` to ``target``.
 
     Parameters
@@ -147,6 +150,9 @@ def resample_roi(image, mask, spacing, target, *, interpolator="bspline"):
         Input and output pixel size in mm, ``(row, col)``.
     interpolator : {"bspline", "linear"}, default="bspline"
         Image interpolation (the mask is always linear then thresholded at 0.5).
+    start : (int, int), default=(0, 0)
+        Row and column, in the whole image, of the first pixel of ``image``
+        when it is a crop: the new grid is aligned to the whole image's.
 
     Returns
     -------
@@ -171,10 +177,13 @@ def resample_roi(image, mask, spacing, target, *, interpolator="bspline"):
     if spacing is None or target is None:
         raise ValueError("resample_roi needs a known spacing and target")
     image = np.asarray(image)
-    rows, cols = image.shape
-    size = [max(1, int(round(n * s / t))) for n, s, t in zip((rows, cols), spacing, target)]
-    # the first output pixel's centre: half a target pixel inside the input's outer edge
-    origin = [-s / 2.0 + t / 2.0 for s, t in zip(spacing, target)]
+    first = [int(round(i * s / t)) for i, s, t in zip(start, spacing, target)]
+    size = [
+        max(1, int(round((i + n) * s / t)) - j) for i, n, s, t, j in zip(start, image.shape, spacing, target, first)
+    ]
+    # centre of the image-wide grid's point j, in the crop's frame (its first pixel's centre at 0):
+    # half a target pixel inside the whole image's outer edge, then j target pixels on
+    origin = [-s / 2.0 + t / 2.0 + j * t - i * s for i, s, t, j in zip(start, spacing, target, first)]
     resampler = sitk.ResampleImageFilter()
     resampler.SetOutputSpacing((target[1], target[0]))
     resampler.SetSize((size[1], size[0]))

@@ -26,6 +26,7 @@ LAYERS = {
     "roi": 0,
     # 1 rules and readers: one place for each check or format
     "imageio": 1,
+    "dicom_masks": 1,
     "clinical": 1,
     "labels": 1,
     "lesions": 1,
