@@ -38,6 +38,15 @@ RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 def dicom_mask_kind(path):
     """``"SEG"``, ``"RTSTRUCT"`` or None for another DICOM file (or an unreadable one).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A DICOM file (only its SOP Class UID is read).
+
+    Returns
+    -------
+    str or None
+
     Examples
     --------
     >>> import tempfile, os
@@ -86,6 +95,16 @@ def read_dicom_mask(path, image_file, shape, *, case=None):
     MaskError
         Not matched to the image (no reference, another image, another size),
         a volume instead of a 2-D mask, or unreadable; naming case and file.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "seg.dcm")
+    >>> _ = open(path, "wb").write(b"")
+    >>> read_dicom_mask(path, None, (4, 4), case="c1")
+    Traceback (most recent call last):
+    ...
+    sklearn_llmrad.exceptions.MaskError: case 'c1' (file '...seg.dcm'): a DICOM mask is matched to its image ...
     """
     import pydicom
 

@@ -111,6 +111,17 @@ def as_spacing(value, *, what="spacing"):
 def same_spacing(a, b, *, rtol=1e-6):
     """Whether two ``(row, col)`` spacings are equal within ``rtol``.
 
+    Parameters
+    ----------
+    a, b : (float, float)
+        Spacings in mm.
+    rtol : float, default=1e-6
+        Relative tolerance.
+
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> same_spacing((0.1, 0.1), (0.1, 0.1000000001)), same_spacing((0.1, 0.1), (0.2, 0.1))
