@@ -149,3 +149,70 @@ def test_model_file_without_resample_to_means_none(tmp_path, estimator):
     assert loaded.resample_to is None and loaded.get_params()["resample_to"] is None
     again = load(save(estimator, tmp_path / "new.llmrad"))
     assert again.resample_to == DEFAULT_SPACING_MM
+
+
+def _dicom(path, **attributes):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 4, 3, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    for key, value in attributes.items():
+        setattr(ds, key, value)
+    ds.PixelData = np.arange(12, dtype=np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("attributes", "spacing", "source"),
+    [
+        ({"PixelSpacing": [0.07, 0.08], "ImagerPixelSpacing": [0.1, 0.1]}, (0.07, 0.08), "PixelSpacing"),
+        (
+            {"ImagerPixelSpacing": [0.1, 0.1], "EstimatedRadiographicMagnificationFactor": 1.25},
+            (0.08, 0.08),
+            "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor",
+        ),
+        ({"ImagerPixelSpacing": [0.085, 0.085]}, (0.085, 0.085), "ImagerPixelSpacing"),
+        ({"NominalScannedPixelSpacing": [0.05, 0.05]}, (0.05, 0.05), "NominalScannedPixelSpacing"),
+        ({"PixelSpacing": [0, 0.1]}, None, None),  # invalid: unknown, not a zero spacing
+        ({}, None, None),
+    ],
+)
+def test_dicom_spacing_rules(tmp_path, attributes, spacing, source):
+    from sklearn_llmrad.imageio import read_image_info
+
+    _, info = read_image_info(_dicom(tmp_path / "x.dcm", **attributes))
+    assert info.spacing == (pytest.approx(spacing) if spacing else None)
+    assert info.spacing_source == source
+
+
+def test_header_spacing_is_row_column_and_png_has_none(tmp_path):
+    import SimpleITK as sitk
+
+    from sklearn_llmrad.imageio import read_image_info
+
+    image = sitk.GetImageFromArray(np.zeros((6, 5), np.uint16))
+    image.SetSpacing((0.1, 0.05))  # x (columns), y (rows)
+    sitk.WriteImage(image, str(tmp_path / "x.nrrd"))
+    sitk.WriteImage(image, str(tmp_path / "x.nii.gz"))
+    sitk.WriteImage(image, str(tmp_path / "x.png"))
+    assert read_image_info(tmp_path / "x.nrrd")[1].spacing == pytest.approx((0.05, 0.1))
+    assert read_image_info(tmp_path / "x.nii.gz")[1].spacing == pytest.approx((0.05, 0.1))
+    assert read_image_info(tmp_path / "x.png")[1].spacing is None  # a print resolution, not a detector's
+
+
+def test_clahe_takes_the_spacing_of_the_image_file(tmp_path):
+    from sklearn_llmrad.roi import CircleROI
+
+    path = _dicom(tmp_path / "x.dcm", ImagerPixelSpacing=[0.05, 0.05])
+    X = pd.DataFrame({"image": [str(path)], "mask": [CircleROI(row=2, col=1, radius=1)]}, index=["c1"])
+    out = CLAHEPreprocessor(min_size=1, min_roi_pixels=2, resample_to=0.025, clip_limit=None).fit_transform(X)
+    assert out.loc["c1", "spacing"] == (0.025, 0.025) and out.loc["c1", "image"].shape[0] >= 6
