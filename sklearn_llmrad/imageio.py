@@ -60,9 +60,10 @@ import numpy as np
 
 from .dicom_masks import dicom_mask_kind, read_dicom_mask
 from .exceptions import ImageReadError, MaskError
+from .resampling import dicom_spacing
 from .roi import rasterize_roi
 
-__all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo", "dicom_spacing", "ljpeg_frame_header"]
+__all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo", "ljpeg_frame_header"]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 _PGM_SUFFIXES = (".pgm", ".pnm")
@@ -448,63 +449,6 @@ def _dicom_info(ds):
     return ImageInfo(
         format="dicom", bits_stored=bits_stored, photometric=photometric, spacing=spacing, spacing_source=source
     )
-
-
-def _pair(ds, keyword):
-    """A positive (row, col) pair from a header attribute, or None (absent or malformed)."""
-    try:
-        value = ds.get(keyword)
-        if value is None or isinstance(value, (str, bytes)) or len(value) != 2:
-            return None
-        pair = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return pair if all(np.isfinite(v) and v > 0 for v in pair) else None
-
-
-def dicom_spacing(ds):
-    """The pixel size ``(row_mm, col_mm)`` in the patient a DICOM header states.
-
-    *Pixel Spacing*, else *Imager Pixel Spacing* divided by the *Estimated
-    Radiographic Magnification Factor* when present, else *Nominal Scanned
-    Pixel Spacing* (the module notes give the rules and their source).
-
-    Parameters
-    ----------
-    ds : pydicom.Dataset
-
-    Returns
-    -------
-    spacing : tuple of float or None
-    source : str or None
-        The attribute(s) it came from.
-
-    Examples
-    --------
-    >>> from pydicom import Dataset
-    >>> ds = Dataset()
-    >>> ds.ImagerPixelSpacing = [0.1, 0.1]
-    >>> ds.EstimatedRadiographicMagnificationFactor = 1.25
-    >>> dicom_spacing(ds)
-    ((0.08, 0.08), 'ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor')
-    >>> ds.PixelSpacing = [0.085, 0.085]
-    >>> dicom_spacing(ds)
-    ((0.085, 0.085), 'PixelSpacing')
-    """
-    spacing = _pair(ds, "PixelSpacing")
-    if spacing is not None:
-        return spacing, "PixelSpacing"
-    spacing = _pair(ds, "ImagerPixelSpacing")
-    if spacing is not None:
-        try:
-            factor = float(ds.get("EstimatedRadiographicMagnificationFactor") or 0)
-        except (TypeError, ValueError):
-            factor = 0.0
-        if np.isfinite(factor) and factor > 0:
-            return tuple(s / factor for s in spacing), "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
-        return spacing, "ImagerPixelSpacing"
-    spacing = _pair(ds, "NominalScannedPixelSpacing")
-    return (spacing, "NominalScannedPixelSpacing") if spacing is not None else (None, None)
 
 
 def _dicom_values(arr, ds, info):

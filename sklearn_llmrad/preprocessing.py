@@ -22,7 +22,7 @@ from ._output import FixedOutputMixin
 from .exceptions import LesionError, MaskError
 from .imageio import read_image_info, read_mask
 from .lesions import check_roi_size, select_roi
-from .resampling import DEFAULT_SPACING_MM, as_spacing, resample_roi, same_spacing
+from .resampling import DEFAULT_SPACING_MM, as_spacing, resample_roi, same_spacing, warn_unknown_spacing
 
 __all__ = ["CLAHEPreprocessor"]
 
@@ -357,13 +357,10 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
                 sources[pos] = source
 
         if unknown:
-            shown = ", ".join(repr(cases[p]) for p in sorted(unknown)[:10])
-            more = f", ... ({len(unknown)} lesions)" if len(unknown) > 10 else ""
-            warnings.warn(
-                f"pixel spacing unknown for {shown}{more} (no {SPACING!r} value, none in the image file): not "
-                f"resampled to {target} mm, their crops keep their pixels (min_size and margin in pixels)",
-                UserWarning,
-                stacklevel=2,
+            warn_unknown_spacing(
+                [cases[p] for p in sorted(unknown)],
+                target,
+                "their crops keep their pixels (min_size, margin in pixels)",
             )
         out = X.loc[:, [c for c in X.columns if c not in (SOURCE, SPACING)]].copy()
         out[IMAGE] = crops

@@ -59,7 +59,7 @@ from ._columns import IMAGE, MASK, SOURCE, SPACING
 from ._files import hash_key
 from .exceptions import ExtractionError, ImageReadError, LesionError, MaskError
 from .lesions import check_lesion
-from .resampling import DEFAULT_SPACING_MM, as_spacing, resample_roi, same_spacing
+from .resampling import DEFAULT_SPACING_MM, as_spacing, grid_for, resample_roi, warn_unknown_spacing
 
 __all__ = ["RadiomicsExtractor", "IMAGE_TYPES", "FEATURE_CLASSES"]
 
@@ -101,17 +101,6 @@ def _library_versions():
         "skimage": str(skimage.__version__),
         "format": _CACHE_FORMAT,
     }
-
-
-def _as_spacing(pixel_spacing):
-    if pixel_spacing is None:
-        return (1.0, 1.0)
-    if isinstance(pixel_spacing, Real):
-        return (float(pixel_spacing), float(pixel_spacing))
-    row, col = (float(s) for s in pixel_spacing)
-    if not (row > 0 and col > 0):
-        raise ValueError(f"pixel_spacing must be positive, got {pixel_spacing!r}")
-    return (row, col)
 
 
 def _pyradiomics_params(est):
@@ -253,31 +242,10 @@ def _case_key(image, mask, fingerprint, spacing=None):
     return hash_key("radiomics-case", image, mask, fingerprint, list(spacing))
 
 
-def _key_spacing(config, origin, grid):
-    return None if config["target"] is None else [*(origin or grid), *grid]
-
-
-def _grid(config, spacing):
-    """``(resample_from, spacing_given_to_pyradiomics, assumed)`` for one ROI.
-
-    Without a target every ROI has ``pixel_spacing`` (the behaviour before
-    ``resample_to`` existed). With one, a ROI of known spacing is resampled to
-    it; a ROI of unknown spacing keeps its pixels at ``pixel_spacing`` and is
-    reported as assumed (unless ``pixel_spacing`` was set: then it is known).
-    """
-    target = config["target"]
-    if target is None:
-        return None, config["spacing"], False
-    assumed = spacing is None
-    if assumed:
-        spacing = config["spacing"]
-        if config["pixel_spacing_given"]:
-            assumed = False
-        else:
-            return None, spacing, True
-    if same_spacing(spacing, target):
-        return None, target, assumed
-    return spacing, target, assumed
+def _roi_grid(config, spacing):
+    """``grid_for``'s ``(resample_from, spacing, assumed)`` of one ROI, and the spacings its cache key holds."""
+    origin, grid, assumed = grid_for(spacing, config["target"], config["spacing"], config["pixel_spacing_given"])
+    return origin, grid, assumed, None if config["target"] is None else [*(origin or grid), *grid]
 
 
 def _load_cached(cache, key, n_features):
@@ -294,36 +262,34 @@ def _load_cached(cache, key, n_features):
     return np.frombuffer(payload, dtype="<f8").copy()
 
 
-def _extract_one(extractor, config, cache, item):
-    pos, case, source, image, mask, spacing = item
+def _sitk_pair(image, mask, spacing):
+    """Image and mask as SimpleITK images of ``spacing`` (row, col)."""
     import SimpleITK as sitk
 
+    out = sitk.GetImageFromArray(np.asarray(image, dtype=np.float64)), sitk.GetImageFromArray(mask)
+    for item in out:
+        item.SetSpacing((spacing[1], spacing[0]))  # SimpleITK orders (x=column, y=row)
+    return out
+
+
+def _extract_one(extractor, config, cache, item):
+    pos, case, source, image, mask, spacing = item
     assumed = False
     try:
         image, mask, spacing = _resolve(case, image, mask, source, spacing)
-        origin, grid, assumed = _grid(config, spacing)
+        origin, grid, assumed, key_spacing = _roi_grid(config, spacing)
         key = None
         if cache is not None:
-            key = _case_key(image, mask, config["fingerprint"], _key_spacing(config, origin, grid))
+            key = _case_key(image, mask, config["fingerprint"], key_spacing)
             hit = _load_cached(cache, key, len(config["names"]))
             if hit is not None:
                 return pos, hit, None, assumed
         roi = _check(case, image, mask, config["label"], source)
-        if origin is not None:
+        if origin is not None:  # and check what is left of the lesion on the new grid
             image, roi = resample_roi(image, roi, origin, grid)
-            if np.count_nonzero(roi) < 2:
-                raise MaskError(
-                    f"the lesion keeps {np.count_nonzero(roi)} pixel(s) when resampled from {origin} mm to {grid} mm",
-                    case=case,
-                    file=source,
-                )
-        row_sp, col_sp = grid
-        sitk_image = sitk.GetImageFromArray(np.asarray(image, dtype=np.float64))
-        sitk_mask = sitk.GetImageFromArray(roi)
-        sitk_image.SetSpacing((col_sp, row_sp))  # SimpleITK orders (x=column, y=row)
-        sitk_mask.SetSpacing((col_sp, row_sp))
+            roi = _check(case, image, roi, 1, source)
         try:
-            result = extractor.execute(sitk_image, sitk_mask, label=1)
+            result = extractor.execute(*_sitk_pair(image, roi, grid), label=1)
         except Exception as exc:  # PyRadiomics raises bare ValueError/RuntimeError etc.
             raise ExtractionError(f"PyRadiomics failed: {type(exc).__name__}: {exc}", case=case, file=source) from exc
         values = np.array([float(result.get(name, np.nan)) for name in config["names"]], dtype=np.float64)
@@ -409,16 +375,6 @@ def _synthetic_roi(spacing, sigmas):
     return image, mask
 
 
-def _warn_unknown_spacing(cases, config):
-    shown = ", ".join(repr(c) for c in cases[:10]) + (f", ... ({len(cases)} cases)" if len(cases) > 10 else "")
-    warnings.warn(
-        f"pixel spacing unknown for {shown}: not resampled to {config['target']} mm; their pixels are taken as "
-        f"{config['spacing']} mm (pixel units). Give a {SPACING!r} column (row_mm, col_mm) or pixel_spacing=",
-        UserWarning,
-        stacklevel=3,
-    )
-
-
 def _sigmas(params):
     log = (params.get("imageType") or {}).get("LoG") or {}
     return list(log.get("sigma", [])) if isinstance(log, dict) else []
@@ -458,15 +414,13 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         spacing, and for every ROI when ``resample_to`` is None and
         ``pixel_spacing`` is None).
     resample_to : float, (float, float) or None, default=0.1
-        Pixel size in mm, ``(row, col)``, every ROI is resampled to before
-        extraction (:func:`~sklearn_llmrad.resampling.resample_roi`: B-spline
-        image, linearly interpolated mask thresholded at 0.5, IBSI), so LoG
-        sigmas, shape features and texture scales are in mm whatever the
-        scanner. A ROI's spacing is its ``spacing`` column, else the one its
-        image file states; a ROI of unknown spacing is not resampled, keeps
-        ``pixel_spacing`` and is named in a warning. ``None`` keeps the pixels
-        and gives every ROI ``pixel_spacing`` (the behaviour, and the meaning
-        in model files, from before this parameter existed). The default is
+        Pixel size in mm, ``(row, col)``, every ROI is resampled to first
+        (:func:`~sklearn_llmrad.resampling.resample_roi`), so LoG sigmas,
+        shape and texture are in mm whatever the scanner. A ROI's spacing is
+        its ``spacing`` column, else its image file's; a ROI of unknown spacing
+        keeps ``pixel_spacing`` and is named in a warning. ``None``: every ROI
+        has ``pixel_spacing`` (the behaviour, and the meaning in model files,
+        from before this parameter). Default:
         :data:`~sklearn_llmrad.resampling.DEFAULT_SPACING_MM` (why: there).
     pixel_spacing : float or (float, float), default=None
         (row, column) pixel size in mm of ROIs whose spacing is unknown (with
@@ -557,9 +511,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         self.on_error = on_error
         self.progress = progress
 
-    #: What a model file saved before ``resample_to`` existed means: no
-    #: resampling. Such a file's extractor has no ``resample_to`` of its own
-    #: (its state is restored without calling ``__init__``), so this is read.
+    #: What a model file saved before ``resample_to`` existed means (its state
+    #: is restored without ``__init__``, so this class value is read): none.
     resample_to = None
 
     def __sklearn_tags__(self):
@@ -584,7 +537,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                 "params sets PyRadiomics' resampledPixelSpacing; use RadiomicsExtractor(resample_to=...) instead "
                 "(it knows each ROI's spacing)"
             )
-        spacing = _as_spacing(self.pixel_spacing)
+        spacing = as_spacing(self.pixel_spacing, what="pixel_spacing") or (1.0, 1.0)
         target = as_spacing(self.resample_to, what="resample_to")
         settings = {"params": params, "spacing": list(spacing), "label": int(self.label)}
         if target is not None:  # without a target, the keys of caches written before resample_to existed
@@ -618,19 +571,13 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _names_from_synthetic(params, spacing):
-        import SimpleITK as sitk
-
         image, mask = _synthetic_roi(spacing, _sigmas(params))
         with _quiet():
             try:
                 extractor = _make_extractor(params)
             except Exception as exc:  # pykwalify schema errors are opaque; say where they come from
                 raise ValueError(f"invalid PyRadiomics params: {type(exc).__name__}: {exc}") from exc
-            sitk_image = sitk.GetImageFromArray(image)
-            sitk_mask = sitk.GetImageFromArray(mask)
-            sitk_image.SetSpacing(spacing[::-1])
-            sitk_mask.SetSpacing(spacing[::-1])
-            result = extractor.execute(sitk_image, sitk_mask, label=1)
+            result = extractor.execute(*_sitk_pair(image, mask, spacing), label=1)
         return [k for k in result if not k.startswith("diagnostics_")]
 
     # -- sklearn API -----------------------------------------------------------
@@ -782,7 +729,11 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                 bar.update(len(results))
 
         if unknown:
-            _warn_unknown_spacing([X.index[pos] for pos in sorted(unknown)], config)
+            warn_unknown_spacing(
+                [X.index[pos] for pos in sorted(unknown)],
+                config["target"],
+                f"their pixels are taken as {config['spacing']} mm (pixel units; set pixel_spacing=)",
+            )
         out = pd.DataFrame(values, index=X.index, columns=names)
         if passthrough:
             out = pd.concat([out, X[passthrough].set_axis(out.index, axis=0)], axis=1)
@@ -822,8 +773,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         for item in self._rows(X):
             pos, _, _, image, mask, spacing = item
             if isinstance(image, np.ndarray) and isinstance(mask, np.ndarray):
-                origin, grid, assumed = _grid(config, spacing)
-                key = _case_key(image, mask, config["fingerprint"], _key_spacing(config, origin, grid))
+                origin, grid, assumed, key_spacing = _roi_grid(config, spacing)
+                key = _case_key(image, mask, config["fingerprint"], key_spacing)
                 hit = _load_cached(cache, key, len(config["names"]))
                 if hit is not None:
                     values[pos] = hit

@@ -36,11 +36,20 @@ Rules (what IBSI and PyRadiomics' ``resampledPixelSpacing`` do, and where we dep
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Real
 
 import numpy as np
 
-__all__ = ["DEFAULT_SPACING_MM", "as_spacing", "resample_roi", "same_spacing"]
+__all__ = [
+    "DEFAULT_SPACING_MM",
+    "as_spacing",
+    "dicom_spacing",
+    "grid_for",
+    "resample_roi",
+    "same_spacing",
+    "warn_unknown_spacing",
+]
 
 #: Default target pixel size of :class:`~sklearn_llmrad.CLAHEPreprocessor` and
 #: :class:`~sklearn_llmrad.RadiomicsExtractor`, in mm. 0.1 mm keeps the
@@ -128,6 +137,138 @@ def same_spacing(a, b, *, rtol=1e-6):
     (True, False)
     """
     return all(math.isclose(x, y, rel_tol=rtol) for x, y in zip(a, b))
+
+
+def _pair(ds, keyword):
+    """A positive (row, col) pair from a header attribute, or None (absent or malformed)."""
+    try:
+        value = ds.get(keyword)
+        if value is None or isinstance(value, (str, bytes)) or len(value) != 2:
+            return None
+        pair = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return pair if all(np.isfinite(v) and v > 0 for v in pair) else None
+
+
+def dicom_spacing(ds):
+    """The pixel size ``(row_mm, col_mm)`` in the patient a DICOM header states.
+
+    *Pixel Spacing*, else *Imager Pixel Spacing* divided by the *Estimated
+    Radiographic Magnification Factor* when present, else *Nominal Scanned
+    Pixel Spacing* (PS3.3 sec. 10.7.1.1; see :mod:`sklearn_llmrad.imageio`).
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+
+    Returns
+    -------
+    spacing : tuple of float or None
+    source : str or None
+        The attribute(s) it came from.
+
+    Examples
+    --------
+    >>> from pydicom import Dataset
+    >>> ds = Dataset()
+    >>> ds.ImagerPixelSpacing = [0.1, 0.1]
+    >>> ds.EstimatedRadiographicMagnificationFactor = 1.25
+    >>> dicom_spacing(ds)
+    ((0.08, 0.08), 'ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor')
+    >>> ds.PixelSpacing = [0.085, 0.085]
+    >>> dicom_spacing(ds)
+    ((0.085, 0.085), 'PixelSpacing')
+    """
+    spacing = _pair(ds, "PixelSpacing")
+    if spacing is not None:
+        return spacing, "PixelSpacing"
+    spacing = _pair(ds, "ImagerPixelSpacing")
+    if spacing is not None:
+        try:
+            factor = float(ds.get("EstimatedRadiographicMagnificationFactor") or 0)
+        except (TypeError, ValueError):
+            factor = 0.0
+        if np.isfinite(factor) and factor > 0:
+            return tuple(s / factor for s in spacing), "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+        return spacing, "ImagerPixelSpacing"
+    spacing = _pair(ds, "NominalScannedPixelSpacing")
+    return (spacing, "NominalScannedPixelSpacing") if spacing is not None else (None, None)
+
+
+def grid_for(spacing, target, assumed, assumed_is_given=False):
+    """How one lesion is put on the ``target`` grid: ``(resample_from, spacing, assumed)``.
+
+    Parameters
+    ----------
+    spacing : (float, float) or None
+        The lesion's spacing (None: unknown).
+    target : (float, float) or None
+        The grid to resample to (None: keep the pixels).
+    assumed : (float, float)
+        The spacing given to lesions whose spacing is unknown, and to every
+        lesion without a target (the old, pixel-unit behaviour).
+    assumed_is_given : bool, default=False
+        Whether the user stated ``assumed`` (then an unknown spacing is not
+        reported and is resampled from ``assumed``).
+
+    Returns
+    -------
+    resample_from : (float, float) or None
+        The spacing to resample from; None: no resampling.
+    spacing : (float, float)
+        The lesion's spacing after this step.
+    assumed : bool
+        Whether an unknown spacing was replaced by ``assumed`` unasked (to warn about).
+
+    Examples
+    --------
+    >>> grid_for((0.05, 0.05), (0.1, 0.1), (1.0, 1.0))
+    ((0.05, 0.05), (0.1, 0.1), False)
+    >>> grid_for(None, (0.1, 0.1), (1.0, 1.0))
+    (None, (1.0, 1.0), True)
+    >>> grid_for((0.05, 0.05), None, (1.0, 1.0))
+    (None, (1.0, 1.0), False)
+    """
+    if target is None:
+        return None, assumed, False
+    if spacing is None:
+        if not assumed_is_given:
+            return None, assumed, True
+        spacing = assumed
+    return (None if same_spacing(spacing, target) else spacing), target, False
+
+
+def warn_unknown_spacing(cases, target, consequence, *, stacklevel=3):
+    """Warn that ``cases`` have no known spacing and are not resampled to ``target``.
+
+    Parameters
+    ----------
+    cases : list
+        The case ids (the first ten are named).
+    target : (float, float)
+        The grid they were not put on.
+    consequence : str
+        What they get instead.
+    stacklevel : int, default=3
+        As for :func:`warnings.warn`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_unknown_spacing(["c1"], (0.1, 0.1), "kept in pixels")
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    pixel spacing unknown for 'c1' (no 'spacing' value, ...): not resampled to (0.1, 0.1) mm; kept in pixels
+    """
+    shown = ", ".join(repr(c) for c in cases[:10]) + (f", ... ({len(cases)} lesions)" if len(cases) > 10 else "")
+    warnings.warn(
+        f"pixel spacing unknown for {shown} (no 'spacing' value, none in the image file): "
+        f"not resampled to {target} mm; {consequence}",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _to_sitk(array, spacing):

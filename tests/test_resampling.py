@@ -78,7 +78,7 @@ def test_extractor_features_in_mm_whatever_the_pixel_size():
 def test_extractor_unknown_spacing_is_warned_and_kept_in_pixels():
     image, mask = _disc(48, 0.1)
     X = pd.DataFrame({"image": [image, image], "mask": [mask, mask], "spacing": [None, (0.1, 0.1)]}, index=["a", "b"])
-    with pytest.warns(UserWarning, match=r"pixel spacing unknown for 'a': not resampled to \(0.1, 0.1\) mm"):
+    with pytest.warns(UserWarning, match=r"pixel spacing unknown for .a. .*: not resampled to \(0.1, 0.1\) mm"):
         out = RadiomicsExtractor(**SMALL, log_sigma=(1.0,)).fit_transform(X)
     # 'a' keeps pixel units (1 mm per pixel assumed), 'b' is in mm
     surface = out["original_shape2D_PixelSurface"]
