@@ -184,12 +184,13 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
     >>> rng = np.random.default_rng(0)
     >>> image = rng.integers(0, 4096, size=(128, 128)).astype(np.uint16)
     >>> X = pd.DataFrame(
-    ...     {"image": [image], "mask": [CircleROI(row=64, col=64, radius=20)], "age": [61.0]},
+    ...     {"image": [image], "mask": [CircleROI(row=64, col=64, radius=20)], "spacing": [(0.05, 0.05)],
+    ...      "age": [61.0]},
     ...     index=["case_1"],
     ... )
-    >>> out = CLAHEPreprocessor(normalize="roi").fit_transform(X)
-    >>> list(out.columns)
-    ['image', 'mask', 'source', 'age']
+    >>> out = CLAHEPreprocessor(normalize="roi").fit_transform(X)  # resampled to 0.1 mm
+    >>> list(out.columns), out.loc["case_1", "spacing"]
+    (['image', 'mask', 'source', 'spacing', 'age'], (0.1, 0.1))
     >>> crop = out.loc["case_1", "image"]
     >>> crop.dtype.name, crop.shape == out.loc["case_1", "mask"].shape
     ('float32', True)

@@ -453,8 +453,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> mask = np.zeros((32, 32), np.uint8); mask[8:24, 10:26] = 1
-    >>> X = pd.DataFrame({"image": [rng.normal(size=(32, 32))], "mask": [mask], "age": [61.0]},
-    ...                  index=["case_1"])
+    >>> X = pd.DataFrame({"image": [rng.normal(size=(32, 32))], "mask": [mask], "spacing": [(0.1, 0.1)],
+    ...                   "age": [61.0]}, index=["case_1"])
     >>> ext = RadiomicsExtractor(image_types=["Original"], feature_classes=["firstorder"],
     ...                          progress=False)
     >>> Xt = ext.fit_transform(X)

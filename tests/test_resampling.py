@@ -145,8 +145,14 @@ def test_model_file_without_resample_to_means_none(tmp_path, estimator):
     assert estimator.resample_to == DEFAULT_SPACING_MM
     old = estimator.__class__(**estimator.get_params())
     del old.__dict__["resample_to"]  # what such a file's state holds
+    old.__dict__.pop("min_tile_mm", None)
     loaded = load(save(old, tmp_path / "old.llmrad"))
     assert loaded.resample_to is None and loaded.get_params()["resample_to"] is None
+    if isinstance(loaded, CLAHEPreprocessor):
+        assert loaded.min_tile_mm == 0.0
+    tuple_target = load(save(estimator.set_params(resample_to=(0.1, 0.05)), tmp_path / "tuple.llmrad"))
+    assert tuple(tuple_target.resample_to) == (0.1, 0.05)
+    estimator.set_params(resample_to=DEFAULT_SPACING_MM)
     again = load(save(estimator, tmp_path / "new.llmrad"))
     assert again.resample_to == DEFAULT_SPACING_MM
 
