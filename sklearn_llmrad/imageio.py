@@ -20,6 +20,30 @@ Formats
 * Lossless JPEG ``.LJPEG`` (the original DDSM files) through ``imagecodecs``
   (optional extra ``ddsm``).
 
+Pixel spacing
+-------------
+:func:`read_image_info` returns the pixel size ``(row_mm, col_mm)`` a file
+states, or None:
+
+* DICOM, following PS3.3 sec. 10.7.1.1 (Basic Pixel Spacing Calibration
+  Macro): *Pixel Spacing* (0028,0030) is the distance in the patient and is
+  used when present. Otherwise *Imager Pixel Spacing* (0018,1164), the
+  distance at the detector's front plane, which a projection image (DX, MG)
+  always has: the breast lies between source and detector, so the detector
+  sees it magnified by *Estimated Radiographic Magnification Factor*
+  (0018,1114, source-image distance over source-object distance); when that
+  attribute is present the imager spacing is divided by it (the rule the IHE
+  Mammography Image profile asks displays to follow for measurements), else
+  the imager spacing is used as is (contact mammography: factor ~1.0-1.1).
+  Digitised films (secondary capture) may state *Nominal Scanned Pixel
+  Spacing* (0018,2010), the last resort. ``ImageInfo.spacing_source`` says
+  which rule gave the value.
+* NIfTI, NRRD, MetaImage, Analyze: the header's spacing (SimpleITK orders it
+  x, y = column, row; it is returned as row, column).
+* PNG, TIFF, JPEG, BMP, PGM, LJPEG: None. Their resolution fields, when
+  present, are a print resolution (dots per inch), not a detector's pixel
+  size; the dataset loaders state the spacing of such files.
+
 Privacy: DICOM headers hold patient data. Nothing from a DICOM header other
 than pixel-module attributes is ever put in a message; pydicom's own messages
 are scrubbed of the header's identifying values before they are shown.
@@ -34,13 +58,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .dicom_masks import dicom_mask_kind, read_dicom_mask
 from .exceptions import ImageReadError, MaskError
+from .resampling import dicom_spacing
 from .roi import rasterize_roi
 
 __all__ = ["read_image", "read_image_info", "read_mask", "ImageInfo", "ljpeg_frame_header"]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 _PGM_SUFFIXES = (".pgm", ".pnm")
+# formats whose header states a physical pixel size (not a print resolution)
+_SPACING_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".hdr", ".img", ".gipl", ".vtk")
 _SITK_SUFFIXES = frozenset(
     ".png .tif .tiff .jpg .jpeg .bmp .nii .gz .nrrd .nhdr .mha .mhd .hdr .img .vtk .gipl".split()
 )
@@ -95,7 +123,12 @@ class ImageInfo:
     inverted : bool
         Whether the pixels were inverted (MONOCHROME1).
     spacing : tuple of float or None
-        Pixel spacing (row, column) in mm when the file states it.
+        Pixel spacing (row, column) in mm when the file states it (see the
+        module notes for the rules).
+    spacing_source : str or None
+        Which header field gave ``spacing``: ``"PixelSpacing"``,
+        ``"ImagerPixelSpacing"``, ``"ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"``,
+        ``"NominalScannedPixelSpacing"`` or ``"header"`` (NIfTI, NRRD...).
     """
 
     format: str
@@ -103,6 +136,7 @@ class ImageInfo:
     photometric: str | None = None
     inverted: bool = False
     spacing: tuple | None = field(default=None)
+    spacing_source: str | None = None
 
 
 # --------------------------------------------------------------------------- #
@@ -195,7 +229,9 @@ def read_mask(source, shape, *, case=None, image_file=None):
     source : str, os.PathLike, ndarray or geometric ROI
         A mask file (any format :func:`read_image` reads; DICOM masks are read
         without rescale or MONOCHROME1 inversion so the stored labels are
-        kept), a 2-D integer/bool array, or a
+        kept; a DICOM Segmentation or RT Structure Set is matched to the image
+        in ``image_file`` by :mod:`sklearn_llmrad.dicom_masks`), a 2-D
+        integer/bool array, or a
         :class:`~sklearn_llmrad.roi.CircleROI` /
         :class:`~sklearn_llmrad.roi.BoxROI` /
         :class:`~sklearn_llmrad.roi.PolygonROI`, which is rasterised on
@@ -237,6 +273,9 @@ def read_mask(source, shape, *, case=None, image_file=None):
         mask = source
     else:
         file = _as_path(source, case=case, error=MaskError, what="mask")
+        if _sniff_safe(file) == "dicom" and dicom_mask_kind(file) is not None:
+            image_path = os.fspath(image_file) if isinstance(image_file, (str, os.PathLike)) else None
+            return read_dicom_mask(file, image_path, shape, case=case)
         mask, _ = _read_file(file, case=case, error=MaskError, raw=True)
     mask = _squeeze(mask, case=case, file=file, error=MaskError, what="mask")
     if mask.shape != shape:
@@ -281,6 +320,13 @@ def _sniff(path):
     if lower.endswith(_PGM_SUFFIXES):
         return "pgm"
     return "sitk"
+
+
+def _sniff_safe(path):
+    try:
+        return _sniff(path)
+    except OSError:
+        return None  # reported by the reader
 
 
 def _read_file(path, *, case, error, raw):
@@ -399,12 +445,10 @@ def _dicom_info(ds):
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     bits_stored = ds.get("BitsStored")
     bits_stored = None if bits_stored is None else int(bits_stored)
-    try:
-        spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
-        spacing = None if not spacing else tuple(float(s) for s in spacing)
-    except (TypeError, ValueError):  # spacing is informative only
-        spacing = None
-    return ImageInfo(format="dicom", bits_stored=bits_stored, photometric=photometric, spacing=spacing)
+    spacing, source = dicom_spacing(ds)
+    return ImageInfo(
+        format="dicom", bits_stored=bits_stored, photometric=photometric, spacing=spacing, spacing_source=source
+    )
 
 
 def _dicom_values(arr, ds, info):
@@ -681,8 +725,11 @@ def _read_sitk(path, *, case, error):
                 case=case,
                 file=path,
             )
-    spacing = tuple(float(s) for s in reversed(img.GetSpacing()))
-    return arr, ImageInfo(format="sitk", spacing=spacing[-2:] if len(spacing) >= 2 else None)
+    spacing = None
+    if path.lower().endswith(_SPACING_SUFFIXES):
+        # SimpleITK orders (x=column, y=row[, z]); ours is (row, column)
+        spacing = tuple(float(s) for s in reversed(img.GetSpacing()))[-2:]
+    return arr, ImageInfo(format="sitk", spacing=spacing, spacing_source=None if spacing is None else "header")
 
 
 # --------------------------------------------------------------------------- #

@@ -17,11 +17,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._columns import IMAGE, MASK, SOURCE
+from ._columns import IMAGE, MASK, SOURCE, SPACING
 from ._output import FixedOutputMixin
 from .exceptions import LesionError, MaskError
-from .imageio import read_image, read_mask
+from .imageio import read_image_info, read_mask
 from .lesions import check_roi_size, select_roi
+from .resampling import DEFAULT_SPACING_MM, as_spacing, resample_roi, same_spacing, warn_unknown_spacing
 
 __all__ = ["CLAHEPreprocessor"]
 
@@ -43,12 +44,34 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
     margin : float or int, default=0.1
         Context kept around the lesion's bounding box. A float is a fraction
         of the box's height/width on each side (``0.1`` adds 10 %); an int is
-        a number of pixels. The crop is clipped to the image.
+        a number of pixels (of the ``resample_to`` grid when the lesion is
+        resampled, so a length in mm). The crop is clipped to the image.
     min_size : int, default=32
-        Smallest crop side in pixels. Boxes of small lesions (e.g.
-        calcifications) are enlarged to this size around their centre (within
-        the image), so that CLAHE's contextual regions and later filters
-        (wavelet, LoG) see some surrounding tissue.
+        Smallest crop side in pixels (of the ``resample_to`` grid when the
+        lesion is resampled: 32 at 0.1 mm is 3.2 mm). Boxes of small lesions
+        (e.g. calcifications) are enlarged to this size around their centre
+        (within the image), so that CLAHE's contextual regions and later
+        filters (wavelet, LoG) see some surrounding tissue.
+    resample_to : float, (float, float) or None, default=0.1
+        Pixel size in mm, ``(row, col)``, each crop is resampled to before
+        CLAHE (:func:`~sklearn_llmrad.resampling.resample_roi`: B-spline
+        image, linearly interpolated mask thresholded at 0.5, IBSI). A
+        lesion's spacing is its ``spacing`` column, else the one its image
+        file states (DICOM, NIfTI, NRRD...); a lesion of unknown spacing is
+        not resampled and is named in a warning. The output's ``spacing``
+        column holds the crop's spacing (None where unknown). ``None`` keeps
+        the pixels (the behaviour, and the meaning in model files, from
+        before this parameter existed) and passes ``spacing`` through. The
+        default is :data:`~sklearn_llmrad.resampling.DEFAULT_SPACING_MM`.
+    min_tile_mm : float, default=0.0
+        Smallest side in mm of CLAHE's contextual regions of a lesion whose
+        spacing is known and ``resample_to`` is set (0: only ``tile_grid``
+        decides). With ``tile_grid`` regions of a small lesion's crop are a
+        few pixels, where CLAHE acts as a local rank filter of the noise: on
+        ``benchmarks/bench_spacing_invariance.py`` a floor of 4 mm raised the
+        agreement of features between 50 um and 200 um renderings (median
+        Spearman 0.78 -> 0.87 on Original, LoG and Wavelet features), at the
+        price of less local contrast enhancement.
     clip_limit : float in [0, 1] or None, default=0.01
         CLAHE clip limit as in :func:`skimage.exposure.equalize_adapthist`
         (higher is more contrast). ``None`` skips CLAHE (for ablations): the
@@ -56,7 +79,8 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
     tile_grid : int or (int, int), default=(8, 8)
         Number of contextual regions (tiles) along rows and columns of the
         crop, as OpenCV's ``tileGridSize``; each region is
-        ``ceil(crop_rows / tiles_r) x ceil(crop_cols / tiles_c)`` pixels.
+        ``ceil(crop_rows / tiles_r) x ceil(crop_cols / tiles_c)`` pixels, a
+        fixed share of the crop, so its size in mm follows the crop's.
     n_bins : int, default=256
         Histogram bins used by CLAHE.
     normalize : {"roi", "breast", "image"} or None, default="roi"
@@ -160,12 +184,13 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
     >>> rng = np.random.default_rng(0)
     >>> image = rng.integers(0, 4096, size=(128, 128)).astype(np.uint16)
     >>> X = pd.DataFrame(
-    ...     {"image": [image], "mask": [CircleROI(row=64, col=64, radius=20)], "age": [61.0]},
+    ...     {"image": [image], "mask": [CircleROI(row=64, col=64, radius=20)], "spacing": [(0.05, 0.05)],
+    ...      "age": [61.0]},
     ...     index=["case_1"],
     ... )
-    >>> out = CLAHEPreprocessor(normalize="roi").fit_transform(X)
-    >>> list(out.columns)
-    ['image', 'mask', 'source', 'age']
+    >>> out = CLAHEPreprocessor(normalize="roi").fit_transform(X)  # resampled to 0.1 mm
+    >>> list(out.columns), out.loc["case_1", "spacing"]
+    (['image', 'mask', 'source', 'spacing', 'age'], (0.1, 0.1))
     >>> crop = out.loc["case_1", "image"]
     >>> crop.dtype.name, crop.shape == out.loc["case_1", "mask"].shape
     ('float32', True)
@@ -178,6 +203,8 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
     _parameter_constraints: dict = {
         "margin": [Interval(Integral, 0, None, closed="left"), Interval(Real, 0, None, closed="left")],
         "min_size": [Interval(Integral, 1, None, closed="left")],
+        "resample_to": [Interval(Real, 0, None, closed="neither"), list, tuple, None],
+        "min_tile_mm": [Interval(Real, 0, None, closed="left")],
         "clip_limit": [Interval(Real, 0, 1, closed="both"), None],
         "tile_grid": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
@@ -193,6 +220,8 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         *,
         margin=0.1,
         min_size=32,
+        resample_to=DEFAULT_SPACING_MM,
+        min_tile_mm=0.0,
         clip_limit=0.01,
         tile_grid=(8, 8),
         n_bins=256,
@@ -204,6 +233,8 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
     ):
         self.margin = margin
         self.min_size = min_size
+        self.resample_to = resample_to
+        self.min_tile_mm = min_tile_mm
         self.clip_limit = clip_limit
         self.tile_grid = tile_grid
         self.n_bins = n_bins
@@ -212,6 +243,11 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         self.min_roi_pixels = min_roi_pixels
         self.n_jobs = n_jobs
         self.on_error = on_error
+
+    #: What a model file saved before ``resample_to`` existed means: no
+    #: resampling (its state is restored without ``__init__``, so this is read).
+    resample_to = None
+    min_tile_mm = 0.0
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -252,7 +288,9 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
             of the same shape; ``source``: the image path as str (or the
             input's ``source``, or ``"<array>"``); every other column of
             ``X`` unchanged, in its original order (``source`` right after
-            ``mask``).
+            ``mask``); ``spacing``, the crop's pixel size ``(row_mm, col_mm)``
+            (None where unknown), right after ``source`` when ``resample_to``
+            is set or ``X`` has a ``spacing`` column.
 
         Raises
         ------
@@ -272,6 +310,14 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         masks = X[MASK].to_numpy(dtype=object)
         old_source = X[SOURCE].to_numpy(dtype=object) if SOURCE in X.columns else None
         cases = list(X.index)
+        target = as_spacing(self.resample_to, what="resample_to")
+        spacings = [None] * len(X)
+        if SPACING in X.columns:
+            for pos, value in enumerate(X[SPACING]):
+                try:
+                    spacings[pos] = as_spacing(value)
+                except ValueError as exc:
+                    raise ValueError(f"case {cases[pos]!r}: {exc}") from None
 
         # One task per distinct image file, so that an image holding several
         # lesions (mini-MIAS mdb005, CBIS-DDSM) is read once.
@@ -279,23 +325,29 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         for pos, image in enumerate(images):
             key = os.fspath(image) if isinstance(image, (str, os.PathLike)) else ("row", pos)
             groups.setdefault(key, []).append(pos)
-        tasks = [(images[rows[0]], [(pos, masks[pos], cases[pos]) for pos in rows]) for rows in groups.values()]
+        tasks = [
+            (images[rows[0]], [(pos, masks[pos], cases[pos], spacings[pos]) for pos in rows])
+            for rows in groups.values()
+        ]
         if self.n_jobs in (None, 1) or len(tasks) == 1:
-            results = [self._process_image(image, lesions, tiles) for image, lesions in tasks]
+            results = [self._process_image(image, lesions, tiles, target) for image, lesions in tasks]
         else:
             from joblib import Parallel, delayed
 
             results = Parallel(n_jobs=self.n_jobs)(
-                delayed(self._process_image)(image, lesions, tiles) for image, lesions in tasks
+                delayed(self._process_image)(image, lesions, tiles, target) for image, lesions in tasks
             )
 
         n = len(X)
         crops = np.empty(n, dtype=object)
         crop_masks = np.empty(n, dtype=object)
         sources = np.empty(n, dtype=object)
-        failures = []
+        failures, unknown = [], []
         for result in results:
-            for pos, crop, crop_mask, source in result:
+            for pos, crop, crop_mask, source, spacing in result:
+                if spacing is None and target is not None and not isinstance(crop, LesionError):
+                    unknown.append(pos)
+                spacings[pos] = spacing
                 if isinstance(crop, LesionError):
                     failures.append((pos, crop))
                     crop, crop_mask = np.nan, np.nan
@@ -305,10 +357,20 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
                     source = old_source[pos]  # keep the path through a second preprocessing
                 sources[pos] = source
 
-        out = X.loc[:, [c for c in X.columns if c != SOURCE]].copy()
+        if unknown:
+            warn_unknown_spacing(
+                [cases[p] for p in sorted(unknown)],
+                target,
+                "their crops keep their pixels (min_size, margin in pixels)",
+            )
+        out = X.loc[:, [c for c in X.columns if c not in (SOURCE, SPACING)]].copy()
         out[IMAGE] = crops
         out[MASK] = crop_masks
         out.insert(out.columns.get_loc(MASK) + 1, SOURCE, sources)
+        if target is not None or SPACING in X.columns:
+            column = np.empty(n, dtype=object)
+            column[:] = spacings
+            out.insert(out.columns.get_loc(SOURCE) + 1, SPACING, column)
         failures.sort(key=lambda f: f[0])
         if failures:
             if self.on_error == "raise":
@@ -344,8 +406,11 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         missing = [c for c in (IMAGE, MASK) if c not in names]
         if missing:
             raise ValueError(f"input features lack {missing}; they are {names}")
-        names = [c for c in names if c != SOURCE]
+        spacing = SPACING in names or self.resample_to is not None
+        names = [c for c in names if c not in (SOURCE, SPACING)]
         names.insert(names.index(MASK) + 1, SOURCE)
+        if spacing:
+            names.insert(names.index(SOURCE) + 1, SPACING)
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
@@ -369,34 +434,51 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
             raise ValueError(f"tile_grid must be a positive int or a pair of positive ints, got {self.tile_grid!r}")
         return int(grid[0]), int(grid[1])
 
-    def _process_image(self, image_source, lesions, tiles):
-        """Read one image and preprocess every lesion on it."""
+    def _process_image(self, image_source, lesions, tiles, target):
+        """Read one image and preprocess every lesion on it.
+
+        Returns ``(pos, crop, crop_mask, source, crop_spacing)`` per lesion
+        (``crop`` is the LesionError of a failed lesion).
+        """
         is_path = isinstance(image_source, (str, os.PathLike))
         file = os.fspath(image_source) if is_path else None
         source = file if is_path else _ARRAY_SOURCE
         try:
-            image = read_image(image_source, case=lesions[0][2])
+            image, info = read_image_info(image_source, case=lesions[0][2])
         except LesionError as exc:
             if self.on_error == "raise":
                 raise
             # every lesion on an unreadable image fails, each under its own case
-            return [(pos, type(exc)(exc.reason, case=case, file=exc.file), None, source) for pos, _, case in lesions]
+            return [
+                (pos, type(exc)(exc.reason, case=case, file=exc.file), None, source, spacing)
+                for pos, _, case, spacing in lesions
+            ]
         lo, hi = float(image.min()), float(image.max())
         breast_threshold = _otsu(image) if self.normalize == "breast" else None
         out = []
-        for pos, mask_source, case in lesions:
+        for pos, mask_source, case, spacing in lesions:
+            spacing = spacing or info.spacing
             try:
-                crop, crop_mask = self._process_lesion(
-                    image, mask_source, case=case, file=file, lo=lo, hi=hi, tiles=tiles, breast=breast_threshold
+                crop, crop_mask, spacing = self._process_lesion(
+                    image,
+                    mask_source,
+                    case=case,
+                    file=file,
+                    lo=lo,
+                    hi=hi,
+                    tiles=tiles,
+                    breast=breast_threshold,
+                    spacing=spacing,
+                    target=target,
                 )
             except LesionError as exc:
                 if self.on_error == "raise":
                     raise
                 crop, crop_mask = exc, None  # reported by transform, the other lesions go on
-            out.append((pos, crop, crop_mask, source))
+            out.append((pos, crop, crop_mask, source, spacing))
         return out
 
-    def _process_lesion(self, image, mask_source, *, case, file, lo, hi, tiles, breast):
+    def _process_lesion(self, image, mask_source, *, case, file, lo, hi, tiles, breast, spacing, target):
         if mask_source is None or _is_missing(mask_source):
             raise MaskError("no mask given (missing value)", case=case, file=file)
         mask_file = os.fspath(mask_source) if isinstance(mask_source, (str, os.PathLike)) else None
@@ -404,10 +486,27 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         lesion = select_roi(raw, label=self.label, case=case, file=mask_file or file)
         rows, cols = check_roi_size(lesion, min_pixels=self.min_roi_pixels, case=case, file=mask_file or file)
         height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-        r0, r1 = _window(rows[0], rows[-1], self._pad(height), self.min_size, image.shape[0])
-        c0, c1 = _window(cols[0], cols[-1], self._pad(width), self.min_size, image.shape[1])
+        resample = target is not None and spacing is not None and not same_spacing(spacing, target)
+        # margins and min_size count pixels of the grid the crop ends on
+        scale = (target[0] / spacing[0], target[1] / spacing[1]) if resample else (1.0, 1.0)
+        r0, r1 = _window(
+            rows[0], rows[-1], self._pad(height, scale[0]), math.ceil(self.min_size * scale[0]), image.shape[0]
+        )
+        c0, c1 = _window(
+            cols[0], cols[-1], self._pad(width, scale[1]), math.ceil(self.min_size * scale[1]), image.shape[1]
+        )
         crop_raw = image[r0:r1, c0:c1]
         crop_mask = np.ascontiguousarray(lesion[r0:r1, c0:c1], dtype=np.uint8)
+        if resample:
+            crop_raw, crop_mask = resample_roi(crop_raw, crop_mask, spacing, target, start=(r0, c0))
+            spacing = target
+            if np.count_nonzero(crop_mask) < self.min_roi_pixels:
+                raise MaskError(
+                    f"the lesion keeps {np.count_nonzero(crop_mask)} pixel(s) when resampled to {target} mm, "
+                    f"fewer than min_roi_pixels={self.min_roi_pixels}",
+                    case=case,
+                    file=mask_file or file,
+                )
 
         if hi > lo:
             scaled = (crop_raw.astype(np.float64) - lo) / (hi - lo)
@@ -417,10 +516,12 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         if self.clip_limit is not None:
             from skimage.exposure import equalize_adapthist
 
-            kernel = (
-                max(1, math.ceil(scaled.shape[0] / tiles[0])),
-                max(1, math.ceil(scaled.shape[1] / tiles[1])),
-            )
+            kernel = [max(1, math.ceil(n / t)) for n, t in zip(scaled.shape, tiles)]
+            if target is not None and spacing is not None and self.min_tile_mm:
+                # contextual regions of a few pixels make CLAHE a local rank filter of the noise
+                kernel = [
+                    min(max(k, math.ceil(self.min_tile_mm / s)), n) for k, s, n in zip(kernel, spacing, scaled.shape)
+                ]
             scaled = equalize_adapthist(
                 scaled, kernel_size=kernel, clip_limit=float(self.clip_limit), nbins=int(self.n_bins)
             )
@@ -450,11 +551,11 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
                 )
                 std = 1.0
             scaled = (scaled - mean) / std
-        return np.ascontiguousarray(scaled, dtype=np.float32), crop_mask
+        return np.ascontiguousarray(scaled, dtype=np.float32), crop_mask, spacing
 
-    def _pad(self, extent):
+    def _pad(self, extent, scale=1.0):
         if isinstance(self.margin, Integral):
-            return int(self.margin)
+            return int(math.ceil(self.margin * scale))
         return int(math.ceil(float(self.margin) * extent))
 
 

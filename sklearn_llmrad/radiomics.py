@@ -55,10 +55,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._cache import CacheCorruptionWarning, DiskCache
-from ._columns import IMAGE, MASK, SOURCE
+from ._columns import IMAGE, MASK, SOURCE, SPACING
 from ._files import hash_key
 from .exceptions import ExtractionError, ImageReadError, LesionError, MaskError
 from .lesions import check_lesion
+from .resampling import DEFAULT_SPACING_MM, as_spacing, grid_for, resample_roi, warn_unknown_spacing
 
 __all__ = ["RadiomicsExtractor", "IMAGE_TYPES", "FEATURE_CLASSES"]
 
@@ -100,17 +101,6 @@ def _library_versions():
         "skimage": str(skimage.__version__),
         "format": _CACHE_FORMAT,
     }
-
-
-def _as_spacing(pixel_spacing):
-    if pixel_spacing is None:
-        return (1.0, 1.0)
-    if isinstance(pixel_spacing, Real):
-        return (float(pixel_spacing), float(pixel_spacing))
-    row, col = (float(s) for s in pixel_spacing)
-    if not (row > 0 and col > 0):
-        raise ValueError(f"pixel_spacing must be positive, got {pixel_spacing!r}")
-    return (row, col)
 
 
 def _pyradiomics_params(est):
@@ -205,12 +195,17 @@ def _is_pathlike(obj):
     return isinstance(obj, str | os.PathLike)
 
 
-def _resolve(case, image, mask, source):
-    """Turn paths / ROIs into arrays; raise LesionError subclasses naming the case."""
-    if _is_pathlike(image):
-        from .imageio import read_image
+def _resolve(case, image, mask, source, spacing=None):
+    """Turn paths / ROIs into arrays; raise LesionError subclasses naming the case.
 
-        image = read_image(image, case=case)
+    Returns the image, the mask and the spacing: ``spacing`` when given, else
+    the one the image file states (None for an array or a file without one).
+    """
+    if _is_pathlike(image):
+        from .imageio import read_image_info
+
+        image, info = read_image_info(image, case=case)
+        spacing = spacing or info.spacing
     if isinstance(image, np.ndarray) and image.ndim == 3 and 1 in image.shape:
         image = np.squeeze(image)
     if not isinstance(image, np.ndarray):
@@ -220,7 +215,7 @@ def _resolve(case, image, mask, source):
     if _is_pathlike(mask):
         from .imageio import read_mask
 
-        mask = read_mask(mask, image.shape, case=case)
+        mask = read_mask(mask, image.shape, case=case, image_file=source)
     elif hasattr(mask, "rasterize"):
         from .roi import rasterize_roi
 
@@ -231,7 +226,7 @@ def _resolve(case, image, mask, source):
         raise MaskError(
             f"mask must be a 2-D array, a path or an ROI, got {type(mask).__name__}", case=case, file=source
         )
-    return image, mask
+    return image, mask, spacing
 
 
 def _check(case, image, mask, label, source):
@@ -240,8 +235,17 @@ def _check(case, image, mask, label, source):
     return roi.astype(np.uint8)
 
 
-def _case_key(image, mask, fingerprint):
-    return hash_key("radiomics-case", image, mask, fingerprint)
+def _case_key(image, mask, fingerprint, spacing=None):
+    """The cache key of one ROI; with a resampling target, its spacing is part of it."""
+    if spacing is None:
+        return hash_key("radiomics-case", image, mask, fingerprint)
+    return hash_key("radiomics-case", image, mask, fingerprint, list(spacing))
+
+
+def _roi_grid(config, spacing):
+    """``grid_for``'s ``(resample_from, spacing, assumed)`` of one ROI, and the spacings its cache key holds."""
+    origin, grid, assumed = grid_for(spacing, config["target"], config["spacing"], config["pixel_spacing_given"])
+    return origin, grid, assumed, None if config["target"] is None else [*(origin or grid), *grid]
 
 
 def _load_cached(cache, key, n_features):
@@ -258,34 +262,42 @@ def _load_cached(cache, key, n_features):
     return np.frombuffer(payload, dtype="<f8").copy()
 
 
-def _extract_one(extractor, config, cache, item):
-    pos, case, source, image, mask = item
+def _sitk_pair(image, mask, spacing):
+    """Image and mask as SimpleITK images of ``spacing`` (row, col)."""
     import SimpleITK as sitk
 
+    out = sitk.GetImageFromArray(np.asarray(image, dtype=np.float64)), sitk.GetImageFromArray(mask)
+    for item in out:
+        item.SetSpacing((spacing[1], spacing[0]))  # SimpleITK orders (x=column, y=row)
+    return out
+
+
+def _extract_one(extractor, config, cache, item):
+    pos, case, source, image, mask, spacing = item
+    assumed = False
     try:
-        image, mask = _resolve(case, image, mask, source)
+        image, mask, spacing = _resolve(case, image, mask, source, spacing)
+        origin, grid, assumed, key_spacing = _roi_grid(config, spacing)
         key = None
         if cache is not None:
-            key = _case_key(image, mask, config["fingerprint"])
+            key = _case_key(image, mask, config["fingerprint"], key_spacing)
             hit = _load_cached(cache, key, len(config["names"]))
             if hit is not None:
-                return pos, hit, None
+                return pos, hit, None, assumed
         roi = _check(case, image, mask, config["label"], source)
-        row_sp, col_sp = config["spacing"]
-        sitk_image = sitk.GetImageFromArray(np.asarray(image, dtype=np.float64))
-        sitk_mask = sitk.GetImageFromArray(roi)
-        sitk_image.SetSpacing((col_sp, row_sp))  # SimpleITK orders (x=column, y=row)
-        sitk_mask.SetSpacing((col_sp, row_sp))
+        if origin is not None:  # and check what is left of the lesion on the new grid
+            image, roi = resample_roi(image, roi, origin, grid)
+            roi = _check(case, image, roi, 1, source)
         try:
-            result = extractor.execute(sitk_image, sitk_mask, label=1)
+            result = extractor.execute(*_sitk_pair(image, roi, grid), label=1)
         except Exception as exc:  # PyRadiomics raises bare ValueError/RuntimeError etc.
             raise ExtractionError(f"PyRadiomics failed: {type(exc).__name__}: {exc}", case=case, file=source) from exc
         values = np.array([float(result.get(name, np.nan)) for name in config["names"]], dtype=np.float64)
         if cache is not None:
             cache.set(key, values.astype("<f8").tobytes())
-        return pos, values, None
+        return pos, values, None, assumed
     except LesionError as exc:
-        return pos, None, exc
+        return pos, None, exc, assumed
 
 
 @functools.lru_cache(maxsize=8)
@@ -383,7 +395,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         A PyRadiomics parameter dict or YAML file (``setting``, ``imageType``,
         ``featureClass``). When given, it replaces ``image_types``,
         ``feature_classes``, ``bin_count``, ``bin_width`` and ``log_sigma``;
-        ``label`` and ``pixel_spacing`` still apply.
+        ``label``, ``resample_to`` and ``pixel_spacing`` still apply (our
+        resampling replaces PyRadiomics' ``resampledPixelSpacing``: leave it
+        unset in ``params``).
     image_types : "all" or list of str, default="all"
         Subset of :data:`IMAGE_TYPES`: Original, Wavelet, LoG, Square,
         SquareRoot, Logarithm, Exponential, Gradient, LBP2D.
@@ -396,9 +410,22 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     bin_width : float, default=None
         Fixed bin width in intensity units; overrides ``bin_count`` when set.
     log_sigma : tuple of float, default=(1.0, 2.0, 3.0, 4.0, 5.0)
-        Laplacian-of-Gaussian sigmas in mm (pixels when ``pixel_spacing`` is None).
+        Laplacian-of-Gaussian sigmas in mm (in pixels for ROIs of unknown
+        spacing, and for every ROI when ``resample_to`` is None and
+        ``pixel_spacing`` is None).
+    resample_to : float, (float, float) or None, default=0.1
+        Pixel size in mm, ``(row, col)``, every ROI is resampled to first
+        (:func:`~sklearn_llmrad.resampling.resample_roi`), so LoG sigmas,
+        shape and texture are in mm whatever the scanner. A ROI's spacing is
+        its ``spacing`` column, else its image file's; a ROI of unknown spacing
+        keeps ``pixel_spacing`` and is named in a warning. ``None``: every ROI
+        has ``pixel_spacing`` (the behaviour, and the meaning in model files,
+        from before this parameter). Default:
+        :data:`~sklearn_llmrad.resampling.DEFAULT_SPACING_MM` (why: there).
     pixel_spacing : float or (float, float), default=None
-        (row, column) pixel size in mm; None means 1.
+        (row, column) pixel size in mm of ROIs whose spacing is unknown (with
+        ``resample_to``), or of every ROI (without); None means 1 (pixel units)
+        and, with ``resample_to``, a warning naming those ROIs.
     label : int, default=1
         Mask value of the lesion.
     n_jobs : int, default=None
@@ -426,8 +453,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> mask = np.zeros((32, 32), np.uint8); mask[8:24, 10:26] = 1
-    >>> X = pd.DataFrame({"image": [rng.normal(size=(32, 32))], "mask": [mask], "age": [61.0]},
-    ...                  index=["case_1"])
+    >>> X = pd.DataFrame({"image": [rng.normal(size=(32, 32))], "mask": [mask], "spacing": [(0.1, 0.1)],
+    ...                   "age": [61.0]}, index=["case_1"])
     >>> ext = RadiomicsExtractor(image_types=["Original"], feature_classes=["firstorder"],
     ...                          progress=False)
     >>> Xt = ext.fit_transform(X)
@@ -444,6 +471,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         "bin_count": [Interval(Integral, 2, None, closed="left")],
         "bin_width": [Interval(Real, 0, None, closed="neither"), None],
         "log_sigma": [list, tuple],
+        "resample_to": [Interval(Real, 0, None, closed="neither"), list, tuple, None],
         "pixel_spacing": [Interval(Real, 0, None, closed="neither"), list, tuple, None],
         "label": [Interval(Integral, None, None, closed="neither")],
         "n_jobs": [Integral, None],
@@ -461,6 +489,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         bin_count=32,
         bin_width=None,
         log_sigma=(1.0, 2.0, 3.0, 4.0, 5.0),
+        resample_to=DEFAULT_SPACING_MM,
         pixel_spacing=None,
         label=1,
         n_jobs=None,
@@ -474,12 +503,17 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         self.bin_count = bin_count
         self.bin_width = bin_width
         self.log_sigma = log_sigma
+        self.resample_to = resample_to
         self.pixel_spacing = pixel_spacing
         self.label = label
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
         self.on_error = on_error
         self.progress = progress
+
+    #: What a model file saved before ``resample_to`` existed means (its state
+    #: is restored without ``__init__``, so this class value is read): none.
+    resample_to = None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -498,10 +532,18 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         ``set_params`` invalidates it.
         """
         params = _pyradiomics_params(self)
-        spacing = _as_spacing(self.pixel_spacing)
-        fingerprint = hash_key(
-            {"params": params, "spacing": list(spacing), "label": int(self.label), "versions": _library_versions()}
-        )
+        if "resampledPixelSpacing" in (params.get("setting") or {}):
+            raise ValueError(
+                "params sets PyRadiomics' resampledPixelSpacing; use RadiomicsExtractor(resample_to=...) instead "
+                "(it knows each ROI's spacing)"
+            )
+        spacing = as_spacing(self.pixel_spacing, what="pixel_spacing") or (1.0, 1.0)
+        target = as_spacing(self.resample_to, what="resample_to")
+        settings = {"params": params, "spacing": list(spacing), "label": int(self.label)}
+        if target is not None:  # without a target, the keys of caches written before resample_to existed
+            settings["resample_to"] = list(target)
+            settings["resampling"] = "bspline, mask linear >= 0.5, aperture anti-aliasing"
+        fingerprint = hash_key({**settings, "versions": _library_versions()})
         memo = getattr(self, "_config_memo", None)
         if memo is not None and memo["fingerprint"] == fingerprint:
             return memo
@@ -513,12 +555,14 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
             if payload is not None:
                 names = json.loads(payload.decode("utf-8"))
         if names is None:
-            names = self._names_from_synthetic(params, spacing)
+            names = self._names_from_synthetic(params, target or spacing)
             if cache is not None:
                 cache.set(names_key, json.dumps(names).encode("utf-8"))
         self._config_memo = {
             "params": params,
             "spacing": spacing,
+            "target": target,
+            "pixel_spacing_given": self.pixel_spacing is not None,
             "label": self.label,
             "fingerprint": fingerprint,
             "names": names,
@@ -527,19 +571,13 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _names_from_synthetic(params, spacing):
-        import SimpleITK as sitk
-
         image, mask = _synthetic_roi(spacing, _sigmas(params))
         with _quiet():
             try:
                 extractor = _make_extractor(params)
             except Exception as exc:  # pykwalify schema errors are opaque; say where they come from
                 raise ValueError(f"invalid PyRadiomics params: {type(exc).__name__}: {exc}") from exc
-            sitk_image = sitk.GetImageFromArray(image)
-            sitk_mask = sitk.GetImageFromArray(mask)
-            sitk_image.SetSpacing(spacing[::-1])
-            sitk_mask.SetSpacing(spacing[::-1])
-            result = extractor.execute(sitk_image, sitk_mask, label=1)
+            result = extractor.execute(*_sitk_pair(image, mask, spacing), label=1)
         return [k for k in result if not k.startswith("diagnostics_")]
 
     # -- sklearn API -----------------------------------------------------------
@@ -555,7 +593,7 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _passthrough(columns):
-        return [c for c in columns if c not in (IMAGE, MASK, SOURCE)]
+        return [c for c in columns if c not in (IMAGE, MASK, SOURCE, SPACING)]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def params_for_file(self):
@@ -653,8 +691,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
             raise ValueError(f"passthrough column(s) {clash} collide with radiomics feature names")
 
         values = np.full((len(X), len(names)), np.nan, dtype=np.float64)
-        failures = []
-        todo = self._lookup_cached(X, config, values)
+        failures, unknown = [], []
+        todo = self._lookup_cached(X, config, values, unknown)
 
         from tqdm import tqdm
 
@@ -676,7 +714,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
             for results, relayed in batches:
                 for message in relayed:
                     warnings.warn(message, CacheCorruptionWarning, stacklevel=2)
-                for pos, vec, err in results:
+                for pos, vec, err, assumed in results:
+                    if assumed:
+                        unknown.append(pos)
                     if err is None:
                         values[pos] = vec
                         continue
@@ -688,6 +728,12 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                     warnings.warn(f"{err}; its features are set to NaN", UserWarning, stacklevel=2)
                 bar.update(len(results))
 
+        if unknown:
+            warn_unknown_spacing(
+                [X.index[pos] for pos in sorted(unknown)],
+                config["target"],
+                f"their pixels are taken as {config['spacing']} mm (pixel units; set pixel_spacing=)",
+            )
         out = pd.DataFrame(values, index=X.index, columns=names)
         if passthrough:
             out = pd.concat([out, X[passthrough].set_axis(out.index, axis=0)], axis=1)
@@ -697,7 +743,14 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     # -- helpers ---------------------------------------------------------------
     def _rows(self, X):
         sources = X[SOURCE] if SOURCE in X.columns else None
+        spacings = X[SPACING] if SPACING in X.columns else None
         for pos, (case, image, mask) in enumerate(zip(X.index, X[IMAGE], X[MASK])):
+            spacing = None
+            if spacings is not None:
+                try:
+                    spacing = as_spacing(spacings.iloc[pos])
+                except ValueError as exc:
+                    raise ValueError(f"case {case!r}: {exc}") from None
             source = None
             if sources is not None:
                 s = sources.iloc[pos]
@@ -705,9 +758,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
                     source = str(s)
             if source is None and _is_pathlike(image):
                 source = str(image)
-            yield pos, case, source, image, mask
+            yield pos, case, source, image, mask, spacing
 
-    def _lookup_cached(self, X, config, values):
+    def _lookup_cached(self, X, config, values, unknown):
         """Fill ``values`` from the cache where inputs are in-memory arrays.
 
         Done in this process so that a warm run starts no workers at all;
@@ -718,11 +771,15 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         cache = DiskCache(self.cache_dir, namespace=_CACHE_NAMESPACE)
         todo = []
         for item in self._rows(X):
-            pos, _, _, image, mask = item
+            pos, _, _, image, mask, spacing = item
             if isinstance(image, np.ndarray) and isinstance(mask, np.ndarray):
-                hit = _load_cached(cache, _case_key(image, mask, config["fingerprint"]), len(config["names"]))
+                origin, grid, assumed, key_spacing = _roi_grid(config, spacing)
+                key = _case_key(image, mask, config["fingerprint"], key_spacing)
+                hit = _load_cached(cache, key, len(config["names"]))
                 if hit is not None:
                     values[pos] = hit
+                    if assumed:
+                        unknown.append(pos)
                     continue
             todo.append(item)
         return todo

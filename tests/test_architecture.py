@@ -27,9 +27,11 @@ LAYERS = {
     "roi": 0,
     # 1 rules and readers: one place for each check or format
     "imageio": 1,
+    "dicom_masks": 1,
     "clinical": 1,
     "labels": 1,
     "lesions": 1,
+    "resampling": 1,
     "scaling": 1,
     "metrics": 1,
     "_binary": 1,

@@ -257,7 +257,8 @@ def test_rows_labels_groups_and_clinical_columns(ddsm_root):
     }
     assert data.excluded == [("A_0004_1", "normal case: no abnormality")]
     assert data.frame.loc["A_0001_1.LEFT_CC_1", "image"].endswith("A_0001_1.LEFT_CC.png")
-    assert list(data.frame.columns) == ["image", "mask", "age", "density", "history"]
+    assert list(data.frame.columns) == ["image", "mask", "spacing", "age", "density", "history"]
+    assert all(isinstance(s, tuple) and len(s) == 2 and 0.04 <= s[0] <= 0.05 for s in data.frame["spacing"])
     frame, y = _load(ddsm_root, return_X_y=True)
     assert frame.equals(data.frame) and np.array_equal(y, data.target)
 

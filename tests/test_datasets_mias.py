@@ -34,7 +34,8 @@ def test_rows_and_labels(mias):
     assert all(labels[c] == 0 for c in BENIGN)
     assert all(labels[c] == 1 for c in MALIGNANT)
     assert mias.target.dtype.kind == "i"
-    assert list(mias.frame.columns) == ["image", "mask", "age", "density", "history"]
+    assert list(mias.frame.columns) == ["image", "mask", "spacing", "age", "density", "history"]
+    assert set(mias.frame["spacing"]) == {(0.2, 0.2)}  # the 50 um scans reduced to 200 um
 
 
 def test_coordinates_are_flipped_to_top_left_origin(mias):

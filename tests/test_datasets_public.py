@@ -17,7 +17,7 @@ from sklearn_llmrad.datasets import load_cbis_ddsm, load_csv, load_inbreast, loa
 from sklearn_llmrad.exceptions import DatasetFormatError
 from sklearn_llmrad.roi import BoxROI, PolygonROI
 
-CONTRACT = ["image", "mask", "age", "density", "history"]
+CONTRACT = ["image", "mask", "spacing", "age", "density", "history"]
 
 
 def write_dicom(path, pixels, series_description=None):
@@ -429,6 +429,7 @@ def inbreast_root(tmp_path):
 
 def test_inbreast_rows_polygons_groups(inbreast_root):
     data = load_inbreast(inbreast_root)
+    assert set(data.frame["spacing"]) == {(0.07, 0.07)}
     assert dict(zip(data.frame.index, data.target.tolist())) == {
         "20586908_1": 1,
         "20586908_3": 1,
@@ -521,6 +522,7 @@ def test_csv_loads_contract(csv_root):
     )
     data = load_csv(path)
     assert list(data.frame.columns) == CONTRACT
+    assert data.frame["spacing"].isna().all()  # no spacing column: read from the files' headers
     assert data.frame.index.tolist() == ["row_1", "row_2", "row_3", "row_4"]
     assert data.target.tolist() == [1, 0, 0, 1]
     assert data.frame["density"].tolist() == ["C", "B", None, "D"]
@@ -543,6 +545,15 @@ def test_csv_without_patient_and_with_root_and_case(csv_root, tmp_path):
     data = load_csv(path, root=csv_root)
     assert data.frame.index.tolist() == ["a", "b"] and data.groups.tolist() == ["a", "b"]
     assert data.frame["age"].isna().all() and data.frame["density"].isna().all()
+
+
+def test_csv_spacing_column(csv_root):
+    rows = ["img/case0.png,img/case0_mask.png,1,0.07", 'img/case1.png,img/case1_mask.png,0,"0.05 0.06"']
+    data = load_csv(_write_csv(csv_root, rows + ["img/case2.png,img/case2_mask.png,0,"], "image,mask,label,spacing"))
+    assert data.frame["spacing"].tolist() == [(0.07, 0.07), (0.05, 0.06), None]
+    bad = _write_csv(csv_root, ["img/case0.png,img/case0_mask.png,1,-1"], "image,mask,label,spacing")
+    with pytest.raises(DatasetFormatError, match=r"row 1 .*spacing must be one or two positive"):
+        load_csv(bad)
 
 
 def test_csv_collects_every_row_error(csv_root):

@@ -32,7 +32,7 @@ def test_deterministic_with_random_state():
 
 def test_shapes_dtypes_and_masks(data):
     X = data.frame
-    assert list(X.columns) == ["image", "mask", "age", "density", "history"]
+    assert list(X.columns) == ["image", "mask", "spacing", "age", "density", "history"]
     assert X.index.is_unique and X.index[0] == "synthetic_0000"
     for image, mask in zip(X["image"], X["mask"]):
         assert image.shape == mask.shape == (256, 256)
@@ -134,7 +134,7 @@ def test_descr_says_synthetic_and_metadata_is_separate(data):
 
 def test_return_X_y():
     X, y = make_synthetic_mammograms(4, image_size=64, return_X_y=True, random_state=1)
-    assert X.shape == (4, 5) and y.shape == (4,) and y.dtype.kind == "i"
+    assert X.shape == (4, 6) and y.shape == (4,) and y.dtype.kind == "i"
 
 
 @pytest.mark.parametrize(

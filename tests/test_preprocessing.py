@@ -84,8 +84,12 @@ def frame(n=3, **columns):
 # ------------------------------------------------------------------ output
 def test_output_structure_and_passthrough():
     X = frame()
-    out = CLAHEPreprocessor().fit_transform(X)
-    assert list(out.columns) == ["age", "image", "density", "mask", "source", "history", "extra"]
+    with pytest.warns(UserWarning, match="pixel spacing unknown for 'case_0', 'case_1', 'case_2'"):
+        out = CLAHEPreprocessor().fit_transform(X)
+    assert list(out.columns) == ["age", "image", "density", "mask", "source", "spacing", "history", "extra"]
+    assert out["spacing"].isna().all()  # unknown: not resampled
+    legacy = CLAHEPreprocessor(resample_to=None).fit_transform(X)
+    assert list(legacy.columns) == ["age", "image", "density", "mask", "source", "history", "extra"]
     assert out.index.equals(X.index)
     for col in ("age", "density", "history", "extra"):
         pd.testing.assert_series_equal(out[col], X[col])
@@ -257,7 +261,7 @@ def test_second_pass_keeps_source(tmp_path):
     out = CLAHEPreprocessor().transform(pd.DataFrame({"image": [path], "mask": [lesion_mask()]}))
     again = CLAHEPreprocessor(min_size=1).transform(out)
     assert again["source"].iloc[0] == str(path)
-    assert list(again.columns) == ["image", "mask", "source"]
+    assert list(again.columns) == ["image", "mask", "source", "spacing"]
 
 
 # ------------------------------------------------------------------ labels
@@ -416,10 +420,12 @@ def test_fit_attributes_and_feature_names():
     est.fit(X)
     assert est.n_features_in_ == 6
     assert list(est.feature_names_in_) == list(X.columns)
-    expected = ["age", "image", "density", "mask", "source", "history", "extra"]
+    expected = ["age", "image", "density", "mask", "source", "spacing", "history", "extra"]
     assert list(est.get_feature_names_out()) == expected
     assert list(est.transform(X).columns) == expected
-    assert list(CLAHEPreprocessor().get_feature_names_out(["mask", "image", "source"])) == ["mask", "source", "image"]
+    legacy = CLAHEPreprocessor(resample_to=None)
+    assert list(legacy.get_feature_names_out(["mask", "image", "source"])) == ["mask", "source", "image"]
+    assert list(legacy.get_feature_names_out(["mask", "spacing", "image"])) == ["mask", "source", "spacing", "image"]
     with pytest.raises(ValueError, match="feature names"):
         est.transform(X.drop(columns="extra"))
 
@@ -438,6 +444,9 @@ def test_in_pipeline_with_pandas_output():
     assert isinstance(out, pd.DataFrame) and list(out.index) == ["case_0", "case_1"]
     with pytest.raises(ValueError, match="pandas DataFrame only"):
         CLAHEPreprocessor().set_output(transform="polars")
+    known = frame(1)
+    known["spacing"] = [(0.1, 0.1)]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        CLAHEPreprocessor().fit_transform(frame(1))
+        warnings.simplefilter("error")  # a known spacing is not warned about
+        CLAHEPreprocessor().fit_transform(known)
+        CLAHEPreprocessor(resample_to=None).fit_transform(frame(1))

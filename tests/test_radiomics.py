@@ -220,9 +220,9 @@ def test_params_dict_and_yaml_file(tmp_path):
 
 def test_bin_width_and_spacing_change_results():
     X = _frame(1)
-    base = RadiomicsExtractor(**SMALL).fit_transform(X)
-    width = RadiomicsExtractor(**SMALL, bin_width=0.25).fit_transform(X)
-    spaced = RadiomicsExtractor(**SMALL, pixel_spacing=0.5).fit_transform(X)
+    base = RadiomicsExtractor(**SMALL, resample_to=None).fit_transform(X)
+    width = RadiomicsExtractor(**SMALL, resample_to=None, bin_width=0.25).fit_transform(X)
+    spaced = RadiomicsExtractor(**SMALL, resample_to=None, pixel_spacing=0.5).fit_transform(X)
     assert base["original_glcm_Contrast"].iloc[0] != width["original_glcm_Contrast"].iloc[0]
     np.testing.assert_allclose(
         spaced["original_shape2D_PixelSurface"].iloc[0], base["original_shape2D_PixelSurface"].iloc[0] * 0.25
@@ -236,7 +236,8 @@ def test_path_inputs(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "img.nrrd"))
     sitk.WriteImage(sitk.GetImageFromArray(mask), str(tmp_path / "mask.nrrd"))
     from_paths = pd.DataFrame({"image": [str(tmp_path / "img.nrrd")], "mask": [str(tmp_path / "mask.nrrd")]})
-    from_arrays = pd.DataFrame({"image": [image], "mask": [mask]})
+    # the NRRD header states 1 mm pixels: the arrays say so in their spacing column
+    from_arrays = pd.DataFrame({"image": [image], "mask": [mask], "spacing": [(1.0, 1.0)]})
     a = RadiomicsExtractor(**SMALL).fit_transform(from_paths)
     b = RadiomicsExtractor(**SMALL).fit_transform(from_arrays)
     np.testing.assert_allclose(a.to_numpy(), b.to_numpy())

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from .._columns import CLINICAL, IMAGE, MASK
+from .._columns import CLINICAL, IMAGE, MASK, SPACING
 from ..clinical import normalize_density as map_density  # the package's one rules, named as the loaders use them
 from ..clinical import parse_age
 from ..exceptions import DatasetFormatError
+from ..resampling import as_spacing
 
 __all__ = [
     "FRAME_COLUMNS",
@@ -35,7 +36,9 @@ __all__ = [
     "where",
 ]
 
-FRAME_COLUMNS = (IMAGE, MASK, *CLINICAL)
+#: ``spacing`` is ``(row_mm, col_mm)`` or None: unknown to the loader, read
+#: from the image file's header (DICOM) by the stages, or warned about.
+FRAME_COLUMNS = (IMAGE, MASK, SPACING, *CLINICAL)
 TARGET_NAMES = np.array(["benign", "malignant"])
 
 
@@ -120,16 +123,21 @@ def make_bunch(
     >>> frame = pd.DataFrame({"image": ["a.pgm"], "mask": ["m.png"]}, index=["c1"])
     >>> b = make_bunch(frame=frame, target=[1], groups=["p1"], descr="demo")
     >>> list(b.frame.columns), b.target.tolist(), b.groups.tolist()
-    (['image', 'mask', 'age', 'density', 'history'], [1], ['p1'])
+    (['image', 'mask', 'spacing', 'age', 'density', 'history'], [1], ['p1'])
+    >>> print(b.frame.loc["c1", "spacing"])
+    None
     """
     frame = frame.copy()
-    for column in CLINICAL:
+    for column in (SPACING, *CLINICAL):
         if column not in frame.columns:
             frame[column] = np.nan if column == "age" else None
     frame = frame[list(FRAME_COLUMNS)]
     # object dtype, not pandas' string dtype: later stages put arrays in these cells
     frame[IMAGE] = frame[IMAGE].astype(object)
     frame[MASK] = frame[MASK].astype(object)
+    spacing = np.empty(len(frame), dtype=object)
+    spacing[:] = [as_spacing(value) for value in frame[SPACING]]
+    frame[SPACING] = spacing
     frame["age"] = frame["age"].astype("float64")
     for column in ("density", "history"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
@@ -251,9 +259,11 @@ class Lesions:
     def __len__(self):
         return len(self.rows)
 
-    def add(self, case, *, image, mask, label, group, age=np.nan, density=None, **metadata):
-        """Add one lesion: its contract columns, label, patient and metadata."""
-        self.rows.append({"case": case, "image": str(image), "mask": mask, "age": age, "density": density})
+    def add(self, case, *, image, mask, label, group, age=np.nan, density=None, spacing=None, **metadata):
+        """Add one lesion: its contract columns (``spacing`` in mm), label, patient and metadata."""
+        self.rows.append(
+            {"case": case, "image": str(image), "mask": mask, "spacing": spacing, "age": age, "density": density}
+        )
         self.target.append(label)
         self.groups.append(group)
         self.meta.append({"case": case, **metadata})

@@ -30,6 +30,7 @@ from ..exceptions import DatasetFormatError
 from ._common import map_density, parse_age, where
 
 __all__ = [
+    "DIGITIZER_RESOLUTION_UM",
     "VIEWS",
     "calibration_name",
     "chain_code_outline",
@@ -38,6 +39,7 @@ __all__ = [
     "overlay_blocks",
     "read_ics",
     "read_overlay",
+    "view_spacing",
 ]
 
 VIEWS = ("LEFT_CC", "LEFT_MLO", "RIGHT_CC", "RIGHT_MLO")
@@ -423,6 +425,35 @@ def read_overlay(path):
 # --------------------------------------------------------------------------- #
 # optical density
 # --------------------------------------------------------------------------- #
+#: Sampling pitch (um) of the DDSM's digitisers, as the DDSM documentation
+#: states it (Heath et al. 2001; the DDSM web site's "digitizer" notes): DBA
+#: M2100 ImageClear 42 um, Howtek MultiRad850 43.5 um, Lumisys 200 Laser 50 um.
+#: Used only where a view's ``.ics`` line has no RESOLUTION.
+DIGITIZER_RESOLUTION_UM = {"DBA": 42.0, "HOWTEK": 43.5, "LUMISYS": 50.0}
+
+
+def view_spacing(resolution_um, digitizer):
+    """A DDSM view's pixel size ``(row_mm, col_mm)``, or None when unknown.
+
+    The ``.ics`` RESOLUTION of the view (um) when stated, else the nominal
+    pitch of the case's digitiser (:data:`DIGITIZER_RESOLUTION_UM`).
+
+    Examples
+    --------
+    >>> view_spacing(43.5, "HOWTEK"), view_spacing(float("nan"), "LUMISYS LASER")
+    ((0.0435, 0.0435), (0.05, 0.05))
+    >>> print(view_spacing(float("nan"), None))
+    None
+    """
+    if isinstance(resolution_um, (int, float)) and math.isfinite(resolution_um) and resolution_um > 0:
+        return (resolution_um / 1000.0, resolution_um / 1000.0)
+    text = (digitizer or "").upper()
+    for name, microns in DIGITIZER_RESOLUTION_UM.items():
+        if name in text:
+            return (microns / 1000.0, microns / 1000.0)
+    return None
+
+
 def calibration_name(digitizer, institution):
     """Which published grey-level -> optical-density calibration applies, or None."""
     text = (digitizer or "").upper()

@@ -45,6 +45,9 @@ Conversion to the data contract
   ``Mass-Training_P_00001_LEFT_CC_1``. ``image`` is the full mammogram DICOM,
   ``mask`` the ROI mask DICOM (same grid as the mammogram).
 - Target: pathology MALIGNANT -> 1, BENIGN and BENIGN_WITHOUT_CALLBACK -> 0.
+- ``spacing``: None here; the image stages read it from each mammogram DICOM's
+  header (Pixel Spacing, Imager Pixel Spacing or Nominal Scanned Pixel
+  Spacing) and warn, naming the cases, where the header has none.
 - ``density``: breast density 1-4 -> "A"-"D" (0 or blank -> None). The calc
   CSVs spell the column "breast density", the mass CSVs "breast_density".
 - No age or history is distributed: ``age`` NaN, ``history`` None.

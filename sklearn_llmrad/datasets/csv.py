@@ -11,12 +11,13 @@ import pandas as pd
 from sklearn.utils._param_validation import validate_params
 
 from ..exceptions import DatasetFormatError
+from ..resampling import as_spacing
 from ._common import make_bunch, map_density, parse_age, safe_join
 
 __all__ = ["load_csv"]
 
 _REQUIRED = ("image", "mask", "label")
-_OPTIONAL = ("age", "density", "history", "patient", "case")
+_OPTIONAL = ("age", "density", "history", "patient", "case", "spacing")
 
 _DESCR = """\
 User dataset from {path}
@@ -24,9 +25,10 @@ User dataset from {path}
 
 Loaded by ``load_csv``: one row per lesion with ``image`` and ``mask`` paths
 (relative to {base}), ``label`` 0 (benign) / 1 (malignant) and optional
-``age``, ``density`` (A-D or 1-4), ``history``, ``patient`` and ``case``
-columns. Groups are the ``patient`` column, or one group per row when it is
-absent. {n} lesions, {n_pos} malignant.
+``age``, ``density`` (A-D or 1-4), ``history``, ``patient``, ``case`` and
+``spacing`` (pixel size in mm: ``0.07``, or ``0.07 0.08`` for row and column;
+empty: read from the image file's header where it has one) columns. Groups
+are the ``patient`` column, or one group per row when it is absent. {n} lesions, {n_pos} malignant.
 """
 
 
@@ -46,7 +48,8 @@ def _blank(value):
 def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
     """Load lesions listed in a CSV file.
 
-    Its columns: ``image,mask,label[,age,density,history,patient,case]``.
+    Its columns: ``image,mask,label[,age,density,history,patient,case,spacing]``
+    (``spacing``: the pixel size in mm, one number or ``row col``).
 
     Parameters
     ----------
@@ -106,7 +109,7 @@ def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
     if missing:
         raise DatasetFormatError(
             f"file {str(path)!r}: missing required column(s) {missing}; "
-            f"found {list(table.columns)}, expected image, mask, label[, age, density, history, patient]"
+            f"found {list(table.columns)}, expected image, mask, label[, age, density, history, patient, case, spacing]"
         )
     if table.empty:
         raise DatasetFormatError(f"file {str(path)!r}: no data rows")
@@ -148,6 +151,10 @@ def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
         except ValueError as exc:
             problems.append(str(exc))
             density = None
+        try:
+            spacing = as_spacing(record.get("spacing", ""))
+        except ValueError as exc:
+            problems.append(str(exc))
         history = record.get("history", "")
         history = None if _blank(history) else history.strip()
         patient = record.get("patient", "")
@@ -155,7 +162,7 @@ def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
         if problems:
             errors.append(f"  row {i} (line {i + 1}, case {case!r}): " + "; ".join(problems))
             continue
-        rows.append({"case": case, **resolved, "age": age, "density": density, "history": history})
+        rows.append({"case": case, **resolved, "spacing": spacing, "age": age, "density": density, "history": history})
         target.append(label)
         groups.append(patient)
 

@@ -28,6 +28,7 @@ from ._ddsm_files import (
     overlay_blocks,
     read_ics,
     read_overlay,
+    view_spacing,
 )
 
 __all__ = ["chain_code_outline", "load_ddsm", "optical_density", "read_ics", "read_overlay"]
@@ -69,6 +70,9 @@ Conversion to the data contract
   (``metadata["pathology"]`` keeps which). Other pathologies are excluded.
 - ``age``: PATIENT_AGE; ``density``: DENSITY 1-4 -> "A"-"D" (unknown -> NaN /
   None with a warning naming the case). No ``history``.
+- ``spacing``: the view's RESOLUTION in the ``.ics`` (um per pixel; DBA 42,
+  Howtek 43.5, Lumisys 50), else the nominal pitch of the case's DIGITIZER,
+  else unknown (None; the image stages then warn, naming the rows).
 - Groups: the case (one woman): both breasts, both views and all abnormalities
   of a case share a group.
 - ``metadata``: category, volume, view, lesion types and descriptors, BI-RADS
@@ -430,6 +434,7 @@ def _add_abnormality(out, case, overlay, view, k, block, found):
         group=case["stem"],
         age=info["age"],
         density=info["density"],
+        spacing=view_spacing(dims["resolution"], info["digitizer"]),
         **case["meta"],
         view=view,
         laterality=view.split("_")[0],

@@ -19,6 +19,9 @@ __all__ = ["load_inbreast"]
 
 _REQUIRED = ("Laterality", "View", "File Name", "ACR", "Bi-Rads")
 _POINT = re.compile(r"\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\)")
+#: INbreast pixel size in mm: the MammoNovation detector's 70 um pixels
+#: (Moreira et al. 2012, "Image acquisition"); the same for every image.
+SPACING_MM = (0.07, 0.07)
 _DICOM_NAME = re.compile(r"(?P<file>[^_]+)_(?P<patient>[^_]+)_MG_(?P<side>[LR])_(?P<view>[A-Z]+)_ANON\.dcm", re.I)
 
 _DESCR = """\
@@ -44,6 +47,7 @@ Conversion to the data contract
 - ``density``: ACR 1-4 -> "A"-"D". ``age``: the "Patient age" column when it
   holds a number (the public release anonymises it), else NaN. ``history``:
   not distributed (None).
+- ``spacing``: 0.07 mm, the detector's pixel size (Moreira et al. 2012).
 - Groups: the patient hash in the DICOM file name (the CSV's "Patient ID" is
   anonymised), so a woman's CC/MLO views and both breasts stay together.
 - Excluded (with reasons): images without an XML (no annotation), ROIs of
@@ -193,6 +197,7 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
                 group=patient,
                 age=age,
                 density=density,
+                spacing=SPACING_MM,
                 file_name=name,
                 roi_name=roi_name,
                 laterality=record["Laterality"],

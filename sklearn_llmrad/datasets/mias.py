@@ -16,6 +16,10 @@ from ._common import Lesions, where
 __all__ = ["load_mias"]
 
 _IMAGE_SIZE = 1024  # every mini-MIAS image is 1024 x 1024 (Info.txt, note 2)
+#: mini-MIAS pixel size in mm: the original MIAS films were digitised at 50 um
+#: and reduced to 200 um for the mini database (Suckling et al., 1994; the
+#: database's README).
+SPACING_MM = (0.2, 0.2)
 
 #: MIAS background tissue -> BI-RADS density letter. MIAS has three classes,
 #: BI-RADS four. "Fatty" is BI-RADS A (almost entirely fatty) and
@@ -50,6 +54,7 @@ Conversion to the data contract
 - Density: background tissue F -> "A", G -> "B", D -> "C" (dense-glandular
   covers BI-RADS C and D; C is the more frequent). ``metadata["tissue"]`` keeps
   the MIAS letter.
+- Spacing: 0.2 mm (the 50 um scans reduced to 200 um pixels).
 - No age or history is published: ``age`` is NaN, ``history`` None.
 - Groups: Info.txt lists the films in left/right pairs of one woman (mdb001 and
   mdb002 ...), so patient = (number + 1) // 2.
@@ -182,6 +187,7 @@ def load_mias(root, *, return_X_y=False):
             label=int(severity == "M"),
             group=f"mias_patient_{(int(ref[3:]) + 1) // 2:03d}",
             density=TISSUE_TO_DENSITY[tissue],
+            spacing=SPACING_MM,
             reference=ref,
             abnormality_class=klass,
             tissue=tissue,

@@ -21,9 +21,11 @@ from scipy import ndimage
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._columns import IMAGE, MASK, SPACING
+from ..resampling import as_spacing
 from ._common import make_bunch
 
-__all__ = ["make_synthetic_mammograms"]
+__all__ = ["coarsen_mammograms", "make_synthetic_mammograms"]
 
 _DENSITIES = ("A", "B", "C", "D")
 #: Fraction of the breast covered by fibroglandular tissue per BI-RADS density.
@@ -87,8 +89,9 @@ Generative model, per patient (``lesions_per_patient`` views of one lesion):
   (sigma 0.6 px), 12-bit quantisation (uint16, 0-4095). Dense tissue is bright.
 
 Columns: ``image`` (uint16 array), ``mask`` (uint8 0/1 array: the lesion
-contour, spicule tips excluded as in typical manual outlines), ``age``,
-``density``, ``history``. ``metadata`` holds the generative truth (archetype,
+contour, spicule tips excluded as in typical manual outlines), ``spacing``
+(``pixel_size`` when given, else None: the images have no physical size),
+``age``, ``density``, ``history``. ``metadata`` holds the generative truth (archetype,
 calcifications, true density, view, laterality, radius): do not use it as
 features. A radiomics classifier typically reaches an AUC of about 0.75-0.9.
 """
@@ -247,6 +250,7 @@ def _view(rng, size, p, view_index):
         "image_size": [Interval(Integral, 64, 4096, closed="both")],
         "malignant_fraction": [Interval(Real, 0, 1, closed="both")],
         "lesions_per_patient": [Interval(Integral, 1, None, closed="left")],
+        "pixel_size": [Interval(Real, 0, None, closed="neither"), None],
         "return_X_y": ["boolean"],
         "random_state": ["random_state"],
     },
@@ -258,6 +262,7 @@ def make_synthetic_mammograms(
     image_size=256,
     malignant_fraction=0.5,
     lesions_per_patient=2,
+    pixel_size=None,
     return_X_y=False,
     random_state=None,
 ):
@@ -279,6 +284,10 @@ def make_synthetic_mammograms(
     lesions_per_patient : int, default=2
         Views per patient (e.g. CC and MLO of the same lesion): same label and
         lesion, different projection. Use ``groups`` for cross-validation.
+    pixel_size : float, default=None
+        Pixel size in mm the images are declared to have (their ``spacing``
+        column); the rendering itself does not change (lesions measure about
+        5 % of ``image_size``). None leaves ``spacing`` unknown.
     return_X_y : bool, default=False
         Return ``(frame, target)`` instead of a Bunch.
     random_state : int, RandomState instance or None, default=None
@@ -288,7 +297,8 @@ def make_synthetic_mammograms(
     -------
     data : :class:`~sklearn.utils.Bunch`
         ``frame`` (index ``synthetic_0000``...; columns ``image`` uint16 2-D
-        array, ``mask`` uint8 0/1 array, ``age``, ``density``, ``history``),
+        array, ``mask`` uint8 0/1 array, ``spacing``, ``age``, ``density``,
+        ``history``),
         ``target`` (0/1), ``groups`` (patient ids), ``DESCR``,
         ``feature_names``, ``target_names``, ``excluded`` (empty),
         ``metadata`` (generative truth; not for use as features).
@@ -300,7 +310,7 @@ def make_synthetic_mammograms(
     >>> from sklearn_llmrad.datasets import make_synthetic_mammograms
     >>> X, y = make_synthetic_mammograms(8, image_size=64, return_X_y=True, random_state=0)
     >>> X.shape, X["image"].iloc[0].shape, X["image"].iloc[0].dtype.name
-    ((8, 5), (64, 64), 'uint16')
+    ((8, 6), (64, 64), 'uint16')
     >>> sorted(set(y.tolist()))
     [0, 1]
     """
@@ -329,6 +339,7 @@ def make_synthetic_mammograms(
                     "case": case,
                     "image": image,
                     "mask": mask,
+                    "spacing": None if pixel_size is None else (float(pixel_size), float(pixel_size)),
                     "age": p["age"],
                     "density": p["reported_density"],
                     "history": p["history"],
@@ -359,3 +370,58 @@ def make_synthetic_mammograms(
         return_X_y=return_X_y,
         metadata=metadata,
     )
+
+
+def coarsen_mammograms(X, factor):
+    """The same mammograms acquired with ``factor`` times larger pixels.
+
+    Each image is averaged over blocks of ``factor x factor`` pixels (what a
+    detector with larger pixels integrates), each mask becomes the blocks at
+    least half covered by the lesion, and ``spacing`` is multiplied by
+    ``factor``. Rows and columns beyond a multiple of ``factor`` are dropped.
+    Used to check that features in mm do not depend on the pixel size
+    (``benchmarks/bench_spacing_invariance.py``).
+
+    Parameters
+    ----------
+    X : DataFrame
+        Columns ``image`` and ``mask`` (2-D arrays) and ``spacing`` (known for
+        every row), as :func:`make_synthetic_mammograms` with ``pixel_size``
+        returns them.
+    factor : int
+        Block size, >= 1.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``X``; ``image`` float32.
+
+    Examples
+    --------
+    >>> X, _ = make_synthetic_mammograms(2, image_size=64, pixel_size=0.05, return_X_y=True, random_state=0)
+    >>> coarse = coarsen_mammograms(X, 4)
+    >>> coarse["image"].iloc[0].shape, coarse["spacing"].iloc[0]
+    ((16, 16), (0.2, 0.2))
+    """
+    if not isinstance(factor, Integral) or factor < 1:
+        raise ValueError(f"factor must be a positive int, got {factor!r}")
+    out = X.copy()
+
+    def blocks(array):
+        rows, cols = (n // factor * factor for n in array.shape)
+        array = np.asarray(array, dtype=np.float64)[:rows, :cols]
+        return array.reshape(rows // factor, factor, cols // factor, factor).mean(axis=(1, 3))
+
+    images, masks, spacings = [], [], []
+    for case, image, mask, spacing in zip(X.index, X[IMAGE], X[MASK], X[SPACING]):
+        spacing = as_spacing(spacing)
+        if spacing is None:
+            raise ValueError(f"case {case!r}: spacing unknown; coarsening needs it")
+        images.append(blocks(image).astype(np.float32))
+        masks.append((blocks(np.asarray(mask) > 0) >= 0.5).astype(np.uint8))
+        spacings.append((spacing[0] * factor, spacing[1] * factor))
+    for column, values in ((IMAGE, images), (MASK, masks), (SPACING, spacings)):
+        cells = np.empty(len(values), dtype=object)
+        cells[:] = values
+        out[column] = cells
+    return out

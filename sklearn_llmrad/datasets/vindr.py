@@ -54,6 +54,8 @@ Conversion to the data contract
   not malignancy; report results accordingly. Findings with BI-RADS 1 or
   missing are excluded with the reason.
 - Rows without a box ("No Finding") are not lesions: listed in ``excluded``.
+- ``spacing``: None here; the image stages read it from each DICOM's header
+  (Pixel Spacing, else Imager Pixel Spacing / magnification factor).
 - ``density``: "DENSITY A".."DENSITY D" -> "A".."D". ``age``: from
   ``metadata.csv`` ("Patient's Age", e.g. "053Y") when present, else NaN.
   ``history``: not distributed (None).
