@@ -15,6 +15,7 @@ QUICK_FLAGS = {
     "bench_training.py": ["--n", "200", "--repeats", "1"],
     "bench_distributed.py": ["--n", "16"],
     "bench_fusion_auc.py": ["--epochs", "3"],
+    "bench_spacing_invariance.py": ["--quick"],
 }
 
 
