@@ -472,7 +472,7 @@ def test_every_default_model_round_trips(name, benchmark_data, tiny_bert_dir, tm
     spec = default_models()[name]
     settings = {
         "k": 3,
-        "encoder": str(tiny_bert_dir),
+        "language_model": str(tiny_bert_dir),
         "encoder_params": {"batch_size": 64},
         "classifier_params": {"max_epochs": 1, "hidden_size": 8, "n_heads": 2},
         "random_state": 0,
