@@ -229,11 +229,7 @@ def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
     keys, padding = module._keys(values, clinical, clinical_mask)
     if module.attention:
         attended, _ = module.cross_attention(
-            module.attention_norm(tokens),
-            keys,
-            keys,
-            key_padding_mask=padding,
-            need_weights=False,
+            module.attention_norm(tokens), keys, keys, key_padding_mask=padding, need_weights=False
         )
         tokens = tokens + attended
     else:

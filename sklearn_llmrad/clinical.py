@@ -28,33 +28,14 @@ import pandas as pd
 
 from .exceptions import LesionError
 
-__all__ = [
-    "AGE_RANGE",
-    "DENSITY_CATEGORIES",
-    "is_missing",
-    "normalize_density",
-    "parse_age",
-]
+__all__ = ["AGE_RANGE", "DENSITY_CATEGORIES", "is_missing", "normalize_density", "parse_age"]
 
 #: Open interval of accepted ages in years.
 AGE_RANGE = (0.0, 130.0)
 #: BI-RADS breast composition categories.
 DENSITY_CATEGORIES = ("A", "B", "C", "D")
 
-_MISSING_STRINGS = {
-    "",
-    "nan",
-    "none",
-    "null",
-    "na",
-    "n/a",
-    "<na>",
-    "nat",
-    "missing",
-    "unknown",
-    "?",
-    "removed",
-}
+_MISSING_STRINGS = {"", "nan", "none", "null", "na", "n/a", "<na>", "nat", "missing", "unknown", "?", "removed"}
 _DENSITY_WORDS = {
     "almost entirely fatty": "A",
     "fatty": "A",
@@ -148,8 +129,7 @@ def parse_age(value, *, case=None):
         )
     if not AGE_RANGE[0] < age < AGE_RANGE[1]:
         raise LesionError(
-            f"age {value!r} is outside {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g} years (both excluded)",
-            case=case,
+            f"age {value!r} is outside {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g} years (both excluded)", case=case
         )
     return age
 

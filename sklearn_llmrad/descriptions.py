@@ -101,10 +101,7 @@ def _history_statement(history, case):
         flag = bool(history)
     elif isinstance(history, numbers.Real):
         if float(history) not in (0.0, 1.0):
-            raise LesionError(
-                f"invalid history {history!r}; expected free text, a bool, 0/1 or missing",
-                case=case,
-            )
+            raise LesionError(f"invalid history {history!r}; expected free text, a bool, 0/1 or missing", case=case)
         flag = bool(history)
     else:
         text = " ".join(str(history).split())

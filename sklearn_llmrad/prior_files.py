@@ -140,8 +140,7 @@ def _checked_file(directory, name, max_bytes, holds):
     path = directory / name
     if not directory.is_dir():
         raise _MissingPriorFileError(
-            f"not a saved semantic prior: the folder does not exist (needs {_JSON} and {_TENSORS})",
-            directory=directory,
+            f"not a saved semantic prior: the folder does not exist (needs {_JSON} and {_TENSORS})", directory=directory
         )
     try:
         st = path.stat()

@@ -241,10 +241,7 @@ _GLDM = {
         "small dependence high gray-level emphasis",
         "heterogeneous bright texture",
     ),
-    "SmallDependenceLowGrayLevelEmphasis": (
-        "small dependence low gray-level emphasis",
-        "heterogeneous dark texture",
-    ),
+    "SmallDependenceLowGrayLevelEmphasis": ("small dependence low gray-level emphasis", "heterogeneous dark texture"),
 }
 
 _NGTDM = {
@@ -316,10 +313,7 @@ def _describe_image_type(image_type):
         value = float(f"{m.group(1)}.{m.group(2) or 0}")
         text = f"{value:g}"
         scale = "fine" if value < 2 else ("medium" if value < 4 else "coarse")
-        return (
-            f"after a Laplacian-of-Gaussian filter, sigma {text} mm",
-            f"highlights {scale} blob-like structures",
-        )
+        return (f"after a Laplacian-of-Gaussian filter, sigma {text} mm", f"highlights {scale} blob-like structures")
     m = _WAVELET_RE.fullmatch(image_type)
     if m and m.group(2) == "-":  # the separator PyRadiomics writes
         level, _, band = m.groups()
@@ -334,10 +328,7 @@ def _describe_image_type(image_type):
         return phrase, f"shows edges and detail along {' and '.join(high)}"
     m = _LBP3D_RE.match(image_type)
     if m:
-        return (
-            f"in the level-{m.group(1)} 3-D local binary pattern image",
-            "encodes micro-texture around each voxel",
-        )
+        return (f"in the level-{m.group(1)} 3-D local binary pattern image", "encodes micro-texture around each voxel")
     return None
 
 

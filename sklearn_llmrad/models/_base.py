@@ -264,9 +264,7 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         if self.train_split is None and self.early_stopping:
             dataset = self.get_dataset(X, y)
             split = ValidSplit(
-                self.validation_fraction,
-                stratified=True,
-                random_state=getattr(self, "_split_seed_", None),
+                self.validation_fraction, stratified=True, random_state=getattr(self, "_split_seed_", None)
             )
             return split(dataset, y, **fit_params)
         return super().get_split_datasets(X, y, **fit_params)

@@ -251,9 +251,7 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
 def _as_crop(value, *, case, file):
     if isinstance(value, (str, os.PathLike)):
         raise ImageReadError(
-            "image is a path, not a pixel array: run CLAHEPreprocessor before ROIToTensor",
-            case=case,
-            file=value,
+            "image is a path, not a pixel array: run CLAHEPreprocessor before ROIToTensor", case=case, file=value
         )
     arr = check_image(np.asarray(value), case=case, file=file, what="ROI crop")
     return arr.astype(np.float32, copy=False)
@@ -261,11 +259,7 @@ def _as_crop(value, *, case, file):
 
 def _as_mask(value, shape, *, case, file):
     if value is None or isinstance(value, (str, os.PathLike)):
-        raise MaskError(
-            "mask is not a pixel array: run CLAHEPreprocessor before ROIToTensor",
-            case=case,
-            file=file,
-        )
+        raise MaskError("mask is not a pixel array: run CLAHEPreprocessor before ROIToTensor", case=case, file=file)
     return select_roi(np.asarray(value), shape=shape, case=case, file=file)
 
 
