@@ -51,27 +51,11 @@ def _file_fingerprint(path, stat):
 
 
 def model_directory_digest(root):
-    """SHA-256 over the files of a local language model directory.
+    """SHA-256 over the top-level files of a local language model (what ``from_pretrained`` reads).
 
-    Covers every file at the top level of ``root`` (what
-    ``from_pretrained(root)`` can read: ``config.json``, the tokenizer's
-    ``tokenizer.json``, ``tokenizer_config.json``, ``vocab.txt``,
-    ``special_tokens_map.json``, ``added_tokens.json``, ``merges.txt``,
-    sentencepiece ``*.model`` files, and the weights), by name, size and
-    content: files up to 64 MiB are hashed in full, larger ones (weights) by
-    size, mtime and their first and last MiB. Hidden files, sub-directories
-    and model cards (``*.md``) are left out. Symbolic links are followed (a
-    Hugging Face cache snapshot links to its blobs).
-
-    Parameters
-    ----------
-    root : str or os.PathLike
-        The model directory.
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters.
+    By name, size and content: files up to 64 MiB in full, larger ones (weights)
+    by size, mtime and their first and last MiB. Hidden files, sub-folders and
+    model cards (``*.md``) are left out; links are followed (a hub snapshot).
     """
     entries = []
     with os.scandir(root) as it:
@@ -132,11 +116,7 @@ class EmbeddingCache:
         return hash_key(_FORMAT, self.identity, str(text))
 
     def lookup(self, texts, compute):
-        """Return ``{text: vector}`` for the distinct ``texts``.
-
-        ``compute(list_of_texts) -> (m, D) array`` is called at most once,
-        with the texts found neither in memory nor on disk (each once).
-        """
+        """``{text: vector}`` of the distinct ``texts``; ``compute(texts) -> (m, D)`` gets, once, those not cached."""
         found = {}
         missing = []
         for text in dict.fromkeys(texts):
