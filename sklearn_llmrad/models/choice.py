@@ -215,34 +215,29 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
     # ------------------------------------------------------------ persistence
     @classmethod
     def is_file_attribute(cls, name):
-        """Whether a model file may set ``name`` on a loaded choice.
+        """Whether a model file may set ``name``: the choice, its scores and what ``fit`` saw of ``X``.
 
         Parameters
         ----------
         name : str
-            A fitted attribute's name.
 
         Returns
         -------
         bool
-            True for the choice, its scores and what ``fit`` saw of ``X``.
         """
         return name in _FILE_ATTRIBUTES
 
     def get_file_state(self):
-        """What a model file (:func:`sklearn_llmrad.io.save`) holds of this fitted choice.
+        """What a model file holds of this fitted choice (see :mod:`sklearn_llmrad.io`).
 
         Returns
         -------
         dict
-            ``params`` (``cv``, ``average``, ``random_state``), ``attributes``
-            (the choice, its scores and what ``fit`` saw) and ``estimators``
-            (the refitted candidates; their templates are their unfitted clones).
+            ``params``, ``attributes`` and the refitted ``estimators`` (whose
+            unfitted clones are the candidates).
 
         Raises
         ------
-        ValueError
-            Not fitted.
         TypeError
             ``cv`` is a splitter or ``random_state`` a generator: a file stores
             only a number of folds and an integer seed.
@@ -259,22 +254,15 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
 
     @classmethod
     def from_file_state(cls, state):
-        """The fitted choice a model file describes.
+        """The fitted choice a :meth:`get_file_state` dict describes (ValueError when it does not hold together).
 
         Parameters
         ----------
         state : dict
-            ``params``, ``attributes`` and the refitted ``estimators``, as
-            :func:`sklearn_llmrad.io.load` rebuilt them from the file.
 
         Returns
         -------
         InnerCVChoiceClassifier
-
-        Raises
-        ------
-        ValueError
-            The candidates or the choice do not fit together.
         """
         params, fitted = state["params"], state.get("estimators", {})
         if not fitted or AVERAGE in fitted:

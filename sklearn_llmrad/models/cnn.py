@@ -662,33 +662,11 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         return self._check_images(X)
 
     def get_build_state(self):
-        """The input normalisation the fitted network was built with.
-
-        It depends on ``weights`` (``normalize="auto"``), a path a model file
-        does not carry, so the resolved value is saved instead.
-
-        Returns
-        -------
-        dict
-            ``{"normalize": None or "imagenet"}``.
-        """
+        """``{"normalize": None or "imagenet"}``: resolved: "auto" depends on ``weights``, a path no file holds."""
         return {"normalize": self._normalization()}
 
     def initialize_for_restore(self, build_state=None, after=None):
-        """Build the network with the saved normalisation to receive saved weights.
-
-        Parameters
-        ----------
-        build_state : dict or None
-            What :meth:`get_build_state` returned (None for older files: the
-            parameters decide).
-        after : dict or None
-            Attributes set once the network is built.
-
-        Returns
-        -------
-        self
-        """
+        """Build the network with the saved normalisation (older files without one: the parameters decide)."""
         if not isinstance(build_state, dict) or "normalize" not in build_state:
             return super().initialize_for_restore(build_state, after)
         normalize = build_state["normalize"]
@@ -704,11 +682,9 @@ class _TorchvisionClassifier(SkorchClassifierBase):
 
     @classmethod
     def params_for_restore(cls, params):
-        """Load without the pretrained weights file: the saved weights replace them.
+        """Build without the pretrained weights file (the saved weights replace them), its normalisation pinned.
 
-        The input normalisation the fitted network used depends on ``weights``
-        (``normalize="auto"``), so it is pinned for the rebuilt network; both
-        parameters are set back as fitted afterwards.
+        Both parameters are set back as fitted once the net is loaded.
         """
         params = dict(params)
         if params.get("weights") is None:
