@@ -231,21 +231,10 @@ class ReferenceFusionModule(FusionModule):
 # benchmarks/fuzz_model_files.py)
 
 #: Dotted names an attacker would put in a manifest.
-HOSTILE_NAMES = (
-    "os.system",
-    "builtins.eval",
-    "builtins.exec",
-    "subprocess.Popen",
-    "numpy.memmap",
-    "numpy.load",
-    "torch.load",
-    "shutil.rmtree",
-    "sklearn_llmrad.models.cnn.TorchvisionCNN",
-    "sklearn_llmrad.io.load",
-    "skorch.callbacks.Checkpoint",
-    "builtins.print",
-    "torch.nn.Linear",
-    "sklearn.pipeline.Pipeline",
+HOSTILE_NAMES = tuple(
+    "os.system builtins.eval builtins.exec subprocess.Popen numpy.memmap numpy.load torch.load shutil.rmtree "
+    "sklearn_llmrad.models.cnn.TorchvisionCNN sklearn_llmrad.io.load skorch.callbacks.Checkpoint builtins.print "
+    "torch.nn.Linear sklearn.pipeline.Pipeline".split()
 )
 
 

@@ -34,9 +34,7 @@ __all__ = [
     "DENSITY_STATEMENTS",
 ]
 
-# ---------------------------------------------------------------------------
-# Clinical statements
-# ---------------------------------------------------------------------------
+# -- Clinical statements ---------------------------------------------------------------------------
 
 #: The sentence used when a lesion has no clinical information at all.
 NO_CLINICAL_INFORMATION = "No clinical information available."

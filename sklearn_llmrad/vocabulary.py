@@ -34,13 +34,11 @@ __all__ = [
     "explain_feature",
 ]
 
-# ---------------------------------------------------------------------------
 # Feature classes. Each entry: feature -> (label, meaning). Meanings follow the
 # PyRadiomics documentation of each feature ("Radiomic Features", pyradiomics
 # readthedocs) and Zwanenburg et al., IBSI reference manual (2020), restated
 # in clinical terms. The lists cover every name `getFeatureNames()` returns,
 # deprecated ones included; tests check this against the installed package.
-# ---------------------------------------------------------------------------
 
 _CLASS_LABELS = {
     "firstorder": "first-order",
@@ -264,9 +262,7 @@ FEATURE_DESCRIPTIONS = {
     "ngtdm": _NGTDM,
 }
 
-# ---------------------------------------------------------------------------
-# Image types (radiomics.imageoperations.get*Image yield these names).
-# ---------------------------------------------------------------------------
+# -- Image types (radiomics.imageoperations.get*Image yield these names). --------------------------
 
 # The patterns of names, one of each (descriptions and cleaning use the same):
 # CamelCase word boundaries ("GrayLevelNonUniformity", "HTTPServer" -> "HTTP Server");
@@ -332,9 +328,7 @@ def _describe_image_type(image_type):
     return None
 
 
-# ---------------------------------------------------------------------------
-# Public feature-name API
-# ---------------------------------------------------------------------------
+# -- Public feature-name API -----------------------------------------------------------------------
 
 
 class FeatureDescription(NamedTuple):
@@ -464,9 +458,7 @@ def describe_feature(name):
     return explain_feature(name).text
 
 
-# ---------------------------------------------------------------------------
-# Cleaning: any study's feature name -> words a language model knows
-# ---------------------------------------------------------------------------
+# -- Cleaning: any study's feature name -> words a language model knows ----------------------------
 
 #: Version of :func:`clean_feature_name`, recorded in saved priors (a prior
 #: applied with another cleaning would embed names differently).

@@ -220,6 +220,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         Parameters
         ----------
         name : str
+            A fitted attribute's name.
 
         Returns
         -------

@@ -51,9 +51,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-# --------------------------------------------------------------------------------------
-# ROI crops -> (n, C, size, size) float32
-# --------------------------------------------------------------------------------------
+# -- ROI crops -> (n, C, size, size) float32 -------------------------------------------------------
 class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
     """Resize ROI crops to a square network input of ``channels`` x ``size`` x ``size``.
 
@@ -263,9 +261,7 @@ def _as_mask(value, shape, *, case, file):
     return select_roi(np.asarray(value), shape=shape, case=case, file=file)
 
 
-# --------------------------------------------------------------------------------------
-# the network: a torchvision architecture (see _cnn_weights.py for its weights)
-# --------------------------------------------------------------------------------------
+# -- the network: a torchvision architecture (see _cnn_weights.py for its weights) -----------------
 class TorchvisionCNN(nn.Module):
     """A torchvision classifier with a new ``n_classes`` head and a fixed input normalisation.
 
@@ -327,11 +323,9 @@ class TorchvisionCNN(nn.Module):
         return self
 
 
-# --------------------------------------------------------------------------------------
-# training-time augmentation (batches on the training device)
-# --------------------------------------------------------------------------------------
+# -- training-time augmentation (batches on the training device) -----------------------------------
 def augment_batch(x, *, max_rotation=10.0, intensity_jitter=0.1):
-    """Random flips, small rotations and intensity jitter of an image batch.
+    """Random flips, small rotations and intensity jitter of an image batch ``x`` (n, C, H, W).
 
     Each sample independently: horizontal and vertical flip with probability 1/2,
     rotation by an angle uniform in ``[-max_rotation, max_rotation]`` degrees (bilinear,
@@ -340,16 +334,6 @@ def augment_batch(x, *, max_rotation=10.0, intensity_jitter=0.1):
     z-scored, so ``b`` is in standard deviations). The jitter applies to every channel,
     including a mask channel. Random numbers come from torch's CPU generator, so a
     seeded run gives the same augmentations on CPU and GPU.
-
-    Parameters
-    ----------
-    x : Tensor of shape (n, C, H, W)
-    max_rotation : float, default=10.0
-    intensity_jitter : float, default=0.1
-
-    Returns
-    -------
-    Tensor of the same shape
 
     Examples
     --------
@@ -378,9 +362,7 @@ def augment_batch(x, *, max_rotation=10.0, intensity_jitter=0.1):
     return x
 
 
-# --------------------------------------------------------------------------------------
-# skorch classifiers
-# --------------------------------------------------------------------------------------
+# -- skorch classifiers ----------------------------------------------------------------------------
 _PARAMS_DOC = """
     Parameters
     ----------
