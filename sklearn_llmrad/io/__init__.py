@@ -33,11 +33,11 @@ more than it stores. A file that fails these checks raises
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import warnings
 from pathlib import Path
 
-from .._files import package_versions
 from ._allowlist import AllowList, dotted, own_registry
 from ._archive import FORMAT, FORMAT_VERSION, MANIFEST, open_archive, write_archive
 from ._file_state import file_state_kind, load_file_state, save_file_state
@@ -62,7 +62,13 @@ _VERSIONED = {
 
 
 def _versions():
-    return dict(zip(_VERSIONED, package_versions(_VERSIONED.values()).values(), strict=True))
+    out = {}
+    for key, dist in _VERSIONED.items():
+        try:
+            out[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[key] = None
+    return out
 
 
 def save(estimator, path, *, include_language_model=False):
