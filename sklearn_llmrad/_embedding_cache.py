@@ -72,35 +72,11 @@ def model_directory_digest(root):
 class EmbeddingCache:
     """Look up text embeddings in memory, then on disk, then compute them.
 
-    Parameters
-    ----------
-    identity : dict
-        JSON-able description of the model setup; part of every key.
-    memory : dict
-        The in-memory level (key -> float32 vector). The encoder owns it, so
-        it survives pickling of the encoder while the model does not.
-    directory : str, os.PathLike or None
-        Root of the disk level; None for memory only.
-    stats : dict or None
-        Counters to update (the encoder keeps them across calls); a new dict
-        when None.
-
-    Attributes
-    ----------
-    stats : dict
-        ``computed`` (texts sent to the model), ``memory_hits``, ``disk_hits``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> cache = EmbeddingCache({"model": "demo"}, {}, None)
-    >>> embed = lambda texts: np.ones((len(texts), 3), dtype=np.float32)
-    >>> out = cache.lookup(["a", "b", "a"], embed)
-    >>> sorted(out), cache.stats["computed"]
-    (['a', 'b'], 2)
-    >>> out = cache.lookup(["a"], embed)
-    >>> cache.stats["computed"], cache.stats["memory_hits"]
-    (2, 1)
+    ``identity`` (the JSON-able model setup) is part of every key. ``memory`` is
+    the in-memory level (key -> float32 vector), owned by the encoder so that it
+    survives pickling; ``directory`` the disk level's root (None: memory only);
+    ``stats`` the counters ``computed``, ``memory_hits`` and ``disk_hits`` the
+    encoder keeps across calls (a new dict when None).
     """
 
     def __init__(self, identity, memory, directory=None, stats=None):

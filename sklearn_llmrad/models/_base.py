@@ -44,26 +44,10 @@ def _silent(*args, **kwargs):
 
 
 def encode_labels(y, classes=None, *, owner="classifier"):
-    """Map labels to ``0..n_classes-1`` in the order of ``classes``.
+    """``(encoded y, classes)``: labels of any hashable type mapped to ``0..n_classes-1`` in the order of ``classes``.
 
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-        Labels of any hashable type (ints, strings, bools).
-    classes : array-like or None, default=None
-        The label order; ``np.unique(y)`` when None or empty. Need not be sorted.
-    owner : str, default="classifier"
-        Named in error messages.
-
-    Returns
-    -------
-    encoded : ndarray of int64, shape (n_samples,)
-    classes : ndarray of shape (n_classes,)
-
-    Raises
-    ------
-    ValueError
-        Fewer than two classes, or a label of ``y`` not in ``classes``.
+    ``classes`` need not be sorted; None or empty: ``np.unique(y)``. ValueError
+    (naming ``owner``) for fewer than two classes or a label not in ``classes``.
 
     Examples
     --------
