@@ -31,10 +31,8 @@ asked of a chat model.
 cleaned name, drawn from a generator seeded by a hash of the name: the control
 showing that a gain comes from what the names mean.
 
-A prior is saved as a directory (:meth:`SemanticPrior.save`), read back as
-untrusted data (:meth:`SemanticPrior.load`, :mod:`sklearn_llmrad.prior_files`):
-two files whose keys, types, sizes, dtypes, shapes and values are all checked,
-nothing unpickled, imported or executed.
+A prior is saved as a directory (:meth:`SemanticPrior.save`) and read back as
+untrusted data (:meth:`SemanticPrior.load`, :mod:`sklearn_llmrad.prior_files`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """Let inner cross-validation decide between a simple and a complex classifier.
 
 On small radiomics studies a well-regularised linear model is hard to beat and a
-network only sometimes adds to it. :class:`InnerCVChoiceClassifier` holds several
-candidate classifiers (e.g. the prior-weighted logistic regression and the fusion
-network), estimates each one's AUC, and that of their average, by cross-validation
-on the *training* data only, and uses the winner, refitted on all of it (every
-candidate is refitted, so each can be inspected). Ties go to the
-candidate listed first, so list the simplest one first: the method then falls back
-to it whenever the complex one does not earn its place.
+network only sometimes adds to it: :class:`InnerCVChoiceClassifier` (e.g. of the
+prior-weighted logistic regression and the fusion network, simplest first) falls
+back to the simple one whenever the complex one does not earn its place.
 """
 
 from __future__ import annotations

@@ -228,8 +228,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Positive values favour ``classes_[1]``.
         """
-        Z = self._transform(X)  # checks the fit first
-        return self._lr_.decision_function(Z)
+        return self._lr_.decision_function(self._transform(X))  # _transform checks the fit first
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.
@@ -244,8 +243,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, 2)
             Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
-        Z = self._transform(X)  # checks the fit first
-        return self._lr_.predict_proba(Z)
+        return self._lr_.predict_proba(self._transform(X))
 
     def predict(self, X):
         """Predicted class labels: ``classes_[1]`` where the decision function is positive.
@@ -260,8 +258,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        Z = self._transform(X)  # checks the fit first
-        return self._lr_.predict(Z)
+        return self._lr_.predict(self._transform(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
