@@ -53,19 +53,6 @@ class DiskCache:
     namespace : str, default="default"
         Sub-directory, so that different stages sharing one ``directory``
         never see each other's entries.
-
-    Examples
-    --------
-    >>> import tempfile, numpy as np
-    >>> cache = DiskCache(tempfile.mkdtemp(), namespace="demo")
-    >>> key = hash_key("some", "content")
-    >>> cache.get(key) is None
-    True
-    >>> cache.set_arrays(key, {"values": np.arange(3.0)})
-    >>> cache.get_arrays(key)["values"].tolist()
-    [0.0, 1.0, 2.0]
-    >>> key in cache, len(cache)
-    (True, 1)
     """
 
     def __init__(self, directory, *, namespace="default"):

@@ -140,9 +140,7 @@ def parse_age(value, *, case=None):
     if is_missing(value):
         return float("nan")
     age = None
-    if isinstance(value, bool | np.bool_):
-        age = None
-    elif isinstance(value, numbers.Real):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
         age = float(value)
     elif isinstance(value, str):
         match = _AGE_RE.fullmatch(value.strip())

@@ -2,16 +2,11 @@
 
 One place for the words and patterns of feature names (feature classes and
 their features, filters such as ``log-sigma-3-0-mm-3D`` and ``wavelet-LLH``,
-modality prefixes, abbreviations, CamelCase), used two ways:
-
-- :func:`describe_feature` / :func:`explain_feature`: a short clinical-language
-  description of a PyRadiomics name, what
-  :class:`~sklearn_llmrad.BioBERTEncoder` embeds instead of the raw name
-  ``wavelet-LH_glcm_Contrast``, whose tokens mean little to a biomedical
-  language model. Two datasets that name a feature the same way get the same
-  description, hence the same embedding.
-- :func:`clean_feature_name`: any study's name (PyRadiomics or not) turned into
-  words, what a :class:`~sklearn_llmrad.prior.SemanticPrior` embeds.
+modality prefixes, abbreviations, CamelCase), used two ways: the clinical-language
+description of a PyRadiomics name that :class:`~sklearn_llmrad.BioBERTEncoder`
+embeds instead of the raw name (:func:`describe_feature`, :func:`explain_feature`),
+and any study's name turned into the words a
+:class:`~sklearn_llmrad.prior.SemanticPrior` embeds (:func:`clean_feature_name`).
 
 PyRadiomics names a feature ``<image type>_<feature class>_<feature>``
 (see ``radiomics.featureextractor``); image types carry their parameters

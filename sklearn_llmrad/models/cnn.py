@@ -83,12 +83,6 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
     --------
     ResNet50Classifier, EfficientNetB3Classifier : the networks fed by this transformer.
 
-    Notes
-    -----
-    Besides the preprocessor's DataFrame (``image`` and, with ``use_mask``, ``mask``
-    columns), ``transform`` accepts a plain array of grey crops ``(n, H, W)`` or of
-    images ``(n, C, H, W)`` with ``C`` equal to 1 or ``channels``.
-
     Examples
     --------
     >>> import numpy as np, pandas as pd
@@ -152,8 +146,8 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
         ----------
         X : DataFrame or ndarray
             The preprocessor's output (``image`` column of 2-D float crops, ``mask``
-            column of same-shape masks when ``use_mask`` is set), or an array of shape
-            (n, H, W) or (n, C, H, W).
+            column of same-shape masks when ``use_mask`` is set), or an array of grey
+            crops (n, H, W) or of images (n, C, H, W) with C equal to 1 or ``channels``.
 
         Returns
         -------
