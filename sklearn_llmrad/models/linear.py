@@ -228,7 +228,8 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Positive values favour ``classes_[1]``.
         """
-        return self._lr_.decision_function(self._transform(X))  # _transform checks the fit first
+        Z = self._transform(X)  # checks the fit first
+        return self._lr_.decision_function(Z)
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.
@@ -243,7 +244,8 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, 2)
             Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
-        return self._lr_.predict_proba(self._transform(X))
+        Z = self._transform(X)  # checks the fit first
+        return self._lr_.predict_proba(Z)
 
     def predict(self, X):
         """Predicted class labels: ``classes_[1]`` where the decision function is positive.
@@ -258,7 +260,8 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self._lr_.predict(self._transform(X))
+        Z = self._transform(X)  # checks the fit first
+        return self._lr_.predict(Z)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
