@@ -6,18 +6,11 @@ that determines the result: the pixel content, the settings and the library
 versions. Keys therefore hold no file names or case ids, so a cache directory
 carries no patient-identifying information, and a renamed file still hits.
 
-Each entry is written to a temporary file in the same directory and moved into
-place with :func:`os.replace` (atomic on POSIX and Windows), so a process killed
-mid-write leaves at most an orphaned temporary file, never a half-written
-entry under a real key; the first write of the next run removes such orphans
-(those of ended processes, and those older than a few minutes, so that
-concurrent writers are never disturbed). Temporaries carry a name no user file
-has (see :func:`temporary_name`), and a sweep deletes only names of that
-pattern, only in the folders it is given: a user's own ``*.tmp`` files are
-never touched. Each entry also carries a SHA-256 checksum and its length, so
-an entry damaged later (disk full, copied truncated, bit rot) is detected on
-read, reported with a :class:`CacheCorruptionWarning`, deleted and recomputed
-by the caller rather than trusted.
+Entries are written atomically (:func:`~sklearn_llmrad._files.atomic_open`);
+the first write of a run sweeps the temporaries of killed writers. Each entry
+carries a SHA-256 checksum and its length, so an entry damaged later (disk
+full, copied truncated, bit rot) is detected on read, reported with a
+:class:`CacheCorruptionWarning`, deleted and recomputed by the caller.
 """
 
 from __future__ import annotations
@@ -39,8 +32,7 @@ __all__ = ["DiskCache", "CacheCorruptionWarning", "hash_key", "remove_stale_temp
 
 _MAGIC = b"LLMRADC1"
 _HEADER = struct.Struct("<8s32sQ")  # magic, sha256(payload), len(payload)
-# A temporary file lives for the milliseconds of one write; one this old was
-# left by a writer that was killed, and is removed by the next writer.
+# A temporary lives for the milliseconds of one write; one this old was left by a killed writer.
 _STALE_AFTER_S = 600.0
 _FANOUT = re.compile(r"[0-9a-f]{2}")  # the entry folders: first two digits of the key
 # Entries: "<hex key>.bin" (temporaries start with ".llmrad-tmp-" and never match)
@@ -61,19 +53,6 @@ class DiskCache:
     namespace : str, default="default"
         Sub-directory, so that different stages sharing one ``directory``
         never see each other's entries.
-
-    Examples
-    --------
-    >>> import tempfile, numpy as np
-    >>> cache = DiskCache(tempfile.mkdtemp(), namespace="demo")
-    >>> key = hash_key("some", "content")
-    >>> cache.get(key) is None
-    True
-    >>> cache.set_arrays(key, {"values": np.arange(3.0)})
-    >>> cache.get_arrays(key)["values"].tolist()
-    [0.0, 1.0, 2.0]
-    >>> key in cache, len(cache)
-    (True, 1)
     """
 
     def __init__(self, directory, *, namespace="default"):
@@ -150,9 +129,7 @@ class DiskCache:
             self._swept = True
             self.remove_stale_temporaries(older_than=_STALE_AFTER_S)
         payload = bytes(payload)
-        # Unique temporary per writer (see _files.atomic_open): two processes
-        # computing the same entry never write into each other's file; the last
-        # replace wins and both wrote identical content.
+        # one temporary per writer: two processes computing the same entry both write it whole
         with atomic_open(path) as handle:
             handle.write(_HEADER.pack(_MAGIC, hashlib.sha256(payload).digest(), len(payload)))
             handle.write(payload)
@@ -178,26 +155,7 @@ class DiskCache:
         self.set(key, buf.getvalue())
 
     def remove_stale_temporaries(self, *, older_than=None):
-        """Delete temporary files left by killed writers; return how many.
-
-        The first :meth:`set` of each cache object calls it with
-        ``older_than`` of a few minutes, so a crashed run's leftovers go on
-        the next run. Only this cache's own temporaries (see
-        :func:`remove_stale_temporaries`) in its two-hex-digit entry folders
-        are considered; nothing else under ``directory`` is touched.
-
-        Parameters
-        ----------
-        older_than : float or None, default=None
-            Also delete temporaries at least this many seconds old, whoever
-            wrote them (safe while other processes, of this or another machine,
-            write). None deletes only those of processes of this machine that
-            no longer run.
-
-        Returns
-        -------
-        int
-        """
+        """Delete killed writers' temporaries in the entry folders (see :func:`remove_stale_temporaries`)."""
         if not self.root.is_dir():
             return 0
         folders = [f for f in self.root.iterdir() if _FANOUT.fullmatch(f.name) and f.is_dir() and not f.is_symlink()]

@@ -51,27 +51,11 @@ def _file_fingerprint(path, stat):
 
 
 def model_directory_digest(root):
-    """SHA-256 over the files of a local language model directory.
+    """SHA-256 over the top-level files of a local language model (what ``from_pretrained`` reads).
 
-    Covers every file at the top level of ``root`` (what
-    ``from_pretrained(root)`` can read: ``config.json``, the tokenizer's
-    ``tokenizer.json``, ``tokenizer_config.json``, ``vocab.txt``,
-    ``special_tokens_map.json``, ``added_tokens.json``, ``merges.txt``,
-    sentencepiece ``*.model`` files, and the weights), by name, size and
-    content: files up to 64 MiB are hashed in full, larger ones (weights) by
-    size, mtime and their first and last MiB. Hidden files, sub-directories
-    and model cards (``*.md``) are left out. Symbolic links are followed (a
-    Hugging Face cache snapshot links to its blobs).
-
-    Parameters
-    ----------
-    root : str or os.PathLike
-        The model directory.
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters.
+    By name, size and content: files up to 64 MiB in full, larger ones (weights)
+    by size, mtime and their first and last MiB. Hidden files, sub-folders and
+    model cards (``*.md``) are left out; links are followed (a hub snapshot).
     """
     entries = []
     with os.scandir(root) as it:
@@ -88,35 +72,11 @@ def model_directory_digest(root):
 class EmbeddingCache:
     """Look up text embeddings in memory, then on disk, then compute them.
 
-    Parameters
-    ----------
-    identity : dict
-        JSON-able description of the model setup; part of every key.
-    memory : dict
-        The in-memory level (key -> float32 vector). The encoder owns it, so
-        it survives pickling of the encoder while the model does not.
-    directory : str, os.PathLike or None
-        Root of the disk level; None for memory only.
-    stats : dict or None
-        Counters to update (the encoder keeps them across calls); a new dict
-        when None.
-
-    Attributes
-    ----------
-    stats : dict
-        ``computed`` (texts sent to the model), ``memory_hits``, ``disk_hits``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> cache = EmbeddingCache({"model": "demo"}, {}, None)
-    >>> embed = lambda texts: np.ones((len(texts), 3), dtype=np.float32)
-    >>> out = cache.lookup(["a", "b", "a"], embed)
-    >>> sorted(out), cache.stats["computed"]
-    (['a', 'b'], 2)
-    >>> out = cache.lookup(["a"], embed)
-    >>> cache.stats["computed"], cache.stats["memory_hits"]
-    (2, 1)
+    ``identity`` (the JSON-able model setup) is part of every key. ``memory`` is
+    the in-memory level (key -> float32 vector), owned by the encoder so that it
+    survives pickling; ``directory`` the disk level's root (None: memory only);
+    ``stats`` the counters ``computed``, ``memory_hits`` and ``disk_hits`` the
+    encoder keeps across calls (a new dict when None).
     """
 
     def __init__(self, identity, memory, directory=None, stats=None):
@@ -132,11 +92,7 @@ class EmbeddingCache:
         return hash_key(_FORMAT, self.identity, str(text))
 
     def lookup(self, texts, compute):
-        """Return ``{text: vector}`` for the distinct ``texts``.
-
-        ``compute(list_of_texts) -> (m, D) array`` is called at most once,
-        with the texts found neither in memory nor on disk (each once).
-        """
+        """``{text: vector}`` of the distinct ``texts``; ``compute(texts) -> (m, D)`` gets, once, those not cached."""
         found = {}
         missing = []
         for text in dict.fromkeys(texts):

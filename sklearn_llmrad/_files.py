@@ -74,31 +74,10 @@ def _host_tag():
 
 
 def temporary_name(name):
-    """A unique name for a temporary of ``name``, written by this process.
+    """A unique temporary name for ``name``: ``.llmrad-tmp-<host>-<pid>-<random>-<name>``.
 
-    The name starts with ``.llmrad-tmp-`` and holds a tag of this machine, this
-    process's id and a random part, so that concurrent writers never share a
-    temporary and :func:`remove_stale_temporaries` recognizes only files this
-    package wrote.
-
-    Parameters
-    ----------
-    name : str
-        Name of the file the temporary will be renamed to (kept at the end,
-        for people reading a folder).
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> import os
-    >>> tmp = temporary_name("fold1.csv")
-    >>> tmp.startswith(".llmrad-tmp-"), f"-{os.getpid()}-" in tmp, tmp.endswith("-fold1.csv")
-    (True, True, True)
-    >>> tmp == temporary_name("fold1.csv")
-    False
+    Concurrent writers never share one, and :func:`remove_stale_temporaries`
+    recognizes only names of this pattern.
     """
     return f"{_TMP_PREFIX}{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}-{name}"
 
@@ -145,40 +124,12 @@ def _remove_stale(folder, here, now, older_than):
 
 
 def remove_stale_temporaries(*folders, older_than=None):
-    """Delete the temporaries of :func:`temporary_name` that no writer will finish.
+    """Delete the temporaries no writer will finish; return how many.
 
-    Only files directly in ``folders`` (no subfolders) whose name matches the
-    pattern of :func:`temporary_name` are considered; any other file, a user's
-    ``notes.tmp`` included, is never touched. One is deleted when the process
-    that wrote it, on this machine, no longer runs, or when it was last
-    modified at least ``older_than`` seconds ago. The temporaries of this
-    process are never deleted.
-
-    Parameters
-    ----------
-    *folders : path-like
-        Folders this package writes into; missing ones are skipped.
-    older_than : float or None, default=None
-        Also delete temporaries of running (or unknown: another machine's)
-        processes once they are this old. None: only those of processes of
-        this machine that ended.
-
-    Returns
-    -------
-    int
-        Files deleted.
-
-    Examples
-    --------
-    >>> import os, pathlib, tempfile
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> dead = temporary_name("fold1.csv").replace(f"-{os.getpid()}-", "-999999999-")
-    >>> for name in (dead, temporary_name("fold2.csv"), ".notes.tmp"):
-    ...     _ = (d / name).write_text("x")
-    >>> remove_stale_temporaries(d, d / "missing")
-    1
-    >>> sorted(p.name.startswith(".llmrad-tmp-") for p in d.iterdir())  # the user's file and ours stay
-    [False, True]
+    Only files directly in ``folders`` (missing ones skipped) named by
+    :func:`temporary_name` are considered, never another file or a link. One
+    goes when its writer, on this machine, has ended, or (``older_than`` in
+    seconds, None: never) when it is that old; this process's own never go.
     """
     here, now = _host_tag(), time.time()
     return sum(_remove_stale(folder, here, now, older_than) for folder in folders)
@@ -186,32 +137,10 @@ def remove_stale_temporaries(*folders, older_than=None):
 
 @contextlib.contextmanager
 def atomic_open(path):
-    """Open a binary handle whose content appears at ``path`` only once complete.
+    """A binary handle on a temporary beside ``path``, synced and renamed over it once the block ends.
 
-    The handle writes a temporary beside ``path`` (named by
-    :func:`temporary_name`); on leaving the ``with`` block it is flushed, synced
-    to disk and renamed over ``path``. If the block raises, the temporary is
-    deleted and ``path`` keeps its old content (or stays absent). The folder of
-    ``path`` is created.
-
-    Parameters
-    ----------
-    path : path-like
-        The file to write.
-
-    Yields
-    ------
-    file object
-        Open for binary writing.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
-    >>> with atomic_open(p) as handle:
-    ...     _ = handle.write(b"head"); _ = handle.write(b"body")
-    >>> p.read_bytes()
-    b'headbody'
+    If the block raises, the temporary goes and ``path`` keeps its old content
+    (or stays absent). The folder of ``path`` is created.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,78 +157,22 @@ def atomic_open(path):
 
 
 def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`).
-
-    Parameters
-    ----------
-    path : path-like
-        The file to write; its folder is created.
-    data : bytes
-        The whole content.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a" / "x.txt"
-    >>> atomic_write_bytes(p, b"hello"); p.read_bytes()
-    b'hello'
-    >>> [f.name for f in p.parent.iterdir()]  # no temporary left behind
-    ['x.txt']
-    """
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
     with atomic_open(path) as handle:
         handle.write(data)
 
 
 def atomic_write_text(path, text, *, encoding="utf-8"):
-    """Write the string ``text`` to ``path`` atomically, as :func:`atomic_write_bytes` does.
-
-    Parameters
-    ----------
-    path : path-like
-        Where; the folder is created.
-    text : str
-        Encoded with ``encoding`` (default UTF-8, whatever the locale).
-    encoding : str, default="utf-8"
-        The encoding.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "results.md"
-    >>> atomic_write_text(p, "| AUC |\\n"); p.read_text()
-    '| AUC |\\n'
-    """
+    """Write ``text`` to ``path`` atomically, in ``encoding`` whatever the locale."""
     atomic_write_bytes(path, text.encode(encoding))
 
 
 @contextlib.contextmanager
 def atomic_directory(path):
-    """Build a folder under a temporary name; it appears at ``path`` only once complete.
+    """Yield an empty temporary folder beside ``path``, renamed to ``path`` once the block ends.
 
-    Yields the temporary folder (beside ``path``, named by
-    :func:`temporary_name`) to fill; on leaving the ``with`` block it is
-    renamed to ``path``. If ``path`` exists meanwhile (another process stored
-    the same folder), the existing one is kept. The temporary folder is
-    removed whatever happens.
-
-    Parameters
-    ----------
-    path : path-like
-        The folder to create.
-
-    Yields
-    ------
-    pathlib.Path
-        The temporary folder, created and empty.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> target = pathlib.Path(tempfile.mkdtemp()) / "prior"
-    >>> with atomic_directory(target) as tmp:
-    ...     _ = (tmp / "prior.json").write_text("{}")
-    >>> sorted(p.name for p in target.iterdir()), [p.name for p in target.parent.iterdir()]
-    (['prior.json'], ['prior'])
+    If ``path`` appeared meanwhile (another process stored the same folder), it
+    is kept. The temporary folder is removed whatever happens.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -317,29 +190,10 @@ def atomic_directory(path):
 
 
 def digest(obj, *, length=16):
-    """Stable SHA-256 digest of a JSON-able object (dict order does not matter).
+    """SHA-256 of ``obj`` as JSON with sorted keys, the first ``length`` hex digits (None: all 64).
 
-    The object is written as JSON with sorted keys; values JSON cannot hold are
-    written by their ``repr``, with object addresses (``at 0x...``) left out,
-    since they change between runs.
-
-    Parameters
-    ----------
-    obj : object
-        Usually dicts, lists, strings and numbers.
-    length : int or None, default=16
-        Hexadecimal digits kept; None keeps all 64.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> digest({"a": 1, "b": [2, 3]}) == digest({"b": [2, 3], "a": 1})
-    True
-    >>> len(digest("x")), len(digest("x", length=None))
-    (16, 64)
+    Values JSON cannot hold are written by their ``repr``, without object
+    addresses (``at 0x...``), which change between runs.
     """
     text = json.dumps(obj, sort_keys=True, default=repr)
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # object addresses change between runs
@@ -347,27 +201,7 @@ def digest(obj, *, length=16):
 
 
 def digest_bytes(*chunks, length=16):
-    """SHA-256 digest of byte chunks, read one after the other (no separator).
-
-    Parameters
-    ----------
-    *chunks : bytes
-        Joined as they are: ``(b"ab", b"c")`` and ``(b"a", b"bc")`` give the
-        same digest; use :func:`hash_key` where parts must stay apart.
-    length : int or None, default=16
-        Hexadecimal digits kept; None keeps all 64.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> digest_bytes(b"ab", b"c") == digest_bytes(b"abc")
-    True
-    >>> digest_bytes(b"abc", length=None)[:8]
-    'ba7816bf'
-    """
+    """SHA-256 of the byte chunks joined as they are (use :func:`hash_key` to keep parts apart)."""
     h = hashlib.sha256()
     for chunk in chunks:
         h.update(chunk)
@@ -397,30 +231,9 @@ def _update(h, part):
 
 
 def hash_key(*parts):
-    """Return a hex SHA-256 key for ``parts`` (arrays, bytes, or JSON-able values).
+    """64-hex-digit SHA-256 key of ``parts``: arrays by dtype, shape and content, bytes, or canonical JSON.
 
-    Parameters
-    ----------
-    *parts : ndarray, bytes, or JSON-serialisable object
-        Arrays are hashed by dtype, shape and content; bytes by content; other
-        objects by their canonical JSON (sorted keys). Each part is tagged with
-        its type and length, so parts never run into each other.
-
-    Returns
-    -------
-    key : str
-        64 hexadecimal characters.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> a = hash_key(np.zeros((2, 2)), {"binCount": 32})
-    >>> a == hash_key(np.zeros((2, 2)), {"binCount": 32})
-    True
-    >>> a == hash_key(np.zeros((2, 2), dtype=np.float32), {"binCount": 32})
-    False
-    >>> len(a)
-    64
+    Each part is tagged with its type and length, so parts never run into each other.
     """
     h = hashlib.sha256()
     for part in parts:
@@ -429,23 +242,7 @@ def hash_key(*parts):
 
 
 def package_versions(packages=PACKAGES):
-    """Installed versions of the packages that shape the numbers (``None`` when absent).
-
-    Parameters
-    ----------
-    packages : iterable of str, default=PACKAGES
-        Distribution names.
-
-    Returns
-    -------
-    dict
-        Name -> version string or None.
-
-    Examples
-    --------
-    >>> package_versions(["numpy", "no-such-distribution"])["no-such-distribution"] is None
-    True
-    """
+    """``{distribution: installed version or None}`` of the packages that shape the numbers."""
     out = {}
     for name in packages:
         try:

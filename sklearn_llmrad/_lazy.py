@@ -11,25 +11,10 @@ __all__ = ["lazy_exports"]
 
 
 def lazy_exports(package, api, *, extra=()):
-    """``(__all__, __getattr__, __dir__)`` of a package whose names load lazily.
+    """``(__all__, __getattr__, __dir__)`` of ``package``, whose names load lazily.
 
-    Parameters
-    ----------
-    package : str
-        The package's ``__name__``, named in the ``AttributeError``.
-    api : dict of str to str
-        Public name -> the module that defines it.
-    extra : sequence of str, default=()
-        Names defined in the package itself (e.g. ``__version__``).
-
-    Returns
-    -------
-    all_names : list of str
-        The sorted public names, then ``extra``.
-    getattr_ : callable
-        The module-level ``__getattr__``.
-    dir_ : callable
-        The module-level ``__dir__``.
+    ``api`` maps each public name to the module that defines it; ``extra`` names
+    are defined in the package itself (``__version__``) and end ``__all__``.
 
     Examples
     --------

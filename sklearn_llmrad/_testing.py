@@ -57,12 +57,9 @@ _CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def tiny_bert_vocabulary():
-    """The tiny BERT's WordPiece vocabulary: token -> id (a few hundred entries).
+    """The tiny BERT's WordPiece vocabulary (token -> id): special tokens, words, punctuation, pieces.
 
-    Special tokens first, then whole words, punctuation, single characters and
-    ``##`` continuation pieces (every character and a few word endings). Any
-    ASCII text therefore tokenises without ``[UNK]``: a word outside the list
-    falls back to subword pieces, down to single characters.
+    Every character is also a ``##`` piece, so any ASCII text tokenises without ``[UNK]``.
     """
     tokens = list(_SPECIAL_TOKENS)
     tokens += _WORDS.split()
@@ -93,20 +90,11 @@ def _bert_tokenizer(vocab):
 
 
 def save_bert_tokenizer(path, vocab):
-    """Write an uncased BERT WordPiece tokenizer for ``vocab`` (token -> id) to ``path``.
+    """Write an uncased BERT WordPiece tokenizer for ``vocab`` (token -> id) to ``path``; return it.
 
-    Writes ``tokenizer.json`` (with the ``tokenizers`` library), ``vocab.txt``
-    (one token a line, in id order), ``tokenizer_config.json`` and
-    ``special_tokens_map.json`` by hand, never through a transformers
-    tokenizer's ``save_pretrained``: transformers 5 ignores
-    ``BertTokenizerFast(vocab_file=...)`` and would save a ``tokenizer.json``
-    holding the special tokens only. The result loads the same with
-    ``AutoTokenizer`` under transformers 4 and 5.
-
-    Returns
-    -------
-    tokenizers.Tokenizer
-        The tokenizer written to ``tokenizer.json``.
+    The files are written by hand, never by ``save_pretrained``: transformers 5
+    ignores ``BertTokenizerFast(vocab_file=...)`` and would save the special
+    tokens only. The result loads the same under transformers 4 and 5.
     """
     import json
 
@@ -120,13 +108,7 @@ def save_bert_tokenizer(path, vocab):
     tokenizer.save(str(path / "tokenizer.json"))
     in_order = sorted(vocab, key=vocab.__getitem__)
     (path / "vocab.txt").write_text("".join(token + "\n" for token in in_order), encoding="utf-8")
-    special = {
-        "unk_token": "[UNK]",
-        "sep_token": "[SEP]",
-        "pad_token": "[PAD]",
-        "cls_token": "[CLS]",
-        "mask_token": "[MASK]",
-    }
+    special = {f"{name}_token": f"[{name.upper()}]" for name in ("unk", "sep", "pad", "cls", "mask")}
     (path / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
     config = {
         "tokenizer_class": "BertTokenizer",  # transformers 4: BertTokenizerFast, from tokenizer.json
@@ -149,23 +131,12 @@ _PROBES = (
 
 
 def save_tiny_bert(path):
-    """Save a 2-layer, 32-wide BERT and its WordPiece tokenizer to ``path``.
+    """Save a 2-layer, 32-wide BERT (random weights, seed 0) and its tokenizer to ``path``; return it.
 
-    The vocabulary (:func:`tiny_bert_vocabulary`) covers the words of the
-    feature descriptions and clinical sentences, so tokenisation is realistic
-    and different texts embed differently; the weights are random (seed 0).
-
-    The tokenizer files come from :func:`save_bert_tokenizer` (consistent
-    ``tokenizer.json`` and ``vocab.txt`` under transformers 4 and 5); they are
-    reloaded with ``AutoTokenizer`` and checked, and a mismatch raises
-    RuntimeError rather than giving tests a tokenizer that maps every word to
-    ``[UNK]``.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``, loadable with ``transformers.AutoModel.from_pretrained``
-        and ``transformers.AutoTokenizer.from_pretrained``.
+    The vocabulary covers the words of the feature descriptions and clinical
+    sentences, so different texts embed differently. The tokenizer is reloaded
+    with ``AutoTokenizer`` and checked: a mismatch raises RuntimeError rather
+    than giving tests a tokenizer that maps every word to ``[UNK]``.
     """
     import torch
     import transformers
@@ -199,13 +170,10 @@ def save_tiny_bert(path):
 
 
 def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
-    """:class:`~sklearn_llmrad.models.fusion.FusionModule`'s maths written out plainly.
+    """:class:`~sklearn_llmrad.models.fusion.FusionModule`'s maths written out plainly, token by token.
 
-    Per-token projections, :class:`torch.nn.MultiheadAttention` and
-    :class:`torch.nn.LayerNorm` on every (lesion, feature) token: the
-    implementation before the factorised forward (issue 12), kept as the
-    reference the tests compare the fast forward with, and as the "old" side
-    of ``benchmarks/bench_training.py``.
+    The implementation before the factorised forward (issue 12): the reference
+    the tests compare with, and the "old" side of ``benchmarks/bench_training.py``.
     """
     import torch
 
@@ -229,11 +197,7 @@ def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
     keys, padding = module._keys(values, clinical, clinical_mask)
     if module.attention:
         attended, _ = module.cross_attention(
-            module.attention_norm(tokens),
-            keys,
-            keys,
-            key_padding_mask=padding,
-            need_weights=False,
+            module.attention_norm(tokens), keys, keys, key_padding_mask=padding, need_weights=False
         )
         tokens = tokens + attended
     else:
@@ -256,10 +220,7 @@ def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):
 
 
 class ReferenceFusionModule(FusionModule):
-    """A :class:`~sklearn_llmrad.models.fusion.FusionModule` whose forward is :func:`reference_fusion_forward`.
-
-    Same parameters, same state dict; only the (slow, plain) computation differs.
-    """
+    """A :class:`~sklearn_llmrad.models.fusion.FusionModule` whose forward is :func:`reference_fusion_forward`."""
 
     def forward(self, values, clinical=None, clinical_mask=None):
         return reference_fusion_forward(self, values, clinical, clinical_mask)
@@ -270,21 +231,10 @@ class ReferenceFusionModule(FusionModule):
 # benchmarks/fuzz_model_files.py)
 
 #: Dotted names an attacker would put in a manifest.
-HOSTILE_NAMES = (
-    "os.system",
-    "builtins.eval",
-    "builtins.exec",
-    "subprocess.Popen",
-    "numpy.memmap",
-    "numpy.load",
-    "torch.load",
-    "shutil.rmtree",
-    "sklearn_llmrad.models.cnn.TorchvisionCNN",
-    "sklearn_llmrad.io.load",
-    "skorch.callbacks.Checkpoint",
-    "builtins.print",
-    "torch.nn.Linear",
-    "sklearn.pipeline.Pipeline",
+HOSTILE_NAMES = tuple(
+    "os.system builtins.eval builtins.exec subprocess.Popen numpy.memmap numpy.load torch.load shutil.rmtree "
+    "sklearn_llmrad.models.cnn.TorchvisionCNN sklearn_llmrad.io.load skorch.callbacks.Checkpoint builtins.print "
+    "torch.nn.Linear sklearn.pipeline.Pipeline".split()
 )
 
 
@@ -373,36 +323,12 @@ def _mutate_manifest(manifest, rng, canary):
 
 
 def mutate_model_file(data, rng, canary):
-    """A hostile variant of a genuine model archive, for fuzzing :func:`sklearn_llmrad.io.load`.
+    """A hostile variant (bytes) of the model file ``data``, for fuzzing :func:`sklearn_llmrad.io.load`.
 
-    Mutates the manifest (values replaced by hostile ones: classes such as
-    ``os.system`` or ``numpy.memmap``, compile options, paths into ``canary``,
-    huge sizes, deep nesting, malformed tensors) or the archive itself
-    (truncation, flipped bytes, duplicate, missing, extra or traversal members,
-    garbage or pickle weights, encrypted flags).
-
-    Parameters
-    ----------
-    data : bytes
-        A model file written by :func:`sklearn_llmrad.io.save`.
-    rng : random.Random
-    canary : str or path-like
-        The folder every path in a mutation points into; a loader that touched a
-        file there broke the contract.
-
-    Returns
-    -------
-    bytes
-
-    Examples
-    --------
-    >>> import io, random, tempfile, os
-    >>> from sklearn.preprocessing import StandardScaler
-    >>> from sklearn_llmrad.io import save
-    >>> path = os.path.join(tempfile.mkdtemp(), "m.llmrad")
-    >>> data = open(save(StandardScaler().fit([[0.0], [1.0]]), path), "rb").read()
-    >>> isinstance(mutate_model_file(data, random.Random(0), tempfile.mkdtemp()), bytes)
-    True
+    Mutates the manifest (hostile classes, compile options, paths into the
+    ``canary`` folder, huge sizes, deep nesting, malformed tensors) or the
+    archive (truncation, flipped bytes, duplicate, missing, extra or traversal
+    members, pickle weights). ``rng`` is a :class:`random.Random`.
     """
     import io
     import json
@@ -457,32 +383,11 @@ def mutate_model_file(data, rng, canary):
 
 
 def genuine_model_files(folder, *, language_model):
-    """Two small genuine model files to mutate: the w/o-BioBERT default method and an encoder pipeline.
+    """The bytes of two small genuine model files, written to ``folder``, to mutate.
 
-    The first is an inner-CV choice of the fusion network and the prior-weighted
-    linear path (choice, skops and skorch nodes); the second a text encoder on
-    ``language_model`` and a fusion network (a language-model reference).
-
-    Parameters
-    ----------
-    folder : path-like
-        Where the two files are written.
-    language_model : path-like
-        A local language model (e.g. :func:`save_tiny_bert`).
-
-    Returns
-    -------
-    list of bytes
-        The two files' contents.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> files = genuine_model_files(folder, language_model=save_tiny_bert(folder / "bert"))
-    >>> [data[:2] for data in files]
-    [b'PK', b'PK']
+    An inner-CV choice of the fusion network and the prior-weighted linear path
+    (choice, skops and skorch nodes), and a text encoder on the local
+    ``language_model`` before a fusion network (a language-model reference).
     """
     import numpy as np
     import pandas as pd

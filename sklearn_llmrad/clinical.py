@@ -28,33 +28,14 @@ import pandas as pd
 
 from .exceptions import LesionError
 
-__all__ = [
-    "AGE_RANGE",
-    "DENSITY_CATEGORIES",
-    "is_missing",
-    "normalize_density",
-    "parse_age",
-]
+__all__ = ["AGE_RANGE", "DENSITY_CATEGORIES", "is_missing", "is_missing_value", "normalize_density", "parse_age"]
 
 #: Open interval of accepted ages in years.
 AGE_RANGE = (0.0, 130.0)
 #: BI-RADS breast composition categories.
 DENSITY_CATEGORIES = ("A", "B", "C", "D")
 
-_MISSING_STRINGS = {
-    "",
-    "nan",
-    "none",
-    "null",
-    "na",
-    "n/a",
-    "<na>",
-    "nat",
-    "missing",
-    "unknown",
-    "?",
-    "removed",
-}
+_MISSING_STRINGS = {"", "nan", "none", "null", "na", "n/a", "<na>", "nat", "missing", "unknown", "?", "removed"}
 _DENSITY_WORDS = {
     "almost entirely fatty": "A",
     "fatty": "A",
@@ -70,6 +51,38 @@ _ACCEPTED_DENSITY = (
 )
 _AGE_RE = re.compile(r"0*(\d+(?:\.\d*)?)\s*(y|yr|yrs|years?|m|w|d)?", re.IGNORECASE)
 _AGE_UNIT = {"m": 12.0, "w": 52.1775, "d": 365.25}
+
+
+def is_missing_value(value):
+    """True for None and NaN-like scalars (NaN, ``pd.NA``, NaT); strings are never missing here.
+
+    Missing-looking strings (``"unknown"``, ``""``) are judged per field (:func:`is_missing`,
+    :func:`~sklearn_llmrad.descriptions.clinical_statements`), so this check leaves them alone.
+
+    Parameters
+    ----------
+    value : object
+        A clinical value as found in a DataFrame cell.
+
+    Returns
+    -------
+    bool
+        Whether ``value`` is a missing scalar.
+
+    Examples
+    --------
+    >>> [is_missing_value(v) for v in (None, float("nan"), "unknown", 62)]
+    [True, True, False, False]
+    """
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return False  # missing-looking strings are handled per field
+    try:
+        result = pd.isna(value)  # NaN, pd.NA, pd.NaT, numpy NaT
+    except (TypeError, ValueError):
+        return False
+    return isinstance(result, bool | np.bool_) and bool(result)
 
 
 def is_missing(value):
@@ -90,15 +103,9 @@ def is_missing(value):
     >>> [is_missing(v) for v in (None, float("nan"), " N/A ", "removed", 0, "62")]
     [True, True, True, True, False, False]
     """
-    if value is None:
-        return True
     if isinstance(value, str):
         return value.strip().lower() in _MISSING_STRINGS
-    try:
-        result = pd.isna(value)
-    except (TypeError, ValueError):
-        return False
-    return isinstance(result, bool | np.bool_) and bool(result)
+    return is_missing_value(value)
 
 
 def parse_age(value, *, case=None):
@@ -133,9 +140,7 @@ def parse_age(value, *, case=None):
     if is_missing(value):
         return float("nan")
     age = None
-    if isinstance(value, bool | np.bool_):
-        age = None
-    elif isinstance(value, numbers.Real):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
         age = float(value)
     elif isinstance(value, str):
         match = _AGE_RE.fullmatch(value.strip())
@@ -148,8 +153,7 @@ def parse_age(value, *, case=None):
         )
     if not AGE_RANGE[0] < age < AGE_RANGE[1]:
         raise LesionError(
-            f"age {value!r} is outside {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g} years (both excluded)",
-            case=case,
+            f"age {value!r} is outside {AGE_RANGE[0]:g}-{AGE_RANGE[1]:g} years (both excluded)", case=case
         )
     return age
 

@@ -15,9 +15,8 @@ import numbers
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
-from .clinical import normalize_density, parse_age
+from .clinical import is_missing_value, normalize_density, parse_age
 from .exceptions import LesionError
 from .vocabulary import FEATURE_DESCRIPTIONS, FeatureDescription, describe_feature, explain_feature
 
@@ -35,9 +34,7 @@ __all__ = [
     "DENSITY_STATEMENTS",
 ]
 
-# ---------------------------------------------------------------------------
-# Clinical statements
-# ---------------------------------------------------------------------------
+# -- Clinical statements ---------------------------------------------------------------------------
 
 #: The sentence used when a lesion has no clinical information at all.
 NO_CLINICAL_INFORMATION = "No clinical information available."
@@ -52,38 +49,6 @@ DENSITY_STATEMENTS = {
 _MISSING_STRINGS = {"", "nan", "none", "null", "na", "n/a", "<na>", "nat", "missing", "unknown", "?"}
 _TRUE_STRINGS = {"yes", "y", "true", "1"}
 _FALSE_STRINGS = {"no", "n", "false", "0"}
-
-
-def is_missing_value(value):
-    """True for None and NaN-like scalars (NaN, ``pd.NA``, NaT); strings are never missing here.
-
-    Missing-looking strings (``"unknown"``, ``""``) are judged per clinical field by
-    :func:`clinical_statements`, so this check leaves them alone.
-
-    Parameters
-    ----------
-    value : object
-        A clinical value as found in a DataFrame cell.
-
-    Returns
-    -------
-    bool
-        Whether ``value`` is a missing scalar.
-
-    Examples
-    --------
-    >>> [is_missing_value(v) for v in (None, float("nan"), "unknown", 62)]
-    [True, True, False, False]
-    """
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return False  # missing-looking strings are handled per field
-    try:
-        result = pd.isna(value)  # NaN, pd.NA, pd.NaT, numpy NaT
-    except (TypeError, ValueError):
-        return False
-    return isinstance(result, bool | np.bool_) and bool(result)
 
 
 def _age_statement(age, case):
@@ -101,10 +66,7 @@ def _history_statement(history, case):
         flag = bool(history)
     elif isinstance(history, numbers.Real):
         if float(history) not in (0.0, 1.0):
-            raise LesionError(
-                f"invalid history {history!r}; expected free text, a bool, 0/1 or missing",
-                case=case,
-            )
+            raise LesionError(f"invalid history {history!r}; expected free text, a bool, 0/1 or missing", case=case)
         flag = bool(history)
     else:
         text = " ".join(str(history).split())

@@ -7,14 +7,7 @@ the offending image in a table of thousands.
 
 from __future__ import annotations
 
-__all__ = [
-    "LesionError",
-    "ImageReadError",
-    "MaskError",
-    "ExtractionError",
-    "DatasetFormatError",
-    "ModelNotFoundError",
-]
+__all__ = ["LesionError", "ImageReadError", "MaskError", "ExtractionError", "DatasetFormatError", "ModelNotFoundError"]
 
 
 class LesionError(ValueError):

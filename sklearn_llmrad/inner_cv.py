@@ -1,14 +1,11 @@
 """Inner cross-validation on the training data: the folds, the mean scores and the pick.
 
 Several estimators choose a hyper-parameter on the data given to ``fit`` only, so
-that an outer evaluation stays honest: the prior's trust ``gamma`` and ``C`` of
+that an outer evaluation stays honest: ``gamma`` and ``C`` of
 :class:`~sklearn_llmrad.models.linear.SemanticPriorLogisticRegression`, the prior's
 ``gamma`` in :class:`~sklearn_llmrad.TopKSelector`, the ridge penalty of a
 :class:`~sklearn_llmrad.prior.SemanticPrior` (leave-studies-out) and the option of
-:class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier`. They share three
-steps: the folds (:func:`stratified_folds`, :func:`group_folds`), then each
-candidate's mean score over the folds and the choice of the best one, ties to
-the simplest (:func:`choose_candidate`).
+:class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier`.
 """
 
 from __future__ import annotations

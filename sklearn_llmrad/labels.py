@@ -14,6 +14,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from .clinical import is_missing_value
+
 __all__ = ["check_binary_labels", "check_training_folds"]
 
 _SHOWN = 8
@@ -25,16 +27,6 @@ def _rows_text(rows, values=None):
         shown = [f"{r} ({v!r})" for r, v in zip(shown, values[:_SHOWN], strict=False)]
     more = f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
     return ", ".join(shown) + more
-
-
-def _is_nan(value):
-    if value is None:
-        return True
-    try:
-        result = pd.isna(value)
-    except (TypeError, ValueError):
-        return False
-    return isinstance(result, bool | np.bool_) and bool(result)
 
 
 def check_binary_labels(y, *, index=None, pos_label=None):
@@ -89,7 +81,7 @@ def check_binary_labels(y, *, index=None, pos_label=None):
     if n == 0:
         raise ValueError("y is empty (0 lesions)")
 
-    missing = [i for i, v in enumerate(values) if _is_nan(v)]
+    missing = [i for i, v in enumerate(values) if is_missing_value(v)]
     if missing:
         raise ValueError(f"y has {len(missing)} missing label(s) (None/NaN) at row(s) {_rows_text(rows[missing])}")
 

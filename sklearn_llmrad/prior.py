@@ -31,10 +31,8 @@ asked of a chat model.
 cleaned name, drawn from a generator seeded by a hash of the name: the control
 showing that a gain comes from what the names mean.
 
-A prior is saved as a directory (:meth:`SemanticPrior.save`), read back as
-untrusted data (:meth:`SemanticPrior.load`, :mod:`sklearn_llmrad.prior_files`):
-two files whose keys, types, sizes, dtypes, shapes and values are all checked,
-nothing unpickled, imported or executed.
+A prior is saved as a directory (:meth:`SemanticPrior.save`) and read back as
+untrusted data (:meth:`SemanticPrior.load`, :mod:`sklearn_llmrad.prior_files`).
 """
 
 from __future__ import annotations
@@ -53,7 +51,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .encoding import BIOBERT_MODEL
+from .encoding import BIOBERT_MODEL, resolve_revision
 from .inner_cv import choose_candidate, group_folds
 from .prior_files import RANDOM_VECTOR_DIM, PriorFileError, read_prior_folder, write_prior_folder
 from .vocabulary import NAME_CLEANING_VERSION, clean_feature_name
@@ -72,9 +70,7 @@ __all__ = [
 
 _ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
-# ---------------------------------------------------------------------------
-# Targets: informativeness per study
-# ---------------------------------------------------------------------------
+# -- Targets: informativeness per study ------------------------------------------------------------
 
 
 def univariate_informativeness(X, y):
@@ -383,14 +379,10 @@ class SemanticPrior(BaseEstimator):
         self.n_studies_ = len(self.studies_)
         self.n_names_ = len(self._name_table)
         self.embedding_dim_ = int(E.shape[1])
-        self.language_model_ = None if self.name_vectors == "random" else os.fspath(self.language_model)
-        self.revision_ = None if self.name_vectors == "random" else self._resolved_revision()
+        random = self.name_vectors == "random"
+        self.language_model_ = None if random else os.fspath(self.language_model)
+        self.revision_ = None if random else resolve_revision(self.language_model_, self.revision)
         return self
-
-    def _resolved_revision(self):
-        from .encoding import resolve_revision
-
-        return resolve_revision(os.fspath(self.language_model), self.revision)
 
     @staticmethod
     def _cv_alpha(E, t, w, groups):
@@ -516,14 +508,10 @@ class SemanticPrior(BaseEstimator):
 
     @classmethod
     def load(cls, directory, *, device="cpu", cache_dir=None, language_model=None):
-        """Load a prior saved by :meth:`save`, treating the folder as untrusted data.
+        """Load a prior saved by :meth:`save`, read as untrusted data (:mod:`sklearn_llmrad.prior_files`).
 
-        Nothing is used before every check of
-        :func:`~sklearn_llmrad.prior_files.read_prior_folder` passes (two files,
-        exact keys, types, sizes, dtypes and shapes, finite values); nothing is
-        unpickled, imported or executed. The recorded language model is only a
-        name: it is loaded lazily, for unseen names only, by
-        :class:`~sklearn_llmrad.encoding.BioBERTEncoder` (safetensors weights,
+        The recorded language model is only a name, loaded lazily for unseen names
+        by :class:`~sklearn_llmrad.encoding.BioBERTEncoder` (safetensors weights,
         ``trust_remote_code=False``).
 
         Parameters

@@ -90,19 +90,10 @@ _MAX_EMBEDDING_DIM = 16_384
 _MAX_MODEL_CHARS = 4096
 _MAX_CV_ALPHAS = 100
 _REVISION_RE = re.compile(r"^[\w.\-/]{1,256}$")
-_META_KEYS = {
-    "format",
-    "language_model",
-    "revision",
-    "name_vectors",
-    "name_cleaning_version",
-    "studies",
-    "alpha",
-    "alpha_param",
-    "cv_spearman",
-    "embedding_dim",
-    "names",
-}
+_META_KEYS = set(
+    "format language_model revision name_vectors name_cleaning_version studies alpha alpha_param cv_spearman "
+    "embedding_dim names".split()
+)
 # safetensors dtype -> little-endian numpy dtype it is read as (BF16: decoded by hand)
 _FLOAT_DTYPES = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8"}
 _DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
@@ -140,8 +131,7 @@ def _checked_file(directory, name, max_bytes, holds):
     path = directory / name
     if not directory.is_dir():
         raise _MissingPriorFileError(
-            f"not a saved semantic prior: the folder does not exist (needs {_JSON} and {_TENSORS})",
-            directory=directory,
+            f"not a saved semantic prior: the folder does not exist (needs {_JSON} and {_TENSORS})", directory=directory
         )
     try:
         st = path.stat()
@@ -348,14 +338,9 @@ def _read_prior_tensors(directory, meta):
 
 
 def read_prior_folder(directory):
-    """The metadata and tensors of a saved prior folder, every check passed.
+    """The metadata and tensors of a saved prior folder, every check of the module's docstring passed.
 
-    Only ``prior.json`` and ``prior.safetensors`` are read. The JSON must have
-    exactly the keys and types :func:`write_prior_folder` writes, within size
-    bounds; the safetensors file must hold exactly the tensors ``coef``,
-    ``intercept`` and ``name_embeddings``, of a floating dtype (F16, BF16, F32,
-    F64), with shapes consistent with the JSON, every value finite and unit-norm
-    name vectors.
+    Tensors may be F16, BF16, F32 or F64; name vectors must be unit-norm.
 
     Parameters
     ----------

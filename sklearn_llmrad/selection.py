@@ -1,9 +1,7 @@
 """Top-k selection of radiomics features: ANOVA F, mutual information or mRMR.
 
 :class:`TopKSelector` is the fitted stage between
-:class:`~sklearn_llmrad.RadiomicsExtractor` and the encoder/classifier. On a
-DataFrame it scores the numeric feature columns only, never the clinical
-columns, and appends those unchanged after the selected features.
+:class:`~sklearn_llmrad.RadiomicsExtractor` and the encoder/classifier.
 """
 
 from __future__ import annotations

@@ -2,16 +2,11 @@
 
 One place for the words and patterns of feature names (feature classes and
 their features, filters such as ``log-sigma-3-0-mm-3D`` and ``wavelet-LLH``,
-modality prefixes, abbreviations, CamelCase), used two ways:
-
-- :func:`describe_feature` / :func:`explain_feature`: a short clinical-language
-  description of a PyRadiomics name, what
-  :class:`~sklearn_llmrad.BioBERTEncoder` embeds instead of the raw name
-  ``wavelet-LH_glcm_Contrast``, whose tokens mean little to a biomedical
-  language model. Two datasets that name a feature the same way get the same
-  description, hence the same embedding.
-- :func:`clean_feature_name`: any study's name (PyRadiomics or not) turned into
-  words, what a :class:`~sklearn_llmrad.prior.SemanticPrior` embeds.
+modality prefixes, abbreviations, CamelCase), used two ways: the clinical-language
+description of a PyRadiomics name that :class:`~sklearn_llmrad.BioBERTEncoder`
+embeds instead of the raw name (:func:`describe_feature`, :func:`explain_feature`),
+and any study's name turned into the words a
+:class:`~sklearn_llmrad.prior.SemanticPrior` embeds (:func:`clean_feature_name`).
 
 PyRadiomics names a feature ``<image type>_<feature class>_<feature>``
 (see ``radiomics.featureextractor``); image types carry their parameters
@@ -34,13 +29,11 @@ __all__ = [
     "explain_feature",
 ]
 
-# ---------------------------------------------------------------------------
 # Feature classes. Each entry: feature -> (label, meaning). Meanings follow the
 # PyRadiomics documentation of each feature ("Radiomic Features", pyradiomics
 # readthedocs) and Zwanenburg et al., IBSI reference manual (2020), restated
 # in clinical terms. The lists cover every name `getFeatureNames()` returns,
 # deprecated ones included; tests check this against the installed package.
-# ---------------------------------------------------------------------------
 
 _CLASS_LABELS = {
     "firstorder": "first-order",
@@ -241,10 +234,7 @@ _GLDM = {
         "small dependence high gray-level emphasis",
         "heterogeneous bright texture",
     ),
-    "SmallDependenceLowGrayLevelEmphasis": (
-        "small dependence low gray-level emphasis",
-        "heterogeneous dark texture",
-    ),
+    "SmallDependenceLowGrayLevelEmphasis": ("small dependence low gray-level emphasis", "heterogeneous dark texture"),
 }
 
 _NGTDM = {
@@ -267,9 +257,7 @@ FEATURE_DESCRIPTIONS = {
     "ngtdm": _NGTDM,
 }
 
-# ---------------------------------------------------------------------------
-# Image types (radiomics.imageoperations.get*Image yield these names).
-# ---------------------------------------------------------------------------
+# -- Image types (radiomics.imageoperations.get*Image yield these names). --------------------------
 
 # The patterns of names, one of each (descriptions and cleaning use the same):
 # CamelCase word boundaries ("GrayLevelNonUniformity", "HTTPServer" -> "HTTP Server");
@@ -316,10 +304,7 @@ def _describe_image_type(image_type):
         value = float(f"{m.group(1)}.{m.group(2) or 0}")
         text = f"{value:g}"
         scale = "fine" if value < 2 else ("medium" if value < 4 else "coarse")
-        return (
-            f"after a Laplacian-of-Gaussian filter, sigma {text} mm",
-            f"highlights {scale} blob-like structures",
-        )
+        return (f"after a Laplacian-of-Gaussian filter, sigma {text} mm", f"highlights {scale} blob-like structures")
     m = _WAVELET_RE.fullmatch(image_type)
     if m and m.group(2) == "-":  # the separator PyRadiomics writes
         level, _, band = m.groups()
@@ -334,16 +319,11 @@ def _describe_image_type(image_type):
         return phrase, f"shows edges and detail along {' and '.join(high)}"
     m = _LBP3D_RE.match(image_type)
     if m:
-        return (
-            f"in the level-{m.group(1)} 3-D local binary pattern image",
-            "encodes micro-texture around each voxel",
-        )
+        return (f"in the level-{m.group(1)} 3-D local binary pattern image", "encodes micro-texture around each voxel")
     return None
 
 
-# ---------------------------------------------------------------------------
-# Public feature-name API
-# ---------------------------------------------------------------------------
+# -- Public feature-name API -----------------------------------------------------------------------
 
 
 class FeatureDescription(NamedTuple):
@@ -473,9 +453,7 @@ def describe_feature(name):
     return explain_feature(name).text
 
 
-# ---------------------------------------------------------------------------
-# Cleaning: any study's feature name -> words a language model knows
-# ---------------------------------------------------------------------------
+# -- Cleaning: any study's feature name -> words a language model knows ----------------------------
 
 #: Version of :func:`clean_feature_name`, recorded in saved priors (a prior
 #: applied with another cleaning would embed names differently).

@@ -16,29 +16,19 @@ A model file is one zip archive:
     only with ``include_language_model=True``: the encoder's language model
     (safetensors weights, config and tokenizer files).
 
-Objects that need more than their parameters state what the file holds of them
-through public hooks (``get_file_state``, ``from_file_state``; see
-:class:`~sklearn_llmrad.models._base.SkorchClassifierBase` and
-:class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier`): a skorch net's
-parameters, fitted attributes, build state and weights, an inner-CV choice's
-fitted attributes and one node per refitted candidate. This package never reads
-their private attributes.
+Objects that need more than their parameters (the package's skorch nets, the
+inner-CV choice) state what the file holds of them through public hooks
+(``get_file_state``, ``from_file_state``; see ``io/_file_state.py``); their
+private attributes are never read.
 
-Nothing in the file is ever unpickled. Every class named in the manifest is
-checked against an allow-list *before* it is imported, every type in a skops
-payload is checked with :func:`skops.io.get_untrusted_types` before anything is
-constructed, and a tensor file holding pickle data (a ``torch.save`` file) is
-refused. A file that fails any of these checks raises :class:`UnsafeModelError`.
-
-Names are not enough: every parameter *value* is checked against its class's
-schema (:mod:`sklearn_llmrad.io.values`) before anything is built. Compile
-options, ``torch.load`` options, cache folders, pipeline memory and weights files
-are never taken from a file, paths are never taken where a name is expected, and
-objects are built only of exact allow-listed classes. A skorch network is first
-built on PyTorch's ``meta`` device (no memory) and its shapes compared with the
-weights the file holds, so a file cannot make ``load`` allocate more than it
-stores. Every other failure on a malformed file is a :class:`ModelFileError`.
-See ``docs/security.md`` for the threat model.
+Nothing in the file is ever unpickled. Every class the manifest or a skops
+payload names is checked against an allow-list *before* it is imported, every
+parameter *value* against its class's schema (:mod:`sklearn_llmrad.io.values`)
+before anything is built, and a network's shapes against the weights the file
+holds, on PyTorch's ``meta`` device, so a file cannot make ``load`` allocate
+more than it stores. A file that fails these checks raises
+:class:`UnsafeModelError`; any other failure on a malformed file is a
+:class:`ModelFileError`. See ``docs/security.md`` for the threat model.
 """
 
 from __future__ import annotations

@@ -195,13 +195,10 @@ def _import_exact(name):
 
 
 class AllowList:
-    """Decides, from a dotted name alone, whether a class or function may be imported.
+    """Decides, from a dotted name alone, whether a class or function may be imported (see the module).
 
-    Membership is by exact name: this package's registry (:func:`own_registry`),
-    a fixed list of torch/skorch/scikit-learn names, the types skops trusts by
-    default, and what the caller passed as ``trusted``. A name resolves only to
-    the object *defined* under that name. ``language_model`` is the caller's
-    language model for every parameter a class lists in ``model_id_parameters``.
+    ``language_model`` is the caller's language model for every parameter a
+    class lists in ``model_id_parameters``.
     """
 
     def __init__(self, trusted, *, language_model=None):

@@ -1,24 +1,10 @@
-"""What every skorch classifier of the package shares.
+"""What every skorch classifier of the package shares: :class:`SkorchClassifierBase`.
 
-:class:`SkorchClassifierBase` holds the plumbing that the fusion classifier
-(:class:`~sklearn_llmrad.models.LLMRadiomicsClassifier`) and the CNN baselines
-(:class:`~sklearn_llmrad.models.ResNet50Classifier`,
-:class:`~sklearn_llmrad.models.EfficientNetB3Classifier`) would otherwise each
-repeat:
-
-* device choice (``device="auto"``, via :class:`~sklearn_llmrad.models._device.AutoDeviceMixin`);
-* label encoding (any labels, in the order of ``classes`` when given);
-* early stopping on a stratified, seeded internal validation split;
-* seeding that never touches torch's global random state;
-* the ``fit`` template (validate parameters, X and y, then train);
-* ``predict_proba``/``predict`` plumbing (softmax, labels from ``classes_``);
-* CUDA automatic mixed precision (autocast + gradient scaling; a no-op on CPU);
-* its file state: what a model file (:mod:`sklearn_llmrad.io`) holds of a
-  fitted net and how the net is rebuilt from it, so that the file format never
-  reaches into skorch's internals.
-
-A concrete classifier implements :meth:`SkorchClassifierBase.validate_X` (and
-its network's ``initialize_module``); everything else is optional.
+The fusion classifier and the CNN baselines get from it ``device="auto"``, label
+encoding, early stopping on a stratified seeded split, seeding that leaves torch's
+global state alone, the ``fit`` template, ``predict_proba``/``predict``, CUDA mixed
+precision, and the file state a model file (:mod:`sklearn_llmrad.io`) holds, so that
+the file format never reaches into skorch's internals.
 """
 
 from __future__ import annotations
@@ -58,26 +44,10 @@ def _silent(*args, **kwargs):
 
 
 def encode_labels(y, classes=None, *, owner="classifier"):
-    """Map labels to ``0..n_classes-1`` in the order of ``classes``.
+    """``(encoded y, classes)``: labels of any hashable type mapped to ``0..n_classes-1`` in the order of ``classes``.
 
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-        Labels of any hashable type (ints, strings, bools).
-    classes : array-like or None, default=None
-        The label order; ``np.unique(y)`` when None or empty. Need not be sorted.
-    owner : str, default="classifier"
-        Named in error messages.
-
-    Returns
-    -------
-    encoded : ndarray of int64, shape (n_samples,)
-    classes : ndarray of shape (n_classes,)
-
-    Raises
-    ------
-    ValueError
-        Fewer than two classes, or a label of ``y`` not in ``classes``.
+    ``classes`` need not be sorted; None or empty: ``np.unique(y)``. ValueError
+    (naming ``owner``) for fewer than two classes or a label not in ``classes``.
 
     Examples
     --------
@@ -109,14 +79,11 @@ def encode_labels(y, classes=None, *, owner="classifier"):
 class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     """Shared base of the package's skorch classifiers (not used directly).
 
-    Subclasses set the parameters ``early_stopping``, ``patience``,
-    ``validation_fraction``, ``random_state`` and ``mixed_precision`` in
-    ``__init__`` and implement :meth:`validate_X`.
-
-    Its file state, for :mod:`sklearn_llmrad.io`: :meth:`get_file_state`,
-    :meth:`file_modules`, :meth:`from_file_state` and :meth:`is_file_attribute`;
-    a subclass adapts them through :meth:`get_build_state`,
-    :meth:`params_for_restore` and :meth:`initialize_for_restore`.
+    Subclasses set ``early_stopping``, ``patience``, ``validation_fraction``,
+    ``random_state`` and ``mixed_precision`` in ``__init__``, implement
+    :meth:`validate_X` and its network's ``initialize_module``, and adapt the
+    file state through :meth:`get_build_state`, :meth:`params_for_restore` and
+    :meth:`initialize_for_restore`.
     """
 
     #: Draw a separate seed for the validation split (else the torch seed is reused).
@@ -246,29 +213,17 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
         if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.patience,
-                        load_best=True,
-                        sink=print if self.verbose else _silent,
-                    ),
-                )
-            )
+            sink = print if self.verbose else _silent
+            stopping = EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True, sink=sink)
+            callbacks.append(("early_stopping", stopping))
         return callbacks
 
     def get_split_datasets(self, X, y=None, **fit_params):
         """A stratified, seeded internal validation split when ``early_stopping`` is on."""
         if self.train_split is None and self.early_stopping:
             dataset = self.get_dataset(X, y)
-            split = ValidSplit(
-                self.validation_fraction,
-                stratified=True,
-                random_state=getattr(self, "_split_seed_", None),
-            )
-            return split(dataset, y, **fit_params)
+            seed = getattr(self, "_split_seed_", None)
+            return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)(dataset, y, **fit_params)
         return super().get_split_datasets(X, y, **fit_params)
 
     # ------------------------------------------------------ mixed precision
@@ -357,37 +312,13 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     # ------------------------------------------------------------ persistence
     @classmethod
     def is_file_attribute(cls, name):
-        """Whether a model file may restore the fitted attribute ``name``.
-
-        Parameters
-        ----------
-        name : str
-            The name a file gives.
-
-        Returns
-        -------
-        bool
-            True for every ``x_`` (and private ``_x_``) name except those
-            skorch sets itself when it builds a net (modules, optimizers,
-            callbacks, history).
-        """
+        """Whether a model file may restore the fitted attribute ``name``: not one skorch builds itself."""
         return name.endswith("_") and not name.endswith("__") and name not in _SKORCH_INTERNAL
 
     def get_file_state(self):
-        """What a model file (:func:`sklearn_llmrad.io.save`) holds of this fitted net.
+        """``params``, fitted ``attributes``, ``build_state`` and ``history`` a model file holds of this net.
 
-        Returns
-        -------
-        dict
-            ``params`` (``get_params(deep=False)``), ``attributes`` (the fitted
-            attributes of :meth:`is_file_attribute`), ``build_state``
-            (:meth:`get_build_state`) and ``history`` (the training history as a
-            list); the weights are those of :meth:`file_modules`.
-
-        Raises
-        ------
-        ValueError
-            The net is not fitted.
+        The weights are those of :meth:`file_modules`. Raises ValueError when not fitted.
         """
         if not self.initialized_:
             raise ValueError(f"{type(self).__name__} is not initialized/fitted; fit it before saving")
@@ -402,32 +333,13 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         return {**state, "build_state": self.get_build_state(), "history": self.history_.to_list()}
 
     def file_modules(self):
-        """The net's torch modules, the network and the criterion: their weights are in a model file.
-
-        Returns
-        -------
-        dict of str -> torch.nn.Module
-        """
+        """``{name: torch module}`` whose weights a model file holds: the network and the criterion."""
         modules = {name: getattr(self, name + "_", None) for name in ("module", "criterion")}
         return {name: module for name, module in modules.items() if isinstance(module, torch.nn.Module)}
 
     @classmethod
     def from_file_state(cls, state):
-        """The net a model file describes, built to receive its saved weights.
-
-        Parameters
-        ----------
-        state : dict
-            As :meth:`get_file_state` gives it; :func:`sklearn_llmrad.io.load`
-            has checked the parameters against the class's schema and the rest
-            holds data only.
-
-        Returns
-        -------
-        net
-            Initialised; the modules of :meth:`file_modules` hold their initial
-            weights until the saved ones are loaded into them.
-        """
+        """The initialised net a checked :meth:`get_file_state` dict describes, to receive its saved weights."""
         params, after = cls.params_for_restore(state["params"])
         net = cls(**params)
         for key, value in state.get("attributes", {}).items():
@@ -438,51 +350,19 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
         return net
 
     def get_build_state(self):
-        """What ``initialize`` needs, beyond the parameters, to rebuild the fitted network.
-
-        Part of :meth:`get_file_state`; handed back to
-        :meth:`initialize_for_restore` by :meth:`from_file_state`.
-
-        Returns
-        -------
-        dict or None
-            JSON values and arrays, or None when the parameters suffice.
-        """
+        """Data (JSON values, arrays) ``initialize`` needs beyond the parameters; None when they suffice."""
         return
 
     @classmethod
     def params_for_restore(cls, params):
-        """Split saved parameters into construction-time and after-load ones.
+        """``(init_params, after)``: the net is built from the first, the second set once it is loaded.
 
-        Loading builds the net from ``init_params`` and then loads the saved
-        weights over it; ``after`` is set back on the loaded net (e.g. a
-        pretrained-weights path that need not exist when loading).
-
-        Parameters
-        ----------
-        params : dict
-            The saved ``get_params(deep=False)``.
-
-        Returns
-        -------
-        init_params, after : dict, dict
+        E.g. a pretrained-weights path that need not exist when loading.
         """
         return dict(params), {}
 
     def initialize_for_restore(self, build_state=None, after=None):
-        """Build modules, criterion and optimizer to receive saved weights.
-
-        Parameters
-        ----------
-        build_state : dict or None
-            What :meth:`get_build_state` returned for the saved net.
-        after : dict or None
-            The second value of :meth:`params_for_restore`, set once built.
-
-        Returns
-        -------
-        self
-        """
+        """Build modules, criterion and optimizer from ``build_state``, then set ``after``; return self."""
         self.initialize()
         for key, value in (after or {}).items():
             self.__dict__[key] = value

@@ -33,14 +33,6 @@ ARCHITECTURES = {  # name -> torchvision's builder of the same name, and:
 def imagenet_checkpoint_names(arch):
     """File names of torchvision's ImageNet checkpoints for ``arch``, preferred first.
 
-    Parameters
-    ----------
-    arch : {"resnet50", "efficientnet_b3"}
-
-    Returns
-    -------
-    list of str
-
     Examples
     --------
     >>> "resnet50-0676ba61.pth" in imagenet_checkpoint_names("resnet50")

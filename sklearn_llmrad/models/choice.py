@@ -1,13 +1,9 @@
 """Let inner cross-validation decide between a simple and a complex classifier.
 
 On small radiomics studies a well-regularised linear model is hard to beat and a
-network only sometimes adds to it. :class:`InnerCVChoiceClassifier` holds several
-candidate classifiers (e.g. the prior-weighted logistic regression and the fusion
-network), estimates each one's AUC, and that of their average, by cross-validation
-on the *training* data only, and uses the winner, refitted on all of it (every
-candidate is refitted, so each can be inspected). Ties go to the
-candidate listed first, so list the simplest one first: the method then falls back
-to it whenever the complex one does not earn its place.
+network only sometimes adds to it: :class:`InnerCVChoiceClassifier` (e.g. of the
+prior-weighted logistic regression and the fusion network, simplest first) falls
+back to the simple one whenever the complex one does not earn its place.
 """
 
 from __future__ import annotations
@@ -215,7 +211,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
     # ------------------------------------------------------------ persistence
     @classmethod
     def is_file_attribute(cls, name):
-        """Whether a model file may set ``name`` on a loaded choice.
+        """Whether a model file may set ``name``: the choice, its scores and what ``fit`` saw of ``X``.
 
         Parameters
         ----------
@@ -225,24 +221,20 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         Returns
         -------
         bool
-            True for the choice, its scores and what ``fit`` saw of ``X``.
         """
         return name in _FILE_ATTRIBUTES
 
     def get_file_state(self):
-        """What a model file (:func:`sklearn_llmrad.io.save`) holds of this fitted choice.
+        """What a model file holds of this fitted choice (see :mod:`sklearn_llmrad.io`).
 
         Returns
         -------
         dict
-            ``params`` (``cv``, ``average``, ``random_state``), ``attributes``
-            (the choice, its scores and what ``fit`` saw) and ``estimators``
-            (the refitted candidates; their templates are their unfitted clones).
+            ``params``, ``attributes`` and the refitted ``estimators`` (whose
+            unfitted clones are the candidates).
 
         Raises
         ------
-        ValueError
-            Not fitted.
         TypeError
             ``cv`` is a splitter or ``random_state`` a generator: a file stores
             only a number of folds and an integer seed.
@@ -259,22 +251,15 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
 
     @classmethod
     def from_file_state(cls, state):
-        """The fitted choice a model file describes.
+        """The fitted choice a :meth:`get_file_state` dict describes (ValueError when it does not hold together).
 
         Parameters
         ----------
         state : dict
-            ``params``, ``attributes`` and the refitted ``estimators``, as
-            :func:`sklearn_llmrad.io.load` rebuilt them from the file.
 
         Returns
         -------
         InnerCVChoiceClassifier
-
-        Raises
-        ------
-        ValueError
-            The candidates or the choice do not fit together.
         """
         params, fitted = state["params"], state.get("estimators", {})
         if not fitted or AVERAGE in fitted:

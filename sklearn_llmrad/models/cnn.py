@@ -51,9 +51,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-# --------------------------------------------------------------------------------------
-# ROI crops -> (n, C, size, size) float32
-# --------------------------------------------------------------------------------------
+# -- ROI crops -> (n, C, size, size) float32 -------------------------------------------------------
 class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
     """Resize ROI crops to a square network input of ``channels`` x ``size`` x ``size``.
 
@@ -84,12 +82,6 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
     See Also
     --------
     ResNet50Classifier, EfficientNetB3Classifier : the networks fed by this transformer.
-
-    Notes
-    -----
-    Besides the preprocessor's DataFrame (``image`` and, with ``use_mask``, ``mask``
-    columns), ``transform`` accepts a plain array of grey crops ``(n, H, W)`` or of
-    images ``(n, C, H, W)`` with ``C`` equal to 1 or ``channels``.
 
     Examples
     --------
@@ -154,8 +146,8 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
         ----------
         X : DataFrame or ndarray
             The preprocessor's output (``image`` column of 2-D float crops, ``mask``
-            column of same-shape masks when ``use_mask`` is set), or an array of shape
-            (n, H, W) or (n, C, H, W).
+            column of same-shape masks when ``use_mask`` is set), or an array of grey
+            crops (n, H, W) or of images (n, C, H, W) with C equal to 1 or ``channels``.
 
         Returns
         -------
@@ -251,9 +243,7 @@ class ROIToTensor(FixedOutputMixin, TransformerMixin, BaseEstimator):
 def _as_crop(value, *, case, file):
     if isinstance(value, (str, os.PathLike)):
         raise ImageReadError(
-            "image is a path, not a pixel array: run CLAHEPreprocessor before ROIToTensor",
-            case=case,
-            file=value,
+            "image is a path, not a pixel array: run CLAHEPreprocessor before ROIToTensor", case=case, file=value
         )
     arr = check_image(np.asarray(value), case=case, file=file, what="ROI crop")
     return arr.astype(np.float32, copy=False)
@@ -261,17 +251,11 @@ def _as_crop(value, *, case, file):
 
 def _as_mask(value, shape, *, case, file):
     if value is None or isinstance(value, (str, os.PathLike)):
-        raise MaskError(
-            "mask is not a pixel array: run CLAHEPreprocessor before ROIToTensor",
-            case=case,
-            file=file,
-        )
+        raise MaskError("mask is not a pixel array: run CLAHEPreprocessor before ROIToTensor", case=case, file=file)
     return select_roi(np.asarray(value), shape=shape, case=case, file=file)
 
 
-# --------------------------------------------------------------------------------------
-# the network: a torchvision architecture (see _cnn_weights.py for its weights)
-# --------------------------------------------------------------------------------------
+# -- the network: a torchvision architecture (see _cnn_weights.py for its weights) -----------------
 class TorchvisionCNN(nn.Module):
     """A torchvision classifier with a new ``n_classes`` head and a fixed input normalisation.
 
@@ -333,11 +317,9 @@ class TorchvisionCNN(nn.Module):
         return self
 
 
-# --------------------------------------------------------------------------------------
-# training-time augmentation (batches on the training device)
-# --------------------------------------------------------------------------------------
+# -- training-time augmentation (batches on the training device) -----------------------------------
 def augment_batch(x, *, max_rotation=10.0, intensity_jitter=0.1):
-    """Random flips, small rotations and intensity jitter of an image batch.
+    """Random flips, small rotations and intensity jitter of an image batch ``x`` (n, C, H, W).
 
     Each sample independently: horizontal and vertical flip with probability 1/2,
     rotation by an angle uniform in ``[-max_rotation, max_rotation]`` degrees (bilinear,
@@ -346,16 +328,6 @@ def augment_batch(x, *, max_rotation=10.0, intensity_jitter=0.1):
     z-scored, so ``b`` is in standard deviations). The jitter applies to every channel,
     including a mask channel. Random numbers come from torch's CPU generator, so a
     seeded run gives the same augmentations on CPU and GPU.
-
-    Parameters
-    ----------
-    x : Tensor of shape (n, C, H, W)
-    max_rotation : float, default=10.0
-    intensity_jitter : float, default=0.1
-
-    Returns
-    -------
-    Tensor of the same shape
 
     Examples
     --------
@@ -384,9 +356,7 @@ def augment_batch(x, *, max_rotation=10.0, intensity_jitter=0.1):
     return x
 
 
-# --------------------------------------------------------------------------------------
-# skorch classifiers
-# --------------------------------------------------------------------------------------
+# -- skorch classifiers ----------------------------------------------------------------------------
 _PARAMS_DOC = """
     Parameters
     ----------
@@ -668,33 +638,11 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         return self._check_images(X)
 
     def get_build_state(self):
-        """The input normalisation the fitted network was built with.
-
-        It depends on ``weights`` (``normalize="auto"``), a path a model file
-        does not carry, so the resolved value is saved instead.
-
-        Returns
-        -------
-        dict
-            ``{"normalize": None or "imagenet"}``.
-        """
+        """``{"normalize": None or "imagenet"}``: resolved: "auto" depends on ``weights``, a path no file holds."""
         return {"normalize": self._normalization()}
 
     def initialize_for_restore(self, build_state=None, after=None):
-        """Build the network with the saved normalisation to receive saved weights.
-
-        Parameters
-        ----------
-        build_state : dict or None
-            What :meth:`get_build_state` returned (None for older files: the
-            parameters decide).
-        after : dict or None
-            Attributes set once the network is built.
-
-        Returns
-        -------
-        self
-        """
+        """Build the network with the saved normalisation (older files without one: the parameters decide)."""
         if not isinstance(build_state, dict) or "normalize" not in build_state:
             return super().initialize_for_restore(build_state, after)
         normalize = build_state["normalize"]
@@ -710,11 +658,9 @@ class _TorchvisionClassifier(SkorchClassifierBase):
 
     @classmethod
     def params_for_restore(cls, params):
-        """Load without the pretrained weights file: the saved weights replace them.
+        """Build without the pretrained weights file (the saved weights replace them), its normalisation pinned.
 
-        The input normalisation the fitted network used depends on ``weights``
-        (``normalize="auto"``), so it is pinned for the rebuilt network; both
-        parameters are set back as fitted afterwards.
+        Both parameters are set back as fitted once the net is loaded.
         """
         params = dict(params)
         if params.get("weights") is None:

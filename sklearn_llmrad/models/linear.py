@@ -133,9 +133,6 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def _lr(self, C):
-        return LogisticRegression(C=C, max_iter=self.max_iter)
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Choose ``gamma`` and ``C`` by inner CV, then fit on all of ``X``.
@@ -205,7 +202,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         self.gamma_, self.C_ = float(best[0]), float(best[1])
         Z, self._stats = _standardise(X)
         self._factor = self.feature_weights_**self.gamma_
-        self._lr_ = self._lr(self.C_).fit(Z * self._factor, y)
+        self._lr_ = LogisticRegression(C=self.C_, max_iter=self.max_iter).fit(Z * self._factor, y)
         self.coef_ = self._lr_.coef_ * self._factor
         self.intercept_ = self._lr_.intercept_
         self.n_iter_ = self._lr_.n_iter_
