@@ -24,11 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-# hash_key, temporary_name and remove_stale_temporaries live in _files; they are
-# re-exported here for the modules that imported them from the cache.
-from ._files import atomic_open, hash_key, remove_stale_temporaries, temporary_name
+from ._files import atomic_open, remove_stale_temporaries
 
-__all__ = ["DiskCache", "CacheCorruptionWarning", "hash_key", "remove_stale_temporaries", "temporary_name"]
+__all__ = ["DiskCache", "CacheCorruptionWarning"]
 
 _MAGIC = b"LLMRADC1"
 _HEADER = struct.Struct("<8s32sQ")  # magic, sha256(payload), len(payload)

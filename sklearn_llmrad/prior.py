@@ -300,7 +300,7 @@ class SemanticPrior(BaseEstimator):
         enc = getattr(self, "_encoder_instance", None)
         if enc is None:
             enc = BioBERTEncoder(
-                model=os.fspath(self.language_model),
+                language_model=os.fspath(self.language_model),
                 revision=self.revision,
                 device=self.device,
                 cache_dir=self.cache_dir,
@@ -637,12 +637,14 @@ def prior_feature_weights(prior, feature_names, n_features):
     prior = as_prior(prior)
     if prior is None:
         return np.ones(n_features)
-    if feature_names is None:
+    names = None if feature_names is None else [str(n) for n in feature_names]
+    if names is None or names == [f"x{j}" for j in range(len(names))]:
         raise ValueError(
-            "a semantic prior weighs features by their names: pass X as a DataFrame whose columns "
-            "are the feature names."
+            "a semantic prior weighs features by their names, and these features have "
+            f"{'none' if names is None else 'only the placeholders x0, x1, ...'}: pass X as a DataFrame "
+            "whose columns are the feature names."
         )
-    return np.asarray(prior.feature_weights(list(feature_names)), dtype=float)
+    return np.asarray(prior.feature_weights(names), dtype=float)
 
 
 def pretrain_prior(

@@ -302,7 +302,7 @@ def test_pipeline_pretrained_wires_the_prior(random_prior, tmp_path):
     random_prior.save(tmp_path / "p")
     pipe = make_llmrad_pipeline(
         encoder=None,
-        pretrained=tmp_path / "p",
+        prior=tmp_path / "p",
         k=4,
         random_state=0,
         classifier_params={"hidden_size": 8, "n_heads": 2, "max_epochs": 3},
@@ -322,7 +322,7 @@ def test_pipeline_pretrained_wires_the_prior(random_prior, tmp_path):
     assert choice.estimators_["linear"].named_steps["model"].gamma_ in (0.0, 2.0, 4.0, 8.0)
     assert learned.predict_proba(X).shape == (60, 2)
     assert make_llmrad_pipeline(k=4).get_params()["choice__llmrad__topk__prior"] is None
-    network = make_llmrad_pipeline(k=4, encoder=None, pretrained=tmp_path / "p", fallback=None)
+    network = make_llmrad_pipeline(k=4, encoder=None, prior=tmp_path / "p", fallback=None)
     assert network.named_steps["fusion"].prior is network.named_steps["topk"].prior
 
 
@@ -703,3 +703,15 @@ def test_ridge_minimises_the_weighted_penalised_loss(n_rows):
     sk = Ridge(alpha=alpha / n_rows).fit(E, t, sample_weight=p)
     np.testing.assert_allclose(coef, sk.coef_, atol=1e-10)
     assert intercept == pytest.approx(sk.intercept_, abs=1e-10)
+
+
+def test_prior_weights_refuse_placeholder_names(random_prior):
+    # an array's generic column names (x0, x1, ...) are not feature names: never looked up
+    from sklearn_llmrad.prior import prior_feature_weights
+
+    with pytest.raises(ValueError, match="placeholders x0, x1"):
+        prior_feature_weights(random_prior, ["x0", "x1", "x2"], 3)
+    with pytest.raises(ValueError, match="have none"):
+        prior_feature_weights(random_prior, None, 3)
+    weights = prior_feature_weights(random_prior, ["original_firstorder_Mean", "x1"], 2)
+    assert weights.shape == (2,) and np.all(np.isfinite(weights))

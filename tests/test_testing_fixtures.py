@@ -84,7 +84,7 @@ def test_different_texts_embed_differently_and_the_same_text_identically(tiny_be
         (describe_feature("wavelet-LH_glcm_Contrast"), describe_feature("wavelet-HL_glcm_Contrast")),
     ]
     texts = [t for pair in pairs for t in pair]
-    enc = BioBERTEncoder(model=tiny_bert_dir, device="cpu", pooling=pooling)
+    enc = BioBERTEncoder(language_model=tiny_bert_dir, device="cpu", pooling=pooling)
     vectors = enc.embed_texts(texts)
     for i in range(0, len(texts), 2):
         assert not np.allclose(vectors[i], vectors[i + 1], atol=1e-4), texts[i]
@@ -92,7 +92,7 @@ def test_different_texts_embed_differently_and_the_same_text_identically(tiny_be
     distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=-1)
     assert (distances[~np.eye(len(texts), dtype=bool)] > 1e-4).all()
     # The same text embeds identically: from a fresh encoder, and (up to rounding) in other batches.
-    fresh = BioBERTEncoder(model=tiny_bert_dir, device="cpu", pooling=pooling)
+    fresh = BioBERTEncoder(language_model=tiny_bert_dir, device="cpu", pooling=pooling)
     np.testing.assert_array_equal(fresh.embed_texts(texts), vectors)
-    shuffled = BioBERTEncoder(model=tiny_bert_dir, device="cpu", pooling=pooling, batch_size=3)
+    shuffled = BioBERTEncoder(language_model=tiny_bert_dir, device="cpu", pooling=pooling, batch_size=3)
     np.testing.assert_allclose(shuffled.embed_texts(texts[::-1])[::-1], vectors, rtol=1e-5, atol=1e-6)
