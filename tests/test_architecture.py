@@ -37,6 +37,7 @@ LAYERS = {
     "_binary": 1,
     "significance": 1,
     "descriptions": 1,
+    "report": 1,  # tables and plots of results: data in, files out (no study code)
     "vocabulary": 1,
     "inner_cv": 1,
     "language_model": 1,
@@ -58,7 +59,6 @@ LAYERS = {
     # 5 studies: benchmarks run pipelines on datasets; their tables and plots
     "benchmark": 5,
     "transfer": 5,
-    "report": 5,
     # 6 entry point
     "cli": 6,
 }
