@@ -327,7 +327,6 @@ def test_pipeline_pretrained_wires_the_prior(random_prior, tmp_path):
 
 
 def test_pipeline_with_prior_roundtrips_through_safe_io(random_prior, tmp_path):
-    pytest.importorskip("skops")
     from sklearn.pipeline import make_pipeline
 
     from sklearn_llmrad import io
@@ -361,7 +360,6 @@ def test_prior_lr_on_a_tiny_training_set_uses_fewer_inner_folds_or_says_why():
 
 def test_fusion_attention_pooling_starts_toward_the_features_the_prior_trusts(random_prior, tmp_path):
     torch = pytest.importorskip("torch")
-    pytest.importorskip("skops")
     from sklearn_llmrad import io
     from sklearn_llmrad.models.classifier import LLMRadiomicsClassifier
     from sklearn_llmrad.prior import prior_feature_weights
