@@ -16,6 +16,7 @@ QUICK_FLAGS = {
     "bench_distributed.py": ["--n", "16"],
     "bench_fusion_auc.py": ["--epochs", "3"],
     "bench_spacing_invariance.py": ["--quick"],
+    "bench_external_validation.py": ["--quick"],
 }
 
 

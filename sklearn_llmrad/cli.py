@@ -5,6 +5,8 @@
 ``llmrad benchmark --dataset NAME --root PATH``
     The method, its ablations and the baselines on the same patient-grouped folds,
     with confidence intervals, DeLong tests, calibration and plots.
+``llmrad benchmark --dataset A --root RA --test-dataset B --test-root RB``
+    External validation: every model trained on all of A, reported on B.
 ``llmrad models``
     Lists the models a benchmark can run.
 
@@ -220,6 +222,15 @@ def _check_arguments(args):
         return
     if args.holdout is None and args.cv < 2:
         raise UserError(f"--cv {args.cv}: cross-validation needs at least 2 folds")
+    if args.test_root is not None and args.test_dataset is None:
+        raise UserError("--test-root needs --test-dataset NAME")
+    if args.test_dataset is not None and (args.transfer or args.dataset == "radmlbench"):
+        raise UserError("--test-dataset is an external validation on lesions, not with --transfer or radmlbench")
+    if args.test_dataset is not None and DATASETS[args.test_dataset].needs_root:
+        if args.test_root is None:
+            raise UserError(f"--test-dataset {args.test_dataset} needs --test-root PATH")
+        if not Path(args.test_root).exists():
+            raise UserError(f"--test-root {args.test_root!r} does not exist")
     if args.transfer and args.dataset != "radmlbench":
         raise UserError("--transfer needs --dataset radmlbench (a folder of radMLBench tables)")
     if args.dataset == "radmlbench":
@@ -268,6 +279,16 @@ def _build_parser():
     bench = sub.add_parser("benchmark", parents=[common], help="compare all models on one dataset")
     bench.add_argument("--dataset", required=True, choices=list(DATASETS))
     bench.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
+    bench.add_argument(
+        "--test-dataset",
+        default=None,
+        choices=[name for name in DATASETS if name != "radmlbench"],
+        help="external validation: train every model on all of --dataset and report on this dataset "
+        "(--cv/--holdout are not used; --test-dataset synthetic takes --n-samples and the seed --seed + 1)",
+    )
+    bench.add_argument(
+        "--test-root", default=None, help="folder (or CSV file) of --test-dataset; its other options are --dataset's"
+    )
     split = bench.add_mutually_exclusive_group()
     split.add_argument("--cv", type=_positive_int, default=5, help="number of grouped folds (default 5)")
     split.add_argument("--holdout", type=_parse_holdout, default=None, help="train:val:test, e.g. 7:2:1")
@@ -467,10 +488,22 @@ def _run(args):
     X, y, groups, description = load_dataset(
         args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
     )
-    _check_split(args, args.dataset, groups)
     print(
         f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, {int(sum(y))} malignant)", flush=True
     )
+    test, out = None, args.out or f"results/{args.dataset}"
+    if args.test_dataset is None:
+        _check_split(args, args.dataset, groups)
+    else:  # another seed, so that a synthetic test set holds other lesions than a synthetic training set
+        X_test, y_test, groups_test, test_description = load_dataset(
+            args.test_dataset,
+            args.test_root,
+            n_samples=args.n_samples,
+            random_state=args.seed + 1,
+            **{option: getattr(args, option) for option in DATASETS[args.test_dataset].options},
+        )
+        print(f"Test dataset: {test_description} ({len(y_test)} lesions, {int(sum(y_test))} malignant)", flush=True)
+        test, out = (X_test, y_test, groups_test), args.out or f"results/{args.dataset}-on-{args.test_dataset}"
     cnn_params = {} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs}
     extractor_params = {}
     if args.image_types:
@@ -482,7 +515,8 @@ def _run(args):
         models=models,
         cv=args.cv if args.holdout is None else None,
         holdout=args.holdout,
-        out_dir=args.out or f"results/{args.dataset}",
+        out_dir=out,
+        test=test,
         n_jobs=args.n_jobs,
         k=500 if args.k is None else args.k,
         language_model=language_model,

@@ -365,10 +365,17 @@ def write_report(result, out_dir):
     excluded = exclusion_note(result)
     if excluded:
         md += [excluded, ""]
+    if getattr(result, "external", False):
+        md += [
+            "External validation: every model was trained on all lesions of the training dataset "
+            "and tested once on the lesions of the other dataset (`predictions/`, part `test`).",
+            "",
+        ]
+    over = "the test dataset's predictions" if getattr(result, "external", False) else "out-of-fold predictions"
     md += [
         to_markdown(result.table),
         "",
-        "95% CIs: stratified bootstrap over out-of-fold predictions. "
+        f"95% CIs: stratified bootstrap over {over}. "
         "DeLong p: paired test of the AUC against the reference model (the full method when it ran) "
         "on the same lesions. "
         "FNR: false-negative rate at threshold 0.5. ECE: expected calibration error (10 bins).",

@@ -9,7 +9,7 @@ The benchmark has two modes, built from the same small steps, one module each:
 - :mod:`~sklearn_llmrad.benchmark.shared`: image stages shared by models and folds;
 - :mod:`~sklearn_llmrad.benchmark.store`: fold files, checksums and fingerprints (resume);
 - :mod:`~sklearn_llmrad.benchmark.runner`: one model on its folds (both modes), the table,
-  :func:`run_benchmark` (lesions);
+  :func:`run_benchmark` (lesions; ``test=``: external validation on another dataset);
 - :mod:`~sklearn_llmrad.benchmark.priors`: leave-one-study-out priors (:func:`fit_study_prior`);
 - :mod:`~sklearn_llmrad.benchmark.transfer`: the study mode, :func:`run_transfer_benchmark`.
 """

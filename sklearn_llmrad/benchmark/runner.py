@@ -22,6 +22,11 @@ each a function of its own:
    against the full method (:func:`summarize_models`);
 5. write the report (:func:`~sklearn_llmrad.report.write_report`).
 
+With ``test=(X_test, y_test)`` the same steps run as an external validation:
+every model is fitted once on all of ``X`` (with its own inner CV where it has
+one) and reports on the lesions of another dataset, ``X_test``; the image
+stages run once on each lesion of both.
+
 A model that fails is reported in the table with its error; the others go on.
 """
 
@@ -63,11 +68,15 @@ class BenchmarkResult:
     explanations : pandas.DataFrame or None
         The full method's per-feature contributions, aggregated over folds.
     out_dir : pathlib.Path or None
+    external : bool
+        Whether the models were trained on one dataset and tested on another
+        (``run_benchmark(test=...)``) rather than cross-validated.
     excluded : pandas.DataFrame
         Lesions left out because an image stage failed on them (``case``,
         ``stage``, ``error``, ``reason``, ``file``; also ``failed.csv``).
     n_lesions : int
-        Lesions given, before exclusions.
+        Lesions given, before exclusions (training and test lesions together
+        in an external validation).
     """
 
     table: pd.DataFrame
@@ -76,6 +85,7 @@ class BenchmarkResult:
     out_dir: Path | None = None
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["case", "stage", "error", "reason"]))
     n_lesions: int = 0
+    external: bool = False
 
 
 def _take(X, idx):
@@ -374,7 +384,18 @@ def _write_failed(out_dir, failed):
 
 
 def run_benchmark(
-    X, y, groups, *, settings=None, models=None, registry=None, out_dir=None, cache_dir=None, log=print, **options
+    X,
+    y,
+    groups,
+    *,
+    settings=None,
+    models=None,
+    registry=None,
+    out_dir=None,
+    cache_dir=None,
+    test=None,
+    log=print,
+    **options,
 ):
     """Run the method, its ablations and the baselines on the same grouped folds.
 
@@ -405,6 +426,13 @@ def run_benchmark(
         the folders this run writes to are deleted, nothing else.
     cache_dir : str or path-like, default=None
         Radiomics and embedding cache (defaults to ``out_dir/cache``).
+    test : tuple ``(X_test, y_test)`` or ``(X_test, y_test, groups_test)``, default=None
+        External validation: each model is fitted once on all of ``X`` (its
+        own inner CV where it has one; ``cv`` and ``holdout`` are not used) and
+        its predictions on ``X_test``, lesions of another dataset in the data
+        contract, make the table. ``X_test`` keeps the columns of ``X`` (a
+        column ``X`` has and ``X_test`` lacks is missing for every test lesion);
+        its case ids that also are in ``X`` are prefixed ``"test:"``.
     log : callable, default=print
         Receives one progress line at a time.
     **options
@@ -428,7 +456,10 @@ def run_benchmark(
     # 1. everything that can be checked without touching an image
     y, groups = _check_inputs(X, y, groups, pos_label=s.pos_label)
     specs = (DEFAULT_REGISTRY if registry is None else registry).resolve(models)
-    plan_folds(y, groups, cv=s.cv, holdout=s.holdout, random_state=s.random_state)
+    if test is None:
+        plan_folds(y, groups, cv=s.cv, holdout=s.holdout, random_state=s.random_state)
+    else:  # one frame of both datasets; the split is which dataset a lesion came from
+        X, y, groups, in_test = _join_test(X, y, groups, test, pos_label=s.pos_label, log=log)
     out_dir = None if out_dir is None else Path(out_dir)
     if cache_dir is None and out_dir is not None:
         cache_dir = out_dir / "cache"
@@ -454,14 +485,17 @@ def run_benchmark(
         log=log,
     )
     y, groups = _leave_out_failed(shared, X, y, groups, out_dir=out_dir, max_fraction=s.max_failed_fraction, log=log)
-    splits = plan_folds(y, groups, cv=s.cv, holdout=s.holdout, random_state=s.random_state)
+    if test is None:
+        splits = plan_folds(y, groups, cv=s.cv, holdout=s.holdout, random_state=s.random_state)
+    else:
+        splits = [_external_split(in_test.loc[shared.kept].to_numpy(), y, out_dir)]
     kwargs = s.factory_kwargs(k=min(s.k, len(shared.feature_columns)) if shared.feature_columns else s.k)
     if out_dir is not None:
         _check_out_dir(out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits))
 
     # 3. every model on every fold
     fingerprint_of = _fingerprinter(shared, s, kwargs)
-    parts = ["test"] + (["validation"] if s.holdout is not None else [])
+    parts = ["test"] + (["validation"] if s.holdout is not None and test is None else [])
     predictions, failures, explanations = {}, {}, []
     for m, spec in enumerate(specs, start=1):
         folders = None
@@ -497,6 +531,7 @@ def run_benchmark(
         out_dir=out_dir,
         excluded=shared.failed,
         n_lesions=len(X),
+        external=test is not None,
     )
     if out_dir is not None:
         from ..report import write_report
@@ -520,6 +555,35 @@ def _check_inputs(X, y, groups, *, pos_label):
         duplicated = X.index[X.index.duplicated()].unique().tolist()
         raise ValueError(f"case ids (X.index) are not unique: {duplicated[:8]}")
     return y, groups
+
+
+def _join_test(X, y, groups, test, *, pos_label, log):
+    """``X`` and the external test set in one frame: ``(X, y, groups, in_test)``, ``in_test`` a boolean Series."""
+    if not isinstance(test, tuple) or len(test) not in (2, 3):
+        raise TypeError("test must be a tuple (X_test, y_test) or (X_test, y_test, groups_test)")
+    X_test, y_test = test[0], test[1]
+    groups_test = test[2] if len(test) == 3 else (None if X_test is None else X_test.index.astype(str))
+    y_test, groups_test = _check_inputs(X_test, y_test, groups_test, pos_label=pos_label)
+    clash = X_test.index.astype(str).isin(X.index.astype(str))
+    if clash.any():
+        log(f"[external] {int(clash.sum())} test case id(s) also name training lesions: prefixed 'test:'")
+        X_test = X_test.set_axis([f"test:{c}" if hit else c for c, hit in zip(X_test.index, clash, strict=True)])
+    missing = [c for c in X.columns if c not in X_test.columns]
+    if missing:
+        log(f"[external] the test dataset lacks column(s) {missing}: missing for every test lesion")
+    joined = pd.concat([X, X_test.reindex(columns=X.columns)])
+    in_test = pd.Series(np.r_[np.zeros(len(X), bool), np.ones(len(X_test), bool)], index=joined.index)
+    log(f"[external] training on all {len(X)} lesions, testing on {len(X_test)} lesions of the other dataset")
+    return joined, np.r_[y, y_test], np.r_[groups, groups_test], in_test
+
+
+def _external_split(in_test, y, out_dir):
+    """The one split of an external validation; both datasets must keep both classes after exclusions."""
+    for part, rows in (("training", ~in_test), ("test", in_test)):
+        if len(np.unique(y[rows])) < 2:
+            where = f" (see {out_dir / 'failed.csv'})" if out_dir is not None else ""
+            raise ValueError(f"the {part} dataset has one class left after the image stages{where}")
+    return {"train": np.flatnonzero(~in_test), "test": np.flatnonzero(in_test)}
 
 
 def _leave_out_failed(shared, X, y, groups, *, out_dir, max_fraction, log):
