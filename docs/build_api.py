@@ -85,6 +85,7 @@ def render():
         if summary:
             lines += [summary, ""]
         for name, obj in public_objects(module_name):
+            obj = inspect.unwrap(obj) if callable(obj) and hasattr(obj, "__wrapped__") else obj  # e.g. lru_cache
             if not (inspect.isclass(obj) or inspect.isfunction(obj)):
                 lines += [f"### `{name}`", "", f"`{obj!r}`"[:300], ""]  # a constant or a scorer
                 continue
