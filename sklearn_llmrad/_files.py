@@ -50,7 +50,7 @@ __all__ = [
 # Temporaries of this package: ".llmrad-tmp-<host>-<pid>-<32 hex>-<name>". The
 # host tag (8 hex digits of the host name's hash) tells whether the pid can be
 # checked here: on a shared file system another machine's pids mean nothing.
-_TMP_PREFIX = ".llmrad-tmp-"
+TEMPORARY_PREFIX = ".llmrad-tmp-"
 _TMP_PATTERN = re.compile(r"\.llmrad-tmp-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]{32}-.+")
 
 #: Distributions whose versions can change a result.
@@ -79,7 +79,7 @@ def temporary_name(name):
     Concurrent writers never share one, and :func:`remove_stale_temporaries`
     recognizes only names of this pattern.
     """
-    return f"{_TMP_PREFIX}{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}-{name}"
+    return f"{TEMPORARY_PREFIX}{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}-{name}"
 
 
 def _process_running(pid):

@@ -1,11 +1,19 @@
-"""A tiny BERT for tests and benchmarks: real transformers code, random weights, no download."""
+"""A tiny BERT for tests and benchmarks: real transformers code, random weights, no download.
 
+Also the few helpers several test files share (temporary names of other writers, crafted model files).
+"""
+
+import subprocess
+import sys
 from pathlib import Path
 
+from ._files import TEMPORARY_PREFIX, temporary_name
 from .models.fusion import FusionModule
 
 __all__ = [
     "HOSTILE_NAMES",
+    "ended_process_id",
+    "temporary_name_of",
     "genuine_model_files",
     "mutate_model_file",
     "ReferenceFusionModule",
@@ -14,6 +22,44 @@ __all__ = [
     "save_tiny_bert",
     "tiny_bert_vocabulary",
 ]
+
+
+def temporary_name_of(name, *, pid=None, host=None):
+    """The temporary name :func:`~sklearn_llmrad._files.temporary_name` gives, as another process or machine.
+
+    Parameters
+    ----------
+    name : str
+        The final file name.
+    pid : int, default=None
+        The writer's process id (None: this process).
+    host : str, default=None
+        The writer's host tag (None: this machine).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> temporary_name_of("a.csv", pid=1).endswith("a.csv")
+    True
+    """
+    tag, own_pid, random_part, rest = temporary_name(name)[len(TEMPORARY_PREFIX) :].split("-", 3)
+    return f"{TEMPORARY_PREFIX}{host or tag}-{own_pid if pid is None else pid}-{random_part}-{rest}"
+
+
+def ended_process_id():
+    """The id of a process that has ended (a writer that was killed, for sweep tests).
+
+    Returns
+    -------
+    int
+    """
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
 
 _SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 

@@ -2,30 +2,16 @@
 
 import os
 import pickle
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
 from sklearn_llmrad._cache import CacheCorruptionWarning, DiskCache
-from sklearn_llmrad._files import hash_key, temporary_name
+from sklearn_llmrad._files import hash_key
+from sklearn_llmrad._testing import ended_process_id, temporary_name_of
 
-PREFIX = ".llmrad-tmp-"
-
-
-def _temporary(name, *, pid=None, host=None):
-    """The name :func:`temporary_name` gives, for another process or machine."""
-    tag, own_pid, random_part, rest = temporary_name(name)[len(PREFIX) :].split("-", 3)
-    return f"{PREFIX}{host or tag}-{own_pid if pid is None else pid}-{random_part}-{rest}"
-
-
-def _ended_pid():
-    """The id of a process that has ended."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+PREFIX = ".llmrad-tmp-"  # the documented name of our temporaries
 
 
 def test_hash_key_is_deterministic_and_content_sensitive():
@@ -102,7 +88,7 @@ def test_corrupt_entries_are_detected_warned_and_deleted(tmp_path, damage, reaso
     assert cache.get(key) == b"fresh"
 
 
-def test_failed_write_leaves_no_entry_and_no_temporary(tmp_path, monkeypatch):
+def test_failed_write_leaves_no_entry_and_notemporary_name_of(tmp_path, monkeypatch):
     cache = DiskCache(tmp_path)
     key = hash_key("k")
 
@@ -121,7 +107,7 @@ def test_stale_temporaries_are_never_read_and_can_be_removed(tmp_path):
     key = hash_key("k")
     cache.set(key, b"good")
     # what a writer killed between open() and os.replace() leaves behind
-    (cache.path_for(key).parent / _temporary(f"{key}.bin", pid=_ended_pid())).write_bytes(b"half")
+    (cache.path_for(key).parent / temporary_name_of(f"{key}.bin", pid=ended_process_id())).write_bytes(b"half")
     assert cache.get(key) == b"good" and len(cache) == 1
     assert cache.remove_stale_temporaries() == 1
     assert cache.get(key) == b"good"
@@ -138,7 +124,7 @@ def test_temporaries_are_named_as_ours_and_never_counted_as_entries(tmp_path, mo
     assert tmp.parent == cache.path_for(key).parent
     assert tmp.name.startswith(PREFIX) and f"-{os.getpid()}-" in tmp.name
     # a temporary beside the entries, even one ending in ".bin", is no entry
-    (tmp.parent / _temporary(f"{key}.bin")).write_bytes(b"half")
+    (tmp.parent / temporary_name_of(f"{key}.bin")).write_bytes(b"half")
     assert len(cache) == 1 and cache.keys() == [key]
 
 
@@ -154,14 +140,14 @@ def test_sweep_spares_user_files_and_live_writers(tmp_path):
         entry_folder / ".x.tmp",
         entry_folder / ".tmp-draft",  # the cache's old prefix, but a user's file
         tmp_path / "ns" / "mine" / ".tmp-draft",
-        tmp_path / "ns" / "mine" / _temporary("notes", pid=_ended_pid()),  # not an entry folder
+        tmp_path / "ns" / "mine" / temporary_name_of("notes", pid=ended_process_id()),  # not an entry folder
     ]
     for path in users:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("the user's")
-    live = entry_folder / _temporary(key)  # this process, writing right now
-    elsewhere = entry_folder / _temporary(key, host="0badc0de", pid=1)  # another machine's writer
-    stale = entry_folder / _temporary(key, pid=_ended_pid())
+    live = entry_folder / temporary_name_of(key)  # this process, writing right now
+    elsewhere = entry_folder / temporary_name_of(key, host="0badc0de", pid=1)  # another machine's writer
+    stale = entry_folder / temporary_name_of(key, pid=ended_process_id())
     for path in (live, elsewhere, stale):
         path.write_bytes(b"half")
 
@@ -199,13 +185,13 @@ def test_next_run_removes_a_crashed_runs_temporaries(tmp_path):
     folder = first.path_for(key).parent
     # a writer killed an hour ago on another machine (a shared cache folder), one
     # killed a moment ago here, and one writing right now on another machine
-    stale = folder / _temporary(key, host="0badc0de", pid=999)
+    stale = folder / temporary_name_of(key, host="0badc0de", pid=999)
     stale.write_bytes(b"half")
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    killed = folder / _temporary(key, pid=_ended_pid())
+    killed = folder / temporary_name_of(key, pid=ended_process_id())
     killed.write_bytes(b"half")
-    live = folder / _temporary(key, host="0badc0de", pid=1000)
+    live = folder / temporary_name_of(key, host="0badc0de", pid=1000)
     live.write_bytes(b"in progress")
     # the next run's first write cleans up, without touching the live writer's file
     DiskCache(tmp_path).set(hash_key("other"), b"x")

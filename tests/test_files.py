@@ -21,20 +21,9 @@ from sklearn_llmrad._files import (
     remove_stale_temporaries,
     temporary_name,
 )
+from sklearn_llmrad._testing import ended_process_id, temporary_name_of
 
-PREFIX = ".llmrad-tmp-"
-
-
-def _temporary(name, *, pid=None, host=None):
-    """The name :func:`temporary_name` gives, as another process or machine."""
-    tag, own_pid, random_part, rest = temporary_name(name)[len(PREFIX) :].split("-", 3)
-    return f"{PREFIX}{host or tag}-{own_pid if pid is None else pid}-{random_part}-{rest}"
-
-
-def _ended_pid():
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+PREFIX = ".llmrad-tmp-"  # the documented name of our temporaries
 
 
 def _names(folder):
@@ -52,7 +41,7 @@ def test_atomic_write_bytes_and_text(tmp_path):
     assert _names(tmp_path) == ["deep", "x.md", "x.txt"]
 
 
-def test_an_exception_inside_the_write_leaves_the_old_file_and_no_temporary(tmp_path):
+def test_an_exception_inside_the_write_leaves_the_old_file_and_notemporary_name_of(tmp_path):
     path = tmp_path / "results.csv"
     atomic_write_bytes(path, b"old")
     with pytest.raises(RuntimeError, match="killed"):
@@ -63,7 +52,7 @@ def test_an_exception_inside_the_write_leaves_the_old_file_and_no_temporary(tmp_
     assert _names(tmp_path) == ["results.csv"]
 
 
-def test_a_failed_sync_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
+def test_a_failed_sync_leaves_no_file_and_notemporary_name_of(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("disk full")
 
@@ -117,18 +106,18 @@ def test_sweep_removes_only_our_stale_temporaries(tmp_path):
             tmp_path / "fold1.csv",
             tmp_path / ".llmrad-tmp-notes",  # our prefix, but not our pattern
             tmp_path / ".tmp-fold1.csv",
-            tmp_path / "sub" / _temporary("x.csv", pid=_ended_pid()),  # a subfolder: not swept
+            tmp_path / "sub" / temporary_name_of("x.csv", pid=ended_process_id()),  # a subfolder: not swept
         ]
         for path in users:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("the user's")
-        mine = tmp_path / _temporary("a.csv")  # this process, writing right now
-        running = tmp_path / _temporary("b.csv", pid=live_child.pid)  # another live process
-        elsewhere = tmp_path / _temporary("c.csv", host="0badc0de", pid=1)  # another machine
-        dead = tmp_path / _temporary("d.csv", pid=_ended_pid())
+        mine = tmp_path / temporary_name_of("a.csv")  # this process, writing right now
+        running = tmp_path / temporary_name_of("b.csv", pid=live_child.pid)  # another live process
+        elsewhere = tmp_path / temporary_name_of("c.csv", host="0badc0de", pid=1)  # another machine
+        dead = tmp_path / temporary_name_of("d.csv", pid=ended_process_id())
         for path in (mine, running, elsewhere, dead):
             path.write_bytes(b"half")
-        folder_named_like_ours = tmp_path / _temporary("e", pid=_ended_pid())
+        folder_named_like_ours = tmp_path / temporary_name_of("e", pid=ended_process_id())
         folder_named_like_ours.mkdir()
 
         assert remove_stale_temporaries(tmp_path, tmp_path / "missing") == 1
@@ -151,7 +140,7 @@ def test_sweep_never_follows_a_link(tmp_path):
     outside.write_text("the user's")
     folder = tmp_path / "out"
     folder.mkdir()
-    link = folder / _temporary("x.csv", pid=_ended_pid())
+    link = folder / temporary_name_of("x.csv", pid=ended_process_id())
     link.symlink_to(outside)
     assert remove_stale_temporaries(folder, older_than=0) == 0
     assert link.is_symlink() and outside.read_text() == "the user's"
