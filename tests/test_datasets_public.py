@@ -605,8 +605,8 @@ def test_csv_allow_outside_root(csv_root):
 
 
 def test_csv_missing_columns_and_duplicates(csv_root):
-    path = _write_csv(csv_root, ["img/case0.png,img/case0_mask.png"], header="image,mask")
-    with pytest.raises(DatasetFormatError, match=r"missing required column\(s\) \['label'\]"):
+    path = _write_csv(csv_root, ["img/case0.png,1"], header="image,label")
+    with pytest.raises(DatasetFormatError, match=r"missing required column\(s\) \['mask'\]"):
         load_csv(path)
     path = _write_csv(
         csv_root,

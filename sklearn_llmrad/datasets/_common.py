@@ -113,9 +113,14 @@ def make_bunch(
     return_X_y=False,
     excluded=None,
     metadata=None,
+    labels=True,
     **extra,
 ):
     """Check a loader's output against the data contract and package it.
+
+    ``target`` None, or ``labels=False``, packages lesions without labels
+    (for prediction): ``target`` is None and the frame is built exactly as
+    with labels.
 
     Examples
     --------
@@ -125,6 +130,8 @@ def make_bunch(
     >>> list(b.frame.columns), b.target.tolist(), b.groups.tolist()
     (['image', 'mask', 'spacing', 'age', 'density', 'history'], [1], ['p1'])
     >>> print(b.frame.loc["c1", "spacing"])
+    None
+    >>> print(make_bunch(frame=frame, target=None, groups=["p1"], descr="demo").target)
     None
     """
     frame = frame.copy()
@@ -144,12 +151,15 @@ def make_bunch(
     if not frame.index.is_unique:
         duplicated = frame.index[frame.index.duplicated()].unique().tolist()
         raise DatasetFormatError(f"case ids are not unique: {duplicated[:5]}")
-    target = np.asarray(target, dtype=np.int64).reshape(-1)
     groups = np.asarray(groups, dtype=object).reshape(-1)
-    if not (len(target) == len(groups) == len(frame)):
-        raise AssertionError("frame, target and groups differ in length")
-    if not set(np.unique(target)) <= {0, 1}:
-        raise AssertionError("target must be 0/1")
+    if target is None or not labels:
+        target = None
+    else:
+        target = np.asarray(target, dtype=np.int64).reshape(-1)
+        if len(target) != len(frame) or not set(np.unique(target)) <= {0, 1}:
+            raise AssertionError("target must be 0/1, one per lesion")
+    if len(groups) != len(frame):
+        raise AssertionError("frame and groups differ in length")
     if metadata is not None:
         metadata = metadata.loc[frame.index]
     if return_X_y:
@@ -281,8 +291,8 @@ class Lesions:
         """The reason of the first exclusion (``default`` when there is none)."""
         return self.excluded[0][1] if self.excluded else default
 
-    def bunch(self, *, descr, nothing_found, return_X_y=False, **extra):
-        """The Bunch of :func:`make_bunch` (or ``(frame, target)``).
+    def bunch(self, *, descr, nothing_found, return_X_y=False, labels=True, **extra):
+        """The Bunch of :func:`make_bunch` (or ``(frame, target)``); ``labels=False``: ``target`` None.
 
         Raises :class:`~sklearn_llmrad.exceptions.DatasetFormatError` with
         ``nothing_found`` (say where was looked and why entries were left out)
@@ -296,6 +306,7 @@ class Lesions:
             groups=self.groups,
             descr=descr,
             return_X_y=return_X_y,
+            labels=labels,
             excluded=self.excluded,
             metadata=_by_case(self.meta),
             **extra,

@@ -203,11 +203,12 @@ def _resolve_mask(finder, roi_relative, crop_relative, image, context):
         "abnormality": [StrOptions({"mass", "calc", "both"})],
         "split": [StrOptions({"train", "test", "both"})],
         "allow_outside_root": ["boolean"],
+        "labels": ["boolean"],
         "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root=False, return_X_y=False):
+def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root=False, labels=True, return_X_y=False):
     """Load CBIS-DDSM from a TCIA download.
 
     Parameters
@@ -221,6 +222,9 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
         The official training / test split.
     allow_outside_root : bool, default=False
         Accept CSV paths that leave ``root``.
+    labels : bool, default=True
+        Return the labels as ``target``; False gives ``target`` None (lesions to
+        predict), with the same ``frame``.
     return_X_y : bool, default=False
         Return ``(frame, target)`` instead of a Bunch.
 
@@ -331,4 +335,4 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
         f"split={split!r} ({len(lesions.excluded)} abnormalities listed; first reason: "
         f"{lesions.first_reason('none listed')})"
     )
-    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y)
+    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y, labels=labels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -16,19 +17,21 @@ from ._common import make_bunch, map_density, parse_age, safe_join
 
 __all__ = ["load_csv"]
 
-_REQUIRED = ("image", "mask", "label")
-_OPTIONAL = ("age", "density", "history", "patient", "case", "spacing")
+_REQUIRED = ("image", "mask")
+_OPTIONAL = ("label", "age", "density", "history", "patient", "case", "spacing")
+_LOG = logging.getLogger(__name__)
 
 _DESCR = """\
 User dataset from {path}
 {underline}
 
 Loaded by ``load_csv``: one row per lesion with ``image`` and ``mask`` paths
-(relative to {base}), ``label`` 0 (benign) / 1 (malignant) and optional
+(relative to {base}), optional ``label`` 0 (benign) / 1 (malignant; without
+the column the lesions have no labels, ``target`` None), and optional
 ``age``, ``density`` (A-D or 1-4), ``history``, ``patient``, ``case`` and
 ``spacing`` (pixel size in mm: ``0.07``, or ``0.07 0.08`` for row and column;
 empty: read from the image file's header where it has one) columns. Groups
-are the ``patient`` column, or one group per row when it is absent. {n} lesions, {n_pos} malignant.
+are the ``patient`` column, or one group per row when it is absent. {n} lesions, {n_pos}.
 """
 
 
@@ -48,8 +51,10 @@ def _blank(value):
 def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
     """Load lesions listed in a CSV file.
 
-    Its columns: ``image,mask,label[,age,density,history,patient,case,spacing]``
-    (``spacing``: the pixel size in mm, one number or ``row col``).
+    Its columns: ``image,mask[,label,age,density,history,patient,case,spacing]``
+    (``spacing``: the pixel size in mm, one number or ``row col``). Without a
+    ``label`` column the lesions are loaded for prediction: ``target`` is None
+    (logged at INFO level) and ``frame`` is built exactly as with labels.
 
     Parameters
     ----------
@@ -95,6 +100,10 @@ def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
     >>> X, y = load_csv(d / "lesions.csv", return_X_y=True)
     >>> X.index.tolist(), y.tolist(), X["age"].tolist()
     (['row_1', 'row_2'], [1, 0], [61.0, nan])
+    >>> _ = (d / "new.csv").write_text("image,mask,age\\na.png,a_mask.png,61\\n")
+    >>> X_new, y_new = load_csv(d / "new.csv", return_X_y=True)
+    >>> X_new["age"].tolist(), y_new is None
+    ([61.0], True)
     """
     path = Path(path)
     if not path.is_file():
@@ -109,7 +118,12 @@ def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
     if missing:
         raise DatasetFormatError(
             f"file {str(path)!r}: missing required column(s) {missing}; "
-            f"found {list(table.columns)}, expected image, mask, label[, age, density, history, patient, case, spacing]"
+            f"found {list(table.columns)}, expected image, mask[, label, age, density, history, patient, case, spacing]"
+        )
+    labelled = "label" in table.columns
+    if not labelled:
+        _LOG.info(
+            "file %r has no label column: %d lesion(s) loaded without labels (target None)", str(path), len(table)
         )
     if table.empty:
         raise DatasetFormatError(f"file {str(path)!r}: no data rows")
@@ -136,10 +150,10 @@ def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
             if not file.is_file():
                 problems.append(f"{column} file {str(file)!r} does not exist")
             resolved[column] = str(file)
-        label = record["label"].strip()
+        label = record["label"].strip() if labelled else None
         if label in ("0", "1", "0.0", "1.0"):
             label = int(float(label))
-        else:
+        elif labelled:
             problems.append(f"label {record['label']!r} is not 0 or 1")
         try:
             age = parse_age(record.get("age", ""))
@@ -173,11 +187,15 @@ def load_csv(path, *, root=None, allow_outside_root=False, return_X_y=False):
     extra = [c for c in table.columns if c not in _REQUIRED + _OPTIONAL]
     metadata = table[extra].set_axis(frame.index) if extra else None
     descr = _DESCR.format(
-        path=path, underline="-" * (len(str(path)) + 18), base=base, n=len(frame), n_pos=int(np.sum(target))
+        path=path,
+        underline="-" * (len(str(path)) + 18),
+        base=base,
+        n=len(frame),
+        n_pos=f"{int(np.sum(target))} malignant" if labelled else "no labels",
     )
     return make_bunch(
         frame=frame,
-        target=target,
+        target=target if labelled else None,
         groups=groups,
         descr=descr,
         return_X_y=return_X_y,

@@ -179,11 +179,12 @@ class _Collector(Lesions):
         "root": [str, os.PathLike],
         "abnormality": [str, tuple, list],
         "on_error": [StrOptions({"raise", "exclude"})],
+        "labels": ["boolean"],
         "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude", return_X_y=False):
+def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude", labels=True, return_X_y=False):
     """Load the original DDSM from its ``cases/`` folder.
 
     Parameters
@@ -206,6 +207,9 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
         message at the first one. The full DDSM is a large set of 1990s files:
         a partial or imperfect copy loads what is sound by default, like the
         other loaders.
+    labels : bool, default=True
+        Return the labels as ``target``; False gives ``target`` None (lesions to
+        predict), with the same ``frame``.
     return_X_y : bool, default=False
         Return ``(frame, target)`` instead of a Bunch.
 
@@ -271,7 +275,7 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
         f"{str(cases_dir)!r} ({len(out.excluded)} excluded"
         + (f"; first: {out.excluded[0][0]}: {out.excluded[0][1]})" if out.excluded else ")")
     )
-    return out.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y)
+    return out.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y, labels=labels)
 
 
 def _load_case(out, category, volume, folder, kinds, codecs):

@@ -98,11 +98,12 @@ def _label(birads, context):
         "root": [str, os.PathLike],
         "lesion_types": [tuple, list],
         "allow_outside_root": ["boolean"],
+        "labels": ["boolean"],
         "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=False, return_X_y=False):
+def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=False, labels=True, return_X_y=False):
     """Load INbreast lesions (contours) with a BI-RADS proxy label.
 
     Parameters
@@ -115,6 +116,9 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
         ``"Spiculated Region"``, ``"Distortion"`` or ``"Asymmetry"``.
     allow_outside_root : bool, default=False
         Accept file names that would make paths leave ``root``.
+    labels : bool, default=True
+        Return the labels as ``target``; False gives ``target`` None (lesions to
+        predict), with the same ``frame``.
     return_X_y : bool, default=False
         Return ``(frame, target)`` instead of a Bunch.
 
@@ -212,4 +216,4 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
         f"no INbreast lesion of types {list(lesion_types)} found under {str(root)!r} "
         f"({len(lesions.excluded)} excluded; first reason: {lesions.first_reason()})"
     )
-    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y)
+    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y, labels=labels)

@@ -81,10 +81,10 @@ def _parse_info(path):
 
 
 @validate_params(
-    {"root": [str, os.PathLike], "return_X_y": ["boolean"]},
+    {"root": [str, os.PathLike], "labels": ["boolean"], "return_X_y": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def load_mias(root, *, return_X_y=False):
+def load_mias(root, *, labels=True, return_X_y=False):
     r"""Load the mini-MIAS database from its original distribution folder.
 
     Parameters
@@ -93,6 +93,9 @@ def load_mias(root, *, return_X_y=False):
         Folder holding ``Info.txt`` and the ``mdbNNN.pgm`` images. Images listed
         in Info.txt but absent from the folder are skipped (a partial copy loads
         what is there) and counted in ``excluded`` and ``DESCR``.
+    labels : bool, default=True
+        Return the labels as ``target``; False gives ``target`` None (lesions to
+        predict), with the same ``frame``.
     return_X_y : bool, default=False
         Return ``(frame, target)`` instead of a Bunch.
 
@@ -208,4 +211,6 @@ def load_mias(root, *, return_X_y=False):
         f"{len(lesions)} lesions loaded ({lesions.n_positive} malignant), "
         f"{n_excluded} entries excluded.\n"
     )
-    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y, n_missing_images=len(missing))
+    return lesions.bunch(
+        descr=descr, nothing_found=nothing_found, return_X_y=return_X_y, labels=labels, n_missing_images=len(missing)
+    )

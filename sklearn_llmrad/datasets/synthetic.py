@@ -251,6 +251,7 @@ def _view(rng, size, p, view_index):
         "malignant_fraction": [Interval(Real, 0, 1, closed="both")],
         "lesions_per_patient": [Interval(Integral, 1, None, closed="left")],
         "pixel_size": [Interval(Real, 0, None, closed="neither"), None],
+        "labels": ["boolean"],
         "return_X_y": ["boolean"],
         "random_state": ["random_state"],
     },
@@ -263,6 +264,7 @@ def make_synthetic_mammograms(
     malignant_fraction=0.5,
     lesions_per_patient=2,
     pixel_size=None,
+    labels=True,
     return_X_y=False,
     random_state=None,
 ):
@@ -288,6 +290,9 @@ def make_synthetic_mammograms(
         Pixel size in mm the images are declared to have (their ``spacing``
         column); the rendering itself does not change (lesions measure about
         5 % of ``image_size``). None leaves ``spacing`` unknown.
+    labels : bool, default=True
+        Return the labels as ``target``; False gives ``target`` None (lesions to
+        predict), with the same ``frame``.
     return_X_y : bool, default=False
         Return ``(frame, target)`` instead of a Bunch.
     random_state : int, RandomState instance or None, default=None
@@ -317,8 +322,8 @@ def make_synthetic_mammograms(
     rs = check_random_state(random_state)
     n_patients = -(-n_samples // lesions_per_patient)
     n_malignant = int(round(malignant_fraction * n_patients))
-    labels = np.zeros(n_patients, dtype=np.int64)
-    labels[rs.permutation(n_patients)[:n_malignant]] = 1
+    patient_labels = np.zeros(n_patients, dtype=np.int64)
+    patient_labels[rs.permutation(n_patients)[:n_malignant]] = 1
     seeds = rs.randint(0, 2**31 - 1, size=n_patients)
     view_names = (
         ("CC", "MLO") if lesions_per_patient == 2 else tuple(f"view{k + 1}" for k in range(lesions_per_patient))
@@ -327,7 +332,7 @@ def make_synthetic_mammograms(
     rows, target, groups, meta = [], [], [], []
     for patient_index in range(n_patients):
         rng = np.random.default_rng(seeds[patient_index])
-        p = _patient(rng, int(labels[patient_index]))
+        p = _patient(rng, int(patient_labels[patient_index]))
         for view_index in range(lesions_per_patient):
             case_number = patient_index * lesions_per_patient + view_index
             if case_number >= n_samples:
@@ -368,6 +373,7 @@ def make_synthetic_mammograms(
         groups=groups,
         descr=_DESCR,
         return_X_y=return_X_y,
+        labels=labels,
         metadata=metadata,
     )
 

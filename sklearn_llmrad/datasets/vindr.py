@@ -107,11 +107,12 @@ def _number(value, name, context):
         "root": [str, os.PathLike],
         "split": [StrOptions({"training", "test", "both"})],
         "allow_outside_root": ["boolean"],
+        "labels": ["boolean"],
         "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def load_vindr_mammo(root, *, split="both", allow_outside_root=False, return_X_y=False):
+def load_vindr_mammo(root, *, split="both", allow_outside_root=False, labels=True, return_X_y=False):
     """Load the VinDr-Mammo findings as lesions with a BI-RADS proxy label.
 
     Parameters
@@ -123,6 +124,9 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, return_X_y
         The official split (the CSV's ``split`` column).
     allow_outside_root : bool, default=False
         Accept ids that would make image paths leave ``root``.
+    labels : bool, default=True
+        Return the labels as ``target``; False gives ``target`` None (lesions to
+        predict), with the same ``frame``.
     return_X_y : bool, default=False
         Return ``(frame, target)`` instead of a Bunch.
 
@@ -223,4 +227,4 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, return_X_y
         f"no usable finding with an image under {str(root)!r} ({len(lesions.excluded)} rows excluded; "
         f"first reason: {lesions.first_reason()})"
     )
-    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y)
+    return lesions.bunch(descr=descr, nothing_found=nothing_found, return_X_y=return_X_y, labels=labels)
