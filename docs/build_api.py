@@ -18,6 +18,7 @@ MODULES = [
     "sklearn_llmrad.datasets.radmlbench",
     "sklearn_llmrad.preprocessing",
     "sklearn_llmrad.radiomics",
+    "sklearn_llmrad.provenance",
     "sklearn_llmrad.selection",
     "sklearn_llmrad.prior",
     "sklearn_llmrad.prior_files",

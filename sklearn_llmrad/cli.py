@@ -9,6 +9,11 @@
     External validation: every model trained on all of A, reported on B.
 ``llmrad models``
     Lists the models a benchmark can run.
+``llmrad extract --dataset NAME --root PATH --out features.csv``
+    The radiomics features of every lesion (the default pipeline's CLAHE and
+    PyRadiomics), with labels when the dataset has them and provenance
+    columns as PyRadiomics writes its diagnostics. ``llmrad extract IMAGE MASK``
+    does one lesion and writes the CSV on stdout.
 
 User mistakes (a missing folder, a dataset in the wrong layout, an unreadable
 CSV, bad labels, a language model that is not there) print one
@@ -218,6 +223,8 @@ def _check_arguments(args):
         _check_device(args.device)
     if getattr(args, "n_jobs", None) == 0:
         raise UserError("--n-jobs 0: use a positive number of processes, or -1 for all cores")
+    if args.command == "extract":
+        _check_extract(args)
     if args.command != "benchmark":
         return
     if args.holdout is None and args.cv < 2:
@@ -245,6 +252,19 @@ def _check_arguments(args):
             raise UserError("--dataset radmlbench needs --root DIR (the radMLBench files)")
 
 
+def _check_extract(args):
+    """``llmrad extract``: either ``--dataset`` or ``IMAGE MASK`` (raises :class:`UserError`)."""
+    if (args.dataset is None) == (args.image is None):
+        raise UserError("extract needs either --dataset NAME [--root PATH] or IMAGE MASK")
+    if args.image is not None and args.mask is None:
+        raise UserError("extract IMAGE MASK: the mask file is missing")
+    if args.dataset is not None and (args.spacing is not None or args.case is not None):
+        raise UserError("--spacing and --case are for one lesion (IMAGE MASK), not --dataset")
+    for option, value in (("IMAGE", args.image), ("MASK", args.mask), ("--params", args.params)):
+        if value is not None and not Path(value).is_file():
+            raise UserError(f"{option} {value!r}: no such file")
+
+
 def _check_split(args, dataset, groups):
     """Refuse ``--cv``/``--holdout`` that the loaded dataset's patients cannot fill (raises :class:`UserError`)."""
     n_groups = len(set(groups))
@@ -262,9 +282,16 @@ def _check_split(args, dataset, groups):
         )
 
 
+def _version():
+    from . import __version__
+
+    return __version__
+
+
 def _build_parser():
     parser = argparse.ArgumentParser(prog="llmrad", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}", help="show the version")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,7 +345,6 @@ def _build_parser():
     )
     bench.add_argument("--cnn-size", type=_positive_int, default=224, help="CNN input side in pixels")
     bench.add_argument("--cnn-epochs", type=_positive_int, default=None)
-    bench.add_argument("--n-samples", type=_positive_int, default=200, help="synthetic dataset size")
     bench.add_argument("--bootstraps", type=_positive_int, default=2000)
     bench.add_argument(
         "--image-types",
@@ -328,12 +354,7 @@ def _build_parser():
     bench.add_argument("--n-jobs", type=int, default=None)
     bench.add_argument("--device", default="auto")
     bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--abnormality", default="mass", choices=("mass", "calc", "both"), help="CBIS-DDSM only")
-    bench.add_argument(
-        "--allow-outside-root",
-        action="store_true",
-        help="CSV only: accept image/mask paths outside the CSV's folder (refused by default)",
-    )
+    _add_dataset_options(bench)
 
     bench.add_argument(
         "--transfer",
@@ -345,8 +366,73 @@ def _build_parser():
     )
 
     sub.add_parser("models", parents=[common], help="list the models a benchmark can run")
+    _add_extract_parser(sub, common)
     _add_pretrain_parser(sub)
     return parser
+
+
+def _add_dataset_options(parser):
+    """The options of :data:`DATASETS`' loaders, shared by ``benchmark`` and ``extract``."""
+    parser.add_argument("--n-samples", type=_positive_int, default=200, help="synthetic dataset size")
+    parser.add_argument("--abnormality", default="mass", choices=("mass", "calc", "both"), help="CBIS-DDSM only")
+    parser.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="CSV only: accept image/mask paths outside the CSV's folder (refused by default)",
+    )
+
+
+def _add_extract_parser(sub, common):
+    ext = sub.add_parser(
+        "extract",
+        parents=[common],
+        help="radiomics features of every lesion, with provenance, as CSV",
+        description="Radiomics features as the default pipeline computes them (CLAHE, then PyRadiomics with "
+        "the package's settings), one row per lesion (index: case id), the label when the dataset has one, and "
+        "diagnostics_* provenance columns (library versions, settings hash, image SHA-256, ROI box, spacing). "
+        "Either --dataset [--root] or IMAGE MASK.",
+    )
+    ext.add_argument("image", nargs="?", default=None, help="one lesion: its image file (then MASK too)")
+    ext.add_argument("mask", nargs="?", default=None, help="one lesion: its mask file (non-zero pixels: the lesion)")
+    ext.add_argument(
+        "--dataset",
+        default=None,
+        choices=[name for name in DATASETS if name != "radmlbench"],
+        help="the lesions of a dataset, as for llmrad benchmark",
+    )
+    ext.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
+    ext.add_argument("--out", default=None, help="CSV file to write (default: stdout)")
+    ext.add_argument(
+        "--params",
+        default=None,
+        help="PyRadiomics parameter file (YAML: setting, imageType, featureClass) replacing the package's "
+        "settings, as pyradiomics --param; resampling stays the package's (--resample-to)",
+    )
+    ext.add_argument(
+        "--resample-to",
+        type=float,
+        default=None,
+        help="pixel size in mm every lesion is resampled to before extraction (default: the package's, "
+        "sklearn_llmrad.resampling.DEFAULT_SPACING_MM)",
+    )
+    ext.add_argument(
+        "--spacing",
+        default=None,
+        help="IMAGE MASK only: pixel size in mm ('0.07', or '0.07 0.08' for row and column); "
+        "default: the image file's header",
+    )
+    ext.add_argument("--case", default=None, help="IMAGE MASK only: the case id (default: the image file's name)")
+    ext.add_argument("--cache-dir", default=None, help="on-disk feature cache: a rerun reads instead of extracting")
+    ext.add_argument("--n-jobs", type=int, default=None, help="parallel extraction processes (-1: all cores)")
+    ext.add_argument(
+        "--on-error",
+        choices=("raise", "nan"),
+        default="raise",
+        help="a lesion that cannot be read or extracted: stop with an error naming it (raise, the default), "
+        "or warn and write its row with NaN features and the reason in diagnostics_Error (nan)",
+    )
+    ext.add_argument("--seed", type=int, default=0, help="seed of --dataset synthetic")
+    _add_dataset_options(ext)
 
 
 def _add_pretrain_parser(sub):
@@ -449,6 +535,8 @@ def _run(args):
         return 0
     if args.command == "pretrain":
         return _pretrain(args)
+    if args.command == "extract":
+        return _extract(args)
 
     started = time.perf_counter()
     models = _study_list(args.models)
@@ -488,6 +576,8 @@ def _run(args):
     X, y, groups, description = load_dataset(
         args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
     )
+    if y is None:
+        raise UserError(f"--dataset {args.dataset}: the lesions have no labels; a benchmark needs them")
     print(
         f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, {int(sum(y))} malignant)", flush=True
     )
@@ -502,6 +592,8 @@ def _run(args):
             random_state=args.seed + 1,
             **{option: getattr(args, option) for option in DATASETS[args.test_dataset].options},
         )
+        if y_test is None:
+            raise UserError(f"--test-dataset {args.test_dataset}: the lesions have no labels; a benchmark needs them")
         print(f"Test dataset: {test_description} ({len(y_test)} lesions, {int(sum(y_test))} malignant)", flush=True)
         test, out = (X_test, y_test, groups_test), args.out or f"results/{args.dataset}-on-{args.test_dataset}"
     cnn_params = {} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs}
@@ -532,6 +624,84 @@ def _run(args):
     )
     _print_result(result, note, started)
     return 0
+
+
+def _one_lesion(args):
+    """The frame of ``llmrad extract IMAGE MASK``: one lesion in the data contract."""
+    import pandas as pd
+
+    from .resampling import as_spacing
+
+    try:
+        spacing = as_spacing(args.spacing)
+    except ValueError as exc:
+        raise UserError(f"--spacing {args.spacing!r}: {exc}") from None
+    case = args.case or Path(args.image).name
+    row = {"image": str(Path(args.image)), "mask": str(Path(args.mask)), "spacing": spacing}
+    frame = pd.DataFrame([{**row, "age": float("nan"), "density": None, "history": None}], index=[case])
+    frame["spacing"] = frame["spacing"].astype(object)
+    return frame, None
+
+
+def _extract(args):
+    """``llmrad extract``: features, labels and provenance of every lesion as CSV."""
+    import pandas as pd
+
+    from .pipelines import make_feature_extraction_pipeline
+    from .provenance import lesion_provenance
+
+    if args.image is not None:
+        X, y = _one_lesion(args)
+    else:
+        kwargs = {option: getattr(args, option) for option in DATASETS[args.dataset].options}
+        X, y, _, description = load_dataset(
+            args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
+        )
+        labels = "no labels" if y is None else f"{int(sum(y))} malignant"
+        print(f"Dataset: {description} ({len(X)} lesions, {labels})", file=sys.stderr, flush=True)
+    extractor_params = {"on_error": args.on_error}
+    if args.params is not None:
+        extractor_params["params"] = args.params
+    if args.resample_to is not None:
+        extractor_params["resample_to"] = args.resample_to
+    head = make_feature_extraction_pipeline(
+        cache_dir=args.cache_dir,
+        n_jobs=args.n_jobs,
+        preprocessor_params={"on_error": args.on_error},
+        extractor_params=extractor_params,
+    )
+    features = head.fit_transform(X)
+    clahe, radiomics = head.named_steps["clahe"], head.named_steps["radiomics"]
+    provenance = lesion_provenance(
+        X,
+        settings=_extraction_settings(clahe=clahe, radiomics=radiomics),
+        resample_to=radiomics.resample_to,
+        pixel_spacing=radiomics.pixel_spacing,
+        label=clahe.label,
+        on_error=args.on_error,
+    )
+    parts = ([] if y is None else [pd.Series(y, index=X.index, name="label")]) + [provenance, features]
+    table = pd.concat(parts, axis=1).reindex(X.index)
+    table.index.name = "case"
+    if args.out is None:
+        table.to_csv(sys.stdout)
+    else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out)
+        print(f"{len(table)} lesions, {features.shape[1]} columns of features -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _extraction_settings(**stages):
+    """What shapes the numbers: both stages' parameters (the PyRadiomics file's content, not its path)."""
+    import yaml
+
+    skip = ("n_jobs", "cache_dir", "progress", "on_error")  # how, not what, is computed
+    settings = {stage: {k: v for k, v in est.get_params().items() if k not in skip} for stage, est in stages.items()}
+    params = settings["radiomics"]["params"]
+    if params is not None and not isinstance(params, dict):
+        settings["radiomics"]["params"] = yaml.safe_load(Path(params).read_text())
+    return settings
 
 
 def _network_params(args, base):

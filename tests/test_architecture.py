@@ -42,6 +42,7 @@ LAYERS = {
     "inner_cv": 1,
     "language_model": 1,
     "semantic_features": 1,
+    "provenance": 1,  # diagnostics_* columns of extracted features: reads files through imageio
     # 2 data: loaders return DataFrames (they read files through imageio, never run stages)
     "datasets": 2,
     # 3 estimators: the pipeline stages, the prior, the models
