@@ -143,6 +143,8 @@ def resolve_language_model(requested=None):
 def load_dataset(name, root=None, *, n_samples=200, image_size=256, random_state=0, **kwargs):
     """Load a dataset by its command-line name; returns ``(X, y, groups, description)``.
 
+    ``y`` is None when the dataset has no labels (a ``--dataset csv`` file without a ``label`` column).
+
     ``kwargs`` are the entry's options (see :data:`DATASETS`).
 
     Raises
@@ -680,6 +682,9 @@ def _extract(args):
         label=clahe.label,
         on_error=args.on_error,
     )
+    for failure in features.attrs.get("radiomics_failures", []):  # read, but not extracted: say why
+        if not provenance.loc[failure["case"], "diagnostics_Error"]:
+            provenance.loc[failure["case"], "diagnostics_Error"] = f"case {failure['case']!r}: {failure['reason']}"
     parts = ([] if y is None else [pd.Series(y, index=X.index, name="label")]) + [provenance, features]
     table = pd.concat(parts, axis=1).reindex(X.index)
     table.index.name = "case"

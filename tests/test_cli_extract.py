@@ -192,3 +192,32 @@ def test_mias_sample(mias_root, tmp_path):
     assert abs(w - 2 * roi.radius) <= 2 and abs(h - 2 * roi.radius) <= 2
     image = data.frame.loc[case, "image"]
     assert table.loc[case, "diagnostics_Image-original_SHA256"] == hashlib.sha256(open(image, "rb").read()).hexdigest()
+
+
+def test_lesion_too_small_to_extract_keeps_its_row_and_reason(study):
+    """Read fine (a box exists) but PyRadiomics needs more than one pixel: the reason is still written."""
+    mask = np.zeros((64, 64), np.uint8)
+    mask[5, 5] = 1
+    imsave(study / "c2_mask.png", mask, check_contrast=False)
+    argv = ["--dataset", "csv", "--root", study / "new.csv", "--params", study / "small.yaml", "--out", study / "f.csv"]
+    with pytest.warns(UserWarning, match="c2"):
+        table = _extract(*argv, "--on-error", "nan")
+    assert table.loc["c2", "diagnostics_Mask-original_BoundingBox"] == "(5, 5, 1, 1)"
+    assert "'c2'" in table.loc["c2", "diagnostics_Error"]
+    assert table.loc["c2", "original_firstorder_Mean"] == ""  # NaN, written empty
+
+
+def test_cache_and_parallel_workers_give_the_same_table(study):
+    base = ["--dataset", "csv", "--root", study / "new.csv", "--params", study / "small.yaml"]
+    plain = _extract(*base, "--out", study / "a.csv")
+    cached = _extract(*base, "--cache-dir", study / "cache", "--n-jobs", "2", "--out", study / "b.csv")
+    again = _extract(*base, "--cache-dir", study / "cache", "--out", study / "c.csv")
+    assert any((study / "cache").rglob("*"))
+    pd.testing.assert_frame_equal(cached, plain)
+    pd.testing.assert_frame_equal(again, plain)
+
+
+def test_benchmark_refuses_lesions_without_labels(study, capsys):
+    argv = ["benchmark", "--dataset", "csv", "--root", str(study / "new.csv"), "--models", "radiomics_svc"]
+    assert main([*argv, "--language-model", str(study), "--out", str(study / "res")]) == 2
+    assert "have no labels; a benchmark needs them" in capsys.readouterr().err
