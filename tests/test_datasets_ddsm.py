@@ -706,3 +706,11 @@ def test_frame_header_parser_on_arbitrary_bytes():
 
     run()
     assert ljpeg_frame_header(b"junk" + header) == (16, 60, 40)
+
+
+def test_labels_false_gives_the_same_frame_without_target(ddsm_root):
+    labelled, unlabelled = _load(ddsm_root), _load(ddsm_root, labels=False)
+    assert unlabelled.target is None and set(labelled.target) == {0, 1}
+    assert unlabelled.frame.drop(columns="mask").equals(labelled.frame.drop(columns="mask"))
+    for left, right in zip(labelled.frame["mask"], unlabelled.frame["mask"], strict=True):
+        np.testing.assert_array_equal(np.asarray(left), np.asarray(right))

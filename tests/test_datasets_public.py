@@ -617,3 +617,20 @@ def test_csv_missing_columns_and_duplicates(csv_root):
         load_csv(path)
     with pytest.raises(DatasetFormatError, match="not found"):
         load_csv(csv_root / "nope.csv")
+
+
+@pytest.mark.parametrize(
+    ("loader", "fixture"),
+    [(load_cbis_ddsm, "cbis_root"), (load_vindr_mammo, "vindr_root"), (load_inbreast, "inbreast_root")],
+)
+def test_labels_false_gives_the_same_frame_without_target(loader, fixture, request):
+    root = request.getfixturevalue(fixture)
+    root = root[0] if isinstance(root, tuple) else root  # cbis_root also returns the mask paths
+    labelled, unlabelled = loader(root), loader(root, labels=False)
+    assert unlabelled.target is None and set(labelled.target) == {0, 1}
+    assert unlabelled.frame.index.equals(labelled.frame.index)
+    assert unlabelled.frame.drop(columns="mask").equals(labelled.frame.drop(columns="mask"))
+    assert [repr(m) for m in unlabelled.frame["mask"]] == [repr(m) for m in labelled.frame["mask"]]
+    assert unlabelled.groups.tolist() == labelled.groups.tolist()
+    X, y = loader(root, labels=False, return_X_y=True)
+    assert y is None and len(X) == len(labelled.frame)
