@@ -693,7 +693,8 @@ def _extract(args):
     else:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out)
-        print(f"{len(table)} lesions, {features.shape[1]} columns of features -> {args.out}", file=sys.stderr)
+        n_features = sum(column not in X.columns for column in features.columns)
+        print(f"{len(table)} lesions, {n_features} radiomics features -> {args.out}", file=sys.stderr)
     return 0
 
 
