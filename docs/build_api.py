@@ -88,7 +88,12 @@ def render():
         for name, obj in public_objects(module_name):
             obj = inspect.unwrap(obj) if callable(obj) and hasattr(obj, "__wrapped__") else obj  # e.g. lru_cache
             if not (inspect.isclass(obj) or inspect.isfunction(obj)):
-                lines += [f"### `{name}`", "", f"`{obj!r}`"[:300], ""]  # a constant or a scorer
+                shown = (
+                    f"{type(obj).__name__}({sorted(obj, key=repr)!r})"
+                    if isinstance(obj, set | frozenset)
+                    else repr(obj)
+                )
+                lines += [f"### `{name}`", "", f"`{shown}`"[:300], ""]  # a constant or a scorer (sets sorted)
                 continue
             lines += [f"### `{name}{_signature(obj)}`", ""]
             lines += ["```text", inspect.getdoc(obj) or "(no docstring)", "```", ""]
