@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from .models.choice import InnerCVChoiceClassifier
 from .models.linear import SemanticPriorLogisticRegression
 from .models.svm import CalibratedSVC
+from .selection import TopKSelector
 from .vocabulary import describe_feature
 
 __all__ = ["explain"]
@@ -105,20 +106,15 @@ def _constant(quantiles, names, inverse):
 def _occlusion(svc, X, positive, quantiles):
     """Probability minus the probability with each column set to its training median."""
     base = _positive(svc, X, positive)
-    values = X.copy() if hasattr(X, "iloc") else np.array(X, dtype=np.float64, copy=True)
+    named = hasattr(X, "iloc")
+    frame = X.copy() if named else pd.DataFrame(np.array(X, dtype=np.float64))
     median = quantiles[len(quantiles) // 2]
     out = np.zeros((len(base), quantiles.shape[1]))
     for j in range(quantiles.shape[1]):
-        column = values.iloc[:, j].copy() if hasattr(values, "iloc") else values[:, j].copy()
-        if hasattr(values, "iloc"):
-            values.iloc[:, j] = median[j]
-        else:
-            values[:, j] = median[j]
-        out[:, j] = base - _positive(svc, values, positive)
-        if hasattr(values, "iloc"):
-            values.iloc[:, j] = column
-        else:
-            values[:, j] = column
+        column = frame.iloc[:, j].copy()
+        frame.iloc[:, j] = median[j]
+        out[:, j] = base - _positive(svc, frame if named else frame.to_numpy(), positive)
+        frame.iloc[:, j] = column
     return base, out
 
 
@@ -166,11 +162,11 @@ def _walk(model, X, positive, raw_frame=None):
     """``(probability, estimator name, leaves with weights)`` of ``model`` on ``X``, as ``predict_proba``."""
     if isinstance(model, Pipeline):
         scaling, topk_seen = [], False
-        for name, step in model.steps[:-1]:
+        for _, step in model.steps[:-1]:
             if step is None or (isinstance(step, str) and step == "passthrough"):
                 continue
             X = step.transform(X)
-            if name == "topk" or type(step).__name__ == "TopKSelector":
+            if isinstance(step, TopKSelector):
                 raw_frame, scaling, topk_seen = (X if hasattr(X, "columns") else None), [], True
             elif topk_seen:
                 scaling.append(step)

@@ -175,3 +175,22 @@ def test_explain_rejects_what_it_does_not_know(table):
         sklearn_llmrad.explain(LogisticRegression().fit(X[COLUMNS], y), X[COLUMNS])
     with pytest.raises(ValueError, match="top_n"):
         sklearn_llmrad.explain(LogisticRegression().fit(X[COLUMNS], y), X[COLUMNS], top_n=0)
+
+
+def test_a_whole_pipeline_from_images_explains_the_extracted_features(tmp_path):
+    from sklearn_llmrad.datasets import make_synthetic_mammograms
+
+    data = make_synthetic_mammograms(24, image_size=96, random_state=3)
+    fast = {"image_types": ["Original"], "progress": False}
+    pipe = make_radiomics_svc_pipeline(k=5, cache_dir=tmp_path, extractor_params=fast, random_state=0)
+    pipe.fit(data.frame, data.target)
+    new = data.frame.iloc[:3]
+    table = sklearn_llmrad.explain(pipe, new, top_n=3)
+    np.testing.assert_allclose(table["probability"], pipe.predict_proba(new)[:, 1], rtol=0, atol=1e-9)
+    assert list(table.index) == list(new.index) and set(table["estimator"]) == {"svc"}
+    features = pipe[:3].transform(new)  # the selected radiomics features, unscaled
+    for case, drivers in zip(new.index, table["drivers"]):
+        for name, raw, percentile, _ in drivers:
+            assert name in pipe["topk"].get_feature_names_out()
+            assert raw == pytest.approx(float(features.loc[case, name]))
+            assert 0 <= percentile <= 100

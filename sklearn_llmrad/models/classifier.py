@@ -587,6 +587,12 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
             ``case``, ``rank``, ``feature``, ``description``, ``value``,
             ``contribution``, ``attention``, sorted by case then by
             decreasing ``|contribution|``; ``cases`` list of case labels.
+
+        See Also
+        --------
+        sklearn_llmrad.explain : the same attribution for a whole pipeline (raw
+            values, training percentiles; features constant in training left out),
+            and for whichever model an inner-CV choice picked.
         """
         self.check_is_fitted()
         if len(self.classes_) != 2:
