@@ -32,6 +32,7 @@ MODULES = [
     "sklearn_llmrad.metrics",
     "sklearn_llmrad.significance",
     "sklearn_llmrad.pipelines",
+    "sklearn_llmrad.explanation",
     "sklearn_llmrad.benchmark",
     "sklearn_llmrad.report",
     "sklearn_llmrad.io",

@@ -23,6 +23,7 @@ _API = {
     "CircleROI": "sklearn_llmrad.roi",
     "BoxROI": "sklearn_llmrad.roi",
     "PolygonROI": "sklearn_llmrad.roi",
+    "explain": "sklearn_llmrad.explanation",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _API, extra=["__version__"])

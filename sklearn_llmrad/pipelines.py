@@ -34,6 +34,10 @@ average, so on a study where the network does not earn its place the linear
 model is used. ``fallback=None`` gives the network alone (``topk``, ``encoder``,
 ``fusion`` as top-level steps), e.g. to study the architecture or call
 :meth:`~sklearn_llmrad.models.LLMRadiomicsClassifier.explain` directly.
+
+:func:`sklearn_llmrad.explain` explains any of these pipelines, fitted: each
+lesion's probability as ``predict_proba`` gives it, the estimator that produced
+it (for the choice, the one it picked) and that estimator's main drivers.
 """
 
 from __future__ import annotations

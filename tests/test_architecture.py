@@ -55,6 +55,7 @@ LAYERS = {
     "models": 3,
     # 4 composition: pipelines of stages, model files, test helpers
     "pipelines": 4,
+    "explanation": 4,  # knows the pipelines' stages and the inner-CV choice
     "io": 4,
     "_testing": 4,
     # 5 studies: benchmarks run pipelines on datasets; their tables and plots

@@ -12,7 +12,7 @@ import torch
 from sklearn.utils import Bunch
 from skorch.utils import to_tensor
 
-__all__ = ["case_labels", "explain_predictions"]
+__all__ = ["case_labels", "explain_predictions", "forward_with_gradients"]
 
 _COLUMNS = ["case", "rank", "feature", "description", "value", "contribution", "attention"]
 
@@ -26,7 +26,7 @@ def case_labels(X, n):
     return list(range(n))
 
 
-def _forward_with_gradients(module, inputs, *, batch_size, device):
+def forward_with_gradients(module, inputs, *, batch_size, device):
     """Probability of ``classes_[1]``, gradient x input of its log-odds, attention weights; in batches."""
     n = len(inputs["values"])
     step = max(int(batch_size), 1) if batch_size != -1 else n
@@ -54,7 +54,7 @@ def explain_predictions(module, inputs, *, cases, names, descriptions, positive,
     ``inputs`` are the module's keyword arguments (``values`` first among
     them), ``positive`` the class whose probability is explained.
     """
-    probability, contribution, attention = _forward_with_gradients(module, inputs, batch_size=batch_size, device=device)
+    probability, contribution, attention = forward_with_gradients(module, inputs, batch_size=batch_size, device=device)
     values = inputs["values"]
     top_n = min(int(top_n), values.shape[1])
     malignant = positive in (1, True) or str(positive).lower() in {"1", "malignant", "malignancy"}

@@ -6,13 +6,14 @@ import inspect
 import os
 from numbers import Integral, Real
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 from skorch.utils import is_dataset, to_tensor
 
 from ._base import SkorchClassifierBase, encode_labels
-from ._explanation import case_labels, explain_predictions
+from ._explanation import case_labels, explain_predictions, forward_with_gradients
 from ._fusion_input import FusionInputMixin
 from .fusion import FusionModule
 from .losses import CrossEntropyInfoNCELoss
@@ -140,6 +141,10 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
     feature_descriptions_ : ndarray of shape (n_features_in_,)
         Clinical-language descriptions of the features, used by :meth:`explain`.
     input_kind_ : {"semantic", "numeric"}
+    training_quantiles_ : ndarray of shape (101, n_features_in_)
+        The 0th, 1st, ..., 100th percentiles of each feature's value as the
+        network read it in ``fit`` (after the encoder's scaling): where a
+        lesion lies in the training data (:func:`sklearn_llmrad.explain`).
     clinical_dim_ : int or None
         Width of the clinical embeddings seen in ``fit``.
     module_, criterion_, optimizer_, history_
@@ -438,6 +443,27 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         """The feature embeddings now live in ``module_`` only."""
         self.__dict__.pop("_module_context_", None)
 
+    def fit(self, X, y, **fit_params):
+        """Train the network from scratch on ``X``, ``y`` and record the training quantiles.
+
+        Parameters
+        ----------
+        X : SemanticFeatures, DataFrame or array-like of shape (n_samples, n_features)
+            Encoded or plain numeric features.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        **fit_params : dict
+            Passed to skorch's ``fit``.
+
+        Returns
+        -------
+        self
+        """
+        super().fit(X, y, **fit_params)
+        values = np.asarray(self.validate_X(X, reset=False)["values"], dtype=np.float64)
+        self.training_quantiles_ = np.quantile(values, np.linspace(0.0, 1.0, 101), axis=0)
+        return self
+
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training (no re-initialisation); see :meth:`fit`.
 
@@ -507,6 +533,30 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
             self.__dict__.pop("_module_context_", None)
 
     # ---------------------------------------------------------------- explain
+    def feature_contributions(self, X):
+        """Gradient x input of the log-odds of ``classes_[1]``, per lesion and feature.
+
+        The values of :meth:`explain`'s ``contribution`` column for every
+        feature (not only the top ones), in the order of ``feature_names_in_``.
+
+        Parameters
+        ----------
+        X : SemanticFeatures, DataFrame or array-like
+            As for :meth:`explain`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_in_)
+        """
+        self.check_is_fitted()
+        if len(self.classes_) != 2:
+            raise ValueError("feature_contributions() is defined for binary classification only.")
+        inputs = self.validate_X(X, reset=False)
+        _, contribution, _ = forward_with_gradients(
+            self.module_, inputs, batch_size=self.batch_size, device=self.device
+        )
+        return contribution.astype(np.float64)
+
     def explain(self, X, top_n=5):
         """Probability of malignancy and a short rationale for each lesion.
 
@@ -537,6 +587,12 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
             ``case``, ``rank``, ``feature``, ``description``, ``value``,
             ``contribution``, ``attention``, sorted by case then by
             decreasing ``|contribution|``; ``cases`` list of case labels.
+
+        See Also
+        --------
+        sklearn_llmrad.explain : the same attribution for a whole pipeline (raw
+            values, training percentiles; features constant in training left out),
+            and for whichever model an inner-CV choice picked.
         """
         self.check_is_fitted()
         if len(self.classes_) != 2:

@@ -14,6 +14,7 @@ the prior is used only as far as the data support it.
 from __future__ import annotations
 
 import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -88,6 +89,10 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         ``"C"`` and ``"mean_test_score"`` (empty when there was nothing to choose).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+    training_quantiles_ : ndarray of shape (101, n_features)
+        The 0th, 1st, ..., 100th percentiles of each training column (NaN
+        ignored): where a lesion's value lies in the training data
+        (:func:`sklearn_llmrad.explain`).
 
     Examples
     --------
@@ -200,6 +205,9 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
             "mean_test_score": np.array(list(means.values())),
         }
         self.gamma_, self.C_ = float(best[0]), float(best[1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column has no quantiles
+            self.training_quantiles_ = np.nanquantile(X, np.linspace(0.0, 1.0, 101), axis=0)
         Z, self._stats = _standardise(X)
         self._factor = self.feature_weights_**self.gamma_
         self._lr_ = LogisticRegression(C=self.C_, max_iter=self.max_iter).fit(Z * self._factor, y)
@@ -230,6 +238,38 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
         """
         Z = self._transform(X)  # checks the fit first
         return self._lr_.decision_function(Z)
+
+    def decision_contributions(self, X):
+        """Each feature's term of :meth:`decision_function`: coefficient x standardised value.
+
+        The standardised value is the one the model reads (training median for
+        a missing value, then the training mean and standard deviation), so
+        each row plus ``intercept_`` sums to the decision function.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            As for :meth:`decision_function`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            Log-odds of ``classes_[1]`` contributed by each feature.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+        >>> clf = SemanticPriorLogisticRegression(random_state=0).fit(X, X["a"] > 0)
+        >>> terms = clf.decision_contributions(X)
+        >>> bool(np.allclose(terms.sum(axis=1) + clf.intercept_, clf.decision_function(X)))
+        True
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        Z, _ = _standardise(X, self._stats)
+        return Z * self.coef_[0]
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.

@@ -44,6 +44,10 @@ class CalibratedSVC(ClassifierMixin, BaseEstimator):
         The fitted calibrated model (``ensemble=False``: one SVC on all data).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+    training_quantiles_ : ndarray of shape (101, n_features_in_)
+        The 0th, 1st, ..., 100th percentiles of each training column: the
+        training median (row 50) is the reference of
+        :func:`sklearn_llmrad.explain`'s occlusion.
 
     Examples
     --------
@@ -85,6 +89,7 @@ class CalibratedSVC(ClassifierMixin, BaseEstimator):
         folds = StratifiedKFold(n_splits=max(2, min(self.cv, smallest)), shuffle=True, random_state=self.random_state)
         self.calibrated_ = CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False).fit(X, y)
         self.classes_ = self.calibrated_.classes_
+        self.training_quantiles_ = np.quantile(X, np.linspace(0.0, 1.0, 101), axis=0)
         return self
 
     def predict_proba(self, X):
