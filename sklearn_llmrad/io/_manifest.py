@@ -168,7 +168,10 @@ class Decoder:
             if type(key) is not str or key not in self.tensors:
                 raise ModelFileError(f"{self.where}: tensor {key!r:.60} is missing from the model file")
             tensor = self.tensors[key]
-            return tensor.numpy() if value.get("origin") == "numpy" else tensor
+            if value.get("origin") != "numpy":
+                return tensor
+            # numpy has no bfloat16: such an array (only a rewritten file holds one) is widened, as weights are
+            return (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
         if self.data_only:
             raise UnsafeModelError(
                 f"{self.where}: fitted state may hold only numbers, strings and arrays, not a {t!r:.40}; "
