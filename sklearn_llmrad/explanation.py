@@ -268,7 +268,7 @@ def explain(model, X, *, top_n=5):
     >>> bool(np.allclose(table["probability"], model.predict_proba(X.iloc[:2])[:, 1]))
     True
     >>> table["estimator"].tolist(), [d[0] for d in table["drivers"].iloc[0]]
-    (['linear'], ['original_firstorder_Mean'])
+    (['linear', 'linear'], ['original_firstorder_Mean'])
     """
     if not (isinstance(top_n, Integral) and top_n >= 1):
         raise ValueError(f"top_n must be a positive integer, got {top_n!r}")
