@@ -57,6 +57,7 @@ from .language_model import (
 )
 from .scaling import apply_scaling, fit_scaling
 from .semantic_features import SemanticFeatures
+from .vocabulary import placeholder_names
 
 __all__ = [
     "BIOBERT_MODEL",
@@ -420,7 +421,7 @@ class BioBERTEncoder(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_wra
             array = np.asarray(X)
             if array.ndim != 2:
                 raise ValueError(f"BioBERTEncoder expects a 2-D DataFrame, got an array of shape {array.shape}")
-            X = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+            X = pd.DataFrame(array, columns=placeholder_names(array.shape[1]))
         clinical = [c for c in X.columns if c in CLINICAL]
         features = [c for c in X.columns if c not in CLINICAL]
         if not features:

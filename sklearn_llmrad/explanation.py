@@ -41,7 +41,7 @@ from .models.choice import InnerCVChoiceClassifier
 from .models.linear import SemanticPriorLogisticRegression
 from .models.svm import CalibratedSVC
 from .selection import TopKSelector
-from .vocabulary import describe_feature
+from .vocabulary import describe_feature, placeholder_names
 
 __all__ = ["explain"]
 
@@ -143,7 +143,7 @@ def _leaf(estimator, X, positive, raw_frame, inverse, encoder_names):
             f"inner-CV choice), not {type(estimator).__name__}"
         )
     n_features = values.shape[1]
-    names = [str(n) for n in names] if names is not None else [f"x{j}" for j in range(n_features)]
+    names = [str(n) for n in names] if names is not None else placeholder_names(n_features)
     quantiles = getattr(estimator, "training_quantiles_", None)
     if quantiles is None:  # a model file from before the quantiles were stored
         percentile, constant = np.full(values.shape, np.nan), np.zeros(n_features, dtype=bool)

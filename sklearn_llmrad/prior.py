@@ -54,7 +54,7 @@ from sklearn.utils.validation import check_is_fitted
 from .encoding import BIOBERT_MODEL, resolve_revision
 from .inner_cv import choose_candidate, group_folds
 from .prior_files import RANDOM_VECTOR_DIM, PriorFileError, read_prior_folder, write_prior_folder
-from .vocabulary import NAME_CLEANING_VERSION, clean_feature_name
+from .vocabulary import NAME_CLEANING_VERSION, clean_feature_name, is_placeholder_names
 
 __all__ = [
     "NAME_CLEANING_VERSION",
@@ -638,7 +638,7 @@ def prior_feature_weights(prior, feature_names, n_features):
     if prior is None:
         return np.ones(n_features)
     names = None if feature_names is None else [str(n) for n in feature_names]
-    if names is None or names == [f"x{j}" for j in range(len(names))]:
+    if is_placeholder_names(names):
         raise ValueError(
             "a semantic prior weighs features by their names, and these features have "
             f"{'none' if names is None else 'only the placeholders x0, x1, ...'}: pass X as a DataFrame "

@@ -21,7 +21,35 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["fit_scaling", "apply_scaling", "RobustFeatureScaler"]
+__all__ = ["fit_scaling", "apply_scaling", "training_quantiles", "RobustFeatureScaler"]
+
+#: Quantile levels kept of each training feature (0 %, 1 %, ..., 100 %).
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
+
+
+def training_quantiles(values):
+    """The 101 quantiles (0 %, 1 %, ..., 100 %) of each training feature, NaNs ignored.
+
+    A model keeps them so that an explanation can give a feature's training-set
+    percentile and tell a feature that was constant in training.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_samples, n_features)
+        Training values; an all-NaN column gets NaN quantiles.
+
+    Returns
+    -------
+    ndarray of shape (101, n_features)
+
+    Examples
+    --------
+    >>> training_quantiles([[0.0], [10.0]])[[0, 50, 100], 0]
+    array([ 0.,  5., 10.])
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column has no quantiles
+        return np.nanquantile(np.asarray(values, dtype=np.float64), QUANTILE_LEVELS, axis=0)
 
 
 def fit_scaling(values, method="robust"):

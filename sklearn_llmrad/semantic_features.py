@@ -14,6 +14,8 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 
+from .vocabulary import placeholder_names
+
 __all__ = ["SemanticFeatures"]
 
 
@@ -113,7 +115,7 @@ class SemanticFeatures:
             if clinical_mask.shape != (n, t):
                 raise ValueError(f"clinical_mask must have shape ({n}, {t}), got {clinical_mask.shape}")
         if feature_names is None:
-            feature_names = np.array([f"x{i}" for i in range(k)], dtype=object)
+            feature_names = np.array(placeholder_names(k), dtype=object)
         feature_names = _as_str_array(feature_names, k, "feature_names")
         if descriptions is not None:
             descriptions = _as_str_array(descriptions, k, "descriptions")

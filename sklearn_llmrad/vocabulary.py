@@ -27,7 +27,48 @@ __all__ = [
     "clean_feature_name",
     "describe_feature",
     "explain_feature",
+    "is_placeholder_names",
+    "placeholder_names",
 ]
+
+
+def placeholder_names(n):
+    """``x0, x1, ...``: what an array without column names calls its ``n`` features.
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> placeholder_names(3)
+    ['x0', 'x1', 'x2']
+    """
+    return [f"x{i}" for i in range(n)]
+
+
+def is_placeholder_names(names):
+    """Whether ``names`` are none or only the placeholders ``x0, x1, ...`` (no feature names to read).
+
+    Parameters
+    ----------
+    names : sequence of str or None
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_placeholder_names(["x0", "x1"]), is_placeholder_names(["original_firstorder_Mean", "x1"])
+    (True, False)
+    """
+    return names is None or [str(n) for n in names] == placeholder_names(len(names))
+
 
 # Feature classes. Each entry: feature -> (label, meaning). Meanings follow the
 # PyRadiomics documentation of each feature ("Radiomic Features", pyradiomics

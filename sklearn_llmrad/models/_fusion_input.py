@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..exceptions import LesionError
+from ..vocabulary import is_placeholder_names, placeholder_names
 from ._explanation import case_labels
 
 __all__ = ["FusionInputMixin"]
@@ -33,11 +34,6 @@ def _token_group_key(name, by):
         if parts[i] in _FEATURE_CLASSES:
             return "_".join(parts[: i + 1]) if by == "group" else parts[i]
     return name
-
-
-def _placeholder_names(n):
-    """``x0, x1, ...``: what an array without column names is called (never looked up)."""
-    return [f"x{i}" for i in range(n)]
 
 
 def _is_semantic(X):
@@ -107,7 +103,7 @@ class FusionInputMixin:
         readers = [f"prior={type(self.prior).__name__}"] if self.prior is not None else []
         if self.feature_tokens != "feature":
             readers.append(f"feature_tokens={self.feature_tokens!r}")
-        if readers and [str(n) for n in names] == list(_placeholder_names(len(names))):
+        if readers and is_placeholder_names(names):
             raise ValueError(
                 f"{type(self).__name__}({', '.join(readers)}) reads the radiomics feature names, but X has "
                 "none (only the placeholders x0, x1, ...). Pass a DataFrame whose columns are the feature "
@@ -139,7 +135,7 @@ class FusionInputMixin:
         n, K = values.shape
         cases = case_labels(X, n)
         names = getattr(X, "feature_names", None)
-        names = np.asarray(_placeholder_names(K) if names is None else names, dtype=object)
+        names = np.asarray(placeholder_names(K) if names is None else names, dtype=object)
         clinical = np.asarray(X.clinical_embeddings, dtype=np.float32)
         if clinical.ndim == 2:
             clinical = clinical[:, None, :]
@@ -236,7 +232,7 @@ class FusionInputMixin:
         if not values.flags.writeable:  # pandas' copy-on-write view: torch wants its own
             values = values.copy()
         if reset:
-            names = X.columns if isinstance(X, pd.DataFrame) else _placeholder_names(values.shape[1])
+            names = X.columns if isinstance(X, pd.DataFrame) else placeholder_names(values.shape[1])
             self._record_input("numeric", np.asarray(names, dtype=object), None, None, None)
         _check_finite(values, cases, self._feature_names_)
         return {"values": values}

@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 from skorch.utils import is_dataset, to_tensor
 
+from ..scaling import training_quantiles
 from ._base import SkorchClassifierBase, encode_labels
 from ._explanation import case_labels, explain_predictions, forward_with_gradients
 from ._fusion_input import FusionInputMixin
@@ -460,8 +461,7 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         self
         """
         super().fit(X, y, **fit_params)
-        values = np.asarray(self.validate_X(X, reset=False)["values"], dtype=np.float64)
-        self.training_quantiles_ = np.quantile(values, np.linspace(0.0, 1.0, 101), axis=0)
+        self.training_quantiles_ = training_quantiles(self.validate_X(X, reset=False)["values"])
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):

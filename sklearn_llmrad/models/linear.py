@@ -14,7 +14,6 @@ the prior is used only as far as the data support it.
 from __future__ import annotations
 
 import os
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -28,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..inner_cv import choose_candidate, stratified_folds
 from ..metrics import rank_auc_scorer
 from ..prior import prior_feature_weights
+from ..scaling import training_quantiles
 
 __all__ = ["SemanticPriorLogisticRegression"]
 
@@ -205,9 +205,7 @@ class SemanticPriorLogisticRegression(ClassifierMixin, BaseEstimator):
             "mean_test_score": np.array(list(means.values())),
         }
         self.gamma_, self.C_ = float(best[0]), float(best[1])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column has no quantiles
-            self.training_quantiles_ = np.nanquantile(X, np.linspace(0.0, 1.0, 101), axis=0)
+        self.training_quantiles_ = training_quantiles(X)
         Z, self._stats = _standardise(X)
         self._factor = self.feature_weights_**self.gamma_
         self._lr_ = LogisticRegression(C=self.C_, max_iter=self.max_iter).fit(Z * self._factor, y)

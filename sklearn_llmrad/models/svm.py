@@ -20,6 +20,8 @@ from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..scaling import training_quantiles
+
 __all__ = ["CalibratedSVC"]
 
 
@@ -89,7 +91,7 @@ class CalibratedSVC(ClassifierMixin, BaseEstimator):
         folds = StratifiedKFold(n_splits=max(2, min(self.cv, smallest)), shuffle=True, random_state=self.random_state)
         self.calibrated_ = CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False).fit(X, y)
         self.classes_ = self.calibrated_.classes_
-        self.training_quantiles_ = np.quantile(X, np.linspace(0.0, 1.0, 101), axis=0)
+        self.training_quantiles_ = training_quantiles(X)
         return self
 
     def predict_proba(self, X):
