@@ -69,7 +69,7 @@ def dicom_mask_kind(path):
     return None
 
 
-def read_dicom_mask(path, image_file, shape, *, case=None):
+def read_dicom_mask(path, image_file, shape, *, case=None, kind=None):
     """Read a DICOM-SEG or RTSTRUCT mask onto the grid of the image it annotates.
 
     Parameters
@@ -84,6 +84,9 @@ def read_dicom_mask(path, image_file, shape, *, case=None):
         The image's (rows, columns).
     case : object, default=None
         Named in errors.
+    kind : {"SEG", "RTSTRUCT"} or None, default=None
+        What :func:`dicom_mask_kind` said of ``path``, when the caller has already
+        asked (None: read it here).
 
     Returns
     -------
@@ -108,7 +111,7 @@ def read_dicom_mask(path, image_file, shape, *, case=None):
     """
     import pydicom
 
-    kind = dicom_mask_kind(path)
+    kind = dicom_mask_kind(path) if kind is None else kind
     if image_file is None:
         raise MaskError(
             f"a DICOM {kind or 'mask'} is matched to its image through the image's DICOM header; "

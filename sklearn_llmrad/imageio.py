@@ -273,9 +273,10 @@ def read_mask(source, shape, *, case=None, image_file=None):
         mask = source
     else:
         file = _as_path(source, case=case, error=MaskError, what="mask")
-        if _sniff_safe(file) == "dicom" and dicom_mask_kind(file) is not None:
+        kind = dicom_mask_kind(file) if _sniff_safe(file) == "dicom" else None
+        if kind is not None:
             image_path = os.fspath(image_file) if isinstance(image_file, (str, os.PathLike)) else None
-            return read_dicom_mask(file, image_path, shape, case=case)
+            return read_dicom_mask(file, image_path, shape, case=case, kind=kind)
         mask, _ = _read_file(file, case=case, error=MaskError, raw=True)
     mask = _squeeze(mask, case=case, file=file, error=MaskError, what="mask")
     if mask.shape != shape:

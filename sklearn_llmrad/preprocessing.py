@@ -22,7 +22,14 @@ from ._output import FixedOutputMixin
 from .exceptions import LesionError, MaskError
 from .imageio import read_image_info, read_mask
 from .lesions import check_roi_size, select_roi
-from .resampling import DEFAULT_SPACING_MM, as_spacing, resample_roi, same_spacing, warn_unknown_spacing
+from .resampling import (
+    DEFAULT_SPACING_MM,
+    as_spacing,
+    resample_roi,
+    same_spacing,
+    spacing_column,
+    warn_unknown_spacing,
+)
 
 __all__ = ["CLAHEPreprocessor"]
 
@@ -311,13 +318,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         old_source = X[SOURCE].to_numpy(dtype=object) if SOURCE in X.columns else None
         cases = list(X.index)
         target = as_spacing(self.resample_to, what="resample_to")
-        spacings = [None] * len(X)
-        if SPACING in X.columns:
-            for pos, value in enumerate(X[SPACING]):
-                try:
-                    spacings[pos] = as_spacing(value)
-                except ValueError as exc:
-                    raise ValueError(f"case {cases[pos]!r}: {exc}") from None
+        spacings = spacing_column(X)
 
         # One task per distinct image file, so that an image holding several
         # lesions (mini-MIAS mdb005, CBIS-DDSM) is read once.

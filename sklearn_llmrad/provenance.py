@@ -124,11 +124,8 @@ def file_sha256(path):
     >>> file_sha256(f) == hashlib.sha256(b"P5 1 1 255 x").hexdigest()
     True
     """
-    h = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _xy(spacing):

@@ -59,7 +59,7 @@ from ._columns import IMAGE, MASK, SOURCE, SPACING
 from ._files import hash_key
 from .exceptions import ExtractionError, ImageReadError, LesionError, MaskError
 from .lesions import check_lesion
-from .resampling import DEFAULT_SPACING_MM, as_spacing, grid_for, resample_roi, warn_unknown_spacing
+from .resampling import DEFAULT_SPACING_MM, as_spacing, grid_for, resample_roi, spacing_column, warn_unknown_spacing
 
 __all__ = ["RadiomicsExtractor", "IMAGE_TYPES", "FEATURE_CLASSES"]
 
@@ -743,14 +743,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
     # -- helpers ---------------------------------------------------------------
     def _rows(self, X):
         sources = X[SOURCE] if SOURCE in X.columns else None
-        spacings = X[SPACING] if SPACING in X.columns else None
+        spacings = spacing_column(X)
         for pos, (case, image, mask) in enumerate(zip(X.index, X[IMAGE], X[MASK])):
-            spacing = None
-            if spacings is not None:
-                try:
-                    spacing = as_spacing(spacings.iloc[pos])
-                except ValueError as exc:
-                    raise ValueError(f"case {case!r}: {exc}") from None
+            spacing = spacings[pos]
             source = None
             if sources is not None:
                 s = sources.iloc[pos]

@@ -41,9 +41,12 @@ from numbers import Real
 
 import numpy as np
 
+from ._columns import SPACING
+
 __all__ = [
     "DEFAULT_SPACING_MM",
     "as_spacing",
+    "spacing_column",
     "dicom_spacing",
     "grid_for",
     "resample_roi",
@@ -149,6 +152,41 @@ def _pair(ds, keyword):
     except (TypeError, ValueError):
         return None
     return pair if all(np.isfinite(v) and v > 0 for v in pair) else None
+
+
+def spacing_column(X):
+    """Each lesion's ``(row_mm, col_mm)`` from the ``spacing`` column of ``X`` (None where unknown).
+
+    Parameters
+    ----------
+    X : DataFrame
+        Lesions indexed by case id; without a ``spacing`` column every spacing is None.
+
+    Returns
+    -------
+    list of (float, float) or None
+        One entry per row of ``X``.
+
+    Raises
+    ------
+    ValueError
+        A value that is no spacing, naming its case.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> spacing_column(pd.DataFrame({"spacing": [0.2, None]}, index=["a", "b"]))
+    [(0.2, 0.2), None]
+    """
+    if SPACING not in X.columns:
+        return [None] * len(X)
+    spacings = []
+    for case, value in zip(X.index, X[SPACING]):
+        try:
+            spacings.append(as_spacing(value))
+        except ValueError as exc:
+            raise ValueError(f"case {case!r}: {exc}") from None
+    return spacings
 
 
 def dicom_spacing(ds):

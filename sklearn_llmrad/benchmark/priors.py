@@ -134,7 +134,7 @@ def fit_study_prior(
     folder = None if cache_dir is None else Path(cache_dir) / "priors" / key
     prior = None
     if folder is not None and (folder / "transfer_key.json").is_file():
-        embeddings = None if cache_dir is None else str(Path(cache_dir) / "embeddings")
+        embeddings = str(Path(cache_dir) / "embeddings")
         prior = SemanticPrior.load(
             folder, cache_dir=embeddings, language_model=None if name_vectors == "random" else language_model
         )

@@ -122,6 +122,10 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
                 raise TypeError(f"estimator {name!r} ({type(est).__name__}) has no predict_proba")
         return names
 
+    def _options(self, names):
+        """What the choice may pick: the candidates, and their average when it is on and there are two or more."""
+        return names + ([AVERAGE] if self.average and len(names) > 1 else [])
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Score every option by inner CV, then refit every candidate on all of ``X``.
@@ -158,7 +162,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         folds = stratified_folds(
             self.cv, y, random_state=self.random_state, purpose=f"{type(self).__name__} chooses among its candidates"
         )
-        options = names + ([AVERAGE] if self.average and len(names) > 1 else [])
+        options = self._options(names)
 
         def score_fold(train, test):
             if len(np.unique(positive[test])) < 2:
@@ -267,7 +271,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         est = cls([(name, clone(estimator)) for name, estimator in fitted.items()], **params)
         for key, value in state.get("attributes", {}).items():
             setattr(est, key, value)
-        choices = {*fitted, AVERAGE} if est.average and len(fitted) > 1 else set(fitted)
+        choices = set(est._options(list(fitted)))
         choice = getattr(est, "choice_", None)
         if not isinstance(choice, str) or choice not in choices:
             raise ValueError(f"{cls.__name__}: the choice {choice!r:.40} is not among its options {sorted(choices)}")
