@@ -65,8 +65,8 @@ def test_listed_name_exists(module_name, name):
 
 @pytest.mark.parametrize("module_name", _public_modules())
 def test_public_names_are_documented(module_name):
-    if module_name in build_api.NOT_DOCUMENTED:
-        return
+    if any(module_name == m or module_name.startswith(m + ".") for m in build_api.NOT_DOCUMENTED):
+        return  # an undocumented module, or inside one (the command's subcommands)
     if module_name == "sklearn_llmrad":
         names = [n for n in sklearn_llmrad.__all__ if not n.startswith("__")]
     else:

@@ -21,6 +21,7 @@ LAYERS = {
     "_lazy": 0,
     "_output": 0,
     "_files": 0,
+    "_progress": 0,
     "_deprecation": 0,
     "_cache": 0,
     "_embedding_cache": 0,

@@ -206,7 +206,7 @@ def test_device_missing_on_this_machine_is_refused(device, tmp_path, capsys, mon
 
 
 def test_valid_devices_pass_the_check():
-    from sklearn_llmrad.cli import _check_device
+    from sklearn_llmrad.cli.common import check_device as _check_device
 
     for device in ("auto", "cpu", "cpu:0"):
         _check_device(device)

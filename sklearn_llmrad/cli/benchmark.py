@@ -1,0 +1,299 @@
+"""``llmrad demo``, ``llmrad benchmark`` (lesions, external validation, ``--transfer``) and ``llmrad models``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .common import (
+    DATASETS,
+    DEMO_SETTINGS,
+    UserError,
+    add_dataset_options,
+    dataset_options,
+    load_dataset,
+    network_params,
+    positive_int,
+    resolve_language_model,
+    study_list,
+)
+
+COMMANDS = ("demo", "benchmark", "models")
+
+
+def parse_holdout(text):
+    """``--holdout 7:2:1``: three positive proportions."""
+    try:
+        parts = tuple(float(v) for v in text.split(":"))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"--holdout wants three positive numbers like 7:2:1, got {text!r}")
+    return parts
+
+
+def add_parsers(sub, common):
+    """Add ``demo``, ``benchmark`` and ``models`` to the subcommands ``sub``."""
+    demo = sub.add_parser("demo", parents=[common], help="benchmark on the embedded synthetic dataset (demo-sized)")
+    demo.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
+    demo.add_argument("--models", default=None, help="comma-separated subset of models")
+    demo.add_argument("--language-model", default=None, help="hub id or local dir")
+    demo.add_argument("--n-jobs", type=int, default=2)
+    demo.add_argument("--seed", type=int, default=0)
+
+    bench = sub.add_parser("benchmark", parents=[common], help="compare all models on one dataset")
+    bench.add_argument("--dataset", required=True, choices=list(DATASETS))
+    bench.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
+    bench.add_argument(
+        "--test-dataset",
+        default=None,
+        choices=[name for name in DATASETS if name != "radmlbench"],
+        help="external validation: train every model on all of --dataset and report on this dataset "
+        "(--cv/--holdout are not used; --test-dataset synthetic takes --n-samples and the seed --seed + 1)",
+    )
+    bench.add_argument(
+        "--test-root", default=None, help="folder (or CSV file) of --test-dataset; its other options are --dataset's"
+    )
+    split = bench.add_mutually_exclusive_group()
+    split.add_argument("--cv", type=positive_int, default=5, help="number of grouped folds (default 5)")
+    split.add_argument("--holdout", type=parse_holdout, default=None, help="train:val:test, e.g. 7:2:1")
+    bench.add_argument("--models", default=None, help="comma-separated subset of models")
+    bench.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
+    bench.add_argument("--language-model", default=None, help="hub id or local dir")
+    bench.add_argument(
+        "--k",
+        type=positive_int,
+        default=None,
+        help="selected radiomics features (default 500; 100 with --transfer)",
+    )
+    bench.add_argument("--epochs", type=positive_int, default=None, help="fusion network epochs")
+    bench.add_argument("--hidden-size", type=positive_int, default=None, help="fusion network width")
+    bench.add_argument(
+        "--feature-tokens",
+        choices=("feature", "group", "class"),
+        default=None,
+        help="fusion network tokens: one per feature (published), per image type and feature class "
+        "(group), or per feature class (class); fewer tokens train much faster",
+    )
+    bench.add_argument(
+        "--network-only",
+        action="store_true",
+        help="the method and its ablations without the inner-CV choice of their linear path "
+        "(the fusion networks alone, about a third of the training time)",
+    )
+    bench.add_argument("--cnn-size", type=positive_int, default=224, help="CNN input side in pixels")
+    bench.add_argument("--cnn-epochs", type=positive_int, default=None)
+    bench.add_argument("--bootstraps", type=positive_int, default=2000)
+    bench.add_argument(
+        "--image-types",
+        default=None,
+        help="comma-separated PyRadiomics image types (default: all 2-D filters)",
+    )
+    bench.add_argument("--n-jobs", type=int, default=None)
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--seed", type=int, default=0)
+    add_dataset_options(bench)
+
+    bench.add_argument(
+        "--transfer",
+        action="store_true",
+        help="leave-one-study-out transfer benchmark of the semantic prior (--dataset radmlbench)",
+    )
+    bench.add_argument(
+        "--studies", default=None, help="with --transfer: comma-separated target studies (default: all in --root)"
+    )
+
+    sub.add_parser("models", parents=[common], help="list the models a benchmark can run")
+
+
+def check(args):
+    """Refuse option values that cannot work, before any data is read (raises :class:`UserError`)."""
+    if args.command != "benchmark":
+        return
+    if args.holdout is None and args.cv < 2:
+        raise UserError(f"--cv {args.cv}: cross-validation needs at least 2 folds")
+    if args.test_root is not None and args.test_dataset is None:
+        raise UserError("--test-root needs --test-dataset NAME")
+    if args.test_dataset is not None and (args.transfer or args.dataset == "radmlbench"):
+        raise UserError("--test-dataset is an external validation on lesions, not with --transfer or radmlbench")
+    if args.test_dataset is not None and DATASETS[args.test_dataset].needs_root:
+        if args.test_root is None:
+            raise UserError(f"--test-dataset {args.test_dataset} needs --test-root PATH")
+        if not Path(args.test_root).exists():
+            raise UserError(f"--test-root {args.test_root!r} does not exist")
+    if args.transfer and args.dataset != "radmlbench":
+        raise UserError("--transfer needs --dataset radmlbench (a folder of radMLBench tables)")
+    if args.dataset == "radmlbench":
+        if not args.transfer:
+            raise UserError(
+                "--dataset radmlbench is a collection of studies: add --transfer for the "
+                "leave-one-study-out benchmark (or use --dataset csv on one table)"
+            )
+        if args.holdout is not None:
+            raise UserError("--transfer uses --cv folds on each study, not --holdout")
+        if args.root is None:
+            raise UserError("--dataset radmlbench needs --root DIR (the radMLBench files)")
+
+
+def check_split(args, dataset, groups):
+    """Refuse ``--cv``/``--holdout`` that the loaded dataset's patients cannot fill (raises :class:`UserError`)."""
+    n_groups = len(set(groups))
+    if args.holdout is None and args.cv > n_groups:
+        raise UserError(
+            f"--cv {args.cv}: dataset {dataset!r} has {n_groups} patients (groups), too few for "
+            f"{args.cv} patient-grouped folds; use --cv {n_groups} or fewer"
+            if n_groups >= 2
+            else f"--cv {args.cv}: dataset {dataset!r} has {n_groups} patient (group); folds need at least 2"
+        )
+    if args.holdout is not None and n_groups < 3:
+        raise UserError(
+            f"--holdout: dataset {dataset!r} has {n_groups} patients (groups); "
+            "a train/validation/test split needs at least 3"
+        )
+
+
+def print_result(result, note, started):
+    from ..report import exclusion_note, format_table
+
+    print()
+    print("=" * len(note))
+    print(note)
+    print("=" * len(note))
+    excluded = exclusion_note(result)
+    if excluded:
+        print(excluded.replace("**", ""))
+    print(format_table(result.table))
+    if result.out_dir is not None:
+        print(
+            f"\nTables and plots: {result.out_dir}/ (results.md, results.csv, roc.png, "
+            "reliability.png, top_features.png)"
+        )
+    print(f"Total time: {time.perf_counter() - started:.0f} s")
+
+
+def run(args):
+    """Run ``demo``, ``benchmark`` or ``models``; returns the exit status."""
+    from ..benchmark import available_models, run_benchmark
+
+    if args.command == "models":
+        for name in available_models():
+            print(name)
+        return 0
+    started = time.perf_counter()
+    models = study_list(args.models)
+    language_model, note = resolve_language_model(args.language_model)
+    print(note, flush=True)
+
+    if args.command == "demo":
+        s = DEMO_SETTINGS
+        X, y, groups, description = load_dataset(
+            "synthetic", n_samples=s["n_samples"], image_size=s["image_size"], random_state=args.seed
+        )
+        print(
+            f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, "
+            f"{int(sum(y))} malignant); demo-sized settings (see sklearn_llmrad.cli.DEMO_SETTINGS)",
+            flush=True,
+        )
+        settings = {k: v for k, v in s.items() if k not in ("n_samples", "image_size")}
+        result = run_benchmark(
+            X,
+            y,
+            groups,
+            models=models,
+            out_dir=args.out,
+            n_jobs=args.n_jobs,
+            language_model=language_model,
+            random_state=args.seed,
+            log=lambda line: print(line, flush=True),
+            **settings,
+        )
+        print_result(result, note, started)
+        return 0
+
+    if args.transfer or args.dataset == "radmlbench":
+        return _transfer(args, models, language_model, note, started)
+
+    kwargs = dataset_options(args, args.dataset)
+    X, y, groups, description = load_dataset(
+        args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
+    )
+    if y is None:
+        raise UserError(f"--dataset {args.dataset}: the lesions have no labels; a benchmark needs them")
+    print(
+        f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, {int(sum(y))} malignant)", flush=True
+    )
+    test, out = None, args.out or f"results/{args.dataset}"
+    if args.test_dataset is None:
+        check_split(args, args.dataset, groups)
+    else:  # another seed, so that a synthetic test set holds other lesions than a synthetic training set
+        X_test, y_test, groups_test, test_description = load_dataset(
+            args.test_dataset,
+            args.test_root,
+            n_samples=args.n_samples,
+            random_state=args.seed + 1,
+            **dataset_options(args, args.test_dataset),
+        )
+        if y_test is None:
+            raise UserError(f"--test-dataset {args.test_dataset}: the lesions have no labels; a benchmark needs them")
+        print(f"Test dataset: {test_description} ({len(y_test)} lesions, {int(sum(y_test))} malignant)", flush=True)
+        test, out = (X_test, y_test, groups_test), args.out or f"results/{args.dataset}-on-{args.test_dataset}"
+    cnn_params = {} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs}
+    extractor_params = {}
+    if args.image_types:
+        extractor_params["image_types"] = [t.strip() for t in args.image_types.split(",")]
+    result = run_benchmark(
+        X,
+        y,
+        groups,
+        models=models,
+        cv=args.cv if args.holdout is None else None,
+        holdout=args.holdout,
+        out_dir=out,
+        test=test,
+        n_jobs=args.n_jobs,
+        k=500 if args.k is None else args.k,
+        language_model=language_model,
+        classifier_params=network_params(args, {}),
+        cnn_size=args.cnn_size,
+        cnn_params=cnn_params,
+        device=args.device,
+        n_bootstraps=args.bootstraps,
+        random_state=args.seed,
+        log=lambda line: print(line, flush=True),
+        extractor_params=extractor_params,
+        fallback=None if args.network_only else "linear",
+    )
+    print_result(result, note, started)
+    return 0
+
+
+def _transfer(args, models, language_model, note, started):
+    """``llmrad benchmark --dataset radmlbench --root DIR --transfer`` (checked by :func:`_check_arguments`)."""
+    from ..benchmark import STUDY_SETTINGS, load_tables, run_transfer_benchmark
+    from ..report import transfer_markdown
+
+    tables = load_tables(args.root)
+    out = Path(args.out or "results/radmlbench-transfer")
+    print(f"Dataset: {len(tables)} radMLBench tables from {args.root}", flush=True)
+    result = run_transfer_benchmark(
+        tables,
+        studies=study_list(args.studies),
+        models=models,
+        out_dir=out,
+        cv=args.cv or 5,
+        language_model=language_model,
+        k=STUDY_SETTINGS.k if args.k is None else args.k,
+        classifier_params=network_params(args, STUDY_SETTINGS.classifier_params),
+        device="cpu" if args.device == "auto" else args.device,
+        n_bootstraps=args.bootstraps,
+        random_state=args.seed,
+        log=lambda line: print(line, flush=True),
+        n_jobs=args.n_jobs,
+    )
+    print()
+    print(note)
+    print(transfer_markdown(result).split("## Per-study")[0])
+    print(f"Tables and plot: {out}/ (transfer.md, transfer_*.csv, transfer.png)")
+    print(f"Total time: {time.perf_counter() - started:.0f} s")
+    return 0
