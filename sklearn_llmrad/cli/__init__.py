@@ -115,4 +115,3 @@ def main(argv=None):
 def _run(args):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return _command_module(args.command).run(args)
-
