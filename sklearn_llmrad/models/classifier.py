@@ -103,8 +103,8 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
     progress : bool, default=True
         An epoch bar (:func:`tqdm.auto.tqdm`: a terminal or a notebook) with the
         training and validation losses, gone when training ends; none when
-        ``verbose`` prints skorch's table. ``set_params(progress=False)`` for fits
-        repeated inside another loop (:func:`sklearn_llmrad._progress.without_progress`).
+        ``verbose`` prints skorch's table. The package's own repeated fits (the
+        inner-CV choice's splits) run without it.
     prior : SemanticPrior, str or None, default=None
         A :class:`~sklearn_llmrad.prior.SemanticPrior` (or saved prior
         directory) giving the linear path per-feature penalty factors: the loss

@@ -423,8 +423,8 @@ _PARAMS_DOC = """
     progress : bool, default=True
         An epoch bar (:func:`tqdm.auto.tqdm`: a terminal or a notebook) with the
         training and validation losses, gone when training ends; none when
-        ``verbose`` prints skorch's table. ``set_params(progress=False)`` for fits
-        repeated inside another loop (:func:`sklearn_llmrad._progress.without_progress`).
+        ``verbose`` prints skorch's table. The package's own repeated fits (the
+        inner-CV choice's splits) run without it.
     compile, use_caching, torch_load_kwargs
         As in :class:`skorch.NeuralNet`.
     **kwargs
