@@ -184,12 +184,11 @@ def test_without_progress_switches_off_every_nested_bar(monkeypatch):
     stderr = _terminal(monkeypatch)
     pipe = without_progress(make_llmrad_pipeline(k=10))
     switched = {k: v for k, v in pipe.get_params().items() if k == "progress" or k.endswith("__progress")}
-    assert switched == {
-        "clahe__progress": False,
-        "radiomics__progress": False,
-        "choice__llmrad__fusion__progress": False,
-    }
+    assert {"clahe__progress", "radiomics__progress", "choice__llmrad__fusion__progress"} <= set(switched)
+    assert not any(switched.values())
     X = make_synthetic_mammograms(3, image_size=96, random_state=2).frame
     without_progress(make_pipeline(CLAHEPreprocessor(), RadiomicsExtractor(**FAST))).fit_transform(X)
     assert stderr.getvalue() == ""
-    assert without_progress(clone(pipe[-1])).get_params()["llmrad__fusion__progress"] is False
+    choice = make_llmrad_pipeline(k=10)[-1]  # the inner-CV choice alone, as it switches off its candidates
+    assert choice.get_params()["llmrad__fusion__progress"] is True
+    assert without_progress(choice).get_params()["llmrad__fusion__progress"] is False
