@@ -19,6 +19,7 @@ import torch
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
 
 from sklearn_llmrad import CLAHEPreprocessor, RadiomicsExtractor
 from sklearn_llmrad._progress import progress_bar, without_progress
@@ -126,6 +127,21 @@ def test_epoch_bar_after_an_early_stop_counts_the_epochs_run(monkeypatch):
     counts = _counts(stderr.getvalue(), 60)
     assert counts == list(range(run + 1))
     assert f"valid_loss={clf.history_[-1, 'valid_loss']:.4f}" in stderr.getvalue()
+
+
+class _FailAtEpoch2(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise RuntimeError("broken on purpose")
+
+
+def test_a_failed_fit_leaves_no_bar_behind(monkeypatch):
+    stderr = _terminal(monkeypatch)
+    clf = LLMRadiomicsClassifier(max_epochs=5, callbacks=[("fail", _FailAtEpoch2())], **NET)
+    with pytest.raises(RuntimeError, match="broken on purpose"):
+        clf.fit(*_table())
+    assert _counts(stderr.getvalue(), 5) == [0, 1, 2] and stderr.getvalue().endswith("\r")  # wiped
+    assert dict(clf.callbacks_)["epoch_progress"].bar_ is None
 
 
 def test_verbose_prints_skorch_table_instead_of_a_bar(monkeypatch, capsys):
