@@ -484,8 +484,7 @@ def harmonize_feature_names(names, *, language_model=None, threshold=0.6, device
             if sim < threshold:
                 frame.iloc[i, frame.columns.get_loc("confidence")] = sim
                 continue
-            filt, _ = _find_filter(names[i])
-            frame.iloc[i, 1:] = [filt or "original", cls, feature, ibsi_code(cls, feature), "language_model", sim]
+            frame.iloc[i, 1:] = [parsed[i]["filter"] or "original", cls, feature, ibsi_code(cls, feature), "language_model", sim]
     return frame
 
 
