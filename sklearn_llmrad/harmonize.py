@@ -73,111 +73,252 @@ _SPELLINGS = (
 # Whole names of other software (key -> feature), per class; None: any class that has it.
 _ALIASES = {
     "firstorder": {
-        "sd": "StandardDeviation", "std": "StandardDeviation", "stdev": "StandardDeviation",
-        "stddeviation": "StandardDeviation", "istd": "StandardDeviation", "var": "Variance",
-        "mean": "Mean", "imean": "Mean", "meanvalue": "Mean", "avg": "Mean", "median": "Median",
-        "imedian": "Median", "med": "Median", "medianintensity": "Median", "max": "Maximum",
-        "imax": "Maximum", "maxintensity": "Maximum", "min": "Minimum", "imin": "Minimum",
-        "minintensity": "Minimum", "mode": "Mode", "imode": "Mode", "kurt": "Kurtosis", "skew": "Skewness",
-        "ener": "Energy", "entr": "Entropy", "iqr": "InterquartileRange", "range": "Range", "rms": "RootMeanSquared",
-        "rootmeansquare": "RootMeanSquared", "mad": "MeanAbsoluteDeviation",
-        "imeanabsdev": "MeanAbsoluteDeviation", "meandeviation": "MeanAbsoluteDeviation",
-        "mediandeviation": "MedianAbsoluteDeviation", "robustmeandeviation": "RobustMeanAbsoluteDeviation",
+        "sd": "StandardDeviation",
+        "std": "StandardDeviation",
+        "stdev": "StandardDeviation",
+        "stddeviation": "StandardDeviation",
+        "istd": "StandardDeviation",
+        "var": "Variance",
+        "mean": "Mean",
+        "imean": "Mean",
+        "meanvalue": "Mean",
+        "avg": "Mean",
+        "median": "Median",
+        "imedian": "Median",
+        "med": "Median",
+        "medianintensity": "Median",
+        "max": "Maximum",
+        "imax": "Maximum",
+        "maxintensity": "Maximum",
+        "min": "Minimum",
+        "imin": "Minimum",
+        "minintensity": "Minimum",
+        "mode": "Mode",
+        "imode": "Mode",
+        "kurt": "Kurtosis",
+        "skew": "Skewness",
+        "ener": "Energy",
+        "entr": "Entropy",
+        "iqr": "InterquartileRange",
+        "range": "Range",
+        "rms": "RootMeanSquared",
+        "rootmeansquare": "RootMeanSquared",
+        "mad": "MeanAbsoluteDeviation",
+        "imeanabsdev": "MeanAbsoluteDeviation",
+        "meandeviation": "MeanAbsoluteDeviation",
+        "mediandeviation": "MedianAbsoluteDeviation",
+        "robustmeandeviation": "RobustMeanAbsoluteDeviation",
         "meanrobustdeviation": "RobustMeanAbsoluteDeviation",
-        "robustmeanabsolutedeviation1090": "RobustMeanAbsoluteDeviation", "cv": "CoefficientOfVariation",
-        "cov": "CoefficientOfVariation", "qcod": "QuartileCoefficientOfDispersion",
-        "quartilecoefficientofvariation": "QuartileCoefficientOfDispersion", "tenthpercentile": "10Percentile",
-        "ninetiethpercentile": "90Percentile", "percentile10": "10Percentile", "percentile90": "90Percentile",
-        "p10": "10Percentile", "p90": "90Percentile", "x10percentile": "10Percentile",
-        "x90percentile": "90Percentile", "histogramenergy": "Uniformity", "histogramentropy": "Entropy",
+        "robustmeanabsolutedeviation1090": "RobustMeanAbsoluteDeviation",
+        "cv": "CoefficientOfVariation",
+        "cov": "CoefficientOfVariation",
+        "qcod": "QuartileCoefficientOfDispersion",
+        "quartilecoefficientofvariation": "QuartileCoefficientOfDispersion",
+        "tenthpercentile": "10Percentile",
+        "ninetiethpercentile": "90Percentile",
+        "percentile10": "10Percentile",
+        "percentile90": "90Percentile",
+        "p10": "10Percentile",
+        "p90": "90Percentile",
+        "x10percentile": "10Percentile",
+        "x90percentile": "90Percentile",
+        "histogramenergy": "Uniformity",
+        "histogramentropy": "Entropy",
     },
     "shape": {
-        "vol": "MeshVolume", "volume": "MeshVolume", "totalvolume": "MeshVolume", "totalvol": "MeshVolume",
-        "approximatevolume": "VoxelVolume", "surfacearea": "SurfaceArea", "totalsurfacearea": "SurfaceArea",
-        "totalsurfarea": "SurfaceArea", "surface2volumeratio": "SurfaceVolumeRatio",
-        "surfacetovolumeratio": "SurfaceVolumeRatio", "satovratio": "SurfaceVolumeRatio",
-        "compactness01": "Compactness1", "compactness02": "Compactness2", "sphericaldisporoportion":
-        "SphericalDisproportion", "spherdisprop": "SphericalDisproportion", "shiftcenterofmass": "CentreOfMassShift",
-        "majoraxis": "MajorAxisLength", "minoraxis": "MinorAxisLength", "leastaxis": "LeastAxisLength",
-        "areadensityaabb": "AreaDensityAABB", "areadensityaee": "AreaDensityAEE",
-        "volumedensityaabb": "VolumeDensityAABB", "volumedensityaee": "VolumeDensityAEE",
-        "s2v": "SurfaceVolumeRatio", "sph": "Sphericity", "sphdis": "SphericalDisproportion",
-        "max3d": "Maximum3DDiameter", "area": "SurfaceArea", "com1": "Compactness1", "com2": "Compactness2",
-        "volumecc": "VoxelVolume", "volumemm": "VoxelVolume",
+        "vol": "MeshVolume",
+        "volume": "MeshVolume",
+        "totalvolume": "MeshVolume",
+        "totalvol": "MeshVolume",
+        "approximatevolume": "VoxelVolume",
+        "surfacearea": "SurfaceArea",
+        "totalsurfacearea": "SurfaceArea",
+        "totalsurfarea": "SurfaceArea",
+        "surface2volumeratio": "SurfaceVolumeRatio",
+        "surfacetovolumeratio": "SurfaceVolumeRatio",
+        "satovratio": "SurfaceVolumeRatio",
+        "compactness01": "Compactness1",
+        "compactness02": "Compactness2",
+        "sphericaldisporoportion": "SphericalDisproportion",
+        "spherdisprop": "SphericalDisproportion",
+        "shiftcenterofmass": "CentreOfMassShift",
+        "majoraxis": "MajorAxisLength",
+        "minoraxis": "MinorAxisLength",
+        "leastaxis": "LeastAxisLength",
+        "areadensityaabb": "AreaDensityAABB",
+        "areadensityaee": "AreaDensityAEE",
+        "volumedensityaabb": "VolumeDensityAABB",
+        "volumedensityaee": "VolumeDensityAEE",
+        "s2v": "SurfaceVolumeRatio",
+        "sph": "Sphericity",
+        "sphdis": "SphericalDisproportion",
+        "max3d": "Maximum3DDiameter",
+        "area": "SurfaceArea",
+        "com1": "Compactness1",
+        "com2": "Compactness2",
+        "volumecc": "VoxelVolume",
+        "volumemm": "VoxelVolume",
     },
     "glcm": {
-        "energy": "JointEnergy", "asm": "JointEnergy", "angsmo": "JointEnergy", "entropy": "JointEntropy",
-        "entrop": "JointEntropy", "haraentroy": "JointEntropy", "variance": "SumSquares", "varian": "SumSquares",
-        "haravariance": "SumSquares", "sumofsquaresvariance": "SumSquares", "jointmaximum": "MaximumProbability",
-        "mxprob": "MaximumProbability", "homogeneity": "Idm", "homogeniety": "Idm", "homogenerity": "Idm",
-        "homoge": "Idm", "homoge1": "Id", "homogeneity1": "Id", "homogeneity2": "Idm", "inverse": "Id",
-        "haralickcorrelation": "Correlation", "correllation": "Correlation", "inertia": "Contrast",
-        "contra": "Contrast", "dissim": "Dissimilarity", "autocorr": "Autocorrelation",
-        "autocorrel": "Autocorrelation", "clprom": "ClusterProminence", "clshad": "ClusterShade",
-        "cltend": "ClusterTendency", "infco1": "Imc1", "infco2": "Imc2", "infocorr1": "Imc1", "infocorr2": "Imc2",
-        "fmic": "Imc1", "smic": "Imc2", "informationmeasureofcorrelation1": "Imc1",
-        "informationmeasureofcorrelation2": "Imc2", "informationalmeasureofcorrelation1": "Imc1",
-        "informationalmeasureofcorrelation2": "Imc2", "invdiff": "Id", "invdiffnorm": "Idn", "invdiffmom": "Idm",
-        "invdiffmomnorm": "Idmn", "inversedifferencemoment": "Idm", "inversedifference": "Id",
-        "normalizedinversedifference": "Idn", "normalizedinversedifferencemoment": "Idmn",
-        "invvar": "InverseVariance", "sumavg": "SumAverage", "sument": "SumEntropy", "sumvar": "SumVariance",
-        "difent": "DifferenceEntropy", "difvar": "DifferenceVariance", "jointvariance": "SumSquares",
-        "maximalcorrelationcoefficient": "MCC", "averageintensity": "JointAverage",
+        "energy": "JointEnergy",
+        "asm": "JointEnergy",
+        "angsmo": "JointEnergy",
+        "entropy": "JointEntropy",
+        "entrop": "JointEntropy",
+        "haraentroy": "JointEntropy",
+        "variance": "SumSquares",
+        "varian": "SumSquares",
+        "haravariance": "SumSquares",
+        "sumofsquaresvariance": "SumSquares",
+        "jointmaximum": "MaximumProbability",
+        "mxprob": "MaximumProbability",
+        "homogeneity": "Idm",
+        "homogeniety": "Idm",
+        "homogenerity": "Idm",
+        "homoge": "Idm",
+        "homoge1": "Id",
+        "homogeneity1": "Id",
+        "homogeneity2": "Idm",
+        "inverse": "Id",
+        "haralickcorrelation": "Correlation",
+        "correllation": "Correlation",
+        "inertia": "Contrast",
+        "contra": "Contrast",
+        "dissim": "Dissimilarity",
+        "autocorr": "Autocorrelation",
+        "autocorrel": "Autocorrelation",
+        "clprom": "ClusterProminence",
+        "clshad": "ClusterShade",
+        "cltend": "ClusterTendency",
+        "infco1": "Imc1",
+        "infco2": "Imc2",
+        "infocorr1": "Imc1",
+        "infocorr2": "Imc2",
+        "fmic": "Imc1",
+        "smic": "Imc2",
+        "informationmeasureofcorrelation1": "Imc1",
+        "informationmeasureofcorrelation2": "Imc2",
+        "informationalmeasureofcorrelation1": "Imc1",
+        "informationalmeasureofcorrelation2": "Imc2",
+        "invdiff": "Id",
+        "invdiffnorm": "Idn",
+        "invdiffmom": "Idm",
+        "invdiffmomnorm": "Idmn",
+        "inversedifferencemoment": "Idm",
+        "inversedifference": "Id",
+        "normalizedinversedifference": "Idn",
+        "normalizedinversedifferencemoment": "Idmn",
+        "invvar": "InverseVariance",
+        "sumavg": "SumAverage",
+        "sument": "SumEntropy",
+        "sumvar": "SumVariance",
+        "difent": "DifferenceEntropy",
+        "difvar": "DifferenceVariance",
+        "jointvariance": "SumSquares",
+        "maximalcorrelationcoefficient": "MCC",
+        "averageintensity": "JointAverage",
     },
     "glrlm": {
-        "hrge": "HighGrayLevelRunEmphasis", "lrge": "LowGrayLevelRunEmphasis", "rlv": "RunVariance",
-        "runlengthvariance": "RunVariance", "rv": "RunVariance",
+        "hrge": "HighGrayLevelRunEmphasis",
+        "lrge": "LowGrayLevelRunEmphasis",
+        "rlv": "RunVariance",
+        "runlengthvariance": "RunVariance",
+        "rv": "RunVariance",
     },
     "glszm": {
-        "largezone": "LargeAreaEmphasis", "smallzone": "SmallAreaEmphasis", "lzonehigl": "LargeAreaHighGrayLevelEmphasis",
-        "lzonelogl": "LargeAreaLowGrayLevelEmphasis", "szonehigl": "SmallAreaHighGrayLevelEmphasis",
-        "szonelogl": "SmallAreaLowGrayLevelEmphasis", "zonehigl": "HighGrayLevelZoneEmphasis",
-        "zonelogl": "LowGrayLevelZoneEmphasis", "zonepcent": "ZonePercentage", "sznonunif": "SizeZoneNonUniformity",
-        "szvarianc": "ZoneVariance", "zsentropy": "ZoneEntropy", "zsvariance": "ZoneVariance",
-        "zsnonunif": "SizeZoneNonUniformity", "zsnonunifnormalised": "SizeZoneNonUniformityNormalized",
-        "zonesizeentropy": "ZoneEntropy", "zonesizevariance": "ZoneVariance",
-        "zonesizenonuniformity": "SizeZoneNonUniformity", "zonesizenonuniformitynormalized":
-        "SizeZoneNonUniformityNormalized", "zonesizenoneuniformitynormalized": "SizeZoneNonUniformityNormalized",
-        "highgraylevelemphasis": "HighGrayLevelZoneEmphasis", "lowgraylevelemphasis": "LowGrayLevelZoneEmphasis",
-        "highintensityemphasis": "HighGrayLevelZoneEmphasis", "lowintensityemphasis": "LowGrayLevelZoneEmphasis",
+        "largezone": "LargeAreaEmphasis",
+        "smallzone": "SmallAreaEmphasis",
+        "lzonehigl": "LargeAreaHighGrayLevelEmphasis",
+        "lzonelogl": "LargeAreaLowGrayLevelEmphasis",
+        "szonehigl": "SmallAreaHighGrayLevelEmphasis",
+        "szonelogl": "SmallAreaLowGrayLevelEmphasis",
+        "zonehigl": "HighGrayLevelZoneEmphasis",
+        "zonelogl": "LowGrayLevelZoneEmphasis",
+        "zonepcent": "ZonePercentage",
+        "sznonunif": "SizeZoneNonUniformity",
+        "szvarianc": "ZoneVariance",
+        "zsentropy": "ZoneEntropy",
+        "zsvariance": "ZoneVariance",
+        "zsnonunif": "SizeZoneNonUniformity",
+        "zsnonunifnormalised": "SizeZoneNonUniformityNormalized",
+        "zonesizeentropy": "ZoneEntropy",
+        "zonesizevariance": "ZoneVariance",
+        "zonesizenonuniformity": "SizeZoneNonUniformity",
+        "zonesizenonuniformitynormalized": "SizeZoneNonUniformityNormalized",
+        "zonesizenoneuniformitynormalized": "SizeZoneNonUniformityNormalized",
+        "highgraylevelemphasis": "HighGrayLevelZoneEmphasis",
+        "lowgraylevelemphasis": "LowGrayLevelZoneEmphasis",
+        "highintensityemphasis": "HighGrayLevelZoneEmphasis",
+        "lowintensityemphasis": "LowGrayLevelZoneEmphasis",
         "highintensitylargeareaemphasis": "LargeAreaHighGrayLevelEmphasis",
         "highintensitysmallareaemphasis": "SmallAreaHighGrayLevelEmphasis",
         "lowintensitylargeareaemphasis": "LargeAreaLowGrayLevelEmphasis",
-        "lowintensitysmallareaemphasis": "SmallAreaLowGrayLevelEmphasis", "sizezonevariability": "SizeZoneNonUniformity",
+        "lowintensitysmallareaemphasis": "SmallAreaLowGrayLevelEmphasis",
+        "sizezonevariability": "SizeZoneNonUniformity",
         "intensityvariability": "GrayLevelNonUniformity",
     },
     "gldm": {
-        "depcountpercentage": "DependencePercentage", "depenergy": "DependenceEnergy", "dcenergy": "DependenceEnergy",
+        "depcountpercentage": "DependencePercentage",
+        "depenergy": "DependenceEnergy",
+        "dcenergy": "DependenceEnergy",
         "dcentropy": "DependenceEntropy",
     },
-    "ngtdm": {"contra": "Contrast", "coarse": "Coarseness", "coarsness": "Coarseness", "complex": "Complexity", "streng": "Strength"},
+    "ngtdm": {
+        "contra": "Contrast",
+        "coarse": "Coarseness",
+        "coarsness": "Coarseness",
+        "complex": "Complexity",
+        "streng": "Strength",
+    },
     "gldzm": {
-        "intensityvariability": "GrayLevelNonUniformity", "intensityvariabilitynormalized":
-        "GrayLevelNonUniformityNormalized", "distancezonevariability": "ZoneDistanceNonUniformity",
+        "intensityvariability": "GrayLevelNonUniformity",
+        "intensityvariabilitynormalized": "GrayLevelNonUniformityNormalized",
+        "distancezonevariability": "ZoneDistanceNonUniformity",
         "distancezonevariabilitynormalized": "ZoneDistanceNonUniformityNormalized",
-        "lowintensityemphasis": "LowGrayLevelZoneEmphasis", "highintensityemphasis": "HighGrayLevelZoneEmphasis",
+        "lowintensityemphasis": "LowGrayLevelZoneEmphasis",
+        "highintensityemphasis": "HighGrayLevelZoneEmphasis",
         "lowintensitysmalldistanceemphasis": "SmallDistanceLowGrayLevelEmphasis",
         "highintensitysmalldistanceemphasis": "SmallDistanceHighGrayLevelEmphasis",
         "lowintensitylargedistanceemphasis": "LargeDistanceLowGrayLevelEmphasis",
         "highintensitylargedistanceemphasis": "LargeDistanceHighGrayLevelEmphasis",
     },
     "ivh": {
-        "intatvolfrac10": "IntensityAtVolumeFraction", "intatvolfrac90": "IntensityAtVolumeFraction",
-        "volatintfrac10": "VolumeAtIntensityFraction", "volatintfrac90": "VolumeAtIntensityFraction",
-        "intatvolfracdiff": "IntensityFractionDifference", "volatintfracdiff": "VolumeFractionDifference",
+        "intatvolfrac10": "IntensityAtVolumeFraction",
+        "intatvolfrac90": "IntensityAtVolumeFraction",
+        "volatintfrac10": "VolumeAtIntensityFraction",
+        "volatintfrac90": "VolumeAtIntensityFraction",
+        "intatvolfracdiff": "IntensityFractionDifference",
+        "volatintfracdiff": "VolumeFractionDifference",
     },
     "diagnostics": {"voxelnum": "VoxelNum", "volumenum": "VolumeNum", "nvoxels": "VoxelNum"},
 }
 # Words that name a class (key -> (class, histogram variant)).
 _CLASS_WORDS = {
-    "glcm": ("glcm", False), "glrlm": ("glrlm", False), "glszm": ("glszm", False), "gldm": ("gldm", False),
-    "ngldm": ("gldm", False), "ngtdm": ("ngtdm", False), "gldzm": ("gldzm", False), "firstorder": ("firstorder", False),
-    "fos": ("firstorder", False), "stats": ("firstorder", False), "stat": ("firstorder", False),
-    "statistics": ("firstorder", False), "intensity": ("firstorder", False), "ih": ("firstorder", True),
-    "histogram": ("firstorder", True), "intensityhistogram": ("firstorder", True), "shape": ("shape", False),
-    "shape2d": ("shape2D", False), "morph": ("shape", False), "morphology": ("shape", False),
-    "morphologic": ("shape", False), "morphological": ("shape", False), "sns": ("shape", False),
-    "ivh": ("ivh", False), "diagnostics": ("diagnostics", False),
+    "glcm": ("glcm", False),
+    "glrlm": ("glrlm", False),
+    "glszm": ("glszm", False),
+    "gldm": ("gldm", False),
+    "ngldm": ("gldm", False),
+    "ngtdm": ("ngtdm", False),
+    "gldzm": ("gldzm", False),
+    "firstorder": ("firstorder", False),
+    "fos": ("firstorder", False),
+    "stats": ("firstorder", False),
+    "stat": ("firstorder", False),
+    "statistics": ("firstorder", False),
+    "intensity": ("firstorder", False),
+    "ih": ("firstorder", True),
+    "histogram": ("firstorder", True),
+    "intensityhistogram": ("firstorder", True),
+    "shape": ("shape", False),
+    "shape2d": ("shape2D", False),
+    "morph": ("shape", False),
+    "morphology": ("shape", False),
+    "morphologic": ("shape", False),
+    "morphological": ("shape", False),
+    "sns": ("shape", False),
+    "ivh": ("ivh", False),
+    "diagnostics": ("diagnostics", False),
 }
 _NOISE = {"ibsi", "hu", "mm", "ml", "mm3", "voxels", "2ds", "2df", "2dv", "3df", "3dv", "3d", "2d"}
 _COMPATIBLE = {("shape", "shape2D"), ("firstorder", "ivh")}  # a class word and the classes it admits
@@ -374,7 +515,13 @@ def _parse(name):
     prefix = lead or "_".join(trail) or None
     if duplicate is not None and filt is None:
         filt = "unknown"
-    return {"prefix": prefix, "filter": filt or "original", "candidates": idents, "hist": hist, "hint": hint is not None}
+    return {
+        "prefix": prefix,
+        "filter": filt or "original",
+        "candidates": idents,
+        "hist": hist,
+        "hint": hint is not None,
+    }
 
 
 def _resolve(parsed):
@@ -415,7 +562,7 @@ def _language_model_map(texts, language_model, *, device, batch_size=64):
     tokenizer, model, device = load_language_model(language_model, device=device)
     idents = list(_IDENTITIES)
     targets = [f"{clean_feature_name(f'{c}_{f}')}: {_IDENTITIES[(c, f)]}" for c, f in idents]
-    kw = {"batch_size": batch_size, "max_length": 64, "pooling": "mean"}
+    kw = {"batch_size": batch_size, "max_length": 128, "pooling": "mean"}
     E = embed(tokenizer, model, device, targets, **kw)
     Q = embed(tokenizer, model, device, list(texts), **kw)
     E /= np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
@@ -459,10 +606,12 @@ def harmonize_feature_names(names, *, language_model=None, threshold=0.6, device
     --------
     >>> table = harmonize_feature_names(["MR_wavelet-HHL_glcm_JointEnergy",
     ...     "Wavelet_HLL_GLCM_infoCorr1", "GLRLM_SRHGLE_LLL_25HUgl", "V427"])
-    >>> table[["filter", "feature_class", "feature", "ibsi_code", "method"]].to_string()
-    ... # doctest: +NORMALIZE_WHITESPACE
-    '                  filter feature_class                        feature ibsi_code    method\\nname
-    \\nMR_wavelet-HHL_glcm_JointEnergy  wavelet-HHL          glcm                    JointEnergy      8ZQL      rule\\nWavelet_HLL_GLCM_infoCorr1       wavelet-HLL          glcm                           Imc1      R8DG      rule\\nGLRLM_SRHGLE_LLL_25HUgl           wavelet-LLL         glrlm  ShortRunHighGrayLevelEmphasis      GD3A      rule\\nV427                                     None          None                           None      None  unmapped'
+    >>> table["feature"].tolist()
+    ['JointEnergy', 'Imc1', 'ShortRunHighGrayLevelEmphasis', None]
+    >>> table["filter"].tolist(), table["ibsi_code"].tolist()
+    (['wavelet-HHL', 'wavelet-HLL', 'wavelet-LLL', None], ['8ZQL', 'R8DG', 'GD3A', None])
+    >>> table["prefix"].tolist(), table["method"].tolist()
+    (['MR', None, None, None], ['rule', 'rule', 'rule', 'unmapped'])
     """
     names = [str(n) for n in names]
     parsed = [_parse(n) for n in names]
@@ -477,6 +626,8 @@ def harmonize_feature_names(names, *, language_model=None, threshold=0.6, device
         code = ibsi_code(cls, feature, histogram=p["hist"])
         rows.append([p["prefix"], filt, cls, feature, code, "rule", conf])
     frame = pd.DataFrame(rows, columns=list(COLUMNS), index=pd.Index(names, name="name"))
+    text = list(COLUMNS[:5])
+    frame[text] = frame[text].astype(object).where(frame[text].notna(), None)  # missing: None, never NaN
     todo = [i for i, row in enumerate(rows) if row[5] == "unmapped" and re.search(r"[A-Za-z]{2}", names[i])]
     if language_model is not None and todo:
         matches = _language_model_map([clean_feature_name(names[i]) for i in todo], language_model, device=device)
@@ -484,7 +635,14 @@ def harmonize_feature_names(names, *, language_model=None, threshold=0.6, device
             if sim < threshold:
                 frame.iloc[i, frame.columns.get_loc("confidence")] = sim
                 continue
-            frame.iloc[i, 1:] = [parsed[i]["filter"] or "original", cls, feature, ibsi_code(cls, feature), "language_model", sim]
+            frame.iloc[i, 1:] = [
+                parsed[i]["filter"] or "original",
+                cls,
+                feature,
+                ibsi_code(cls, feature),
+                "language_model",
+                sim,
+            ]
     return frame
 
 
@@ -508,4 +666,4 @@ def feature_identities(mapping):
     mapped = mapping["method"] != "unmapped"
     filt = mapping["filter"].fillna("-").astype(str)
     ident = filt + "/" + mapping["feature_class"].astype(str) + "/" + mapping["feature"].astype(str)
-    return ident.where(mapped, None)
+    return ident.astype(object).where(mapped, None)

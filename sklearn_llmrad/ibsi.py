@@ -20,6 +20,7 @@ computes ``Entropy`` and ``Uniformity`` on the discretised intensities, so their
 the histogram ones.
 """
 
+# ruff: noqa: E501  (the table below is data: one IBSI feature a line)
 from __future__ import annotations
 
 from typing import NamedTuple

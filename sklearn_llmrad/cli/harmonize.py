@@ -27,7 +27,9 @@ def add_parsers(sub, common):
         default=None,
         help="hub id or local folder of a language model that maps what the rules cannot (default: rules only)",
     )
-    har.add_argument("--threshold", type=float, default=0.6, help="least cosine similarity a language-model match needs")
+    har.add_argument(
+        "--threshold", type=float, default=0.6, help="least cosine similarity a language-model match needs"
+    )
     har.add_argument("--device", default="cpu")
 
 
@@ -45,8 +47,9 @@ def run(args):
     names = [c for c in columns if c not in skip]
     if not names:
         raise UserError(f"{args.table}: no feature columns (all of {list(columns)} are skipped)")
-    mapping = harmonize_feature_names(names, language_model=args.language_model, threshold=args.threshold,
-                                      device=args.device)
+    mapping = harmonize_feature_names(
+        names, language_model=args.language_model, threshold=args.threshold, device=args.device
+    )
     if args.out is None:
         mapping.to_csv(sys.stdout)
     else:
