@@ -25,6 +25,8 @@ MODULES = [
     "sklearn_llmrad.inner_cv",
     "sklearn_llmrad.encoding",
     "sklearn_llmrad.vocabulary",
+    "sklearn_llmrad.harmonize",
+    "sklearn_llmrad.ibsi",
     "sklearn_llmrad.language_model",
     "sklearn_llmrad.descriptions",
     "sklearn_llmrad.models",

@@ -40,6 +40,8 @@ LAYERS = {
     "descriptions": 1,
     "report": 1,  # tables and plots of results: data in, files out (no study code)
     "vocabulary": 1,
+    "ibsi": 1,  # the IBSI reference manual's feature table (data)
+    "harmonize": 1,  # feature names -> IBSI identity; language model through language_model.py
     "inner_cv": 1,
     "language_model": 1,
     "semantic_features": 1,

@@ -25,6 +25,9 @@ refused the same way before any model is fitted.
 ``llmrad pretrain --tables DIR --out DIR``
     Learns a semantic prior (which feature names tend to matter) from public
     radiomics tables; see :mod:`sklearn_llmrad.prior`.
+``llmrad harmonize TABLE [--out mapping.csv]``
+    Maps a table's feature names to filter, class, feature and IBSI code
+    (:func:`sklearn_llmrad.harmonize_feature_names`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import os
 import sys
 import traceback
 
-from . import benchmark, extract, pretrain
+from . import benchmark, extract, harmonize, pretrain
 from .common import (
     DATASETS,
     DEMO_SETTINGS,
@@ -50,7 +53,7 @@ __all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS", "D
 
 #: The modules of the subcommands, in ``llmrad --help`` order; each has ``COMMANDS``,
 #: ``add_parsers(sub, common)``, ``check(args)`` (optional) and ``run(args)``.
-_COMMAND_MODULES = (benchmark, extract, pretrain)
+_COMMAND_MODULES = (benchmark, extract, pretrain, harmonize)
 
 
 def _version():
