@@ -32,7 +32,7 @@ from .models.choice import InnerCVChoiceClassifier
 from .provenance import file_sha256
 from .resampling import spacing_column
 
-__all__ = ["CARD_VERSION", "card_paths", "read_model_card", "write_model_card"]
+__all__ = ["CARD_VERSION", "card_paths", "language_models", "read_model_card", "write_model_card", "youden_threshold"]
 
 #: Version of the card's JSON layout.
 CARD_VERSION = 1
@@ -90,6 +90,59 @@ def _estimators(model):
     if isinstance(model, InnerCVChoiceClassifier) and hasattr(model, "estimators_"):
         for candidate in model.estimators_.values():
             yield from _estimators(candidate)
+
+
+def language_models(model):
+    """The language models a fitted model's text encoders use.
+
+    Parameters
+    ----------
+    model : estimator
+        A fitted model (pipelines and inner-CV choices are searched).
+
+    Returns
+    -------
+    list of dict
+        ``{"id": hub id or folder, "revision": str or None}`` per encoder, in pipeline order.
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.pipelines import make_radiomics_svc_pipeline
+    >>> language_models(make_radiomics_svc_pipeline())
+    []
+    """
+    encoders = [e for e in _estimators(model) if isinstance(e, BioBERTEncoder)]
+    return [{"id": str(e.language_model), "revision": e.revision} for e in encoders]
+
+
+def youden_threshold(y_true, y_prob):
+    """The probability threshold that maximises Youden's J (sensitivity + specificity - 1).
+
+    A lesion is called malignant when its probability is ``>= threshold``; the
+    threshold is one of the observed probabilities, the ROC point farthest above
+    the chance diagonal (Youden, Cancer 1950). Ties: the highest threshold.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        0/1 labels (both classes present).
+    y_prob : array-like of shape (n,)
+        Predicted probabilities of class 1, e.g. out-of-fold.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> youden_threshold([0, 0, 1, 1, 0, 1], [0.1, 0.3, 0.35, 0.8, 0.4, 0.9])
+    0.8
+    """
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(np.asarray(y_true), np.asarray(y_prob, dtype=float), drop_intermediate=False)
+    j = np.where(np.isfinite(thresholds), np.round(tpr - fpr, 12), -np.inf)  # ties are ties, not float noise
+    return float(thresholds[int(np.argmax(j))])
 
 
 def _data_summary(X, y, groups, dataset, excluded):
@@ -330,9 +383,12 @@ def _markdown(card):
             f"- AUC {_number(cv.get('auc'))} (95% CI {_number(cv.get('auc_low'))}-{_number(cv.get('auc_high'))}), "
             f"{cv.get('folds')} patient-grouped folds, out-of-fold probabilities of models refitted per fold"
         )
-        for key in ("sensitivity", "specificity", "brier"):
+        at = cv.get("metrics_threshold", 0.5)
+        for key in ("sensitivity", "specificity"):
             if cv.get(key) is not None:
-                lines.append(f"- {key.capitalize()}: {_number(cv[key])}")
+                lines.append(f"- {key.capitalize()} at threshold {at}: {_number(cv[key])}")
+        if cv.get("brier") is not None:
+            lines.append(f"- Brier score: {_number(cv['brier'])}")
     threshold = card["threshold"]
     lines += [
         "",

@@ -34,7 +34,7 @@ import os
 import sys
 import traceback
 
-from . import benchmark, extract, pretrain
+from . import benchmark, extract, fit, predict, pretrain
 from .common import (
     DATASETS,
     DEMO_SETTINGS,
@@ -50,7 +50,7 @@ __all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS", "D
 
 #: The modules of the subcommands, in ``llmrad --help`` order; each has ``COMMANDS``,
 #: ``add_parsers(sub, common)``, ``check(args)`` (optional) and ``run(args)``.
-_COMMAND_MODULES = (benchmark, extract, pretrain)
+_COMMAND_MODULES = (benchmark, extract, fit, predict, pretrain)
 
 
 def _version():
