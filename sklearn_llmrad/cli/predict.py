@@ -147,8 +147,9 @@ def score(model, X, *, on_error="raise", explain=True, top_n=5, cache_dir=None, 
         if "radiomics" in head.named_steps:
             params.update(radiomics__cache_dir=cache_dir, radiomics__n_jobs=n_jobs)
         head.set_params(**params)
-        features = head.transform(X)
-        errors = _failures(features)
+        for _, stage in head.steps:  # stage by stage: each one's failures are in its own output's attrs
+            features = stage.transform(features)
+            errors = {**_failures(features), **errors}
     good = [str(case) not in errors for case in X.index]
     kept = features.loc[[case for case, ok in zip(X.index, good, strict=True) if ok]]
     table = pd.DataFrame(index=X.index, columns=["probability", "estimator", "drivers", "text", "error"], dtype=object)
