@@ -5,6 +5,7 @@ import json
 import re
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -296,3 +297,59 @@ def test_external_validation_fit_at_one_spacing_predict_at_another(tmp_path, cap
     # resampled to one grid, a lesion gets about the same probability at either pixel size
     rho = spearmanr(fine["probability"], other["probability"]).statistic
     assert rho > 0.7, rho
+
+
+def test_mias_fit_on_some_patients_predict_the_others_without_labels(mias_root, tiny_bert_dir, tmp_path, capsys):
+    """Issue 20's target on real films: fit on part of the mini-MIAS sample, predict the other patients unlabelled."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from sklearn_llmrad.datasets import load_mias
+    from sklearn_llmrad.roi import rasterize_roi
+
+    mias = load_mias(mias_root)
+    train_idx, test_idx = next(StratifiedGroupKFold(3, shuffle=True, random_state=0).split(mias.frame, mias.target,
+                                                                                           mias.groups))  # fmt: skip
+    assert not set(mias.groups[train_idx]) & set(mias.groups[test_idx])
+    train_root = tmp_path / "train"  # a mini-MIAS folder holding the training patients' films only
+    train_root.mkdir()
+    (train_root / "Info.txt").write_text((mias_root / "Info.txt").read_text())
+    for image in {Path(p).name for p in mias.frame["image"].iloc[train_idx]}:
+        (train_root / image).symlink_to(mias_root / image)
+    rows = []  # the other patients as a CSV without labels: films, circles drawn as masks, spacing, density
+    for case, row in mias.frame.iloc[test_idx].iterrows():
+        imsave(tmp_path / f"{case}_mask.png", rasterize_roi(row["mask"], (1024, 1024)), check_contrast=False)
+        rows.append({"case": case, "image": row["image"], "mask": f"{case}_mask.png", "spacing": "0.2",
+                     "density": row["density"]})  # fmt: skip
+    new_csv = tmp_path / "new.csv"
+    pd.DataFrame(rows).to_csv(new_csv, index=False)
+    model = tmp_path / "mias.llmrad"
+    fit("--dataset", "mias", "--root", train_root, "--model", "llmrad", "--out", model,
+        "--language-model", tiny_bert_dir, "--k", "20", "--epochs", "5", "--hidden-size", "16",
+        "--image-types", "Original")  # fmt: skip
+    assert read_model_card(model)["data"]["n_lesions"] == len(train_idx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert main(["predict", "--model", str(model), "--dataset", "csv", "--root", str(new_csv), "--out",
+                     str(tmp_path / "p.csv"), "--explain", "--language-model", str(tiny_bert_dir),
+                     "--allow-outside-root"]) == 0  # fmt: skip
+    table = pd.read_csv(tmp_path / "p.csv", index_col="case")
+    assert "label" not in table.columns and len(table) == len(test_idx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        X_new = load_csv(new_csv, allow_outside_root=True).frame
+        loaded = io.load(model, language_model=tiny_bert_dir)
+        expected = loaded.predict_proba(X_new)[:, 1]
+        training = loaded[:2].transform(mias.frame.iloc[train_idx])
+    difference = np.abs(table["probability"].to_numpy() - expected).max()
+    assert difference <= 1e-6
+    assert all(text.startswith(f"Probability of malignancy {p:.3f},")
+               for p, text in zip(table["probability"], table["rationale"], strict=True))  # fmt: skip
+    cited = {d["feature"] for drivers in table["drivers"] for d in json.loads(drivers)}
+    constant = [f for f in cited if np.ptp(training[f].astype(float)) == 0]
+    assert cited and not constant, constant
+    truth = mias.target[test_idx]
+    auc = roc_auc_score(truth, table["probability"]) if len(set(truth)) == 2 else float("nan")
+    with capsys.disabled():  # the numbers of the issue's target, for the record
+        print(f"\n[mias] train {len(train_idx)} lesions, predict {len(test_idx)} unlabelled; max |diff| "
+              f"{difference:.2e}; estimators {sorted(set(table['estimator']))}; {len(cited)} cited drivers, "
+              f"0 constant; AUC against the withheld labels {auc:.3f}")  # fmt: skip
