@@ -166,6 +166,14 @@ def test_predict_with_labels_prints_auc_with_ci(llmrad_model, data, tiny_bert_di
     table = predict("--model", llmrad_model, "--dataset", "csv", "--root", data["new_labelled"],
                     "--out", tmp_path / "p.csv", "--language-model", tiny_bert_dir)  # fmt: skip
     assert table["label"].tolist() == list(data["new_target"])
+    # without --explain the estimator is read from the model, and it is the one explain() names
+    from sklearn_llmrad import explain
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        explained = explain(io.load(llmrad_model, language_model=tiny_bert_dir), load_frame(data["new_labelled"]))
+    assert table["estimator"].tolist() == explained["estimator"].tolist()
+    np.testing.assert_allclose(table["probability"], explained["probability"], atol=1e-6, rtol=0)
     printed = capsys.readouterr().out
     auc = roc_auc_score(table["label"], table["probability"])
     match = re.search(r"AUC (\d\.\d{3}) \(95% CI (\d\.\d{3})-(\d\.\d{3})\) on 12 lesions", printed)

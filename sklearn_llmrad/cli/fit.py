@@ -296,4 +296,10 @@ def run(args):
             f"{cv_summary['auc_high']:.3f}), {args.cv} patient-grouped folds; threshold {threshold:.3f} (Youden)"
         )
     print(f"Model: {out} (card: {md.name}, {js.name}); {time.perf_counter() - started:.0f} s")
+    local = [lm for lm in metadata["language_models"] if Path(lm).expanduser().is_dir()]
+    if local and not args.include_language_model:
+        print(
+            f"Note: the model names the local language model {local[0]}, which the file does not hold; "
+            f"`llmrad predict` will need --language-model {local[0]} (or refit with --include-language-model)"
+        )
     return 0

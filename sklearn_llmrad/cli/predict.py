@@ -129,8 +129,12 @@ def _failures(frame):
     return out
 
 
-def score(model, X, *, on_error="raise", explain=True, top_n=5, cache_dir=None, n_jobs=None):
+def score(model, X, *, on_error="raise", explain=False, top_n=5, cache_dir=None, n_jobs=None):
     """Each lesion's probability, estimator and (with ``explain``) rationale; failed lesions get NaN.
+
+    With ``explain`` the columns come from :func:`sklearn_llmrad.explain`; without,
+    the probability is ``predict_proba``'s and the estimator's name
+    :func:`~sklearn_llmrad.explanation.estimator_kind`'s (no attributions computed).
 
     Returns a DataFrame indexed by case with ``probability``, ``estimator``,
     ``drivers``, ``text`` and ``error`` (empty for lesions that were scored).
@@ -138,6 +142,7 @@ def score(model, X, *, on_error="raise", explain=True, top_n=5, cache_dir=None, 
     import numpy as np
     import pandas as pd
 
+    from ..explanation import estimator_kind
     from ..explanation import explain as explain_model
 
     head, learned = image_stages(model)
@@ -155,13 +160,18 @@ def score(model, X, *, on_error="raise", explain=True, top_n=5, cache_dir=None, 
     table = pd.DataFrame(index=X.index, columns=["probability", "estimator", "drivers", "text", "error"], dtype=object)
     table["error"] = [errors.get(str(case), "") for case in X.index]
     if len(kept):
-        try:
+        final = learned.steps[-1][1] if hasattr(learned, "steps") else learned
+        kind = estimator_kind(learned)
+        if explain and kind is not None:
             explained = explain_model(learned, kept, top_n=top_n)
-        except TypeError:  # a model explain() does not know (the CNNs): its probability and its class
-            final = learned.steps[-1][1] if hasattr(learned, "steps") else learned
-            proba = learned.predict_proba(kept)[:, 1]
+        else:  # the probability alone; the estimator's name read from the fitted model
             explained = pd.DataFrame(
-                {"probability": proba, "estimator": type(final).__name__, "drivers": None, "text": None},
+                {
+                    "probability": learned.predict_proba(kept)[:, 1],
+                    "estimator": kind or type(final).__name__,
+                    "drivers": None,
+                    "text": None,
+                },
                 index=kept.index,
             )
             if explain:
