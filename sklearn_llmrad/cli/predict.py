@@ -69,15 +69,9 @@ def add_parsers(sub, common):
 
 def check(args):
     """Either ``--dataset`` or ``IMAGE MASK``; the files exist (raises :class:`UserError`)."""
-    if (args.dataset is None) == (args.image is None):
-        raise UserError("predict needs either --dataset NAME [--root PATH] or IMAGE MASK")
-    if args.image is not None and args.mask is None:
-        raise UserError("predict IMAGE MASK: the mask file is missing")
-    if args.dataset is not None and (args.spacing is not None or args.case is not None):
-        raise UserError("--spacing and --case are for one lesion (IMAGE MASK), not --dataset")
-    for option, value in (("--model", args.model), ("IMAGE", args.image), ("MASK", args.mask)):
-        if value is not None and not Path(value).is_file():
-            raise UserError(f"{option} {value!r}: no such file")
+    from .extract import check_lesion_input
+
+    check_lesion_input(args, files={"--model": args.model})
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold {args.threshold}: a probability threshold lies in [0, 1]")
 
