@@ -286,9 +286,9 @@ def test_clear_errors(svc_model, llmrad_model, data, tmp_path, capsys):
 
 def test_external_validation_fit_at_one_spacing_predict_at_another(tmp_path, capsys):
     """Issue 21: a model fitted on 0.05 mm films scores the same lesions filmed at 0.2 mm, through the CLI."""
-    kwargs = {"image_size": 256, "lesions_per_patient": 1, "pixel_size": 0.05}
-    train = make_synthetic_mammograms(30, random_state=0, **kwargs)
-    held_out = make_synthetic_mammograms(20, random_state=1, **kwargs)
+    kwargs = {"image_size": 512, "lesions_per_patient": 1, "pixel_size": 0.05}
+    train = make_synthetic_mammograms(40, random_state=0, **kwargs)
+    held_out = make_synthetic_mammograms(30, random_state=1, **kwargs)
     coarse = coarsen_mammograms(held_out.frame, 4)
     fine_csv = write_csv_dataset(tmp_path / "fine", held_out, name="fine.csv")
     coarse_csv = write_csv_dataset(tmp_path / "coarse", held_out, name="coarse.csv", frame=coarse)
@@ -305,8 +305,13 @@ def test_external_validation_fit_at_one_spacing_predict_at_another(tmp_path, cap
     # resampled to one grid, a lesion gets about the same probability at either pixel size
     rho = spearmanr(fine["probability"], other["probability"]).statistic
     with capsys.disabled():
-        print(f"\n[external] 20 lesions at 0.05 mm and at 0.2 mm: Spearman of their probabilities {rho:.3f}")
+        aucs = [roc_auc_score(held_out.target, t["probability"]) for t in (fine, other)]
+        print(f"\n[external] 30 lesions at 0.05 mm / 0.2 mm: AUC {aucs[0]:.3f} / {aucs[1]:.3f}, Spearman {rho:.3f}")
     assert rho > 0.7, rho
+    # the model keeps ranking the lesions filmed at 0.2 mm; with 30 test lesions an AUC's standard error is
+    # about 0.08, so the bound is of that size (the issue's 0.03 is measured on 120 lesions by
+    # benchmarks/bench_external_validation.py)
+    assert aucs[0] > 0.6 and aucs[1] > 0.6 and aucs[0] - aucs[1] <= 0.15, aucs
 
 
 def test_mias_fit_on_some_patients_predict_the_others_without_labels(mias_root, tiny_bert_dir, tmp_path, capsys):
