@@ -39,6 +39,7 @@ MODULES = [
     "sklearn_llmrad.report",
     "sklearn_llmrad.io",
     "sklearn_llmrad.io.values",
+    "sklearn_llmrad.model_card",
     "sklearn_llmrad.imageio",
     "sklearn_llmrad.dicom_masks",
     "sklearn_llmrad.roi",

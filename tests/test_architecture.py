@@ -60,6 +60,7 @@ LAYERS = {
     "pipelines": 4,
     "explanation": 4,  # knows the pipelines' stages and the inner-CV choice
     "io": 4,
+    "model_card": 4,  # a saved model's card: reads the fitted model's estimators
     "_testing": 4,
     # 5 studies: benchmarks run pipelines on datasets; their tables and plots
     "benchmark": 5,

@@ -14,6 +14,12 @@
     PyRadiomics), with labels when the dataset has them and provenance
     columns as PyRadiomics writes its diagnostics. ``llmrad extract IMAGE MASK``
     does one lesion and writes the CSV on stdout.
+``llmrad fit --dataset NAME --root PATH --model NAME --out model.llmrad [--cv N]``
+    One model trained on every lesion, saved, with a model card beside it
+    (``model.llmrad.md`` and ``.json``) and its decision threshold in the file.
+``llmrad predict --model model.llmrad --dataset NAME --root PATH --out predictions.csv [--explain]``
+    A saved model on new lesions (labels optional): probability, class at the
+    saved threshold, the estimator that predicted and, with ``--explain``, why.
 
 User mistakes (a missing folder, a dataset in the wrong layout, an unreadable
 CSV, bad labels, a language model that is not there) print one
@@ -37,7 +43,7 @@ import os
 import sys
 import traceback
 
-from . import benchmark, extract, harmonize, pretrain
+from . import benchmark, extract, fit, harmonize, predict, pretrain
 from .common import (
     DATASETS,
     DEMO_SETTINGS,
@@ -53,7 +59,7 @@ __all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS", "D
 
 #: The modules of the subcommands, in ``llmrad --help`` order; each has ``COMMANDS``,
 #: ``add_parsers(sub, common)``, ``check(args)`` (optional) and ``run(args)``.
-_COMMAND_MODULES = (benchmark, extract, pretrain, harmonize)
+_COMMAND_MODULES = (benchmark, extract, fit, predict, pretrain, harmonize)
 
 
 def _version():
