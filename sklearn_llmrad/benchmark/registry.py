@@ -138,6 +138,13 @@ def _svc(*, k, random_state, **_):
 def default_models():
     """The built-in models: the method, its ablations and the baselines.
 
+    The baselines of the radiomics table (the lesions' PyRadiomics features, clinical
+    columns left out, median-imputed on the training folds) are Radiomics + SVC,
+    gradient boosting (``lightgbm``: LightGBM's defaults), ``extra-trees`` (300 trees),
+    ``elastic-net`` (logistic regression with ``C`` and the L1 share chosen by inner CV)
+    and ``size-lr`` (logistic regression on the 2-D shape features alone: area,
+    perimeter, diameters; Welch et al., Radiother Oncol 2019); the CNNs take the crops.
+
     Returns
     -------
     dict of str -> ModelSpec
@@ -145,8 +152,9 @@ def default_models():
     Examples
     --------
     >>> from sklearn_llmrad.benchmark import default_models
-    >>> list(default_models())
-    ['llmrad', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention']
+    >>> list(default_models())  # doctest: +NORMALIZE_WHITESPACE
+    ['llmrad', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention',
+     'lightgbm', 'extra-trees', 'elastic-net', 'size-lr']
     """
     from .. import pipelines as p
 
@@ -199,7 +207,10 @@ def study_models():
     the default method (``llmrad-choice``: the network with prior against its
     linear path, by inner CV), the prior-weighted logistic regression with the
     language-model and the random-names prior, plain logistic regression with the
-    same inner-CV tuning of ``C``, Radiomics + SVC and a random forest.
+    same inner-CV tuning of ``C``, Radiomics + SVC and a random forest; then the
+    baselines of both modes (see :func:`default_models`): ``lightgbm``,
+    ``extra-trees``, ``elastic-net`` and ``size-lr`` (plain LR on the columns whose
+    names say shape, volume or size).
 
     Returns
     -------
@@ -210,7 +221,8 @@ def study_models():
     >>> from sklearn_llmrad.benchmark import study_models
     >>> list(study_models())  # doctest: +NORMALIZE_WHITESPACE
     ['llmrad-prior', 'llmrad', 'llmrad-random-prior', 'llmrad-prior-pooling', 'llmrad-choice',
-     'prior-lr', 'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest']
+     'prior-lr', 'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest',
+     'lightgbm', 'extra-trees', 'elastic-net', 'size-lr']
     >>> study_models()["random-prior-lr"].prior
     'random'
     """
