@@ -154,3 +154,12 @@ def test_baselines_run_in_the_lesion_benchmark_on_the_radiomics_table():
     assert list(table.loc[BASELINES, "status"]) == ["ok"] * 4
     for name in BASELINES:
         assert sorted(result.predictions[name]["case"]) == sorted(str(i) for i in data.frame.index)
+
+
+def test_lightgbm_takes_names_with_json_characters():
+    # a radMLBench table (Fusco2022) has "MODE_MLO+BB:CMb"; LightGBM refuses ":" in a name
+    X, y = _table()
+    X = X.rename(columns={OTHER[0]: "MODE_MLO+BB:CMb", OTHER[1]: "a[1]"})
+    _, model = _build("lightgbm", mode="studies")
+    assert model.fit(X, y).predict_proba(X).shape == (len(X), 2)
+    assert list(model[-1].feature_names_in_) == SIZE + ["MODE_MLO+BB_CMb", "a_1_", OTHER[2]]

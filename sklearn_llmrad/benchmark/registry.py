@@ -319,11 +319,33 @@ def _on_columns(estimator, columns=_radiomics_columns, *, scale=False):
     return Pipeline([*steps, ("model", estimator)]).set_output(transform="pandas")
 
 
+def _lightgbm_names(names):
+    """Column names LightGBM accepts: its JSON characters (``[]{}":,``) become ``_``, kept unique."""
+    out = []
+    for name in names:
+        safe = str(name).translate(str.maketrans(dict.fromkeys('[]{}":,', "_")))
+        out.append(safe if safe not in out else f"{safe}_{len(out)}")
+    return out
+
+
+def _renamed_for_lightgbm(X):
+    return X.set_axis(_lightgbm_names(X.columns), axis=1)
+
+
+def _lightgbm_names_out(transformer, names):
+    return _lightgbm_names(names)
+
+
 def _lightgbm(*, random_state, **_):
     from lightgbm import LGBMClassifier
+    from sklearn.preprocessing import FunctionTransformer
 
-    # LightGBM's defaults (100 trees, 31 leaves); one thread, as the other models
-    return _on_columns(LGBMClassifier(random_state=random_state, n_jobs=1, verbose=-1))
+    # LightGBM's defaults (100 trees, 31 leaves); one thread, as the other models. LightGBM refuses
+    # names with JSON characters (a radMLBench table has "MODE_MLO+BB:CMb"): those are renamed.
+    names = FunctionTransformer(_renamed_for_lightgbm, feature_names_out=_lightgbm_names_out)
+    pipe = _on_columns(LGBMClassifier(random_state=random_state, n_jobs=1, verbose=-1))
+    pipe.steps.insert(-1, ("names", names))
+    return pipe.set_output(transform="pandas")
 
 
 def _extra_trees(*, random_state, **_):
