@@ -105,6 +105,8 @@ def test_size_columns_of_studies_are_found_by_the_names_meaning():
         "RunLengthNonuniformity_AllDirection_offset1": False,
         "original_firstorder_Energy": False,
         "diagnostics_Mask-original_VoxelNum": False,
+        "RCBV.Angular.Second.Moment_Avg_1": False,  # rCBV: relative cerebral blood *volume*, a perfusion value
+        "ClusterShade": False,
     }
     rng = np.random.default_rng(0)
     y = np.tile([0, 1], 20)

@@ -274,13 +274,16 @@ _NOT_SIZE_WORDS = {
 
 
 def _is_size_column(name):
-    """A shape/size feature: PyRadiomics' shape classes, else a name whose words say size or shape.
+    """A shape/size feature: PyRadiomics' shape classes, else a name whose own words say size or shape.
 
     Names are read by :mod:`~sklearn_llmrad.vocabulary`: :func:`explain_feature` parses the
-    PyRadiomics grammar (``MR_original_shape_Sphericity``, ``original_shape2D_Perimeter``);
-    other names (``APPROXIMATE_VOLUME_ML``, ``T1_E_Morphologic_EllipseDiameter_Axis-0``,
-    ``totalsurfarea``) are cleaned by :func:`clean_feature_name` (abbreviated texture classes
-    spelled out, so ``GLSZM_..._ZONE_SIZE`` says "matrix" and is not a size).
+    PyRadiomics grammar (``MR_original_shape_Sphericity``, ``original_shape2D_Perimeter``).
+    Other names (``APPROXIMATE_VOLUME_ML``, ``T1_E_Morphologic_EllipseDiameter_Axis-0``,
+    ``totalsurfarea``) must say size or shape themselves, and their words as
+    :func:`clean_feature_name` spells them out must name no texture matrix or intensity
+    statistic (``GLSZM_..._ZONE_SIZE`` becomes "... size zone matrix ..."). An abbreviation's
+    expansion does not count as saying size: ``RCBV`` (relative cerebral blood volume) is a
+    perfusion value, not the lesion's volume.
     """
     from ..vocabulary import clean_feature_name, explain_feature
 
@@ -290,7 +293,7 @@ def _is_size_column(name):
     words = clean_feature_name(name).lower().split()
     if _NOT_SIZE_WORDS.intersection(words) or "first" in words:
         return False
-    return any(key in word for word in words for key in _SIZE_WORDS)
+    return any(key in name.lower() for key in _SIZE_WORDS)
 
 
 def _radiomics_columns(X):
