@@ -165,3 +165,13 @@ def test_lightgbm_takes_names_with_json_characters():
     _, model = _build("lightgbm", mode="studies")
     assert model.fit(X, y).predict_proba(X).shape == (len(X), 2)
     assert list(model[-1].feature_names_in_) == SIZE + ["MODE_MLO+BB_CMb", "a_1_", OTHER[2]]
+
+
+def test_elastic_net_takes_a_small_training_set():
+    # a small lesion benchmark's training fold: 2 malignant lesions leave room for 2 inner folds only
+    X, _ = _table()
+    y = np.array([0] * 7 + [1] * 2)
+    _, model = _build("elastic-net")
+    assert model.fit(X.iloc[:9], y).predict_proba(X.iloc[:9]).shape == (9, 2)
+    with pytest.raises(ValueError, match="elastic net chooses C"):
+        model.fit(X.iloc[:9], np.array([0] * 8 + [1]))

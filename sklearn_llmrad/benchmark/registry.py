@@ -358,10 +358,33 @@ def _extra_trees(*, random_state, **_):
     return _on_columns(ExtraTreesClassifier(n_estimators=300, n_jobs=1, random_state=random_state))
 
 
+class _InnerFolds:
+    """Inner folds made at fit time by :func:`~sklearn_llmrad.inner_cv.stratified_folds`.
+
+    Shuffled, stratified and seeded, with fewer folds when the training part's rarer class is
+    smaller than ``n_splits`` (a small lesion benchmark), and a clear error below 2 of a class.
+    """
+
+    def __init__(self, n_splits, random_state):
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def __repr__(self):
+        return f"_InnerFolds(n_splits={self.n_splits}, random_state={self.random_state})"
+
+    def split(self, X, y, groups=None):
+        from ..inner_cv import stratified_folds
+
+        purpose = "the elastic net chooses C and the L1 share"
+        return iter(stratified_folds(self.n_splits, y, random_state=self.random_state, purpose=purpose))
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return self.n_splits
+
+
 def _elastic_net(*, random_state, **_):
     import sklearn
     from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
 
     from ..models.linear import DEFAULT_CS
 
@@ -370,7 +393,7 @@ def _elastic_net(*, random_state, **_):
     options = dict(
         Cs=list(DEFAULT_CS),
         l1_ratios=[0.1, 0.5, 0.9],
-        cv=StratifiedKFold(3, shuffle=True, random_state=random_state),
+        cv=_InnerFolds(3, random_state),
         scoring="roc_auc",
         solver="saga",
         max_iter=2000,
