@@ -29,7 +29,7 @@ FAST_ARGS = [
 
 
 def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
-    """`llmrad benchmark --dataset mias` runs all six models on real mammograms."""
+    """`llmrad benchmark --dataset mias` runs all ten models on real mammograms."""
     out = tmp_path / "mias"
     code = main(
         ["benchmark", "--dataset", "mias", "--root", str(mias_root), "--cv", "3", "--out", str(out), *FAST_ARGS]
@@ -45,6 +45,10 @@ def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
         "efficientnet-b3",
         "wo-biobert",
         "wo-attention",
+        "lightgbm",
+        "extra-trees",
+        "elastic-net",
+        "size-lr",
     ]
     assert (table["status"] == "ok").all(), table[["name", "status"]]
     assert table["auc"].between(0, 1).all()

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
 __all__ = [
     "DEFAULT_REGISTRY",
     "REFERENCE_MODEL",
@@ -134,6 +138,13 @@ def _svc(*, k, random_state, **_):
 def default_models():
     """The built-in models: the method, its ablations and the baselines.
 
+    The baselines of the radiomics table (the lesions' PyRadiomics features, clinical
+    columns left out, median-imputed on the training folds) are Radiomics + SVC,
+    gradient boosting (``lightgbm``: LightGBM's defaults), ``extra-trees`` (300 trees),
+    ``elastic-net`` (logistic regression with ``C`` and the L1 share chosen by inner CV)
+    and ``size-lr`` (logistic regression on the 2-D shape features alone: area,
+    perimeter, diameters; Welch et al., Radiother Oncol 2019); the CNNs take the crops.
+
     Returns
     -------
     dict of str -> ModelSpec
@@ -141,8 +152,9 @@ def default_models():
     Examples
     --------
     >>> from sklearn_llmrad.benchmark import default_models
-    >>> list(default_models())
-    ['llmrad', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention']
+    >>> list(default_models())  # doctest: +NORMALIZE_WHITESPACE
+    ['llmrad', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention',
+     'lightgbm', 'extra-trees', 'elastic-net', 'size-lr']
     """
     from .. import pipelines as p
 
@@ -163,7 +175,7 @@ def default_models():
         ModelSpec("wo-biobert", "w/o BioBERT", _fusion(with_language_model=False), "features"),
         ModelSpec("wo-attention", "w/o attention", _fusion(attention=False), "features"),
     ]
-    return {spec.name: spec for spec in specs}
+    return {spec.name: spec for spec in [*specs, *_baselines()]}
 
 
 def _imputed(estimator):
@@ -195,7 +207,10 @@ def study_models():
     the default method (``llmrad-choice``: the network with prior against its
     linear path, by inner CV), the prior-weighted logistic regression with the
     language-model and the random-names prior, plain logistic regression with the
-    same inner-CV tuning of ``C``, Radiomics + SVC and a random forest.
+    same inner-CV tuning of ``C``, Radiomics + SVC and a random forest; then the
+    baselines of both modes (see :func:`default_models`): ``lightgbm``,
+    ``extra-trees``, ``elastic-net`` and ``size-lr`` (plain LR on the columns whose
+    names say shape, volume or size).
 
     Returns
     -------
@@ -206,7 +221,8 @@ def study_models():
     >>> from sklearn_llmrad.benchmark import study_models
     >>> list(study_models())  # doctest: +NORMALIZE_WHITESPACE
     ['llmrad-prior', 'llmrad', 'llmrad-random-prior', 'llmrad-prior-pooling', 'llmrad-choice',
-     'prior-lr', 'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest']
+     'prior-lr', 'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest',
+     'lightgbm', 'extra-trees', 'elastic-net', 'size-lr']
     >>> study_models()["random-prior-lr"].prior
     'random'
     """
@@ -237,7 +253,213 @@ def study_models():
         ModelSpec("radiomics-svc", "Radiomics + SVC", _svc, "features"),
         ModelSpec("random-forest", "Random forest", _forest, "features"),
     ]
-    return {spec.name: spec for spec in specs}
+    return {spec.name: spec for spec in [*specs, *_baselines()]}
+
+
+# -- stronger baselines (issue 22): gradient boosting, extra-trees, elastic net, size only ----------
+# Defaults or grids fixed in advance, never tuned on the benchmarks they are reported on. Each
+# starts from the numeric radiomics columns of its table (a lesion benchmark's table also holds
+# the clinical columns), median-imputed on the training folds, with pandas output (names kept).
+
+_SIZE_WORDS = (
+    "shape", "volum", "diameter", "size", "area", "perimeter", "spheric", "compact",
+    "elongation", "flatness", "surf", "morpholog", "length", "axis",
+)  # fmt: skip
+# words of a texture matrix or an intensity statistic: "size zone", "run length", "large area emphasis"
+_NOT_SIZE_WORDS = {
+    "matrix", "zone", "run", "run-length", "emphasis", "non-uniformity", "nonuniformity", "intensity",
+    "diagnostics", "co-occurrence", "dependence", "gray", "grey", "histogram", "glcm", "glrlm", "glszm",
+    "gldm", "ngtdm", "gldzm", "ngldm",
+}  # fmt: skip
+
+
+def _is_size_column(name):
+    """A shape/size feature: PyRadiomics' shape classes, else a name whose own words say size or shape.
+
+    Names are read by :mod:`~sklearn_llmrad.vocabulary`: :func:`explain_feature` parses the
+    PyRadiomics grammar (``MR_original_shape_Sphericity``, ``original_shape2D_Perimeter``).
+    Other names (``APPROXIMATE_VOLUME_ML``, ``T1_E_Morphologic_EllipseDiameter_Axis-0``,
+    ``totalsurfarea``) must say size or shape themselves, and their words as
+    :func:`clean_feature_name` spells them out must name no texture matrix or intensity
+    statistic (``GLSZM_..._ZONE_SIZE`` becomes "... size zone matrix ..."). An abbreviation's
+    expansion does not count as saying size: ``RCBV`` (relative cerebral blood volume) is a
+    perfusion value, not the lesion's volume.
+    """
+    from ..vocabulary import clean_feature_name, explain_feature
+
+    parsed = explain_feature(name)
+    if not parsed.generic:
+        return str(parsed.feature_class).startswith("shape")
+    words = clean_feature_name(name).lower().split()
+    if _NOT_SIZE_WORDS.intersection(words) or "first" in words:
+        return False
+    return any(key in name.lower() for key in _SIZE_WORDS)
+
+
+def _radiomics_columns(X):
+    """The numeric feature columns of a table (a lesion table's clinical columns left out)."""
+    import pandas as pd
+
+    from .._columns import CLINICAL
+
+    return [c for c in X.columns if c not in CLINICAL and pd.api.types.is_numeric_dtype(X[c])]
+
+
+def _size_columns(X):
+    return [c for c in _radiomics_columns(X) if _is_size_column(str(c))]
+
+
+def _on_columns(estimator, columns=_radiomics_columns, *, scale=False):
+    """``estimator`` on the chosen columns, median-imputed (and standardised) on the training data."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    select = ColumnTransformer([("features", "passthrough", columns)], verbose_feature_names_out=False)
+    steps = [("select", select), ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+    steps += [("scale", StandardScaler())] if scale else []
+    return Pipeline([*steps, ("model", estimator)]).set_output(transform="pandas")
+
+
+def _lightgbm_names(names):
+    """Column names LightGBM accepts: its JSON characters (``[]{}":,``) become ``_``, kept unique."""
+    out = []
+    for name in names:
+        safe = str(name).translate(str.maketrans(dict.fromkeys('[]{}":,', "_")))
+        out.append(safe if safe not in out else f"{safe}_{len(out)}")
+    return out
+
+
+def _renamed_for_lightgbm(X):
+    return X.set_axis(_lightgbm_names(X.columns), axis=1)
+
+
+def _lightgbm_names_out(transformer, names):
+    return _lightgbm_names(names)
+
+
+def _lightgbm(*, random_state, **_):
+    from lightgbm import LGBMClassifier
+    from sklearn.preprocessing import FunctionTransformer
+
+    # LightGBM's defaults (100 trees, 31 leaves); one thread, as the other models. LightGBM refuses
+    # names with JSON characters (a radMLBench table has "MODE_MLO+BB:CMb"): those are renamed.
+    names = FunctionTransformer(_renamed_for_lightgbm, feature_names_out=_lightgbm_names_out)
+    pipe = _on_columns(LGBMClassifier(random_state=random_state, n_jobs=1, verbose=-1))
+    pipe.steps.insert(-1, ("names", names))
+    return pipe.set_output(transform="pandas")
+
+
+def _extra_trees(*, random_state, **_):
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    # as the random forest: 300 trees, sklearn's other defaults
+    return _on_columns(ExtraTreesClassifier(n_estimators=300, n_jobs=1, random_state=random_state))
+
+
+class _InnerFolds:
+    """Inner folds made at fit time by :func:`~sklearn_llmrad.inner_cv.stratified_folds`.
+
+    Shuffled, stratified and seeded, with fewer folds when the training part's rarer class is
+    smaller than ``n_splits`` (a small lesion benchmark), and a clear error below 2 of a class.
+    """
+
+    def __init__(self, n_splits, random_state):
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def __repr__(self):
+        return f"_InnerFolds(n_splits={self.n_splits}, random_state={self.random_state})"
+
+    def split(self, X, y, groups=None):
+        from ..inner_cv import stratified_folds
+
+        purpose = "the elastic net chooses C and the L1 share"
+        return iter(stratified_folds(self.n_splits, y, random_state=self.random_state, purpose=purpose))
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return self.n_splits
+
+
+def _elastic_net(*, random_state, **_):
+    import sklearn
+    from sklearn.linear_model import LogisticRegressionCV
+
+    from ..models.linear import DEFAULT_CS
+
+    # C on plain LR's grid, the L1 share among three; 3 inner stratified folds of the training part
+    # (the rows of a study are patients; a lesion benchmark's fit gets no patient ids)
+    options = dict(
+        Cs=list(DEFAULT_CS),
+        l1_ratios=[0.1, 0.5, 0.9],
+        cv=_InnerFolds(3, random_state),
+        scoring="roc_auc",
+        solver="saga",
+        max_iter=2000,
+        tol=1e-2,  # a loose stopping rule: 6x faster than 1e-3 on a 2,030-column table, the same C and L1 share
+        random_state=random_state,
+    )
+    if tuple(int(v) for v in sklearn.__version__.split(".")[:2]) < (1, 8):
+        options["penalty"] = "elasticnet"  # 1.8 on: l1_ratios in (0, 1) mean the elastic net
+    else:
+        options["use_legacy_attributes"] = False
+    return _on_columns(LogisticRegressionCV(**options), scale=True)
+
+
+def _size_only_lr(*, random_state, **_):
+    from ..models.linear import SemanticPriorLogisticRegression
+
+    # plain LR ("lr": the same estimator and inner-CV grid of C) on the shape/size columns only
+    return _SizeOnlyClassifier(_on_columns(SemanticPriorLogisticRegression(random_state=random_state), _size_columns))
+
+
+class _SizeOnlyClassifier(ClassifierMixin, BaseEstimator):
+    """A size-only model; a table without a shape or size column gets 0.5 for every case (no information).
+
+    Parameters
+    ----------
+    estimator : estimator
+        Fitted on the shape/size columns (the pipeline of :func:`_size_only_lr`).
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y):
+        """Fit ``estimator`` (it selects the size columns), or nothing when there are none."""
+        import warnings
+
+        from sklearn.base import clone
+
+        if not hasattr(X, "columns"):
+            raise TypeError("the size-only model reads column names: pass a DataFrame")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.size_features_ = _size_columns(X)
+        if self.size_features_:
+            self.estimator_ = clone(self.estimator).fit(X, y)
+        else:
+            warnings.warn("no shape or size column in the table: the size-only model predicts 0.5", stacklevel=2)
+            self.estimator_ = None
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities from the size columns of ``X``."""
+        check_is_fitted(self, "classes_")
+        if self.estimator_ is None:  # a constant: the same AUC (0.5) whatever the folds' prevalences
+            return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+        return self.estimator_.predict_proba(X)
+
+
+def _baselines():
+    """The stronger baselines of both modes (issue 22): appended to each mode's models."""
+    return [
+        ModelSpec("lightgbm", "Gradient boosting (LightGBM)", _lightgbm, "features"),
+        ModelSpec("extra-trees", "Extra-trees", _extra_trees, "features"),
+        ModelSpec("elastic-net", "Elastic-net LR (inner CV)", _elastic_net, "features"),
+        ModelSpec("size-lr", "Shape/size-only LR", _size_only_lr, "features"),
+    ]
 
 
 class ModelRegistry:
