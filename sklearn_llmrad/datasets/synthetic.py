@@ -447,7 +447,7 @@ _CBIS_MALIGNANT = 0.41
 _CBIS_LESIONS_P = (0.88, 0.09, 0.03)
 #: Lesion radius in mm, log-normal (median, sigma) per kind: masses are
 #: 5-40 mm across; calcification clusters are outlined more loosely and vary more.
-_CBIS_RADIUS_MM = {"mass": (6.0, 0.45), "calcification": (7.0, 0.6)}
+_CBIS_RADIUS_MM = {"mass": (7.0, 0.45), "calcification": (8.0, 0.6)}
 _MAX_16BIT = 65535
 
 
