@@ -1,6 +1,7 @@
 """Scale: CBIS-DDSM-shaped films on disk, extraction that reads a lesion's box of a
 film only, and the GPU check script's dry run (benchmarks/gpu_check.py)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_gpu_check_dry_run_on_cpu():
         text=True,
         timeout=600,
         cwd=ROOT,
-        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -116,3 +117,16 @@ def test_gpu_check_dry_run_on_cpu():
     assert "epoch fp32" in out and "epoch amp" in out
     assert "amp vs fp32 max |dp|" in out
     assert "pipeline end to end" in out
+
+
+def test_gpu_check_without_cuda_says_so():
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no device, even on a machine with one
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 3
+    assert "no CUDA device" in result.stderr and "--cpu-dry-run" in result.stderr
