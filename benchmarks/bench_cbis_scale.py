@@ -1,7 +1,7 @@
 """Benchmark: extraction at CBIS-DDSM's scale on a Dask LocalCluster, with bounded memory.
 
 CBIS-DDSM holds about 3,500 lesions on full 16-bit films of about 3,000 x 5,000
-pixels. Writing 3,500 such films takes about 60 GB (20 MB each), so this script
+pixels. Writing the 3,000 films of 3,500 lesions takes about 75 GB (25 MB each), so this script
 writes ``--n-lesions`` of them (:func:`~sklearn_llmrad.datasets.write_synthetic_cbis_ddsm`,
 ``--lesions-per-film`` of them on each film to save disk and writing time),
 measures, and extrapolates per 100 lesions to the full 3,500.

@@ -546,7 +546,7 @@ def write_synthetic_cbis_ddsm(
     holds all its patient's lesions (about 1.15 per film), 47.5 % of the lesions
     are masses and 52.5 % calcification clusters, about 41 % are malignant,
     and lesions measure 5-40 mm across (masses) or are looser clusters.
-    A film is about 20 MB: 3,500 lesions take about 60 GB; pass
+    A film is about 25 MB: 3,500 lesions take about 75 GB; pass
     ``lesions_per_film`` to share films between more lesions.
 
     Parameters
