@@ -6,30 +6,26 @@ DataFrame of PyRadiomics features, with the clinical columns passed through.
 
 Design notes
 ------------
-* **2-D extraction.** Images are handed to PyRadiomics as *2-D* SimpleITK
-  images with ``force2D=False``. Then the wavelet filter decomposes both axes
-  (``wavelet-LL``, ``-LH``, ``-HL``, ``-HH``), the LoG filter and the 2-D LBP
-  work, and ``shape2D`` is computed. The alternatives were tried and rejected:
-  a 2-D image with ``force2D=True`` removes axis 0 from the wavelet axes and
-  yields only ``wavelet-L``/``wavelet-H``; a 3-D image with one slice and
-  ``force2D=True, force2Ddimension=0`` gives the full 2-D wavelet bands but
-  PyRadiomics then skips every LoG image (it needs >= 4 voxels along every axis).
-  PyRadiomics names LoG images ``log-sigma-<s>-mm-3D`` whatever the dimension.
-* **Discretisation.** The preprocessor outputs z-scored intensities (mean 0,
-  s.d. 1, arbitrary units), and the filtered images span very different
-  ranges (squared, exponential, LoG and wavelet images differ by orders of
-  magnitude). PyRadiomics' default fixed bin *width* of 25 would put a whole
-  z-scored ROI into one bin, and no single bin width suits every filter. We
-  therefore default to a fixed bin *count* (32 grey levels per image),
-  the usual choice for modalities without calibrated intensity units (IBSI,
-  Zwanenburg et al., Radiology 2020, sec. 3.4), which also bounds the size of
-  the GLCM/GLSZM/... matrices and so the time per ROI. Pass ``bin_width`` for
-  fixed-width binning instead.
-* **Cache.** With ``cache_dir`` each case's features are stored as soon as
-  they are computed, keyed by a hash of the pixel content, the mask content,
-  all extraction settings and the library versions (see
-  :mod:`sklearn_llmrad._cache`): cross-validation folds and grid searches
-  do not re-extract, and a killed run resumes where it stopped.
+* **2-D extraction.** Images are handed to PyRadiomics as *2-D* SimpleITK images with ``force2D=False``.
+  Then the wavelet filter decomposes both axes (``wavelet-LL``, ``-LH``, ``-HL``, ``-HH``), the LoG filter
+  and the 2-D LBP work, and ``shape2D`` is computed. The alternatives were tried and rejected: a 2-D image
+  with ``force2D=True`` removes axis 0 from the wavelet axes and yields only ``wavelet-L``/``wavelet-H``;
+  a 3-D image with one slice and ``force2D=True, force2Ddimension=0`` gives the full 2-D wavelet bands but
+  PyRadiomics then skips every LoG image (it needs >= 4 voxels along every axis). PyRadiomics names LoG
+  images ``log-sigma-<s>-mm-3D`` whatever the dimension.
+* **Discretisation.** The preprocessor outputs z-scored intensities (mean 0, s.d. 1, arbitrary units), and
+  the filtered images span very different ranges (squared, exponential, LoG and wavelet images differ by
+  orders of magnitude). PyRadiomics' default fixed bin *width* of 25 would put a whole z-scored ROI into
+  one bin, and no single bin width suits every filter. We therefore default to a fixed bin *count* (32
+  grey levels per image), the usual choice for modalities without calibrated intensity units (IBSI,
+  Zwanenburg et al., Radiology 2020, sec. 3.4), which also bounds the size of the GLCM/GLSZM/... matrices
+  and so the time per ROI. Pass ``bin_width`` for fixed-width binning instead.
+* **Cache.** With ``cache_dir`` each case's features are stored as soon as they are computed, keyed by a
+  hash of the pixel content, the mask content, all extraction settings and the library versions (see
+  :mod:`sklearn_llmrad._cache`): cross-validation folds and grid searches do not re-extract, and a killed
+  run resumes where it stopped.
+* **Full films.** A lesion read from a whole mammogram is cut to its box plus what resampling and
+  PyRadiomics' pre-crop read, before resampling: equal features (to rounding), not seconds per film.
 """
 
 from __future__ import annotations
@@ -263,6 +259,13 @@ def _load_cached(cache, key, n_features):
     return np.frombuffer(payload, dtype="<f8").copy()
 
 
+def _around_lesion(image, roi, spacing, target):
+    """The lesion's box, widened by what resampling and PyRadiomics' pre-crop (5 pixels) read, and its start."""
+    pad = [math.ceil(8 * t / s) + 32 for s, t in zip(spacing, target)]  # + filter supports
+    (r0, r1), (c0, c1) = [(max(i.min() - p, 0), i.max() + p + 1) for i, p in zip(np.nonzero(roi), pad)]
+    return image[r0:r1, c0:c1], roi[r0:r1, c0:c1], (r0, c0)
+
+
 def _sitk_pair(image, mask, spacing):
     """Image and mask as SimpleITK images of ``spacing`` (row, col)."""
     import SimpleITK as sitk
@@ -286,8 +289,10 @@ def _extract_one(extractor, config, cache, item):
             if hit is not None:
                 return pos, hit, None, assumed
         roi = _check(case, image, mask, config["label"], source)
+        crop = config["params"]["setting"].get("preCrop")  # PyRadiomics reads the lesion's box only: cut a film
+        image, roi, start = _around_lesion(image, roi, origin or grid, grid) if crop else (image, roi, (0, 0))
         if origin is not None:  # and check what is left of the lesion on the new grid
-            image, roi = resample_roi(image, roi, origin, grid)
+            image, roi = resample_roi(image, roi, origin, grid, start=start)
             roi = _check(case, image, roi, 1, source)
         try:
             result = extractor.execute(*_sitk_pair(image, roi, grid), label=1)

@@ -7,6 +7,7 @@ from .._lazy import lazy_exports
 _API = {
     "make_synthetic_mammograms": "sklearn_llmrad.datasets.synthetic",
     "coarsen_mammograms": "sklearn_llmrad.datasets.synthetic",
+    "write_synthetic_cbis_ddsm": "sklearn_llmrad.datasets.synthetic",
     "load_mias": "sklearn_llmrad.datasets.mias",
     "load_cbis_ddsm": "sklearn_llmrad.datasets.cbis_ddsm",
     "load_ddsm": "sklearn_llmrad.datasets.ddsm",

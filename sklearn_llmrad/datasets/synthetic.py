@@ -12,8 +12,11 @@ quantum noise and detector blur, and two views of each lesion.
 
 from __future__ import annotations
 
+import csv
+import os
 from functools import lru_cache
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +28,7 @@ from .._columns import IMAGE, MASK, SPACING
 from ..resampling import as_spacing
 from ._common import make_bunch
 
-__all__ = ["coarsen_mammograms", "make_synthetic_mammograms"]
+__all__ = ["coarsen_mammograms", "make_synthetic_mammograms", "write_synthetic_cbis_ddsm"]
 
 _DENSITIES = ("A", "B", "C", "D")
 #: Fraction of the breast covered by fibroglandular tissue per BI-RADS density.
@@ -431,3 +434,226 @@ def coarsen_mammograms(X, factor):
         cells[:] = values
         out[column] = cells
     return out
+
+
+# ------------------------------------------------------------------ CBIS-DDSM-shaped films on disk
+#: CBIS-DDSM in round numbers (Lee et al., Scientific Data 4:170177, 2017):
+#: 3,568 ROIs (1,696 masses, 1,872 calcification clusters) on about 3,100
+#: full films (about 1.15 ROIs per film, each lesion seen on a CC and an MLO
+#: film), about 41 % malignant, 16-bit films of about 3,000 x 5,000 pixels.
+_CBIS_MASS_FRACTION = 0.475
+_CBIS_MALIGNANT = 0.41
+#: Lesions per patient (each on both views): mean ~1.15 ROIs per film.
+_CBIS_LESIONS_P = (0.88, 0.09, 0.03)
+#: Lesion radius in mm, log-normal (median, sigma) per kind: masses are
+#: 5-40 mm across; calcification clusters are outlined more loosely and vary more.
+_CBIS_RADIUS_MM = {"mass": (7.0, 0.45), "calcification": (8.0, 0.6)}
+_MAX_16BIT = 65535
+
+
+def _film_tissue(rng, shape, density, laterality, factor=8):
+    """Tissue thickness-weighted attenuation of a whole film (float32) and the
+    low-resolution normalised breast radius ``d`` (for placing lesions).
+
+    The breast, its glandular pattern (1/f^3 field) and its fine structure
+    (1/f^2 field) are drawn on a grid ``factor`` times coarser and upsampled
+    (linear): a full-size FFT per film would dominate the writing time, and the
+    pixel-level texture comes from the quantum noise added afterwards.
+    """
+    low = (-(-shape[0] // factor), -(-shape[1] // factor))
+    rows = np.arange(low[0], dtype=np.float32)[:, None]
+    cols = np.arange(low[1], dtype=np.float32)[None, :]
+    if laterality == "R":
+        cols = low[1] - 1 - cols
+    centre = low[0] * rng.uniform(0.45, 0.55)
+    a, b = low[1] * rng.uniform(0.75, 0.92), low[0] * rng.uniform(0.38, 0.46)
+    d = np.sqrt((cols / a) ** 2 + ((rows - centre) / b) ** 2, dtype=np.float32)
+    thickness = np.clip((1.0 - d) * 6.0, 0.0, 1.0) ** 0.7
+    side = max(low)
+    field = _power_law_field(rng, side, 3.0)[: low[0], : low[1]]
+    field = field + 1.2 * np.clip(1.0 - d, 0, 1) - 0.4 * np.clip(d - 0.6, 0, None)
+    threshold = np.quantile(field[d < 1.0], 1.0 - _GLANDULAR_FRACTION[density])
+    glandular = 1.0 / (1.0 + np.exp(-(field - threshold) / 0.45))
+    fine = _power_law_field(rng, side, 2.0)[: low[0], : low[1]]
+    tissue = ((0.22 + 0.42 * glandular + 0.035 * fine * (0.3 + glandular)) * thickness).astype(np.float32)
+    tissue = ndimage.zoom(tissue, factor, order=1)[: shape[0], : shape[1]]
+    return tissue, d, np.broadcast_to(cols, low) * factor
+
+
+def _paste_lesion(rng, tissue, p, centre, radius_px, angle):
+    """Render one lesion on a patch around ``centre`` (``_lesion_layers``),
+    add it to ``tissue`` in place and return the film-size 0/1 mask."""
+    size = int(7 * radius_px) + 10  # the layers' window (3 radii + blur) fits in the patch
+    lesion, mask, calcs = _lesion_layers(rng, size, {**p, "radius": radius_px / size}, (size / 2, size / 2), 1.0, angle)
+    if p["kind"] == "calcification":  # fine calcifications of 2-4 pixels (0.1-0.2 mm) at 50 um
+        calcs = ndimage.grey_dilation(calcs, size=(3, 3))
+    top, left = int(centre[0]) - size // 2, int(centre[1]) - size // 2
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + size, tissue.shape[0]), min(left + size, tissue.shape[1])
+    patch = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
+    region = tissue[r0:r1, c0:c1]
+    inside = region > 0
+    region += ((lesion + calcs)[patch] * inside).astype(np.float32)
+    film_mask = np.zeros(tissue.shape, dtype=np.uint8)
+    film_mask[r0:r1, c0:c1] = mask[patch] * inside
+    return film_mask
+
+
+def _film_pixels(rng, tissue):
+    """Acquisition of a film: transmission, quantum noise (Gaussian approximation
+    of Poisson at 1500 quanta), log, detector blur, 16-bit quantisation."""
+    expected = _PHOTONS * np.exp(-_ATTENUATION_SCALE * tissue)
+    counts = expected + np.sqrt(expected) * rng.standard_normal(tissue.shape, dtype=np.float32)
+    np.maximum(counts, 1.0, out=counts)
+    image = np.log(counts / np.float32(_PHOTONS)) * np.float32(-1.0 / _ATTENUATION_SCALE)
+    image = ndimage.gaussian_filter(image, 0.8)
+    return np.clip(np.round(image * np.float32(_MAX_16BIT / 1.2)), 0, _MAX_16BIT).astype(np.uint16)
+
+
+def _write_png(array, path):
+    import SimpleITK as sitk
+
+    tmp = path.with_name(path.name + ".tmp.png")
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp), True, 1)  # zlib level 1: fast
+    os.replace(tmp, path)
+
+
+@validate_params(
+    {
+        "root": [str, os.PathLike],
+        "n_lesions": [Interval(Integral, 1, None, closed="left")],
+        "film_shape": [tuple, list],
+        "pixel_size": [Interval(Real, 0, None, closed="neither")],
+        "lesions_per_film": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def write_synthetic_cbis_ddsm(
+    root, n_lesions=3500, *, film_shape=(5000, 3000), pixel_size=0.05, lesions_per_film=None, random_state=None
+):
+    """Write a synthetic dataset shaped like CBIS-DDSM to disk, as a CSV dataset.
+
+    Full-size 16-bit films (PNG, default 5,000 x 3,000 pixels of 0.05 mm) and
+    one full-size mask per lesion (PNG, 0/255, as CBIS-DDSM's ROI masks), listed
+    in ``root/lesions.csv`` in the data contract of
+    :func:`~sklearn_llmrad.datasets.load_csv`. Made to test extraction at the
+    scale of CBIS-DDSM (memory, time per lesion), not to draw conclusions: the
+    images are generated (the model of :func:`make_synthetic_mammograms`,
+    drawn at film size; see its ``DESCR``).
+
+    As in CBIS-DDSM, a patient's lesions appear on a CC and an MLO film, a film
+    holds all its patient's lesions (about 1.15 per film), 47.5 % of the lesions
+    are masses and 52.5 % calcification clusters, about 41 % are malignant,
+    and lesions measure 5-40 mm across (masses) or are looser clusters.
+    A film is about 25 MB: 3,500 lesions take about 75 GB; pass
+    ``lesions_per_film`` to share films between more lesions.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder to write (created): ``films/``, ``masks/`` and ``lesions.csv``.
+    n_lesions : int, default=3500
+        Number of lesions (rows of the CSV); CBIS-DDSM has 3,568.
+    film_shape : (int, int), default=(5000, 3000)
+        Film size in pixels, (rows, columns); at least 64 each.
+    pixel_size : float, default=0.05
+        Pixel size in mm (the ``spacing`` column); lesion sizes are drawn in mm
+        (and capped to fit the film).
+    lesions_per_film : int, default=None
+        Lesions drawn on each film (each seen on two films, CC and MLO); None
+        draws CBIS-DDSM's 1-3 per patient (mean about 1.15).
+    random_state : int, RandomState instance or None, default=None
+        Seed for reproducible datasets.
+
+    Returns
+    -------
+    pathlib.Path
+        The CSV file; :func:`~sklearn_llmrad.datasets.load_csv` loads it
+        (groups: patients; ``metadata``: kind, view, laterality, radius_mm).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn_llmrad.datasets import load_csv
+    >>> path = write_synthetic_cbis_ddsm(tempfile.mkdtemp(), 3, film_shape=(300, 200), pixel_size=0.5, random_state=0)
+    >>> data = load_csv(path)
+    >>> data.frame.shape[0], data.frame["spacing"].iloc[0], sorted(data.metadata["view"].unique())
+    (3, (0.5, 0.5), ['CC', 'MLO'])
+    """
+    if len(film_shape) != 2 or not all(isinstance(n, Integral) and n >= 64 for n in film_shape):
+        raise ValueError(f"film_shape must be two ints >= 64, got {film_shape!r}")
+    shape = (int(film_shape[0]), int(film_shape[1]))
+    root = Path(root)
+    for folder in ("films", "masks"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    rs = check_random_state(random_state)
+    max_radius_px = (min(shape) / 2 - 10) / 7  # the lesion's patch fits in the film
+    fields = ["image", "mask", "label", "age", "density", "history", "patient", "case", "spacing"]
+    fields += ["kind", "view", "laterality", "radius_mm"]
+    rows, patient_index = [], 0
+    while len(rows) < n_lesions:
+        rng = np.random.default_rng(rs.randint(0, 2**31 - 1))
+        patient = f"P_{patient_index:05d}"
+        patient_index += 1
+        label = int(rng.random() < _CBIS_MALIGNANT)
+        base = _patient(rng, label)
+        k = lesions_per_film or 1 + int(rng.choice(3, p=_CBIS_LESIONS_P))
+        lesions = []
+        for _ in range(k):
+            kind = "mass" if rng.random() < _CBIS_MASS_FRACTION else "calcification"
+            median, sigma = _CBIS_RADIUS_MM[kind]
+            radius_mm = float(np.exp(rng.normal(np.log(median), sigma)))
+            lesion = {**_patient(rng, label), "kind": kind, "label": label}
+            if kind == "calcification":  # a loose cluster: faint mass, many calcifications
+                lesion.update(contrast=0.03, calcifications=True, n_spicules=0)
+            lesions.append((lesion, radius_mm))
+        side = "LEFT" if base["laterality"] == "L" else "RIGHT"
+        for view_index, view in enumerate(("CC", "MLO")):
+            if len(rows) >= n_lesions:
+                break
+            film_name = f"{patient}_{side}_{view}"
+            tissue, d, from_wall = _film_tissue(rng, shape, base["density"], base["laterality"])
+            candidates = np.argwhere((d < 0.7) & (from_wall > 0.12 * shape[1]))
+            if len(candidates) == 0:
+                candidates = np.argwhere(d < 1.0)
+            factor = shape[0] / d.shape[0]
+            masks = []
+            for lesion, radius_mm in lesions:
+                radius_px = min(radius_mm / pixel_size, max_radius_px) * rng.uniform(0.9, 1.1)
+                centre = (candidates[rng.integers(len(candidates))] + 0.5) * factor
+                angle = rng.uniform(0, 2 * np.pi) if view_index else rng.uniform(-0.3, 0.3)
+                masks.append((_paste_lesion(rng, tissue, lesion, centre, radius_px, angle), lesion, radius_px))
+            image_path = root / "films" / f"{film_name}.png"
+            _write_png(_film_pixels(rng, tissue), image_path)
+            del tissue
+            for number, (mask, lesion, radius_px) in enumerate(masks, start=1):
+                if len(rows) >= n_lesions:
+                    break
+                case = f"{'Mass' if lesion['kind'] == 'mass' else 'Calc'}_{film_name}_{number}"
+                mask_path = root / "masks" / f"{case}.png"
+                _write_png(mask * np.uint8(255), mask_path)
+                rows.append(
+                    {
+                        "image": f"films/{image_path.name}",
+                        "mask": f"masks/{mask_path.name}",
+                        "label": label,
+                        "age": "" if np.isnan(base["age"]) else int(base["age"]),
+                        "density": base["reported_density"] or "",
+                        "history": base["history"] or "",
+                        "patient": patient,
+                        "case": case,
+                        "spacing": f"{pixel_size:g}",
+                        "kind": lesion["kind"],
+                        "view": view,
+                        "laterality": base["laterality"],
+                        "radius_mm": round(radius_px * pixel_size, 3),
+                    }
+                )
+            del masks
+    path = root / "lesions.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
