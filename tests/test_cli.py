@@ -29,7 +29,7 @@ FAST_ARGS = [
 
 
 def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
-    """`llmrad benchmark --dataset mias` runs all six models on real mammograms."""
+    """`llmrad benchmark --dataset mias` runs all seven models on real mammograms."""
     out = tmp_path / "mias"
     code = main(
         ["benchmark", "--dataset", "mias", "--root", str(mias_root), "--cv", "3", "--out", str(out), *FAST_ARGS]
@@ -40,6 +40,7 @@ def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
     table = pd.read_csv(out / "results.csv")
     assert list(table["name"]) == [
         "llmrad",
+        "llmrad-choice",
         "radiomics-svc",
         "resnet50",
         "efficientnet-b3",
@@ -48,7 +49,7 @@ def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
     ]
     assert (table["status"] == "ok").all(), table[["name", "status"]]
     assert table["auc"].between(0, 1).all()
-    for name in ("results.md", "roc.png", "reliability.png", "top_features.png"):
+    for name in ("results.md", "results.html", "roc.png", "reliability.png", "top_features_llmrad.png"):
         assert (out / name).is_file(), name
 
 
@@ -97,15 +98,40 @@ def test_grouped_feature_tokens_from_the_command_line(tmp_path, capsys):
     code = main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class"])
     assert code == 0
     assert pd.read_csv(out / "results.csv").loc[0, "status"] == "ok"
-    # the networks alone: a different model, so no stored fold is reused
+    # the ablation is the network already: the deprecated --network-only changes nothing, its folds are reused
     capsys.readouterr()
-    assert main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class", "--network-only"]) == 0
+    with pytest.warns(FutureWarning, match="--network-only is deprecated"):
+        assert main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class", "--network-only"]) == 0
     printed = capsys.readouterr().out
-    assert "fold 1/2: AUC" in printed and "finished earlier" not in printed
+    assert "fold 1/2: finished earlier, reused" in printed
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--out", str(out), "--feature-tokens", "pixel"])
     assert exit_info.value.code == 2
     assert "pixel" in capsys.readouterr().err
+
+
+def test_deprecated_network_only_leaves_out_the_inner_cv_choice(tmp_path, monkeypatch):
+    """The method and its ablations are networks anyway; --network-only only drops the llmrad-choice row."""
+    import sklearn_llmrad.benchmark as benchmark
+
+    class Stop(Exception):
+        pass
+
+    asked = {}
+
+    def record(X, y, groups, *, models=None, **settings):
+        asked["models"] = models
+        raise Stop
+
+    monkeypatch.setattr(benchmark, "run_benchmark", record)
+    args = ["benchmark", "--dataset", "csv", "--root", str(_write_csv_dataset(tmp_path, rows=4)), "--cv", "2"]
+    with pytest.raises(Stop):
+        main(args)
+    assert asked["models"] is None  # every model, llmrad-choice included
+    with pytest.warns(FutureWarning, match="network-only"), pytest.raises(Stop):
+        main([*args, "--network-only"])
+    assert "llmrad" in asked["models"] and "wo-biobert" in asked["models"]
+    assert asked["models"] == [name for name in benchmark.available_models() if name != "llmrad-choice"]
 
 
 def test_csv_dataset_with_malformed_rows_names_them(tmp_path, capsys):

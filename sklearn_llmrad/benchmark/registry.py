@@ -101,7 +101,11 @@ _FROM_SETTINGS = object()
 
 
 def _fusion(*, with_language_model=True, attention=True, with_prior=False, fallback=_FROM_SETTINGS, pooling=None):
-    """The method (or an ablation) from its Top-K step on; ``fallback`` fixed, or the settings' one."""
+    """The method (or an ablation) from its Top-K step on; ``fallback`` fixed, or the settings' one.
+
+    The settings' ``fallback`` is None (the network alone) unless a caller still passes the
+    deprecated ``BenchmarkSettings(fallback="linear")``.
+    """
     from .. import pipelines as p
 
     def factory(*, k, language_model, encoder_params, classifier_params, random_state, device, prior=None, **more):
@@ -117,7 +121,7 @@ def _fusion(*, with_language_model=True, attention=True, with_prior=False, fallb
             classifier_params=classifier_params,
             random_state=random_state,
             device=device,
-            fallback=more.get("fallback", "linear") if fallback is _FROM_SETTINGS else fallback,
+            fallback=more.get("fallback") if fallback is _FROM_SETTINGS else fallback,
             prior=prior if with_prior else None,
         )
         return pipe[2:]  # after CLAHE and radiomics: the feature table is the input
@@ -134,6 +138,13 @@ def _svc(*, k, random_state, **_):
 def default_models():
     """The built-in models: the method, its ablations and the baselines.
 
+    The method (``llmrad``) and its two ablations (``wo-biobert``: no language
+    model, ``wo-attention``: no attention pooling) are the fusion networks, as
+    compared in the seed paper, so that their rows differ wherever the networks
+    do. ``llmrad-choice`` is the package's default pipeline: the network or its
+    linear path (or their average), chosen by inner cross-validation on each
+    training fold.
+
     Returns
     -------
     dict of str -> ModelSpec
@@ -142,7 +153,9 @@ def default_models():
     --------
     >>> from sklearn_llmrad.benchmark import default_models
     >>> list(default_models())
-    ['llmrad', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention']
+    ['llmrad', 'llmrad-choice', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention']
+    >>> default_models()["llmrad-choice"].label
+    'Full method + linear fallback'
     """
     from .. import pipelines as p
 
@@ -157,6 +170,7 @@ def default_models():
 
     specs = [
         ModelSpec("llmrad", "LLM-radiomics (full method)", _fusion(), "features"),
+        ModelSpec("llmrad-choice", "Full method + linear fallback", _fusion(fallback="linear"), "features"),
         ModelSpec("radiomics-svc", "Radiomics + SVC", _svc, "features"),
         ModelSpec("resnet50", "ResNet-50", cnn("resnet50"), "crops"),
         ModelSpec("efficientnet-b3", "EfficientNet-B3", cnn("efficientnet_b3"), "crops"),
@@ -431,6 +445,6 @@ def available_models(registry=None):
     --------
     >>> from sklearn_llmrad.benchmark import available_models
     >>> available_models()[:2]
-    ['llmrad', 'radiomics-svc']
+    ['llmrad', 'llmrad-choice']
     """
     return (DEFAULT_REGISTRY if registry is None else registry).names()

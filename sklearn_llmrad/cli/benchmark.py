@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 from .common import (
@@ -79,8 +80,9 @@ def add_parsers(sub, common):
     bench.add_argument(
         "--network-only",
         action="store_true",
-        help="the method and its ablations without the inner-CV choice of their linear path "
-        "(the fusion networks alone, about a third of the training time)",
+        help="deprecated: the method and its ablations are the fusion networks by default now; "
+        "this only leaves out the model llmrad-choice (the inner-CV choice between the network "
+        "and its linear path) when --models is not given",
     )
     bench.add_argument("--cnn-size", type=positive_int, default=224, help="CNN input side in pixels")
     bench.add_argument("--cnn-epochs", type=positive_int, default=None)
@@ -213,6 +215,7 @@ def run(args):
 
     if args.transfer or args.dataset == "radmlbench":
         return _transfer(args, models, language_model, note, started)
+    models = _network_only(args, models, available_models())
 
     kwargs = dataset_options(args, args.dataset)
     X, y, groups, description = load_dataset(
@@ -262,10 +265,22 @@ def run(args):
         random_state=args.seed,
         log=lambda line: print(line, flush=True),
         extractor_params=extractor_params,
-        fallback=None if args.network_only else "linear",
     )
     print_result(result, note, started)
     return 0
+
+
+def _network_only(args, models, names):
+    """The models of the deprecated ``--network-only``: all but the inner-CV choice ``llmrad-choice``."""
+    if not args.network_only:
+        return models
+    warnings.warn(
+        "--network-only is deprecated and will be removed in a future release: the method and its ablations "
+        "are the fusion networks by default; it only leaves out llmrad-choice (use --models)",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return models if models is not None else [name for name in names if name != "llmrad-choice"]
 
 
 def _transfer(args, models, language_model, note, started):
