@@ -168,8 +168,8 @@ def print_result(result, note, started):
     print(format_table(result.table))
     if result.out_dir is not None:
         print(
-            f"\nTables and plots: {result.out_dir}/ (results.md, results.csv, roc.png, "
-            "reliability.png, top_features.png)"
+            f"\nTables and plots: {result.out_dir}/ (results.html, results.md, results.csv, roc.png, "
+            "reliability.png, top_features_<model>.png)"
         )
     print(f"Total time: {time.perf_counter() - started:.0f} s")
 
