@@ -381,6 +381,12 @@ def _top_feature_plots(result, labels, out_dir):
     return plots
 
 
+_EXTERNAL_NOTE = (
+    "External validation: every model was trained on all lesions of the training dataset "
+    "and tested once on the lesions of the other dataset (`predictions/`, part `test`)."
+)
+
+
 def write_report(result, out_dir):
     """Write ``results.csv``, ``results.md``, ``results.html`` and the PNG plots of a benchmark.
 
@@ -418,7 +424,7 @@ def write_report(result, out_dir):
     excluded = exclusion_note(result)
     if excluded:
         md += [excluded, ""]
-    md += [_validation_note(result), ""] if getattr(result, "external", False) else []
+    md += [_EXTERNAL_NOTE, ""] if getattr(result, "external", False) else []
     md += [to_markdown(result.table), "", _table_note(result), ""]
     figures = []
     if result.predictions:
@@ -431,13 +437,6 @@ def write_report(result, out_dir):
     atomic_write_bytes(out_dir / "results.md", "\n".join(md).encode())
     page = results_html(result, [(out_dir / path, caption) for path, caption in figures])
     atomic_write_bytes(out_dir / "results.html", page.encode())
-
-
-def _validation_note(result):
-    return (
-        "External validation: every model was trained on all lesions of the training dataset "
-        "and tested once on the lesions of the other dataset (`predictions/`, part `test`)."
-    )
 
 
 def _table_note(result):
@@ -517,7 +516,7 @@ def results_html(result, figures=(), *, n_rationales=6):
     parts = ["<h1>Benchmark results</h1>"]
     excluded = exclusion_note(result)
     parts += [f"<p>{_plain_text(excluded)}</p>"] if excluded else []
-    parts += [f"<p>{_plain_text(_validation_note(result))}</p>"] if getattr(result, "external", False) else []
+    parts += [f"<p>{_plain_text(_EXTERNAL_NOTE)}</p>"] if getattr(result, "external", False) else []
     header, rows = _display_rows(result.table)
     parts += [_html_table(header, rows, keys=list(result.table["name"])), f"<p>{_plain_text(_table_note(result))}</p>"]
     for path, caption in figures:
