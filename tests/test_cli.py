@@ -180,7 +180,15 @@ def test_console_script_lists_models():
     out = subprocess.run(
         [sys.executable, "-m", "sklearn_llmrad.cli", "models"], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out[:6] == ["llmrad", "radiomics-svc", "resnet50", "efficientnet-b3", "wo-biobert", "wo-attention"]
+    assert out[:7] == [
+        "llmrad",
+        "llmrad-choice",
+        "radiomics-svc",
+        "resnet50",
+        "efficientnet-b3",
+        "wo-biobert",
+        "wo-attention",
+    ]
 
 
 # -- options that cannot work: one `llmrad: error:` line, status 2, nothing fitted ----------------
