@@ -24,6 +24,7 @@ _API = {
     "BoxROI": "sklearn_llmrad.roi",
     "PolygonROI": "sklearn_llmrad.roi",
     "explain": "sklearn_llmrad.explanation",
+    "harmonize_feature_names": "sklearn_llmrad.harmonize",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _API, extra=["__version__"])

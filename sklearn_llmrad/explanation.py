@@ -43,7 +43,7 @@ from .models.svm import CalibratedSVC
 from .selection import TopKSelector
 from .vocabulary import describe_feature, placeholder_names
 
-__all__ = ["explain"]
+__all__ = ["estimator_kind", "explain"]
 
 #: A training range at most this fraction of the median (or 1e-12) is "constant".
 _CONSTANT_RTOL, _CONSTANT_ATOL = 1e-6, 1e-12
@@ -118,22 +118,65 @@ def _occlusion(svc, X, positive, quantiles):
     return base, out
 
 
+def _leaf_kind(estimator):
+    """``"linear"``, ``"svc"`` or ``"network"`` for a final estimator explain() knows, else None."""
+    if isinstance(estimator, SemanticPriorLogisticRegression):
+        return "linear"
+    if isinstance(estimator, CalibratedSVC):
+        return "svc"
+    if hasattr(estimator, "feature_contributions") and hasattr(estimator, "validate_X"):
+        return "network"
+    return None
+
+
+def estimator_kind(model):
+    """Which estimator produces a fitted model's probabilities, read without predicting anything.
+
+    The ``estimator`` column :func:`explain` would give, for callers that need
+    the name but not the attributions (e.g. ``llmrad predict`` without ``--explain``).
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+        A model the package builds.
+
+    Returns
+    -------
+    str or None
+        ``"linear"``, ``"network"``, ``"average"`` or ``"svc"``; None for a
+        model :func:`explain` does not know (e.g. the CNNs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_llmrad.models.linear import SemanticPriorLogisticRegression
+    >>> X, y = np.arange(20.0).reshape(10, 2), [0, 1] * 5
+    >>> estimator_kind(SemanticPriorLogisticRegression(random_state=0).fit(X, y))
+    'linear'
+    """
+    if isinstance(model, Pipeline):
+        return estimator_kind(model.steps[-1][1])
+    if isinstance(model, InnerCVChoiceClassifier):
+        check_is_fitted(model, "estimators_")
+        chosen = list(model.estimators_.values()) if model.choice_ == "average" else [model.estimators_[model.choice_]]
+        return "average" if len(chosen) > 1 else estimator_kind(chosen[0])  # as explain's walk
+    return _leaf_kind(model)
+
+
 def _leaf(estimator, X, positive, raw_frame, inverse, encoder_names):
     """Explain a final estimator on its own input ``X``."""
     names = getattr(estimator, "feature_names_in_", None)
-    if isinstance(estimator, SemanticPriorLogisticRegression):
-        kind = "linear"
+    kind = _leaf_kind(estimator)
+    if kind == "linear":
         probability = _positive(estimator, X, positive)
         values = np.asarray(X, dtype=np.float64)
         contribution = estimator.decision_contributions(X)
-    elif isinstance(estimator, CalibratedSVC):
-        kind = "svc"
+    elif kind == "svc":
         values = np.asarray(X, dtype=np.float64)
         probability, contribution = _occlusion(estimator, X, positive, estimator.training_quantiles_)
         if names is None and encoder_names is not None and len(encoder_names) == values.shape[1]:
             names = encoder_names
-    elif hasattr(estimator, "feature_contributions") and hasattr(estimator, "validate_X"):
-        kind = "network"
+    elif kind == "network":
         probability = _positive(estimator, X, positive)
         values = np.asarray(estimator.validate_X(X, reset=False)["values"], dtype=np.float64)
         contribution = estimator.feature_contributions(X)

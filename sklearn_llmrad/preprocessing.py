@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -19,6 +20,7 @@ from sklearn.utils.validation import (
 
 from ._columns import IMAGE, MASK, SOURCE, SPACING
 from ._output import FixedOutputMixin
+from ._progress import progress_bar
 from .exceptions import LesionError, MaskError
 from .imageio import read_image_info, read_mask
 from .lesions import check_roi_size, select_roi
@@ -124,6 +126,10 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         then outputs NaN features for it). Every failure is listed in
         ``Xt.attrs["preprocessing_failures"]`` as ``{"case", "file", "error",
         "reason"}``, as the extractor does.
+    progress : bool, default=True
+        A progress bar (:func:`tqdm.auto.tqdm`: a terminal or a notebook) while
+        the lesions are processed; it closes when done, since every fit of a
+        grid search repeats this stage.
 
     Attributes
     ----------
@@ -220,6 +226,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         "min_roi_pixels": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "on_error": [StrOptions({"raise", "skip", "nan"})],
+        "progress": ["boolean"],
     }
 
     def __init__(
@@ -237,6 +244,7 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         min_roi_pixels=4,
         n_jobs=None,
         on_error="raise",
+        progress=True,
     ):
         self.margin = margin
         self.min_size = min_size
@@ -250,11 +258,13 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         self.min_roi_pixels = min_roi_pixels
         self.n_jobs = n_jobs
         self.on_error = on_error
+        self.progress = progress
 
     #: What a model file saved before ``resample_to`` existed means: no
     #: resampling (its state is restored without ``__init__``, so this is read).
     resample_to = None
     min_tile_mm = 0.0
+    progress = True
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -331,11 +341,11 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
             for rows in groups.values()
         ]
         if self.n_jobs in (None, 1) or len(tasks) == 1:
-            results = [self._process_image(image, lesions, tiles, target) for image, lesions in tasks]
+            results = (self._process_image(image, lesions, tiles, target) for image, lesions in tasks)
         else:
             from joblib import Parallel, delayed
 
-            results = Parallel(n_jobs=self.n_jobs)(
+            results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
                 delayed(self._process_image)(image, lesions, tiles, target) for image, lesions in tasks
             )
 
@@ -344,7 +354,8 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
         crop_masks = np.empty(n, dtype=object)
         sources = np.empty(n, dtype=object)
         failures, unknown = [], []
-        for result in results:
+        bar = progress_bar(total=n, desc="CLAHE", unit="ROI", enabled=self.progress, leave=False)
+        for result in _counted(results, bar):
             for pos, crop, crop_mask, source, spacing in result:
                 if spacing is None and target is not None and not isinstance(crop, LesionError):
                     unknown.append(pos)
@@ -561,6 +572,14 @@ class CLAHEPreprocessor(FixedOutputMixin, TransformerMixin, BaseEstimator, auto_
 
 
 # ---------------------------------------------------------------- helpers
+def _counted(results, bar):
+    """Yield the per-image ``results``, counting their lesions on ``bar``; closes both at the end or on an error."""
+    with bar, contextlib.closing(results):  # a bad lesion stops the joblib workers
+        for result in results:
+            yield result
+            bar.update(len(result))
+
+
 def _check_frame(X):
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a pandas DataFrame with '{IMAGE}' and '{MASK}' columns, got {type(X).__name__}")

@@ -57,6 +57,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._cache import CacheCorruptionWarning, DiskCache
 from ._columns import IMAGE, MASK, SOURCE, SPACING
 from ._files import hash_key
+from ._progress import progress_bar
 from .exceptions import ExtractionError, ImageReadError, LesionError, MaskError
 from .lesions import check_lesion
 from .resampling import DEFAULT_SPACING_MM, as_spacing, grid_for, resample_roi, spacing_column, warn_unknown_spacing
@@ -439,7 +440,8 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         naming the case and file, or warn and output a row of NaN. Failures are
         listed in ``Xt.attrs["radiomics_failures"]`` of the returned frame.
     progress : bool, default=True
-        Show a tqdm progress bar (only when writing to a terminal).
+        A progress bar (:func:`tqdm.auto.tqdm`: a terminal or a notebook) while
+        lesions are extracted; none when every lesion comes from the cache.
 
     Attributes
     ----------
@@ -694,15 +696,9 @@ class RadiomicsExtractor(TransformerMixin, BaseEstimator):
         failures, unknown = [], []
         todo = self._lookup_cached(X, config, values, unknown)
 
-        from tqdm import tqdm
-
         with (
-            tqdm(
-                total=len(X),
-                initial=len(X) - len(todo),
-                disable=None if self.progress else True,
-                desc="radiomics",
-                unit="ROI",
+            progress_bar(
+                total=len(X), initial=len(X) - len(todo), desc="radiomics", unit="ROI", enabled=self.progress
             ) as bar,
             warnings.catch_warnings(),
             contextlib.closing(self._run(todo, config)) as batches,

@@ -40,6 +40,8 @@ LAYERS = {
     "descriptions": 1,
     "report": 1,  # tables and plots of results: data in, files out (no study code)
     "vocabulary": 1,
+    "ibsi": 1,  # the IBSI reference manual's feature table (data)
+    "harmonize": 1,  # feature names -> IBSI identity; language model through language_model.py
     "inner_cv": 1,
     "language_model": 1,
     "semantic_features": 1,
@@ -58,6 +60,7 @@ LAYERS = {
     "pipelines": 4,
     "explanation": 4,  # knows the pipelines' stages and the inner-CV choice
     "io": 4,
+    "model_card": 4,  # a saved model's card: reads the fitted model's estimators
     "_testing": 4,
     # 5 studies: benchmarks run pipelines on datasets; their tables and plots
     "benchmark": 5,

@@ -53,3 +53,41 @@ def test_api_reference_covers_public_api(tmp_path):
     ):
         assert f"### `{name}" in text, name
     assert "(no docstring)" not in text
+
+
+def _guide_section(title):
+    """The ``bash`` and ``python`` code blocks of one ``##`` section of docs/user_guide.md, in order."""
+    import re
+
+    text = (ROOT / "docs" / "user_guide.md").read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end != -1 else None]
+    return re.findall(r"```(bash|python)\n(.*?)```", section, flags=re.S)
+
+
+def test_user_guide_use_a_trained_model_on_new_lesions_runs(tmp_path, monkeypatch, capsys):
+    """Every command and Python block of the section runs, in order, in an empty folder."""
+    import shlex
+    import warnings
+
+    from sklearn_llmrad.cli import main
+
+    blocks = _guide_section("Use a trained model on new lesions")
+    assert [kind for kind, _ in blocks] == ["bash", "python"]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for kind, code in blocks:
+        if kind == "python":
+            exec(compile(code, "user_guide.md", "exec"), namespace)
+            continue
+        for command in code.replace("\\\n", " ").splitlines():
+            argv = shlex.split(command, comments=True)
+            assert argv[0] == "llmrad", command
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                assert main(argv[1:]) == 0, command
+    printed = capsys.readouterr().out
+    assert "Cross-validated AUC" in printed and "AUC" in printed.split("Cross-validated AUC")[1]
+    assert (tmp_path / "models" / "llmrad.llmrad.md").is_file()
+    assert namespace["table"]["text"].iloc[0].startswith("Probability of malignancy")

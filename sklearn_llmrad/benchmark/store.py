@@ -247,8 +247,9 @@ def settings_digest(build):
         params = build().get_params(deep=True)
     except Exception:  # noqa: BLE001 -- the fit will fail and be reported; nothing to compare
         return None
-    # where a cache lives does not change results: a moved output folder resumes
-    return digest(sorted((key, repr(value)) for key, value in params.items() if not key.endswith("cache_dir")))
+    # where a cache lives and whether bars are drawn do not change results: a moved output folder resumes
+    how = ("cache_dir", "progress", "callbacks__epoch_progress")
+    return digest(sorted((key, repr(value)) for key, value in params.items() if not key.endswith(how)))
 
 
 def fingerprint(**parts):

@@ -14,6 +14,12 @@
     PyRadiomics), with labels when the dataset has them and provenance
     columns as PyRadiomics writes its diagnostics. ``llmrad extract IMAGE MASK``
     does one lesion and writes the CSV on stdout.
+``llmrad fit --dataset NAME --root PATH --model NAME --out model.llmrad [--cv N]``
+    One model trained on every lesion, saved, with a model card beside it
+    (``model.llmrad.md`` and ``.json``) and its decision threshold in the file.
+``llmrad predict --model model.llmrad --dataset NAME --root PATH --out predictions.csv [--explain]``
+    A saved model on new lesions (labels optional): probability, class at the
+    saved threshold, the estimator that predicted and, with ``--explain``, why.
 
 User mistakes (a missing folder, a dataset in the wrong layout, an unreadable
 CSV, bad labels, a language model that is not there) print one
@@ -25,6 +31,9 @@ refused the same way before any model is fitted.
 ``llmrad pretrain --tables DIR --out DIR``
     Learns a semantic prior (which feature names tend to matter) from public
     radiomics tables; see :mod:`sklearn_llmrad.prior`.
+``llmrad harmonize TABLE [--out mapping.csv]``
+    Maps a table's feature names to filter, class, feature and IBSI code
+    (:func:`sklearn_llmrad.harmonize_feature_names`).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import os
 import sys
 import traceback
 
-from . import benchmark, extract, pretrain
+from . import benchmark, extract, fit, harmonize, predict, pretrain
 from .common import (
     DATASETS,
     DEMO_SETTINGS,
@@ -50,7 +59,7 @@ __all__ = ["main", "resolve_language_model", "load_dataset", "DEMO_SETTINGS", "D
 
 #: The modules of the subcommands, in ``llmrad --help`` order; each has ``COMMANDS``,
 #: ``add_parsers(sub, common)``, ``check(args)`` (optional) and ``run(args)``.
-_COMMAND_MODULES = (benchmark, extract, pretrain)
+_COMMAND_MODULES = (benchmark, extract, fit, predict, pretrain, harmonize)
 
 
 def _version():

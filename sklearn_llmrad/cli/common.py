@@ -68,6 +68,8 @@ class UserError(Exception):
 #: Demo-sized settings: small enough to finish in minutes on 2 CPU cores.
 #: The published configuration (hidden size 768, 200 epochs, K=500, 224-px CNN
 #: inputs) is the default of ``llmrad benchmark`` and of the Python API.
+#: Progress bars keep their default (on): tqdm draws them on a terminal or in a
+#: notebook only, and a cached extraction draws none (:mod:`sklearn_llmrad._progress`).
 DEMO_SETTINGS = {
     "n_samples": 160,
     "image_size": 192,
@@ -83,7 +85,6 @@ DEMO_SETTINGS = {
     "cnn_size": 64,
     "cnn_params": {"max_epochs": 4, "batch_size": 16, "lr": 1e-3},
     "n_bootstraps": 1000,
-    "extractor_params": {"progress": False},
 }
 
 

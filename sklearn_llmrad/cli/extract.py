@@ -66,13 +66,22 @@ def add_parsers(sub, common):
 
 def check(args):
     """Either ``--dataset`` or ``IMAGE MASK`` (raises :class:`UserError`)."""
+    check_lesion_input(args, files={"--params": args.params})
+
+
+def check_lesion_input(args, *, files=None):
+    """``--dataset`` or ``IMAGE MASK`` (with ``--spacing``, ``--case``), and ``files`` (option -> path) exist.
+
+    Shared by the commands that take lesions either way (``extract``, ``predict``);
+    raises :class:`UserError` naming the command.
+    """
     if (args.dataset is None) == (args.image is None):
-        raise UserError("extract needs either --dataset NAME [--root PATH] or IMAGE MASK")
+        raise UserError(f"{args.command} needs either --dataset NAME [--root PATH] or IMAGE MASK")
     if args.image is not None and args.mask is None:
-        raise UserError("extract IMAGE MASK: the mask file is missing")
+        raise UserError(f"{args.command} IMAGE MASK: the mask file is missing")
     if args.dataset is not None and (args.spacing is not None or args.case is not None):
         raise UserError("--spacing and --case are for one lesion (IMAGE MASK), not --dataset")
-    for option, value in (("IMAGE", args.image), ("MASK", args.mask), ("--params", args.params)):
+    for option, value in {**(files or {}), "IMAGE": args.image, "MASK": args.mask}.items():
         if value is not None and not Path(value).is_file():
             raise UserError(f"{option} {value!r}: no such file")
 

@@ -16,6 +16,10 @@ A model file is one zip archive:
     only with ``include_language_model=True``: the encoder's language model
     (safetensors weights, config and tokenizer files).
 
+The manifest may also hold a small ``metadata`` block given to :func:`save`
+(e.g. the decision threshold ``llmrad fit`` chose): plain JSON data, checked on
+save and on load, read without loading the model by :func:`read_metadata`.
+
 Objects that need more than their parameters (the package's skorch nets, the
 inner-CV choice) state what the file holds of them through public hooks
 (``get_file_state``, ``from_file_state``; see ``io/_file_state.py``); their
@@ -42,10 +46,19 @@ from ._allowlist import AllowList, dotted, own_registry
 from ._archive import FORMAT, FORMAT_VERSION, MANIFEST, open_archive, write_archive
 from ._file_state import file_state_kind, load_file_state, save_file_state
 from ._manifest import FILE_STATE_KINDS, check_node
+from ._metadata import check_metadata, manifest_metadata
 from ._skops import load_skops, save_skops
 from .values import ModelFileError, ModelFileWarning, UnsafeModelError
 
-__all__ = ["ModelFileError", "ModelFileWarning", "UnsafeModelError", "load", "own_registry", "save"]
+__all__ = [
+    "ModelFileError",
+    "ModelFileWarning",
+    "UnsafeModelError",
+    "load",
+    "own_registry",
+    "read_metadata",
+    "save",
+]
 
 # Distribution names whose versions are recorded; a mismatch on load warns,
 # because numerics or fitted-attribute layouts can change between releases.
@@ -71,7 +84,7 @@ def _versions():
     return out
 
 
-def save(estimator, path, *, include_language_model=False):
+def save(estimator, path, *, include_language_model=False, metadata=None):
     """Save a fitted estimator or pipeline to a single file, without pickle.
 
     Parameters
@@ -88,11 +101,22 @@ def save(estimator, path, *, include_language_model=False):
         weights, config, tokenizer files). By default it is only referenced by
         its id or path, its revision and a hash of its config, and must be
         available when the file is loaded.
+    metadata : dict, default=None
+        Facts about the model stored in the manifest and returned by
+        :func:`read_metadata` (e.g. ``{"threshold": 0.42}``): string keys;
+        values None, bool, int, finite float, str, and lists or dicts of those,
+        at most 16 levels deep and 1 MiB as JSON. Never code, never a path
+        ``io`` follows.
 
     Returns
     -------
     path : pathlib.Path
         The written file.
+
+    Raises
+    ------
+    ValueError
+        ``metadata`` holds something else than plain JSON data.
 
     Examples
     --------
@@ -110,6 +134,8 @@ def save(estimator, path, *, include_language_model=False):
     True
     """
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": _versions()}
+    if metadata is not None:
+        manifest["metadata"] = check_metadata(metadata)
     writer = _Writer(include_language_model)
     manifest["estimator"] = writer.node(estimator)
     return write_archive(Path(path), manifest, writer.members)
@@ -228,10 +254,47 @@ def load(path, *, trusted=None, device=None, language_model=None, language_model
         raise ModelFileError(f"{os.fspath(path)!s}: cannot load the model ({type(exc).__name__}: {exc})") from exc
 
 
+def read_metadata(path):
+    """The metadata block a model file holds, without loading the model.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File written by :func:`save`.
+
+    Returns
+    -------
+    dict
+        What ``save(..., metadata=...)`` stored (``{}`` when nothing was), after
+        the same checks as on save.
+
+    Raises
+    ------
+    ModelFileError
+        The file is not a model file, or its metadata is not plain JSON data.
+    UnsafeModelError
+        The archive breaks the bounds :func:`load` enforces (sizes, names).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_llmrad.io import read_metadata, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "scaler.llmrad")
+    >>> _ = save(StandardScaler().fit([[0.0], [2.0]]), path, metadata={"threshold": 0.4})
+    >>> read_metadata(path)
+    {'threshold': 0.4}
+    """
+    zf, manifest = open_archive(path)
+    with zf:
+        return manifest_metadata(manifest, os.fspath(path))
+
+
 def _load_archive(path, trusted, device, language_model, language_model_dir):
     allow = AllowList(trusted, language_model=language_model)
     zf, manifest = open_archive(path)
     with zf:
+        manifest_metadata(manifest, os.fspath(path))  # a file with malformed metadata is malformed
         root, names, expected = manifest["estimator"], set(zf.namelist()), {MANIFEST}
         # validate the whole manifest (every class name, every member) before
         # importing or constructing anything

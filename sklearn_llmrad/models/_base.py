@@ -10,6 +10,7 @@ the file format never reaches into skorch's internals.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from numbers import Real
 
 import numpy as np
 import torch
@@ -18,14 +19,15 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.history import History
 from skorch.utils import is_dataset
 
+from .._progress import progress_bar
 from ._device import AutoDeviceMixin
 
-__all__ = ["SkorchClassifierBase", "encode_labels"]
+__all__ = ["EpochProgress", "SkorchClassifierBase", "encode_labels"]
 
 
 # Attributes skorch sets itself when it builds a net: never a model file's fitted state.
@@ -41,6 +43,53 @@ def _softmax(y):
 
 def _silent(*args, **kwargs):
     """Sink for EarlyStopping messages when ``verbose=0`` (module level: picklable)."""
+
+
+class EpochProgress(Callback):
+    """skorch callback: a bar with one step per epoch and the last losses (train, valid) beside it.
+
+    Drawn by :func:`~sklearn_llmrad._progress.progress_bar` when the net's
+    ``progress`` is True and ``verbose`` is 0 (skorch's table is the progress
+    otherwise); it closes when training ends (``leave=False``: a fit is one step
+    of whatever loop runs it), after the last epoch or an early stop.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_llmrad.models import LLMRadiomicsClassifier
+    >>> X, y = np.random.default_rng(0).normal(size=(20, 3)).astype("float32"), np.arange(20) % 2
+    >>> clf = LLMRadiomicsClassifier(hidden_size=8, n_heads=2, max_epochs=2, progress=False).fit(X, y)
+    >>> dict(clf.callbacks_)["epoch_progress"].bar_ is None  # closed after training
+    True
+    """
+
+    def initialize(self):
+        self.bar_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.close()  # a previous fit that failed
+        enabled = bool(getattr(net, "progress", True)) and not net.verbose
+        self.bar_ = progress_bar(
+            total=net.max_epochs, desc=type(net).__name__, unit="epoch", enabled=enabled, leave=False
+        )
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        losses = [f"{key}={row[key]:.4f}" for key in ("train_loss", "valid_loss") if isinstance(row.get(key), Real)]
+        self.bar_.set_postfix_str(", ".join(losses), refresh=False)
+        self.bar_.update()
+        self.bar_.refresh()  # every epoch drawn (tqdm skips updates within 0.1 s)
+
+    def on_train_end(self, net, **kwargs):
+        self.close()
+
+    def close(self):
+        """Close the bar; an early stop counts as done (a notebook would show it as failed)."""
+        bar, self.bar_ = getattr(self, "bar_", None), None
+        if bar is not None:
+            bar.total = bar.n
+            bar.close()
 
 
 def encode_labels(y, classes=None, *, owner="classifier"):
@@ -80,7 +129,9 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     """Shared base of the package's skorch classifiers (not used directly).
 
     Subclasses set ``early_stopping``, ``patience``, ``validation_fraction``,
-    ``random_state`` and ``mixed_precision`` in ``__init__``, implement
+    ``random_state``, ``mixed_precision`` and ``progress`` (the epoch bar of
+    :class:`EpochProgress`; ``set_params(progress=False)`` switches it off, e.g.
+    for the repeated fits of an inner cross-validation) in ``__init__``, implement
     :meth:`validate_X` and its network's ``initialize_module``, and adapt the
     file state through :meth:`get_build_state`, :meth:`params_for_restore` and
     :meth:`initialize_for_restore`.
@@ -197,6 +248,9 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
                 NeuralNet.partial_fit(self, inputs, y_enc, _routing_method="fit", **fit_params)
         finally:
             self.after_fit()
+            for _, callback in getattr(self, "callbacks_", []):
+                if isinstance(callback, EpochProgress):
+                    callback.close()  # a fit that failed leaves no bar behind
         # skorch infers classes from the encoded y while training (its validation
         # accuracy compares indices); the labels are set afterwards
         self.classes_inferred_ = classes
@@ -212,6 +266,8 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     @property
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
+        # after the loss scorers (the bar shows this epoch's losses), before early stopping (which ends the epoch)
+        callbacks.insert([name for name, _ in callbacks].index("valid_loss") + 1, ("epoch_progress", EpochProgress()))
         if self.early_stopping:
             sink = print if self.verbose else _silent
             stopping = EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True, sink=sink)

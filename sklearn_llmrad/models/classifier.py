@@ -100,6 +100,11 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
     warm_start : bool, default=False
     verbose : int, default=0
         skorch's per-epoch log when > 0.
+    progress : bool, default=True
+        An epoch bar (:func:`tqdm.auto.tqdm`: a terminal or a notebook) with the
+        training and validation losses, gone when training ends; none when
+        ``verbose`` prints skorch's table. The package's own repeated fits (the
+        inner-CV choice's splits) run without it.
     prior : SemanticPrior, str or None, default=None
         A :class:`~sklearn_llmrad.prior.SemanticPrior` (or saved prior
         directory) giving the linear path per-feature penalty factors: the loss
@@ -189,6 +194,7 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         "device": [StrOptions({"auto"}), str, torch.device, None],
         "random_state": ["random_state"],
         "mixed_precision": ["boolean"],
+        "progress": ["boolean"],
         # None, a fitted SemanticPrior or a saved prior folder (loaded and checked in fit)
         "prior": [None, HasMethods(["feature_weights"]), str, os.PathLike],
         "prior_gamma": [Interval(Real, 0, None, closed="left")],
@@ -226,6 +232,7 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         predict_nonlinearity="auto",
         warm_start=False,
         verbose=0,
+        progress=True,
         prior=None,
         prior_gamma=2.0,
         prior_penalty=1e-2,

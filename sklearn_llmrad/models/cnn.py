@@ -420,6 +420,11 @@ _PARAMS_DOC = """
         gradient scaling); ignored on the CPU. Prediction runs in float32.
     verbose : int, default=0
         1 prints skorch's per-epoch table.
+    progress : bool, default=True
+        An epoch bar (:func:`tqdm.auto.tqdm`: a terminal or a notebook) with the
+        training and validation losses, gone when training ends; none when
+        ``verbose`` prints skorch's table. The package's own repeated fits (the
+        inner-CV choice's splits) run without it.
     compile, use_caching, torch_load_kwargs
         As in :class:`skorch.NeuralNet`.
     **kwargs
@@ -467,6 +472,7 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         "verbose": ["verbose"],
         "device": [str, torch.device, None],
         "mixed_precision": ["boolean"],
+        "progress": ["boolean"],
     }
 
     def __init__(
@@ -497,6 +503,7 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         random_state=None,
         mixed_precision=True,
         verbose=0,
+        progress=True,
         compile=False,
         use_caching="auto",
         torch_load_kwargs=None,
@@ -535,6 +542,7 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         self.patience = patience
         self.random_state = random_state
         self.mixed_precision = mixed_precision
+        self.progress = progress
         for name in ("history_", "initialized_", "virtual_params_"):
             if not vars(self)[name]:
                 del self.__dict__[name]
