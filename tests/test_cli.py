@@ -134,6 +134,40 @@ def test_deprecated_network_only_leaves_out_the_inner_cv_choice(tmp_path, monkey
     assert asked["models"] == [name for name in benchmark.available_models() if name != "llmrad-choice"]
 
 
+def test_save_models_keeps_each_model_refitted_with_its_card(tmp_path, capsys):
+    """`--save-models`: OUT/models/NAME.llmrad from images, its card states the benchmark's row and threshold."""
+    from sklearn_llmrad import io
+    from sklearn_llmrad.datasets import load_csv
+    from sklearn_llmrad.model_card import read_model_card, youden_threshold
+
+    csv = _write_csv_dataset(tmp_path, rows=16)
+    out = tmp_path / "out"
+    args = ["benchmark", "--dataset", "csv", "--root", str(csv), "--cv", "2", "--models", "radiomics-svc,wo-biobert"]
+    assert main([*args, "--out", str(out), *FAST_ARGS, "--save-models"]) == 0
+    table = pd.read_csv(out / "results.csv").set_index("name")
+    lesions = load_csv(csv).frame
+    for name in ("radiomics-svc", "wo-biobert"):
+        path = out / "models" / f"{name}.llmrad"
+        card = read_model_card(path)
+        assert card["model"]["name"] == name and card["data"]["n_lesions"] == 16
+        assert card["cross_validation"]["auc"] == pytest.approx(table.loc[name, "auc"])
+        oof = pd.read_csv(out / "predictions" / name / "fold1.csv")
+        oof = pd.concat([oof, pd.read_csv(out / "predictions" / name / "fold2.csv")])
+        threshold = youden_threshold(oof["y_true"], oof["y_prob"])
+        assert card["threshold"]["value"] == pytest.approx(threshold)
+        assert io.read_metadata(path)["threshold"] == pytest.approx(threshold)
+        model = io.load(path)
+        assert [step for step, _ in model.steps][:2] == ["clahe", "radiomics"]  # it predicts from images
+        proba = model.predict_proba(lesions)[:, 1]
+        assert proba.shape == (16,) and ((proba >= 0) & (proba <= 1)).all()
+        assert (
+            (out / "models" / f"{name}.llmrad.md").read_text().startswith(f"# Model card: {table.loc[name, 'model']}")
+        )
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--dataset", "radmlbench", "--root", str(tmp_path), "--transfer", "--save-models"])
+    assert "--save-models" in capsys.readouterr().err
+
+
 def test_csv_dataset_with_malformed_rows_names_them(tmp_path, capsys):
     csv = _write_csv_dataset(tmp_path, rows=4)
     text = csv.read_text().splitlines()
