@@ -76,7 +76,7 @@ def main():
         extractor_params={"progress": False},
     )
     t0 = time.perf_counter()
-    fitted, _, _ = fit_model(default_models()["llmrad"], settings, X_train, y_train, log=lambda _: None)
+    fitted, _, _ = fit_model(default_models()["llmrad-choice"], settings, X_train, y_train, log=lambda _: None)
     fit_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as folder:
         path = io.save(fitted, Path(folder) / "model.llmrad")

@@ -13,8 +13,11 @@ test and pairwise Wilcoxon tests over studies.
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ __all__ = [
     "format_table",
     "to_markdown",
     "write_report",
+    "results_html",
     "exclusion_note",
     "plot_roc_curves",
     "plot_reliability",
@@ -259,8 +263,8 @@ def plot_reliability(predictions, labels, path, *, n_bins=10):
     plt.close(fig)
 
 
-def plot_top_features(explanations, path, *, top_n=15):
-    """Bar chart of the features behind the full method's decisions.
+def plot_top_features(explanations, path, *, top_n=15, title=None, xlabel=None):
+    """Bar chart of the features behind one model's decisions.
 
     Parameters
     ----------
@@ -271,6 +275,11 @@ def plot_top_features(explanations, path, *, top_n=15):
         Where the PNG is written.
     top_n : int, default=15
         How many features are shown.
+    title : str, default=None
+        The plot's title: which model (and estimator) the features drove;
+        ``"Features behind the model's decisions"`` when None.
+    xlabel : str, default=None
+        What a contribution is; the malignancy logit's when None.
 
     Examples
     --------
@@ -290,8 +299,12 @@ def plot_top_features(explanations, path, *, top_n=15):
     labels = [str(t) if len(str(t)) <= 70 else str(t)[:67] + "..." for t in top[label_col]]
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(top) + 1.5))
     ax.barh(labels, top["mean_abs_contribution"], color="#4477aa")
-    ax.set(xlabel="Mean |contribution| to the malignancy logit", title="Full method: features behind its decisions")
+    ax.set(
+        xlabel=xlabel or "Mean |contribution| to the malignancy logit",
+        title=title or "Features behind the model's decisions",
+    )
     ax.tick_params(axis="y", labelsize=7)
+    ax.title.set_fontsize(9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -331,10 +344,56 @@ def exclusion_note(result):
     )
 
 
-def write_report(result, out_dir):
-    """Write ``results.csv``, ``results.md`` and the PNG plots of a benchmark.
+def _predicted_by(rationales, name):
+    """``"network (40 lesions)"``: which estimator predicted a model's explained test lesions."""
+    if rationales is None or not len(rationales):
+        return ""
+    counts = rationales.loc[rationales["name"] == name, "estimator"].value_counts()
+    return ", ".join(f"{kind} ({n} lesion{'s' if n != 1 else ''})" for kind, n in counts.items())
 
-    The tables are written atomically (a reader never sees half a file).
+
+def _top_feature_plots(result, labels, out_dir):
+    """``top_features.csv`` and one ``top_features_<name>.png`` per model that explains itself.
+
+    Returns ``[(file name, caption)]`` in table order.
+    """
+    explained = result.explanations
+    if explained is None or not len(explained):
+        return []
+    atomic_write_bytes(out_dir / "top_features.csv", explained.to_csv(index=False).encode())
+    if "name" not in explained.columns:  # one model's table, as results before version 0.2 held
+        plot_top_features(explained, out_dir / "top_features.png")
+        return [("top_features.png", "Top features")]
+    rationales = getattr(result, "rationales", None)
+    plots = []
+    for name in [n for n in labels if n in set(explained["name"])]:
+        by = _predicted_by(rationales, name)
+        svc = "svc" in by and all(part.startswith("svc") for part in by.split(", "))
+        caption = f"{labels[name]}: features behind its decisions" + (f"\npredicted by: {by}" if by else "")
+        path = f"top_features_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
+        plot_top_features(
+            explained[explained["name"] == name],
+            out_dir / path,
+            title=caption,
+            xlabel="Mean |change of probability| with the feature at its training median" if svc else None,
+        )
+        plots.append((path, caption.replace("\n", "; ")))
+    return plots
+
+
+_EXTERNAL_NOTE = (
+    "External validation: every model was trained on all lesions of the training dataset "
+    "and tested once on the lesions of the other dataset (`predictions/`, part `test`)."
+)
+
+
+def write_report(result, out_dir):
+    """Write ``results.csv``, ``results.md``, ``results.html`` and the PNG plots of a benchmark.
+
+    The tables are written atomically (a reader never sees half a file). Each
+    model that explains itself (see :func:`~sklearn_llmrad.explain`) gets its
+    plot ``top_features_<name>.png``, titled with the model and the estimator
+    that predicted its lesions; ``results.html`` is :func:`results_html`.
 
     Parameters
     ----------
@@ -356,7 +415,7 @@ def write_report(result, out_dir):
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> write_report(BenchmarkResult(table=table, predictions={"svc": pred}), out)
     >>> sorted(p.name for p in out.iterdir())
-    ['reliability.png', 'results.csv', 'results.md', 'roc.png']
+    ['reliability.png', 'results.csv', 'results.html', 'results.md', 'roc.png']
     """
     out_dir = Path(out_dir)
     atomic_write_bytes(out_dir / "results.csv", result.table.to_csv(index=False).encode())
@@ -365,31 +424,137 @@ def write_report(result, out_dir):
     excluded = exclusion_note(result)
     if excluded:
         md += [excluded, ""]
-    if getattr(result, "external", False):
-        md += [
-            "External validation: every model was trained on all lesions of the training dataset "
-            "and tested once on the lesions of the other dataset (`predictions/`, part `test`).",
-            "",
-        ]
-    over = "the test dataset's predictions" if getattr(result, "external", False) else "out-of-fold predictions"
-    md += [
-        to_markdown(result.table),
-        "",
-        f"95% CIs: stratified bootstrap over {over}. "
-        "DeLong p: paired test of the AUC against the reference model (the full method when it ran) "
-        "on the same lesions. "
-        "FNR: false-negative rate at threshold 0.5. ECE: expected calibration error (10 bins).",
-        "",
-    ]
+    md += [_EXTERNAL_NOTE, ""] if getattr(result, "external", False) else []
+    md += [to_markdown(result.table), "", _table_note(result), ""]
+    figures = []
     if result.predictions:
         plot_roc_curves(result.predictions, labels, out_dir / "roc.png")
         plot_reliability(result.predictions, labels, out_dir / "reliability.png")
-        md += ["![ROC curves](roc.png)", "", "![Reliability diagram](reliability.png)", ""]
-    if result.explanations is not None and len(result.explanations):
-        atomic_write_bytes(out_dir / "top_features.csv", result.explanations.to_csv(index=False).encode())
-        plot_top_features(result.explanations, out_dir / "top_features.png")
-        md += ["![Top features](top_features.png)", ""]
+        figures += [("roc.png", "ROC curves"), ("reliability.png", "Reliability diagram")]
+    figures += _top_feature_plots(result, labels, out_dir)
+    for path, caption in figures:
+        md += [f"![{caption}]({path})", ""]
     atomic_write_bytes(out_dir / "results.md", "\n".join(md).encode())
+    page = results_html(result, [(out_dir / path, caption) for path, caption in figures])
+    atomic_write_bytes(out_dir / "results.html", page.encode())
+
+
+def _table_note(result):
+    over = "the test dataset's predictions" if getattr(result, "external", False) else "out-of-fold predictions"
+    return (
+        f"95% CIs: stratified bootstrap over {over}. "
+        "DeLong p: paired test of the AUC against the reference model (the full method when it ran) "
+        "on the same lesions. "
+        "FNR: false-negative rate at threshold 0.5. ECE: expected calibration error (10 bins)."
+    )
+
+
+def _rationale_sample(result, n):
+    """The same ``n`` test lesions (drawn with the benchmark's seed) for each model that explains itself."""
+    rationales = getattr(result, "rationales", None)
+    if rationales is None or not len(rationales):
+        return rationales
+    cases = pd.unique(rationales["case"])
+    seed = (getattr(result, "settings", None) or {}).get("random_state", 0)
+    picked = set(np.random.default_rng(seed).choice(cases, size=min(n, len(cases)), replace=False))
+    sample = rationales[rationales["case"].isin(picked)]
+    truth = {
+        (name, str(case)): label
+        for name, frame in result.predictions.items()
+        for case, label in zip(frame["case"], frame["y_true"])
+    }
+    labels = [truth.get((name, case), "") for name, case in zip(sample["name"], sample["case"])]
+    return sample.assign(y_true=labels).sort_values(["case", "name"], kind="stable")
+
+
+def _html_table(header, rows, *, keys=None):
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        key = "" if keys is None else f' data-model="{html.escape(str(keys[i]))}"'
+        body.append(f"<tr{key}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _plain_text(markdown):
+    return html.escape(markdown.replace("**", "").replace("`", ""))
+
+
+def results_html(result, figures=(), *, n_rationales=6):
+    """The benchmark's report as one self-contained HTML page.
+
+    Everything is in the page: the results table (one ``<tr data-model="name">``
+    per model), the figures as base64 PNG, the settings and package versions,
+    and the rationales of :func:`~sklearn_llmrad.explain` for a sample of test
+    lesions; it links to nothing and runs no script.
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        What :func:`~sklearn_llmrad.benchmark.run_benchmark` returned.
+    figures : sequence of (path-like, str), default=()
+        PNG files to embed, each with its caption.
+    n_rationales : int, default=6
+        Test lesions whose rationales are shown (the same lesions for every model).
+
+    Returns
+    -------
+    str
+        The HTML text.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_llmrad.benchmark import BenchmarkResult
+    >>> from sklearn_llmrad.report import results_html
+    >>> table = pd.DataFrame([{"model": "SVC", "name": "svc", "auc": 0.8, "status": "ok"}])
+    >>> page = results_html(BenchmarkResult(table=table, predictions={}, versions={"numpy": "2.0"}))
+    >>> '<tr data-model="svc"><td>SVC</td><td>0.800</td>' in page, "<script" in page
+    (True, False)
+    """
+    versions = getattr(result, "versions", None) or {}
+    parts = ["<h1>Benchmark results</h1>"]
+    excluded = exclusion_note(result)
+    parts += [f"<p>{_plain_text(excluded)}</p>"] if excluded else []
+    parts += [f"<p>{_plain_text(_EXTERNAL_NOTE)}</p>"] if getattr(result, "external", False) else []
+    header, rows = _display_rows(result.table)
+    parts += [_html_table(header, rows, keys=list(result.table["name"])), f"<p>{_plain_text(_table_note(result))}</p>"]
+    for path, caption in figures:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    sample = _rationale_sample(result, n_rationales)
+    if sample is not None and len(sample):
+        labels = dict(zip(result.table["name"], result.table["model"]))
+        parts += [
+            "<h2>Rationales for a sample of test lesions</h2>",
+            "<p>What each model said about the same lesions, out of fold (sklearn_llmrad.explain).</p>",
+            _html_table(
+                ["Lesion", "Label", "Model", "Fold", "Estimator", "Probability", "Rationale"],
+                [
+                    [r.case, r.y_true, labels.get(r.name, r.name), r.fold, r.estimator, f"{r.probability:.3f}", r.text]
+                    for r in sample.itertuples(index=False)
+                ],
+            ),
+        ]
+    settings = getattr(result, "settings", None) or {}
+    parts += [
+        "<h2>Settings</h2>",
+        _html_table(["Setting", "Value"], [[k, json.dumps(v, default=str)] for k, v in settings.items()]),
+        "<h2>Versions</h2>",
+        _html_table(["Package", "Version"], [[k, v or "-"] for k, v in versions.items()]),
+    ]
+    style = (
+        "body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:90%;text-align:left;vertical-align:top}"
+        "img{max-width:100%}figure{margin:1em 0}"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Benchmark results</title>'
+        f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
 
 
 # -- transfer benchmark (studies) --------------------------------------------------

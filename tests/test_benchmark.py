@@ -311,14 +311,94 @@ def test_benchmark_killed_with_sigkill_finishes_identically(tmp_path):
     assert not list(out.rglob(".llmrad-tmp-*"))
 
 
-def test_method_and_ablations_with_or_without_the_inner_cv_choice():
-    from sklearn_llmrad.benchmark import default_models
+def test_method_and_ablations_are_networks_and_the_choice_is_its_own_row():
+    import warnings
+
+    from sklearn_llmrad.benchmark import BenchmarkSettings, default_models
 
     settings = dict(k=3, language_model=None, encoder_params=None, classifier_params=None, random_state=0, device="cpu")
+    models = default_models()
     for name in ("llmrad", "wo-biobert", "wo-attention"):
-        factory = default_models()[name].factory
-        assert [step for step, _ in factory(**settings).steps] == ["choice"]
-        assert [step for step, _ in factory(**settings, fallback=None).steps][-1] == "fusion"
+        assert [step for step, _ in models[name].factory(**settings).steps][-1] == "fusion"
+    assert [step for step, _ in models["llmrad-choice"].factory(**settings).steps] == ["choice"]
+    assert models["llmrad-choice"].label == "Full method + linear fallback"
+    # the old table (every row an inner-CV choice) still runs, with a FutureWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default settings warn about nothing
+        assert BenchmarkSettings().fallback is None
+    with pytest.warns(FutureWarning, match="llmrad-choice"):
+        old = BenchmarkSettings(fallback="linear")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, when it was set: not again on every copy
+        kwargs = {**old.replace(k=3).factory_kwargs(), "language_model": None}
+    for name in ("llmrad", "wo-biobert", "wo-attention"):
+        assert [step for step, _ in models[name].factory(**kwargs).steps] == ["choice"]
+    with pytest.raises(ValueError, match="fallback must be"):
+        BenchmarkSettings(fallback="svc")
+
+
+TINY_NETWORK = {"hidden_size": 16, "n_heads": 2, "max_epochs": 4, "batch_size": 16, "lr": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def method_run(small_data, tiny_bert_dir, tmp_path_factory):
+    """The method, its w/o-BioBERT ablation and the inner-CV choice on the same folds."""
+    X, y, groups = small_data
+    out = tmp_path_factory.mktemp("method")
+    result = run_benchmark(
+        X,
+        y,
+        groups,
+        models=["llmrad", "wo-biobert", "llmrad-choice", "radiomics-svc"],
+        cv=3,
+        k=12,
+        language_model=str(tiny_bert_dir),
+        classifier_params=TINY_NETWORK,
+        device="cpu",
+        n_bootstraps=100,
+        extractor_params=FAST_EXTRACTION,
+        out_dir=out,
+        log=lambda _: None,
+    )
+    return result, out
+
+
+def test_full_method_and_wo_biobert_differ_in_every_fold(method_run):
+    """Issue 20: the two networks differ, so no fold can show the same AUCs by construction."""
+    result, _ = method_run
+    assert (result.table["status"] == "ok").all(), result.table[["name", "status"]]
+    full, ablation = (
+        result.predictions[n].sort_values("case").reset_index(drop=True) for n in ("llmrad", "wo-biobert")
+    )
+    assert full["case"].tolist() == ablation["case"].tolist()
+    for fold in sorted(full["fold"].unique()):
+        rows = full["fold"] == fold
+        assert not np.allclose(full.loc[rows, "y_prob"], ablation.loc[rows, "y_prob"]), f"fold {fold}"
+    # the networks predicted their rows; the choice row says what its inner CV picked
+    rationales = result.rationales.set_index("name")
+    assert set(rationales.loc["llmrad", "estimator"]) == {"network"}
+    assert set(rationales.loc["wo-biobert", "estimator"]) == {"network"}
+    assert set(rationales.loc["llmrad-choice", "estimator"]) <= {"linear", "network", "average"}
+    assert set(rationales.loc["radiomics-svc", "estimator"]) == {"svc"}
+
+
+def test_each_rationale_and_top_features_plot_describes_its_own_row(method_run):
+    result, out = method_run
+    for name, frame in result.predictions.items():
+        said = result.rationales[result.rationales["name"] == name].merge(frame, on=["case", "fold"])
+        assert len(said) == len(frame)  # every test lesion of every fold, once
+        np.testing.assert_allclose(said["probability"], said["y_prob"], atol=1e-9)
+        assert all(f"{p:.3f}" in text for p, text in zip(said["probability"], said["text"]))
+        assert (out / f"top_features_{name}.png").is_file()
+        top = result.explanations[result.explanations["name"] == name]
+        assert len(top) and (top["mean_abs_contribution"].diff().dropna() <= 0).all()
+    assert not (out / "top_features.png").exists()  # no plot titled for one model showing another
+    # the network rows rank other features than the SVC's occlusion does
+    first = result.explanations.groupby("name")["feature"].apply(lambda f: tuple(f.head(5)))
+    assert first["llmrad"] != first["radiomics-svc"]
+    text = (out / "results.md").read_text()
+    assert "LLM-radiomics (full method): features behind its decisions; predicted by: network" in text
+    assert "Full method + linear fallback" in text
 
 
 def test_settings_are_one_frozen_object_and_encoder_is_a_deprecated_spelling():

@@ -29,7 +29,7 @@ FAST_ARGS = [
 
 
 def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
-    """`llmrad benchmark --dataset mias` runs all ten models on real mammograms."""
+    """`llmrad benchmark --dataset mias` runs all eleven models on real mammograms."""
     out = tmp_path / "mias"
     code = main(
         ["benchmark", "--dataset", "mias", "--root", str(mias_root), "--cv", "3", "--out", str(out), *FAST_ARGS]
@@ -40,6 +40,7 @@ def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
     table = pd.read_csv(out / "results.csv")
     assert list(table["name"]) == [
         "llmrad",
+        "llmrad-choice",
         "radiomics-svc",
         "resnet50",
         "efficientnet-b3",
@@ -52,7 +53,7 @@ def test_every_model_runs_on_real_mias(mias_root, tmp_path, capsys):
     ]
     assert (table["status"] == "ok").all(), table[["name", "status"]]
     assert table["auc"].between(0, 1).all()
-    for name in ("results.md", "roc.png", "reliability.png", "top_features.png"):
+    for name in ("results.md", "results.html", "roc.png", "reliability.png", "top_features_llmrad.png"):
         assert (out / name).is_file(), name
 
 
@@ -101,15 +102,74 @@ def test_grouped_feature_tokens_from_the_command_line(tmp_path, capsys):
     code = main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class"])
     assert code == 0
     assert pd.read_csv(out / "results.csv").loc[0, "status"] == "ok"
-    # the networks alone: a different model, so no stored fold is reused
+    # the ablation is the network already: the deprecated --network-only changes nothing, its folds are reused
     capsys.readouterr()
-    assert main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class", "--network-only"]) == 0
+    with pytest.warns(FutureWarning, match="--network-only is deprecated"):
+        assert main([*args, "--out", str(out), *FAST_ARGS, "--feature-tokens", "class", "--network-only"]) == 0
     printed = capsys.readouterr().out
-    assert "fold 1/2: AUC" in printed and "finished earlier" not in printed
+    assert "fold 1/2: finished earlier, reused" in printed
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--out", str(out), "--feature-tokens", "pixel"])
     assert exit_info.value.code == 2
     assert "pixel" in capsys.readouterr().err
+
+
+def test_deprecated_network_only_leaves_out_the_inner_cv_choice(tmp_path, monkeypatch):
+    """The method and its ablations are networks anyway; --network-only only drops the llmrad-choice row."""
+    import sklearn_llmrad.benchmark as benchmark
+
+    class Stop(Exception):
+        pass
+
+    asked = {}
+
+    def record(X, y, groups, *, models=None, **settings):
+        asked["models"] = models
+        raise Stop
+
+    monkeypatch.setattr(benchmark, "run_benchmark", record)
+    args = ["benchmark", "--dataset", "csv", "--root", str(_write_csv_dataset(tmp_path, rows=4)), "--cv", "2"]
+    with pytest.raises(Stop):
+        main(args)
+    assert asked["models"] is None  # every model, llmrad-choice included
+    with pytest.warns(FutureWarning, match="network-only"), pytest.raises(Stop):
+        main([*args, "--network-only"])
+    assert "llmrad" in asked["models"] and "wo-biobert" in asked["models"]
+    assert asked["models"] == [name for name in benchmark.available_models() if name != "llmrad-choice"]
+
+
+def test_save_models_keeps_each_model_refitted_with_its_card(tmp_path, capsys):
+    """`--save-models`: OUT/models/NAME.llmrad from images, its card states the benchmark's row and threshold."""
+    from sklearn_llmrad import io
+    from sklearn_llmrad.datasets import load_csv
+    from sklearn_llmrad.model_card import read_model_card, youden_threshold
+
+    csv = _write_csv_dataset(tmp_path, rows=16)
+    out = tmp_path / "out"
+    args = ["benchmark", "--dataset", "csv", "--root", str(csv), "--cv", "2", "--models", "radiomics-svc,wo-biobert"]
+    assert main([*args, "--out", str(out), *FAST_ARGS, "--save-models"]) == 0
+    table = pd.read_csv(out / "results.csv").set_index("name")
+    lesions = load_csv(csv).frame
+    for name in ("radiomics-svc", "wo-biobert"):
+        path = out / "models" / f"{name}.llmrad"
+        card = read_model_card(path)
+        assert card["model"]["name"] == name and card["data"]["n_lesions"] == 16
+        assert card["cross_validation"]["auc"] == pytest.approx(table.loc[name, "auc"])
+        oof = pd.read_csv(out / "predictions" / name / "fold1.csv")
+        oof = pd.concat([oof, pd.read_csv(out / "predictions" / name / "fold2.csv")])
+        threshold = youden_threshold(oof["y_true"], oof["y_prob"])
+        assert card["threshold"]["value"] == pytest.approx(threshold)
+        assert io.read_metadata(path)["threshold"] == pytest.approx(threshold)
+        model = io.load(path)
+        assert [step for step, _ in model.steps][:2] == ["clahe", "radiomics"]  # it predicts from images
+        proba = model.predict_proba(lesions)[:, 1]
+        assert proba.shape == (16,) and ((proba >= 0) & (proba <= 1)).all()
+        assert (
+            (out / "models" / f"{name}.llmrad.md").read_text().startswith(f"# Model card: {table.loc[name, 'model']}")
+        )
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--dataset", "radmlbench", "--root", str(tmp_path), "--transfer", "--save-models"])
+    assert "--save-models" in capsys.readouterr().err
 
 
 def test_csv_dataset_with_malformed_rows_names_them(tmp_path, capsys):
@@ -158,7 +218,15 @@ def test_console_script_lists_models():
     out = subprocess.run(
         [sys.executable, "-m", "sklearn_llmrad.cli", "models"], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out[:6] == ["llmrad", "radiomics-svc", "resnet50", "efficientnet-b3", "wo-biobert", "wo-attention"]
+    assert out[:7] == [
+        "llmrad",
+        "llmrad-choice",
+        "radiomics-svc",
+        "resnet50",
+        "efficientnet-b3",
+        "wo-biobert",
+        "wo-attention",
+    ]
 
 
 # -- options that cannot work: one `llmrad: error:` line, status 2, nothing fitted ----------------

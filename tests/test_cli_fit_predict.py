@@ -92,9 +92,9 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def llmrad_model(data, tiny_bert_dir, tmp_path_factory):
-    """The full method (inner-CV choice of network, linear path or average) with a tiny BERT, no --cv."""
+    """The default pipeline (inner-CV choice of network, linear path or average) with a tiny BERT, no --cv."""
     out = tmp_path_factory.mktemp("model") / "model.llmrad"
-    fit("--dataset", "csv", "--root", data["train"], "--model", "llmrad", "--out", out,
+    fit("--dataset", "csv", "--root", data["train"], "--model", "llmrad-choice", "--out", out,
         "--language-model", tiny_bert_dir, *TINY)  # fmt: skip
     return out
 
@@ -116,7 +116,7 @@ def test_fit_writes_the_model_and_its_card(llmrad_model, data, tiny_bert_dir):
     assert card["data"]["n_malignant"] == train["label"].sum()
     assert card["data"]["n_benign"] == (train["label"] == 0).sum()
     assert card["data"]["spacing_mm"]["values"] == {"0.1 x 0.1": 24}
-    assert card["model"]["name"] == "llmrad" and card["settings"]["k"] == 8
+    assert card["model"]["name"] == "llmrad-choice" and card["settings"]["k"] == 8
     assert card["settings"]["classifier_params"] == {"max_epochs": 3, "hidden_size": 8}
     import hashlib
 

@@ -105,7 +105,11 @@ _FROM_SETTINGS = object()
 
 
 def _fusion(*, with_language_model=True, attention=True, with_prior=False, fallback=_FROM_SETTINGS, pooling=None):
-    """The method (or an ablation) from its Top-K step on; ``fallback`` fixed, or the settings' one."""
+    """The method (or an ablation) from its Top-K step on; ``fallback`` fixed, or the settings' one.
+
+    The settings' ``fallback`` is None (the network alone) unless a caller still passes the
+    deprecated ``BenchmarkSettings(fallback="linear")``.
+    """
     from .. import pipelines as p
 
     def factory(*, k, language_model, encoder_params, classifier_params, random_state, device, prior=None, **more):
@@ -121,7 +125,7 @@ def _fusion(*, with_language_model=True, attention=True, with_prior=False, fallb
             classifier_params=classifier_params,
             random_state=random_state,
             device=device,
-            fallback=more.get("fallback", "linear") if fallback is _FROM_SETTINGS else fallback,
+            fallback=more.get("fallback") if fallback is _FROM_SETTINGS else fallback,
             prior=prior if with_prior else None,
         )
         return pipe[2:]  # after CLAHE and radiomics: the feature table is the input
@@ -138,6 +142,13 @@ def _svc(*, k, random_state, **_):
 def default_models():
     """The built-in models: the method, its ablations and the baselines.
 
+    The method (``llmrad``) and its two ablations (``wo-biobert``: no language
+    model, ``wo-attention``: no attention pooling) are the fusion networks, as
+    compared in the seed paper, so that their rows differ wherever the networks
+    do. ``llmrad-choice`` is the package's default pipeline: the network or its
+    linear path (or their average), chosen by inner cross-validation on each
+    training fold.
+
     The baselines of the radiomics table (the lesions' PyRadiomics features, clinical
     columns left out, median-imputed on the training folds) are Radiomics + SVC,
     gradient boosting (``lightgbm``: LightGBM's defaults), ``extra-trees`` (300 trees),
@@ -153,8 +164,10 @@ def default_models():
     --------
     >>> from sklearn_llmrad.benchmark import default_models
     >>> list(default_models())  # doctest: +NORMALIZE_WHITESPACE
-    ['llmrad', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention',
+    ['llmrad', 'llmrad-choice', 'radiomics-svc', 'resnet50', 'efficientnet-b3', 'wo-biobert', 'wo-attention',
      'lightgbm', 'extra-trees', 'elastic-net', 'size-lr']
+    >>> default_models()["llmrad-choice"].label
+    'Full method + linear fallback'
     """
     from .. import pipelines as p
 
@@ -169,6 +182,7 @@ def default_models():
 
     specs = [
         ModelSpec("llmrad", "LLM-radiomics (full method)", _fusion(), "features"),
+        ModelSpec("llmrad-choice", "Full method + linear fallback", _fusion(fallback="linear"), "features"),
         ModelSpec("radiomics-svc", "Radiomics + SVC", _svc, "features"),
         ModelSpec("resnet50", "ResNet-50", cnn("resnet50"), "crops"),
         ModelSpec("efficientnet-b3", "EfficientNet-B3", cnn("efficientnet_b3"), "crops"),
@@ -653,6 +667,6 @@ def available_models(registry=None):
     --------
     >>> from sklearn_llmrad.benchmark import available_models
     >>> available_models()[:2]
-    ['llmrad', 'radiomics-svc']
+    ['llmrad', 'llmrad-choice']
     """
     return (DEFAULT_REGISTRY if registry is None else registry).names()

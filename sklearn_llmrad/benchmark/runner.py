@@ -32,6 +32,7 @@ A model that fails is reported in the table with its error; the others go on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import traceback
@@ -66,7 +67,19 @@ class BenchmarkResult:
     predictions : dict of str -> pandas.DataFrame
         Out-of-fold predictions per model (columns ``case``, ``fold``, ``y_true``, ``y_prob``).
     explanations : pandas.DataFrame or None
-        The full method's per-feature contributions, aggregated over folds.
+        Per model that can explain itself (``name``: the method, its ablations,
+        the inner-CV choice, the SVC) and feature, the mean ``|contribution|``
+        over the test lesions it drove (``mean_abs_contribution``, ``n``), from
+        :func:`~sklearn_llmrad.explain` on each fold's fitted model.
+    rationales : pandas.DataFrame or None
+        One row per model and test lesion: ``name``, ``case``, ``fold``,
+        ``estimator`` (what predicted it: ``linear``, ``network``, ``average``,
+        ``svc``), ``probability`` and the rationale ``text`` of
+        :func:`~sklearn_llmrad.explain`.
+    settings : dict
+        The :class:`BenchmarkSettings` the models ran with, as JSON data.
+    versions : dict
+        Installed versions of the packages that shape the numbers.
     out_dir : pathlib.Path or None
     external : bool
         Whether the models were trained on one dataset and tested on another
@@ -86,6 +99,9 @@ class BenchmarkResult:
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["case", "stage", "error", "reason"]))
     n_lesions: int = 0
     external: bool = False
+    rationales: pd.DataFrame | None = None
+    settings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
 
 
 def _take(X, idx):
@@ -111,25 +127,38 @@ def _fold_predictions(estimator, X, y, split, fold, parts):
     return pd.concat(rows, ignore_index=True)
 
 
-def _explain_fold(pipeline, X_test, top_n):
-    """Per-feature contributions of the fitted full method on one test fold.
+def _explain_fold(estimator, X_test, top_n, fold):
+    """What :func:`~sklearn_llmrad.explain` says about a fitted model on one test fold.
 
-    When the method's inner-CV choice (``InnerCVChoiceClassifier``) kept the
-    network, alone or averaged with the linear path, the network explains itself;
-    when it chose the linear path there is nothing to explain for this fold.
+    One row per lesion and driver: ``fold``, ``case``, ``estimator`` (what predicted:
+    ``linear``, ``network``, ``average`` or ``svc``), ``probability``,
+    ``feature``, ``description``, ``value``, ``percentile``, ``contribution`` and
+    the rationale ``text``; a lesion without a driver has one row with no feature.
+    None for a model ``explain`` does not know (the CNNs, a user's model).
     """
-    final = pipeline[-1]
-    X_test = pipeline[:-1].transform(X_test) if len(pipeline) > 1 else X_test
-    candidates = getattr(final, "estimators_", None)
-    if isinstance(candidates, dict):  # an inner-CV choice: explain the kept network, if any
-        for name, candidate in candidates.items():
-            used = final.choice_ in (name, "average")
-            if used and hasattr(candidate, "steps") and hasattr(candidate[-1], "explain"):
-                return _explain_fold(candidate, X_test, top_n)
+    from ..explanation import explain
+    from ..vocabulary import describe_feature
+
+    try:
+        table = explain(estimator, X_test, top_n=top_n)
+    except TypeError:  # not a model the package builds: nothing to explain
         return None
-    if not hasattr(final, "explain"):  # a user's replacement for the full method
-        return None
-    return pd.DataFrame(final.explain(X_test, top_n=top_n).contributions)
+    rows = []
+    for case, lesion in zip(X_test.index, table.itertuples(index=False), strict=True):
+        said = {"fold": fold, "case": str(case), "estimator": lesion.estimator, "probability": lesion.probability}
+        for feature, value, percentile, contribution in lesion.drivers or [(None, np.nan, np.nan, np.nan)]:
+            rows.append(
+                {
+                    **said,
+                    "feature": feature,
+                    "description": None if feature is None else describe_feature(feature),
+                    "value": value,
+                    "percentile": percentile,
+                    "contribution": contribution,
+                    "text": lesion.text,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False, params=None):
@@ -153,7 +182,8 @@ def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False, para
     parts : list of str
         The parts to predict.
     explain : bool, default=False
-        Also return the fitted model's per-feature contributions on the test part.
+        Also return what :func:`~sklearn_llmrad.explain` says about the fitted
+        model on the test part.
     params : dict, default=None
         Set on the model with ``set_params`` (see :meth:`ModelSpec.build`).
 
@@ -163,8 +193,9 @@ def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False, para
         ``case``, ``fold``, ``part``, ``y_true``, ``y_prob``; ``attrs["choice"]`` is
         what an inner-CV choice at the end of the model chose (None for other models).
     contributions : pandas.DataFrame or None
-        The fitted model's per-feature contributions on the test part (when
-        ``explain`` and the model can explain itself).
+        Per test lesion and driver, the fitted model's contributions and
+        rationale, with the ``fold`` (when ``explain`` and the model is one
+        :func:`~sklearn_llmrad.explain` knows).
 
     Examples
     --------
@@ -183,7 +214,7 @@ def run_fold(spec, settings, data, y, split, *, fold, parts, explain=False, para
     estimator.fit(_take(data, split["train"]), y[split["train"]])
     frame = _fold_predictions(estimator, data, y, split, fold, parts)
     frame.attrs["choice"] = getattr(estimator[-1] if hasattr(estimator, "steps") else estimator, "choice_", None)
-    contrib = _explain_fold(estimator, _take(data, split["test"]), top_n=10) if explain else None
+    contrib = _explain_fold(estimator, _take(data, split["test"]), top_n=10, fold=fold) if explain else None
     return frame, contrib
 
 
@@ -513,14 +544,14 @@ def run_benchmark(
             fingerprint=fingerprint_of(spec),
             tag=f"[{m}/{len(specs)} {spec.name}]",
             log=log,
-            explain=spec.name == REFERENCE_MODEL,
+            explain=spec.input == "features",  # every model explain() may know
             params=(s.model_params or {}).get(spec.name),
         )
         if failure is not None:
             failures[spec.name] = failure
         elif frame is not None:
             predictions[spec.name] = frame
-        explanations += explained
+        explanations += [frame.assign(name=spec.name) for frame in explained]
 
     # 4. aggregate, 5. report
     table = summarize_models(specs, predictions, failures, n_bootstraps=s.n_bootstraps, random_state=s.random_state)
@@ -532,6 +563,9 @@ def run_benchmark(
         excluded=shared.failed,
         n_lesions=len(X),
         external=test is not None,
+        rationales=_rationales(explanations),
+        settings=json.loads(json.dumps(dataclasses.asdict(s), default=str)),
+        versions=_files.package_versions(),
     )
     if out_dir is not None:
         from ..report import write_report
@@ -636,19 +670,37 @@ def safe_auc(y_true, y_prob):
     return roc_auc_score(y_true, y_prob)
 
 
+def _explained(frames):
+    """The stored and new explanation frames of the models, in one table (None when there are none)."""
+    frames = [f for f in frames if f is not None and len(f) and {"name", "case", "feature"} <= set(f.columns)]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def _aggregate_explanations(frames):
-    """Mean |contribution| of each feature over the lesions it drove, most important first."""
-    frames = [f for f in frames if f is not None and len(f)]
-    if not frames:
+    """Per model, the mean |contribution| of each feature over the lesions it drove, most important first."""
+    table = _explained(frames)
+    if table is None:
         return None
-    table = pd.concat(frames, ignore_index=True)
+    order = {name: i for i, name in enumerate(pd.unique(table["name"]))}  # the models' table order
     return (
-        table.assign(abs_contribution=table["contribution"].abs())
-        .groupby(["feature", "description"], sort=False)
-        .agg(
-            mean_abs_contribution=("abs_contribution", "mean"),
-            n=("abs_contribution", "size"),
-        )
-        .sort_values("mean_abs_contribution", ascending=False)
+        table.dropna(subset=["feature"])
+        .assign(abs_contribution=lambda t: t["contribution"].abs(), description=lambda t: t["description"].fillna(""))
+        .groupby(["name", "feature", "description"], sort=False)
+        .agg(mean_abs_contribution=("abs_contribution", "mean"), n=("abs_contribution", "size"))
         .reset_index()
+        .sort_values(
+            ["name", "mean_abs_contribution"],
+            ascending=[True, False],
+            key=lambda column: column.map(order) if column.name == "name" else column,
+        )
+        .reset_index(drop=True)
     )
+
+
+def _rationales(frames):
+    """One row per model and explained test lesion: what predicted it, its probability and the rationale."""
+    table = _explained(frames)
+    if table is None:
+        return None
+    columns = ["name", "case", "fold", "estimator", "probability", "text"]
+    return table.assign(case=table["case"].astype(str)).drop_duplicates(["name", "case", "fold"])[columns]

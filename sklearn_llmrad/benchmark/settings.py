@@ -10,6 +10,7 @@ mode's defaults.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 from .._deprecation import renamed_parameter
 from ..pipelines import DEFAULT_LANGUAGE_MODEL
@@ -35,9 +36,12 @@ class BenchmarkSettings:
     encoder_params, classifier_params : dict, default=None
         Settings of the encoder and the fusion network (see
         :func:`~sklearn_llmrad.pipelines.make_llmrad_pipeline`).
-    fallback : {"linear"} or None, default="linear"
-        Lesions: the method's and its ablations' learned part is the inner-CV choice
-        between the network and its linear path, or (``None``) the networks alone.
+    fallback : {"linear"} or None, default=None
+        Lesions: ``None``, the method and its ablations are the fusion networks
+        (the inner-CV choice between the network and its linear path is the
+        ``llmrad-choice`` model). ``"linear"`` (deprecated; a :class:`FutureWarning`)
+        makes them inner-CV choices too, as they were before, which hides the
+        ablations when the choice picks the same linear path for each.
     cnn_size : int, default=224
         Input side of the CNN baselines.
     cnn_params : dict, default=None
@@ -78,7 +82,7 @@ class BenchmarkSettings:
     language_model: str | None = DEFAULT_LANGUAGE_MODEL
     encoder_params: dict | None = None
     classifier_params: dict | None = None
-    fallback: str | None = "linear"
+    fallback: str | None = None
     cnn_size: int = 224
     cnn_params: dict | None = None
     model_params: dict | None = None
@@ -92,6 +96,17 @@ class BenchmarkSettings:
     preprocessor_params: dict | None = None
     pos_label: object = None
     max_failed_fraction: float = 0.2
+
+    def __post_init__(self):
+        if self.fallback not in ("linear", None):
+            raise ValueError(f"fallback must be 'linear' or None, got {self.fallback!r}")
+        if self.fallback is not None:
+            warnings.warn(
+                "fallback='linear' is deprecated and will be removed in a future release: the method and its "
+                "ablations are compared as networks; the inner-CV choice is the model 'llmrad-choice'.",
+                FutureWarning,
+                stacklevel=4,
+            )
 
     def replace(self, **changes):
         """A copy with ``changes``; ``encoder=`` is the deprecated name of ``language_model=``.
@@ -113,7 +128,11 @@ class BenchmarkSettings:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise TypeError(f"unknown benchmark setting(s) {unknown}")
-        return dataclasses.replace(self, **changes)
+        if "fallback" in changes:
+            return dataclasses.replace(self, **changes)
+        with warnings.catch_warnings():  # the deprecated fallback was warned about when it was set
+            warnings.simplefilter("ignore", FutureWarning)
+            return dataclasses.replace(self, **changes)
 
     def factory_kwargs(self, *, k=None, prior=None):
         """The keyword arguments of a model factory (``encoder`` too, for factories written before).

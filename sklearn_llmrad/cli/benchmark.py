@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 from .common import (
@@ -79,8 +80,17 @@ def add_parsers(sub, common):
     bench.add_argument(
         "--network-only",
         action="store_true",
-        help="the method and its ablations without the inner-CV choice of their linear path "
-        "(the fusion networks alone, about a third of the training time)",
+        help="deprecated: the method and its ablations are the fusion networks by default now; "
+        "this only leaves out the model llmrad-choice (the inner-CV choice between the network "
+        "and its linear path) when --models is not given",
+    )
+    bench.add_argument(
+        "--save-models",
+        action="store_true",
+        help="also refit each model that ran on all lesions of --dataset and save it as OUT/models/NAME.llmrad "
+        "(io.save, no pickle; the image stages in front, as llmrad fit saves it) with its model card "
+        "NAME.llmrad.md and .json (the benchmark's estimate; threshold: Youden's J on the out-of-fold "
+        "probabilities, 0.5 with --holdout or --test-dataset)",
     )
     bench.add_argument("--cnn-size", type=positive_int, default=224, help="CNN input side in pixels")
     bench.add_argument("--cnn-epochs", type=positive_int, default=None)
@@ -122,6 +132,8 @@ def check(args):
             raise UserError(f"--test-dataset {args.test_dataset} needs --test-root PATH")
         if not Path(args.test_root).exists():
             raise UserError(f"--test-root {args.test_root!r} does not exist")
+    if args.save_models and (args.transfer or args.dataset == "radmlbench"):
+        raise UserError("--save-models saves the lesion benchmark's models, not the --transfer study mode's")
     if args.transfer and args.dataset != "radmlbench":
         raise UserError("--transfer needs --dataset radmlbench (a folder of radMLBench tables)")
     if args.dataset == "radmlbench":
@@ -166,15 +178,15 @@ def print_result(result, note, started):
     print(format_table(result.table))
     if result.out_dir is not None:
         print(
-            f"\nTables and plots: {result.out_dir}/ (results.md, results.csv, roc.png, "
-            "reliability.png, top_features.png)"
+            f"\nTables and plots: {result.out_dir}/ (results.html, results.md, results.csv, roc.png, "
+            "reliability.png, top_features_<model>.png)"
         )
     print(f"Total time: {time.perf_counter() - started:.0f} s")
 
 
 def run(args):
     """Run ``demo``, ``benchmark`` or ``models``; returns the exit status."""
-    from ..benchmark import available_models, run_benchmark
+    from ..benchmark import BenchmarkSettings, available_models, run_benchmark
 
     if args.command == "models":
         for name in available_models():
@@ -213,6 +225,7 @@ def run(args):
 
     if args.transfer or args.dataset == "radmlbench":
         return _transfer(args, models, language_model, note, started)
+    models = _network_only(args, models, available_models())
 
     kwargs = dataset_options(args, args.dataset)
     X, y, groups, description = load_dataset(
@@ -242,15 +255,9 @@ def run(args):
     extractor_params = {}
     if args.image_types:
         extractor_params["image_types"] = [t.strip() for t in args.image_types.split(",")]
-    result = run_benchmark(
-        X,
-        y,
-        groups,
-        models=models,
+    settings = BenchmarkSettings(
         cv=args.cv if args.holdout is None else None,
         holdout=args.holdout,
-        out_dir=out,
-        test=test,
         n_jobs=args.n_jobs,
         k=500 if args.k is None else args.k,
         language_model=language_model,
@@ -260,12 +267,100 @@ def run(args):
         device=args.device,
         n_bootstraps=args.bootstraps,
         random_state=args.seed,
-        log=lambda line: print(line, flush=True),
         extractor_params=extractor_params,
-        fallback=None if args.network_only else "linear",
     )
+
+    def log(line):
+        print(line, flush=True)
+
+    result = run_benchmark(X, y, groups, settings=settings, models=models, out_dir=out, test=test, log=log)
     print_result(result, note, started)
+    if args.save_models:
+        dataset = f"{args.dataset}: {description}"
+        for path in save_models(result, settings, X, y, groups, dataset=dataset, language_note=note, log=log):
+            print(f"Saved: {path} (card: {path.name}.md, {path.name}.json)")
     return 0
+
+
+def save_models(result, settings, X, y, groups, *, dataset, language_note, log=print):
+    """``--save-models``: each model that ran, refitted on all lesions, saved with its model card.
+
+    ``OUT/models/<name>.llmrad`` holds the image stages and the model, as
+    ``llmrad fit`` saves it (:func:`~sklearn_llmrad.cli.fit.fit_model`); its card
+    (:func:`~sklearn_llmrad.model_card.write_model_card`) states the benchmark's
+    cross-validated row for that model and the threshold: Youden's J on its
+    out-of-fold probabilities, or 0.5 after a holdout or an external validation
+    (whose test lesions are not for tuning). Returns the model files' paths.
+    """
+    import numpy as np
+
+    from .. import io
+    from ..benchmark import DEFAULT_REGISTRY
+    from ..model_card import language_models, write_model_card, youden_threshold
+    from .fit import fit_model
+
+    folder, cache = Path(result.out_dir) / "models", Path(result.out_dir) / "cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    if settings.language_model is not None:  # the benchmark's embedding cache, as run_benchmark uses it
+        settings = settings.replace(
+            encoder_params={"cache_dir": str(cache / "embeddings"), **(settings.encoder_params or {})}
+        )
+    rows = result.table.set_index("name")
+    cross_validated = not result.external and settings.holdout is None
+    saved = []
+    for spec in DEFAULT_REGISTRY.resolve([name for name in rows.index if name in result.predictions]):
+        cv_summary, threshold, rule = None, 0.5, "0.5: the benchmark ran no cross-validation to choose it on"
+        if cross_validated:
+            oof = result.predictions[spec.name]
+            oof = oof[oof["part"] == "test"]
+            threshold = youden_threshold(oof["y_true"], oof["y_prob"])
+            rule = f"Youden's J maximised on the out-of-fold probabilities of the benchmark's {settings.cv} folds"
+            keep = ("auc", "auc_low", "auc_high", "sensitivity", "specificity", "f1", "accuracy", "brier", "ece")
+            cv_summary = {key: rows.loc[spec.name, key] for key in keep if key in rows.columns}
+            cv_summary.update(folds=settings.cv, grouping="patient", metrics_threshold=0.5, youden_threshold=threshold)
+        log(f"[save-models] {spec.name}: refitting on all lesions")
+        model, failed, kept = fit_model(spec, settings, X, y, cache_dir=cache, log=log)
+        path = folder / f"{spec.name}.llmrad"
+        metadata = {
+            "threshold": threshold,
+            "threshold_rule": rule,
+            "model": spec.name,
+            "language_models": [lm["id"] for lm in language_models(model)],
+            "language_model_bundled": False,
+        }
+        io.save(model, path, metadata=metadata)
+        positions = X.index.get_indexer(kept)
+        write_model_card(
+            model_path=path,
+            model=model,
+            name=spec.name,
+            label=spec.label,
+            X=X.loc[kept],
+            y=np.asarray(y)[positions],
+            groups=np.asarray(groups, dtype=object)[positions],
+            dataset=dataset,
+            settings=settings,
+            language_model=language_note,
+            threshold=threshold,
+            threshold_rule=rule,
+            cross_validation=cv_summary,
+            excluded=list(failed["case"]),
+        )
+        saved.append(path)
+    return saved
+
+
+def _network_only(args, models, names):
+    """The models of the deprecated ``--network-only``: all but the inner-CV choice ``llmrad-choice``."""
+    if not args.network_only:
+        return models
+    warnings.warn(
+        "--network-only is deprecated and will be removed in a future release: the method and its ablations "
+        "are the fusion networks by default; it only leaves out llmrad-choice (use --models)",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return models if models is not None else [name for name in names if name != "llmrad-choice"]
 
 
 def _transfer(args, models, language_model, note, started):

@@ -77,7 +77,8 @@ def add_parsers(sub, common):
     fit.add_argument(
         "--network-only",
         action="store_true",
-        help="the network alone, without the inner-CV choice of its linear path (as benchmark --network-only)",
+        help="deprecated, no effect: --model llmrad is the fusion network alone, --model llmrad-choice the "
+        "inner-CV choice between it and its linear path (as the rows of llmrad benchmark)",
     )
     fit.add_argument("--cnn-size", type=positive_int, default=224, help="CNN input side in pixels")
     fit.add_argument("--cnn-epochs", type=positive_int, default=None, help="CNN training epochs")
@@ -104,8 +105,17 @@ def check(args):
 
 def settings_from_args(args, language_model):
     """The :class:`~sklearn_llmrad.benchmark.BenchmarkSettings` of ``llmrad fit`` (as ``llmrad benchmark``'s)."""
+    import warnings
+
     from ..benchmark import BenchmarkSettings
 
+    if args.network_only:
+        warnings.warn(
+            "--network-only is deprecated and has no effect: --model llmrad is the network alone, "
+            "--model llmrad-choice the inner-CV choice",
+            FutureWarning,
+            stacklevel=2,
+        )
     extractor_params = {}
     if args.image_types:
         extractor_params["image_types"] = [t.strip() for t in args.image_types.split(",")]
@@ -114,7 +124,6 @@ def settings_from_args(args, language_model):
         k=args.k,
         language_model=language_model,
         classifier_params=network_params(args, {}),
-        fallback=None if args.network_only else "linear",
         cnn_size=args.cnn_size,
         cnn_params={} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs},
         device=args.device,
