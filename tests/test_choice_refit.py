@@ -48,7 +48,8 @@ def _reference(choice, X, y):
     names = [name for name, _ in choice.estimators]
 
     def score_fold(train, test):
-        probas = [clone(est).fit(X.iloc[train], y[train]).predict_proba(X.iloc[test])[:, 1] for _, est in choice.estimators]
+        fitted = [clone(est).fit(X.iloc[train], y[train]) for _, est in choice.estimators]
+        probas = [est.predict_proba(X.iloc[test])[:, 1] for est in fitted]
         scores = {name: rank_auc_score(y[test] == 1, p) for name, p in zip(names, probas, strict=True)}
         scores["average"] = rank_auc_score(y[test] == 1, np.mean(probas, axis=0))
         return scores
