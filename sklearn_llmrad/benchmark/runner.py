@@ -52,7 +52,7 @@ from .registry import DEFAULT_REGISTRY, REFERENCE_MODEL
 from .settings import BenchmarkSettings
 from .shared import prepare_shared_inputs
 
-__all__ = ["TIMING_COLUMNS", "BenchmarkResult", "run_benchmark", "run_fold", "stage_timings", "summarize_models"]
+__all__ = ["BenchmarkResult", "run_benchmark", "run_fold", "summarize_models"]
 
 _PREDICTION_COLUMNS = ["case", "fold", "part", "y_true", "y_prob"]
 
@@ -83,7 +83,9 @@ class BenchmarkResult:
         Lesions given, before exclusions (training and test lesions together
         in an external validation).
     timings : pandas.DataFrame
-        Seconds by stage (see :func:`stage_timings`; also ``timings.csv``).
+        Seconds by stage: ``stage`` (``extraction``, each model, ``total (wall)``),
+        ``seconds``, ``cpu_seconds``, ``folds_computed``, ``folds_reused``; also
+        ``timings.csv``.
     """
 
     table: pd.DataFrame
