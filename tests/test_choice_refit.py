@@ -98,6 +98,16 @@ def test_the_linear_path_and_a_network_without_language_model_share_one_top_k(ta
     assert choice.estimators_["linear"]["topk"] is not choice.estimators_["llmrad"]["topk"]
 
 
+def test_a_network_that_already_stops_early_keeps_its_callbacks_in_inner_fits(table):
+    # skorch lists its early-stopping callback as the parameter ``callbacks__early_stopping``: left alone
+    X, y = table
+    net = {**NET, "max_epochs": 3, "early_stopping": True, "patience": 2}
+    pipe = make_no_biobert_pipeline(k=4, classifier_params=net, device="cpu", random_state=0)[2:]
+    fitted = pipe.set_params(choice__progress=False, choice__refit="all").fit(X, y)
+    assert fitted["choice"].estimators_["llmrad"]["fusion"].early_stopping is True
+    assert fitted.predict_proba(X).shape == (len(X), 2)
+
+
 class _Recorder(ClassifierMixin, BaseEstimator):
     """A logistic regression that records the settings it was fitted with."""
 

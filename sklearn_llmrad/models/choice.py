@@ -38,12 +38,15 @@ def _take(X, idx):
 def _inner_settings(estimator, early_stopping):
     """The parameters set on a candidate for its inner fits: no epoch bars, early stopping if asked.
 
-    Any parameter named ``progress`` (at any depth) is turned off, and with
-    ``early_stopping`` any parameter named ``early_stopping`` is turned on.
+    Any boolean parameter named ``progress`` (at any depth) is turned off, and
+    with ``early_stopping`` any boolean parameter named ``early_stopping`` is
+    turned on.
     """
     settings = {}
-    for key in estimator.get_params(deep=True):
+    for key, value in estimator.get_params(deep=True).items():
         last = key.rsplit("__", 1)[-1]
+        if not isinstance(value, bool):  # e.g. skorch's ``callbacks__early_stopping``, a callback
+            continue
         if last == "progress":
             settings[key] = False
         elif last == "early_stopping" and early_stopping:
