@@ -32,7 +32,7 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from sklearn_llmrad.inner_cv import choose_candidate, stratified_folds
+from sklearn_llmrad._testing import reference_inner_cv_choice
 from sklearn_llmrad.metrics import rank_auc_score
 from sklearn_llmrad.pipelines import make_llmrad_pipeline
 
@@ -53,18 +53,7 @@ def synthetic_table(n, p, seed=0):
 
 def before(choice, X, y):
     """The choice as it was: separate fits on every inner fold, every candidate refitted."""
-    folds = stratified_folds(choice.cv, y, random_state=choice.random_state, purpose="the reference")
-    names = [name for name, _ in choice.estimators]
-
-    def score_fold(train, test):
-        fitted = [clone(est).fit(X.iloc[train], y[train]) for _, est in choice.estimators]
-        probas = [est.predict_proba(X.iloc[test])[:, 1] for est in fitted]
-        scores = {name: rank_auc_score(y[test] == 1, p) for name, p in zip(names, probas, strict=True)}
-        scores["average"] = rank_auc_score(y[test] == 1, np.mean(probas, axis=0))
-        return scores
-
-    pick, _ = choose_candidate(folds, score_fold, [*names, "average"], decimals=None)
-    refitted = {name: clone(est).fit(X, y) for name, est in choice.estimators}
+    pick, _, refitted = reference_inner_cv_choice(choice, X, y)
     chosen = list(refitted.values()) if pick == "average" else [refitted[pick]]
     return pick, lambda Z: np.mean([est.predict_proba(Z)[:, 1] for est in chosen], axis=0)
 

@@ -14,9 +14,8 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 
-from sklearn_llmrad.inner_cv import choose_candidate, stratified_folds
+from sklearn_llmrad._testing import reference_inner_cv_choice
 from sklearn_llmrad.io import load, save
-from sklearn_llmrad.metrics import rank_auc_score
 from sklearn_llmrad.models.choice import InnerCVChoiceClassifier
 from sklearn_llmrad.pipelines import make_llmrad_pipeline, make_no_biobert_pipeline
 
@@ -42,22 +41,6 @@ def table():
     return X, y
 
 
-def _reference(choice, X, y):
-    """The choice as computed before: every candidate fitted on its own, every one refitted."""
-    folds = stratified_folds(choice.cv, y, random_state=choice.random_state, purpose="reference")
-    names = [name for name, _ in choice.estimators]
-
-    def score_fold(train, test):
-        fitted = [clone(est).fit(X.iloc[train], y[train]) for _, est in choice.estimators]
-        probas = [est.predict_proba(X.iloc[test])[:, 1] for est in fitted]
-        scores = {name: rank_auc_score(y[test] == 1, p) for name, p in zip(names, probas, strict=True)}
-        scores["average"] = rank_auc_score(y[test] == 1, np.mean(probas, axis=0))
-        return scores
-
-    pick, means = choose_candidate(folds, score_fold, [*names, "average"], decimals=None)
-    return pick, means, {name: clone(est).fit(X, y) for name, est in choice.estimators}
-
-
 def _proba(fitted, pick, X):
     chosen = list(fitted.values()) if pick == "average" else [fitted[pick]]
     return np.mean([est.predict_proba(X)[:, 1] for est in chosen], axis=0)
@@ -68,7 +51,7 @@ def test_shared_steps_and_chosen_refit_give_the_numbers_of_separate_fits(factory
     X, y = table
     pipe = factory(k=4, language_model=str(tiny_bert_dir), classifier_params=NET, device="cpu", random_state=0)
     pipe = pipe[2:].set_params(choice__inner_early_stopping=False, choice__progress=False)
-    pick, means, refitted = _reference(pipe["choice"], X, y)
+    pick, means, refitted = reference_inner_cv_choice(pipe["choice"], X, y)
 
     fitted = clone(pipe).fit(X, y)
     choice = fitted["choice"]
