@@ -32,11 +32,12 @@ pipe = make_llmrad_pipeline(
     classifier_params={"hidden_size": 32, "max_epochs": 30, "lr": 3e-3},
     device="cpu",
     random_state=0,
+    refit="all",  # refit the network whatever the inner CV picks, so that it can explain itself
 )
 pipe.fit(train, data.target[:34])
 
 # The method's learned part is an inner-CV choice between the fusion network and its
-# linear path; both are refitted, so the network can explain itself whichever won.
+# linear path; with refit="all" both are refitted, so the network can explain itself whichever won.
 choice = pipe.named_steps["choice"]
 print(f"inner CV chose {choice.choice_!r}; mean inner AUCs {choice.cv_scores_}")
 network = choice.estimators_["llmrad"]  # Top-K -> encoder -> fusion

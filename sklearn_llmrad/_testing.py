@@ -18,6 +18,7 @@ __all__ = [
     "mutate_model_file",
     "ReferenceFusionModule",
     "reference_fusion_forward",
+    "reference_inner_cv_choice",
     "save_bert_tokenizer",
     "save_tiny_bert",
     "tiny_bert_vocabulary",
@@ -213,6 +214,43 @@ def save_tiny_bert(path):
         if ids != tokenizer.encode(text).ids or reloaded.unk_token_id in ids:
             raise RuntimeError(f"the tiny BERT tokenizer saved to {path} does not reload as written: {text!r}")
     return path
+
+
+def reference_inner_cv_choice(choice, X, y):
+    """The inner-CV choice as it was before it "paid once" (issue 24), written out plainly.
+
+    Every candidate of ``choice`` (an unfitted
+    :class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier`, binary 0/1 ``y``,
+    ``X`` a DataFrame) is cloned and fitted on its own on each inner fold, and every
+    candidate is refitted on all data: the reference of ``tests/test_choice_refit.py``
+    and the "before" side of ``benchmarks/bench_choice.py``.
+
+    Returns
+    -------
+    pick : str
+    means : dict of str -> float
+        Mean inner-fold AUC of each candidate and of their average.
+    refitted : dict of str -> estimator
+        Every candidate fitted on all of ``X``.
+    """
+    import numpy as np
+    from sklearn.base import clone
+
+    from .inner_cv import choose_candidate, stratified_folds
+    from .metrics import rank_auc_score
+
+    folds = stratified_folds(choice.cv, y, random_state=choice.random_state, purpose="the reference")
+    names = [name for name, _ in choice.estimators]
+
+    def score_fold(train, test):
+        fitted = [clone(est).fit(X.iloc[train], y[train]) for _, est in choice.estimators]
+        probas = [est.predict_proba(X.iloc[test])[:, 1] for est in fitted]
+        scores = {name: rank_auc_score(y[test] == 1, p) for name, p in zip(names, probas, strict=True)}
+        scores["average"] = rank_auc_score(y[test] == 1, np.mean(probas, axis=0))
+        return scores
+
+    pick, means = choose_candidate(folds, score_fold, [*names, "average"], decimals=None)
+    return pick, means, {name: clone(est).fit(X, y) for name, est in choice.estimators}
 
 
 def reference_fusion_forward(module, values, clinical=None, clinical_mask=None):

@@ -216,6 +216,7 @@ def make_llmrad_pipeline(
     fallback="linear",
     inner_cv=3,
     pretrained=None,
+    refit="chosen",
 ):
     """The LLM-enhanced radiomics method and its ablations as one factory.
 
@@ -276,15 +277,19 @@ def make_llmrad_pipeline(
         the same Top-K selection, then a
         :class:`~sklearn_llmrad.models.linear.SemanticPriorLogisticRegression`
         using the prior when one is given) and their average, and predicts with
-        the best; ties go to the linear model. Both candidates are refitted on
-        all training data, so the network can explain itself whichever won. So
-        the method is never knowingly worse than its linear path, at about
-        ``inner_cv`` times the network's training cost. ``None``: the network alone, with ``topk``, ``encoder`` (or
-        ``scaler``) and ``fusion`` as top-level steps.
+        the best; ties go to the linear model. The inner fits of the network
+        stop early (``choice__inner_early_stopping``). So the method is never
+        knowingly worse than its linear path, at about ``inner_cv`` times the
+        network's training cost. ``None``: the network alone, with ``topk``,
+        ``encoder`` (or ``scaler``) and ``fusion`` as top-level steps.
     inner_cv : int, default=3
         Inner folds of the choice (ignored when ``fallback=None``).
     pretrained : str, path-like, SemanticPrior or None, default=None
         Deprecated spelling of ``prior`` (a FutureWarning; removed in a future release).
+    refit : {"chosen", "all"}, default="chosen"
+        Which candidates of the choice are refitted on all training data: the
+        one it picked (both, for their average), or both, so that the network
+        can explain itself whichever won (ignored when ``fallback=None``).
 
     Returns
     -------
@@ -331,7 +336,9 @@ def make_llmrad_pipeline(
     # selection, then the prior-weighted LR.
     model = SemanticPriorLogisticRegression(prior=prior, random_state=random_state)
     linear = _named(_features(None, k, score, random_state, prior)[:1] + [("model", model)])
-    choice = InnerCVChoiceClassifier([("linear", linear), ("llmrad", network)], cv=inner_cv, random_state=random_state)
+    choice = InnerCVChoiceClassifier(
+        [("linear", linear), ("llmrad", network)], cv=inner_cv, random_state=random_state, refit=refit
+    )
     return Pipeline(head + [("choice", choice)])
 
 

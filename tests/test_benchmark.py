@@ -434,3 +434,23 @@ def test_one_registry_serves_both_modes_and_the_study_mode_refuses_image_models(
     # the Radiomics + SVC baseline is one model of both modes
     lesions = ModelRegistry().resolve(["radiomics-svc"])[0]
     assert lesions is not None and lesions.factory is studies.resolve(["radiomics-svc"])[0].factory
+
+
+def test_folds_in_parallel_give_the_same_predictions_one_line_per_fold_and_timings(small_data, tmp_path):
+    X, y, groups = small_data
+    kwargs = dict(models=["radiomics-svc"], cv=3, k=20, n_bootstraps=50, extractor_params=FAST_EXTRACTION)
+    runs = {}
+    for n_jobs in (1, 2):
+        lines = []
+        out = tmp_path / f"jobs{n_jobs}"
+        runs[n_jobs] = run_benchmark(X, y, groups, out_dir=out, n_jobs=n_jobs, log=lines.append, **kwargs)
+        folds = [line for line in lines if " fold " in line]  # one line per fold, the non-TTY progress
+        assert sorted(line.split(":")[0] for line in folds) == [f"[1/1 radiomics-svc] fold {f}/3" for f in (1, 2, 3)]
+        assert all(": AUC " in line for line in folds)
+        timings = pd.read_csv(out / "timings.csv")
+        assert list(timings["stage"]) == ["extraction", "radiomics-svc", "total (wall)"]
+        assert (timings["seconds"] > 0).all() and timings.loc[1, "folds_computed"] == 3
+        assert any(line.startswith("[timings] extraction ") for line in lines)
+    one, two = (runs[n].predictions["radiomics-svc"].sort_values("case").reset_index(drop=True) for n in (1, 2))
+    pd.testing.assert_frame_equal(one, two)
+    pd.testing.assert_frame_equal(runs[2].timings, pd.read_csv(tmp_path / "jobs2" / "timings.csv"), check_dtype=False)

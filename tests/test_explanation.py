@@ -104,7 +104,7 @@ def default_method(table, tiny_bert_dir):
     """The default method whose inner CV picks the linear path: an untrained network cannot beat it."""
     X, y, _ = table
     untrained = {**NET, "max_epochs": 1, "lr": 1e-9}
-    return _with_lm(tiny_bert_dir, make_llmrad_pipeline, classifier_params=untrained).fit(X, y)
+    return _with_lm(tiny_bert_dir, make_llmrad_pipeline, classifier_params=untrained, refit="all").fit(X, y)
 
 
 def test_choice_of_the_linear_path_explains_the_linear_model(default_method, table):

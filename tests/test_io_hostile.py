@@ -131,7 +131,7 @@ def saved(tmp_path_factory):
 @pytest.fixture(scope="module")
 def saved_choice(tmp_path_factory):
     """The default method's learned part (an inner-CV choice of network and linear path), saved."""
-    pipe, X = _fitted_tail()
+    pipe, X = _fitted_tail(refit="all")
     return save(pipe, tmp_path_factory.mktemp("saved") / "choice.llmrad"), pipe, X
 
 

@@ -222,9 +222,17 @@ def test_choice_states_its_file_state():
 
     X, y = _semantic(40)
     X = X.values
-    clf = InnerCVChoiceClassifier([("a", LogisticRegression()), ("b", LogisticRegression(C=0.1))], random_state=0)
+    candidates = [("a", LogisticRegression()), ("b", LogisticRegression(C=0.1))]
+    clf = InnerCVChoiceClassifier(candidates, random_state=0, refit="all")
     state = clf.fit(X, y).get_file_state()
-    assert state["params"] == {"cv": 3, "average": True, "random_state": 0}
+    assert state["params"] == {
+        "cv": 3,
+        "average": True,
+        "random_state": 0,
+        "refit": "all",
+        "inner_early_stopping": True,
+        "progress": True,
+    }
     assert state["attributes"]["choice_"] == clf.choice_ and list(state["estimators"]) == ["a", "b"]
     twin = InnerCVChoiceClassifier.from_file_state(state)
     np.testing.assert_array_equal(twin.predict_proba(X), clf.predict_proba(X))

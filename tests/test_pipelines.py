@@ -218,10 +218,19 @@ def test_lesion_without_clinical_data_gets_a_prediction(synthetic, features, tin
     blank["history"] = None
     proba = pipe.predict_proba(blank)
     assert proba.shape == (3, 2) and np.isfinite(proba).all()
+    # an unknown density is refused by the encoder: the network itself (the choice may use the linear path only)
+    network = make_llmrad_pipeline(
+        k=10,
+        language_model=str(tiny_bert_dir),
+        encoder_params={"device": "cpu"},
+        classifier_params=SMALL_NET,
+        random_state=0,
+        fallback=None,
+    )[2:].fit(features, y)
     unseen = features.iloc[:1].copy()
     unseen["density"] = "Z"
     with pytest.raises(ValueError, match="density"):
-        pipe.predict_proba(unseen)
+        network.predict_proba(unseen)
 
 
 def test_svc_on_semantic_features_uses_numbers(features, synthetic, tiny_bert_dir):

@@ -46,7 +46,7 @@ def prior():
 
 
 def _factories(bert, prior):
-    common = dict(k=K, random_state=0, device="cpu", prior=prior, inner_cv=2)
+    common = dict(k=K, random_state=0, device="cpu", prior=prior, inner_cv=2, refit="all")  # both candidates fitted
     network = dict(common, classifier_params=dict(NET, prior_pooling=1.0))
     return {
         "llmrad": lambda: P.make_llmrad_pipeline(language_model=bert, **network),
@@ -61,7 +61,7 @@ def _factories(bert, prior):
 def _readers(pipe):
     """(path, fitted estimator) of every classifier and linear model reached by the pipeline."""
     final = pipe.steps[-1][1]
-    if hasattr(final, "estimators_"):  # the inner-CV choice: both candidates, refitted
+    if hasattr(final, "estimators_"):  # the inner-CV choice: both candidates, refitted (refit="all")
         return [(name, est.steps[-1][1]) for name, est in final.estimators_.items()]
     return [("network", final)]
 

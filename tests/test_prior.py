@@ -316,7 +316,7 @@ def test_pipeline_pretrained_wires_the_prior(random_prior, tmp_path):
     assert params["choice__linear__topk__prior"] is prior
     assert params["choice__linear__model__prior"] is prior
     X, y = _ambiguous_data(4, n=60)
-    learned = pipe[2:].fit(X, y)
+    learned = pipe[2:].set_params(choice__refit="all").fit(X, y)
     choice = learned.named_steps["choice"]
     assert choice.estimators_["llmrad"].named_steps["topk"].prior_gamma_ is not None
     assert choice.estimators_["linear"].named_steps["model"].gamma_ in (0.0, 2.0, 4.0, 8.0)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from .. import _files
+from .._progress import progress_bar
 from ..labels import check_binary_labels
 from . import store
 from .folds import plan_folds
@@ -54,6 +56,9 @@ from .shared import prepare_shared_inputs
 __all__ = ["BenchmarkResult", "run_benchmark", "run_fold", "summarize_models"]
 
 _PREDICTION_COLUMNS = ["case", "fold", "part", "y_true", "y_prob"]
+
+#: Columns of :attr:`BenchmarkResult.timings` and ``timings.csv``.
+TIMING_COLUMNS = ["stage", "seconds", "cpu_seconds", "folds_computed", "folds_reused"]
 
 
 @dataclass
@@ -90,6 +95,10 @@ class BenchmarkResult:
     n_lesions : int
         Lesions given, before exclusions (training and test lesions together
         in an external validation).
+    timings : pandas.DataFrame
+        Seconds by stage: ``stage`` (``extraction``, each model, ``total (wall)``),
+        ``seconds``, ``cpu_seconds``, ``folds_computed``, ``folds_reused``; also
+        ``timings.csv``.
     """
 
     table: pd.DataFrame
@@ -102,6 +111,7 @@ class BenchmarkResult:
     rationales: pd.DataFrame | None = None
     settings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
+    timings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TIMING_COLUMNS))
 
 
 def _take(X, idx):
@@ -275,63 +285,229 @@ def _check_out_dir(out_dir, data_parts, n_splits):
         _files.atomic_write_bytes(stamp, json.dumps(record, indent=1).encode())
 
 
+def _stored_fold(data, y, split, *, fold, parts, folders, fingerprint, explain):
+    """A fold stored earlier, intact and under this fingerprint: ``(frame, contributions)``; raises FoldUnusable."""
+    folder, explain_folder, _ = folders
+    check = _prediction_check(data, y, split, fold, parts)
+    frame = store.read_fold(folder / f"fold{fold}.csv", fingerprint, check=check, dtype={"case": str})
+    contrib = None
+    if explain:
+        try:
+            contrib = store.read_fold(explain_folder / f"fold{fold}.csv", fingerprint)
+        except store.FoldUnusable:
+            pass
+    return frame, contrib
+
+
+def _timed_fold(spec, settings, data, y, split, fold, parts, explain, params):
+    """:func:`run_fold` timed, its error returned as data (it may run in a worker process)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        frame, contrib = run_fold(
+            spec, settings, data, y, split, fold=fold, parts=parts, explain=explain, params=params
+        )
+    except Exception as exc:  # noqa: BLE001 -- a failed model is reported, the others go on
+        return None, None, {"failure": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    note = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
+    return frame, contrib, {**note, "choice": frame.attrs["choice"]}
+
+
+@dataclass
+class _FoldJob:
+    """One model's folds to run, as :func:`run_model_folds` and :func:`_run_fold_jobs` take them.
+
+    ``folders``: ``(predictions, explanations, error file)`` paths, or None to store nothing.
+    """
+
+    spec: object
+    settings: dict
+    data: pd.DataFrame
+    y: np.ndarray
+    splits: list
+    parts: list
+    folders: tuple | None
+    fingerprint: dict
+    tag: str
+    explain: bool = False
+    params: dict | None = None
+    notes: dict | None = None
+
+
+@dataclass
+class _Outcome:
+    """What became of one :class:`_FoldJob`: its folds by number, its explanations, notes and failure."""
+
+    frames: dict = field(default_factory=dict)
+    explanations: list = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+    failure: str | None = None
+
+    def result(self):
+        order = sorted(self.frames)
+        frames = pd.concat([self.frames[f] for f in order], ignore_index=True) if order else None
+        return (None if self.failure else frames), self.failure, self.explanations, [self.notes[f] for f in order]
+
+
+def _reuse(job, outcome, log):
+    """Take the job's intact stored folds into ``outcome``; return the fold numbers left to compute."""
+    todo, announced = [], False
+    for fold, split in enumerate(job.splits, start=1):
+        if job.folders is None:
+            todo.append(fold)
+            continue
+        try:
+            frame, contrib = _stored_fold(
+                job.data,
+                job.y,
+                split,
+                fold=fold,
+                parts=job.parts,
+                folders=job.folders,
+                fingerprint=job.fingerprint,
+                explain=job.explain,
+            )
+        except store.FoldUnusable as why:
+            if (job.folders[0] / f"fold{fold}.csv").exists() and not announced:
+                log(f"{job.tag}: {why}; recomputing")
+                announced = bool(why.changed)  # say a settings change once per model
+            todo.append(fold)
+            continue
+        outcome.frames[fold] = frame
+        outcome.notes[fold] = {**frame.attrs["notes"], "reused": True}
+        if contrib is not None:
+            outcome.explanations.append(contrib)
+        log(f"{job.tag} fold {fold}/{len(job.splits)}: finished earlier, reused")
+    return todo
+
+
+def _record(job, fold, result, outcome, log):
+    """Store, log and keep one computed fold of ``job`` (or its failure)."""
+    frame, contrib, note = result
+    label = f"{job.tag} fold {fold}/{len(job.splits)}"
+    folder, explain_folder, errors = job.folders or (None, None, None)
+    if frame is None:
+        if outcome.failure is None:  # the first failure of the model is the one reported
+            outcome.failure = note["failure"]
+            log(f"{label}: FAILED ({outcome.failure})")
+            if errors is not None:
+                _files.atomic_write_bytes(errors, note["traceback"].encode())
+        return
+    note = {**(job.notes or {}), **note}
+    outcome.notes[fold] = note
+    if folder is not None:
+        store.write_fold(folder / f"fold{fold}.csv", frame, job.fingerprint, notes=note)
+        if contrib is not None:
+            store.write_fold(explain_folder / f"fold{fold}.csv", contrib, job.fingerprint)
+    if contrib is not None:
+        outcome.explanations.append(contrib)
+    outcome.frames[fold] = frame
+    test = frame[frame["part"] == "test"]
+    log(f"{label}: AUC {safe_auc(test['y_true'], test['y_prob']):.3f} ({note['seconds']:.1f} s)")
+
+
+def _fold_workers(n_jobs, n_tasks, *, per_worker_bytes=2 << 30):
+    """How many folds run at once: ``n_jobs`` (joblib's meaning), at most one per task and per ``per_worker_bytes``.
+
+    Each worker holds its own copy of a model (a language model, a network) and of
+    the fold's data; the default budget of 2 GiB a worker fits the default models.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        None or 1: one at a time; -1: one per CPU core.
+    n_tasks : int
+        Folds to compute.
+    per_worker_bytes : int, default=2 GiB
+        Memory one worker may need.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> _fold_workers(None, 10), _fold_workers(4, 2), _fold_workers(2, 10, per_worker_bytes=1)
+    (1, 2, 2)
+    """
+    from joblib import effective_n_jobs
+
+    workers = max(1, min(effective_n_jobs(n_jobs), n_tasks))
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no memory bound
+        return workers
+    return max(1, min(workers, available // per_worker_bytes))
+
+
+def _run_fold_jobs(jobs, *, n_jobs=None, log=print, progress=True):
+    """Every fold of every job: stored folds reused, the others computed, ``n_jobs`` at a time.
+
+    Folds run in worker processes (joblib) when more than one runs at once, the
+    costliest models' first (in the order of ``jobs``); each finished fold is
+    stored and logged as it comes back. A model whose fold fails is reported as
+    failed; its other folds are not started where they are still to come.
+
+    Parameters
+    ----------
+    jobs : list of _FoldJob
+    n_jobs : int or None, default=None
+        Folds at once (see :func:`_fold_workers`).
+    log : callable, default=print
+        Receives one line per fold (the progress where no bar is drawn).
+    progress : bool, default=True
+        Draw a bar over the folds (:func:`~sklearn_llmrad._progress.progress_bar`).
+
+    Returns
+    -------
+    list of tuple
+        Per job: ``(predictions or None, failure message or None, explanation frames, notes)``;
+        ``notes`` holds per fold its ``seconds``, ``cpu_seconds``, inner-CV ``choice``
+        and whether it was ``reused``.
+    """
+    outcomes = [_Outcome() for _ in jobs]
+    tasks = [(j, fold) for j, job in enumerate(jobs) for fold in _reuse(job, outcomes[j], log)]
+    workers = _fold_workers(n_jobs, len(tasks))
+
+    def pending():
+        for j, fold in tasks:
+            if outcomes[j].failure is None:  # a failed model starts no further folds
+                job = jobs[j]
+                args = (job.spec, job.settings, job.data, job.y, job.splits[fold - 1], fold, job.parts)
+                yield (j, fold), (*args, job.explain, job.params)
+
+    if workers == 1:
+        results = ((key, _timed_fold(*args)) for key, args in pending())
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=workers, return_as="generator_unordered")(
+            delayed(_indexed)(key, *args) for key, args in pending()
+        )
+    total = sum(len(job.splits) for job in jobs)
+    with progress_bar(total=total, desc="folds", unit="fold", initial=total - len(tasks), enabled=progress) as bar:
+        for (j, fold), result in results:
+            _record(jobs[j], fold, result, outcomes[j], log)
+            bar.update()
+    return [outcome.result() for outcome in outcomes]
+
+
+def _indexed(key, *args):
+    return key, _timed_fold(*args)
+
+
 def run_model_folds(
     spec, settings, data, y, splits, *, parts, folders, fingerprint, tag, log, explain, params=None, notes=None
 ):
-    """All folds of one model: reuse intact stored folds, compute the others.
+    """All folds of one model, one at a time: reuse intact stored folds, compute the others.
 
-    Shared by both modes of the benchmark. ``folders``: ``(predictions, explanations,
-    error file)`` paths, or None to store nothing. Returns ``(predictions or None,
-    failure message or None, explanation frames, notes)``: ``notes`` holds per fold
-    its ``seconds``, ``cpu_seconds``, inner-CV ``choice`` and whether it was ``reused``
-    (as stored, with the given ``notes``; folds written by older versions stored none).
+    Shared by both modes of the benchmark (see :func:`_run_fold_jobs` for its arguments).
+    Returns ``(predictions or None, failure message or None, explanation frames, notes)``:
+    ``notes`` holds per fold its ``seconds``, ``cpu_seconds``, inner-CV ``choice`` and
+    whether it was ``reused`` (as stored, with the given ``notes``; folds written by
+    older versions stored none).
     """
-    frames, explanations, noted, given = [], [], [], notes or {}
-    folder, explain_folder, errors = folders or (None, None, None)
-    announced = False
-    for fold, split in enumerate(splits, start=1):
-        label = f"{tag} fold {fold}/{len(splits)}"
-        path = None if folder is None else folder / f"fold{fold}.csv"
-        explained = None if folder is None else explain_folder / f"fold{fold}.csv"
-        if path is not None:
-            try:
-                check = _prediction_check(data, y, split, fold, parts)
-                frames.append(store.read_fold(path, fingerprint, check=check, dtype={"case": str}))
-                noted.append({**frames[-1].attrs["notes"], "reused": True})
-                log(f"{label}: finished earlier, reused")
-                if explain:
-                    try:
-                        explanations.append(store.read_fold(explained, fingerprint))
-                    except store.FoldUnusable:
-                        pass
-                continue
-            except store.FoldUnusable as why:
-                if path.exists() and not announced:
-                    log(f"{tag}: {why}; recomputing")
-                    announced = bool(why.changed)  # say a settings change once per model
-        t0, c0 = time.perf_counter(), time.process_time()
-        try:
-            frame, contrib = run_fold(
-                spec, settings, data, y, split, fold=fold, parts=parts, explain=explain, params=params
-            )
-        except Exception as exc:  # noqa: BLE001 -- a failed model is reported, the others go on
-            failure = f"{type(exc).__name__}: {exc}"
-            log(f"{label}: FAILED ({failure})")
-            if errors is not None:
-                _files.atomic_write_bytes(errors, traceback.format_exc().encode())
-            return None, failure, explanations, noted
-        note = {**given, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
-        noted.append({**note, "choice": frame.attrs["choice"]})
-        if path is not None:
-            store.write_fold(path, frame, fingerprint, notes=noted[-1])
-            if contrib is not None:
-                store.write_fold(explained, contrib, fingerprint)
-        if contrib is not None:
-            explanations.append(contrib)
-        frames.append(frame)
-        test = frame[frame["part"] == "test"]
-        log(f"{label}: AUC {safe_auc(test['y_true'], test['y_prob']):.3f} ({note['seconds']:.1f} s)")
-    return (pd.concat(frames, ignore_index=True) if frames else None), None, explanations, noted
+    job = _FoldJob(spec, settings, data, y, splits, parts, folders, fingerprint, tag, explain, params, notes)
+    return _run_fold_jobs([job], n_jobs=None, log=log, progress=False)[0]
 
 
 def summarize_models(specs, predictions, failures, *, n_bootstraps, random_state):
@@ -483,6 +659,7 @@ def run_benchmark(
     ...
     TypeError: X must be a pandas DataFrame of lesions, got NoneType
     """
+    started = time.perf_counter()
     s = (settings or BenchmarkSettings()).replace(**options)
     # 1. everything that can be checked without touching an image
     y, groups = _check_inputs(X, y, groups, pos_label=s.pos_label)
@@ -527,31 +704,39 @@ def run_benchmark(
     # 3. every model on every fold
     fingerprint_of = _fingerprinter(shared, s, kwargs)
     parts = ["test"] + (["validation"] if s.holdout is not None and test is None else [])
-    predictions, failures, explanations = {}, {}, []
+    jobs = []
     for m, spec in enumerate(specs, start=1):
         folders = None
         if out_dir is not None:
             errors = out_dir / "errors" / f"{spec.name}.txt"
             folders = (out_dir / "predictions" / spec.name, out_dir / "explanations" / spec.name, errors)
-        frame, failure, explained, _ = run_model_folds(
-            spec,
-            kwargs,
-            shared.inputs[spec.input],
-            y,
-            splits,
-            parts=parts,
-            folders=folders,
-            fingerprint=fingerprint_of(spec),
-            tag=f"[{m}/{len(specs)} {spec.name}]",
-            log=log,
-            explain=spec.input == "features",  # every model explain() may know
-            params=(s.model_params or {}).get(spec.name),
+        jobs.append(
+            _FoldJob(
+                spec,
+                kwargs,
+                shared.inputs[spec.input],
+                y,
+                splits,
+                parts,
+                folders,
+                fingerprint_of(spec),
+                tag=f"[{m}/{len(specs)} {spec.name}]",
+                explain=spec.input == "features",  # every model explain() may know
+                params=(s.model_params or {}).get(spec.name),
+            )
         )
+    predictions, failures, explanations, seconds = {}, {}, [], {}
+    for spec, (frame, failure, explained, notes) in zip(
+        specs, _run_fold_jobs(jobs, n_jobs=s.n_jobs, log=log), strict=True
+    ):
         if failure is not None:
             failures[spec.name] = failure
         elif frame is not None:
             predictions[spec.name] = frame
         explanations += [frame.assign(name=spec.name) for frame in explained]
+        seconds[spec.name] = notes
+    timings = stage_timings(shared.seconds, specs, seconds, wall=time.perf_counter() - started)
+    log("[timings] " + "; ".join(f"{row.stage} {row.seconds:.1f} s" for row in timings.itertuples()))
 
     # 4. aggregate, 5. report
     table = summarize_models(specs, predictions, failures, n_bootstraps=s.n_bootstraps, random_state=s.random_state)
@@ -566,11 +751,13 @@ def run_benchmark(
         rationales=_rationales(explanations),
         settings=json.loads(json.dumps(dataclasses.asdict(s), default=str)),
         versions=_files.package_versions(),
+        timings=timings,
     )
     if out_dir is not None:
         from ..report import write_report
 
         write_report(result, out_dir)
+        _files.atomic_write_bytes(out_dir / "timings.csv", timings.to_csv(index=False).encode())
     return result
 
 
@@ -658,6 +845,55 @@ def _fingerprinter(shared, s, kwargs):
         )
 
     return fingerprint_of
+
+
+def stage_timings(extraction_seconds, specs, notes, *, wall):
+    """Seconds by stage: the shared image stages, each model (its folds' seconds summed), the whole run.
+
+    Parameters
+    ----------
+    extraction_seconds : float
+        The shared image stages (CLAHE and radiomics extraction).
+    specs : list of ModelSpec
+        The models, in table order.
+    notes : dict of str -> list of dict
+        Per model name, its folds' notes (``seconds``, ``cpu_seconds``, ``reused``).
+        A reused fold counts the seconds it took when it was computed.
+    wall : float
+        Wall-clock seconds of the whole run (less than the sum of the stages when
+        folds run in parallel).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``stage``, ``seconds``, ``cpu_seconds``, ``folds_computed``,
+        ``folds_reused``; rows ``extraction``, one per model, ``total (wall)``.
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.benchmark import ModelSpec
+    >>> specs = [ModelSpec("a", "Model A", factory=None)]
+    >>> notes = {"a": [{"seconds": 2.0, "cpu_seconds": 1.5}, {"seconds": 3.0, "reused": True}]}
+    >>> stage_timings(10.0, specs, notes, wall=16.0)[["stage", "seconds", "folds_reused"]].values.tolist()
+    [['extraction', 10.0, 0], ['a', 5.0, 1], ['total (wall)', 16.0, 0]]
+    """
+    rows = [{"stage": "extraction", "seconds": float(extraction_seconds)}]
+    for spec in specs:
+        folds = notes.get(spec.name, [])
+        rows.append(
+            {
+                "stage": spec.name,
+                "seconds": float(sum(n.get("seconds", 0.0) for n in folds)),
+                "cpu_seconds": float(sum(n.get("cpu_seconds", 0.0) for n in folds)),
+                "folds_computed": sum(not n.get("reused", False) for n in folds),
+                "folds_reused": sum(bool(n.get("reused", False)) for n in folds),
+            }
+        )
+    rows.append({"stage": "total (wall)", "seconds": float(wall)})
+    table = pd.DataFrame(rows, columns=TIMING_COLUMNS)
+    counts = ["folds_computed", "folds_reused"]
+    table[counts] = table[counts].fillna(0).astype(int)
+    return table
 
 
 def safe_auc(y_true, y_prob):

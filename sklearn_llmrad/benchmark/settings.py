@@ -60,7 +60,8 @@ class BenchmarkSettings:
     random_state : int, default=0
         Seeds the folds, the models, the priors and the bootstrap.
     n_jobs : int, default=None
-        Lesions: parallel radiomics extraction; studies: target studies in parallel.
+        Lesions: parallel radiomics extraction, then folds and models in parallel (as
+        many at once as free memory allows, 2 GiB each); studies: target studies in parallel.
     extractor_params, preprocessor_params : dict, default=None
         Lesions: settings of the shared image stages.
     pos_label : object, default=None

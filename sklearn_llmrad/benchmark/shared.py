@@ -35,11 +35,14 @@ class SharedInputs:
     feature_columns : list of str
         The radiomics columns of ``inputs["features"]`` (the rest are the
         dataset's clinical columns, passed through).
+    seconds : float
+        Wall-clock time of the image stages (CLAHE and extraction).
     """
 
     inputs: dict
     failed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILED_COLUMNS))
     feature_columns: list = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def kept(self):
@@ -104,8 +107,8 @@ def prepare_shared_inputs(
     inputs = {"raw": X}
     failed = []
     feature_columns = []
+    t0 = time.perf_counter()
     if needs & {"features", "crops"}:
-        t0 = time.perf_counter()
         log(f"[shared] CLAHE preprocessing of {len(X)} lesions")
         params = {**(preprocessor_params or {}), "on_error": "skip"}
         crops = CLAHEPreprocessor(**params).fit_transform(X)
@@ -131,4 +134,5 @@ def prepare_shared_inputs(
     if len(failed):
         bad = set(failed["case"])
         inputs = {name: frame.loc[[c for c in frame.index if c not in bad]] for name, frame in inputs.items()}
-    return SharedInputs(inputs=inputs, failed=failed, feature_columns=feature_columns)
+    seconds = time.perf_counter() - t0
+    return SharedInputs(inputs=inputs, failed=failed, feature_columns=feature_columns, seconds=seconds)

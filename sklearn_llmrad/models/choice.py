@@ -12,11 +12,13 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context, clone
-from sklearn.utils._param_validation import Interval
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .._progress import progress_bar
 from ..inner_cv import choose_candidate, stratified_folds
 from ..metrics import rank_auc_score
 
@@ -33,16 +35,104 @@ def _take(X, idx):
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
+def _inner_settings(estimator, early_stopping):
+    """The parameters set on a candidate for its inner fits: no epoch bars, early stopping if asked.
+
+    Any boolean parameter named ``progress`` (at any depth) is turned off, and
+    with ``early_stopping`` any boolean parameter named ``early_stopping`` is
+    turned on.
+    """
+    settings = {}
+    for key, value in estimator.get_params(deep=True).items():
+        last = key.rsplit("__", 1)[-1]
+        if not isinstance(value, bool):  # e.g. skorch's ``callbacks__early_stopping``, a callback
+            continue
+        if last == "progress":
+            settings[key] = False
+        elif last == "early_stopping" and early_stopping:
+            settings[key] = True
+    return settings
+
+
+def _same_step(a, b):
+    """Whether two unfitted steps fit to the same state: same class, same parameters (values compared by ==)."""
+    if type(a) is not type(b):
+        return False
+    pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+    try:
+        return pa.keys() == pb.keys() and all(pa[k] is pb[k] or bool(pa[k] == pb[k]) for k in pa)
+    except (TypeError, ValueError):  # values whose == is not a truth value (arrays)
+        return False
+
+
+class _SharedFit:
+    """Clones of the candidates fitted on one training set; pipelines whose first step is the same share it.
+
+    The shared first step (e.g. the Top-K selection of two candidates that both
+    start with it) is fitted once, and its output on a test set computed once;
+    each candidate then fits and predicts with the rest of its steps only. The
+    numbers are those of fitting each candidate on its own.
+    """
+
+    def __init__(self, candidates, X, y, *, where=None):
+        self.fitted, self._heads, self._rest = {}, [], {}
+        for name, estimator in candidates:
+            try:
+                self.fitted[name] = self._fit(name, estimator, X, y)
+            except ValueError as exc:  # e.g. too few samples for the candidate's own inner CV
+                if where is None:
+                    raise
+                raise ValueError(f"candidate {name!r} failed on {where}: {exc}") from exc
+
+    def _fit(self, name, estimator, X, y):
+        estimator = clone(estimator)
+        first = estimator.steps[0][1] if isinstance(estimator, Pipeline) and len(estimator.steps) > 1 else None
+        if first is None or estimator.memory is not None or not hasattr(first, "fit_transform"):
+            return estimator.fit(X, y)
+        head = next((h for h in self._heads if _same_step(h[0], first)), None)
+        if head is None:
+            fitted_step = clone(first)
+            head = (first, fitted_step, fitted_step.fit_transform(X, y), {})
+            self._heads.append(head)
+        rest = estimator[1:]
+        rest.fit(head[2], y)  # fits the pipeline's own step objects in place
+        estimator.steps = [(estimator.steps[0][0], head[1]), *rest.steps]
+        self._rest[name] = (head, rest)
+        return estimator
+
+    def positive_proba(self, name, X, positive_class, key):
+        """The candidate's probability of ``positive_class`` on ``X`` (shared step output kept under ``key``)."""
+        if name in self._rest:
+            head, rest = self._rest[name]
+            if key not in head[3]:
+                head[3][key] = head[1].transform(X)
+            estimator, proba = rest, rest.predict_proba(head[3][key])
+        else:
+            estimator = self.fitted[name]
+            proba = estimator.predict_proba(X)
+        return proba[:, list(estimator.classes_).index(positive_class)]
+
+
 class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
     """Pick, by inner cross-validated AUC, one of several classifiers or their average.
 
     Each candidate is fitted on the inner training folds and scored on the inner
     test folds; the mean of the candidates' probabilities is scored on the same
     folds. The option with the highest mean fold AUC wins (ties: the earlier
-    candidate, then the average). Every candidate is then refitted on all
-    training data, so each can be inspected (e.g. the network's ``explain``)
-    whatever the choice; predictions come from the winner only. Only the data
-    passed to :meth:`fit` is used, so an outer cross-validation stays honest.
+    candidate, then the average). The winner (every candidate, for the average)
+    is then refitted on all training data; with ``refit="all"`` every candidate
+    is, so each can be inspected (e.g. the network's ``explain``) whatever the
+    choice. Predictions come from the winner only. Only the data passed to
+    :meth:`fit` is used, so an outer cross-validation stays honest.
+
+    Work the candidates share is done once per fold: candidates that are
+    pipelines starting with the same step (same class and parameters, e.g. one
+    Top-K selection) fit that step once and transform each test fold once.
+    During the inner fits, candidates draw no progress bars of their own
+    (parameters named ``progress`` are off) and, with ``inner_early_stopping``,
+    networks stop early (parameters named ``early_stopping`` are on): an inner
+    fit only scores a candidate. The refit on all data uses the candidates'
+    own settings.
 
     Parameters
     ----------
@@ -56,6 +146,14 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         Also consider the mean of all candidates' probabilities.
     random_state : int, RandomState instance or None, default=None
         Seeds the inner folds (the candidates keep their own seeds).
+    refit : {"chosen", "all"}, default="chosen"
+        Which candidates are refitted on all training data: those the choice
+        uses (the winner, or every candidate for the average) or all of them.
+    inner_early_stopping : bool, default=True
+        Turn on every ``early_stopping`` parameter of the candidates for their
+        inner fits (False: the inner fits use the candidates' settings as given).
+    progress : bool, default=True
+        Show a bar over the inner folds (``progress_bar``, removed when done).
 
     Attributes
     ----------
@@ -64,7 +162,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
     cv_scores_ : dict of str -> float
         Mean inner-fold AUC of every option.
     estimators_ : dict of str -> estimator
-        Every candidate, refitted on all training data.
+        The candidates refitted on all training data (see ``refit``).
     classes_ : ndarray of shape (2,)
 
     Examples
@@ -88,13 +186,29 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         "cv": [Interval(Integral, 2, None, closed="left"), "cv_object"],
         "average": ["boolean"],
         "random_state": ["random_state"],
+        "refit": [StrOptions({"chosen", "all"})],
+        "inner_early_stopping": ["boolean"],
+        "progress": ["boolean"],
     }
 
-    def __init__(self, estimators, *, cv=3, average=True, random_state=None):
+    def __init__(
+        self,
+        estimators,
+        *,
+        cv=3,
+        average=True,
+        random_state=None,
+        refit="chosen",
+        inner_early_stopping=True,
+        progress=True,
+    ):
         self.estimators = estimators
         self.cv = cv
         self.average = average
         self.random_state = random_state
+        self.refit = refit
+        self.inner_early_stopping = inner_early_stopping
+        self.progress = progress
 
     def get_params(self, deep=True):
         return self._get_params("estimators", deep=deep)
@@ -128,7 +242,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
-        """Score every option by inner CV, then refit every candidate on all of ``X``.
+        """Score every option by inner CV, then refit the chosen candidates (or all) on all of ``X``.
 
         Parameters
         ----------
@@ -163,6 +277,10 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
             self.cv, y, random_state=self.random_state, purpose=f"{type(self).__name__} chooses among its candidates"
         )
         options = self._options(names)
+        inner = [
+            (name, clone(est).set_params(**_inner_settings(est, self.inner_early_stopping)))
+            for name, est in self.estimators
+        ]
 
         def score_fold(train, test):
             if len(np.unique(positive[test])) < 2:
@@ -170,24 +288,24 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
                     "an inner test fold holds a single class; use fewer inner folds (cv) "
                     f"for {len(y)} samples with {int(positive.sum())} positives"
                 )
-            scores, probas = {}, []
-            for name, estimator in self.estimators:
-                try:
-                    fitted = clone(estimator).fit(_take(X, train), y[train])
-                except ValueError as exc:  # e.g. too few samples for the candidate's own inner CV
-                    raise ValueError(
-                        f"candidate {name!r} failed on an inner training fold of {len(train)} samples "
-                        f"({int(positive[train].sum())} positives) of the {len(y)} given: {exc}"
-                    ) from exc
-                probas.append(self._positive_proba(fitted, _take(X, test)))
-                scores[name] = rank_auc_score(positive[test], probas[-1])
+            where = (
+                f"an inner training fold of {len(train)} samples "
+                f"({int(positive[train].sum())} positives) of the {len(y)} given"
+            )
+            fitted = _SharedFit(inner, _take(X, train), y[train], where=where)
+            X_test = _take(X, test)
+            probas = [fitted.positive_proba(name, X_test, self.classes_[1], "test") for name in names]
+            scores = {name: rank_auc_score(positive[test], p) for name, p in zip(names, probas, strict=True)}
             if AVERAGE in options:
                 scores[AVERAGE] = rank_auc_score(positive[test], np.mean(probas, axis=0))
+            bar.update()
             return scores
 
         # ties: the first option (candidates in order, then the average), compared exactly
-        self.choice_, self.cv_scores_ = choose_candidate(folds, score_fold, options, decimals=None)
-        self.estimators_ = {name: clone(est).fit(X, y) for name, est in self.estimators}
+        with progress_bar(total=len(folds), desc="inner CV", unit="fold", enabled=self.progress, leave=False) as bar:
+            self.choice_, self.cv_scores_ = choose_candidate(folds, score_fold, options, decimals=None)
+        used = names if self.refit == "all" or self.choice_ == AVERAGE else [self.choice_]
+        self.estimators_ = _SharedFit([c for c in self.estimators if c[0] in used], X, y).fitted
         return self
 
     def _chosen(self):
@@ -235,7 +353,8 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         -------
         dict
             ``params``, ``attributes`` and the refitted ``estimators`` (whose
-            unfitted clones are the candidates).
+            unfitted clones are the candidates of the loaded choice: with
+            ``refit="chosen"``, those it uses).
 
         Raises
         ------
@@ -249,7 +368,14 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
                 f"cannot save {type(self).__name__} with cv={self.cv!r}, random_state={self.random_state!r}: "
                 "only an integer number of folds and an integer (or None) seed are stored"
             )
-        params = {"cv": self.cv, "average": bool(self.average), "random_state": self.random_state}
+        params = {
+            "cv": self.cv,
+            "average": bool(self.average),
+            "random_state": self.random_state,
+            "refit": self.refit,
+            "inner_early_stopping": bool(self.inner_early_stopping),
+            "progress": bool(self.progress),
+        }
         attributes = {k: getattr(self, k) for k in _FILE_ATTRIBUTES if hasattr(self, k)}
         return {"params": params, "attributes": attributes, "estimators": dict(self.estimators_)}
 
@@ -265,7 +391,8 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         -------
         InnerCVChoiceClassifier
         """
-        params, fitted = state["params"], state.get("estimators", {})
+        params, fitted = dict(state["params"]), state.get("estimators", {})
+        params.setdefault("refit", "all")  # files written before ``refit`` hold every candidate refitted
         if not fitted or AVERAGE in fitted:
             raise ValueError(f"{cls.__name__}: candidate names must be unique and not 'average', got {list(fitted)}")
         est = cls([(name, clone(estimator)) for name, estimator in fitted.items()], **params)
