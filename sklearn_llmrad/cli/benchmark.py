@@ -207,12 +207,12 @@ def run(args):
             f"{int(sum(y))} malignant); demo-sized settings (see sklearn_llmrad.cli.DEMO_SETTINGS)",
             flush=True,
         )
-        settings = {k: v for k, v in s.items() if k not in ("n_samples", "image_size")}
+        settings = {k: v for k, v in s.items() if k not in ("n_samples", "image_size", "models")}
         result = run_benchmark(
             X,
             y,
             groups,
-            models=models,
+            models=models or list(s["models"]),
             out_dir=args.out,
             n_jobs=args.n_jobs,
             language_model=language_model,
