@@ -100,6 +100,15 @@ def llmrad_model(data, tiny_bert_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def network_model(data, tiny_bert_dir, tmp_path_factory):
+    """The fusion network alone (it always carries its language model; the choice may keep only the linear path)."""
+    out = tmp_path_factory.mktemp("network") / "network.llmrad"
+    fit("--dataset", "csv", "--root", data["train"], "--model", "llmrad", "--out", out,
+        "--language-model", tiny_bert_dir, *TINY)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
 def svc_model(data, tmp_path_factory):
     """Radiomics + SVC with --cv 3: a cross-validated estimate and a Youden threshold."""
     out = tmp_path_factory.mktemp("svc") / "svc.llmrad"
@@ -121,8 +130,10 @@ def test_fit_writes_the_model_and_its_card(llmrad_model, data, tiny_bert_dir):
     import hashlib
 
     assert card["model"]["sha256"] == hashlib.sha256(llmrad_model.read_bytes()).hexdigest()
-    assert [lm["id"] for lm in card["language_model"]["encoders"]] == [str(tiny_bert_dir)]
     inner = card["inner_cv"]
+    # the choice refits only what it uses: the linear path alone carries no language model
+    uses_network = inner["choice"] != "linear"
+    assert [lm["id"] for lm in card["language_model"]["encoders"]] == [str(tiny_bert_dir)] * uses_network
     assert inner["choice"] in {*inner["candidates"], "average"}
     assert set(inner["scores"]) == {*inner["candidates"], "average"}
     assert all(0 <= s <= 1 for s in inner["scores"].values())
@@ -258,7 +269,7 @@ def _error(argv, capsys):
     return capsys.readouterr().err
 
 
-def test_clear_errors(svc_model, llmrad_model, data, tmp_path, capsys):
+def test_clear_errors(svc_model, network_model, data, tmp_path, capsys):
     new = ["--dataset", "csv", "--root", data["new"], "--out", tmp_path / "p.csv"]
     err = _error(["predict", "--model", tmp_path / "missing.llmrad", *new], capsys)
     assert "missing.llmrad" in err and "no such file" in err
@@ -277,7 +288,7 @@ def test_clear_errors(svc_model, llmrad_model, data, tmp_path, capsys):
     err = _error(["fit", "--dataset", "csv", "--root", data["new"], "--model", "radiomics-svc",
                   "--out", tmp_path / "m.llmrad"], capsys)  # fmt: skip
     assert "no labels" in err and not (tmp_path / "m.llmrad").exists()
-    assert "local language model" in _error(["predict", "--model", llmrad_model, *new], capsys)
+    assert "local language model" in _error(["predict", "--model", network_model, *new], capsys)
     err = _error(["fit", "--dataset", "synthetic", "--model", "nope", "--out", tmp_path / "m"], capsys)
     assert "'nope' is not a model" in err
     assert "needs either" in _error(["predict", "--model", svc_model, "--out", tmp_path / "p.csv"], capsys)
