@@ -323,3 +323,19 @@ def test_more_folds_than_patients_names_the_dataset(n_samples, options, words, t
     line, _ = _one_error_line(capsys)
     assert all(word in line for word in words), line
     assert not (tmp_path / "o").exists()
+
+
+def test_every_option_of_every_command_has_help_text():
+    import argparse
+
+    from sklearn_llmrad.cli import _build_parser
+
+    parser = _build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, command in commands.items()
+        for action in command._actions
+        if action.dest != "help" and not action.help
+    ]
+    assert not missing, f"options without --help text: {missing}"

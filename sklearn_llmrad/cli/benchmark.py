@@ -40,11 +40,13 @@ def add_parsers(sub, common):
     demo.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
     demo.add_argument("--models", default=None, help="comma-separated subset of models")
     demo.add_argument("--language-model", default=None, help="hub id or local dir")
-    demo.add_argument("--n-jobs", type=int, default=2)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--n-jobs", type=int, default=2, help="processes for extraction and for folds and models (default 2)"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic data, the folds and the models")
 
     bench = sub.add_parser("benchmark", parents=[common], help="compare all models on one dataset")
-    bench.add_argument("--dataset", required=True, choices=list(DATASETS))
+    bench.add_argument("--dataset", required=True, choices=list(DATASETS), help="the lesions (or tables) to compare on")
     bench.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
     bench.add_argument(
         "--test-dataset",
@@ -93,16 +95,20 @@ def add_parsers(sub, common):
         "probabilities, 0.5 with --holdout or --test-dataset)",
     )
     bench.add_argument("--cnn-size", type=positive_int, default=224, help="CNN input side in pixels")
-    bench.add_argument("--cnn-epochs", type=positive_int, default=None)
-    bench.add_argument("--bootstraps", type=positive_int, default=2000)
+    bench.add_argument("--cnn-epochs", type=positive_int, default=None, help="CNN training epochs")
+    bench.add_argument(
+        "--bootstraps", type=positive_int, default=2000, help="bootstrap resamples of the CIs (default 2000)"
+    )
     bench.add_argument(
         "--image-types",
         default=None,
         help="comma-separated PyRadiomics image types (default: all 2-D filters)",
     )
-    bench.add_argument("--n-jobs", type=int, default=None)
-    bench.add_argument("--device", default="auto")
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--n-jobs", type=int, default=None, help="processes for extraction and for folds and models (-1: all cores)"
+    )
+    bench.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda, cuda:N or mps")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the folds, the models and synthetic data")
     add_dataset_options(bench)
 
     bench.add_argument(

@@ -30,7 +30,7 @@ def add_parsers(sub, common):
     har.add_argument(
         "--threshold", type=float, default=0.6, help="least cosine similarity a language-model match needs"
     )
-    har.add_argument("--device", default="cpu")
+    har.add_argument("--device", default="cpu", help="torch device of the language model (default cpu)")
 
 
 def run(args):

@@ -17,9 +17,14 @@ def add_parsers(sub, common):
     pre.add_argument("--exclude", default=None, help="comma-separated studies to leave out")
     pre.add_argument("--language-model", default=None, help="hub id or local dir (default: as for benchmark)")
     pre.add_argument("--revision", default=None, help="hub revision of the language model")
-    pre.add_argument("--name-vectors", default="language_model", choices=("language_model", "random"))
+    pre.add_argument(
+        "--name-vectors",
+        default="language_model",
+        choices=("language_model", "random"),
+        help="embed feature names with the language model, or random vectors per name (a control)",
+    )
     pre.add_argument("--cache-dir", default=None, help="embedding cache folder")
-    pre.add_argument("--device", default="cpu")
+    pre.add_argument("--device", default="cpu", help="torch device of the language model (default cpu)")
     pre.add_argument("--out", required=True, help="output folder of the prior")
 
 
