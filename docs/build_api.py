@@ -55,6 +55,8 @@ MODULES = [
 NOT_DOCUMENTED = {
     "sklearn_llmrad.cli": "the `llmrad` command (a module per subcommand); see `llmrad --help` and the README",
     "sklearn_llmrad.benchmark.shared": "a step of run_benchmark (shared image stages); documented in its module",
+    "sklearn_llmrad.benchmark.fold_runs": "a step of run_benchmark (one model's folds, stored and resumed); "
+    "run_fold is documented under benchmark",
     "sklearn_llmrad.benchmark.store": "a step of run_benchmark (fold files and fingerprints); documented in its module",
     "sklearn_llmrad.transfer": "the old home of the transfer benchmark; its names are re-exported from benchmark, "
     "report and significance, and documented there",

@@ -14,6 +14,7 @@ The benchmark has two modes, built from the same small steps, one module each:
 - :mod:`~sklearn_llmrad.benchmark.transfer`: the study mode, :func:`run_transfer_benchmark`.
 """
 
+from .fold_runs import run_fold
 from .folds import make_splits, plan_folds
 from .priors import fit_study_prior, related_studies
 from .registry import (
@@ -26,7 +27,7 @@ from .registry import (
     register_model,
     study_models,
 )
-from .runner import BenchmarkResult, run_benchmark, run_fold, summarize_models
+from .runner import BenchmarkResult, run_benchmark, summarize_models
 from .settings import STUDY_SETTINGS, BenchmarkSettings
 from .shared import SharedInputs, prepare_shared_inputs
 from .transfer import DEFAULT_MODELS, TransferResult, collect_transfer_results, load_tables, run_transfer_benchmark

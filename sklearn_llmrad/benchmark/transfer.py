@@ -45,10 +45,10 @@ from joblib import Parallel, delayed
 from .. import _files
 from ..prior import SemanticPrior
 from . import store
+from .fold_runs import run_model_folds, safe_auc
 from .folds import make_splits
 from .priors import fit_study_prior, prior_key, related_studies
 from .registry import ModelRegistry, study_models
-from .runner import run_model_folds, safe_auc
 from .settings import STUDY_SETTINGS
 
 __all__ = ["DEFAULT_MODELS", "TransferResult", "collect_transfer_results", "load_tables", "run_transfer_benchmark"]
