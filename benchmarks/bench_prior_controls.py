@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from sklearn_llmrad.benchmark import fit_study_prior, load_tables, related_studies
+from sklearn_llmrad.benchmark import fit_study_prior, load_tables, related_studies, store
+from sklearn_llmrad.benchmark.priors import prior_key
 from sklearn_llmrad.benchmark.transfer import collect_transfer_results
 from sklearn_llmrad.prior import univariate_informativeness
 from sklearn_llmrad.significance import summarize_studies
@@ -56,19 +57,26 @@ PAIRS = [(m, "lr") for m in CONTROLS] + [
 ]
 
 
-def per_study_aucs(run, stored):
-    aucs = collect_transfer_results(run).aucs
-    check = {}
+def per_study_aucs(runs, stored):
+    """Per-study AUCs of the runs' models (first run first), and stored ones where a run lacks them.
+
+    A run or the stored table is merged only where its plain LR equals the first run's (same folds, settings).
+    """
+    frames = [collect_transfer_results(run).aucs for run in runs]
     if stored.is_file():
-        old = pd.read_csv(stored).pivot(index="study", columns="model", values="auc")
-        both = aucs.index.intersection(old.index)
-        check["lr_max_abs_difference_vs_stored"] = float((aucs.loc[both, "lr"] - old.loc[both, "lr"]).abs().max())
-        if check["lr_max_abs_difference_vs_stored"] < 1e-12:
+        frames.append(pd.read_csv(stored).pivot(index="study", columns="model", values="auc"))
+    aucs, check = frames[0], {}
+    for i, other in enumerate(frames[1:], 1):
+        name = "stored" if stored.is_file() and i == len(frames) - 1 else str(runs[i])
+        both = aucs.index.intersection(other.index)
+        diff = float((aucs.loc[both, "lr"] - other.loc[both, "lr"]).abs().max())
+        check[f"lr_max_abs_difference_{name}"] = diff
+        if diff < 1e-12:
             for model in CONTROLS:
-                if model not in aucs and model in old:
-                    aucs[model] = old[model]
-                    check.setdefault("from_stored", []).append(model)
-    return aucs, check
+                if model in other and (model not in aucs or aucs[model].isna().any()):
+                    aucs[model] = aucs[model].fillna(other[model]) if model in aucs else other[model]
+                    check.setdefault(f"from_{name}", []).append(model)
+    return aucs[["lr", *[m for m in CONTROLS if m in aucs]]], check
 
 
 def score(pred, info):
@@ -78,21 +86,23 @@ def score(pred, info):
     return float(spearmanr(pred[ok], info[ok]).statistic)
 
 
-def heldout_spearman(tables, run, language_model, kinds):
+def heldout_spearman(tables, runs, language_model, kinds):
+    """Per study and prior kind: Spearman of the prior's prediction with the study's informativeness.
+
+    The prior is the one a run cached (the first run that holds it), else fitted and cached in the first run.
+    """
     siblings = related_studies(tables)
+    caches = [Path(run) / "cache" for run in runs]
+    hashes = {name: store.table_digest(*table) for name, table in tables.items()}
     out = {}
     for study, (X, y) in tables.items():
         info, _ = univariate_informativeness(X, y)
         out[study] = {}
         for kind in kinds:
-            prior, _ = fit_study_prior(
-                tables,
-                study,
-                name_vectors=kind,
-                language_model=language_model,
-                cache_dir=Path(run) / "cache",
-                leave_out=siblings[study],
-            )
+            kwargs = dict(name_vectors=kind, language_model=language_model, leave_out=siblings[study])
+            key = prior_key(tables, study, kind, language_model, None, 0, siblings[study], hashes)[2]
+            cache = next((c for c in caches if (c / "priors" / key / "transfer_key.json").is_file()), caches[0])
+            prior, _ = fit_study_prior(tables, study, cache_dir=cache, table_digests=hashes, **kwargs)
             out[study][kind] = score(prior.predict([str(c) for c in X.columns]), info)
         print(study, {k: round(v, 3) for k, v in out[study].items()}, flush=True)
     return pd.DataFrame(out).T
@@ -100,7 +110,7 @@ def heldout_spearman(tables, run, language_model, kinds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, help="output folder of the transfer run of the controls")
+    parser.add_argument("--run", required=True, nargs="+", help="output folder(s) of transfer runs of the controls")
     parser.add_argument("--root", default=os.environ.get("RADMLBENCH_ROOT", "../shared/data/radmlbench"))
     parser.add_argument("--stored", default=str(STORED))
     parser.add_argument("--language-model", default=None, help="as given to the run (default: bundled MiniLM)")
