@@ -60,7 +60,8 @@ PAIRS = [(m, "lr") for m in CONTROLS] + [
 def per_study_aucs(runs, stored):
     """Per-study AUCs of the runs' models (first run first), and stored ones where a run lacks them.
 
-    A run or the stored table is merged only where its plain LR equals the first run's (same folds, settings).
+    A run or the stored table with plain LR is merged only where its plain LR equals the first run's (same
+    folds, settings); a run without it is merged as it is (the same seeded folds), and the check says so.
     """
     frames = [collect_transfer_results(run).aucs for run in runs]
     if stored.is_file():
@@ -69,9 +70,9 @@ def per_study_aucs(runs, stored):
     for i, other in enumerate(frames[1:], 1):
         name = "stored" if stored.is_file() and i == len(frames) - 1 else str(runs[i])
         both = aucs.index.intersection(other.index)
-        diff = float((aucs.loc[both, "lr"] - other.loc[both, "lr"]).abs().max())
-        check[f"lr_max_abs_difference_{name}"] = diff
-        if diff < 1e-12:
+        diff = float((aucs.loc[both, "lr"] - other.loc[both, "lr"]).abs().max()) if "lr" in other else None
+        check[f"lr_max_abs_difference_{name}"] = "no plain LR in this run" if diff is None else diff
+        if diff is None or diff < 1e-12:
             for model in CONTROLS:
                 if model in other and (model not in aucs or aucs[model].isna().any()):
                     aucs[model] = aucs[model].fillna(other[model]) if model in aucs else other[model]
