@@ -7,8 +7,11 @@ heterogeneity, ...) tend to be informative again and again. A
 :class:`SemanticPrior` learns that from public studies (e.g. the radMLBench
 tables, :func:`~sklearn_llmrad.datasets.radmlbench.load_radmlbench`):
 
-1. every feature name is cleaned into words (:func:`clean_feature_name`:
-   abbreviations expanded, modality/sequence prefixes kept as words) and
+1. every feature name is mapped to its (filter, class, feature) identity
+   (:func:`~sklearn_llmrad.harmonize_feature_names`, rules only; the default
+   ``vocabulary="identity"``) or, where the rules cannot map it or with
+   ``vocabulary="cleaned"``, cleaned into words (:func:`clean_feature_name`:
+   abbreviations expanded, modality/sequence prefixes kept as words), and
    embedded by a language model (through
    :class:`~sklearn_llmrad.encoding.BioBERTEncoder`, with its disk cache);
 2. per study, each feature's informativeness is the rank of
@@ -273,10 +276,12 @@ class SemanticPrior(BaseEstimator):
         names of each call (seeded by the names), a control; ``"lookup"``: each
         key's mean informativeness in the studies that have it (the mean for
         unseen keys), no language model.
-    vocabulary : {"cleaned", "identity", "family"}, default="cleaned"
+    vocabulary : {"cleaned", "identity", "family"}, default="identity"
         What the prior learns on: cleaned names, harmonised (filter, class,
         feature) identities (the cleaned name where unmapped), or (filter,
-        class) families.
+        class) families. The default follows a rule fixed before measuring
+        (docs/user_guide.md, "Identities or names"); a folder saved before
+        the parameter existed loads as ``"cleaned"``.
     alpha : float or "auto", default="auto"
         Ridge penalty; ``"auto"`` picks it from (0.1, 1, 10, 100, 1000) by
         leave-studies-out CV (Spearman on the held-out studies) over the given
@@ -340,7 +345,7 @@ class SemanticPrior(BaseEstimator):
         language_model=BIOBERT_MODEL,
         revision=None,
         name_vectors="language_model",
-        vocabulary="cleaned",
+        vocabulary="identity",
         alpha="auto",
         device="cpu",
         random_state=None,
@@ -737,7 +742,7 @@ def pretrain_prior(
     language_model=BIOBERT_MODEL,
     revision=None,
     name_vectors="language_model",
-    vocabulary="cleaned",
+    vocabulary="identity",
     alpha="auto",
     out=None,
     device="cpu",

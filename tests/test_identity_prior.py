@@ -108,7 +108,7 @@ def test_folder_round_trip(studies, tmp_path, name_vectors, vocabulary):
 
 
 def test_old_folder_without_vocabulary_loads_as_cleaned_names(studies, tmp_path):
-    prior = SemanticPrior(name_vectors="random", alpha=1.0).fit(studies)
+    prior = SemanticPrior(name_vectors="random", vocabulary="cleaned", alpha=1.0).fit(studies)
     directory = prior.save(tmp_path / "old")
     meta = json.loads((directory / "prior.json").read_text())
     del meta["vocabulary"]  # as written before the field existed
@@ -166,6 +166,12 @@ def test_controls_build_through_the_registry(studies, tmp_path, model, kind):
     # the cached prior is found again, and is the same prior
     again, _ = fit_study_prior(tables, "c", name_vectors=kind, cache_dir=tmp_path, leave_out=())
     np.testing.assert_array_equal(again.predict(STUDY_C), prior.predict(STUDY_C))
+
+
+def test_default_vocabulary_is_identity_and_stored_kinds_keep_cleaned_names():
+    assert SemanticPrior().vocabulary == "identity"
+    # the stored transfer results were computed on cleaned names: their kinds keep them
+    assert all(PRIOR_KINDS[k]["vocabulary"] == "cleaned" for k in ("language_model", "random", "permuted"))
 
 
 def test_every_study_model_names_a_known_prior_kind():

@@ -23,12 +23,13 @@ __all__ = ["PRIOR_KINDS", "fit_study_prior", "related_studies"]
 
 #: The study priors a model can receive (:class:`~sklearn_llmrad.benchmark.ModelSpec` ``prior``):
 #: kind -> :class:`~sklearn_llmrad.prior.SemanticPrior` parameters. ``"language_model"`` and
-#: ``"random"`` take the prior's default vocabulary; the others are the chain of controls.
+#: ``"random"`` learn on cleaned names (as the stored results did); the others are the chain of controls.
 PRIOR_KINDS = {
-    "language_model": {"name_vectors": "language_model"},
-    "random": {"name_vectors": "random"},
-    # the language model's weights, permuted among the target study's features
-    "permuted": {"name_vectors": "permuted"},
+    # cleaned names, as the stored transfer results were computed (before identities existed)
+    "language_model": {"name_vectors": "language_model", "vocabulary": "cleaned"},
+    "random": {"name_vectors": "random", "vocabulary": "cleaned"},
+    # the cleaned-name language model's weights, permuted among the target study's features
+    "permuted": {"name_vectors": "permuted", "vocabulary": "cleaned"},
     # the language model on harmonised identities (cleaned names where unmapped)
     "identity": {"name_vectors": "language_model", "vocabulary": "identity"},
     # a lookup of each identity's mean informativeness: no language model
