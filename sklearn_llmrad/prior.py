@@ -7,8 +7,11 @@ heterogeneity, ...) tend to be informative again and again. A
 :class:`SemanticPrior` learns that from public studies (e.g. the radMLBench
 tables, :func:`~sklearn_llmrad.datasets.radmlbench.load_radmlbench`):
 
-1. every feature name is cleaned into words (:func:`clean_feature_name`:
-   abbreviations expanded, modality/sequence prefixes kept as words) and
+1. every feature name is mapped to its (filter, class, feature) identity
+   (:func:`~sklearn_llmrad.harmonize_feature_names`, rules only; the default
+   ``vocabulary="identity"``) or, where the rules cannot map it or with
+   ``vocabulary="cleaned"``, cleaned into words (:func:`clean_feature_name`:
+   abbreviations expanded, modality/sequence prefixes kept as words), and
    embedded by a language model (through
    :class:`~sklearn_llmrad.encoding.BioBERTEncoder`, with its disk cache);
 2. per study, each feature's informativeness is the rank of
@@ -29,7 +32,19 @@ asked of a chat model.
 
 ``name_vectors="random"`` replaces the embeddings by random vectors, one per
 cleaned name, drawn from a generator seeded by a hash of the name: the control
-showing that a gain comes from what the names mean.
+showing that a gain comes from what the names mean. Two more controls:
+``name_vectors="permuted"`` (the language model's predictions permuted among a
+study's features: the same weights on the wrong features) and
+``name_vectors="lookup"`` (each key's mean informativeness in the studies that
+have it, no language model).
+
+``vocabulary`` says what the prior learns on: ``"cleaned"`` names (as above),
+``"identity"``: the (filter, class, feature) identity of each name from
+:func:`~sklearn_llmrad.harmonize_feature_names` (rules only), written as words
+(``wavelet-HLL_glcm_JointEnergy`` and ``Wavelet_HLL_GLCM_JointEnergy`` both
+become "wavelet HLL GLCM ... joint energy"), the cleaned name where the rules
+cannot map it; or ``"family"``: the (filter, class) only, one key for all
+unmapped names (the family-only control).
 
 A prior is saved as a directory (:meth:`SemanticPrior.save`) and read back as
 untrusted data (:meth:`SemanticPrior.load`, :mod:`sklearn_llmrad.prior_files`).
@@ -52,8 +67,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .encoding import BIOBERT_MODEL, resolve_revision
+from .harmonize import harmonize_feature_names
 from .inner_cv import choose_candidate, group_folds
-from .prior_files import RANDOM_VECTOR_DIM, PriorFileError, read_prior_folder, write_prior_folder
+from .prior_files import (
+    NAME_VECTORS,
+    RANDOM_VECTOR_DIM,
+    VOCABULARIES,
+    PriorFileError,
+    read_prior_folder,
+    write_prior_folder,
+)
 from .vocabulary import NAME_CLEANING_VERSION, clean_feature_name, is_placeholder_names
 
 __all__ = [
@@ -155,6 +178,37 @@ def _random_vectors(texts, dim=RANDOM_VECTOR_DIM):
     return out
 
 
+def _feature_keys(names, vocabulary):
+    """The text a prior learns on for each name of one table (in table order: the harmoniser reads neighbours)."""
+    if vocabulary == "cleaned":
+        return [clean_feature_name(n) for n in names]
+    mapping = harmonize_feature_names(names)
+    keys = []
+    for name, *parts, method in zip(
+        names, mapping["filter"], mapping["feature_class"], mapping["feature"], mapping["method"], strict=True
+    ):
+        if method == "unmapped":
+            keys.append(clean_feature_name(name) if vocabulary == "identity" else "unmapped feature")
+        else:
+            parts = parts if vocabulary == "identity" else parts[:2]
+            keys.append(clean_feature_name("_".join(p for p in parts if p)))
+    return keys
+
+
+def _lookup_table(keys, t, groups):
+    """Each key's mean informativeness (mean within a study, then over the studies that have it), and the mean."""
+    frame = pd.DataFrame({"key": keys, "t": t, "g": groups})
+    per_key = frame.groupby(["g", "key"], sort=False)["t"].mean().groupby(level="key", sort=False).mean()
+    mean = float(per_key.mean())
+    return {k: np.array([v - mean], dtype=np.float32) for k, v in per_key.items()}, mean
+
+
+def _permutation(names):
+    """A permutation of ``len(names)`` seeded by the names themselves (the same study, the same permutation)."""
+    seed = int.from_bytes(hashlib.sha256("\x00".join(names).encode("utf-8")).digest()[:8], "little")
+    return np.random.default_rng(seed).permutation(len(names))
+
+
 def _ridge(E, t, w, alpha):
     """Weighted ridge with an unpenalised intercept; returns (coef, intercept).
 
@@ -216,8 +270,18 @@ class SemanticPrior(BaseEstimator):
         is :data:`~sklearn_llmrad.encoding.BIOBERT_MODEL` (BioBERT v1.2).
     revision : str, default=None
         Hub revision; None uses the encoder's default (the pinned BioBERT revision).
-    name_vectors : {"language_model", "random"}, default="language_model"
-        ``"random"``: hash-seeded random vectors per cleaned name, the control.
+    name_vectors : {"language_model", "random", "permuted", "lookup"}, default="language_model"
+        ``"random"``: hash-seeded random vectors per key, the control;
+        ``"permuted"``: the language model's predictions permuted among the
+        names of each call (seeded by the names), a control; ``"lookup"``: each
+        key's mean informativeness in the studies that have it (the mean for
+        unseen keys), no language model.
+    vocabulary : {"cleaned", "identity", "family"}, default="identity"
+        What the prior learns on: cleaned names, harmonised (filter, class,
+        feature) identities (the cleaned name where unmapped), or (filter,
+        class) families. The default follows a rule fixed before measuring
+        (docs/user_guide.md, "Identities or names"); a folder saved before
+        the parameter existed loads as ``"cleaned"``.
     alpha : float or "auto", default="auto"
         Ridge penalty; ``"auto"`` picks it from (0.1, 1, 10, 100, 1000) by
         leave-studies-out CV (Spearman on the held-out studies) over the given
@@ -267,7 +331,8 @@ class SemanticPrior(BaseEstimator):
     _parameter_constraints: dict = {
         "language_model": [str, os.PathLike],
         "revision": [str, None],
-        "name_vectors": [StrOptions({"language_model", "random"})],
+        "name_vectors": [StrOptions(set(NAME_VECTORS))],
+        "vocabulary": [StrOptions(set(VOCABULARIES))],
         "alpha": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "device": [str],
         "random_state": ["random_state"],
@@ -280,6 +345,7 @@ class SemanticPrior(BaseEstimator):
         language_model=BIOBERT_MODEL,
         revision=None,
         name_vectors="language_model",
+        vocabulary="identity",
         alpha="auto",
         device="cpu",
         random_state=None,
@@ -288,6 +354,7 @@ class SemanticPrior(BaseEstimator):
         self.language_model = language_model
         self.revision = revision
         self.name_vectors = name_vectors
+        self.vocabulary = vocabulary
         self.alpha = alpha
         self.device = device
         self.random_state = random_state
@@ -313,6 +380,8 @@ class SemanticPrior(BaseEstimator):
     def _raw_vectors(self, texts):
         if self.name_vectors == "random":
             return _random_vectors(texts)
+        if self.name_vectors == "lookup":  # an unseen key: the mean (the intercept)
+            return np.zeros((len(texts), 1), dtype=np.float32)
         return self._encoder().embed_texts(texts).astype(np.float32)
 
     def _embed_cleaned(self, cleaned):
@@ -353,8 +422,8 @@ class SemanticPrior(BaseEstimator):
             keep = np.isfinite(info)
             if not keep.any():
                 continue
-            cleaned = [clean_feature_name(f) for f, k in zip(features, keep, strict=True) if k]
-            rows_name += cleaned
+            keys = _feature_keys(features, self.vocabulary)
+            rows_name += [key for key, k in zip(keys, keep, strict=True) if k]
             rows_t.append(info[keep])
             rows_w.append(np.full(keep.sum(), 1.0 / keep.sum()))  # each study weighs the same
             rows_g.append(np.full(keep.sum(), g))
@@ -363,6 +432,8 @@ class SemanticPrior(BaseEstimator):
         t = np.concatenate(rows_t)
         w = np.concatenate(rows_w)
         groups = np.concatenate(rows_g)
+        if self.name_vectors == "lookup":
+            return self._fit_lookup(parsed, rows_name, t, groups)
         E = self._embed_cleaned(rows_name).astype(np.float64)
         # the training names are stored with the prior; names seen later are not
         self._name_table = {n: self._extra_names.pop(n) for n in dict.fromkeys(rows_name)}
@@ -373,15 +444,25 @@ class SemanticPrior(BaseEstimator):
         else:
             self.alpha_ = float(self.alpha)
         coef, intercept = _ridge(E, t, w, self.alpha_)
-        self.coef_ = coef.astype(np.float32)
+        return self._fitted(parsed, coef, intercept, E.shape[1])
+
+    def _fit_lookup(self, parsed, keys, t, groups):
+        """``name_vectors="lookup"``: 1-d vectors, each key's mean informativeness less the mean; no ridge."""
+        self._name_table, mean = _lookup_table(keys, t, groups)
+        self.alpha_ = 1.0 if self.alpha == "auto" else float(self.alpha)  # unused: recorded for the folder
+        self.cv_spearman_ = {1.0: float("nan")} if self.alpha == "auto" else None
+        return self._fitted(parsed, np.ones(1), mean, 1)
+
+    def _fitted(self, parsed, coef, intercept, dim):
+        self.coef_ = np.asarray(coef, dtype=np.float32)
         self.intercept_ = float(intercept)
         self.studies_ = [s[0] for s in parsed]
         self.n_studies_ = len(self.studies_)
         self.n_names_ = len(self._name_table)
-        self.embedding_dim_ = int(E.shape[1])
-        random = self.name_vectors == "random"
-        self.language_model_ = None if random else os.fspath(self.language_model)
-        self.revision_ = None if random else resolve_revision(self.language_model_, self.revision)
+        self.embedding_dim_ = int(dim)
+        no_model = self.name_vectors in ("random", "lookup")
+        self.language_model_ = None if no_model else os.fspath(self.language_model)
+        self.revision_ = None if no_model else resolve_revision(self.language_model_, self.revision)
         return self
 
     @staticmethod
@@ -422,26 +503,30 @@ class SemanticPrior(BaseEstimator):
         names = [str(n) for n in feature_names]
         if not names:
             return np.zeros(0)
-        E = self._embed_cleaned([clean_feature_name(n) for n in names])
+        E = self._embed_cleaned(_feature_keys(names, self.vocabulary))
         if E.shape[1] != self.coef_.shape[0]:
             raise ValueError(
                 f"the language model gives {E.shape[1]}-d embeddings but the prior was fitted on "
                 f"{self.coef_.shape[0]}-d ones ({self.language_model_!r}); use the recorded model."
             )
-        return E.astype(np.float64) @ self.coef_.astype(np.float64) + self.intercept_
+        pred = E.astype(np.float64) @ self.coef_.astype(np.float64) + self.intercept_
+        return pred[_permutation(names)] if self.name_vectors == "permuted" else pred
 
     def embed_names(self, feature_names):
-        """Unit-norm name vectors the prior uses (cleaned names, embedded or random).
+        """The name vectors the prior uses (of the names' keys: embedded, random or looked up).
 
         Parameters
         ----------
         feature_names : sequence of str
+            The names of one table, in its order (the identity of a name may
+            depend on its neighbours).
 
         Returns
         -------
         ndarray of shape (n_names, embedding_dim), float32
+            Unit-norm, except the 1-d values of ``name_vectors="lookup"``.
         """
-        return self._embed_cleaned([clean_feature_name(str(n)) for n in feature_names])
+        return self._embed_cleaned(_feature_keys([str(n) for n in feature_names], self.vocabulary))
 
     def feature_weights(self, feature_names):
         """Positive weights ``w_j``: predicted informativeness divided by its median.
@@ -493,6 +578,7 @@ class SemanticPrior(BaseEstimator):
             "language_model": self.language_model_,
             "revision": self.revision_,
             "name_vectors": self.name_vectors,
+            "vocabulary": self.vocabulary,
             "name_cleaning_version": NAME_CLEANING_VERSION,
             "studies": list(self.studies_),
             "alpha": self.alpha_,
@@ -546,6 +632,7 @@ class SemanticPrior(BaseEstimator):
             language_model=_language_model_for(meta["language_model"], language_model, directory),
             revision=meta["revision"],
             name_vectors=meta["name_vectors"],
+            vocabulary=meta["vocabulary"],  # "cleaned" for a folder saved before the field existed
             alpha=meta["alpha_param"],
             device=device,
             cache_dir=cache_dir,
@@ -655,6 +742,7 @@ def pretrain_prior(
     language_model=BIOBERT_MODEL,
     revision=None,
     name_vectors="language_model",
+    vocabulary="identity",
     alpha="auto",
     out=None,
     device="cpu",
@@ -669,7 +757,7 @@ def pretrain_prior(
         Directory of radMLBench ``<study>.gz`` files.
     include, exclude : sequence of str, default=None
         Studies to use / leave out (e.g. the target study of an evaluation).
-    language_model, revision, name_vectors, alpha
+    language_model, revision, name_vectors, vocabulary, alpha
         See :class:`SemanticPrior`.
     out : str or path-like, default=None
         Save the prior to this directory.
@@ -724,6 +812,7 @@ def pretrain_prior(
         language_model=language_model,
         revision=revision,
         name_vectors=name_vectors,
+        vocabulary=vocabulary,
         alpha=alpha,
         device=device,
         cache_dir=cache_dir,

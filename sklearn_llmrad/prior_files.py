@@ -21,12 +21,33 @@ import numpy as np
 from ._files import atomic_write_bytes, atomic_write_text
 from .vocabulary import NAME_CLEANING_VERSION
 
-__all__ = ["PRIOR_FORMAT", "RANDOM_VECTOR_DIM", "PriorFileError", "read_prior_folder", "write_prior_folder"]
+__all__ = [
+    "NAME_VECTORS",
+    "PRIOR_FORMAT",
+    "RANDOM_VECTOR_DIM",
+    "VOCABULARIES",
+    "PriorFileError",
+    "read_prior_folder",
+    "write_prior_folder",
+]
 
 #: Format tag of ``prior.json``.
 PRIOR_FORMAT = "sklearn_llmrad.semantic-prior.v1"
 #: Width of the random name vectors of the ``name_vectors="random"`` control.
 RANDOM_VECTOR_DIM = 384
+
+#: What a prior's vectors are: language-model embeddings, the hash-seeded random control,
+#: language-model predictions permuted among a study's features (control), or a lookup of
+#: each key's mean informativeness (no language model; 1-d "vectors").
+NAME_VECTORS = ("language_model", "random", "permuted", "lookup")
+
+#: What a prior learns on: cleaned names, harmonised (filter, class, feature) identities
+#: (the cleaned name where unmapped), or (filter, class) families only. A folder saved
+#: before the field existed has learned on cleaned names.
+VOCABULARIES = ("cleaned", "identity", "family")
+
+# name vectors that need no language model (the folder records none)
+_NO_MODEL = ("random", "lookup")
 _JSON = "prior.json"
 _TENSORS = "prior.safetensors"
 _TENSOR_NAMES = {"coef", "intercept", "name_embeddings"}
@@ -94,6 +115,7 @@ _META_KEYS = set(
     "format language_model revision name_vectors name_cleaning_version studies alpha alpha_param cv_spearman "
     "embedding_dim names".split()
 )
+_OPTIONAL_KEYS = {"vocabulary"}  # absent in folders saved before it existed: "cleaned"
 # safetensors dtype -> little-endian numpy dtype it is read as (BF16: decoded by hand)
 _FLOAT_DTYPES = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8"}
 _DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
@@ -170,8 +192,8 @@ def _read_prior_json(directory):
             f"names were cleaned with version {meta.get('name_cleaning_version')!r}, this package cleans "
             f"with version {NAME_CLEANING_VERSION!r}; pretrain the prior again."
         )
-    if set(meta) != _META_KEYS:
-        missing, extra = sorted(_META_KEYS - set(meta)), sorted(set(meta) - _META_KEYS)
+    if not _META_KEYS <= set(meta) <= _META_KEYS | _OPTIONAL_KEYS:
+        missing, extra = sorted(_META_KEYS - set(meta)), sorted(set(meta) - _META_KEYS - _OPTIONAL_KEYS)
         raise fail(f"keys differ from a saved prior's: missing {missing}, unexpected {extra}")
 
     def bad(key, what):
@@ -191,11 +213,13 @@ def _read_prior_json(directory):
         if len(set(value)) != len(value):
             raise fail(f"{key!r} has duplicate entries")
 
-    if meta["name_vectors"] not in ("language_model", "random"):
-        raise bad("name_vectors", "'language_model' or 'random'")
-    if meta["name_vectors"] == "random":
+    if meta["name_vectors"] not in NAME_VECTORS:
+        raise bad("name_vectors", " or ".join(map(repr, NAME_VECTORS)))
+    if meta.setdefault("vocabulary", "cleaned") not in VOCABULARIES:
+        raise bad("vocabulary", " or ".join(map(repr, VOCABULARIES)))
+    if meta["name_vectors"] in _NO_MODEL:
         if meta["language_model"] is not None or meta["revision"] is not None:
-            raise fail("a prior of random name vectors records no language model or revision (null)")
+            raise fail(f"a prior of {meta['name_vectors']} name vectors records no language model or revision (null)")
     else:
         model = meta["language_model"]
         if (
@@ -215,6 +239,8 @@ def _read_prior_json(directory):
         raise bad("embedding_dim", f"an integer in [1, {_MAX_EMBEDDING_DIM}]")
     if meta["name_vectors"] == "random" and dim != RANDOM_VECTOR_DIM:
         raise fail(f"random name vectors are {RANDOM_VECTOR_DIM}-d, but 'embedding_dim' is {dim}")
+    if meta["name_vectors"] == "lookup" and dim != 1:
+        raise fail(f"a lookup prior's vectors are 1-d, but 'embedding_dim' is {dim}")
     alpha = meta["alpha"]
     if not _is_number(alpha) or isinstance(alpha, _NaN) or not 0 < alpha < float("inf"):
         raise bad("alpha", "a finite number > 0")
@@ -327,12 +353,14 @@ def _read_prior_tensors(directory, meta):
             raise fail(f"tensor {name!r} holds {int(bad.sum())} non-finite values ({', '.join(kinds)})")
         out[name] = arr
     norms = np.linalg.norm(out["name_embeddings"].astype(np.float64), axis=1)
-    off = np.abs(norms - 1) > 2e-2
+    # a lookup's 1-d "vector" is an informativeness (in [0, 1]) less the mean: within [-1, 1]
+    lookup = meta["name_vectors"] == "lookup"
+    off = norms > 1 + 1e-6 if lookup else np.abs(norms - 1) > 2e-2
     if off.any():
         i = int(np.argmax(off))
         raise fail(
             f"tensor 'name_embeddings' row {i} ({meta['names'][i]!r}) has norm {norms[i]:.4g}; "
-            "name vectors are unit-norm"
+            + ("a lookup's values lie in [-1, 1]" if lookup else "name vectors are unit-norm")
         )
     return out
 
@@ -412,8 +440,8 @@ def write_prior_folder(directory, meta, tensors):
     from safetensors.numpy import save
 
     meta = {"format": PRIOR_FORMAT, **meta}
-    if set(meta) != _META_KEYS:
-        raise ValueError(f"a prior's metadata has the keys {sorted(_META_KEYS)}, got {sorted(meta)}")
+    if not _META_KEYS <= set(meta) <= _META_KEYS | _OPTIONAL_KEYS:
+        raise ValueError(f"a prior's metadata has the keys {sorted(_META_KEYS | _OPTIONAL_KEYS)}, got {sorted(meta)}")
     # each file appears complete or not at all (a killed save leaves the old file or none)
     atomic_write_bytes(directory / _TENSORS, save(tensors))
     atomic_write_text(directory / _JSON, json.dumps(meta, indent=1, allow_nan=False))

@@ -10,13 +10,14 @@ The benchmark has two modes, built from the same small steps, one module each:
 - :mod:`~sklearn_llmrad.benchmark.store`: fold files, checksums and fingerprints (resume);
 - :mod:`~sklearn_llmrad.benchmark.runner`: one model on its folds (both modes), the table,
   :func:`run_benchmark` (lesions; ``test=``: external validation on another dataset);
-- :mod:`~sklearn_llmrad.benchmark.priors`: leave-one-study-out priors (:func:`fit_study_prior`);
+- :mod:`~sklearn_llmrad.benchmark.priors`: leave-one-study-out priors (:func:`fit_study_prior`,
+  the kinds of prior :data:`PRIOR_KINDS`);
 - :mod:`~sklearn_llmrad.benchmark.transfer`: the study mode, :func:`run_transfer_benchmark`.
 """
 
 from .fold_runs import run_fold
 from .folds import make_splits, plan_folds
-from .priors import fit_study_prior, related_studies
+from .priors import PRIOR_KINDS, fit_study_prior, related_studies
 from .registry import (
     DEFAULT_REGISTRY,
     REFERENCE_MODEL,
@@ -35,6 +36,7 @@ from .transfer import DEFAULT_MODELS, TransferResult, collect_transfer_results, 
 __all__ = [
     "DEFAULT_MODELS",
     "DEFAULT_REGISTRY",
+    "PRIOR_KINDS",
     "REFERENCE_MODEL",
     "STUDY_SETTINGS",
     "BenchmarkResult",

@@ -19,16 +19,35 @@ from .. import _files
 from ..prior import SemanticPrior
 from . import store
 
-__all__ = ["fit_study_prior", "related_studies"]
+__all__ = ["PRIOR_KINDS", "fit_study_prior", "related_studies"]
+
+#: The study priors a model can receive (:class:`~sklearn_llmrad.benchmark.ModelSpec` ``prior``):
+#: kind -> :class:`~sklearn_llmrad.prior.SemanticPrior` parameters. ``"language_model"`` and
+#: ``"random"`` learn on cleaned names (as the stored results did); the others are the chain of controls.
+PRIOR_KINDS = {
+    # cleaned names, as the stored transfer results were computed (before identities existed)
+    "language_model": {"name_vectors": "language_model", "vocabulary": "cleaned"},
+    "random": {"name_vectors": "random", "vocabulary": "cleaned"},
+    # the cleaned-name language model's weights, permuted among the target study's features
+    "permuted": {"name_vectors": "permuted", "vocabulary": "cleaned"},
+    # the language model on harmonised identities (cleaned names where unmapped)
+    "identity": {"name_vectors": "language_model", "vocabulary": "identity"},
+    # a lookup of each identity's mean informativeness: no language model
+    "identity-lookup": {"name_vectors": "lookup", "vocabulary": "identity"},
+    # a lookup per (filter, class) family only
+    "family-lookup": {"name_vectors": "lookup", "vocabulary": "family"},
+}
 
 
 def prior_estimator(*, name_vectors, language_model, prior_params, cache_dir, random_state):
+    if name_vectors not in PRIOR_KINDS:
+        raise ValueError(f"unknown study prior {name_vectors!r}; known: {sorted(PRIOR_KINDS)}")
     params = {"random_state": random_state, **(prior_params or {})}
     if cache_dir is not None:
         params.setdefault("cache_dir", str(Path(cache_dir) / "embeddings"))
     if language_model is not None:  # None: the prior's own default language model
         params["language_model"] = language_model
-    return SemanticPrior(name_vectors=name_vectors, **params)
+    return SemanticPrior(**{**params, **PRIOR_KINDS[name_vectors]})
 
 
 def prior_key(tables, target, name_vectors, language_model, prior_params, random_state, leave_out, hashes=None):
@@ -78,8 +97,11 @@ def fit_study_prior(
         All studies; ``target`` is left out of the prior.
     target : str
         The study the prior will be evaluated on (need not be in ``tables``).
-    name_vectors : {"language_model", "random"}, default="language_model"
-        ``"random"``: the control prior with random name vectors.
+    name_vectors : str, default="language_model"
+        The kind of prior, a key of :data:`PRIOR_KINDS`: ``"random"`` is the
+        control prior with random name vectors; ``"identity"`` learns on
+        harmonised identities; ``"permuted"``, ``"identity-lookup"`` and
+        ``"family-lookup"`` are the further controls.
     language_model : str, default=None
         Language model id or directory (the prior's default when None).
     prior_params : dict, default=None
@@ -136,7 +158,9 @@ def fit_study_prior(
     if folder is not None and (folder / "transfer_key.json").is_file():
         embeddings = str(Path(cache_dir) / "embeddings")
         prior = SemanticPrior.load(
-            folder, cache_dir=embeddings, language_model=None if name_vectors == "random" else language_model
+            folder,
+            cache_dir=embeddings,
+            language_model=None if _without_language_model(name_vectors) else language_model,
         )
         log(f"[prior] {name_vectors} prior without {target!r}: cached ({key})")
     if prior is None:
@@ -159,6 +183,11 @@ def fit_study_prior(
             "refusing to evaluate a prior on a study it has seen"
         )
     return prior, key
+
+
+def _without_language_model(kind):
+    """Whether a prior kind works without a language model (random vectors, lookups)."""
+    return PRIOR_KINDS[kind]["name_vectors"] in ("random", "lookup")
 
 
 def related_studies(names):

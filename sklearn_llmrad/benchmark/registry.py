@@ -33,7 +33,7 @@ __all__ = [
 #: The full method: DeLong tests compare every other model with it.
 REFERENCE_MODEL = "llmrad"
 _INPUTS = ("features", "crops", "raw")
-_PRIORS = (None, "language_model", "random")
+_PRIORS = (None, "language_model", "random", "permuted", "identity", "identity-lookup", "family-lookup")
 _MODES = ("lesions", "studies")
 
 
@@ -54,9 +54,12 @@ class ModelSpec:
         What the estimator consumes: a feature table (the shared radiomics table,
         the pipeline from its ``topk`` step on, or a study's table), the shared
         CLAHE crops, or the raw ``X``.
-    prior : {"language_model", "random"} or None, default=None
+    prior : str or None, default=None
         Which leave-one-study-out prior the factory receives as ``prior`` in the
-        study mode (``"random"``: the control prior of random name vectors).
+        study mode: a key of :data:`~sklearn_llmrad.benchmark.priors.PRIOR_KINDS`
+        (``"language_model"``; ``"random"``: the control prior of random name
+        vectors; ``"identity"``, ``"permuted"``, ``"identity-lookup"``,
+        ``"family-lookup"``).
 
     Examples
     --------
@@ -75,7 +78,7 @@ class ModelSpec:
         if self.input not in _INPUTS:
             raise ValueError(f"input must be 'features', 'crops' or 'raw', got {self.input!r}")
         if self.prior not in _PRIORS:
-            raise ValueError(f"prior must be 'language_model', 'random' or None, got {self.prior!r}")
+            raise ValueError(f"prior must be one of {_PRIORS}, got {self.prior!r}")
 
     def build(self, settings, params=None):
         """The unfitted estimator: ``factory(**settings)`` with ``params`` set.
@@ -214,6 +217,28 @@ def _forest(*, random_state, **_):
     return _imputed(RandomForestClassifier(n_estimators=300, n_jobs=1, random_state=random_state))
 
 
+def _prior_controls():
+    """Prior-weighted LR with the chain of control priors (not run by default)."""
+    return [
+        ModelSpec(
+            "identity-prior-lr", "Prior-weighted LR, identities + language model", _prior_lr, "features", "identity"
+        ),
+        ModelSpec(
+            "permuted-prior-lr", "Prior-weighted LR, weights permuted in the study", _prior_lr, "features", "permuted"
+        ),
+        ModelSpec(
+            "identity-lookup-lr",
+            "Prior-weighted LR, identity lookup (no language model)",
+            _prior_lr,
+            "features",
+            "identity-lookup",
+        ),
+        ModelSpec(
+            "family-prior-lr", "Prior-weighted LR, family only (filter x class)", _prior_lr, "features", "family-lookup"
+        ),
+    ]
+
+
 def study_models():
     """The built-in models of the leave-one-study-out mode (feature tables only).
 
@@ -235,8 +260,8 @@ def study_models():
     >>> from sklearn_llmrad.benchmark import study_models
     >>> list(study_models())  # doctest: +NORMALIZE_WHITESPACE
     ['llmrad-prior', 'llmrad', 'llmrad-random-prior', 'llmrad-prior-pooling', 'llmrad-choice',
-     'prior-lr', 'random-prior-lr', 'lr', 'radiomics-svc', 'random-forest',
-     'lightgbm', 'extra-trees', 'elastic-net', 'size-lr']
+     'prior-lr', 'random-prior-lr', 'lr', 'identity-prior-lr', 'permuted-prior-lr', 'identity-lookup-lr',
+     'family-prior-lr', 'radiomics-svc', 'random-forest', 'lightgbm', 'extra-trees', 'elastic-net', 'size-lr']
     >>> study_models()["random-prior-lr"].prior
     'random'
     """
@@ -264,6 +289,7 @@ def study_models():
         ModelSpec("prior-lr", "Prior-weighted LR", _prior_lr, "features", lm),
         ModelSpec("random-prior-lr", "Prior-weighted LR, random names", _prior_lr, "features", "random"),
         ModelSpec("lr", "Logistic regression", _prior_lr, "features"),
+        *_prior_controls(),
         ModelSpec("radiomics-svc", "Radiomics + SVC", _svc, "features"),
         ModelSpec("random-forest", "Random forest", _forest, "features"),
     ]
