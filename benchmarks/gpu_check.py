@@ -137,6 +137,7 @@ def pipeline_end_to_end(device, args, tmp):
         language_model=args.language_model,
         device=device,
         random_state=0,
+        refit="all",  # both candidates fitted: the network is checked on the device whichever is chosen
         cache_dir=str(Path(tmp) / "cache"),
         n_jobs=args.n_jobs,
         **kwargs,

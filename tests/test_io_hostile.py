@@ -457,10 +457,10 @@ def benchmark_data():
     return X, crops, y
 
 
-def _default_model_names():
+def _default_model_names(saveable=True):
     from sklearn_llmrad.benchmark import default_models
 
-    return list(default_models())
+    return [name for name, spec in default_models().items() if spec.saveable == saveable]
 
 
 @pytest.mark.parametrize("name", _default_model_names())
@@ -484,6 +484,23 @@ def test_every_default_model_round_trips(name, benchmark_data, tiny_bert_dir, tm
     X_in = crops if spec.input == "crops" else X
     model.fit(X_in, y)
     _assert_round_trip_and_refit(model, X_in, y, tmp_path / f"{name}.llmrad", tiny_bert_dir)
+
+
+@pytest.mark.parametrize("name", _default_model_names(saveable=False))
+def test_a_baseline_that_holds_code_is_refused_by_load_and_by_fit(name, benchmark_data, tmp_path, capsys):
+    # its column selector is a Python function: a model file never brings it back, and llmrad fit says so up front
+    from sklearn_llmrad.benchmark import default_models
+    from sklearn_llmrad.cli import main
+
+    X, _, y = benchmark_data
+    model = default_models()[name].factory(random_state=0)
+    model.fit(X, y)
+    save(model, tmp_path / f"{name}.llmrad")
+    with pytest.raises(UnsafeModelError, match="refusing to load"):
+        load(tmp_path / f"{name}.llmrad")
+    out = tmp_path / "fit.llmrad"
+    assert main(["fit", "--dataset", "synthetic", "--model", name, "--out", str(out)]) == 2
+    assert "cannot be saved" in capsys.readouterr().err and not out.exists()
 
 
 def _assert_round_trip_and_refit(model, X, y, path, language_model):

@@ -60,6 +60,12 @@ class ModelSpec:
         (``"language_model"``; ``"random"``: the control prior of random name
         vectors; ``"identity"``, ``"permuted"``, ``"identity-lookup"``,
         ``"family-lookup"``).
+    saveable : bool, default=True
+        Whether the fitted model can be written to a model file
+        (:func:`sklearn_llmrad.io.save`) and loaded again. False for a model whose
+        pipeline holds code (a callable column selector, a function transformer):
+        model files hold no code, so it runs in benchmarks only, and ``llmrad fit``
+        and ``--save-models`` refuse it.
 
     Examples
     --------
@@ -73,6 +79,7 @@ class ModelSpec:
     factory: object
     input: str = "raw"
     prior: str | None = None
+    saveable: bool = True
 
     def __post_init__(self):
         if self.input not in _INPUTS:
@@ -495,10 +502,11 @@ class _SizeOnlyClassifier(ClassifierMixin, BaseEstimator):
 def _baselines():
     """The stronger baselines of both modes (issue 22): appended to each mode's models."""
     return [
-        ModelSpec("lightgbm", "Gradient boosting (LightGBM)", _lightgbm, "features"),
-        ModelSpec("extra-trees", "Extra-trees", _extra_trees, "features"),
-        ModelSpec("elastic-net", "Elastic-net LR (inner CV)", _elastic_net, "features"),
-        ModelSpec("size-lr", "Shape/size-only LR", _size_only_lr, "features"),
+        # their column selection and inner folds are Python callables, which a model file may not hold
+        ModelSpec("lightgbm", "Gradient boosting (LightGBM)", _lightgbm, "features", saveable=False),
+        ModelSpec("extra-trees", "Extra-trees", _extra_trees, "features", saveable=False),
+        ModelSpec("elastic-net", "Elastic-net LR (inner CV)", _elastic_net, "features", saveable=False),
+        ModelSpec("size-lr", "Shape/size-only LR", _size_only_lr, "features", saveable=False),
     ]
 
 

@@ -315,6 +315,9 @@ def save_models(result, settings, X, y, groups, *, dataset, language_note, log=p
     cross_validated = not result.external and settings.holdout is None
     saved = []
     for spec in DEFAULT_REGISTRY.resolve([name for name in rows.index if name in result.predictions]):
+        if not spec.saveable:
+            log(f"[save] {spec.name}: not saved (it holds code that a model file may not store)")
+            continue
         cv_summary, threshold, rule = None, 0.5, "0.5: the benchmark ran no cross-validation to choose it on"
         if cross_validated:
             oof = result.predictions[spec.name]

@@ -237,6 +237,11 @@ def run(args):
 
     started = time.perf_counter()
     spec = DEFAULT_REGISTRY.resolve([args.model])[0]
+    if not spec.saveable:
+        raise UserError(
+            f"--model {spec.name}: this benchmark baseline holds code (a column selector) that a model file "
+            "may not store, so it cannot be saved; it runs in llmrad benchmark only"
+        )
     language_model, note = resolve_language_model(args.language_model)
     print(note, file=sys.stderr, flush=True)
     X, y, groups, description = load_dataset(
