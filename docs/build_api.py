@@ -33,6 +33,7 @@ MODULES = [
     "sklearn_llmrad.scaling",
     "sklearn_llmrad.metrics",
     "sklearn_llmrad.significance",
+    "sklearn_llmrad.informativeness",
     "sklearn_llmrad.pipelines",
     "sklearn_llmrad.explanation",
     "sklearn_llmrad.benchmark",

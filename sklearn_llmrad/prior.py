@@ -61,13 +61,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .encoding import BIOBERT_MODEL, resolve_revision
 from .harmonize import harmonize_feature_names
+from .informativeness import univariate_informativeness
 from .inner_cv import choose_candidate, group_folds
 from .prior_files import (
     NAME_VECTORS,
@@ -92,55 +93,6 @@ __all__ = [
 ]
 
 _ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
-
-# -- Targets: informativeness per study ------------------------------------------------------------
-
-
-def univariate_informativeness(X, y):
-    """Within-study rank of ``|AUC - 0.5|`` per feature, scaled to [0, 1].
-
-    The AUC of each feature alone (Mann-Whitney), missing values imputed by the
-    column median; constant or all-missing columns get NaN.
-
-    Parameters
-    ----------
-    X : DataFrame or array of shape (n_samples, n_features)
-    y : array-like of 0/1
-
-    Returns
-    -------
-    informativeness : ndarray of shape (n_features,)
-        0 for the least, 1 for the most informative feature of the study.
-    auc : ndarray of shape (n_features,)
-        The univariate AUCs.
-
-    Examples
-    --------
-    >>> X = np.array([[0, 5], [1, 3], [2, 4], [3, 5.]])
-    >>> info, auc = univariate_informativeness(X, [0, 0, 1, 1])
-    >>> info.tolist(), auc.tolist()
-    ([1.0, 0.0], [1.0, 0.625])
-    """
-    F = np.asarray(X, dtype=float)
-    y = np.asarray(y).astype(int)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("univariate informativeness needs both classes in y")
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(np.where(np.isfinite(F), F, np.nan), axis=0)
-    F = np.where(np.isfinite(F), F, med)
-    ranks = rankdata(F, axis=0)
-    auc = (ranks[y == 1].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    usable = np.isfinite(F).all(axis=0) & (np.nanmax(F, axis=0) > np.nanmin(F, axis=0))
-    auc = np.where(usable, auc, np.nan)
-    info = np.full(F.shape[1], np.nan)
-    dev = np.abs(auc[usable] - 0.5)
-    if dev.size == 1:
-        info[usable] = 0.5
-    elif dev.size > 1:
-        info[usable] = (rankdata(dev) - 1) / (dev.size - 1)
-    return info, auc
 
 
 def _as_studies(studies):

@@ -45,6 +45,7 @@ LAYERS = {
     "inner_cv": 1,
     "language_model": 1,
     "semantic_features": 1,
+    "informativeness": 1,  # per-feature univariate AUC ranks of one study (the prior's target)
     "provenance": 1,  # diagnostics_* columns of extracted features: reads files through imageio
     # 2 data: loaders return DataFrames (they read files through imageio, never run stages)
     "datasets": 2,
@@ -160,3 +161,10 @@ def test_the_checks_can_fail(tmp_path):
         ("sklearn_llmrad.encoding", ["_private"]),
     ]
     assert _layer("sklearn_llmrad.pipelines") > _layer("sklearn_llmrad.metrics")
+
+
+@pytest.mark.parametrize("module, path", MODULES, ids=[m for m, _ in MODULES])
+def test_no_module_above_800_lines(module, path):
+    # a module a researcher can read in one sitting; split a longer one by what it holds
+    n_lines = len(path.read_text().splitlines())
+    assert n_lines <= 800, f"{module} has {n_lines} lines; split it by what it holds (see docs/architecture.md)"
