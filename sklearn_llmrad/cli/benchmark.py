@@ -12,8 +12,10 @@ from .common import (
     DEMO_SETTINGS,
     UserError,
     add_dataset_options,
+    add_model_options,
     dataset_options,
     load_dataset,
+    model_settings,
     network_params,
     positive_int,
     resolve_language_model,
@@ -64,21 +66,7 @@ def add_parsers(sub, common):
     bench.add_argument("--models", default=None, help="comma-separated subset of models")
     bench.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     bench.add_argument("--language-model", default=None, help="hub id or local dir")
-    bench.add_argument(
-        "--k",
-        type=positive_int,
-        default=None,
-        help="selected radiomics features (default 500; 100 with --transfer)",
-    )
-    bench.add_argument("--epochs", type=positive_int, default=None, help="fusion network epochs")
-    bench.add_argument("--hidden-size", type=positive_int, default=None, help="fusion network width")
-    bench.add_argument(
-        "--feature-tokens",
-        choices=("feature", "group", "class"),
-        default=None,
-        help="fusion network tokens: one per feature (published), per image type and feature class "
-        "(group), or per feature class (class); fewer tokens train much faster",
-    )
+    add_model_options(bench, k_help="selected radiomics features (default 500; 100 with --transfer)")
     bench.add_argument(
         "--network-only",
         action="store_true",
@@ -94,15 +82,8 @@ def add_parsers(sub, common):
         "NAME.llmrad.md and .json (the benchmark's estimate; threshold: Youden's J on the out-of-fold "
         "probabilities, 0.5 with --holdout or --test-dataset)",
     )
-    bench.add_argument("--cnn-size", type=positive_int, default=224, help="CNN input side in pixels")
-    bench.add_argument("--cnn-epochs", type=positive_int, default=None, help="CNN training epochs")
     bench.add_argument(
         "--bootstraps", type=positive_int, default=2000, help="bootstrap resamples of the CIs (default 2000)"
-    )
-    bench.add_argument(
-        "--image-types",
-        default=None,
-        help="comma-separated PyRadiomics image types (default: all 2-D filters)",
     )
     bench.add_argument(
         "--n-jobs", type=int, default=None, help="processes for extraction and for folds and models (-1: all cores)"
@@ -192,7 +173,7 @@ def print_result(result, note, started):
 
 def run(args):
     """Run ``demo``, ``benchmark`` or ``models``; returns the exit status."""
-    from ..benchmark import BenchmarkSettings, available_models, run_benchmark
+    from ..benchmark import available_models, run_benchmark
 
     if args.command == "models":
         for name in available_models():
@@ -257,24 +238,7 @@ def run(args):
             raise UserError(f"--test-dataset {args.test_dataset}: the lesions have no labels; a benchmark needs them")
         print(f"Test dataset: {test_description} ({len(y_test)} lesions, {int(sum(y_test))} malignant)", flush=True)
         test, out = (X_test, y_test, groups_test), args.out or f"results/{args.dataset}-on-{args.test_dataset}"
-    cnn_params = {} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs}
-    extractor_params = {}
-    if args.image_types:
-        extractor_params["image_types"] = [t.strip() for t in args.image_types.split(",")]
-    settings = BenchmarkSettings(
-        cv=args.cv if args.holdout is None else None,
-        holdout=args.holdout,
-        n_jobs=args.n_jobs,
-        k=500 if args.k is None else args.k,
-        language_model=language_model,
-        classifier_params=network_params(args, {}),
-        cnn_size=args.cnn_size,
-        cnn_params=cnn_params,
-        device=args.device,
-        n_bootstraps=args.bootstraps,
-        random_state=args.seed,
-        extractor_params=extractor_params,
-    )
+    settings = model_settings(args, language_model, cv=args.cv if args.holdout is None else None, holdout=args.holdout)
 
     def log(line):
         print(line, flush=True)

@@ -21,6 +21,8 @@ __all__ = [
     "add_dataset_options",
     "study_list",
     "network_params",
+    "add_model_options",
+    "model_settings",
 ]
 
 #: Exit status of a run refused because of the user's input (argparse uses it too).
@@ -233,6 +235,48 @@ def network_params(args, base):
     if args.feature_tokens is not None:
         params["feature_tokens"] = args.feature_tokens
     return params
+
+
+def add_model_options(parser, *, k_help):
+    """The model settings ``llmrad benchmark`` and ``llmrad fit`` share (read by :func:`model_settings`)."""
+    parser.add_argument("--k", type=positive_int, default=None, help=k_help)
+    parser.add_argument("--epochs", type=positive_int, default=None, help="fusion network epochs")
+    parser.add_argument("--hidden-size", type=positive_int, default=None, help="fusion network width")
+    parser.add_argument(
+        "--feature-tokens",
+        choices=("feature", "group", "class"),
+        default=None,
+        help="fusion network tokens: one per feature (published), per image type and feature class "
+        "(group), or per feature class (class); fewer tokens train much faster",
+    )
+    parser.add_argument("--cnn-size", type=positive_int, default=224, help="CNN input side in pixels")
+    parser.add_argument("--cnn-epochs", type=positive_int, default=None, help="CNN training epochs")
+    parser.add_argument(
+        "--image-types", default=None, help="comma-separated PyRadiomics image types (default: all 2-D filters)"
+    )
+
+
+def model_settings(args, language_model, **split):
+    """The :class:`~sklearn_llmrad.benchmark.BenchmarkSettings` of :func:`add_model_options` and
+    ``--bootstraps``, ``--device``, ``--seed``, ``--n-jobs``; ``split`` sets ``cv`` / ``holdout``."""
+    from ..benchmark import BenchmarkSettings
+
+    extractor_params = {}
+    if args.image_types:
+        extractor_params["image_types"] = [t.strip() for t in args.image_types.split(",")]
+    return BenchmarkSettings(
+        **split,
+        n_jobs=args.n_jobs,
+        k=500 if args.k is None else args.k,
+        language_model=language_model,
+        classifier_params=network_params(args, {}),
+        cnn_size=args.cnn_size,
+        cnn_params={} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs},
+        device=args.device,
+        n_bootstraps=args.bootstraps,
+        random_state=args.seed,
+        extractor_params=extractor_params,
+    )
 
 
 def dataset_options(args, name):

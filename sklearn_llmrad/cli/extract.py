@@ -21,15 +21,7 @@ def add_parsers(sub, common):
         "diagnostics_* provenance columns (library versions, settings hash, image SHA-256, ROI box, spacing). "
         "Either --dataset [--root] or IMAGE MASK.",
     )
-    ext.add_argument("image", nargs="?", default=None, help="one lesion: its image file (then MASK too)")
-    ext.add_argument("mask", nargs="?", default=None, help="one lesion: its mask file (non-zero pixels: the lesion)")
-    ext.add_argument(
-        "--dataset",
-        default=None,
-        choices=[name for name in DATASETS if name != "radmlbench"],
-        help="the lesions of a dataset, as for llmrad benchmark",
-    )
-    ext.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
+    add_lesion_arguments(ext, dataset_help="the lesions of a dataset, as for llmrad benchmark")
     ext.add_argument("--out", default=None, help="CSV file to write (default: stdout)")
     ext.add_argument(
         "--params",
@@ -44,13 +36,6 @@ def add_parsers(sub, common):
         help="pixel size in mm every lesion is resampled to before extraction (default: the package's, "
         "sklearn_llmrad.resampling.DEFAULT_SPACING_MM)",
     )
-    ext.add_argument(
-        "--spacing",
-        default=None,
-        help="IMAGE MASK only: pixel size in mm ('0.07', or '0.07 0.08' for row and column); "
-        "default: the image file's header",
-    )
-    ext.add_argument("--case", default=None, help="IMAGE MASK only: the case id (default: the image file's name)")
     ext.add_argument("--cache-dir", default=None, help="on-disk feature cache: a rerun reads instead of extracting")
     ext.add_argument("--n-jobs", type=int, default=None, help="parallel extraction processes (-1: all cores)")
     ext.add_argument(
@@ -62,6 +47,26 @@ def add_parsers(sub, common):
     )
     ext.add_argument("--seed", type=int, default=0, help="seed of --dataset synthetic")
     add_dataset_options(ext)
+
+
+def add_lesion_arguments(parser, *, dataset_help):
+    """The lesions a command reads: ``--dataset [--root]``, or one ``IMAGE MASK`` with ``--spacing``/``--case``.
+
+    Read by :func:`check_lesion_input` and :func:`one_lesion` (``llmrad extract`` and ``llmrad predict``).
+    """
+    parser.add_argument("image", nargs="?", default=None, help="one lesion: its image file (then MASK too)")
+    parser.add_argument("mask", nargs="?", default=None, help="one lesion: its mask file (non-zero pixels: the lesion)")
+    parser.add_argument(
+        "--dataset", default=None, choices=[name for name in DATASETS if name != "radmlbench"], help=dataset_help
+    )
+    parser.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
+    parser.add_argument(
+        "--spacing",
+        default=None,
+        help="IMAGE MASK only: pixel size in mm ('0.07', or '0.07 0.08' for row and column); "
+        "default: the image file's header",
+    )
+    parser.add_argument("--case", default=None, help="IMAGE MASK only: the case id (default: the image file's name)")
 
 
 def check(args):

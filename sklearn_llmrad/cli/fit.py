@@ -23,9 +23,10 @@ from .common import (
     DATASETS,
     UserError,
     add_dataset_options,
+    add_model_options,
     dataset_options,
     load_dataset,
-    network_params,
+    model_settings,
     positive_int,
     resolve_language_model,
 )
@@ -65,24 +66,13 @@ def add_parsers(sub, common):
         action="store_true",
         help="store the language model inside the model file (predict then needs no copy of it)",
     )
-    fit.add_argument("--k", type=positive_int, default=500, help="selected radiomics features (default 500)")
-    fit.add_argument("--epochs", type=positive_int, default=None, help="fusion network epochs")
-    fit.add_argument("--hidden-size", type=positive_int, default=None, help="fusion network width")
-    fit.add_argument(
-        "--feature-tokens",
-        choices=("feature", "group", "class"),
-        default=None,
-        help="fusion network tokens: per feature (published), per image type and class, or per class",
-    )
+    add_model_options(fit, k_help="selected radiomics features (default 500)")
     fit.add_argument(
         "--network-only",
         action="store_true",
         help="deprecated, no effect: --model llmrad is the fusion network alone, --model llmrad-choice the "
         "inner-CV choice between it and its linear path (as the rows of llmrad benchmark)",
     )
-    fit.add_argument("--cnn-size", type=positive_int, default=224, help="CNN input side in pixels")
-    fit.add_argument("--cnn-epochs", type=positive_int, default=None, help="CNN training epochs")
-    fit.add_argument("--image-types", default=None, help="comma-separated PyRadiomics image types (default: all 2-D)")
     fit.add_argument("--bootstraps", type=positive_int, default=2000, help="bootstrap resamples of the --cv CI")
     fit.add_argument("--cache-dir", default=None, help="radiomics and embedding cache folder (reused by reruns)")
     fit.add_argument("--n-jobs", type=int, default=None, help="parallel extraction processes (-1: all cores)")
@@ -107,8 +97,6 @@ def settings_from_args(args, language_model):
     """The :class:`~sklearn_llmrad.benchmark.BenchmarkSettings` of ``llmrad fit`` (as ``llmrad benchmark``'s)."""
     import warnings
 
-    from ..benchmark import BenchmarkSettings
-
     if args.network_only:
         warnings.warn(
             "--network-only is deprecated and has no effect: --model llmrad is the network alone, "
@@ -116,22 +104,7 @@ def settings_from_args(args, language_model):
             FutureWarning,
             stacklevel=2,
         )
-    extractor_params = {}
-    if args.image_types:
-        extractor_params["image_types"] = [t.strip() for t in args.image_types.split(",")]
-    return BenchmarkSettings(
-        cv=args.cv or 5,
-        k=args.k,
-        language_model=language_model,
-        classifier_params=network_params(args, {}),
-        cnn_size=args.cnn_size,
-        cnn_params={} if args.cnn_epochs is None else {"max_epochs": args.cnn_epochs},
-        device=args.device,
-        n_bootstraps=args.bootstraps,
-        random_state=args.seed,
-        n_jobs=args.n_jobs,
-        extractor_params=extractor_params,
-    )
+    return model_settings(args, language_model, cv=args.cv or 5)
 
 
 def fit_model(spec, settings, X, y, *, cache_dir=None, log=print):

@@ -7,7 +7,8 @@ import math
 import sys
 from pathlib import Path
 
-from .common import DATASETS, UserError, add_dataset_options, dataset_options, load_dataset, positive_int
+from .common import UserError, add_dataset_options, dataset_options, load_dataset, positive_int
+from .extract import add_lesion_arguments, check_lesion_input, one_lesion
 
 COMMANDS = ("predict",)
 
@@ -25,13 +26,8 @@ def add_parsers(sub, common):
         "has one, and with --explain the rationale and its top drivers. With labels it also prints the AUC "
         "with a 95%% bootstrap CI.",
     )
-    pred.add_argument("image", nargs="?", default=None, help="one lesion: its image file (then MASK too)")
-    pred.add_argument("mask", nargs="?", default=None, help="one lesion: its mask file (non-zero pixels: the lesion)")
+    add_lesion_arguments(pred, dataset_help="the lesions to score")
     pred.add_argument("--model", required=True, help="model file written by llmrad fit (or sklearn_llmrad.io.save)")
-    pred.add_argument(
-        "--dataset", default=None, choices=[n for n in DATASETS if n != "radmlbench"], help="the lesions to score"
-    )
-    pred.add_argument("--root", default=None, help="dataset folder (or CSV file for --dataset csv)")
     pred.add_argument("--out", default=None, help="CSV file to write (default: stdout)")
     pred.add_argument("--explain", action="store_true", help="add each lesion's rationale and top drivers")
     pred.add_argument("--top", type=positive_int, default=5, help="drivers per lesion with --explain (default 5)")
@@ -46,12 +42,6 @@ def add_parsers(sub, common):
         default=None,
         help="local folder (or hub id) of the language model the model file names but does not hold",
     )
-    pred.add_argument(
-        "--spacing",
-        default=None,
-        help="IMAGE MASK only: pixel size in mm ('0.07', or '0.07 0.08'); default: the image file's header",
-    )
-    pred.add_argument("--case", default=None, help="IMAGE MASK only: the case id (default: the image file's name)")
     pred.add_argument(
         "--on-error",
         choices=("raise", "nan"),
@@ -69,7 +59,6 @@ def add_parsers(sub, common):
 
 def check(args):
     """Either ``--dataset`` or ``IMAGE MASK``; the files exist (raises :class:`UserError`)."""
-    from .extract import check_lesion_input
 
     check_lesion_input(args, files={"--model": args.model})
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -215,8 +204,6 @@ def run(args):
     """``llmrad predict``: one row per lesion as CSV; AUC with CI when the lesions have labels."""
     import numpy as np
     import pandas as pd
-
-    from .extract import one_lesion
 
     model, threshold, rule = load_model(args)
     if args.image is not None:
