@@ -18,7 +18,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .._progress import progress_bar
+from .._progress import progress_bar, without_progress
 from ..inner_cv import choose_candidate, stratified_folds
 from ..metrics import rank_auc_score
 
@@ -35,23 +35,20 @@ def _take(X, idx):
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
-def _inner_settings(estimator, early_stopping):
-    """The parameters set on a candidate for its inner fits: no epoch bars, early stopping if asked.
+def _for_inner_fits(estimator, early_stopping):
+    """A clone of a candidate for its inner fits: no progress bars, early stopping if asked.
 
-    Any boolean parameter named ``progress`` (at any depth) is turned off, and
-    with ``early_stopping`` any boolean parameter named ``early_stopping`` is
-    turned on.
+    Every ``progress`` parameter (at any depth) is turned off
+    (:func:`~sklearn_llmrad._progress.without_progress`), and with
+    ``early_stopping`` any boolean parameter named ``early_stopping`` is turned on
+    (not skorch's ``callbacks__early_stopping``, a callback).
     """
-    settings = {}
-    for key, value in estimator.get_params(deep=True).items():
-        last = key.rsplit("__", 1)[-1]
-        if not isinstance(value, bool):  # e.g. skorch's ``callbacks__early_stopping``, a callback
-            continue
-        if last == "progress":
-            settings[key] = False
-        elif last == "early_stopping" and early_stopping:
-            settings[key] = True
-    return settings
+    inner = without_progress(clone(estimator))
+    if early_stopping:
+        params = inner.get_params(deep=True)
+        switches = [k for k, v in params.items() if k.rsplit("__", 1)[-1] == "early_stopping" and isinstance(v, bool)]
+        inner.set_params(**dict.fromkeys(switches, True))
+    return inner
 
 
 def _same_step(a, b):
@@ -277,10 +274,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
             self.cv, y, random_state=self.random_state, purpose=f"{type(self).__name__} chooses among its candidates"
         )
         options = self._options(names)
-        inner = [
-            (name, clone(est).set_params(**_inner_settings(est, self.inner_early_stopping)))
-            for name, est in self.estimators
-        ]
+        inner = [(name, _for_inner_fits(est, self.inner_early_stopping)) for name, est in self.estimators]
 
         def score_fold(train, test):
             if len(np.unique(positive[test])) < 2:
