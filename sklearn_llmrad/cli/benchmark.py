@@ -265,7 +265,7 @@ def save_models(result, settings, X, y, groups, *, dataset, language_note, log=p
     import numpy as np
 
     from .. import io
-    from ..benchmark import DEFAULT_REGISTRY
+    from ..benchmark import DEFAULT_REGISTRY, prepare_shared_inputs
     from ..model_card import language_models, write_model_card, youden_threshold
     from .fit import fit_model
 
@@ -277,11 +277,26 @@ def save_models(result, settings, X, y, groups, *, dataset, language_note, log=p
         )
     rows = result.table.set_index("name")
     cross_validated = not result.external and settings.holdout is None
-    saved = []
+    specs = []
     for spec in DEFAULT_REGISTRY.resolve([name for name in rows.index if name in result.predictions]):
-        if not spec.saveable:
+        if spec.saveable:
+            specs.append(spec)
+        else:
             log(f"[save] {spec.name}: not saved (it holds code that a model file may not store)")
-            continue
+    if not specs:
+        return []
+    # the image stages once for every model refitted (their features come from the benchmark's cache)
+    shared = prepare_shared_inputs(
+        X,
+        {spec.input for spec in specs},
+        preprocessor_params=settings.preprocessor_params,
+        extractor_params=settings.extractor_params,
+        cache_dir=cache,
+        n_jobs=settings.n_jobs,
+        log=log,
+    )
+    saved = []
+    for spec in specs:
         cv_summary, threshold, rule = None, 0.5, "0.5: the benchmark ran no cross-validation to choose it on"
         if cross_validated:
             oof = result.predictions[spec.name]
@@ -292,7 +307,7 @@ def save_models(result, settings, X, y, groups, *, dataset, language_note, log=p
             cv_summary = {key: rows.loc[spec.name, key] for key in keep if key in rows.columns}
             cv_summary.update(folds=settings.cv, grouping="patient", metrics_threshold=0.5, youden_threshold=threshold)
         log(f"[save-models] {spec.name}: refitting on all lesions")
-        model, failed, kept = fit_model(spec, settings, X, y, cache_dir=cache, log=log)
+        model, failed, kept = fit_model(spec, settings, X, y, shared=shared, log=log)
         path = folder / f"{spec.name}.llmrad"
         metadata = {
             "threshold": threshold,

@@ -107,12 +107,14 @@ def settings_from_args(args, language_model):
     return model_settings(args, language_model, cv=args.cv or 5)
 
 
-def fit_model(spec, settings, X, y, *, cache_dir=None, log=print):
+def fit_model(spec, settings, X, y, *, cache_dir=None, shared=None, log=print):
     """Fit ``spec``'s model on all lesions, as a pipeline that starts from images.
 
     The image stages run once, as in the benchmark
-    (:func:`~sklearn_llmrad.benchmark.prepare_shared_inputs`); lesions they fail
-    on are left out (at most ``settings.max_failed_fraction``). The learned part
+    (:func:`~sklearn_llmrad.benchmark.prepare_shared_inputs`), or not at all when
+    ``shared`` holds their outputs already (``--save-models`` refits several
+    models on the same lesions); lesions they fail on are left out (at most
+    ``settings.max_failed_fraction``). The learned part
     is ``spec.build`` with the benchmark's factory settings; the returned
     pipeline is the fitted image stages followed by it.
 
@@ -132,15 +134,16 @@ def fit_model(spec, settings, X, y, *, cache_dir=None, log=print):
     from ..preprocessing import CLAHEPreprocessor
     from ..radiomics import RadiomicsExtractor
 
-    shared = prepare_shared_inputs(
-        X,
-        {spec.input},
-        preprocessor_params=settings.preprocessor_params,
-        extractor_params=settings.extractor_params,
-        cache_dir=cache_dir,
-        n_jobs=settings.n_jobs,
-        log=log,
-    )
+    if shared is None:
+        shared = prepare_shared_inputs(
+            X,
+            {spec.input},
+            preprocessor_params=settings.preprocessor_params,
+            extractor_params=settings.extractor_params,
+            cache_dir=cache_dir,
+            n_jobs=settings.n_jobs,
+            log=log,
+        )
     kept = shared.kept
     if len(shared.failed):
         log(f"[fit] {len(shared.failed)} of {len(X)} lesion(s) failed in the image stages and are left out")
