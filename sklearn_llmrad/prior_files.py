@@ -327,9 +327,9 @@ def _read_prior_archive(directory, name):
         members = sorted(zf.namelist())
         if members != sorted({MANIFEST, _TENSORS}):
             raise fail(f"holds the members {members}; a saved prior holds exactly {sorted({MANIFEST, _TENSORS})}")
-        keys = set(manifest) - {"format", "format_version"}
-        if keys != _FIELDS | _TENSOR_NAMES:
-            missing, extra = sorted(_FIELDS | _TENSOR_NAMES - keys), sorted(keys - _FIELDS - _TENSOR_NAMES)
+        keys, names = set(manifest) - {"format", "format_version"}, _FIELDS | _TENSOR_NAMES
+        if keys != names:
+            missing, extra = sorted(names - keys), sorted(keys - names)
             raise fail(f"{MANIFEST}: names differ from a saved prior's: missing {missing}, unexpected {extra}")
         for key in sorted(_TENSOR_NAMES):
             if manifest[key] != {"$type": "tensor", "key": key, "origin": "numpy"}:
