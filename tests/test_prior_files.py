@@ -7,9 +7,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from prior_archives import read_archive, rewrite_archive, save_legacy, write_archive
+from test_prior import NOISE, SIGNAL, make_study
 
 from sklearn_llmrad import io
 from sklearn_llmrad.benchmark import fit_study_prior
@@ -17,20 +17,12 @@ from sklearn_llmrad.prior import PriorFileError, SemanticPrior, as_prior
 from sklearn_llmrad.prior_files import PRIOR_FILE, PRIOR_FORMAT
 
 DATA = Path(__file__).parent / "data"
-NAMES = ["original_shape_VoxelVolume", "original_firstorder_Entropy", "original_glcm_Idmn", "original_ngtdm_Busyness"]
-
-
-def _study(seed, n=40):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    X = pd.DataFrame(rng.normal(size=(n, len(NAMES))), columns=NAMES)
-    X[NAMES[0]] += y
-    return X, y
+NAMES = SIGNAL + NOISE
 
 
 @pytest.fixture(scope="module")
 def studies():
-    return {f"s{i}": _study(i) for i in range(3)}
+    return {f"s{i}": make_study(i, n=40) for i in range(3)}
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +213,7 @@ def test_legacy_folders_written_by_the_folder_format_code_still_load(folder, tmp
 def test_a_model_file_holding_a_prior_round_trips(prior, tmp_path):
     from sklearn_llmrad.models.linear import SemanticPriorLogisticRegression
 
-    X, y = _study(7)
+    X, y = make_study(7, n=40)
     model = SemanticPriorLogisticRegression(prior=prior, gamma=1.0, Cs=(1.0,)).fit(X, y)
     back = io.load(io.save(model, tmp_path / "m.llmrad"))
     np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
