@@ -358,7 +358,7 @@ def _read_prior_archive(directory, name):
         if tensors[key].dtype != dtype:
             raise fail(f"{_TENSORS}: tensor {key!r} has dtype {tensors[key].dtype}, a saved prior's is {dtype}")
     _check_tensor_values(tensors, meta, fail)
-    return meta, {key: np.array(value) for key, value in tensors.items()}  # writable copies
+    return meta, tensors
 
 
 def read_prior_folder(directory):
