@@ -46,8 +46,9 @@ become "wavelet HLL GLCM ... joint energy"), the cleaned name where the rules
 cannot map it; or ``"family"``: the (filter, class) only, one key for all
 unmapped names (the family-only control).
 
-A prior is saved as a directory (:meth:`SemanticPrior.save`) and read back as
-untrusted data (:meth:`SemanticPrior.load`, :mod:`sklearn_llmrad.prior_files`).
+A prior is saved as a directory holding ``prior.llmrad``, an archive of the model
+files' format (:meth:`SemanticPrior.save`), and read back as untrusted data
+(:meth:`SemanticPrior.load`, :mod:`sklearn_llmrad.prior_files`; legacy folders too).
 """
 
 from __future__ import annotations
@@ -504,13 +505,13 @@ class SemanticPrior(BaseEstimator):
 
     # -- persistence -----------------------------------------------------------
     def save(self, directory):
-        """Save to ``directory`` (``prior.safetensors`` + ``prior.json``).
+        """Save to ``directory/prior.llmrad``, an archive of the model files' format (:mod:`~.prior_files`).
 
         Parameters
         ----------
         directory : str or path-like
-            Created if needed; ``~`` is expanded. Existing files of a saved
-            prior are overwritten.
+            Created if needed; ``~`` is expanded. A prior saved there before
+            (also a legacy ``prior.json`` + ``prior.safetensors``) is replaced.
 
         Returns
         -------
@@ -522,9 +523,9 @@ class SemanticPrior(BaseEstimator):
         if not (np.isfinite(self.coef_).all() and np.isfinite(self.intercept_)):
             raise ValueError("the prior's coefficients are not finite; it cannot be saved")
         tensors = {
-            "coef": np.ascontiguousarray(self.coef_, dtype=np.float32),
-            "intercept": np.asarray([self.intercept_], dtype=np.float64),
-            "name_embeddings": np.ascontiguousarray(np.stack([self._name_table[n] for n in names]), dtype=np.float32),
+            "coef": self.coef_,
+            "intercept": np.asarray([self.intercept_]),
+            "name_embeddings": np.stack([self._name_table[n] for n in names]),
         }
         meta = {
             "language_model": self.language_model_,
@@ -533,20 +534,20 @@ class SemanticPrior(BaseEstimator):
             "vocabulary": self.vocabulary,
             "name_cleaning_version": NAME_CLEANING_VERSION,
             "studies": list(self.studies_),
-            "alpha": self.alpha_,
+            "alpha": float(self.alpha_),
             "alpha_param": self.alpha if isinstance(self.alpha, str) else float(self.alpha),
-            # a NaN score (too few studies for the CV) is written as null: strict JSON
+            # a NaN score: too few studies for the CV
             "cv_spearman": None
             if self.cv_spearman_ is None
-            else {str(float(k)): (float(v) if np.isfinite(v) else None) for k, v in self.cv_spearman_.items()},
-            "embedding_dim": self.embedding_dim_,
+            else {float(k): float(v) for k, v in self.cv_spearman_.items()},
+            "embedding_dim": int(self.embedding_dim_),
             "names": names,
         }
         return write_prior_folder(Path(os.path.expanduser(os.fspath(directory))), meta, tensors)
 
     @classmethod
     def load(cls, directory, *, device="cpu", cache_dir=None, language_model=None):
-        """Load a prior saved by :meth:`save`, read as untrusted data (:mod:`sklearn_llmrad.prior_files`).
+        """Load a prior saved by :meth:`save` (or a legacy folder), read as untrusted data (:mod:`~.prior_files`).
 
         The recorded language model is only a name, loaded lazily for unseen names
         by :class:`~sklearn_llmrad.encoding.BioBERTEncoder` (safetensors weights,
@@ -555,6 +556,7 @@ class SemanticPrior(BaseEstimator):
         Parameters
         ----------
         directory : str or path-like
+            The folder :meth:`save` wrote, or its ``prior.llmrad`` file.
         device : str, default="cpu"
             Device for embedding unseen names.
         cache_dir : str or path-like, default=None
@@ -594,10 +596,7 @@ class SemanticPrior(BaseEstimator):
         prior.coef_ = tensors["coef"]
         prior.intercept_ = float(tensors["intercept"][0])
         prior.alpha_ = float(meta["alpha"])
-        cv = meta["cv_spearman"]
-        prior.cv_spearman_ = (
-            None if cv is None else {float(k): (float("nan") if v is None else float(v)) for k, v in cv.items()}
-        )
+        prior.cv_spearman_ = meta["cv_spearman"]
         prior.studies_ = list(meta["studies"])
         prior.n_studies_ = len(prior.studies_)
         prior.n_names_ = len(names)

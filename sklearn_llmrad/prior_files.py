@@ -1,29 +1,54 @@
-"""The folder of a saved :class:`~sklearn_llmrad.prior.SemanticPrior`: written, and read back as untrusted data.
+"""A saved :class:`~sklearn_llmrad.prior.SemanticPrior`: in the model files' format, read back as untrusted data.
 
-A prior is saved as a directory: ``prior.safetensors`` (ridge weights, cached
-name embeddings) and ``prior.json`` (language model and revision, studies used,
-name-cleaning version, hyper-parameters). Reading treats the folder as untrusted
-data: it reads only these two files, checks the JSON's exact keys, types and
-sizes and the tensors' exact names, floating dtypes, shapes and finiteness, and
-raises :class:`PriorFileError` (naming the folder, the file and the problem)
-otherwise; nothing is unpickled, imported or executed.
+A prior is saved as a folder holding one file, ``prior.llmrad``: an archive of the
+model files' format (:mod:`sklearn_llmrad._archive`: the same zip container and
+bounds, strict-JSON ``manifest.json``, data codec and safetensors member). The
+manifest holds the format tag ``sklearn-llmrad-prior`` and its version, and exactly
+the prior's fields (language model and revision, studies used, name-cleaning
+version, hyper-parameters, names); the tensors (ridge weights, name vectors) are in
+``prior.safetensors``, referenced from the manifest. ``SemanticPrior.load`` also
+takes the ``prior.llmrad`` file itself.
+
+Reading treats the file as untrusted data: the archive's member names and sizes
+are checked before anything is read; the archive holds exactly those two members;
+the manifest's exact names, exact value types (no class, function or object is
+built: the data codec refuses them) and bounds; the tensors' exact names, dtypes
+(float32, the intercept float64), shapes and finiteness. Anything else raises
+:class:`PriorFileError` naming the folder, the file and the problem; nothing is
+unpickled, imported, executed or written, and no path is taken from the file.
+
+**Legacy folders**, written before priors were archives (``prior.json`` +
+``prior.safetensors``; one without the ``vocabulary`` field has learned on cleaned
+names), are still read, by the legacy reader at the end of this module, with the
+same checks.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 
 import numpy as np
 
-from ._files import atomic_write_bytes, atomic_write_text
+from ._archive import (
+    MANIFEST,
+    DataDecoder,
+    DataEncoder,
+    ModelFileError,
+    UnsafeModelError,
+    loads_strict,
+    read_tensors,
+    write_archive,
+)
+from ._archive import open_archive as open_any_archive
 from .vocabulary import NAME_CLEANING_VERSION
 
 __all__ = [
     "NAME_VECTORS",
+    "PRIOR_FILE",
     "PRIOR_FORMAT",
+    "PRIOR_FORMAT_VERSION",
     "RANDOM_VECTOR_DIM",
     "VOCABULARIES",
     "PriorFileError",
@@ -31,8 +56,12 @@ __all__ = [
     "write_prior_folder",
 ]
 
-#: Format tag of ``prior.json``.
-PRIOR_FORMAT = "sklearn_llmrad.semantic-prior.v1"
+#: The file of a saved prior, in its folder: an archive of the model files' format.
+PRIOR_FILE = "prior.llmrad"
+#: Format tag of a saved prior's manifest.
+PRIOR_FORMAT = "sklearn-llmrad-prior"
+#: Version of that format this package writes (and the versions it reads: this one).
+PRIOR_FORMAT_VERSION = 1
 #: Width of the random name vectors of the ``name_vectors="random"`` control.
 RANDOM_VECTOR_DIM = 384
 
@@ -48,9 +77,10 @@ VOCABULARIES = ("cleaned", "identity", "family")
 
 # name vectors that need no language model (the folder records none)
 _NO_MODEL = ("random", "lookup")
-_JSON = "prior.json"
 _TENSORS = "prior.safetensors"
 _TENSOR_NAMES = {"coef", "intercept", "name_embeddings"}
+# the exact dtype of each tensor in a prior.llmrad (legacy folders may hold F16/BF16/F64 too)
+_TENSOR_DTYPES = {"coef": np.dtype("<f4"), "intercept": np.dtype("<f8"), "name_embeddings": np.dtype("<f4")}
 
 
 class PriorFileError(ValueError):
@@ -68,7 +98,7 @@ class PriorFileError(ValueError):
     directory : str or path-like
         The prior folder.
     file : str, default=None
-        The file in it (``prior.json`` or ``prior.safetensors``).
+        The file in it (``prior.llmrad``; ``prior.json`` or ``prior.safetensors`` in a legacy folder).
 
     Examples
     --------
@@ -98,8 +128,8 @@ def _rebuild_prior_error(cls, reason, directory, file):
     return cls(reason, directory=directory, file=file)
 
 
-# Bounds on what a prior folder may hold. A prior of the 32 radMLBench studies
-# has ~14,000 names (a ~1 MiB JSON); these leave ample room for genuine priors.
+# Bounds on what a saved prior may hold. A prior of the 32 radMLBench studies
+# has ~14,000 names (a ~1 MiB manifest); these leave ample room for genuine priors.
 _MAX_JSON_BYTES = 16 * 2**20
 _MAX_HEADER_BYTES = 2**20
 _MAX_TENSOR_BYTES = 2 * 2**30
@@ -111,37 +141,36 @@ _MAX_EMBEDDING_DIM = 16_384
 _MAX_MODEL_CHARS = 4096
 _MAX_CV_ALPHAS = 100
 _REVISION_RE = re.compile(r"^[\w.\-/]{1,256}$")
-_META_KEYS = set(
-    "format language_model revision name_vectors name_cleaning_version studies alpha alpha_param cv_spearman "
+# the prior's fields, the same in a prior.llmrad's manifest and a legacy prior.json
+_FIELDS = set(
+    "language_model revision name_vectors vocabulary name_cleaning_version studies alpha alpha_param cv_spearman "
     "embedding_dim names".split()
 )
-_OPTIONAL_KEYS = {"vocabulary"}  # absent in folders saved before it existed: "cleaned"
-# safetensors dtype -> little-endian numpy dtype it is read as (BF16: decoded by hand)
-_FLOAT_DTYPES = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8"}
-_DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
-
-
-class _NaN(float):
-    """A ``NaN`` constant read from JSON (allowed only as a legacy cv_spearman value)."""
-
-
-def _json_constant(name):
-    if name == "NaN":
-        return _NaN("nan")
-    raise ValueError(f"non-finite number {name} is not allowed")
-
-
-def _json_object(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
+# the exact type of each field's value in a prior.llmrad (cv_spearman: {float alpha: float score})
+_FIELD_TYPES = {
+    "language_model": (str, type(None)),
+    "revision": (str, type(None)),
+    "name_vectors": (str,),
+    "vocabulary": (str,),
+    "name_cleaning_version": (str,),
+    "studies": (list,),
+    "alpha": (float,),
+    "alpha_param": (str, float),
+    "cv_spearman": (dict, type(None)),
+    "embedding_dim": (int,),
+    "names": (list,),
+}
+_MISSING = f"not a saved semantic prior: {{}} (needs {PRIOR_FILE}, or the legacy prior.json and {_TENSORS})"
 
 
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _describe(value):
+    text = repr(value)
+    kind = "float" if isinstance(value, _NaN) else type(value).__name__
+    return f"{kind} {text[:60] + '...' if len(text) > 60 else text}"
 
 
 def _checked_file(directory, name, max_bytes, holds):
@@ -152,17 +181,11 @@ def _checked_file(directory, name, max_bytes, holds):
 
     path = directory / name
     if not directory.is_dir():
-        raise _MissingPriorFileError(
-            f"not a saved semantic prior: the folder does not exist (needs {_JSON} and {_TENSORS})", directory=directory
-        )
+        raise _MissingPriorFileError(_MISSING.format("the folder does not exist"), directory=directory)
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise _MissingPriorFileError(
-            f"not a saved semantic prior: {name} is missing (needs {_JSON} and {_TENSORS})",
-            directory=directory,
-            file=name,
-        ) from None
+        raise _MissingPriorFileError(_MISSING.format(f"{name} is missing"), directory=directory, file=name) from None
     except OSError as exc:
         raise fail(f"cannot be read ({exc})") from exc
     if not stat.S_ISREG(st.st_mode):
@@ -172,29 +195,13 @@ def _checked_file(directory, name, max_bytes, holds):
     return path, st.st_size, fail
 
 
-def _read_prior_json(directory):
-    """The validated metadata of a prior folder (exact keys, types and bounds)."""
-    path, _, fail = _checked_file(directory, _JSON, _MAX_JSON_BYTES, "metadata")
-    with open(path, "rb") as fh:
-        raw = fh.read(_MAX_JSON_BYTES + 1)
-    if len(raw) > _MAX_JSON_BYTES:
-        raise fail(f"is more than the {_MAX_JSON_BYTES} bytes a prior's metadata may have")
-    try:
-        meta = json.loads(raw.decode("utf-8"), parse_constant=_json_constant, object_pairs_hook=_json_object)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise fail(f"not valid JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise fail(f"must be a JSON object, got {type(meta).__name__}")
-    if meta.get("format") != PRIOR_FORMAT:
-        raise fail(f"not a semantic prior of format {PRIOR_FORMAT!r} (format is {meta.get('format')!r})")
-    if meta.get("name_cleaning_version") != NAME_CLEANING_VERSION:
+def _check_fields(meta, fail):
+    """The prior's fields hold together: names, kinds, bounds (both formats; ``meta`` has every field)."""
+    if meta["name_cleaning_version"] != NAME_CLEANING_VERSION:
         raise fail(
-            f"names were cleaned with version {meta.get('name_cleaning_version')!r}, this package cleans "
+            f"names were cleaned with version {meta['name_cleaning_version']!r}, this package cleans "
             f"with version {NAME_CLEANING_VERSION!r}; pretrain the prior again."
         )
-    if not _META_KEYS <= set(meta) <= _META_KEYS | _OPTIONAL_KEYS:
-        missing, extra = sorted(_META_KEYS - set(meta)), sorted(set(meta) - _META_KEYS - _OPTIONAL_KEYS)
-        raise fail(f"keys differ from a saved prior's: missing {missing}, unexpected {extra}")
 
     def bad(key, what):
         return fail(f"{key!r} must be {what}, got {_describe(meta[key])}")
@@ -215,7 +222,7 @@ def _read_prior_json(directory):
 
     if meta["name_vectors"] not in NAME_VECTORS:
         raise bad("name_vectors", " or ".join(map(repr, NAME_VECTORS)))
-    if meta.setdefault("vocabulary", "cleaned") not in VOCABULARIES:
+    if meta["vocabulary"] not in VOCABULARIES:
         raise bad("vocabulary", " or ".join(map(repr, VOCABULARIES)))
     if meta["name_vectors"] in _NO_MODEL:
         if meta["language_model"] is not None or meta["revision"] is not None:
@@ -242,7 +249,7 @@ def _read_prior_json(directory):
     if meta["name_vectors"] == "lookup" and dim != 1:
         raise fail(f"a lookup prior's vectors are 1-d, but 'embedding_dim' is {dim}")
     alpha = meta["alpha"]
-    if not _is_number(alpha) or isinstance(alpha, _NaN) or not 0 < alpha < float("inf"):
+    if not _is_number(alpha) or not 0 < alpha < float("inf"):
         raise bad("alpha", "a finite number > 0")
     alpha_param = meta["alpha_param"]
     cv = meta["cv_spearman"]
@@ -257,31 +264,247 @@ def _read_prior_json(directory):
                 a = float("nan")
             if not 0 < a < float("inf"):
                 raise fail(f"'cv_spearman' key {key!r} must be a finite alpha > 0")
-            if score is not None and not (_is_number(score) and (isinstance(score, _NaN) or -1 <= score <= 1)):
+            # a NaN score: too few studies for the CV (null in a legacy prior.json)
+            if score is not None and not (_is_number(score) and (score != score or -1 <= score <= 1)):
                 raise fail(
                     f"'cv_spearman'[{key!r}] must be a Spearman correlation in [-1, 1] or null, got {_describe(score)}"
                 )
             alphas.append(a)
         if float(alpha) not in alphas:
             raise fail(f"'alpha' {alpha!r} is not one of the alphas in 'cv_spearman' {sorted(alphas)}")
-    elif _is_number(alpha_param) and not isinstance(alpha_param, _NaN) and 0 < alpha_param < float("inf"):
+    elif _is_number(alpha_param) and 0 < alpha_param < float("inf"):
         if cv is not None:
             raise fail("'cv_spearman' must be null when 'alpha_param' is a number")
         if float(alpha_param) != float(alpha):
             raise fail(f"'alpha' {alpha!r} differs from the fixed 'alpha_param' {alpha_param!r}")
     else:
         raise bad("alpha_param", "'auto' or a finite number > 0")
+
+
+def _check_tensor_values(tensors, meta, fail):
+    """Shapes that match the fields, finite values, unit-norm name vectors (a lookup's within [-1, 1])."""
+    n_names, dim = len(meta["names"]), meta["embedding_dim"]
+    expected = {"coef": [dim], "intercept": [1], "name_embeddings": [n_names, dim]}
+    for name in sorted(_TENSOR_NAMES):
+        arr = tensors[name]
+        if list(arr.shape) != expected[name]:
+            raise fail(
+                f"tensor {name!r} has shape {list(arr.shape)}, expected {expected[name]} "
+                f"({n_names} names and embedding_dim {dim})"
+            )
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            kinds = sorted({"NaN" if np.isnan(v) else "inf" for v in arr[bad].ravel()[:100]})
+            raise fail(f"tensor {name!r} holds {int(bad.sum())} non-finite values ({', '.join(kinds)})")
+    norms = np.linalg.norm(tensors["name_embeddings"].astype(np.float64), axis=1)
+    # a lookup's 1-d "vector" is an informativeness (in [0, 1]) less the mean: within [-1, 1]
+    lookup = meta["name_vectors"] == "lookup"
+    off = norms > 1 + 1e-6 if lookup else np.abs(norms - 1) > 2e-2
+    if off.any():
+        i = int(np.argmax(off))
+        raise fail(
+            f"tensor 'name_embeddings' row {i} ({meta['names'][i]!r}) has norm {norms[i]:.4g}; "
+            + ("a lookup's values lie in [-1, 1]" if lookup else "name vectors are unit-norm")
+        )
+
+
+def _read_prior_archive(directory, name):
+    """The checked fields and tensors of ``directory/name``, a prior.llmrad archive."""
+    path, _, fail = _checked_file(directory, name, _MAX_JSON_BYTES + _MAX_TENSOR_BYTES, "archive")
+    try:
+        zf, manifest = open_any_archive(path, kind="saved semantic prior")
+    except (ModelFileError, UnsafeModelError) as exc:
+        raise fail(str(exc)) from exc
+    with zf:
+        if manifest.get("format") != PRIOR_FORMAT:
+            raise fail(f"not a semantic prior of format {PRIOR_FORMAT!r} (format is {manifest.get('format')!r:.80})")
+        version = manifest.get("format_version")
+        if type(version) is not int or version != PRIOR_FORMAT_VERSION:
+            advice = "upgrade sklearn-llmrad" if type(version) is int and version > PRIOR_FORMAT_VERSION else "refit it"
+            raise fail(
+                f"has format version {version!r:.40}; this sklearn-llmrad reads {PRIOR_FORMAT_VERSION}: {advice}"
+            )
+        members = sorted(zf.namelist())
+        if members != sorted({MANIFEST, _TENSORS}):
+            raise fail(f"holds the members {members}; a saved prior holds exactly {sorted({MANIFEST, _TENSORS})}")
+        keys, names = set(manifest) - {"format", "format_version"}, _FIELDS | _TENSOR_NAMES
+        if keys != names:
+            missing, extra = sorted(names - keys), sorted(keys - names)
+            raise fail(f"{MANIFEST}: names differ from a saved prior's: missing {missing}, unexpected {extra}")
+        for key in sorted(_TENSOR_NAMES):
+            if manifest[key] != {"$type": "tensor", "key": key, "origin": "numpy"}:
+                raise fail(f"{MANIFEST}: {key!r} must refer to the tensor {key!r}, got {manifest[key]!r:.80}")
+        # data only: no class, function, object or tensor reference among the fields
+        decoder = DataDecoder({}, where=f"{MANIFEST}")
+        try:
+            meta = {key: decoder.decode(manifest[key]) for key in sorted(_FIELDS)}
+            tensors = read_tensors(zf, _TENSORS, framework="np")
+        except (ModelFileError, UnsafeModelError) as exc:
+            raise fail(str(exc)) from exc
+    for key, types in _FIELD_TYPES.items():
+        if type(meta[key]) not in types:
+            raise fail(
+                f"{MANIFEST}: {key!r} must be of type {' or '.join(t.__name__ for t in types)}, "
+                f"got {_describe(meta[key])}"
+            )
+    if meta["cv_spearman"] is not None and not all(
+        type(k) is float and type(v) is float for k, v in meta["cv_spearman"].items()
+    ):
+        raise fail(f"{MANIFEST}: 'cv_spearman' must map float alphas to float scores")
+    _check_fields(meta, fail)
+    if set(tensors) != _TENSOR_NAMES:
+        raise fail(f"{_TENSORS}: expected tensors {sorted(_TENSOR_NAMES)}, found {sorted(tensors)}")
+    for key, dtype in _TENSOR_DTYPES.items():
+        if tensors[key].dtype != dtype:
+            raise fail(f"{_TENSORS}: tensor {key!r} has dtype {tensors[key].dtype}, a saved prior's is {dtype}")
+    _check_tensor_values(tensors, meta, fail)
+    return meta, tensors
+
+
+def read_prior_folder(directory):
+    """The fields and tensors of a saved prior, every check of the module's docstring passed.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        The prior folder (holding ``prior.llmrad``, or a legacy folder's
+        ``prior.json`` and ``prior.safetensors``), or the ``prior.llmrad`` file.
+
+    Returns
+    -------
+    meta : dict
+        The checked fields; ``cv_spearman`` maps float alphas to float scores
+        (NaN: too few studies for the CV) or is None.
+    tensors : dict of str -> ndarray
+        ``coef`` and ``name_embeddings`` (float32), ``intercept`` (float64).
+
+    Raises
+    ------
+    PriorFileError
+        For any problem; the message names the folder, the file and what is
+        wrong (also a :class:`FileNotFoundError` for a missing folder or file).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     try:
+    ...         read_prior_folder(Path(folder))
+    ...     except PriorFileError as err:
+    ...         print(err.file, isinstance(err, FileNotFoundError))
+    prior.llmrad True
+    """
+    if directory.is_file():
+        return _read_prior_archive(directory.parent, directory.name)
+    if not (directory / PRIOR_FILE).exists() and any((directory / n).exists() for n in (_LEGACY_JSON, _TENSORS)):
+        return _read_legacy_folder(directory)
+    return _read_prior_archive(directory, PRIOR_FILE)
+
+
+def write_prior_folder(directory, meta, tensors):
+    """Write a saved prior: ``directory/prior.llmrad``, an archive of the model files' format.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        Created if needed; a prior saved there before is replaced atomically
+        (:mod:`sklearn_llmrad._files`), the files of a legacy folder removed.
+    meta : dict
+        The fields, exactly those :func:`read_prior_folder` returns.
+    tensors : dict of str -> ndarray
+        ``coef``, ``intercept`` and ``name_embeddings``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``directory``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> meta = {"language_model": None, "revision": None, "name_vectors": "random", "vocabulary": "cleaned",
+    ...         "name_cleaning_version": "1", "studies": ["a"], "alpha": 1.0, "alpha_param": 1.0,
+    ...         "cv_spearman": None, "embedding_dim": 384, "names": ["volume"]}
+    >>> tensors = {"coef": np.zeros(384, np.float32), "intercept": np.zeros(1),
+    ...            "name_embeddings": np.eye(1, 384, dtype=np.float32)}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     meta_back, tensors_back = read_prior_folder(write_prior_folder(Path(folder), meta, tensors))
+    >>> meta_back["names"], tensors_back["name_embeddings"].shape
+    (['volume'], (1, 384))
+    """
+    from safetensors.numpy import save
+
+    if set(meta) != _FIELDS or set(tensors) != _TENSOR_NAMES:
+        raise ValueError(
+            f"a prior has the fields {sorted(_FIELDS)} and tensors {sorted(_TENSOR_NAMES)}, "
+            f"got {sorted(meta)} and {sorted(tensors)}"
+        )
+    encoder = DataEncoder()
+    manifest = {"format": PRIOR_FORMAT, "format_version": PRIOR_FORMAT_VERSION}
+    manifest.update({key: encoder.encode(meta[key], key) for key in sorted(_FIELDS)})
+    for key in sorted(_TENSOR_NAMES):
+        manifest[key] = encoder.encode(np.asarray(tensors[key], dtype=_TENSOR_DTYPES[key]), key)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_archive(directory / PRIOR_FILE, manifest, {_TENSORS: save(encoder.tensors)})
+    for legacy in (_LEGACY_JSON, _TENSORS):  # a legacy prior saved here before: now replaced
+        (directory / legacy).unlink(missing_ok=True)
+    return directory
+
+
+# ---------------------------------------------------------------------------
+# LEGACY: prior folders written before priors were archives (prior.json + prior.safetensors).
+# Read only, with the same checks on the fields and tensors; never written.
+# ---------------------------------------------------------------------------
+
+_LEGACY_JSON = "prior.json"
+_LEGACY_FORMAT = "sklearn_llmrad.semantic-prior.v1"
+# safetensors dtype -> little-endian numpy dtype it is read as (BF16: decoded by hand)
+_FLOAT_DTYPES = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8"}
+_DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
+
+
+class _NaN(float):
+    """A ``NaN`` constant read from a legacy prior.json (allowed only as a cv_spearman value)."""
+
+
+def _json_constant(name):
+    if name == "NaN":
+        return _NaN("nan")
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def _read_legacy_json(directory):
+    """The validated fields of a legacy prior.json (exact keys, types and bounds), ``cv_spearman`` as floats."""
+    path, _, fail = _checked_file(directory, _LEGACY_JSON, _MAX_JSON_BYTES, "metadata")
+    with open(path, "rb") as fh:
+        raw = fh.read(_MAX_JSON_BYTES + 1)
+    if len(raw) > _MAX_JSON_BYTES:
+        raise fail(f"is more than the {_MAX_JSON_BYTES} bytes a prior's metadata may have")
+    try:
+        meta = loads_strict(raw.decode("utf-8"), constant=_json_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise fail(f"not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise fail(f"must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != _LEGACY_FORMAT:
+        raise fail(f"not a semantic prior of format {_LEGACY_FORMAT!r} (format is {meta.get('format')!r})")
+    meta.pop("format")
+    meta.setdefault("vocabulary", "cleaned")  # absent in folders saved before it existed
+    if set(meta) != _FIELDS:
+        missing, extra = sorted(_FIELDS - set(meta)), sorted(set(meta) - _FIELDS)
+        raise fail(f"keys differ from a saved prior's: missing {missing}, unexpected {extra}")
+    _check_fields(meta, fail)
+    cv = meta["cv_spearman"]
+    if cv is not None:  # NaN scores were written as null (or, by older code, NaN)
+        meta["cv_spearman"] = {float(k): float("nan") if v is None else float(v) for k, v in cv.items()}
     return meta
 
 
-def _describe(value):
-    text = repr(value)
-    kind = "float" if isinstance(value, _NaN) else type(value).__name__
-    return f"{kind} {text[:60] + '...' if len(text) > 60 else text}"
-
-
-def _read_prior_tensors(directory, meta):
-    """The validated tensors of a prior folder: exact names, float dtypes, shapes, finite values."""
+def _read_legacy_tensors(directory, meta):
+    """The validated tensors of a legacy prior.safetensors: exact names, float dtypes, shapes, finite values."""
     path, size, fail = _checked_file(directory, _TENSORS, _MAX_TENSOR_BYTES, "tensors")
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -296,7 +519,7 @@ def _read_prior_tensors(directory, meta):
             raise fail(f"not a safetensors file (header length {n} is implausible for a {size}-byte file)")
         header_bytes = fh.read(n)
         try:
-            header = json.loads(header_bytes.decode("utf-8"), object_pairs_hook=_json_object)
+            header = loads_strict(header_bytes.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise fail(f"not a safetensors file (header is not valid JSON: {exc})") from None
         if not isinstance(header, dict):
@@ -319,7 +542,7 @@ def _read_prior_tensors(directory, meta):
             if shape != expected[name] or not all(type(d) is int for d in shape):
                 raise fail(
                     f"tensor {name!r} has shape {shape}, expected {expected[name]} "
-                    f"({n_names} names and embedding_dim {dim} in {_JSON})"
+                    f"({n_names} names and embedding_dim {dim} in {_LEGACY_JSON})"
                 )
             if not (
                 isinstance(offsets, list)
@@ -346,103 +569,11 @@ def _read_prior_tensors(directory, meta):
         arr = np.frombuffer(data, dtype=_FLOAT_DTYPES[dtype], count=(stop - begin) // _DTYPE_BYTES[dtype], offset=begin)
         if dtype == "BF16":
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
-        arr = arr.reshape(shape).astype(np.float64 if name == "intercept" else np.float32)
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            kinds = sorted({"NaN" if np.isnan(v) else "inf" for v in arr[bad].ravel()[:100]})
-            raise fail(f"tensor {name!r} holds {int(bad.sum())} non-finite values ({', '.join(kinds)})")
-        out[name] = arr
-    norms = np.linalg.norm(out["name_embeddings"].astype(np.float64), axis=1)
-    # a lookup's 1-d "vector" is an informativeness (in [0, 1]) less the mean: within [-1, 1]
-    lookup = meta["name_vectors"] == "lookup"
-    off = norms > 1 + 1e-6 if lookup else np.abs(norms - 1) > 2e-2
-    if off.any():
-        i = int(np.argmax(off))
-        raise fail(
-            f"tensor 'name_embeddings' row {i} ({meta['names'][i]!r}) has norm {norms[i]:.4g}; "
-            + ("a lookup's values lie in [-1, 1]" if lookup else "name vectors are unit-norm")
-        )
+        out[name] = arr.reshape(shape).astype(_TENSOR_DTYPES[name])
+    _check_tensor_values(out, meta, fail)
     return out
 
 
-def read_prior_folder(directory):
-    """The metadata and tensors of a saved prior folder, every check of the module's docstring passed.
-
-    Tensors may be F16, BF16, F32 or F64; name vectors must be unit-norm.
-
-    Parameters
-    ----------
-    directory : pathlib.Path
-        The prior folder.
-
-    Returns
-    -------
-    meta : dict
-        The checked ``prior.json``.
-    tensors : dict of str -> ndarray
-        ``coef`` and ``name_embeddings`` (float32), ``intercept`` (float64).
-
-    Raises
-    ------
-    PriorFileError
-        For any problem; the message names the folder, the file and what is
-        wrong (also a :class:`FileNotFoundError` for a missing folder or file).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     try:
-    ...         read_prior_folder(Path(folder))
-    ...     except PriorFileError as err:
-    ...         print(err.file, isinstance(err, FileNotFoundError))
-    prior.json True
-    """
-    meta = _read_prior_json(directory)
-    return meta, _read_prior_tensors(directory, meta)
-
-
-def write_prior_folder(directory, meta, tensors):
-    """Write a prior folder: ``prior.safetensors`` (the tensors), then ``prior.json`` (the metadata).
-
-    Parameters
-    ----------
-    directory : pathlib.Path
-        Created if needed; the two files of a prior saved there before are
-        replaced, each atomically (:mod:`sklearn_llmrad._files`).
-    meta : dict
-        The metadata, with exactly the keys :func:`read_prior_folder` checks
-        (``format`` is set here).
-    tensors : dict of str -> ndarray
-        ``coef``, ``intercept`` and ``name_embeddings``.
-
-    Returns
-    -------
-    pathlib.Path
-        ``directory``.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> import numpy as np
-    >>> meta = {"language_model": None, "revision": None, "name_vectors": "random",
-    ...         "name_cleaning_version": "1", "studies": ["a"], "alpha": 1.0, "alpha_param": 1.0,
-    ...         "cv_spearman": None, "embedding_dim": 384, "names": ["volume"]}
-    >>> tensors = {"coef": np.zeros(384, np.float32), "intercept": np.zeros(1),
-    ...            "name_embeddings": np.eye(1, 384, dtype=np.float32)}
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     meta_back, tensors_back = read_prior_folder(write_prior_folder(Path(folder), meta, tensors))
-    >>> meta_back["names"], tensors_back["name_embeddings"].shape
-    (['volume'], (1, 384))
-    """
-    from safetensors.numpy import save
-
-    meta = {"format": PRIOR_FORMAT, **meta}
-    if not _META_KEYS <= set(meta) <= _META_KEYS | _OPTIONAL_KEYS:
-        raise ValueError(f"a prior's metadata has the keys {sorted(_META_KEYS | _OPTIONAL_KEYS)}, got {sorted(meta)}")
-    # each file appears complete or not at all (a killed save leaves the old file or none)
-    atomic_write_bytes(directory / _TENSORS, save(tensors))
-    atomic_write_text(directory / _JSON, json.dumps(meta, indent=1, allow_nan=False))
-    return directory
+def _read_legacy_folder(directory):
+    meta = _read_legacy_json(directory)
+    return meta, _read_legacy_tensors(directory, meta)

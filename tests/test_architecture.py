@@ -46,6 +46,7 @@ LAYERS = {
     "language_model": 1,
     "semantic_features": 1,
     "informativeness": 1,  # per-feature univariate AUC ranks of one study (the prior's target)
+    "_archive": 1,  # the archive format of model files and saved priors (container, bounds, data codec)
     "provenance": 1,  # diagnostics_* columns of extracted features: reads files through imageio
     # 2 data: loaders return DataFrames (they read files through imageio, never run stages)
     "datasets": 2,

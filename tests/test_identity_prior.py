@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from prior_archives import read_archive, rewrite_archive, save_legacy
 
 from sklearn_llmrad.benchmark import ModelRegistry, ModelSpec, fit_study_prior
 from sklearn_llmrad.benchmark.priors import PRIOR_KINDS
@@ -100,7 +101,7 @@ def test_permuted_control_keeps_the_weights_but_moves_them(studies, tiny_bert_di
 def test_folder_round_trip(studies, tmp_path, name_vectors, vocabulary):
     prior = SemanticPrior(name_vectors=name_vectors, vocabulary=vocabulary).fit(studies)
     directory = prior.save(tmp_path / "p")
-    meta = json.loads((directory / "prior.json").read_text())
+    meta, _ = read_archive(directory)
     assert meta["vocabulary"] == vocabulary and meta["name_vectors"] == name_vectors
     loaded = SemanticPrior.load(directory)
     assert (loaded.vocabulary, loaded.name_vectors) == (vocabulary, name_vectors)
@@ -109,7 +110,7 @@ def test_folder_round_trip(studies, tmp_path, name_vectors, vocabulary):
 
 def test_old_folder_without_vocabulary_loads_as_cleaned_names(studies, tmp_path):
     prior = SemanticPrior(name_vectors="random", vocabulary="cleaned", alpha=1.0).fit(studies)
-    directory = prior.save(tmp_path / "old")
+    directory = save_legacy(prior, tmp_path / "old")
     meta = json.loads((directory / "prior.json").read_text())
     del meta["vocabulary"]  # as written before the field existed
     (directory / "prior.json").write_text(json.dumps(meta))
@@ -129,20 +130,14 @@ def test_old_folder_without_vocabulary_loads_as_cleaned_names(studies, tmp_path)
 )
 def test_load_refuses_bad_vocabulary_or_lookup(studies, tmp_path, edit, match):
     directory = SemanticPrior(name_vectors="lookup", vocabulary="identity", alpha=1.0).fit(studies).save(tmp_path / "p")
-    meta = json.loads((directory / "prior.json").read_text())
-    edit(meta)
-    (directory / "prior.json").write_text(json.dumps(meta))
+    rewrite_archive(directory, edit_manifest=edit)
     with pytest.raises(PriorFileError, match=match):
         SemanticPrior.load(directory)
 
 
 def test_lookup_values_outside_the_informativeness_range_are_refused(studies, tmp_path):
-    from safetensors.numpy import load_file, save_file
-
     directory = SemanticPrior(name_vectors="lookup", vocabulary="identity", alpha=1.0).fit(studies).save(tmp_path / "p")
-    tensors = load_file(str(directory / "prior.safetensors"))
-    tensors["name_embeddings"][0, 0] = 3.0
-    save_file(tensors, str(directory / "prior.safetensors"))
+    rewrite_archive(directory, edit_tensors=lambda t: t["name_embeddings"].__setitem__((0, 0), 3.0))
     with pytest.raises(PriorFileError, match=r"a lookup's values lie in \[-1, 1\]"):
         SemanticPrior.load(directory)
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from prior_archives import read_archive, rewrite_archive, save_legacy
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
@@ -122,8 +123,8 @@ def test_saved_and_loaded_prior_predict_identically(lm_prior, tmp_path, tiny_ber
     names = SIGNAL + NOISE + ["T2_wavelet-LLH_glcm_Idmn", "unseen_feature_42"]
     expected = lm_prior.predict(names)
     lm_prior.save(tmp_path / "prior")
-    assert sorted(p.name for p in (tmp_path / "prior").iterdir()) == ["prior.json", "prior.safetensors"]
-    meta = json.loads((tmp_path / "prior" / "prior.json").read_text())
+    assert sorted(p.name for p in (tmp_path / "prior").iterdir()) == ["prior.llmrad"]
+    meta, _ = read_archive(tmp_path / "prior")
     assert meta["language_model"] == str(tiny_bert_dir)
     assert meta["studies"] == ["s0", "s1", "s2", "s3"]
     assert meta["name_cleaning_version"] == "1"
@@ -145,12 +146,8 @@ def test_unseen_names_are_embedded_with_the_named_model(lm_prior, tmp_path, tiny
 
 
 def test_load_rejects_foreign_tensors(lm_prior, tmp_path):
-    from safetensors.numpy import load_file, save_file
-
     directory = lm_prior.save(tmp_path / "p")
-    tensors = load_file(str(directory / "prior.safetensors"))
-    tensors["extra"] = np.zeros(1, dtype=np.float32)
-    save_file(tensors, str(directory / "prior.safetensors"))
+    rewrite_archive(directory, edit_tensors=lambda t: t.update(extra=np.zeros(1, dtype=np.float32)))
     with pytest.raises(ValueError, match="expected tensors"):
         SemanticPrior.load(directory)
     with pytest.raises(FileNotFoundError, match="not a saved semantic prior"):
@@ -389,14 +386,16 @@ def test_fusion_attention_pooling_starts_toward_the_features_the_prior_trusts(ra
 
 
 # ---------------------------------------------------------------------------
-# A saved prior folder is untrusted data (issue 19)
+# A LEGACY prior folder (prior.json + prior.safetensors) is untrusted data (issue 19);
+# the archive a prior is saved in now: tests/test_prior_files.py
 # ---------------------------------------------------------------------------
 
 
 def _saved(prior, tmp_path, name="p"):
+    """A legacy folder of ``prior``, its tensors and its prior.json."""
     from safetensors.numpy import load_file
 
-    directory = prior.save(tmp_path / name)
+    directory = save_legacy(prior, tmp_path / name)
     return (
         directory,
         load_file(str(directory / "prior.safetensors")),
@@ -448,6 +447,10 @@ def test_nan_cv_score_is_saved_as_strict_json(studies, tmp_path):
     prior = SemanticPrior(name_vectors="random").fit(two)
     assert np.isnan(prior.cv_spearman_[1.0])
     directory = prior.save(tmp_path / "p")
+    manifest, _ = read_archive(directory)  # strict JSON: the NaN is a tagged value
+    assert manifest["cv_spearman"] == {"$type": "dict", "items": [[1.0, {"$type": "float", "value": "nan"}]]}
+    assert np.isnan(SemanticPrior.load(directory).cv_spearman_[1.0])
+    save_legacy(prior, directory)
     text = (directory / "prior.json").read_text()
     assert "NaN" not in text and json.loads(text)["cv_spearman"] == {"1.0": None}
     assert np.isnan(SemanticPrior.load(directory).cv_spearman_[1.0])

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
 from .. import _files
-from ..prior import SemanticPrior
+from ..prior import PriorFileError, SemanticPrior
 from . import store
 
 __all__ = ["PRIOR_KINDS", "fit_study_prior", "related_studies"]
@@ -109,7 +110,9 @@ def fit_study_prior(
     cache_dir : str or path-like, default=None
         Where fitted priors are stored (``priors/<key>/``) and found again; the key
         covers the studies used and their data, the language model, the settings and
-        the package versions. Name embeddings are cached in ``embeddings/``.
+        the package versions. Name embeddings are cached in ``embeddings/``. A cached
+        prior of the legacy folder format is read as it is; one that cannot be read
+        is refitted (with a log line) and replaced.
     random_state : int, default=0
     log : callable, default=None
     leave_out : iterable of str, default=()
@@ -157,12 +160,16 @@ def fit_study_prior(
     prior = None
     if folder is not None and (folder / "transfer_key.json").is_file():
         embeddings = str(Path(cache_dir) / "embeddings")
-        prior = SemanticPrior.load(
-            folder,
-            cache_dir=embeddings,
-            language_model=None if _without_language_model(name_vectors) else language_model,
-        )
-        log(f"[prior] {name_vectors} prior without {target!r}: cached ({key})")
+        try:  # prior.llmrad, or the prior.json + prior.safetensors of caches written before
+            prior = SemanticPrior.load(
+                folder,
+                cache_dir=embeddings,
+                language_model=None if _without_language_model(name_vectors) else language_model,
+            )
+            log(f"[prior] {name_vectors} prior without {target!r}: cached ({key})")
+        except PriorFileError as exc:
+            log(f"[prior] {name_vectors} prior without {target!r}: cached prior unreadable, refitting ({exc})")
+            shutil.rmtree(folder)  # our own cache folder; the refitted prior takes its place
     if prior is None:
         t0 = time.perf_counter()
         prior = prior_estimator(name_vectors=name_vectors, cache_dir=cache_dir, **kwargs)

@@ -1,19 +1,23 @@
-"""The manifest codec: parameter values and fitted state to JSON and back, and the manifest's check.
+"""The manifest codec of model files: parameter values and fitted state to JSON and back, and the manifest's check.
 
-Arrays and tensors go to the step's safetensors file and are referenced by key,
-so that numbers round-trip bit for bit and the manifest stays readable. Nothing
-is decoded before :func:`check_node` has checked the whole manifest: every
-class it names, every archive member it refers to, and that fitted state holds
-data only.
+The data values (numbers, strings, containers, arrays by reference into the
+step's safetensors file, so that numbers round-trip bit for bit) are the shared
+archive format's (:class:`sklearn_llmrad._archive.DataEncoder` / ``DataDecoder``,
+also used by saved priors); this module adds what only model files hold: torch
+tensors and dtypes, allow-listed classes, objects and nested estimators.
+Nothing is decoded before :func:`check_node` has checked the whole manifest:
+every class it names, every archive member it refers to, and that fitted state
+holds data only.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 
 import numpy as np
 
+from .._archive import MAX_VALUE_DEPTH, DataDecoder, DataEncoder
+from .._archive import iter_values as _iter_values
 from ._allowlist import dotted
 from ._language_model import check_lm_member
 from .values import ModelFileError, UnsafeModelError, is_plain_data
@@ -22,18 +26,12 @@ from .values import ModelFileError, UnsafeModelError, is_plain_data
 #: ``from_file_state``): the names format 2 has always written for them.
 FILE_STATE_KINDS = ("skorch", "choice")
 
-# How deep a JSON-encoded value may nest (a file nesting deeper is malformed).
-MAX_VALUE_DEPTH = 32
-# At most this many elements in one inline string array, each of at most this many bytes.
-_MAX_INLINE_ITEMS = 2**20
-_MAX_INLINE_ITEM_BYTES = 2**20
 
-
-class Encoder:
-    """Values to JSON; arrays and tensors to ``tensors``, referenced by key."""
+class Encoder(DataEncoder):
+    """Values to JSON; arrays and tensors to ``tensors`` (torch), referenced by key; classes and objects by name."""
 
     def __init__(self, save_estimator=None):
-        self.tensors = {}
+        super().__init__()
         # a fitted estimator held by a parameter (a net's prior) is saved as a
         # node of its own, with its fitted state, not rebuilt from its parameters
         self.save_estimator = save_estimator
@@ -43,12 +41,7 @@ class Encoder:
 
         if isinstance(value, np.ndarray):
             if value.dtype.kind in "OUS":
-                return {
-                    "$type": "ndarray",
-                    "dtype": value.dtype.str,
-                    "shape": list(value.shape),
-                    "data": [self.encode(v, key) for v in value.ravel().tolist()],
-                }
+                return super().tensor_ref(key, value)
             origin = "numpy"
             value = torch.from_numpy(np.ascontiguousarray(value))
         else:
@@ -56,30 +49,12 @@ class Encoder:
         self.tensors[key] = value.detach().to("cpu").contiguous().clone()
         return {"$type": "tensor", "key": key, "origin": origin}
 
-    def encode(self, value, key=""):
+    def encode_other(self, value, key):
         import torch
         from sklearn.base import BaseEstimator
 
-        if value is None or isinstance(value, (bool, str)):
-            return value
-        if isinstance(value, (int, np.integer)) and not isinstance(value, np.bool_):
-            return int(value)
-        if isinstance(value, np.bool_):
-            return bool(value)
-        if isinstance(value, (float, np.floating)):
-            value = float(value)
-            return value if math.isfinite(value) else {"$type": "float", "value": repr(value)}
-        if isinstance(value, (np.ndarray, torch.Tensor)):
+        if isinstance(value, torch.Tensor):
             return self.tensor_ref(key, value)
-        if isinstance(value, list):
-            return [self.encode(v, f"{key}.{i}") for i, v in enumerate(value)]
-        if isinstance(value, tuple):
-            return {"$type": "tuple", "items": [self.encode(v, f"{key}.{i}") for i, v in enumerate(value)]}
-        if isinstance(value, dict):
-            return {
-                "$type": "dict",
-                "items": [[self.encode(k, key), self.encode(v, f"{key}.{k}")] for k, v in value.items()],
-            }
         if isinstance(value, torch.dtype):
             return {"$type": "torch.dtype", "name": str(value).removeprefix("torch.")}
         if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
@@ -111,7 +86,7 @@ class Encoder:
         }
 
 
-class Decoder:
+class Decoder(DataDecoder):
     """JSON values back to Python, building objects only of exact allow-listed classes.
 
     ``data_only=True`` (fitted attributes, build states): no class, function or
@@ -119,64 +94,27 @@ class Decoder:
     """
 
     def __init__(self, allow, tensors, *, where, ctx=None, data_only=False):
+        super().__init__(tensors, where=where)
         self.allow = allow
-        self.tensors = tensors
-        self.where = where
         self.ctx = ctx
         self.data_only = data_only
 
-    def decode(self, value, depth=0):
+    def tensor_value(self, tensor, origin):
+        if origin != "numpy":
+            return tensor
+        # numpy has no bfloat16: such an array (only a rewritten file holds one) is widened, as weights are
+        return (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
+
+    def decode_other(self, t, value, depth):
         import torch
 
-        if depth > MAX_VALUE_DEPTH:
-            raise ModelFileError(f"{self.where}: a value nests more than {MAX_VALUE_DEPTH} levels")
-        if value is None or type(value) in (bool, int, float, str):
-            return value
-        if type(value) is list:
-            return [self.decode(v, depth + 1) for v in value]
-        if type(value) is not dict or "$type" not in value:
-            raise ModelFileError(f"{self.where}: unexpected value in manifest: {value!r:.80}")
-        t = value["$type"]
-        if t == "float":
-            if value.get("value") not in ("nan", "inf", "-inf"):
-                raise ModelFileError(f"{self.where}: invalid float {value.get('value')!r:.40}")
-            return float(value["value"])
-        if t in ("tuple", "dict"):
-            items = value.get("items")
-            if type(items) is not list:
-                raise ModelFileError(f"{self.where}: malformed {t} in manifest")
-            if t == "tuple":
-                return tuple(self.decode(v, depth + 1) for v in items)
-            out = {}
-            for item in items:
-                if type(item) is not list or len(item) != 2:
-                    raise ModelFileError(f"{self.where}: malformed dict item in manifest")
-                k = self.decode(item[0], depth + 1)
-                if not isinstance(k, (str, int, float, bool, tuple, type(None))):
-                    raise ModelFileError(f"{self.where}: unhashable dict key in manifest")
-                out[k] = self.decode(item[1], depth + 1)
-            return out
         if t == "torch.dtype":
             dtype = getattr(torch, str(value.get("name")), None)
             if not isinstance(dtype, torch.dtype):
                 raise UnsafeModelError(f"{self.where}: {value.get('name')!r:.40} is not a torch dtype")
             return dtype
-        if t == "ndarray":
-            return self.inline_array(value, depth)
-        if t == "tensor":
-            key = value.get("key")
-            if type(key) is not str or key not in self.tensors:
-                raise ModelFileError(f"{self.where}: tensor {key!r:.60} is missing from the model file")
-            tensor = self.tensors[key]
-            if value.get("origin") != "numpy":
-                return tensor
-            # numpy has no bfloat16: such an array (only a rewritten file holds one) is widened, as weights are
-            return (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
         if self.data_only:
-            raise UnsafeModelError(
-                f"{self.where}: fitted state may hold only numbers, strings and arrays, not a {t!r:.40}; "
-                "refusing to load"
-            )
+            return super().decode_other(t, value, depth)
         if t == "ref":
             return self.allow.resolve(value.get("name"), what="a parameter value", kind="any")
         if t == "object":
@@ -196,62 +134,12 @@ class Decoder:
             return self.ctx["load_node"](value.get("node"), self.ctx)
         raise ModelFileError(f"{self.where}: unknown value type {t!r:.40} in manifest")
 
-    def inline_array(self, value, depth):
-        try:
-            dtype = np.dtype(str(value.get("dtype")))
-        except TypeError as exc:
-            raise ModelFileError(f"{self.where}: invalid inline array dtype {value.get('dtype')!r:.40}") from exc
-        if dtype.kind not in "OUS":
-            raise ModelFileError(f"{self.where}: inline arrays must hold strings/objects, not {dtype}")
-        if dtype.itemsize > _MAX_INLINE_ITEM_BYTES:
-            # "<U100000000" would allocate 400 MB per element
-            raise UnsafeModelError(
-                f"{self.where}: inline array dtype {dtype.str!r} has {dtype.itemsize}-byte elements; "
-                "refusing to allocate it"
-            )
-        data, shape = value.get("data"), value.get("shape")
-        if (
-            type(data) is not list
-            or len(data) > _MAX_INLINE_ITEMS
-            or type(shape) is not list
-            or len(shape) > 8
-            or not all(type(n) is int and n >= 0 for n in shape)
-            or math.prod(shape) != len(data)
-        ):
-            raise ModelFileError(f"{self.where}: malformed inline array in manifest")
-        data = [self.decode(v, depth + 1) for v in data]
-        if not all(v is None or type(v) in (str, int, float, bool) for v in data):
-            raise ModelFileError(f"{self.where}: inline arrays hold only strings, numbers and None")
-        out = np.empty(len(data), dtype=dtype)
-        try:
-            out[:] = data
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise ModelFileError(f"{self.where}: inline array values do not fit {dtype}") from exc
-        return out.reshape(shape)
-
 
 def _refuse_object(name, who, where):
     raise UnsafeModelError(
         f"{who} asks to build a {name!r:.80} {where}, which is not on the allow-list of objects built "
         "from a file (training callbacks and validation splits); refusing to load"
     )
-
-
-def _iter_values(value, depth=0):
-    """Every ``$type`` node of a JSON-encoded value: (type, node); nested estimators not entered."""
-    if depth > MAX_VALUE_DEPTH:
-        raise ModelFileError(f"a value in the manifest nests more than {MAX_VALUE_DEPTH} levels")
-    if type(value) is list:
-        for v in value:
-            yield from _iter_values(v, depth + 1)
-    elif type(value) is dict:
-        t = value.get("$type")
-        if t is not None:
-            yield t, value
-        if t == "estimator":
-            return
-        for v in value.values():
-            yield from _iter_values(v, depth + 1)
 
 
 def check_node(node, allow, expected, names, depth=0):

@@ -40,6 +40,10 @@ from numbers import Integral, Real
 
 import numpy as np
 
+# the archive format's errors, defined below io (saved priors raise them too); imported from here by io
+from .._archive import ModelFileError as ModelFileError
+from .._archive import UnsafeModelError
+
 __all__ = [
     "NEVER_FROM_FILE",
     "NUMPY_SCALAR_TYPES",
@@ -77,25 +81,6 @@ _MAX_DEPTH = 32
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 # ... and not a file name relative to the working folder (a settings or weights file)
 _FILE_SUFFIX = re.compile(r"\.(ya?ml|json|txt|pth?|bin|ckpt|safetensors|pkl|pickle|npy|npz|h5|onnx|zip|tar|gz)$", re.I)
-
-
-class UnsafeModelError(ValueError):
-    """A model file asks for something that could run code, or touch files, on load.
-
-    Raised before anything from the file is imported, constructed or executed:
-    a class outside the allow-list, a parameter value its class does not allow,
-    a skops payload with untrusted types, or pickle data inside the archive.
-
-    Examples
-    --------
-    >>> err = UnsafeModelError("manifest names 'os.system', which is not allow-listed")
-    >>> isinstance(err, ValueError)
-    True
-    """
-
-
-class ModelFileError(ValueError):
-    """A model file is not a valid sklearn-llmrad archive (corrupt, truncated, wrong version)."""
 
 
 class ModelFileWarning(UserWarning):
