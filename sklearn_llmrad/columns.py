@@ -100,7 +100,45 @@ def _selected(X, columns):
     return numeric if columns == "radiomics" else [c for c in numeric if is_size_feature(c)]
 
 
-class FeatureColumnSelector(TransformerMixin, BaseEstimator):
+class _ColumnsByName(TransformerMixin, BaseEstimator):
+    """What the column transformers share: a DataFrame in, its names recorded, names out."""
+
+    def fit(self, X, y=None):
+        """Learn the columns of ``X``: which to keep, or their new names.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The training table.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = _frame(self, X)
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self._fit_columns(X)
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        """The names of the output columns.
+
+        Parameters
+        ----------
+        input_features : ignored
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self)
+        return np.asarray(self._names_out(), dtype=object)
+
+
+class FeatureColumnSelector(_ColumnsByName):
     """Select the radiomics, clinical or shape/size columns of a feature table by their names.
 
     The columns are chosen on the training table (``fit``) and taken by name
@@ -140,25 +178,11 @@ class FeatureColumnSelector(TransformerMixin, BaseEstimator):
     def __init__(self, *, columns="radiomics"):
         self.columns = columns
 
-    def fit(self, X, y=None):
-        """Choose the columns of ``X``.
-
-        Parameters
-        ----------
-        X : DataFrame
-            The training table.
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        X = _frame(self, X)
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+    def _fit_columns(self, X):
         self.selected_features_ = [str(c) for c in _selected(X, self.columns)]
-        return self
+
+    def _names_out(self):
+        return self.selected_features_
 
     def transform(self, X):
         """The selected columns of ``X``, by name.
@@ -179,22 +203,8 @@ class FeatureColumnSelector(TransformerMixin, BaseEstimator):
             raise ValueError(f"the table lacks {len(missing)} column(s) the selector was fitted with: {missing[:5]}")
         return X[self.selected_features_]
 
-    def get_feature_names_out(self, input_features=None):
-        """The selected columns.
 
-        Parameters
-        ----------
-        input_features : ignored
-
-        Returns
-        -------
-        ndarray of str
-        """
-        check_is_fitted(self, "selected_features_")
-        return np.asarray(self.selected_features_, dtype=object)
-
-
-class SafeFeatureNames(TransformerMixin, BaseEstimator):
+class SafeFeatureNames(_ColumnsByName):
     """Rename columns whose names hold characters a library refuses (LightGBM: its JSON characters).
 
     Each character of ``characters`` becomes ``replacement``; a name that then
@@ -231,30 +241,16 @@ class SafeFeatureNames(TransformerMixin, BaseEstimator):
         self.characters = characters
         self.replacement = replacement
 
-    def fit(self, X, y=None):
-        """Work out the new names of the columns of ``X``.
-
-        Parameters
-        ----------
-        X : DataFrame
-            The training table.
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        X = _frame(self, X)
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+    def _fit_columns(self, X):
         table = str.maketrans(dict.fromkeys(self.characters, self.replacement))
         out = []
         for name in self.feature_names_in_:
             safe = name.translate(table)
             out.append(safe if safe not in out else f"{safe}_{len(out)}")
         self.feature_names_out_ = np.asarray(out, dtype=object)
-        return self
+
+    def _names_out(self):
+        return self.feature_names_out_
 
     def transform(self, X):
         """``X`` with the new names (the same columns, in the training order).
@@ -273,20 +269,6 @@ class SafeFeatureNames(TransformerMixin, BaseEstimator):
         if [str(c) for c in X.columns] != list(self.feature_names_in_):
             raise ValueError("the table's columns differ from those SafeFeatureNames was fitted with")
         return X.set_axis(list(self.feature_names_out_), axis=1)
-
-    def get_feature_names_out(self, input_features=None):
-        """The new names.
-
-        Parameters
-        ----------
-        input_features : ignored
-
-        Returns
-        -------
-        ndarray of str
-        """
-        check_is_fitted(self, "feature_names_out_")
-        return self.feature_names_out_.copy()
 
 
 class SelectedColumnsClassifier(ClassifierMixin, BaseEstimator):

@@ -344,6 +344,17 @@ def test_a_lightgbm_booster_in_a_skops_payload_is_refused(tmp_path):
         load(evil)
 
 
+def test_a_lightgbm_model_load_would_refuse_is_not_saved(tmp_path):
+    from lightgbm import LGBMClassifier
+
+    X, _ = _table()
+    y = np.arange(len(X)) % 3  # three classes: not the binary grammar the loader accepts
+    model = LGBMClassifier(n_estimators=3, verbose=-1).fit(X[SIZE + OTHER], y)
+    with pytest.raises(TypeError, match="could not load: .*not a binary classifier"):
+        save(model, tmp_path / "three.llmrad")
+    assert not (tmp_path / "three.llmrad").exists()
+
+
 @pytest.mark.parametrize("attack", ["cycle", "feature", "count"])
 def test_extra_trees_whose_arrays_are_not_one_binary_tree_are_refused(attack, tmp_path):
     # scikit-learn follows a tree's child and feature indices without bounds checks when it predicts
@@ -384,16 +395,14 @@ def fitted_by_cli(tmp_path_factory):
 def test_llmrad_fit_saves_each_baseline_with_its_image_stages(name, fitted_by_cli):
     loaded = load(fitted_by_cli[name])
     assert [step for step, _ in loaded.steps[:2]] == ["clahe", "radiomics"]
-    tail = loaded[-1].estimator_ if name == "size-lr" else loaded[-1]
-    assert (
-        type(tail[-1] if tail is not None else None).__name__
-        in {
-            "lightgbm": {"LGBMClassifier"},
-            "extra-trees": {"ExtraTreesClassifier"},
-            "elastic-net": {"LogisticRegressionCV"},
-            "size-lr": {"SemanticPriorLogisticRegression", "NoneType"},
-        }[name]
-    )
+    final = loaded[-1].estimator_[-1] if name == "size-lr" else loaded[-1]
+    expected = {
+        "lightgbm": "LGBMClassifier",
+        "extra-trees": "ExtraTreesClassifier",
+        "elastic-net": "LogisticRegressionCV",
+        "size-lr": "SemanticPriorLogisticRegression",  # the synthetic lesions have 2-D shape features
+    }
+    assert type(final).__name__ == expected[name]
     lesions = make_synthetic_mammograms(6, image_size=96, random_state=11)
     proba = loaded.predict_proba(lesions.frame)
     assert proba.shape == (6, 2) and np.allclose(proba.sum(axis=1), 1.0)

@@ -71,7 +71,12 @@ def for_file(est):
     out = copy.copy(est)
     booster = vars(est).get(BOOSTER_ATTRIBUTE)
     if booster is not None:
-        out.__dict__[BOOSTER_ATTRIBUTE] = booster.model_to_string(num_iteration=-1)
+        text = booster.model_to_string(num_iteration=-1)
+        try:  # what load would refuse is not written (a multi-class model, categorical splits)
+            check_model_text(text, n_features=est.n_features_in_, where=type(est).__name__)
+        except UnsafeModelError as exc:
+            raise TypeError(f"cannot save this LightGBM model, which a model file could not load: {exc}") from exc
+        out.__dict__[BOOSTER_ATTRIBUTE] = text
     for name in _DICT_ATTRIBUTES:
         if name in vars(est):
             out.__dict__[name] = _plain(vars(est)[name])
