@@ -31,7 +31,7 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
-from .values import UnsafeModelError
+from .values import ModelFileError, UnsafeModelError
 
 #: scikit-learn's tree class, by the exact name skops writes (checked by :func:`check_sklearn_trees`).
 SKLEARN_TREE = "sklearn.tree._tree.Tree"
@@ -107,7 +107,10 @@ def restore(est, *, where):
     if type(text) is not str or type(n_features) is not int or n_features < 1:
         raise UnsafeModelError(f"{where}: LGBMClassifier holds no model text for its features; refusing to load")
     n_trees = check_model_text(text, n_features=n_features, where=where)
-    booster = Booster(model_str=text)
+    try:
+        booster = Booster(model_str=text)
+    except Exception as exc:  # lightgbm.basic.LightGBMError and the like
+        raise ModelFileError(f"{where}: LightGBM cannot read the model text ({exc})") from exc
     if booster.num_trees() != n_trees or booster.num_feature() != n_features:
         raise UnsafeModelError(f"{where}: LightGBM read other trees than the model text holds; refusing to load")
     best_iteration = vars(est).get("_best_iteration", 0)
