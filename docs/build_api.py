@@ -31,6 +31,7 @@ MODULES = [
     "sklearn_llmrad.descriptions",
     "sklearn_llmrad.models",
     "sklearn_llmrad.scaling",
+    "sklearn_llmrad.columns",
     "sklearn_llmrad.metrics",
     "sklearn_llmrad.significance",
     "sklearn_llmrad.informativeness",

@@ -15,7 +15,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, check_cv
 
-__all__ = ["choose_candidate", "group_folds", "stratified_folds"]
+__all__ = ["StratifiedInnerFolds", "choose_candidate", "group_folds", "stratified_folds"]
 
 
 def stratified_folds(cv, y, *, random_state=None, X=None, purpose=None):
@@ -77,6 +77,78 @@ def stratified_folds(cv, y, *, random_state=None, X=None, purpose=None):
     else:
         cv = check_cv(cv, y, classifier=True)
     return list(cv.split(np.zeros((len(y), 1)) if X is None else X, y))
+
+
+class StratifiedInnerFolds:
+    """:func:`stratified_folds` as a CV splitter, for estimators that take ``cv=`` (made at ``split`` time).
+
+    Shuffled, stratified and seeded, with fewer folds when the training part's rarer
+    class has fewer than ``n_splits`` samples, and a clear error below 2 of a class.
+    Its parameters are plain data, so a fitted estimator holding it can be stored in
+    a model file (:mod:`sklearn_llmrad.io`).
+
+    Parameters
+    ----------
+    n_splits : int, default=3
+        Folds, at most; at least 2.
+    random_state : int or None, default=None
+        Seeds the shuffle.
+    purpose : str or None, default=None
+        What the inner CV chooses, named in the error on a class of fewer than 2
+        samples (see :func:`stratified_folds`).
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.inner_cv import StratifiedInnerFolds
+    >>> folds = StratifiedInnerFolds(3, random_state=0)
+    >>> len(list(folds.split(None, [0, 0, 0, 0, 0, 1, 1])))  # the rarer class has 2 samples
+    2
+    >>> folds
+    StratifiedInnerFolds(n_splits=3, random_state=0, purpose=None)
+    """
+
+    def __init__(self, n_splits=3, *, random_state=None, purpose=None):
+        if not isinstance(n_splits, Integral) or isinstance(n_splits, bool) or n_splits < 2:
+            raise ValueError(f"n_splits must be an int of at least 2, got {n_splits!r}")
+        self.n_splits = n_splits
+        self.random_state = random_state
+        self.purpose = purpose
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(n_splits={self.n_splits}, random_state={self.random_state}, "
+            f"purpose={self.purpose!r})"
+        )
+
+    def split(self, X, y, groups=None):
+        """The (train, test) indices of each fold.
+
+        Parameters
+        ----------
+        X : ignored
+        y : array-like of shape (n_samples,)
+            The labels the folds are stratified on.
+        groups : ignored
+
+        Returns
+        -------
+        iterator of (ndarray, ndarray)
+        """
+        purpose = "the inner CV chooses" if self.purpose is None else self.purpose
+        return iter(stratified_folds(self.n_splits, y, random_state=self.random_state, purpose=purpose))
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """``n_splits`` (fewer folds are made on a small training part).
+
+        Parameters
+        ----------
+        X, y, groups : ignored
+
+        Returns
+        -------
+        int
+        """
+        return self.n_splits
 
 
 def group_folds(groups, n_splits):

@@ -57,6 +57,7 @@ LAYERS = {
     "prior": 3,
     "prior_files": 3,
     "selection": 3,
+    "columns": 3,  # column selectors by name rules (the table baselines'), as estimators
     "models": 3,
     # 4 composition: pipelines of stages, model files, test helpers
     "pipelines": 4,

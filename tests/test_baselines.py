@@ -1,6 +1,9 @@
 """The stronger baselines of both benchmarks (issue 22): gradient boosting, extra-trees, elastic net, size only."""
 
+import io
+import json
 import warnings
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -16,6 +19,7 @@ from sklearn_llmrad.benchmark import (
     study_models,
 )
 from sklearn_llmrad.datasets import make_synthetic_mammograms
+from sklearn_llmrad.io import UnsafeModelError, load, save
 
 BASELINES = ["lightgbm", "extra-trees", "elastic-net", "size-lr"]
 SIZE = ["original_shape2D_MaximumDiameter", "original_shape2D_Perimeter", "original_shape2D_PixelSurface"]
@@ -59,6 +63,7 @@ def test_each_baseline_fits_predicts_and_keeps_the_feature_names(name):
     # the numeric radiomics columns reach the model by name (no clinical or text column)
     expected = SIZE if name == "size-lr" else SIZE + OTHER
     assert list(fitted[-1].feature_names_in_) == expected
+    assert list(fitted[:-1].get_feature_names_out()) == expected
     assert np.mean((proba[:, 1] > 0.5) == y) > 0.6  # it learned the signal on its training data
 
 
@@ -84,7 +89,7 @@ def test_size_only_model_reads_only_shape_and_size_columns():
     X, y = _table()
     _, model = _build("size-lr")
     model.fit(X, y)
-    assert model.size_features_ == SIZE
+    assert model.selected_features_ == SIZE
     scrambled = X.copy()
     scrambled[OTHER] = np.random.default_rng(2).permutation(scrambled[OTHER].to_numpy())
     np.testing.assert_array_equal(model.predict_proba(scrambled), model.predict_proba(X))
@@ -113,13 +118,13 @@ def test_size_columns_of_studies_are_found_by_the_names_meaning():
     X = pd.DataFrame(rng.normal(size=(40, len(names))), columns=list(names))
     _, model = _build("size-lr", mode="studies")
     model.fit(X, y)
-    assert model.size_features_ == [name for name, size in names.items() if size]
+    assert model.selected_features_ == [name for name, size in names.items() if size]
 
 
 def test_size_only_model_without_a_size_column_says_so_and_predicts_no_information():
     X, y = _table()
     _, model = _build("size-lr")
-    with pytest.warns(UserWarning, match="no shape or size column"):
+    with pytest.warns(UserWarning, match="no size column"):
         model.fit(X[OTHER], y)
     assert np.all(model.predict_proba(X[OTHER]) == 0.5)
 
@@ -175,3 +180,229 @@ def test_elastic_net_takes_a_small_training_set():
     assert model.fit(X.iloc[:9], y).predict_proba(X.iloc[:9]).shape == (9, 2)
     with pytest.raises(ValueError, match="elastic net chooses C"):
         model.fit(X.iloc[:9], np.array([0] * 8 + [1]))
+
+
+# -- model files: every baseline is data (column rules as parameters, trees checked on load) ----------
+
+
+def _saved(name, tmp_path, X=None, y=None):
+    if X is None:
+        X, y = _table()
+    _, model = _build(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence of the tiny elastic net
+        model.fit(X, y)
+    save(model, tmp_path / f"{name}.llmrad")
+    return model, tmp_path / f"{name}.llmrad"
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_each_baseline_round_trips_through_a_model_file(name, tmp_path):
+    X, y = _table()
+    X = X.rename(columns={OTHER[1]: "MODE_MLO+BB:CMb"})  # a name LightGBM refuses, renamed inside
+    model, path = _saved(name, tmp_path, X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reset or dropped on the way
+        loaded = load(path)
+    assert type(loaded) is type(model)
+    new, _ = _table(30, seed=5)  # cases the model has not seen
+    new = new.rename(columns={OTHER[1]: "MODE_MLO+BB:CMb"})
+    for table in (X, new):
+        np.testing.assert_allclose(loaded.predict_proba(table), model.predict_proba(table), rtol=0, atol=1e-12)
+    assert list(loaded.feature_names_in_) == list(X.columns)
+
+
+def test_size_only_model_without_a_size_column_round_trips(tmp_path):
+    X, y = _table()
+    model, path = _saved("size-lr", tmp_path, X[OTHER], y)
+    loaded = load(path)
+    assert loaded.estimator_ is None and loaded.selected_features_ == []
+    np.testing.assert_array_equal(loaded.predict_proba(X[OTHER]), model.predict_proba(X[OTHER]))
+
+
+def _skops_payloads(path):
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def _rewrite_payload(src, dst, step, edit_schema=None, payload=None):
+    """``src`` with the skops payload of one step's node replaced: its schema edited, or the whole payload."""
+    members = _skops_payloads(src)
+    manifest = json.loads(members["manifest.json"])
+    node = next(s["node"] for s in manifest["estimator"]["steps"] if s["name"] == step)
+    if payload is None:
+        inner = _skops_payloads(io.BytesIO(members[node["file"]]))
+        schema = json.loads(inner["schema.json"])
+        edit_schema(schema)
+        inner["schema.json"] = json.dumps(schema).encode()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zout:
+            for name, data in inner.items():
+                zout.writestr(name, data)
+        payload = buffer.getvalue()
+    members[node["file"]] = payload
+    with zipfile.ZipFile(dst, "w") as zout:
+        for name, data in members.items():
+            zout.writestr(name, data)
+    return dst
+
+
+def _edit_model_text(edit):
+    """A schema edit: LightGBM's model text, wherever the schema holds it, through ``edit``."""
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, str) and item.startswith('"tree\\nversion='):  # skops: JSON in JSON
+                    value[key] = json.dumps(edit(json.loads(item)))
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    return walk
+
+
+def _first_split_tree(text):
+    """The index of the first tree with a split, and its ``key=value`` lines."""
+    for block in text.split("Tree=")[1:]:
+        lines = block.split("\n")
+        if lines[1] != "num_leaves=1":
+            return int(lines[0]), lines
+    raise AssertionError("no tree splits")
+
+
+def _with_tree_sizes(text):
+    """``text`` with ``tree_sizes`` recomputed from its blocks (so that only the edit under test is wrong)."""
+    head, _, rest = text.partition("\n\n")
+    trees, end, tail = rest.partition("end of trees\n")
+    sizes = [len(("Tree=" + block).encode()) for block in trees.split("Tree=")[1:]]
+    head = "\n".join(f"tree_sizes={' '.join(map(str, sizes))}" if line.startswith("tree_sizes=") else line
+                     for line in head.split("\n"))  # fmt: skip
+    return head + "\n\n" + trees + end + tail
+
+
+def _tree_line(key, value, *, keep_sizes=True):
+    def edit(text):
+        index, lines = _first_split_tree(text)
+        old = next(line for line in lines if line.startswith(f"{key}="))
+        head, _, rest = text.partition(f"Tree={index}\n")
+        text = head + f"Tree={index}\n" + rest.replace(old, f"{key}={value(old.split('=', 1)[1])}", 1)
+        return _with_tree_sizes(text) if keep_sizes else text
+
+    return edit
+
+
+def _first(new):
+    return lambda values: " ".join([new, *values.split(" ")[1:]])
+
+
+HOSTILE_MODEL_TEXT = {
+    # a child pointing back at the root: a cycle that prediction would follow forever
+    "cycle": (_tree_line("left_child", _first("0")), "binary tree"),
+    # a split on a feature the model does not have: a read past LightGBM's feature array
+    "feature": (_tree_line("split_feature", _first("9")), "feature it does not have"),
+    # a categorical split (bit 0 of the decision type)
+    "categorical": (_tree_line("decision_type", _first("3")), "not a numeric split"),
+    # a tree block longer than declared: LightGBM would read the next tree from the wrong place
+    "size": (_tree_line("shrinkage", lambda v: v + "0", keep_sizes=False), "declares a size"),
+    # parameters naming a file on this machine
+    "file": (lambda text: text.replace("[data: ]", "[data: /tmp/train.csv]"), "names a file"),
+    "filename": (
+        lambda text: text.replace("[forcedsplits_filename: ]", "[forcedsplits_filename: /etc/passwd]"),
+        "names a file",
+    ),
+    # categories for pandas' columns, read with json by LightGBM's Python package
+    "pandas": (lambda text: text.replace("pandas_categorical:[]", 'pandas_categorical:[["a"]]'), "pandas"),
+    # a header key LightGBM would act on (linear trees)
+    "header": (lambda text: text.replace("label_index=0\n", "label_index=0\nlinear_tree=1\n"), "header keys"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(HOSTILE_MODEL_TEXT))
+def test_lightgbm_model_text_outside_its_grammar_is_refused(attack, tmp_path):
+    edit, why = HOSTILE_MODEL_TEXT[attack]
+    _, path = _saved("lightgbm", tmp_path)
+    # the unedited text passes through the same rewriting
+    same = _rewrite_payload(path, tmp_path / "same.llmrad", "model", _edit_model_text(_with_tree_sizes))
+    load(same)
+    evil = _rewrite_payload(path, tmp_path / "evil.llmrad", "model", _edit_model_text(edit))
+    assert _skops_payloads(evil) != _skops_payloads(same)  # the edit found its target
+    with pytest.raises(UnsafeModelError, match=f"LightGBM model text .*{why}"):
+        load(evil)
+
+
+def test_a_lightgbm_booster_in_a_skops_payload_is_refused(tmp_path):
+    # skops could rebuild LightGBM's Booster through its __setstate__ (LightGBM's parser on any text):
+    # only the model text the loader checks may bring the trees back
+    import skops.io as sio
+
+    model, path = _saved("lightgbm", tmp_path)
+    evil = _rewrite_payload(path, tmp_path / "evil.llmrad", "model", payload=sio.dumps(model[-1]))
+    with pytest.raises(UnsafeModelError, match="lightgbm.basic.Booster"):
+        load(evil)
+
+
+def test_a_lightgbm_model_load_would_refuse_is_not_saved(tmp_path):
+    from lightgbm import LGBMClassifier
+
+    X, _ = _table()
+    y = np.arange(len(X)) % 3  # three classes: not the binary grammar the loader accepts
+    model = LGBMClassifier(n_estimators=3, verbose=-1).fit(X[SIZE + OTHER], y)
+    with pytest.raises(TypeError, match="could not load: .*not a binary classifier"):
+        save(model, tmp_path / "three.llmrad")
+    assert not (tmp_path / "three.llmrad").exists()
+
+
+@pytest.mark.parametrize("attack", ["cycle", "feature", "count"])
+def test_extra_trees_whose_arrays_are_not_one_binary_tree_are_refused(attack, tmp_path):
+    # scikit-learn follows a tree's child and feature indices without bounds checks when it predicts
+    model, _ = _saved("extra-trees", tmp_path)
+    tree = model[-1].estimators_[0].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    if attack == "cycle":
+        nodes["left_child"][0] = 0
+    elif attack == "feature":
+        nodes["feature"][0] = 10**6
+    else:  # more nodes declared than stored: reads past the node array
+        state["node_count"] = len(nodes) + 10
+    tree.__setstate__({**state, "nodes": nodes})
+    save(model, tmp_path / "evil.llmrad")
+    with pytest.raises(UnsafeModelError, match="tree_"):
+        load(tmp_path / "evil.llmrad")
+
+
+@pytest.fixture(scope="module")
+def fitted_by_cli(tmp_path_factory):
+    """``llmrad fit --model NAME`` for each baseline, on 24 synthetic lesions (one radiomics cache)."""
+    from sklearn_llmrad.cli import main
+
+    folder = tmp_path_factory.mktemp("fit")
+    argv = ["fit", "--dataset", "synthetic", "--n-samples", "24", "--image-types", "Original"]
+    argv += ["--cache-dir", str(folder / "cache")]
+    paths = {}
+    for name in BASELINES:
+        paths[name] = folder / f"{name}.llmrad"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main([*argv, "--model", name, "--out", str(paths[name])]) == 0
+    return paths
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_llmrad_fit_saves_each_baseline_with_its_image_stages(name, fitted_by_cli):
+    loaded = load(fitted_by_cli[name])
+    assert [step for step, _ in loaded.steps[:2]] == ["clahe", "radiomics"]
+    final = loaded[-1].estimator_[-1] if name == "size-lr" else loaded[-1]
+    expected = {
+        "lightgbm": "LGBMClassifier",
+        "extra-trees": "ExtraTreesClassifier",
+        "elastic-net": "LogisticRegressionCV",
+        "size-lr": "SemanticPriorLogisticRegression",  # the synthetic lesions have 2-D shape features
+    }
+    assert type(final).__name__ == expected[name]
+    lesions = make_synthetic_mammograms(6, image_size=96, random_state=11)
+    proba = loaded.predict_proba(lesions.frame)
+    assert proba.shape == (6, 2) and np.allclose(proba.sum(axis=1), 1.0)

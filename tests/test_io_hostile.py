@@ -457,10 +457,10 @@ def benchmark_data():
     return X, crops, y
 
 
-def _default_model_names(saveable=True):
+def _default_model_names():
     from sklearn_llmrad.benchmark import default_models
 
-    return [name for name, spec in default_models().items() if spec.saveable == saveable]
+    return list(default_models())
 
 
 @pytest.mark.parametrize("name", _default_model_names())
@@ -486,21 +486,34 @@ def test_every_default_model_round_trips(name, benchmark_data, tiny_bert_dir, tm
     _assert_round_trip_and_refit(model, X_in, y, tmp_path / f"{name}.llmrad", tiny_bert_dir)
 
 
-@pytest.mark.parametrize("name", _default_model_names(saveable=False))
-def test_a_baseline_that_holds_code_is_refused_by_load_and_by_fit(name, benchmark_data, tmp_path, capsys):
-    # its column selector is a Python function: a model file never brings it back, and llmrad fit says so up front
-    from sklearn_llmrad.benchmark import default_models
+def test_a_model_that_holds_code_is_refused_by_load_and_by_fit(benchmark_data, tmp_path, capsys):
+    # a column selector that is a Python function: a model file never brings it back, and llmrad fit
+    # refuses a model that says it holds code (ModelSpec.saveable=False) up front
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_llmrad.benchmark import DEFAULT_REGISTRY, ModelSpec
     from sklearn_llmrad.cli import main
 
     X, _, y = benchmark_data
-    model = default_models()[name].factory(random_state=0)
-    model.fit(X, y)
-    save(model, tmp_path / f"{name}.llmrad")
+    numeric = ColumnTransformer([("features", "passthrough", _numeric_columns)])
+    model = make_pipeline(numeric, LogisticRegression()).fit(X, y)
+    save(model, tmp_path / "code.llmrad")
     with pytest.raises(UnsafeModelError, match="refusing to load"):
-        load(tmp_path / f"{name}.llmrad")
-    out = tmp_path / "fit.llmrad"
-    assert main(["fit", "--dataset", "synthetic", "--model", name, "--out", str(out)]) == 2
+        load(tmp_path / "code.llmrad")
+    spec = ModelSpec("holds-code", "Holds code", lambda **_: model, "features", saveable=False)
+    DEFAULT_REGISTRY.add(spec)
+    try:
+        out = tmp_path / "fit.llmrad"
+        assert main(["fit", "--dataset", "synthetic", "--model", "holds-code", "--out", str(out)]) == 2
+    finally:
+        DEFAULT_REGISTRY.unregister("holds-code")
     assert "cannot be saved" in capsys.readouterr().err and not out.exists()
+
+
+def _numeric_columns(X):
+    return [c for c in X.columns if X[c].dtype.kind == "f"]
 
 
 def _assert_round_trip_and_refit(model, X, y, path, language_model):

@@ -15,10 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
-
 __all__ = [
     "DEFAULT_REGISTRY",
     "REFERENCE_MODEL",
@@ -308,139 +304,57 @@ def study_models():
 # starts from the numeric radiomics columns of its table (a lesion benchmark's table also holds
 # the clinical columns), median-imputed on the training folds, with pandas output (names kept).
 
-_SIZE_WORDS = (
-    "shape", "volum", "diameter", "size", "area", "perimeter", "spheric", "compact",
-    "elongation", "flatness", "surf", "morpholog", "length", "axis",
-)  # fmt: skip
-# words of a texture matrix or an intensity statistic: "size zone", "run length", "large area emphasis"
-_NOT_SIZE_WORDS = {
-    "matrix", "zone", "run", "run-length", "emphasis", "non-uniformity", "nonuniformity", "intensity",
-    "diagnostics", "co-occurrence", "dependence", "gray", "grey", "histogram", "glcm", "glrlm", "glszm",
-    "gldm", "ngtdm", "gldzm", "ngldm",
-}  # fmt: skip
 
+def _on_columns(estimator, columns="radiomics", *, scale=False, names=False):
+    """``estimator`` on the chosen columns, median-imputed (and standardised) on the training data.
 
-def _is_size_column(name):
-    """A shape/size feature: PyRadiomics' shape classes, else a name whose own words say size or shape.
-
-    Names are read by :mod:`~sklearn_llmrad.vocabulary`: :func:`explain_feature` parses the
-    PyRadiomics grammar (``MR_original_shape_Sphericity``, ``original_shape2D_Perimeter``).
-    Other names (``APPROXIMATE_VOLUME_ML``, ``T1_E_Morphologic_EllipseDiameter_Axis-0``,
-    ``totalsurfarea``) must say size or shape themselves, and their words as
-    :func:`clean_feature_name` spells them out must name no texture matrix or intensity
-    statistic (``GLSZM_..._ZONE_SIZE`` becomes "... size zone matrix ..."). An abbreviation's
-    expansion does not count as saying size: ``RCBV`` (relative cerebral blood volume) is a
-    perfusion value, not the lesion's volume.
+    The steps are estimators whose rules are parameters (:mod:`sklearn_llmrad.columns`), so the
+    fitted pipeline can be stored in a model file.
     """
-    from ..vocabulary import clean_feature_name, explain_feature
-
-    parsed = explain_feature(name)
-    if not parsed.generic:
-        return str(parsed.feature_class).startswith("shape")
-    words = clean_feature_name(name).lower().split()
-    if _NOT_SIZE_WORDS.intersection(words) or "first" in words:
-        return False
-    return any(key in name.lower() for key in _SIZE_WORDS)
-
-
-def _radiomics_columns(X):
-    """The numeric feature columns of a table (a lesion table's clinical columns left out)."""
-    import pandas as pd
-
-    from .._columns import CLINICAL
-
-    return [c for c in X.columns if c not in CLINICAL and pd.api.types.is_numeric_dtype(X[c])]
-
-
-def _size_columns(X):
-    return [c for c in _radiomics_columns(X) if _is_size_column(str(c))]
-
-
-def _on_columns(estimator, columns=_radiomics_columns, *, scale=False):
-    """``estimator`` on the chosen columns, median-imputed (and standardised) on the training data."""
-    from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    select = ColumnTransformer([("features", "passthrough", columns)], verbose_feature_names_out=False)
-    steps = [("select", select), ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+    from ..columns import FeatureColumnSelector, SafeFeatureNames
+
+    steps = [("select", FeatureColumnSelector(columns=columns))] if columns is not None else []
+    steps += [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
     steps += [("scale", StandardScaler())] if scale else []
+    steps += [("names", SafeFeatureNames())] if names else []
     return Pipeline([*steps, ("model", estimator)]).set_output(transform="pandas")
-
-
-def _lightgbm_names(names):
-    """Column names LightGBM accepts: its JSON characters (``[]{}":,``) become ``_``, kept unique."""
-    out = []
-    for name in names:
-        safe = str(name).translate(str.maketrans(dict.fromkeys('[]{}":,', "_")))
-        out.append(safe if safe not in out else f"{safe}_{len(out)}")
-    return out
-
-
-def _renamed_for_lightgbm(X):
-    return X.set_axis(_lightgbm_names(X.columns), axis=1)
-
-
-def _lightgbm_names_out(transformer, names):
-    return _lightgbm_names(names)
 
 
 def _lightgbm(*, random_state, **_):
     from lightgbm import LGBMClassifier
-    from sklearn.preprocessing import FunctionTransformer
 
     # LightGBM's defaults (100 trees, 31 leaves); one thread, as the other models. LightGBM refuses
     # names with JSON characters (a radMLBench table has "MODE_MLO+BB:CMb"): those are renamed.
-    names = FunctionTransformer(_renamed_for_lightgbm, feature_names_out=_lightgbm_names_out)
-    pipe = _on_columns(LGBMClassifier(random_state=random_state, n_jobs=1, verbose=-1))
-    pipe.steps.insert(-1, ("names", names))
-    return pipe.set_output(transform="pandas")
+    return _on_columns(LGBMClassifier(random_state=random_state, n_jobs=1, verbose=-1), names=True)
 
 
 def _extra_trees(*, random_state, **_):
     from sklearn.ensemble import ExtraTreesClassifier
 
-    # as the random forest: 300 trees, sklearn's other defaults
-    return _on_columns(ExtraTreesClassifier(n_estimators=300, n_jobs=1, random_state=random_state))
-
-
-class _InnerFolds:
-    """Inner folds made at fit time by :func:`~sklearn_llmrad.inner_cv.stratified_folds`.
-
-    Shuffled, stratified and seeded, with fewer folds when the training part's rarer class is
-    smaller than ``n_splits`` (a small lesion benchmark), and a clear error below 2 of a class.
-    """
-
-    def __init__(self, n_splits, random_state):
-        self.n_splits = n_splits
-        self.random_state = random_state
-
-    def __repr__(self):
-        return f"_InnerFolds(n_splits={self.n_splits}, random_state={self.random_state})"
-
-    def split(self, X, y, groups=None):
-        from ..inner_cv import stratified_folds
-
-        purpose = "the elastic net chooses C and the L1 share"
-        return iter(stratified_folds(self.n_splits, y, random_state=self.random_state, purpose=purpose))
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        return self.n_splits
+    # as the random forest: 300 trees, sklearn's other defaults (n_jobs=None: one job, as n_jobs=1,
+    # and a value a model file may hold; the trees and their sum do not depend on it)
+    return _on_columns(ExtraTreesClassifier(n_estimators=300, random_state=random_state))
 
 
 def _elastic_net(*, random_state, **_):
     import sklearn
     from sklearn.linear_model import LogisticRegressionCV
 
+    from ..inner_cv import StratifiedInnerFolds
     from ..models.linear import DEFAULT_CS
 
-    # C on plain LR's grid, the L1 share among three; 3 inner stratified folds of the training part
-    # (the rows of a study are patients; a lesion benchmark's fit gets no patient ids)
+    # C on plain LR's grid, the L1 share among three; 3 inner stratified folds of the training part,
+    # shuffled and seeded, fewer on a small one (the rows of a study are patients; a lesion
+    # benchmark's fit gets no patient ids)
+    purpose = "the elastic net chooses C and the L1 share"
     options = dict(
         Cs=list(DEFAULT_CS),
         l1_ratios=[0.1, 0.5, 0.9],
-        cv=_InnerFolds(3, random_state),
+        cv=StratifiedInnerFolds(3, random_state=random_state, purpose=purpose),
         scoring="roc_auc",
         solver="saga",
         max_iter=2000,
@@ -455,58 +369,22 @@ def _elastic_net(*, random_state, **_):
 
 
 def _size_only_lr(*, random_state, **_):
+    from ..columns import SelectedColumnsClassifier
     from ..models.linear import SemanticPriorLogisticRegression
 
-    # plain LR ("lr": the same estimator and inner-CV grid of C) on the shape/size columns only
-    return _SizeOnlyClassifier(_on_columns(SemanticPriorLogisticRegression(random_state=random_state), _size_columns))
-
-
-class _SizeOnlyClassifier(ClassifierMixin, BaseEstimator):
-    """A size-only model; a table without a shape or size column gets 0.5 for every case (no information).
-
-    Parameters
-    ----------
-    estimator : estimator
-        Fitted on the shape/size columns (the pipeline of :func:`_size_only_lr`).
-    """
-
-    def __init__(self, estimator):
-        self.estimator = estimator
-
-    def fit(self, X, y):
-        """Fit ``estimator`` (it selects the size columns), or nothing when there are none."""
-        import warnings
-
-        from sklearn.base import clone
-
-        if not hasattr(X, "columns"):
-            raise TypeError("the size-only model reads column names: pass a DataFrame")
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.size_features_ = _size_columns(X)
-        if self.size_features_:
-            self.estimator_ = clone(self.estimator).fit(X, y)
-        else:
-            warnings.warn("no shape or size column in the table: the size-only model predicts 0.5", stacklevel=2)
-            self.estimator_ = None
-        self.classes_ = np.unique(y)
-        return self
-
-    def predict_proba(self, X):
-        """Class probabilities from the size columns of ``X``."""
-        check_is_fitted(self, "classes_")
-        if self.estimator_ is None:  # a constant: the same AUC (0.5) whatever the folds' prevalences
-            return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
-        return self.estimator_.predict_proba(X)
+    # plain LR ("lr": the same estimator and inner-CV grid of C) on the shape/size columns only;
+    # a table without one gets 0.5 for every case
+    model = _on_columns(SemanticPriorLogisticRegression(random_state=random_state), columns=None)
+    return SelectedColumnsClassifier(model, columns="size")
 
 
 def _baselines():
     """The stronger baselines of both modes (issue 22): appended to each mode's models."""
     return [
-        # their column selection and inner folds are Python callables, which a model file may not hold
-        ModelSpec("lightgbm", "Gradient boosting (LightGBM)", _lightgbm, "features", saveable=False),
-        ModelSpec("extra-trees", "Extra-trees", _extra_trees, "features", saveable=False),
-        ModelSpec("elastic-net", "Elastic-net LR (inner CV)", _elastic_net, "features", saveable=False),
-        ModelSpec("size-lr", "Shape/size-only LR", _size_only_lr, "features", saveable=False),
+        ModelSpec("lightgbm", "Gradient boosting (LightGBM)", _lightgbm, "features"),
+        ModelSpec("extra-trees", "Extra-trees", _extra_trees, "features"),
+        ModelSpec("elastic-net", "Elastic-net LR (inner CV)", _elastic_net, "features"),
+        ModelSpec("size-lr", "Shape/size-only LR", _size_only_lr, "features"),
     ]
 
 

@@ -23,6 +23,14 @@ def add_parsers(sub, common):
         choices=("language_model", "random"),
         help="embed feature names with the language model, or random vectors per name (a control)",
     )
+    pre.add_argument(
+        "--vocabulary",
+        default="identity",
+        choices=("cleaned", "identity", "family"),
+        help="what the prior learns on: each name's IBSI identity (filter, class, feature; names the rules "
+        "cannot map fall back to their cleaned words), the cleaned names themselves, or the family only "
+        "(filter x class; a control) (default: identity)",
+    )
     pre.add_argument("--cache-dir", default=None, help="embedding cache folder")
     pre.add_argument("--device", default="cpu", help="torch device of the language model (default cpu)")
     pre.add_argument("--out", required=True, help="output folder of the prior")
@@ -45,6 +53,7 @@ def run(args):
         language_model=language_model,
         revision=args.revision,
         name_vectors=args.name_vectors,
+        vocabulary=args.vocabulary,
         out=args.out,
         device=args.device,
         cache_dir=args.cache_dir,

@@ -1,8 +1,8 @@
 """The allow-list: which classes and functions a model file may name.
 
 Membership is by exact dotted name, decided before anything is imported: this
-package's registry (:func:`own_registry`), a fixed list of torch, skorch and
-scikit-learn names, numpy's and the builtins' exact data types, and what the
+package's registry (:func:`own_registry`), a fixed list of torch, skorch,
+scikit-learn and LightGBM names, numpy's and the builtins' exact data types, and what the
 caller passes as ``trusted``. A name resolves only to the object *defined*
 under that name, so ``sklearn_llmrad.io.os.system`` never resolves.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._trees import LIGHTGBM_CLASSES, SKLEARN_TREE
 from .values import NUMPY_SCALAR_TYPES, UnsafeModelError, ValuePolicy, check_estimator_values, check_params
 
 # Modules of this package left out of the registry of what a model file may name:
@@ -55,8 +56,13 @@ _ALLOWED_SKLEARN_CLASSES = frozenset(
         "sklearn.isotonic.IsotonicRegression",
         "sklearn.model_selection._split.StratifiedKFold",
         "sklearn.model_selection._split.KFold",
+        SKLEARN_TREE,  # a fitted tree's arrays, checked as one binary tree before use (io/_trees.py)
     }
 )
+
+# Classes of this package that are neither estimators nor modules, held by a fitted
+# estimator's parameters: the elastic-net baseline's inner CV splitter (plain attributes)
+_ALLOWED_OWN_OBJECTS = frozenset({"sklearn_llmrad.inner_cv.StratifiedInnerFolds"})
 
 # Callbacks that only observe or adjust training. Checkpoint/LoadInitState and
 # the loggers are left out: they touch the file system or the network when initialised.
@@ -251,7 +257,8 @@ class AllowList:
         def allowed_object(cls):
             # training callbacks, validation splits, and the calibrators and CV splitters
             # that fitted scikit-learn estimators keep
-            return dotted(cls) in self.objects or dotted(cls) in _ALLOWED_SKLEARN_CLASSES
+            name = dotted(cls)
+            return name in self.objects or name in _ALLOWED_SKLEARN_CLASSES or name in _ALLOWED_OWN_OBJECTS
 
         return ValuePolicy(
             allowed_ref=allowed_ref,
@@ -275,6 +282,8 @@ class AllowList:
             or name in self.third
             or name in ALLOWED_FUNCTIONS
             or name in _ALLOWED_SKLEARN_CLASSES
+            or name in _ALLOWED_OWN_OBJECTS
+            or name in LIGHTGBM_CLASSES  # its Booster comes only as checked model text (io/_trees.py)
             or exact_data_type(name)
             or _sklearn_estimator(name)
         )

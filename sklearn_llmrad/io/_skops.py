@@ -6,7 +6,9 @@ skops, without the settings that belong to the machine that fitted them
 language model; tensors they hold go to a safetensors member. On load, every
 type a payload names is checked against the allow-list before skops builds
 anything, only classes whose state is plain attributes are built that way, and
-the built estimator's values are checked like any other.
+the built estimator's values are checked like any other. Fitted trees are
+checked before use: scikit-learn's tree arrays, and LightGBM's model text
+before LightGBM reads it (:mod:`._trees`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from ._allowlist import built_from_state, dotted
 from ._archive import MAX_MANIFEST_BYTES, check_archive_infos, read_member, read_tensors
 from ._file_state import check_attribute_name
 from ._language_model import describe_language_model, language_model_param, restore_language_model
+from ._trees import check_sklearn_trees, is_lightgbm
+from ._trees import for_file as lightgbm_for_file
+from ._trees import restore as restore_lightgbm
 from .values import ModelFileError, UnsafeModelError, constructor_default, never_from_file
 
 
@@ -78,6 +83,8 @@ def save_skops(est, writer):
     dropped = _heavy_attrs(est) + [k for k in transient if k in vars(est)]
     tensor_attrs = [k for k, v in vars(est).items() if isinstance(v, torch.Tensor)]
     obj = _without_local_settings(est)
+    if is_lightgbm(est):  # its Booster as LightGBM's model text, checked on load
+        obj = lightgbm_for_file(obj)
     if dropped or tensor_attrs:
         # a shallow copy, so the caller's estimator keeps its loaded model
         obj = copy.copy(obj)
@@ -178,7 +185,11 @@ def load_skops(node, ctx):
     if lm_param is not None and lm_param == language_model_param(est) and lm.get("included_files"):
         # the model stored in the file replaces the reference
         est.__dict__[lm_param] = constructor_default(type(est), lm_param)
-    ctx["allow"].check_built(est, where=f"{ctx['path']} ({node['file']}, {type(est).__name__})")
+    where = f"{ctx['path']} ({node['file']}, {type(est).__name__})"
+    ctx["allow"].check_built(est, where=where)
+    check_sklearn_trees(est, where=where)  # before anything predicts with them
+    if is_lightgbm(est):
+        restore_lightgbm(est, where=where)
     if node.get("tensors"):
         tensors = read_tensors(ctx["zf"], node["tensors"])
         for k in node.get("tensor_attributes", []):
