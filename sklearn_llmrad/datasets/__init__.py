@@ -1,6 +1,10 @@
 """Dataset loaders. Each returns a :class:`sklearn.utils.Bunch` with ``frame``,
 ``target``, ``groups`` (patient ids) and ``DESCR``, or ``(X, y)`` with
-``return_X_y=True``."""
+``return_X_y=True``. The lesion loaders (and the synthetic generator) share two
+keyword switches: ``labels`` (bool, default=True) returns the labels as
+``target``, and False gives ``target`` None (lesions to predict) with the same
+``frame``; ``return_X_y`` (bool, default=False) returns ``(frame, target)``
+instead of the Bunch."""
 
 from .._lazy import lazy_exports
 

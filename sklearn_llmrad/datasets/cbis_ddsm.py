@@ -222,11 +222,8 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
         The official training / test split.
     allow_outside_root : bool, default=False
         Accept CSV paths that leave ``root``.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -236,7 +233,7 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
         ``metadata`` (split, laterality, view, abnormality id/type, crop path,
         radiologist descriptors: not features).
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------

@@ -207,11 +207,8 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
         message at the first one. The full DDSM is a large set of 1990s files:
         a partial or imperfect copy loads what is sound by default, like the
         other loaders.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -221,7 +218,7 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
         ``feature_names``, ``target_names``, ``excluded`` (``(id, reason)``),
         ``metadata`` (see ``DESCR``; not features).
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------

@@ -116,11 +116,8 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
         ``"Spiculated Region"``, ``"Distortion"`` or ``"Asymmetry"``.
     allow_outside_root : bool, default=False
         Accept file names that would make paths leave ``root``.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -129,7 +126,7 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
         ``DESCR``, ``feature_names``, ``target_names``, ``excluded``,
         ``metadata`` (ROI name, laterality, view, BI-RADS: not features).
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------

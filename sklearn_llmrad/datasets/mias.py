@@ -93,11 +93,8 @@ def load_mias(root, *, labels=True, return_X_y=False):
         Folder holding ``Info.txt`` and the ``mdbNNN.pgm`` images. Images listed
         in Info.txt but absent from the folder are skipped (a partial copy loads
         what is there) and counted in ``excluded`` and ``DESCR``.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -109,7 +106,7 @@ def load_mias(root, *, labels=True, return_X_y=False):
         reference, abnormality class, MIAS tissue, x, y, radius; not features),
         ``n_missing_images``.
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------

@@ -124,11 +124,8 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, labels=Tru
         The official split (the CSV's ``split`` column).
     allow_outside_root : bool, default=False
         Accept ids that would make image paths leave ``root``.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -137,7 +134,7 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, labels=Tru
         ``DESCR``, ``feature_names``, ``target_names``, ``excluded``,
         ``metadata``.
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------
