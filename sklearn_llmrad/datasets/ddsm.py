@@ -9,7 +9,6 @@ and the optical-density calibrations are read by the functions of
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 from ..exceptions import DatasetFormatError
 from ..imageio import ljpeg_frame_header
 from ..roi import PolygonROI
-from ._common import Lesions, where
+from ._common import LOADER_CONSTRAINTS, Lesions, where
 from ._ddsm_files import (
     calibration_name,
     chain_code_outline,
@@ -176,11 +175,9 @@ class _Collector(Lesions):
 
 @validate_params(
     {
-        "root": [str, os.PathLike],
+        **LOADER_CONSTRAINTS,
         "abnormality": [str, tuple, list],
         "on_error": [StrOptions({"raise", "exclude"})],
-        "labels": ["boolean"],
-        "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )

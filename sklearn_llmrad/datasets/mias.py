@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -11,7 +10,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import CircleROI
-from ._common import Lesions, where
+from ._common import LOADER_CONSTRAINTS, Lesions, where
 
 __all__ = ["load_mias"]
 
@@ -81,7 +80,7 @@ def _parse_info(path):
 
 
 @validate_params(
-    {"root": [str, os.PathLike], "labels": ["boolean"], "return_X_y": ["boolean"]},
+    LOADER_CONSTRAINTS,
     prefer_skip_nested_validation=True,
 )
 def load_mias(root, *, labels=True, return_X_y=False):
