@@ -240,12 +240,7 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         feature_tokens="feature",
         **kwargs,
     ):
-        own = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        # skorch's parameters (module, criterion, lr, device, ...) go to skorch, the others are attributes
-        takes = inspect.signature(super().__init__).parameters
-        super().__init__(**{k: own.pop(k) for k in list(own) if k in takes}, **kwargs)
-        for name, value in own.items():
-            setattr(self, name, value)
+        self._init_params(locals())
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
