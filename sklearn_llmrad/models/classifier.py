@@ -254,14 +254,9 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
 
     # --------------------------------------------------------------- sklearn
     def __sklearn_tags__(self):
+        # inherited: a dense numeric 2-D X without NaN, y required; also accepts SemanticFeatures, which
+        # sklearn's tags cannot express
         tags = super().__sklearn_tags__()
-        # Also accepts SemanticFeatures, which sklearn's tags cannot express.
-        tags.input_tags.two_d_array = True
-        tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
-        tags.input_tags.categorical = False
-        tags.input_tags.string = False
-        tags.target_tags.required = True
         tags.non_deterministic = self.random_state is None
         # A neural network with default (small-lr, early-stopped) settings
         # does not reach sklearn's toy-data score thresholds.
