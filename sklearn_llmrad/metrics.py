@@ -98,6 +98,16 @@ def _label_rate(kernel, name, undefined_unless, y_true, y_pred, pos_label):
 
 
 # ----------------------------------------------------------------- scorers
+#: ``validate_params`` constraints of what every metric here takes: the labels and the positive class.
+_LABELS = {"y_true": ["array-like"], "pos_label": [Real, str, bool]}
+#: ... and every bootstrapped one: the threshold for label metrics, the level and the seed.
+_BOOTSTRAP = {
+    **_LABELS,
+    "threshold": [Interval(Real, 0, 1, closed="both")],
+    "confidence": [Interval(Real, 0, 1, closed="neither")],
+    "random_state": ["random_state"],
+}
+
 _LABEL_METRIC_DOC = """{summary}
 
     Parameters
@@ -128,8 +138,7 @@ def _label_metric(name, kernel, label, needs, summary, example):
 
     metric.__name__ = metric.__qualname__ = name
     metric.__doc__ = _LABEL_METRIC_DOC.format(summary=summary, needs=needs, example=example)
-    params = {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": [Real, str, bool]}
-    return validate_params(params, prefer_skip_nested_validation=True)(metric)
+    return validate_params({**_LABELS, "y_pred": ["array-like"]}, prefer_skip_nested_validation=True)(metric)
 
 
 sensitivity_score = _label_metric(
@@ -172,10 +181,7 @@ SCORING = {
 
 
 # ------------------------------------------------------------- calibration
-@validate_params(
-    {"y_true": ["array-like"], "y_prob": ["array-like"], "pos_label": [Real, str, bool]},
-    prefer_skip_nested_validation=True,
-)
+@validate_params({**_LABELS, "y_score": ["array-like"]}, prefer_skip_nested_validation=True)
 def rank_auc_score(y_true, y_score, *, pos_label=1):
     """ROC AUC of binary labels, from ranks (the Mann-Whitney U statistic).
 
@@ -248,6 +254,20 @@ def rank_auc_scorer(estimator, X, y_true):
     return rank_auc_score(y_true, estimator.decision_function(X), pos_label=estimator.classes_[1])
 
 
+#: The labels and probabilities the metrics over probabilities take, documented once.
+_PROBABILITY_PARAMETERS = """y_true : array-like of shape (n_samples,)
+        True binary labels.
+    y_prob : array-like of shape (n_samples,)
+        Predicted probability of the positive class, in [0, 1]."""
+
+
+def _probability_doc(fn):
+    """Put :data:`_PROBABILITY_PARAMETERS` where ``fn``'s docstring says ``%(y_true, y_prob)s``."""
+    fn.__doc__ = fn.__doc__.replace("%(y_true, y_prob)s", _PROBABILITY_PARAMETERS)
+    return fn
+
+
+@_probability_doc
 def brier_score(y_true, y_prob, *, pos_label=1):
     """Brier score: mean squared difference between probability and outcome.
 
@@ -256,10 +276,7 @@ def brier_score(y_true, y_prob, *, pos_label=1):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        True binary labels.
-    y_prob : array-like of shape (n_samples,)
-        Predicted probability of the positive class.
+    %(y_true, y_prob)s
     pos_label : int, str or bool, default=1
         The positive class.
 
@@ -291,12 +308,12 @@ def _bin_ids(prob, n_bins, strategy):
 def _binned_metric(fn):
     """``validate_params`` and the shared parameter docs of the metrics over probability bins."""
     fn.__doc__ = fn.__doc__.replace("%(binned_parameters)s", _BINNED_PARAMETERS.strip())
+    _probability_doc(fn)
     checks = {
-        "y_true": ["array-like"],
+        **_LABELS,
         "y_prob": ["array-like"],
         "n_bins": [Interval(Integral, 1, None, closed="left")],
         "strategy": [StrOptions({"uniform", "quantile"})],
-        "pos_label": [Real, str, bool],
     }
     return validate_params(checks, prefer_skip_nested_validation=True)(fn)
 
@@ -304,10 +321,7 @@ def _binned_metric(fn):
 _BINNED_PARAMETERS = """
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        True binary labels.
-    y_prob : array-like of shape (n_samples,)
-        Predicted probability of the positive class, in [0, 1].
+    %(y_true, y_prob)s
     n_bins : int, default=10
         Number of bins.
     strategy : {"uniform", "quantile"}, default="uniform"
@@ -486,16 +500,12 @@ def _interval(boot, estimate, confidence, method, jackknife):
 
 @validate_params(
     {
-        "y_true": ["array-like"],
+        **_BOOTSTRAP,
         "y_score_or_pred": ["array-like"],
         "metric": [StrOptions(set(KERNELS)), callable],
         "n_bootstraps": [Interval(Integral, 1, None, closed="left")],
-        "confidence": [Interval(Real, 0, 1, closed="neither")],
         "stratified": ["boolean"],
         "method": [StrOptions({"percentile", "bca"})],
-        "threshold": [Interval(Real, 0, 1, closed="both")],
-        "pos_label": [Real, str, bool],
-        "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -602,17 +612,14 @@ def _warn_dropped(boot, name="the metric"):
 # ----------------------------------------------------------------- summary
 @validate_params(
     {
-        "y_true": ["array-like"],
+        **_BOOTSTRAP,
         "y_prob": ["array-like"],
-        "threshold": [Interval(Real, 0, 1, closed="both")],
         "n_bootstraps": [Interval(Integral, 0, None, closed="left")],
-        "confidence": [Interval(Real, 0, 1, closed="neither")],
         "n_bins": [Interval(Integral, 1, None, closed="left")],
-        "pos_label": [Real, str, bool],
-        "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
 )
+@_probability_doc
 def summarize_predictions(
     y_true,
     y_prob,
@@ -632,10 +639,7 @@ def summarize_predictions(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        True binary labels.
-    y_prob : array-like of shape (n_samples,)
-        Predicted probability of the positive class, in [0, 1].
+    %(y_true, y_prob)s
     threshold : float, default=0.5
         A case is predicted positive when ``y_prob >= threshold``.
     n_bootstraps : int, default=2000

@@ -454,3 +454,41 @@ def test_folds_in_parallel_give_the_same_predictions_one_line_per_fold_and_timin
     one, two = (runs[n].predictions["radiomics-svc"].sort_values("case").reset_index(drop=True) for n in (1, 2))
     pd.testing.assert_frame_equal(one, two)
     pd.testing.assert_frame_equal(runs[2].timings, pd.read_csv(tmp_path / "jobs2" / "timings.csv"), check_dtype=False)
+
+
+def test_fold_explanations_cover_exactly_the_models_explain_knows(monkeypatch):
+    # _explain_fold asks explanation.estimator_kind first: no table for a model explain does not know (a user's
+    # model, a forest), a table for the package's linear model and SVC and their pipelines, and a TypeError
+    # raised while explaining a model it knows is not taken for "unknown model"
+    from sklearn.ensemble import RandomForestClassifier
+
+    from sklearn_llmrad import explanation
+    from sklearn_llmrad.benchmark.fold_runs import _explain_fold
+    from sklearn_llmrad.models.linear import SemanticPriorLogisticRegression
+    from sklearn_llmrad.models.svm import CalibratedSVC
+
+    rng = np.random.default_rng(0)
+    names = ["original_firstorder_Mean", "original_shape2D_Elongation", "original_glcm_Contrast"]
+    X = pd.DataFrame(rng.normal(size=(40, 3)), columns=names, index=[f"c{i}" for i in range(40)])
+    y = (X[names[0]] + 0.5 * rng.normal(size=40) > 0).astype(int).to_numpy()
+    forest = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5, random_state=0))
+    for model in (LogisticRegression(), forest):
+        model.fit(X, y)
+        with pytest.raises(TypeError):
+            explanation.explain(model, X)
+        assert _explain_fold(model, X, 2, fold=1) is None
+    known = {
+        "linear": SemanticPriorLogisticRegression(random_state=0),
+        "svc": make_pipeline(StandardScaler(), CalibratedSVC(random_state=0)),
+    }
+    for kind, model in known.items():
+        table = _explain_fold(model.fit(X, y), X, 2, fold=1)
+        assert set(table["case"]) == set(X.index)
+        assert (table["estimator"] == kind).all() and (table["fold"] == 1).all()
+
+    def broken(*args, **kwargs):
+        raise TypeError("a defect inside explain")
+
+    monkeypatch.setattr(explanation, "explain", broken)
+    with pytest.raises(TypeError, match="a defect inside explain"):
+        _explain_fold(known["linear"], X, 2, fold=1)

@@ -492,3 +492,6 @@ def test_rank_auc_score_is_sklearns_auc_with_ties_and_says_what_is_wrong():
         rank_auc_score([1, 1, 1], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="NaN"):
         rank_auc_score([0, 1, 1], [0.1, np.nan, 0.3])
+    # its parameter checks name its own parameter (they once named a y_prob it does not have)
+    with pytest.raises(ValueError, match="'y_score' parameter of rank_auc_score"):
+        rank_auc_score([0, 1, 1], "0.1 0.2 0.3")

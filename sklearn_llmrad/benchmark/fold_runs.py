@@ -61,13 +61,12 @@ def _explain_fold(estimator, X_test, top_n, fold):
     the rationale ``text``; a lesion without a driver has one row with no feature.
     None for a model ``explain`` does not know (the CNNs, a user's model).
     """
-    from ..explanation import explain
+    from ..explanation import estimator_kind, explain
     from ..vocabulary import describe_feature
 
-    try:
-        table = explain(estimator, X_test, top_n=top_n)
-    except TypeError:  # not a model the package builds: nothing to explain
+    if estimator_kind(estimator) is None:  # not a model explain knows: nothing to explain
         return None
+    table = explain(estimator, X_test, top_n=top_n)
     rows = []
     for case, lesion in zip(X_test.index, table.itertuples(index=False), strict=True):
         said = {"fold": fold, "case": str(case), "estimator": lesion.estimator, "probability": lesion.probability}

@@ -13,7 +13,7 @@ from .common import (
     UserError,
     add_dataset_options,
     add_model_options,
-    dataset_options,
+    dataset_from_args,
     load_dataset,
     model_settings,
     network_params,
@@ -214,30 +214,13 @@ def run(args):
         return _transfer(args, models, language_model, note, started)
     models = _network_only(args, models, available_models())
 
-    kwargs = dataset_options(args, args.dataset)
-    X, y, groups, description = load_dataset(
-        args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
-    )
-    if y is None:
-        raise UserError(f"--dataset {args.dataset}: the lesions have no labels; a benchmark needs them")
-    print(
-        f"Dataset: {description} ({len(y)} lesions, {len(set(groups))} patients, {int(sum(y))} malignant)", flush=True
-    )
+    X, y, groups, description = dataset_from_args(args, labels_for="a benchmark")
     test, out = None, args.out or f"results/{args.dataset}"
     if args.test_dataset is None:
         check_split(args, args.dataset, groups)
-    else:  # another seed, so that a synthetic test set holds other lesions than a synthetic training set
-        X_test, y_test, groups_test, test_description = load_dataset(
-            args.test_dataset,
-            args.test_root,
-            n_samples=args.n_samples,
-            random_state=args.seed + 1,
-            **dataset_options(args, args.test_dataset),
-        )
-        if y_test is None:
-            raise UserError(f"--test-dataset {args.test_dataset}: the lesions have no labels; a benchmark needs them")
-        print(f"Test dataset: {test_description} ({len(y_test)} lesions, {int(sum(y_test))} malignant)", flush=True)
-        test, out = (X_test, y_test, groups_test), args.out or f"results/{args.dataset}-on-{args.test_dataset}"
+    else:
+        test = dataset_from_args(args, test=True, labels_for="a benchmark")[:3]
+        out = args.out or f"results/{args.dataset}-on-{args.test_dataset}"
     settings = model_settings(args, language_model, cv=args.cv if args.holdout is None else None, holdout=args.holdout)
 
     def log(line):
@@ -262,12 +245,8 @@ def save_models(result, settings, X, y, groups, *, dataset, language_note, log=p
     out-of-fold probabilities, or 0.5 after a holdout or an external validation
     (whose test lesions are not for tuning). Returns the model files' paths.
     """
-    import numpy as np
-
-    from .. import io
-    from ..benchmark import DEFAULT_REGISTRY, prepare_shared_inputs
-    from ..model_card import language_models, write_model_card, youden_threshold
-    from .fit import fit_model
+    from ..benchmark import DEFAULT_REGISTRY
+    from .fit import fit_model, image_stages, oof_threshold, save_with_card
 
     folder, cache = Path(result.out_dir) / "models", Path(result.out_dir) / "cache"
     folder.mkdir(parents=True, exist_ok=True)
@@ -286,53 +265,29 @@ def save_models(result, settings, X, y, groups, *, dataset, language_note, log=p
     if not specs:
         return []
     # the image stages once for every model refitted (their features come from the benchmark's cache)
-    shared = prepare_shared_inputs(
-        X,
-        {spec.input for spec in specs},
-        preprocessor_params=settings.preprocessor_params,
-        extractor_params=settings.extractor_params,
-        cache_dir=cache,
-        n_jobs=settings.n_jobs,
-        log=log,
-    )
+    shared = image_stages(settings, X, {spec.input for spec in specs}, cache_dir=cache, log=log)
     saved = []
     for spec in specs:
         cv_summary, threshold, rule = None, 0.5, "0.5: the benchmark ran no cross-validation to choose it on"
         if cross_validated:
-            oof = result.predictions[spec.name]
-            oof = oof[oof["part"] == "test"]
-            threshold = youden_threshold(oof["y_true"], oof["y_prob"])
+            threshold = oof_threshold(result, spec.name)
             rule = f"Youden's J maximised on the out-of-fold probabilities of the benchmark's {settings.cv} folds"
             keep = ("auc", "auc_low", "auc_high", "sensitivity", "specificity", "f1", "accuracy", "brier", "ece")
             cv_summary = {key: rows.loc[spec.name, key] for key in keep if key in rows.columns}
             cv_summary.update(folds=settings.cv, grouping="patient", metrics_threshold=0.5, youden_threshold=threshold)
         log(f"[save-models] {spec.name}: refitting on all lesions")
-        model, failed, kept = fit_model(spec, settings, X, y, shared=shared, log=log)
         path = folder / f"{spec.name}.llmrad"
-        metadata = {
-            "threshold": threshold,
-            "threshold_rule": rule,
-            "model": spec.name,
-            "language_models": [lm["id"] for lm in language_models(model)],
-            "language_model_bundled": False,
-        }
-        io.save(model, path, metadata=metadata)
-        positions = X.index.get_indexer(kept)
-        write_model_card(
-            model_path=path,
-            model=model,
-            name=spec.name,
-            label=spec.label,
-            X=X.loc[kept],
-            y=np.asarray(y)[positions],
-            groups=np.asarray(groups, dtype=object)[positions],
+        save_with_card(
+            path,
+            spec,
+            settings,
+            fit_model(spec, settings, X, y, shared=shared, log=log),
+            (X, y, groups),
             dataset=dataset,
-            settings=settings,
-            language_model=language_note,
+            language_note=language_note,
             threshold=threshold,
-            threshold_rule=rule,
-            cross_validation=cv_summary,
-            excluded=list(failed["case"]),
+            rule=rule,
+            cv_summary=cv_summary,
         )
         saved.append(path)
     return saved

@@ -4,6 +4,7 @@ the option types and the one-line user error."""
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ __all__ = [
     "resolve_language_model",
     "load_dataset",
     "dataset_options",
+    "dataset_from_args",
     "positive_int",
     "check_device",
     "add_dataset_options",
@@ -282,3 +284,31 @@ def model_settings(args, language_model, **split):
 def dataset_options(args, name):
     """The loader options of dataset ``name`` (see :data:`DATASETS`) as given on the command line."""
     return {option: getattr(args, option) for option in DATASETS[name].options}
+
+
+def dataset_from_args(args, *, test=False, labels_for=None, stream=None):
+    """Load ``--dataset`` from ``--root`` with its loader options, and say on ``stream`` (stdout) what it holds.
+
+    With ``test``, ``--test-dataset`` from ``--test-root`` instead, with the seed
+    ``--seed`` + 1 (a synthetic test set then holds other lesions than a
+    synthetic training set). ``labels_for`` names what needs the labels: lesions
+    without them are then refused. Returns ``(X, y, groups, description)``.
+    """
+    import numpy as np
+
+    option, name, root = (
+        ("--test-dataset", args.test_dataset, args.test_root) if test else ("--dataset", args.dataset, args.root)
+    )
+    X, y, groups, description = load_dataset(
+        name, root, n_samples=args.n_samples, random_state=args.seed + int(test), **dataset_options(args, name)
+    )
+    if y is None and labels_for is not None:
+        raise UserError(f"{option} {name}: the lesions have no labels; {labels_for} needs them")
+    labels = "no labels" if y is None else f"{int(np.sum(y))} malignant"
+    print(
+        f"{'Test dataset' if test else 'Dataset'}: {description} ({len(X)} lesions, {len(set(groups))} patients, "
+        f"{labels})",
+        file=stream or sys.stdout,
+        flush=True,
+    )
+    return X, y, groups, description

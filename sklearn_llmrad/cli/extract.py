@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import DATASETS, UserError, add_dataset_options, dataset_options, load_dataset
+from .common import DATASETS, UserError, add_dataset_options, dataset_from_args
 
 COMMANDS = ("extract",)
 
@@ -118,12 +118,7 @@ def run(args):
     if args.image is not None:
         X, y = one_lesion(args)
     else:
-        kwargs = dataset_options(args, args.dataset)
-        X, y, _, description = load_dataset(
-            args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **kwargs
-        )
-        labels = "no labels" if y is None else f"{int(sum(y))} malignant"
-        print(f"Dataset: {description} ({len(X)} lesions, {labels})", file=sys.stderr, flush=True)
+        X, y, _, _ = dataset_from_args(args, stream=sys.stderr)
     extractor_params = {"on_error": args.on_error}
     if args.params is not None:
         extractor_params["params"] = args.params

@@ -24,8 +24,7 @@ from .common import (
     UserError,
     add_dataset_options,
     add_model_options,
-    dataset_options,
-    load_dataset,
+    dataset_from_args,
     model_settings,
     positive_int,
     resolve_language_model,
@@ -107,6 +106,15 @@ def settings_from_args(args, language_model):
     return model_settings(args, language_model, cv=args.cv or 5)
 
 
+def image_stages(settings, X, inputs, *, cache_dir=None, log=print):
+    """The benchmark's image stages on ``X`` with ``settings``' parameters, up to the ``inputs`` the models take
+    (:func:`~sklearn_llmrad.benchmark.prepare_shared_inputs`), for :func:`fit_model`'s ``shared``."""
+    from ..benchmark import prepare_shared_inputs
+
+    params = {name: getattr(settings, name) for name in ("preprocessor_params", "extractor_params", "n_jobs")}
+    return prepare_shared_inputs(X, inputs, cache_dir=cache_dir, log=log, **params)
+
+
 def fit_model(spec, settings, X, y, *, cache_dir=None, shared=None, log=print):
     """Fit ``spec``'s model on all lesions, as a pipeline that starts from images.
 
@@ -130,20 +138,11 @@ def fit_model(spec, settings, X, y, *, cache_dir=None, shared=None, log=print):
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
-    from ..benchmark import prepare_shared_inputs
     from ..preprocessing import CLAHEPreprocessor
     from ..radiomics import RadiomicsExtractor
 
     if shared is None:
-        shared = prepare_shared_inputs(
-            X,
-            {spec.input},
-            preprocessor_params=settings.preprocessor_params,
-            extractor_params=settings.extractor_params,
-            cache_dir=cache_dir,
-            n_jobs=settings.n_jobs,
-            log=log,
-        )
+        shared = image_stages(settings, X, {spec.input}, cache_dir=cache_dir, log=log)
     kept = shared.kept
     if len(shared.failed):
         log(f"[fit] {len(shared.failed)} of {len(X)} lesion(s) failed in the image stages and are left out")
@@ -176,18 +175,92 @@ def fit_model(spec, settings, X, y, *, cache_dir=None, shared=None, log=print):
     return Pipeline(head + list(tail)), shared.failed, kept
 
 
+def save_with_card(
+    path,
+    spec,
+    settings,
+    fitted,
+    data,
+    *,
+    dataset,
+    language_note,
+    threshold=0.5,
+    rule,
+    cv_summary=None,
+    include_language_model=False,
+):
+    """Save ``fitted``, the ``(model, failed, kept)`` of :func:`fit_model` on
+    ``data`` ``(X, y, groups)``, to ``path`` (``io.save``) with its model card beside it.
+
+    The file's metadata holds the decision ``threshold`` and its ``rule``, the
+    model's name and the language models its encoders name (read by ``llmrad
+    predict``); the card (:func:`~sklearn_llmrad.model_card.write_model_card`)
+    describes the ``kept`` lesions it was trained on and the ``failed`` ones.
+    ``llmrad fit`` and ``llmrad benchmark --save-models`` both save this way.
+
+    Returns
+    -------
+    metadata : dict
+        What the model file's metadata holds.
+    card : tuple of pathlib.Path
+        The card's Markdown and JSON files.
+    """
+    import numpy as np
+
+    from .. import io
+    from ..model_card import language_models, write_model_card
+
+    model, failed, kept = fitted
+    X, y, groups = data
+    metadata = {
+        "threshold": threshold,
+        "threshold_rule": rule,
+        "model": spec.name,
+        # which language model the encoders name: read by predict to say what --language-model needs
+        "language_models": [lm["id"] for lm in language_models(model)],
+        "language_model_bundled": bool(include_language_model),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    io.save(model, path, include_language_model=include_language_model, metadata=metadata)
+    positions = X.index.get_indexer(kept)
+    card = write_model_card(
+        model_path=path,
+        model=model,
+        name=spec.name,
+        label=spec.label,
+        X=X.loc[kept],
+        y=np.asarray(y)[positions],
+        groups=np.asarray(groups, dtype=object)[positions],
+        dataset=dataset,
+        settings=settings,
+        language_model=language_note,
+        threshold=threshold,
+        threshold_rule=rule,
+        cross_validation=cv_summary,
+        excluded=list(failed["case"]),
+    )
+    return metadata, card
+
+
+def oof_threshold(result, name):
+    """Youden's J threshold on model ``name``'s out-of-fold probabilities in a benchmark ``result``."""
+    from ..model_card import youden_threshold
+
+    oof = result.predictions[name]
+    oof = oof[oof["part"] == "test"]
+    return youden_threshold(oof["y_true"], oof["y_prob"])
+
+
 def cross_validate(spec, settings, X, y, groups, *, cache_dir, log):
     """The benchmark's cross-validated estimate of ``spec`` (same folds): ``(summary dict, threshold)``."""
     from ..benchmark import run_benchmark
-    from ..model_card import youden_threshold
 
     result = run_benchmark(X, y, groups, settings=settings, models=[spec.name], cache_dir=cache_dir, log=log)
     row = result.table.iloc[0].to_dict()
     if row["status"] != "ok":
         raise UserError(f"--cv: the model failed in cross-validation ({row['status']})")
-    oof = result.predictions[spec.name]
-    oof = oof[oof["part"] == "test"]
-    threshold = youden_threshold(oof["y_true"], oof["y_prob"])
+    threshold = oof_threshold(result, spec.name)
     keep = ("auc", "auc_low", "auc_high", "sensitivity", "specificity", "f1", "accuracy", "brier", "ece", "n")
     summary = {key: row[key] for key in keep if key in row}
     summary.update(
@@ -207,9 +280,7 @@ def run(args):
     """``llmrad fit``: train, save, write the card; returns the exit status."""
     import numpy as np
 
-    from .. import io
     from ..benchmark import DEFAULT_REGISTRY
-    from ..model_card import language_models, write_model_card
 
     started = time.perf_counter()
     spec = DEFAULT_REGISTRY.resolve([args.model])[0]
@@ -220,19 +291,10 @@ def run(args):
         )
     language_model, note = resolve_language_model(args.language_model)
     print(note, file=sys.stderr, flush=True)
-    X, y, groups, description = load_dataset(
-        args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **dataset_options(args, args.dataset)
-    )
-    if y is None:
-        raise UserError(f"--dataset {args.dataset}: the lesions have no labels; training needs them")
+    X, y, groups, description = dataset_from_args(args, labels_for="training", stream=sys.stderr)
     if len(X) == 0:
         raise UserError(f"--dataset {args.dataset}: no lesions found")
     y = np.asarray(y)
-    print(
-        f"Dataset: {description} ({len(X)} lesions, {len(set(groups))} patients, {int(y.sum())} malignant)",
-        file=sys.stderr,
-        flush=True,
-    )
     settings = settings_from_args(args, language_model)
 
     def log(line):
@@ -251,34 +313,20 @@ def run(args):
                 f"Youden's J (sensitivity + specificity - 1) maximised on the out-of-fold probabilities of "
                 f"{args.cv} patient-grouped folds"
             )
-        model, failed, kept = fit_model(spec, settings, X, y, cache_dir=cache_dir, log=log)
-    metadata = {
-        "threshold": threshold,
-        "threshold_rule": rule,
-        "model": spec.name,
-        # which language model the encoders name: read by predict to say what --language-model needs
-        "language_models": [lm["id"] for lm in language_models(model)],
-        "language_model_bundled": bool(args.include_language_model),
-    }
+        fitted = fit_model(spec, settings, X, y, cache_dir=cache_dir, log=log)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    io.save(model, out, include_language_model=args.include_language_model, metadata=metadata)
-    positions = X.index.get_indexer(kept)
-    md, js = write_model_card(
-        model_path=out,
-        model=model,
-        name=spec.name,
-        label=spec.label,
-        X=X.loc[kept],
-        y=y[positions],
-        groups=np.asarray(groups, dtype=object)[positions],
+    metadata, (md, js) = save_with_card(
+        out,
+        spec,
+        settings,
+        fitted,
+        (X, y, groups),
+        include_language_model=args.include_language_model,
         dataset=f"{args.dataset}: {description}",
-        settings=settings,
-        language_model=note,
+        language_note=note,
         threshold=threshold,
-        threshold_rule=rule,
-        cross_validation=cv_summary,
-        excluded=list(failed["case"]),
+        rule=rule,
+        cv_summary=cv_summary,
     )
     if cv_summary is not None:
         print(

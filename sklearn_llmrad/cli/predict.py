@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from .common import UserError, add_dataset_options, dataset_options, load_dataset, positive_int
+from .common import UserError, add_dataset_options, dataset_from_args, positive_int
 from .extract import add_lesion_arguments, check_lesion_input, one_lesion
 
 COMMANDS = ("predict",)
@@ -209,12 +209,7 @@ def run(args):
     if args.image is not None:
         X, y = one_lesion(args)
     else:
-        options = dataset_options(args, args.dataset)
-        X, y, _, description = load_dataset(
-            args.dataset, args.root, n_samples=args.n_samples, random_state=args.seed, **options
-        )
-        labels = "no labels" if y is None else f"{int(np.sum(y))} malignant"
-        print(f"Dataset: {description} ({len(X)} lesions, {labels})", file=sys.stderr, flush=True)
+        X, y, _, _ = dataset_from_args(args, stream=sys.stderr)
     if len(X) == 0:
         raise UserError("no lesions to predict")
     table = score(

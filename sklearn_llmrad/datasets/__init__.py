@@ -1,6 +1,12 @@
 """Dataset loaders. Each returns a :class:`sklearn.utils.Bunch` with ``frame``,
 ``target``, ``groups`` (patient ids) and ``DESCR``, or ``(X, y)`` with
-``return_X_y=True``."""
+``return_X_y=True``. The lesion loaders (and the synthetic generator) share
+these keyword switches: ``labels`` (bool, default=True) returns the labels as
+``target``, and False gives ``target`` None (lesions to predict) with the same
+``frame``; ``return_X_y`` (bool, default=False) returns ``(frame, target)``
+instead of the Bunch; ``allow_outside_root`` (bool, default=False; the loaders
+that read file names or ids from a table) accepts names that would make paths
+leave ``root``."""
 
 from .._lazy import lazy_exports
 

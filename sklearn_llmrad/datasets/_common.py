@@ -25,6 +25,7 @@ from ..resampling import as_spacing
 
 __all__ = [
     "FRAME_COLUMNS",
+    "LOADER_CONSTRAINTS",
     "TARGET_NAMES",
     "Lesions",
     "make_bunch",
@@ -40,6 +41,9 @@ __all__ = [
 #: from the image file's header (DICOM) by the stages, or warned about.
 FRAME_COLUMNS = (IMAGE, MASK, SPACING, *CLINICAL)
 TARGET_NAMES = np.array(["benign", "malignant"])
+#: ``validate_params`` constraints of the parameters every lesion loader takes
+#: (``labels`` and ``return_X_y`` are documented once, in the package docstring).
+LOADER_CONSTRAINTS = {"root": [str, os.PathLike], "labels": ["boolean"], "return_X_y": ["boolean"]}
 
 
 def where(file, line=None, row=None):
@@ -257,6 +261,8 @@ class Lesions:
     >>> b = lesions.bunch(descr="demo", nothing_found="no lesion")
     >>> b.frame.index.tolist(), b.target.tolist(), b.metadata.loc["c1", "view"], b.excluded
     (['c1'], [1], 'CC', [('c2', 'normal image: no lesion')])
+    >>> lesions.loaded("lesions")
+    '1 lesions loaded (1 malignant), 1 excluded'
     >>> Lesions().bunch(descr="demo", nothing_found="no lesion under '/data'")
     Traceback (most recent call last):
     ...
@@ -286,6 +292,10 @@ class Lesions:
     def n_positive(self):
         """Lesions labelled 1."""
         return int(np.sum(self.target))
+
+    def loaded(self, what, positive="malignant", excluded="excluded"):
+        """``"<n> <what> loaded (<n labelled 1> <positive>), <n excluded> <excluded>"``, for ``DESCR``."""
+        return f"{len(self)} {what} loaded ({self.n_positive} {positive}), {len(self.excluded)} {excluded}"
 
     def first_reason(self, default="none"):
         """The reason of the first exclusion (``default`` when there is none)."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ..exceptions import DatasetFormatError
-from ._common import Lesions, map_density, read_table, reported_at, safe_join, where
+from ._common import LOADER_CONSTRAINTS, Lesions, map_density, read_table, reported_at, safe_join, where
 
 __all__ = ["load_cbis_ddsm"]
 
@@ -199,12 +198,10 @@ def _resolve_mask(finder, roi_relative, crop_relative, image, context):
 
 @validate_params(
     {
-        "root": [str, os.PathLike],
+        **LOADER_CONSTRAINTS,
         "abnormality": [StrOptions({"mass", "calc", "both"})],
         "split": [StrOptions({"train", "test", "both"})],
         "allow_outside_root": ["boolean"],
-        "labels": ["boolean"],
-        "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -220,13 +217,8 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
         Which case description files to read.
     split : {"train", "test", "both"}, default="both"
         The official training / test split.
-    allow_outside_root : bool, default=False
-        Accept CSV paths that leave ``root``.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    allow_outside_root, labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -236,7 +228,7 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
         ``metadata`` (split, laterality, view, abnormality id/type, crop path,
         radiologist descriptors: not features).
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------
@@ -326,9 +318,8 @@ def load_cbis_ddsm(root, *, abnormality="mass", split="both", allow_outside_root
                     crop=str(crop[0]) if len(crop) == 1 else None,
                     **{d.replace(" ", "_"): record.get(d, None) for d in _DESCRIPTORS},
                 )
-    descr = _DESCR + (
-        f"\nThis copy ({root}, abnormality={abnormality}, split={split}): {len(lesions)} abnormalities "
-        f"loaded ({lesions.n_positive} malignant), {len(lesions.excluded)} excluded.\n"
+    descr = (
+        _DESCR + f"\nThis copy ({root}, abnormality={abnormality}, split={split}): {lesions.loaded('abnormalities')}.\n"
     )
     nothing_found = (
         f"no CBIS-DDSM mammogram found under {str(root)!r} for abnormality={abnormality!r}, "

@@ -9,7 +9,6 @@ and the optical-density calibrations are read by the functions of
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 from ..exceptions import DatasetFormatError
 from ..imageio import ljpeg_frame_header
 from ..roi import PolygonROI
-from ._common import Lesions, where
+from ._common import LOADER_CONSTRAINTS, Lesions, where
 from ._ddsm_files import (
     calibration_name,
     chain_code_outline,
@@ -176,11 +175,9 @@ class _Collector(Lesions):
 
 @validate_params(
     {
-        "root": [str, os.PathLike],
+        **LOADER_CONSTRAINTS,
         "abnormality": [str, tuple, list],
         "on_error": [StrOptions({"raise", "exclude"})],
-        "labels": ["boolean"],
-        "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -207,11 +204,8 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
         message at the first one. The full DDSM is a large set of 1990s files:
         a partial or imperfect copy loads what is sound by default, like the
         other loaders.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -221,7 +215,7 @@ def load_ddsm(root, *, abnormality=("mass", "calcification"), on_error="exclude"
         ``feature_names``, ``target_names``, ``excluded`` (``(id, reason)``),
         ``metadata`` (see ``DESCR``; not features).
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------

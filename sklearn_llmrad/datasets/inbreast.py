@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import plistlib
 import re
 from pathlib import Path
@@ -13,7 +12,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import PolygonROI
-from ._common import Lesions, map_density, parse_age, read_table, reported_at, safe_join, where
+from ._common import LOADER_CONSTRAINTS, Lesions, map_density, parse_age, read_table, reported_at, safe_join, where
 
 __all__ = ["load_inbreast"]
 
@@ -95,11 +94,9 @@ def _label(birads, context):
 
 @validate_params(
     {
-        "root": [str, os.PathLike],
+        **LOADER_CONSTRAINTS,
         "lesion_types": [tuple, list],
         "allow_outside_root": ["boolean"],
-        "labels": ["boolean"],
-        "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -114,13 +111,8 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
     lesion_types : tuple of str, default=("Mass", "Cluster")
         ROI names to keep (case-insensitive), e.g. add ``"Calcification"``,
         ``"Spiculated Region"``, ``"Distortion"`` or ``"Asymmetry"``.
-    allow_outside_root : bool, default=False
-        Accept file names that would make paths leave ``root``.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    allow_outside_root, labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -129,7 +121,7 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
         ``DESCR``, ``feature_names``, ``target_names``, ``excluded``,
         ``metadata`` (ROI name, laterality, view, BI-RADS: not features).
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------
@@ -209,8 +201,7 @@ def load_inbreast(root, *, lesion_types=("Mass", "Cluster"), allow_outside_root=
                 birads=record["Bi-Rads"],
             )
     descr = _DESCR + (
-        f"\nThis copy ({root}, lesion_types={list(lesion_types)}): {len(lesions)} lesions loaded "
-        f"({lesions.n_positive} with BI-RADS >= 4), {len(lesions.excluded)} excluded.\n"
+        f"\nThis copy ({root}, lesion_types={list(lesion_types)}): {lesions.loaded('lesions', 'with BI-RADS >= 4')}.\n"
     )
     nothing_found = (
         f"no INbreast lesion of types {list(lesion_types)} found under {str(root)!r} "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -11,7 +10,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import CircleROI
-from ._common import Lesions, where
+from ._common import LOADER_CONSTRAINTS, Lesions, where
 
 __all__ = ["load_mias"]
 
@@ -81,7 +80,7 @@ def _parse_info(path):
 
 
 @validate_params(
-    {"root": [str, os.PathLike], "labels": ["boolean"], "return_X_y": ["boolean"]},
+    LOADER_CONSTRAINTS,
     prefer_skip_nested_validation=True,
 )
 def load_mias(root, *, labels=True, return_X_y=False):
@@ -93,11 +92,8 @@ def load_mias(root, *, labels=True, return_X_y=False):
         Folder holding ``Info.txt`` and the ``mdbNNN.pgm`` images. Images listed
         in Info.txt but absent from the folder are skipped (a partial copy loads
         what is there) and counted in ``excluded`` and ``DESCR``.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -109,7 +105,7 @@ def load_mias(root, *, labels=True, return_X_y=False):
         reference, abnormality class, MIAS tissue, x, y, radius; not features),
         ``n_missing_images``.
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------

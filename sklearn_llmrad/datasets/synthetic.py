@@ -293,11 +293,8 @@ def make_synthetic_mammograms(
         Pixel size in mm the images are declared to have (their ``spacing``
         column); the rendering itself does not change (lesions measure about
         5 % of ``image_size``). None leaves ``spacing`` unknown.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
     random_state : int, RandomState instance or None, default=None
         Seed for reproducible datasets.
 
@@ -311,7 +308,7 @@ def make_synthetic_mammograms(
         ``feature_names``, ``target_names``, ``excluded`` (empty),
         ``metadata`` (generative truth; not for use as features).
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Examples
     --------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ..exceptions import DatasetFormatError
 from ..roi import BoxROI
-from ._common import Lesions, map_density, parse_age, read_table, reported_at, safe_join, where
+from ._common import LOADER_CONSTRAINTS, Lesions, map_density, parse_age, read_table, reported_at, safe_join, where
 
 __all__ = ["load_vindr_mammo"]
 
@@ -104,11 +103,9 @@ def _number(value, name, context):
 
 @validate_params(
     {
-        "root": [str, os.PathLike],
+        **LOADER_CONSTRAINTS,
         "split": [StrOptions({"training", "test", "both"})],
         "allow_outside_root": ["boolean"],
-        "labels": ["boolean"],
-        "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -122,13 +119,8 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, labels=Tru
         and ``images/<study_id>/<image_id>.dicom``.
     split : {"training", "test", "both"}, default="both"
         The official split (the CSV's ``split`` column).
-    allow_outside_root : bool, default=False
-        Accept ids that would make image paths leave ``root``.
-    labels : bool, default=True
-        Return the labels as ``target``; False gives ``target`` None (lesions to
-        predict), with the same ``frame``.
-    return_X_y : bool, default=False
-        Return ``(frame, target)`` instead of a Bunch.
+    allow_outside_root, labels, return_X_y : bool
+        Shared by the lesion loaders: see :mod:`sklearn_llmrad.datasets`.
 
     Returns
     -------
@@ -137,7 +129,7 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, labels=Tru
         ``DESCR``, ``feature_names``, ``target_names``, ``excluded``,
         ``metadata``.
     (frame, target) : tuple
-        If ``return_X_y`` is True.
+        With ``return_X_y=True``.
 
     Raises
     ------
@@ -219,9 +211,9 @@ def load_vindr_mammo(root, *, split="both", allow_outside_root=False, labels=Tru
             height=record.get("height"),
             width=record.get("width"),
         )
-    descr = _DESCR + (
-        f"\nThis copy ({root}, split={split}): {len(lesions)} findings loaded "
-        f"({lesions.n_positive} with BI-RADS 4-5), {len(lesions.excluded)} rows excluded.\n"
+    descr = (
+        _DESCR
+        + f"\nThis copy ({root}, split={split}): {lesions.loaded('findings', 'with BI-RADS 4-5', 'rows excluded')}.\n"
     )
     nothing_found = (
         f"no usable finding with an image under {str(root)!r} ({len(lesions.excluded)} rows excluded; "

@@ -9,6 +9,7 @@ the file format never reaches into skorch's internals.
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from numbers import Real
 
@@ -141,6 +142,17 @@ class SkorchClassifierBase(AutoDeviceMixin, NeuralNetClassifier):
     _separate_split_seed = False
 
     # ------------------------------------------------------------- sklearn
+    def _init_params(self, arguments, **fixed):
+        """``__init__``'s work, from its ``arguments`` (``locals()``): skorch's own ``__init__``
+        receives those it names (``module``, ``criterion``, ``classes``), ``fixed`` ones and the
+        prefixed ``kwargs`` options; every other parameter is stored as an attribute, unchanged
+        (the sklearn convention)."""
+        own = {k: v for k, v in arguments.items() if k not in ("self", "kwargs", "__class__")}
+        takes = inspect.signature(super().__init__).parameters
+        super().__init__(**fixed, **{k: own.pop(k) for k in list(own) if k in takes}, **arguments.get("kwargs", {}))
+        for name, value in own.items():
+            setattr(self, name, value)
+
     @property
     def classes_(self):
         if self.classes is not None and len(self.classes):

@@ -240,12 +240,7 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
         feature_tokens="feature",
         **kwargs,
     ):
-        own = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        # skorch's parameters (module, criterion, lr, device, ...) go to skorch, the others are attributes
-        takes = inspect.signature(super().__init__).parameters
-        super().__init__(**{k: own.pop(k) for k in list(own) if k in takes}, **kwargs)
-        for name, value in own.items():
-            setattr(self, name, value)
+        self._init_params(locals())
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
@@ -259,14 +254,9 @@ class LLMRadiomicsClassifier(FusionInputMixin, SkorchClassifierBase):
 
     # --------------------------------------------------------------- sklearn
     def __sklearn_tags__(self):
+        # inherited: a dense numeric 2-D X without NaN, y required; also accepts SemanticFeatures, which
+        # sklearn's tags cannot express
         tags = super().__sklearn_tags__()
-        # Also accepts SemanticFeatures, which sklearn's tags cannot express.
-        tags.input_tags.two_d_array = True
-        tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
-        tags.input_tags.categorical = False
-        tags.input_tags.string = False
-        tags.target_tags.required = True
         tags.non_deterministic = self.random_state is None
         # A neural network with default (small-lr, early-stopped) settings
         # does not reach sklearn's toy-data score thresholds.

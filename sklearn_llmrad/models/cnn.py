@@ -509,40 +509,7 @@ class _TorchvisionClassifier(SkorchClassifierBase):
         torch_load_kwargs=None,
         **kwargs,
     ):
-        super().__init__(
-            TorchvisionCNN,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            iterator_train=iterator_train,
-            iterator_valid=iterator_valid,
-            dataset=dataset,
-            train_split=None,  # see get_split_datasets
-            callbacks=callbacks,
-            predict_nonlinearity=predict_nonlinearity,
-            warm_start=warm_start,
-            verbose=verbose,
-            device=device,
-            compile=compile,
-            use_caching=use_caching,
-            torch_load_kwargs=torch_load_kwargs,
-            classes=classes,
-            **kwargs,
-        )
-        self.weights = weights
-        self.freeze_backbone = freeze_backbone
-        self.augment = augment
-        self.max_rotation = max_rotation
-        self.intensity_jitter = intensity_jitter
-        self.normalize = normalize
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.random_state = random_state
-        self.mixed_precision = mixed_precision
-        self.progress = progress
+        self._init_params(locals(), module=TorchvisionCNN, train_split=None)  # train_split: see get_split_datasets
         for name in ("history_", "initialized_", "virtual_params_"):
             if not vars(self)[name]:
                 del self.__dict__[name]
