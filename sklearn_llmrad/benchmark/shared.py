@@ -26,9 +26,10 @@ __all__ = ["DEFAULT_CHUNK_SIZE", "FAILED_COLUMNS", "SharedInputs", "prepare_shar
 #: Columns of ``failed.csv``.
 FAILED_COLUMNS = ["case", "stage", "error", "reason", "file"]
 
-#: Lesions whose crops are held at once: CBIS-DDSM-sized crops at 0.1 mm are
-#: about 130 kB each, so about 65 MB, while each chunk still gives every
-#: extraction worker several batches.
+#: Lesions whose crops are held at once: CBIS-DDSM-sized crops at 0.1 mm take
+#: about 0.19 MB each with their masks (benchmarks/bench_shared_memory.py), so
+#: about 95 MB, while each chunk still gives every extraction worker several
+#: batches (each chunk ends with a wait for its slowest batch).
 DEFAULT_CHUNK_SIZE = 500
 
 
