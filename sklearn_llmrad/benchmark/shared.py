@@ -40,8 +40,9 @@ class SharedInputs:
     Attributes
     ----------
     inputs : dict of str -> pandas.DataFrame
-        ``"raw"`` (``X``), ``"crops"`` and ``"features"`` as needed, restricted
-        to the lesions that went through every stage.
+        ``"raw"`` (``X``), and ``"crops"`` and ``"features"`` where ``needs``
+        holds them (crops made only to extract features are not kept),
+        restricted to the lesions that went through every stage.
     failed : pandas.DataFrame
         One row per failed lesion: ``case``, ``stage``, ``error``, ``reason``, ``file``.
     feature_columns : list of str
