@@ -112,6 +112,7 @@ def run(args):
     """``llmrad extract``: features, labels and provenance of every lesion as CSV."""
     import pandas as pd
 
+    from ..benchmark.shared import transform_in_chunks
     from ..pipelines import make_feature_extraction_pipeline
     from ..provenance import lesion_provenance
 
@@ -130,7 +131,7 @@ def run(args):
         preprocessor_params={"on_error": args.on_error},
         extractor_params=extractor_params,
     )
-    features = head.fit_transform(X)
+    features = transform_in_chunks(head, X)  # a chunk of lesions' crops held at a time, not all
     clahe, radiomics = head.named_steps["clahe"], head.named_steps["radiomics"]
     provenance = lesion_provenance(
         X,

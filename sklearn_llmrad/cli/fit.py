@@ -135,6 +135,7 @@ def fit_model(spec, settings, X, y, *, cache_dir=None, shared=None, log=print):
         The lesions the model was trained on.
     """
     import numpy as np
+    import pandas as pd
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
@@ -167,7 +168,9 @@ def fit_model(spec, settings, X, y, *, cache_dir=None, shared=None, log=print):
         clahe = CLAHEPreprocessor(**(settings.preprocessor_params or {})).fit(shared.inputs["raw"])
         head.append(("clahe", clahe))
     if spec.input == "features":
-        radiomics = RadiomicsExtractor(**(settings.extractor_params or {})).fit(shared.inputs["crops"])
+        # the shared stage keeps no crops for a features model (a chunk at a time): fit on CLAHE's columns
+        crops = shared.inputs.get("crops", pd.DataFrame(columns=clahe.get_feature_names_out()))
+        radiomics = RadiomicsExtractor(**(settings.extractor_params or {})).fit(crops)
         head.append(("radiomics", radiomics))
     if not head:
         return learned, shared.failed, kept
