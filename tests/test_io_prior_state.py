@@ -237,3 +237,13 @@ def test_a_lookup_prior_with_nan_cv_scores_round_trips(tmp_path):
     np.testing.assert_array_equal(list(back.cv_spearman_.values()), list(prior.cv_spearman_.values()))
     query = [*NAMES, "wavelet-LLH_glcm_JointEnergy"]
     np.testing.assert_array_equal(back.feature_weights(query), prior.feature_weights(query))
+
+
+def test_a_prior_nested_deeper_than_a_parameter_is_refused_on_save_not_on_load(legacy, tmp_path):
+    from sklearn.compose import ColumnTransformer
+
+    pipe = legacy[0]
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(40, len(NAMES))), columns=NAMES)
+    container = ColumnTransformer([("topk", pipe[0], NAMES)]).fit(X, np.arange(40) % 2)
+    with pytest.raises(TypeError, match="deeper than one of its parameters"):
+        save(container, tmp_path / "c.llmrad")

@@ -113,6 +113,12 @@ def save_skops(est, writer):
         writer.members[f"steps/{index}.skops"] = sio.dumps(obj)
     except Exception as exc:  # skops raises several types for unsupported objects
         raise TypeError(f"cannot save {type(est).__name__} without pickle: {exc}") from exc
+    if _PRIOR in sio.get_untrusted_types(data=writer.members[f"steps/{index}.skops"]):
+        # deeper than a parameter (inside a container's fitted estimators): load would refuse it
+        raise TypeError(
+            f"cannot save {type(est).__name__}: it holds a SemanticPrior deeper than one of its parameters, "
+            "and a model file stores a prior only as a parameter of a step (a node of its own)"
+        )
     node["file"] = f"steps/{index}.skops"
     lm_param = language_model_param(est)
     if lm_param is not None:
