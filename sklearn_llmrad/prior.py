@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from collections.abc import Mapping
 from numbers import Real
 from pathlib import Path
@@ -72,10 +71,14 @@ from .harmonize import harmonize_feature_names
 from .informativeness import univariate_informativeness
 from .inner_cv import choose_candidate, group_folds
 from .prior_files import (
+    FILE_STATE_ATTRIBUTES,
     NAME_VECTORS,
     RANDOM_VECTOR_DIM,
     VOCABULARIES,
     PriorFileError,
+    language_model_for_prior,
+    prior_data,
+    prior_data_from_file_state,
     read_prior_folder,
     write_prior_folder,
 )
@@ -185,31 +188,6 @@ def _ridge(E, t, w, alpha):
     else:
         coef = np.linalg.solve(Es.T @ Es + lam * np.eye(Es.shape[1]), Es.T @ ts)
     return coef, mean_t - float(mean_e @ coef)
-
-
-def _language_model_for(recorded, given, directory):
-    """The language model a loaded prior embeds unseen names with: the caller's, or a recorded hub id."""
-    if given is not None:
-        return os.fspath(given)
-    if recorded is None:
-        return BIOBERT_MODEL
-    parts = recorded.split("/")
-    hub_id = (
-        len(parts) <= 2
-        and all(p and not p.startswith((".", "~")) for p in parts)
-        and not os.path.isabs(recorded)
-        and not os.path.exists(recorded)  # an id that is also a folder here would be read as that folder
-    )
-    if hub_id:
-        return recorded
-    warnings.warn(
-        f"semantic prior folder {os.fspath(directory)!r} records the language model {recorded!r}, a folder of "
-        f"the machine that saved it, which is never followed; unseen names will be embedded with {BIOBERT_MODEL!r}: "
-        "pass SemanticPrior.load(..., language_model=PATH) to name the model",
-        UserWarning,
-        stacklevel=3,
-    )
-    return BIOBERT_MODEL
 
 
 class SemanticPrior(BaseEstimator):
@@ -519,30 +497,7 @@ class SemanticPrior(BaseEstimator):
             The directory, for :meth:`load`.
         """
         check_is_fitted(self, "coef_")
-        names = list(self._name_table)
-        if not (np.isfinite(self.coef_).all() and np.isfinite(self.intercept_)):
-            raise ValueError("the prior's coefficients are not finite; it cannot be saved")
-        tensors = {
-            "coef": self.coef_,
-            "intercept": np.asarray([self.intercept_]),
-            "name_embeddings": np.stack([self._name_table[n] for n in names]),
-        }
-        meta = {
-            "language_model": self.language_model_,
-            "revision": self.revision_,
-            "name_vectors": self.name_vectors,
-            "vocabulary": self.vocabulary,
-            "name_cleaning_version": NAME_CLEANING_VERSION,
-            "studies": list(self.studies_),
-            "alpha": float(self.alpha_),
-            "alpha_param": self.alpha if isinstance(self.alpha, str) else float(self.alpha),
-            # a NaN score: too few studies for the CV
-            "cv_spearman": None
-            if self.cv_spearman_ is None
-            else {float(k): float(v) for k, v in self.cv_spearman_.items()},
-            "embedding_dim": int(self.embedding_dim_),
-            "names": names,
-        }
+        meta, tensors = prior_data(self, self._name_table)
         return write_prior_folder(Path(os.path.expanduser(os.fspath(directory))), meta, tensors)
 
     @classmethod
@@ -581,9 +536,10 @@ class SemanticPrior(BaseEstimator):
         """
         directory = Path(os.path.expanduser(os.fspath(directory)))
         meta, tensors = read_prior_folder(directory)
-        names = meta["names"]
         prior = cls(
-            language_model=_language_model_for(meta["language_model"], language_model, directory),
+            language_model=language_model_for_prior(
+                meta["language_model"], language_model, directory, default=BIOBERT_MODEL
+            ),
             revision=meta["revision"],
             name_vectors=meta["name_vectors"],
             vocabulary=meta["vocabulary"],  # "cleaned" for a folder saved before the field existed
@@ -591,19 +547,76 @@ class SemanticPrior(BaseEstimator):
             device=device,
             cache_dir=cache_dir,
         )
-        emb = tensors["name_embeddings"]
-        prior._name_table = dict(zip(names, emb, strict=True))
-        prior.coef_ = tensors["coef"]
-        prior.intercept_ = float(tensors["intercept"][0])
-        prior.alpha_ = float(meta["alpha"])
-        prior.cv_spearman_ = meta["cv_spearman"]
-        prior.studies_ = list(meta["studies"])
-        prior.n_studies_ = len(prior.studies_)
-        prior.n_names_ = len(names)
-        prior.embedding_dim_ = int(meta["embedding_dim"])
-        prior.language_model_ = meta["language_model"]
-        prior.revision_ = meta["revision"]
-        return prior
+        return prior._restore(meta, tensors)
+
+    def _restore(self, meta, tensors):
+        """This prior, fitted from checked fields and tensors."""
+        names = meta["names"]
+        self._name_table = dict(zip(names, tensors["name_embeddings"], strict=True))
+        self.coef_, self.intercept_ = tensors["coef"], float(tensors["intercept"][0])
+        self.alpha_, self.cv_spearman_ = float(meta["alpha"]), meta["cv_spearman"]
+        self.studies_ = list(meta["studies"])
+        self.n_studies_, self.n_names_ = len(self.studies_), len(names)
+        self.embedding_dim_ = int(meta["embedding_dim"])
+        self.language_model_, self.revision_ = meta["language_model"], meta["revision"]
+        return self
+
+    def get_file_state(self):
+        """What a model file (:mod:`sklearn_llmrad.io`) holds of this prior: parameters and fitted state.
+
+        Returns
+        -------
+        dict
+            ``params`` (constructor parameters) and ``attributes`` (empty when
+            not fitted): the fields and tensors of a saved prior beside them.
+        """
+        state = {"params": self.get_params(deep=False), "attributes": {}}
+        if hasattr(self, "coef_"):
+            meta, tensors = prior_data(self, self._name_table)
+            data = {f"{k}_": v for k, v in {**meta, **tensors}.items()}
+            state["attributes"] = {k: data[k] for k in FILE_STATE_ATTRIBUTES}
+        return state
+
+    @classmethod
+    def from_file_state(cls, state):
+        """The prior a model file describes, after the checks of a saved prior (:mod:`~.prior_files`).
+
+        Parameters
+        ----------
+        state : dict
+            As :meth:`get_file_state` returns it, the parameters checked.
+
+        Returns
+        -------
+        SemanticPrior
+            Fitted when ``state`` holds fitted attributes.
+
+        Raises
+        ------
+        ValueError
+            A field or tensor is missing, mistyped, out of bounds or inconsistent.
+        """
+        prior = cls(**state["params"])
+        if not state.get("attributes"):
+            return prior
+        meta, tensors = prior_data_from_file_state(
+            state["attributes"], name_vectors=prior.name_vectors, vocabulary=prior.vocabulary, alpha=prior.alpha
+        )
+        return prior._restore(meta, tensors)
+
+    @classmethod
+    def is_file_attribute(cls, name):
+        """Whether a model file may set the fitted attribute ``name`` (one of :meth:`get_file_state`'s).
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        bool
+        """
+        return name in FILE_STATE_ATTRIBUTES
 
     def __getstate__(self):
         state = dict(super().__getstate__())

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import warnings
 
 import numpy as np
 
@@ -52,6 +53,11 @@ __all__ = [
     "RANDOM_VECTOR_DIM",
     "VOCABULARIES",
     "PriorFileError",
+    "FILE_STATE_ATTRIBUTES",
+    "check_prior_data",
+    "language_model_for_prior",
+    "prior_data",
+    "prior_data_from_file_state",
     "read_prior_folder",
     "write_prior_folder",
 ]
@@ -341,24 +347,234 @@ def _read_prior_archive(directory, name):
             tensors = read_tensors(zf, _TENSORS, framework="np")
         except (ModelFileError, UnsafeModelError) as exc:
             raise fail(str(exc)) from exc
+    check_prior_data(meta, tensors, fail=fail, files=(MANIFEST, _TENSORS))
+    return meta, tensors
+
+
+def check_prior_data(meta, tensors, *, fail=ValueError, files=None):
+    """Check a prior's fields and tensors as a ``prior.llmrad`` holds them: exact types, bounds, shapes, values.
+
+    The one set of checks for a prior read from a file: a saved prior's archive and
+    a prior inside a model file (:meth:`~sklearn_llmrad.prior.SemanticPrior.from_file_state`).
+
+    Parameters
+    ----------
+    meta : dict
+        Exactly the prior's fields (language model and revision, name vectors,
+        vocabulary, name-cleaning version, studies, alpha, alpha parameter,
+        ``cv_spearman``, embedding width, names).
+    tensors : dict of str -> ndarray
+        Exactly ``coef`` and ``name_embeddings`` (float32) and ``intercept`` (float64).
+    fail : callable, default=ValueError
+        Makes the exception to raise from a message.
+    files : (str, str), default=None
+        The files the fields and the tensors were read from, named in the
+        messages about their types (a saved prior's manifest and tensors).
+
+    Raises
+    ------
+    Exception
+        ``fail(reason)`` for the first problem found.
+
+    Examples
+    --------
+    >>> meta = {"language_model": None, "revision": None, "name_vectors": "random", "vocabulary": "cleaned",
+    ...         "name_cleaning_version": "1", "studies": ["a"], "alpha": 1.0, "alpha_param": 1.0,
+    ...         "cv_spearman": None, "embedding_dim": 384, "names": ["volume"]}
+    >>> tensors = {"coef": np.zeros(384, np.float32), "intercept": np.zeros(1),
+    ...            "name_embeddings": np.eye(1, 384, dtype=np.float32)}
+    >>> check_prior_data(meta, tensors)
+    >>> check_prior_data({**meta, "alpha": -1.0}, tensors)
+    Traceback (most recent call last):
+    ...
+    ValueError: 'alpha' must be a finite number > 0, got float -1.0
+    """
+    in_fields, in_tensors = (f"{f}: " for f in files) if files else ("", "")
+    if set(meta) != _FIELDS:
+        missing, extra = sorted(_FIELDS - set(meta)), sorted(set(meta) - _FIELDS)
+        raise fail(f"fields differ from a saved prior's: missing {missing}, unexpected {extra}")
     for key, types in _FIELD_TYPES.items():
         if type(meta[key]) not in types:
             raise fail(
-                f"{MANIFEST}: {key!r} must be of type {' or '.join(t.__name__ for t in types)}, "
+                f"{in_fields}{key!r} must be of type {' or '.join(t.__name__ for t in types)}, "
                 f"got {_describe(meta[key])}"
             )
     if meta["cv_spearman"] is not None and not all(
         type(k) is float and type(v) is float for k, v in meta["cv_spearman"].items()
     ):
-        raise fail(f"{MANIFEST}: 'cv_spearman' must map float alphas to float scores")
+        raise fail(f"{in_fields}'cv_spearman' must map float alphas to float scores")
     _check_fields(meta, fail)
-    if set(tensors) != _TENSOR_NAMES:
-        raise fail(f"{_TENSORS}: expected tensors {sorted(_TENSOR_NAMES)}, found {sorted(tensors)}")
+    if type(tensors) is not dict or set(tensors) != _TENSOR_NAMES:
+        found = sorted(map(str, tensors)) if isinstance(tensors, dict) else type(tensors).__name__
+        raise fail(f"{in_tensors}expected tensors {sorted(_TENSOR_NAMES)}, found {found}")
     for key, dtype in _TENSOR_DTYPES.items():
-        if tensors[key].dtype != dtype:
-            raise fail(f"{_TENSORS}: tensor {key!r} has dtype {tensors[key].dtype}, a saved prior's is {dtype}")
+        if not isinstance(tensors[key], np.ndarray) or tensors[key].dtype != dtype:
+            got = tensors[key].dtype if isinstance(tensors[key], np.ndarray) else type(tensors[key]).__name__
+            raise fail(f"{in_tensors}tensor {key!r} has dtype {got}, a saved prior's is {dtype}")
     _check_tensor_values(tensors, meta, fail)
+
+
+def _float_scores(cv):
+    return None if cv is None else {float(k): float(v) for k, v in cv.items()}
+
+
+def prior_data(prior, name_table):
+    """The fields and tensors of a fitted prior, as a saved prior and a model file hold them.
+
+    Parameters
+    ----------
+    prior : SemanticPrior
+        Fitted.
+    name_table : dict of str -> ndarray
+        Its name vectors by name, in the order they are stored.
+
+    Returns
+    -------
+    meta, tensors
+        As :func:`read_prior_folder` returns them.
+
+    Raises
+    ------
+    ValueError
+        The prior's coefficients are not finite.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> prior = SimpleNamespace(language_model_=None, revision_=None, name_vectors="random", vocabulary="cleaned",
+    ...                         studies_=["a"], alpha_=1.0, alpha=1.0, cv_spearman_=None, embedding_dim_=384,
+    ...                         coef_=np.zeros(384, np.float32), intercept_=0.0)
+    >>> meta, tensors = prior_data(prior, {"volume": np.eye(1, 384, dtype=np.float32)[0]})
+    >>> meta["names"], tensors["name_embeddings"].shape
+    (['volume'], (1, 384))
+    """
+    names = list(name_table)
+    if not (np.isfinite(prior.coef_).all() and np.isfinite(prior.intercept_)):
+        raise ValueError("the prior's coefficients are not finite; it cannot be saved")
+    tensors = {
+        "coef": np.asarray(prior.coef_, dtype=_TENSOR_DTYPES["coef"]),
+        "intercept": np.asarray([prior.intercept_], dtype=_TENSOR_DTYPES["intercept"]),
+        "name_embeddings": np.stack([name_table[n] for n in names]).astype(_TENSOR_DTYPES["name_embeddings"]),
+    }
+    meta = {
+        "language_model": prior.language_model_,
+        "revision": prior.revision_,
+        "name_vectors": prior.name_vectors,
+        "vocabulary": prior.vocabulary,
+        "name_cleaning_version": NAME_CLEANING_VERSION,
+        "studies": list(prior.studies_),
+        "alpha": float(prior.alpha_),
+        "alpha_param": prior.alpha if isinstance(prior.alpha, str) else float(prior.alpha),
+        # a NaN score: too few studies for the CV
+        "cv_spearman": _float_scores(prior.cv_spearman_),
+        "embedding_dim": int(prior.embedding_dim_),
+        "names": names,
+    }
     return meta, tensors
+
+
+#: The fitted attributes a model file holds of a prior (``SemanticPrior.get_file_state``): the
+#: fields a saved prior holds beside its parameters, and its tensors, each with a trailing ``_``.
+FILE_STATE_ATTRIBUTES = tuple(
+    f"{k}_" for k in sorted(_FIELDS - {"name_vectors", "vocabulary", "alpha_param"}) + sorted(_TENSOR_NAMES)
+)
+
+
+def prior_data_from_file_state(attributes, *, name_vectors, vocabulary, alpha):
+    """The checked fields and tensors of a prior inside a model file (its parameters and fitted attributes).
+
+    Parameters
+    ----------
+    attributes : dict
+        Exactly :data:`FILE_STATE_ATTRIBUTES`, as a model file decoded them.
+    name_vectors, vocabulary, alpha
+        The prior's parameters of these names (the fields ``name_vectors``,
+        ``vocabulary`` and ``alpha_param``).
+
+    Returns
+    -------
+    meta, tensors
+        As :func:`read_prior_folder` returns them, after :func:`check_prior_data`.
+
+    Raises
+    ------
+    ValueError
+        For any problem, naming the field or tensor.
+
+    Examples
+    --------
+    >>> prior_data_from_file_state({}, name_vectors="random", vocabulary="cleaned", alpha=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: a SemanticPrior's fitted state in a model file: attributes differ from a prior's: missing [...
+    """
+
+    def fail(reason):
+        return ValueError(f"a SemanticPrior's fitted state in a model file: {reason}")
+
+    if type(attributes) is not dict or set(attributes) != set(FILE_STATE_ATTRIBUTES):
+        keys = set(map(str, attributes)) if isinstance(attributes, dict) else set()
+        missing, extra = sorted(set(FILE_STATE_ATTRIBUTES) - keys), sorted(keys - set(FILE_STATE_ATTRIBUTES))
+        raise fail(f"attributes differ from a prior's: missing {missing}, unexpected {extra}")
+    meta = {k.removesuffix("_"): v for k, v in attributes.items() if k.removesuffix("_") in _FIELDS}
+    tensors = {k.removesuffix("_"): v for k, v in attributes.items() if k.removesuffix("_") in _TENSOR_NAMES}
+    alpha_param = alpha if isinstance(alpha, str) or not _is_number(alpha) else float(alpha)
+    meta.update(name_vectors=name_vectors, vocabulary=vocabulary, alpha_param=alpha_param)
+    check_prior_data(meta, tensors, fail=fail)
+    return meta, tensors
+
+
+def language_model_for_prior(recorded, given, directory, *, default):
+    """The language model a loaded prior embeds unseen names with: the caller's, or a recorded hub id.
+
+    Parameters
+    ----------
+    recorded : str or None
+        The language model the saved prior records.
+    given : str, path-like or None
+        The caller's choice, taken as it is.
+    directory : str or path-like
+        The prior's folder, named in the warning.
+    default : str
+        The model for a prior that records none, or records a folder.
+
+    Returns
+    -------
+    str
+
+    Warns
+    -----
+    UserWarning
+        The prior records a folder of the machine that saved it, never followed.
+
+    Examples
+    --------
+    >>> language_model_for_prior("org/model", None, "p", default="x")
+    'org/model'
+    >>> language_model_for_prior(None, None, "p", default="x")
+    'x'
+    """
+    if given is not None:
+        return os.fspath(given)
+    if recorded is None:
+        return default
+    parts = recorded.split("/")
+    hub_id = (
+        len(parts) <= 2
+        and all(p and not p.startswith((".", "~")) for p in parts)
+        and not os.path.isabs(recorded)
+        and not os.path.exists(recorded)  # an id that is also a folder here would be read as that folder
+    )
+    if hub_id:
+        return recorded
+    warnings.warn(
+        f"semantic prior folder {os.fspath(directory)!r} records the language model {recorded!r}, a folder of "
+        f"the machine that saved it, which is never followed; unseen names will be embedded with {default!r}: "
+        "pass SemanticPrior.load(..., language_model=PATH) to name the model",
+        UserWarning,
+        stacklevel=3,
+    )
+    return default
 
 
 def read_prior_folder(directory):

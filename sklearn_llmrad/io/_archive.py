@@ -25,6 +25,7 @@ from .values import ModelFileError
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "LAST_SKOPS_PRIOR_VERSION",
     "MANIFEST",
     "MAX_MANIFEST_BYTES",
     "MAX_MEMBER_BYTES",
@@ -37,11 +38,15 @@ __all__ = [
 ]
 
 FORMAT = "sklearn-llmrad-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Format 1 (sklearn-llmrad before the shared skorch base) kept the fusion
-# network's build state as a fitted attribute; it is still read. Anything
-# older or newer is refused with what to do.
-READABLE_VERSIONS = (1, 2)
+# network's build state as a fitted attribute; format 2 let skops store a
+# semantic prior inside the estimators that hold one (format 3: a node of its
+# own, through the prior's file state). Both are still read. Anything older or
+# newer is refused with what to do.
+READABLE_VERSIONS = (1, 2, 3)
+#: The last format in which a skops payload may hold a semantic prior.
+LAST_SKOPS_PRIOR_VERSION = 2
 
 
 def open_archive(path):

@@ -1,4 +1,4 @@
-"""Objects that state their own file state: the package's skorch nets and the inner-CV choice.
+"""Objects that state their own file state: the package's skorch nets, the inner-CV choice and the semantic prior.
 
 A fitted object that needs more than its parameters (a network's weights, the
 candidates a choice refitted) says what a model file holds of it through public
@@ -34,7 +34,8 @@ import warnings
 
 from ._allowlist import dotted
 from ._archive import read_tensors
-from ._manifest import Decoder, Encoder
+from ._language_model import language_model_param
+from ._manifest import FILE_STATE_KINDS, Decoder, Encoder
 from .values import ModelFileError, UnsafeModelError, constructor_default, never_from_file
 
 _ATTRIBUTE_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_]*_")
@@ -46,14 +47,18 @@ def _kind_base(kind):
         from skorch import NeuralNet
 
         return NeuralNet, "a skorch net"
+    if kind == "prior":
+        from ..prior import SemanticPrior
+
+        return SemanticPrior, "a SemanticPrior"
     from ..models.choice import InnerCVChoiceClassifier
 
     return InnerCVChoiceClassifier, "an InnerCVChoiceClassifier"
 
 
 def file_state_kind(est):
-    """The node kind format 2 writes for ``est``, or None when it does not state its file state."""
-    for kind in ("skorch", "choice"):
+    """The node kind ``save`` writes for ``est``, or None when it does not state its file state."""
+    for kind in FILE_STATE_KINDS:
         if isinstance(est, _kind_base(kind)[0]) and hasattr(est, "get_file_state"):
             return kind
     return None
@@ -142,9 +147,22 @@ def load_file_state(node, ctx):
     state = {"params": params, **_data_state(node, tensors, cls, where, ctx)}
     if "candidates" in node:
         state["estimators"] = {c["name"]: ctx["load_node"](c["node"], ctx) for c in node["candidates"]}
+    if node["kind"] == "prior":
+        return _prior(cls, state, where, ctx)
     if node["kind"] != "skorch" and not hasattr(cls, "file_modules"):
         return cls.from_file_state(state)  # no network of its own: nothing to probe
     return _with_weights(cls, state, node, tensors, where)
+
+
+def _prior(cls, state, where, ctx):
+    """A semantic prior, its fields and tensors checked as a saved prior's are; the caller's language model."""
+    try:
+        prior = cls.from_file_state(state)
+    except ValueError as exc:
+        raise ModelFileError(f"{where}: {exc}") from exc
+    if ctx["language_model"] is not None and language_model_param(prior) is not None:
+        prior.set_params(**{language_model_param(prior): ctx["language_model"]})
+    return prior
 
 
 def _device(device, ctx, cls):

@@ -23,8 +23,9 @@ from ._language_model import check_lm_member
 from .values import ModelFileError, UnsafeModelError, is_plain_data
 
 #: Node kinds of objects that state their own file state (``get_file_state`` /
-#: ``from_file_state``): the names format 2 has always written for them.
-FILE_STATE_KINDS = ("skorch", "choice")
+#: ``from_file_state``): the names format 2 has always written for them, and the
+#: semantic prior's (format 3).
+FILE_STATE_KINDS = ("skorch", "choice", "prior")
 
 
 class Encoder(DataEncoder):
@@ -181,6 +182,17 @@ def check_node(node, allow, expected, names, depth=0):
         for rel in included:
             check_lm_member(rel)
             member(f"{node['file'].rsplit('.', 1)[0]}/language_model/{rel}")
+        # parameters stored as nodes of their own (a selector's prior): only objects that state their file state
+        held = node.get("estimator_params", {})
+        require(type(held) is dict and all(type(k) is str and k.isidentifier() for k in held), "estimator parameters")
+        for child in held.values():
+            kind = child.get("kind") if type(child) is dict else None
+            if kind not in FILE_STATE_KINDS:
+                raise UnsafeModelError(
+                    f"the manifest stores a parameter of {cls!r:.80} as a {kind!r:.40} node; only objects that "
+                    "state their file state are stored so; refusing to load"
+                )
+            check_node(child, allow, expected, names, depth + 1)
         return
     if kind == "pipeline":
         params, children = node.get("params", {}), node.get("steps")

@@ -9,6 +9,13 @@ anything, only classes whose state is plain attributes are built that way, and
 the built estimator's values are checked like any other. Fitted trees are
 checked before use: scikit-learn's tree arrays, and LightGBM's model text
 before LightGBM reads it (:mod:`._trees`).
+
+A parameter holding an object that states its own file state (a selector's
+semantic prior) is not in the payload: it is a node of its own
+(``estimator_params``), stored and checked through :mod:`._file_state`, so that
+skops never builds a prior. Files of format 2 and older, whose payloads hold the
+prior, are still read; such a prior is rebuilt through its file state, with the
+same checks, before anything uses it.
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ import json
 import zipfile
 
 from ._allowlist import built_from_state, dotted
-from ._archive import MAX_MANIFEST_BYTES, check_archive_infos, read_member, read_tensors
-from ._file_state import check_attribute_name
+from ._archive import LAST_SKOPS_PRIOR_VERSION, MAX_MANIFEST_BYTES, check_archive_infos, read_member, read_tensors
+from ._file_state import check_attribute_name, file_state_kind
 from ._language_model import describe_language_model, language_model_param, restore_language_model
 from ._trees import check_sklearn_trees, is_lightgbm
 from ._trees import for_file as lightgbm_for_file
@@ -83,6 +90,12 @@ def save_skops(est, writer):
     dropped = _heavy_attrs(est) + [k for k in transient if k in vars(est)]
     tensor_attrs = [k for k, v in vars(est).items() if isinstance(v, torch.Tensor)]
     obj = _without_local_settings(est)
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    held = {k: v for k, v in params.items() if file_state_kind(v) is not None and k in vars(est)}
+    if held:  # each a node of its own, through its file state; None in the payload
+        obj = copy.copy(obj)
+        obj.__dict__.update(dict.fromkeys(held))
+        node["estimator_params"] = {k: writer.node(v) for k, v in held.items()}
     if is_lightgbm(est):  # its Booster as LightGBM's model text, checked on load
         obj = lightgbm_for_file(obj)
     if dropped or tensor_attrs:
@@ -100,6 +113,12 @@ def save_skops(est, writer):
         writer.members[f"steps/{index}.skops"] = sio.dumps(obj)
     except Exception as exc:  # skops raises several types for unsupported objects
         raise TypeError(f"cannot save {type(est).__name__} without pickle: {exc}") from exc
+    if _PRIOR in sio.get_untrusted_types(data=writer.members[f"steps/{index}.skops"]):
+        # deeper than a parameter (inside a container's fitted estimators): load would refuse it
+        raise TypeError(
+            f"cannot save {type(est).__name__}: it holds a SemanticPrior deeper than one of its parameters, "
+            "and a model file stores a prior only as a parameter of a step (a node of its own)"
+        )
     node["file"] = f"steps/{index}.skops"
     lm_param = language_model_param(est)
     if lm_param is not None:
@@ -126,7 +145,7 @@ def _schema_types(obj):
             yield from _schema_types(v)
 
 
-def _checked_payload(node, allow, zf):
+def _checked_payload(node, allow, zf, version):
     """The payload's bytes and the types skops reports as untrusted, once every type is on the allow-list."""
     import skops.io as sio
 
@@ -156,16 +175,45 @@ def _checked_payload(node, allow, zf):
     refused += sorted(t for t in types | set(untrusted) if not built_from_state(t, allow))
     if refused:
         raise UnsafeModelError(f"{node['file']} asks to load types that are not trusted: {refused}; refusing to load")
+    if version > LAST_SKOPS_PRIOR_VERSION and _PRIOR in types | set(untrusted):
+        raise UnsafeModelError(
+            f"{node['file']} holds a {_PRIOR}, which a model file of format {version} stores through the "
+            "prior's file state, never in a skops payload; refusing to load"
+        )
     if node["class"] not in {f"{schema.get('__module__')}.{schema.get('__class__')}"}:
         raise UnsafeModelError(f"{node['file']} does not hold the {node['class']!r} the manifest names")
     return data, sorted(untrusted)
+
+
+_PRIOR = "sklearn_llmrad.prior.SemanticPrior"
+
+
+def _legacy_priors(est, ctx, where):
+    """``est`` with each prior skops built (format 2 and older) rebuilt through its file state and checked."""
+    from ..prior import SemanticPrior
+
+    def rebuilt(prior):
+        try:
+            state = prior.get_file_state()
+            params = ctx["allow"].check(SemanticPrior, state["params"], where=where)
+            return SemanticPrior.from_file_state({"params": params, "attributes": state["attributes"]})
+        except ValueError as exc:
+            raise ModelFileError(f"{where}: the semantic prior it holds is invalid: {exc}") from exc
+
+    if type(est) is SemanticPrior:
+        return rebuilt(est)
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    for name, value in params.items():
+        if type(value) is SemanticPrior and name in vars(est):
+            est.__dict__[name] = rebuilt(value)
+    return est
 
 
 def load_skops(node, ctx):
     """The estimator a skops node holds, checked before anything uses it."""
     import skops.io as sio
 
-    data, untrusted = _checked_payload(node, ctx["allow"], ctx["zf"])
+    data, untrusted = _checked_payload(node, ctx["allow"], ctx["zf"], ctx["version"])
     try:
         est = sio.loads(data, trusted=untrusted)
     except Exception as exc:
@@ -186,6 +234,12 @@ def load_skops(node, ctx):
         # the model stored in the file replaces the reference
         est.__dict__[lm_param] = constructor_default(type(est), lm_param)
     where = f"{ctx['path']} ({node['file']}, {type(est).__name__})"
+    for name, child in node.get("estimator_params", {}).items():
+        if name not in getattr(est, "get_params", dict)() or vars(est).get(name) is not None:
+            raise UnsafeModelError(f"{where}: the manifest stores {name!r:.40}, which is not an empty parameter")
+        est.__dict__[name] = ctx["load_node"](child, ctx)
+    if ctx["version"] <= LAST_SKOPS_PRIOR_VERSION:
+        est = _legacy_priors(est, ctx, where)
     ctx["allow"].check_built(est, where=where)
     check_sklearn_trees(est, where=where)  # before anything predicts with them
     if is_lightgbm(est):
