@@ -385,14 +385,11 @@ class TopKSelector(SelectorMixin, BaseEstimator):
 
         Examples
         --------
-        >>> import numpy as np
         >>> import pandas as pd
         >>> from sklearn_llmrad.selection import TopKSelector
-        >>> rng = np.random.default_rng(0)
-        >>> y = np.array([0, 1] * 20)
-        >>> X = pd.DataFrame({"original_firstorder_Mean": y + rng.normal(0, 0.3, 40),
-        ...                   "original_glcm_Contrast": rng.normal(size=40), "age": rng.integers(40, 80, 40)})
-        >>> both = TopKSelector(k=1).fit(X, y)
+        >>> X = pd.DataFrame({"original_firstorder_Mean": [1.0, 2.0, 8.0, 9.0],
+        ...                   "original_glcm_Contrast": [5.0, 1.0, 4.0, 2.0], "age": [50, 61, 47, 70]})
+        >>> both = TopKSelector(k=1).fit(X, [0, 0, 1, 1])
         >>> list(both.fitted_as(TopKSelector(k=1, passthrough=None)).transform(X).columns)
         ['original_firstorder_Mean']
         >>> both.fitted_as(TopKSelector(k=2, passthrough=None)) is None
