@@ -274,10 +274,15 @@ def make_llmrad_pipeline(
         :class:`~sklearn_llmrad.models.choice.InnerCVChoiceClassifier` (step
         ``choice``) that scores, by ``inner_cv``-fold cross-validation on the
         training data only, the network (``llmrad``), its linear path (``linear``:
-        the same Top-K selection, then a
+        the same Top-K selection without the clinical columns, then a
         :class:`~sklearn_llmrad.models.linear.SemanticPriorLogisticRegression`
         using the prior when one is given) and their average, and predicts with
-        the best; ties go to the linear model. The inner fits of the network
+        the best; ties go to the linear model. While the two ``topk`` steps
+        differ only in ``passthrough``, the selection (and its ``prior_gamma``)
+        is fitted once per fold for both
+        (:meth:`~sklearn_llmrad.selection.TopKSelector.fitted_as`); a grid that
+        sets ``choice__linear__topk__k`` and ``choice__llmrad__topk__k`` apart
+        fits each its own. The inner fits of the network
         stop early (``choice__inner_early_stopping``). So the method is never
         knowingly worse than its linear path, at about ``inner_cv`` times the
         network's training cost. ``None``: the network alone, with ``topk``,
@@ -333,7 +338,8 @@ def make_llmrad_pipeline(
     if fallback is None:
         return Pipeline(head + network.steps)
     # The network's own linear path as a model of its own: the same Top-K
-    # selection, then the prior-weighted LR.
+    # selection without the clinical columns (the choice fits it once for both,
+    # TopKSelector.fitted_as), then the prior-weighted LR.
     model = SemanticPriorLogisticRegression(prior=prior, random_state=random_state)
     linear = _named(_features(None, k, score, random_state, prior)[:1] + [("model", model)])
     choice = InnerCVChoiceClassifier(

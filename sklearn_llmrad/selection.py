@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.feature_selection import SelectorMixin, f_classif, mutual_info_classif
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -357,6 +358,63 @@ class TopKSelector(SelectorMixin, BaseEstimator):
 
         gamma, self.prior_cv_results_ = choose_candidate(folds, score_fold, gammas, prefer=lambda g: (-g,))
         return gamma
+
+    # ------------------------------------------------------------ shared fits
+    def fitted_as(self, estimator):
+        """This fitted selection as a fit of ``estimator``, when that fit would select the same.
+
+        Clinical columns are never scored, so ``passthrough=None`` and
+        ``passthrough="clinical"`` select the same features (and choose the
+        same ``prior_gamma_``): they differ only in the columns appended. An
+        unfitted selector with every other parameter equal to this one's
+        (compared by identity or ``==``) needs no fit of its own: its fitted
+        copy is returned, holding this selection (and the output settings of
+        ``estimator``). The inner-CV choice uses this to fit the Top-K
+        selection its candidates share once per fold.
+
+        Parameters
+        ----------
+        estimator : estimator
+            An unfitted estimator.
+
+        Returns
+        -------
+        TopKSelector or None
+            The fitted copy; None when ``estimator`` is not such a selector
+            (another class, other parameters, a ``passthrough`` list).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from sklearn_llmrad.selection import TopKSelector
+        >>> X = pd.DataFrame({"original_firstorder_Mean": [1.0, 2.0, 8.0, 9.0],
+        ...                   "original_glcm_Contrast": [5.0, 1.0, 4.0, 2.0], "age": [50, 61, 47, 70]})
+        >>> both = TopKSelector(k=1).fit(X, [0, 0, 1, 1])
+        >>> list(both.fitted_as(TopKSelector(k=1, passthrough=None)).transform(X).columns)
+        ['original_firstorder_Mean']
+        >>> both.fitted_as(TopKSelector(k=2, passthrough=None)) is None
+        True
+        """
+        check_is_fitted(self)
+        if type(estimator) is not type(self):
+            return None
+        mine, theirs = self.get_params(deep=False), estimator.get_params(deep=False)
+        passthroughs = (mine.pop("passthrough"), theirs.pop("passthrough"))
+        neutral = all(p is None or (isinstance(p, str) and p == "clinical") for p in passthroughs)
+        try:
+            same = mine.keys() == theirs.keys() and all(v is theirs[k] or bool(v == theirs[k]) for k, v in mine.items())
+        except (TypeError, ValueError):  # values whose == is not a truth value (arrays)
+            same = False
+        if not (neutral and same):
+            return None
+        twin = clone(estimator)
+        fitted = {key: value for key, value in vars(self).items() if key.endswith("_") and not key.startswith("_")}
+        vars(twin).update(copy.deepcopy(fitted))
+        on_frame = hasattr(self, "feature_names_in_") and twin.passthrough == "clinical"
+        twin.passthrough_features_ = np.asarray(
+            [c for c in CLINICAL if c in self.feature_names_in_] if on_frame else [], dtype=object
+        )
+        return twin
 
     def _check_y(self, y, X):
         y = column_or_1d(y, warn=True)

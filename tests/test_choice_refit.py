@@ -18,6 +18,8 @@ from sklearn_llmrad._testing import reference_inner_cv_choice
 from sklearn_llmrad.io import load, save
 from sklearn_llmrad.models.choice import InnerCVChoiceClassifier
 from sklearn_llmrad.pipelines import make_llmrad_pipeline, make_no_biobert_pipeline
+from sklearn_llmrad.prior import SemanticPrior
+from sklearn_llmrad.selection import TopKSelector
 
 NET = {"hidden_size": 8, "n_heads": 2, "max_epochs": 6, "batch_size": 16, "lr": 3e-3}
 COLUMNS = [
@@ -75,10 +77,87 @@ def test_the_linear_path_and_a_network_without_language_model_share_one_top_k(ta
     pipe = make_no_biobert_pipeline(k=4, classifier_params=NET, device="cpu", random_state=0)
     choice = pipe["choice"].set_params(refit="all", progress=False).fit(X, y)
     assert choice.estimators_["linear"]["topk"] is choice.estimators_["llmrad"]["topk"]
-    # the default method's linear path drops the clinical columns its network keeps: its own selector
-    full = make_llmrad_pipeline(k=4, language_model=str(tiny_bert_dir), classifier_params=NET, device="cpu")
-    choice = full["choice"].set_params(refit="all", progress=False, random_state=0).fit(X, y)
-    assert choice.estimators_["linear"]["topk"] is not choice.estimators_["llmrad"]["topk"]
+
+
+@pytest.fixture(scope="module")
+def prior():
+    studies = {}
+    for seed in (11, 12, 13):
+        rng = np.random.default_rng(seed)
+        X = pd.DataFrame(rng.normal(size=(40, len(COLUMNS))), columns=COLUMNS)
+        studies[f"s{seed}"] = (X, (X.iloc[:, 0] + rng.normal(size=40) > 0).astype(int).to_numpy())
+    return SemanticPrior(name_vectors="random", alpha=1.0, random_state=0).fit(studies)
+
+
+@pytest.fixture
+def topk_fits(monkeypatch):
+    """Counts TopKSelector fits (the real fit runs)."""
+    fits = []
+    real = TopKSelector.fit
+
+    def counted(self, X, y):
+        fits.append(self.passthrough)
+        return real(self, X, y)
+
+    monkeypatch.setattr(TopKSelector, "fit", counted)
+    return fits
+
+
+@pytest.mark.parametrize("with_prior", [False, True], ids=["no-prior", "prior-gamma-auto"])
+def test_the_method_fits_one_top_k_per_fold_for_both_candidates(with_prior, table, tiny_bert_dir, prior, topk_fits):
+    # the linear path drops the clinical columns its network passes through: the same selection, fitted once
+    X, y = table
+    pipe = make_llmrad_pipeline(
+        k=4,
+        language_model=str(tiny_bert_dir),
+        classifier_params=NET,
+        device="cpu",
+        random_state=0,
+        prior=prior if with_prior else None,
+    )[2:].set_params(choice__inner_early_stopping=False, choice__progress=False, choice__refit="all")
+    assert pipe.get_params()["choice__linear__topk__passthrough"] is None
+    assert pipe.get_params()["choice__llmrad__topk__passthrough"] == "clinical"
+    pick, means, refitted = reference_inner_cv_choice(pipe["choice"], X, y)
+    assert len(topk_fits) == 2 * (3 + 1)  # the reference: each candidate's own, 3 inner folds and the refit
+
+    topk_fits.clear()
+    fitted = clone(pipe).fit(X, y)
+    assert len(topk_fits) == 3 + 1  # once per inner fold, once for the refit
+    choice = fitted["choice"]
+    assert choice.choice_ == pick
+    np.testing.assert_allclose(list(choice.cv_scores_.values()), list(means.values()), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fitted.predict_proba(X)[:, 1], _proba(refitted, pick, X), rtol=0, atol=1e-9)
+    linear, network = choice.estimators_["linear"]["topk"], choice.estimators_["llmrad"]["topk"]
+    assert linear is not network and linear.passthrough is None and network.passthrough == "clinical"
+    assert list(linear.get_feature_names_out()) == list(refitted["linear"]["topk"].get_feature_names_out())
+    assert list(network.get_feature_names_out()) == list(refitted["llmrad"]["topk"].get_feature_names_out())
+    assert list(network.get_feature_names_out()) == [*linear.get_feature_names_out(), "age"]
+    if with_prior:
+        assert linear.prior_gamma_ == network.prior_gamma_ == refitted["linear"]["topk"].prior_gamma_
+    for name, est in refitted.items():
+        np.testing.assert_allclose(choice.estimators_[name].predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-9)
+
+    # a grid that gives the two candidates different selections: two fits, as before
+    topk_fits.clear()
+    clone(pipe).set_params(choice__linear__topk__k=3, choice__refit="chosen").fit(X, y)
+    assert len(topk_fits) >= 2 * 3
+
+
+def test_a_model_file_of_the_method_with_one_shared_top_k_loads(table, tiny_bert_dir, prior, tmp_path):
+    X, y = table
+    bert = str(tiny_bert_dir)
+    pipe = make_llmrad_pipeline(k=4, language_model=bert, classifier_params=NET, device="cpu", prior=prior)
+    fitted = pipe[2:].set_params(choice__progress=False, choice__refit="all", choice__random_state=0).fit(X, y)
+    loaded = load(save(fitted, tmp_path / "method.llmrad"), language_model=str(tiny_bert_dir))
+    assert set(loaded["choice"].estimators_) == {"linear", "llmrad"}
+    np.testing.assert_allclose(loaded.predict_proba(X), fitted.predict_proba(X), rtol=0, atol=1e-12)
+    for name in ("linear", "llmrad"):
+        np.testing.assert_allclose(
+            loaded["choice"].estimators_[name].predict_proba(X),
+            fitted["choice"].estimators_[name].predict_proba(X),
+            rtol=0,
+            atol=1e-12,
+        )
 
 
 def test_a_network_that_already_stops_early_keeps_its_callbacks_in_inner_fits(table):

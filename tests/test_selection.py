@@ -354,3 +354,62 @@ def test_real_pyradiomics_features():
     shape_cols = [c for c in X.columns if "_shape2D_" in c]
     assert shape_cols and set(shape_cols) <= set(sel.dropped_features_)
     assert all(c.startswith("original_") for c in out.columns[:-1])
+
+
+def _fitted_state(selector):
+    return {k: v for k, v in vars(selector).items() if k.endswith("_") and not k.startswith("_")}
+
+
+def _prior():
+    from sklearn_llmrad.prior import SemanticPrior
+
+    studies = {}
+    for seed in (1, 2, 3):
+        X, y = make_frame(seed=seed)
+        studies[f"s{seed}"] = (X[FEATURES].drop(columns=FEATURES[3:5]), y)
+    return SemanticPrior(name_vectors="random", alpha=1.0, random_state=0).fit(studies)
+
+
+@pytest.mark.parametrize("score_func", ["anova", "mutual_info", "mrmr"])
+@pytest.mark.parametrize("with_prior", [False, True], ids=["no-prior", "prior-gamma-auto"])
+def test_fitted_as_gives_the_fit_of_the_other_passthrough(score_func, with_prior):
+    # clinical columns are never scored: passthrough None and "clinical" select the same, gamma included
+    X, y = make_frame()
+    prior = _prior() if with_prior else None
+    common = dict(k=3, score_func=score_func, random_state=0, prior=prior)
+    for fitted_with, asked in [("clinical", None), (None, "clinical")]:
+        fitted = TopKSelector(passthrough=fitted_with, **common).fit(X, y)
+        asked_for = TopKSelector(passthrough=asked, **common).set_output(transform="pandas")
+        twin = fitted.fitted_as(asked_for)
+        alone = clone(asked_for).fit(X, y)
+        assert twin is not fitted and twin is not asked_for and twin.passthrough == asked
+        assert twin.get_params() == alone.get_params()
+        mine, reference = _fitted_state(twin), _fitted_state(alone)
+        assert sorted(mine) == sorted(reference)
+        if with_prior:
+            assert "prior_cv_results_" in mine and twin.prior_gamma_ == alone.prior_gamma_
+        for key, value in reference.items():
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(mine[key], value, err_msg=key)
+                assert mine[key] is not fitted.__dict__[key]  # a copy: the two fits never share arrays
+            else:
+                assert mine[key] == value, key
+        pd.testing.assert_frame_equal(twin.transform(X), alone.transform(X))
+
+
+def test_fitted_as_refuses_what_would_fit_otherwise():
+    X, y = make_frame()
+    fitted = TopKSelector(k=2).fit(X, y)
+    assert fitted.fitted_as(TopKSelector(k=3, passthrough=None)) is None  # another k
+    assert fitted.fitted_as(TopKSelector(k=2, passthrough=["history"])) is None  # a list: not scored
+    assert fitted.fitted_as(StandardScaler()) is None
+    listed = TopKSelector(k=2, passthrough=["age"]).fit(X, y)
+    assert listed.fitted_as(TopKSelector(k=2)) is None
+    assert fitted.fitted_as(TopKSelector(k=2, score_func="mrmr")) is None
+    with pytest.raises(Exception, match="not fitted"):
+        TopKSelector(k=2).fitted_as(TopKSelector(k=2))
+    # array input: no columns to pass through, the same selector either way
+    values = X[FEATURES[:3]].to_numpy()
+    arrays = TopKSelector(k=2, passthrough=None).fit(values, y)
+    twin = arrays.fitted_as(TopKSelector(k=2))
+    np.testing.assert_array_equal(twin.transform(values), arrays.transform(values))

@@ -66,7 +66,8 @@ class _SharedFit:
     """Clones of the candidates fitted on one training set; pipelines whose first step is the same share it.
 
     The shared first step (e.g. the Top-K selection of two candidates that both
-    start with it) is fitted once, and its output on a test set computed once;
+    start with it, or that differ only in the columns it passes through: see
+    ``fitted_as``) is fitted once, and its output on a test set computed once;
     each candidate then fits and predicts with the rest of its steps only. The
     numbers are those of fitting each candidate on its own.
     """
@@ -88,6 +89,8 @@ class _SharedFit:
             return estimator.fit(X, y)
         head = next((h for h in self._heads if _same_step(h[0], first)), None)
         if head is None:
+            head = self._stand_in(first, X)
+        if head is None:
             fitted_step = clone(first)
             head = (first, fitted_step, fitted_step.fit_transform(X, y), {})
             self._heads.append(head)
@@ -96,6 +99,20 @@ class _SharedFit:
         estimator.steps = [(estimator.steps[0][0], head[1]), *rest.steps]
         self._rest[name] = (head, rest)
         return estimator
+
+    def _stand_in(self, first, X):
+        """A shared step fitted already that stands in for a fit of ``first`` (its ``fitted_as``), or None.
+
+        E.g. the Top-K selection of a candidate that drops the clinical columns
+        and that of one that passes them through: one fit, two outputs.
+        """
+        for _, fitted_step, _, _ in self._heads:
+            twin = fitted_step.fitted_as(first) if hasattr(fitted_step, "fitted_as") else None
+            if twin is not None:
+                head = (first, twin, twin.transform(X), {})
+                self._heads.append(head)
+                return head
+        return None
 
     def positive_proba(self, name, X, positive_class, key):
         """The candidate's probability of ``positive_class`` on ``X`` (shared step output kept under ``key``)."""
@@ -124,7 +141,11 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
 
     Work the candidates share is done once per fold: candidates that are
     pipelines starting with the same step (same class and parameters, e.g. one
-    Top-K selection) fit that step once and transform each test fold once.
+    Top-K selection) fit that step once and transform each test fold once. A
+    fitted first step with a ``fitted_as(estimator)`` method (e.g.
+    :meth:`~sklearn_llmrad.selection.TopKSelector.fitted_as`) may also stand in
+    for another candidate's first step that would fit to the same state (a
+    Top-K selection that drops the clinical columns the other passes through).
     During the inner fits, candidates draw no progress bars of their own
     (parameters named ``progress`` are off) and, with ``inner_early_stopping``,
     networks stop early (parameters named ``early_stopping`` are on): an inner
