@@ -374,15 +374,16 @@ class SelectedColumnsClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.predict_proba(self.selector_.transform(_frame(self, X)))
 
     def predict(self, X):
-        """The most probable class of each case.
+        """The most probable class of each case (the arg-max of :meth:`predict_proba`).
 
         Parameters
         ----------
         X : DataFrame
-            A table with the selected columns.
+            As for :meth:`predict_proba`.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            Labels from ``classes_``.
         """
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

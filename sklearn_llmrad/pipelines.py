@@ -402,14 +402,8 @@ def make_biobert_svc_pipeline(
     >>> [name for name, _ in make_biobert_svc_pipeline().steps][-2:]
     ['encoder', 'svc']
     """
-    encoder = _encoder(
-        encoder,
-        language_model,
-        encoder_params=encoder_params,
-        cache_dir=cache_dir,
-        device=device,
-        random_state=random_state,
-    )
+    settings = {"encoder_params": encoder_params, "cache_dir": cache_dir, "device": device}
+    encoder = _encoder(encoder, language_model, random_state=random_state, **settings)
     learned = _named(
         _features(encoder, k, score, random_state) + [("svc", CalibratedSVC(C=C, random_state=random_state))]
     )

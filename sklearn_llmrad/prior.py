@@ -611,6 +611,7 @@ class SemanticPrior(BaseEstimator):
         Parameters
         ----------
         name : str
+            A fitted attribute's name, such as ``coef_``.
 
         Returns
         -------

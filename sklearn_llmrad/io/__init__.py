@@ -277,12 +277,12 @@ def read_metadata(path):
 
     Examples
     --------
-    >>> import tempfile, os
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> from sklearn.preprocessing import StandardScaler
     >>> from sklearn_llmrad.io import read_metadata, save
-    >>> path = os.path.join(tempfile.mkdtemp(), "scaler.llmrad")
-    >>> _ = save(StandardScaler().fit([[0.0], [2.0]]), path, metadata={"threshold": 0.4})
-    >>> read_metadata(path)
+    >>> scaler = StandardScaler().fit([[0.0], [2.0]])
+    >>> read_metadata(save(scaler, Path(tempfile.mkdtemp()) / "scaler.llmrad", metadata={"threshold": 0.4}))
     {'threshold': 0.4}
     """
     zf, manifest = open_archive(path)
