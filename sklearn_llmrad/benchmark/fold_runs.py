@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -375,10 +376,16 @@ def run_fold_jobs(jobs, *, n_jobs=None, log=print, progress=True):
             delayed(_indexed)(key, *args) for key, args in pending()
         )
     total = sum(len(job.splits) for job in jobs)
-    with progress_bar(total=total, desc="folds", unit="fold", initial=total - len(tasks), enabled=progress) as bar:
-        for (j, fold), result in results:
-            _record(jobs[j], fold, result, outcomes[j], log)
-            bar.update()
+    with warnings.catch_warnings():
+        # loky measures a worker's memory after its first task and replaces the worker,
+        # with this warning, once it has grown by 300 MB: a light fold (an SVC) followed
+        # by a network's fold in the same worker does that by design, not by a leak. The
+        # fold is run to its end by the new worker; the warning only alarms the user.
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
+        with progress_bar(total=total, desc="folds", unit="fold", initial=total - len(tasks), enabled=progress) as bar:
+            for (j, fold), result in results:
+                _record(jobs[j], fold, result, outcomes[j], log)
+                bar.update()
     return [outcome.result() for outcome in outcomes]
 
 

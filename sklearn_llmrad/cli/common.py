@@ -87,7 +87,7 @@ DEMO_SETTINGS = {
         "early_stopping": True,
     },
     "cnn_size": 64,
-    "cnn_params": {"max_epochs": 4, "batch_size": 16, "lr": 1e-3},
+    "cnn_params": {"max_epochs": 3, "batch_size": 16, "lr": 1e-3},
     "n_bootstraps": 1000,
     # the seed paper's table and the package's default pipeline; the table baselines
     # (lightgbm, extra-trees, elastic-net, size-lr) run in ``llmrad benchmark`` and
