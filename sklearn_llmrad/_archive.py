@@ -313,6 +313,10 @@ class DataDecoder:
                 if type(item) is not list or len(item) != 2:
                     raise ModelFileError(f"{self.where}: malformed dict item in manifest")
                 k = self.decode(item[0], depth + 1)
+                try:  # a tuple holding a list is a tuple, yet unhashable
+                    hash(k)
+                except TypeError:
+                    k = []
                 if not isinstance(k, (str, int, float, bool, tuple, type(None))):
                     raise ModelFileError(f"{self.where}: unhashable dict key in manifest")
                 out[k] = self.decode(item[1], depth + 1)

@@ -246,7 +246,9 @@ class SafeFeatureNames(_ColumnsByName):
         out = []
         for name in self.feature_names_in_:
             safe = name.translate(table)
-            out.append(safe if safe not in out else f"{safe}_{len(out)}")
+            while safe in out:  # ``_<position>`` until unique (a suffixed name can meet a later column)
+                safe = f"{safe}_{len(out)}"
+            out.append(safe)
         self.feature_names_out_ = np.asarray(out, dtype=object)
 
     def _names_out(self):

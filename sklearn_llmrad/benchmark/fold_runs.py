@@ -367,14 +367,6 @@ def run_fold_jobs(jobs, *, n_jobs=None, log=print, progress=True):
                 args = (job.spec, job.settings, job.data, job.y, job.splits[fold - 1], fold, job.parts)
                 yield (j, fold), (*args, job.explain, job.params)
 
-    if workers == 1:
-        results = ((key, _timed_fold(*args)) for key, args in pending())
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=workers, return_as="generator_unordered")(
-            delayed(_indexed)(key, *args) for key, args in pending()
-        )
     total = sum(len(job.splits) for job in jobs)
     with warnings.catch_warnings():
         # loky measures a worker's memory after its first task and replaces the worker,
@@ -382,6 +374,14 @@ def run_fold_jobs(jobs, *, n_jobs=None, log=print, progress=True):
         # by a network's fold in the same worker does that by design, not by a leak. The
         # fold is run to its end by the new worker; the warning only alarms the user.
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
+        if workers == 1:
+            results = ((key, _timed_fold(*args)) for key, args in pending())
+        else:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=workers, return_as="generator_unordered")(
+                delayed(_indexed)(key, *args) for key, args in pending()
+            )
         with progress_bar(total=total, desc="folds", unit="fold", initial=total - len(tasks), enabled=progress) as bar:
             for (j, fold), result in results:
                 _record(jobs[j], fold, result, outcomes[j], log)
