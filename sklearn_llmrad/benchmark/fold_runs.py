@@ -318,17 +318,32 @@ def _fold_workers(n_jobs, n_tasks, *, per_worker_bytes=2 << 30):
 
     Examples
     --------
-    >>> _fold_workers(None, 10), _fold_workers(4, 2), _fold_workers(2, 10, per_worker_bytes=1)
+    >>> _fold_workers(None, 10), _fold_workers(4, 2, per_worker_bytes=1), _fold_workers(2, 10, per_worker_bytes=1)
     (1, 2, 2)
     """
     from joblib import effective_n_jobs
 
     workers = max(1, min(effective_n_jobs(n_jobs), n_tasks))
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: no memory bound
+    available = _available_memory()
+    if available is None:  # unknown: no memory bound
         return workers
     return max(1, min(workers, available // per_worker_bytes))
+
+
+def _available_memory():
+    """Bytes the system can give new processes: Linux's ``MemAvailable`` (free memory plus the
+    page cache it can reclaim), else free pages (POSIX), else None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def run_fold_jobs(jobs, *, n_jobs=None, log=print, progress=True):
