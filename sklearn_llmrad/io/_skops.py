@@ -30,7 +30,7 @@ from ._allowlist import built_from_state, dotted
 from ._archive import LAST_SKOPS_PRIOR_VERSION, MAX_MANIFEST_BYTES, check_archive_infos, read_member, read_tensors
 from ._file_state import check_attribute_name, file_state_kind
 from ._language_model import describe_language_model, language_model_param, restore_language_model
-from ._trees import check_sklearn_trees, is_lightgbm
+from ._trees import check_sklearn_trees, count_sklearn_trees, is_lightgbm
 from ._trees import for_file as lightgbm_for_file
 from ._trees import restore as restore_lightgbm
 from .values import ModelFileError, UnsafeModelError, constructor_default, never_from_file
@@ -182,7 +182,7 @@ def _checked_payload(node, allow, zf, version):
         )
     if node["class"] not in {f"{schema.get('__module__')}.{schema.get('__class__')}"}:
         raise UnsafeModelError(f"{node['file']} does not hold the {node['class']!r} the manifest names")
-    return data, sorted(untrusted)
+    return data, sorted(untrusted), count_sklearn_trees(schema)
 
 
 _PRIOR = "sklearn_llmrad.prior.SemanticPrior"
@@ -213,7 +213,7 @@ def load_skops(node, ctx):
     """The estimator a skops node holds, checked before anything uses it."""
     import skops.io as sio
 
-    data, untrusted = _checked_payload(node, ctx["allow"], ctx["zf"], ctx["version"])
+    data, untrusted, n_trees = _checked_payload(node, ctx["allow"], ctx["zf"], ctx["version"])
     try:
         est = sio.loads(data, trusted=untrusted)
     except Exception as exc:
@@ -241,7 +241,7 @@ def load_skops(node, ctx):
     if ctx["version"] <= LAST_SKOPS_PRIOR_VERSION:
         est = _legacy_priors(est, ctx, where)
     ctx["allow"].check_built(est, where=where)
-    check_sklearn_trees(est, where=where)  # before anything predicts with them
+    check_sklearn_trees(est, where=where, expected=n_trees)  # each of them, before anything predicts with them
     if is_lightgbm(est):
         restore_lightgbm(est, where=where)
     if node.get("tensors"):
