@@ -184,19 +184,28 @@ def test_a_crafted_prior_is_refused_with_a_clear_error_and_nothing_written(
     assert sorted(tmp_path.rglob("*")) == before
 
 
-def test_a_parameter_node_must_state_its_file_state(new_file, tmp_path):
-    def as_skops(m):
+@pytest.mark.parametrize("kind", ["skops", "skorch", "choice"])
+def test_a_parameter_node_must_be_a_prior(new_file, tmp_path, kind):
+    # a net or a choice is never a selector's parameter node: only a prior's file state is stored so
+    def as_other(m):
         step = m["estimator"]["steps"][0]["node"]
-        step["estimator_params"]["prior"] = {"kind": "skops", "class": step["class"], "file": step["file"]}
+        step["estimator_params"]["prior"] = {**step["estimator_params"]["prior"], "kind": kind}
+        if kind == "skops":
+            step["estimator_params"]["prior"] = {"kind": "skops", "class": step["class"], "file": step["file"]}
 
-    with pytest.raises(UnsafeModelError, match="only objects that state their file state"):
-        _load(_rewrite(new_file, tmp_path / "bad.llmrad", manifest=as_skops))
+    with pytest.raises(UnsafeModelError, match="only a prior is stored so"):
+        _load(_rewrite(new_file, tmp_path / "bad.llmrad", manifest=as_other))
 
 
-def test_a_parameter_node_must_fill_an_empty_parameter(new_file, tmp_path):
+@pytest.mark.parametrize("name", ["k", "prior__alpha", "prior__name_vectors", "n_features_in_"])
+def test_a_parameter_node_must_fill_an_empty_parameter(new_file, tmp_path, name):
+    # a set parameter, a nested name (which get_params(deep=True) lists) or an attribute: never filled from a node
     def elsewhere(m):
         held = m["estimator"]["steps"][0]["node"]["estimator_params"]
-        held["k"] = held.pop("prior")
+        if "__" in name:  # after the prior itself, so that get_params(deep=True) lists the nested name
+            held[name] = held["prior"]
+        else:
+            held[name] = held.pop("prior")
 
     with pytest.raises(UnsafeModelError, match="not an empty parameter"):
         _load(_rewrite(new_file, tmp_path / "bad.llmrad", manifest=elsewhere))
@@ -223,6 +232,26 @@ def test_a_legacy_skops_prior_passes_the_same_checks(tmp_path):
         for name in zin.namelist():
             zout.writestr(name, sio.dumps(selector) if name == "steps/0.skops" else zin.read(name))
     with pytest.raises(ModelFileError, match="not finite"):
+        _load(bad)
+
+
+@pytest.mark.parametrize("attack", ["no studies", "coefficients not an array"])
+def test_a_legacy_skops_prior_that_cannot_be_rebuilt_is_a_model_file_error(tmp_path, attack):
+    """A format-2 prior whose fitted state breaks its rebuild: a ModelFileError naming the file, never a raw one."""
+    import skops.io as sio
+
+    with zipfile.ZipFile(DATA / "pipeline.llmrad") as zf:
+        payload = zf.read("steps/0.skops")
+    selector = sio.loads(payload, trusted=sio.get_untrusted_types(data=payload))
+    if attack == "no studies":
+        del selector.prior.__dict__["studies_"]
+    else:
+        selector.prior.coef_ = {"a": 1}
+    bad = tmp_path / "bad.llmrad"
+    with zipfile.ZipFile(DATA / "pipeline.llmrad") as zin, zipfile.ZipFile(bad, "w") as zout:
+        for name in zin.namelist():
+            zout.writestr(name, sio.dumps(selector) if name == "steps/0.skops" else zin.read(name))
+    with pytest.raises(ModelFileError, match="bad.llmrad.*semantic prior"):
         _load(bad)
 
 

@@ -91,7 +91,7 @@ def save_skops(est, writer):
     tensor_attrs = [k for k, v in vars(est).items() if isinstance(v, torch.Tensor)]
     obj = _without_local_settings(est)
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
-    held = {k: v for k, v in params.items() if file_state_kind(v) is not None and k in vars(est)}
+    held = {k: v for k, v in params.items() if file_state_kind(v) == "prior" and k in vars(est)}
     if held:  # each a node of its own, through its file state; None in the payload
         obj = copy.copy(obj)
         obj.__dict__.update(dict.fromkeys(held))
@@ -197,8 +197,10 @@ def _legacy_priors(est, ctx, where):
             state = prior.get_file_state()
             params = ctx["allow"].check(SemanticPrior, state["params"], where=where)
             return SemanticPrior.from_file_state({"params": params, "attributes": state["attributes"]})
-        except ValueError as exc:
-            raise ModelFileError(f"{where}: the semantic prior it holds is invalid: {exc}") from exc
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            if isinstance(exc, UnsafeModelError):
+                raise
+            raise ModelFileError(f"{where}: the semantic prior it holds is invalid: {exc!r:.200}") from exc
 
     if type(est) is SemanticPrior:
         return rebuilt(est)
@@ -234,8 +236,16 @@ def load_skops(node, ctx):
         # the model stored in the file replaces the reference
         est.__dict__[lm_param] = constructor_default(type(est), lm_param)
     where = f"{ctx['path']} ({node['file']}, {type(est).__name__})"
-    for name, child in node.get("estimator_params", {}).items():
-        if name not in getattr(est, "get_params", dict)() or vars(est).get(name) is not None:
+    # a prior stored as its own node fills one of the estimator's own constructor parameters, left empty
+    held = node.get("estimator_params", {})
+    own = est.get_params(deep=False) if held and hasattr(est, "get_params") else {}
+    signature = inspect.signature(type(est).__init__).parameters if held else {}
+    for name, child in held.items():
+        named = name in signature and signature[name].kind in (
+            signature[name].KEYWORD_ONLY,
+            signature[name].POSITIONAL_OR_KEYWORD,
+        )
+        if name not in own or not named or vars(est).get(name) is not None:
             raise UnsafeModelError(f"{where}: the manifest stores {name!r:.40}, which is not an empty parameter")
         est.__dict__[name] = ctx["load_node"](child, ctx)
     if ctx["version"] <= LAST_SKOPS_PRIOR_VERSION:
