@@ -59,6 +59,7 @@ _PARAMETER = re.compile(r"\[([a-z0-9_]+): ([^\n]*)\]")
 # parameters that name files or machines: a genuine file leaves them empty
 _END = ["", "end of parameters", ""]
 _FILE_PARAMETERS = {"data", "valid", "input_model", "output_model", "output_result", "convert_model", "machines"}
+_FILE_SUFFIXES = ("_filename", "_file", "_path")
 
 
 def is_lightgbm(est):
@@ -94,6 +95,11 @@ def restore(est, *, where):
     """Rebuild the Booster of a LightGBM classifier skops built, from checked model text."""
     from lightgbm import Booster
 
+    other = vars(est).get("_other_params", {})
+    named = [k for k in vars(est) if type(k) is not str or _names_a_file(k)]
+    if type(other) is not dict or named or any(type(k) is not str or _names_a_file(k) for k in other):
+        # LightGBM hands these to its C++ configuration (files to read or write, machines to reach)
+        raise UnsafeModelError(f"{where}: LGBMClassifier names files or machines in its parameters; refusing to load")
     text = vars(est).get(BOOSTER_ATTRIBUTE)
     best = vars(est).get("_best_score")
     if best is not None:
@@ -120,6 +126,10 @@ def restore(est, *, where):
     booster.best_iteration = best_iteration
     est.__dict__[BOOSTER_ATTRIBUTE] = booster
     return est
+
+
+def _names_a_file(key):
+    return key in _FILE_PARAMETERS or key.endswith(_FILE_SUFFIXES)
 
 
 def check_model_text(text, *, n_features, where):
@@ -241,7 +251,7 @@ def _check_tail(tail, refuse):
         if not match:
             refuse(f"has the parameter line {lines[i][:40]!r}")
         key, value = match.groups()
-        if value and (key in _FILE_PARAMETERS or key.endswith(("_filename", "_file", "_path"))):
+        if value and _names_a_file(key):
             refuse(f"names a file or machine in its parameter {key!r}")
         i += 1
     if lines[i:] not in ([*_END, "pandas_categorical:[]", ""], [*_END, "pandas_categorical:null", ""]):
