@@ -219,40 +219,42 @@ def test_format_3_refuses_a_prior_inside_a_skops_payload(tmp_path):
         _load(relabelled)
 
 
-def test_a_legacy_skops_prior_passes_the_same_checks(tmp_path):
-    """A format-2 payload whose prior holds a non-finite coefficient is refused, as a saved prior would be."""
+def _legacy_with(prior_edit, dst):
+    """The format-2 pipeline file with its first selector's skops-built prior edited in place."""
     import skops.io as sio
 
     with zipfile.ZipFile(DATA / "pipeline.llmrad") as zf:
         payload = zf.read("steps/0.skops")
     selector = sio.loads(payload, trusted=sio.get_untrusted_types(data=payload))
-    selector.prior.coef_ = np.full_like(selector.prior.coef_, np.inf)
-    bad = tmp_path / "bad.llmrad"
-    with zipfile.ZipFile(DATA / "pipeline.llmrad") as zin, zipfile.ZipFile(bad, "w") as zout:
+    prior_edit(selector.prior)
+    with zipfile.ZipFile(DATA / "pipeline.llmrad") as zin, zipfile.ZipFile(dst, "w") as zout:
         for name in zin.namelist():
             zout.writestr(name, sio.dumps(selector) if name == "steps/0.skops" else zin.read(name))
+    return dst
+
+
+def test_a_legacy_skops_prior_passes_the_same_checks(tmp_path):
+    """A format-2 payload whose prior holds a non-finite coefficient is refused, as a saved prior would be."""
+
+    def infinite(prior):
+        prior.coef_ = np.full_like(prior.coef_, np.inf)
+
     with pytest.raises(ModelFileError, match="not finite"):
-        _load(bad)
+        _load(_legacy_with(infinite, tmp_path / "bad.llmrad"))
 
 
 @pytest.mark.parametrize("attack", ["no studies", "coefficients not an array"])
 def test_a_legacy_skops_prior_that_cannot_be_rebuilt_is_a_model_file_error(tmp_path, attack):
     """A format-2 prior whose fitted state breaks its rebuild: a ModelFileError naming the file, never a raw one."""
-    import skops.io as sio
 
-    with zipfile.ZipFile(DATA / "pipeline.llmrad") as zf:
-        payload = zf.read("steps/0.skops")
-    selector = sio.loads(payload, trusted=sio.get_untrusted_types(data=payload))
-    if attack == "no studies":
-        del selector.prior.__dict__["studies_"]
-    else:
-        selector.prior.coef_ = {"a": 1}
-    bad = tmp_path / "bad.llmrad"
-    with zipfile.ZipFile(DATA / "pipeline.llmrad") as zin, zipfile.ZipFile(bad, "w") as zout:
-        for name in zin.namelist():
-            zout.writestr(name, sio.dumps(selector) if name == "steps/0.skops" else zin.read(name))
+    def edit(prior):
+        if attack == "no studies":
+            del prior.__dict__["studies_"]  # an AttributeError while reading its state
+        else:
+            prior.coef_ = {"a": 1}  # a TypeError in its checks
+
     with pytest.raises(ModelFileError, match="bad.llmrad.*semantic prior"):
-        _load(bad)
+        _load(_legacy_with(edit, tmp_path / "bad.llmrad"))
 
 
 def test_a_lookup_prior_with_nan_cv_scores_round_trips(tmp_path):
