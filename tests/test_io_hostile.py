@@ -985,3 +985,22 @@ def test_every_tree_the_payload_builds_must_have_been_checked():
         nested = [nested]
     with pytest.raises(UnsafeModelError, match="levels deep"):
         check_sklearn_trees(nested, where="demo")
+
+
+@pytest.mark.parametrize("kind", ["bagging", "adaboost", "rfe"])
+def test_ensembles_of_trees_round_trip(tmp_path, kind):
+    # their trees see the ensemble's input, a subset of its columns or a selection's: each checked by its width
+    from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
+    from sklearn.feature_selection import RFE
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = _two_columns()
+    X = np.column_stack([X, X[:, ::-1] ** 2])
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0)
+    model = {
+        "bagging": lambda: BaggingClassifier(tree, n_estimators=3, max_features=2, random_state=0),
+        "adaboost": lambda: AdaBoostClassifier(tree, n_estimators=3, random_state=0),
+        "rfe": lambda: RFE(tree, n_features_to_select=2),
+    }[kind]().fit(X, y)
+    back = load(save(model, tmp_path / "m.llmrad"))
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
