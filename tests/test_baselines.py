@@ -406,3 +406,39 @@ def test_llmrad_fit_saves_each_baseline_with_its_image_stages(name, fitted_by_cl
     lesions = make_synthetic_mammograms(6, image_size=96, random_state=11)
     proba = loaded.predict_proba(lesions.frame)
     assert proba.shape == (6, 2) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+LIGHTGBM_PARAMETERS = {
+    # LightGBM's C++ configuration reads or writes these files, or joins these machines, at its next fit
+    "forcedsplits_filename": "/etc/passwd",
+    "forcedbins_filename": "/etc/passwd",
+    "output_model": "/tmp/stolen.txt",
+    "input_model": "/tmp/model.txt",
+    "machines": "127.0.0.1:12400",
+    "num_machines": 2,
+    # a name outside the constructor and the baseline's keyword
+    "min_data_in_leaf": 3,
+    # values: an objective LightGBM would split into more keys, a callable objective, a text for a number
+    "objective": "binary machines=127.0.0.1:12400",
+    "class_weight": print,
+    "num_leaves": "31",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIGHTGBM_PARAMETERS))
+def test_lightgbm_parameters_from_a_file_are_its_own_with_checked_values(name, tmp_path):
+    model, path = _saved("lightgbm", tmp_path)
+    load(path)  # the baseline itself, with its verbose=-1, loads
+    model[-1].set_params(**{name: LIGHTGBM_PARAMETERS[name]})
+    save(model, tmp_path / "evil.llmrad")
+    with pytest.raises(UnsafeModelError, match=f"LGBMClassifier\\({name}="):
+        load(tmp_path / "evil.llmrad")
+
+
+def test_lightgbm_attributes_naming_files_are_refused(tmp_path):
+    # not among its parameters, so LightGBM ignores it; refused all the same, as the model text's rule does
+    model, _ = _saved("lightgbm", tmp_path)
+    model[-1].__dict__["forcedsplits_filename"] = "/etc/passwd"
+    save(model, tmp_path / "evil.llmrad")
+    with pytest.raises(UnsafeModelError, match="names files or machines"):
+        load(tmp_path / "evil.llmrad")

@@ -891,3 +891,116 @@ def test_routed_parameters_within_the_schema_load(saved, tmp_path):
 
     loaded = load(_rewrite(saved, tmp_path / "ok.llmrad", manifest=edit))
     assert loaded[-1].get_params()["optimizer__weight_decay"] == 0.01
+
+
+# -- scikit-learn trees wherever a payload holds them, and of the width their estimators check -------------
+
+
+def _two_columns(n=40):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 2))
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def _crafted_tree(tree, n_features, feature):
+    """A copy of ``tree`` declaring ``n_features`` features, its root split on ``feature``."""
+    from sklearn.tree._tree import Tree
+
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["feature"][0] = feature
+    out = Tree(n_features, np.array([2], dtype=np.intp), 1)
+    out.__setstate__({**state, "nodes": nodes})
+    return out
+
+
+def test_a_tree_inside_a_calibrated_classifier_is_checked(tmp_path):
+    # the calibrated tree sits in a _CalibratedClassifier (not an estimator): it is checked all the same
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = _two_columns()
+    model = CalibratedClassifierCV(estimator=DecisionTreeClassifier(max_depth=3, random_state=0), cv=2).fit(X, y)
+    back = load(save(model, tmp_path / "good.llmrad"))
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    tree = model.calibrated_classifiers_[0].estimator.tree_
+    model.calibrated_classifiers_[0].estimator.tree_ = _crafted_tree(tree, 2, 10**6)
+    save(model, tmp_path / "evil.llmrad")
+    with pytest.raises(UnsafeModelError, match="DecisionTreeClassifier.tree_ has a split"):
+        load(tmp_path / "evil.llmrad")
+
+
+def test_a_tree_nested_deeper_than_eight_levels_is_checked(tmp_path):
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = _two_columns()
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    tree.tree_ = _crafted_tree(tree.tree_, 2, 10**6)
+    scaler = StandardScaler().fit(X)
+    nested = tree
+    for _ in range(10):
+        nested = [nested]
+    scaler.extra_ = nested  # data with an allow-listed estimator inside, ten lists down
+    save(scaler, tmp_path / "evil.llmrad")
+    with pytest.raises(UnsafeModelError, match="tree_ has a split"):
+        load(tmp_path / "evil.llmrad")
+
+
+@pytest.mark.parametrize("where", ["tree", "forest"])
+def test_a_tree_wider_than_its_estimator_checks_is_refused(tmp_path, where):
+    # without n_features_in_, scikit-learn skips its own width check; a forest hands its checked input on
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = _two_columns()
+    if where == "tree":
+        model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+        model.tree_ = _crafted_tree(model.tree_, 1000, 999)
+        del model.n_features_in_
+        words = "n_features_in_ is None"
+    else:
+        model = RandomForestClassifier(n_estimators=2, max_depth=3, random_state=0).fit(X, y)
+        sub = model.estimators_[0]
+        sub.tree_ = _crafted_tree(sub.tree_, 1000, 999)
+        sub.n_features_in_ = 1000
+        words = "has 1000 features, its ensemble RandomForestClassifier 2"
+    save(model, tmp_path / "evil.llmrad")
+    with pytest.raises(UnsafeModelError, match=words):
+        load(tmp_path / "evil.llmrad")
+
+
+def test_every_tree_the_payload_builds_must_have_been_checked():
+    from sklearn.tree import DecisionTreeClassifier
+
+    from sklearn_llmrad.io._trees import check_sklearn_trees  # noqa: PLC2701 - the check load() uses
+
+    X, y = _two_columns()
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    assert check_sklearn_trees(model, where="demo", expected=1) is model
+    with pytest.raises(UnsafeModelError, match="holds 2 scikit-learn trees, 1 of them"):
+        check_sklearn_trees(model, where="demo", expected=2)
+    nested = model
+    for _ in range(40):
+        nested = [nested]
+    with pytest.raises(UnsafeModelError, match="levels deep"):
+        check_sklearn_trees(nested, where="demo")
+
+
+@pytest.mark.parametrize("kind", ["bagging", "adaboost", "rfe"])
+def test_ensembles_of_trees_round_trip(tmp_path, kind):
+    # their trees see the ensemble's input, a subset of its columns or a selection's: each checked by its width
+    from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
+    from sklearn.feature_selection import RFE
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = _two_columns()
+    X = np.column_stack([X, X[:, ::-1] ** 2])
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0)
+    model = {
+        "bagging": lambda: BaggingClassifier(tree, n_estimators=3, max_features=2, random_state=0),
+        "adaboost": lambda: AdaBoostClassifier(tree, n_estimators=3, random_state=0),
+        "rfe": lambda: RFE(tree, n_features_to_select=2),
+    }[kind]().fit(X, y)
+    back = load(save(model, tmp_path / "m.llmrad"))
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))

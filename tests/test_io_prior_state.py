@@ -184,19 +184,28 @@ def test_a_crafted_prior_is_refused_with_a_clear_error_and_nothing_written(
     assert sorted(tmp_path.rglob("*")) == before
 
 
-def test_a_parameter_node_must_state_its_file_state(new_file, tmp_path):
-    def as_skops(m):
+@pytest.mark.parametrize("kind", ["skops", "skorch", "choice"])
+def test_a_parameter_node_must_be_a_prior(new_file, tmp_path, kind):
+    # a net or a choice is never a selector's parameter node: only a prior's file state is stored so
+    def as_other(m):
         step = m["estimator"]["steps"][0]["node"]
-        step["estimator_params"]["prior"] = {"kind": "skops", "class": step["class"], "file": step["file"]}
+        step["estimator_params"]["prior"] = {**step["estimator_params"]["prior"], "kind": kind}
+        if kind == "skops":
+            step["estimator_params"]["prior"] = {"kind": "skops", "class": step["class"], "file": step["file"]}
 
-    with pytest.raises(UnsafeModelError, match="only objects that state their file state"):
-        _load(_rewrite(new_file, tmp_path / "bad.llmrad", manifest=as_skops))
+    with pytest.raises(UnsafeModelError, match="only a prior is stored so"):
+        _load(_rewrite(new_file, tmp_path / "bad.llmrad", manifest=as_other))
 
 
-def test_a_parameter_node_must_fill_an_empty_parameter(new_file, tmp_path):
+@pytest.mark.parametrize("name", ["k", "prior__alpha", "prior__name_vectors", "n_features_in_"])
+def test_a_parameter_node_must_fill_an_empty_parameter(new_file, tmp_path, name):
+    # a set parameter, a nested name (which get_params(deep=True) lists) or an attribute: never filled from a node
     def elsewhere(m):
         held = m["estimator"]["steps"][0]["node"]["estimator_params"]
-        held["k"] = held.pop("prior")
+        if "__" in name:  # after the prior itself, so that get_params(deep=True) lists the nested name
+            held[name] = held["prior"]
+        else:
+            held[name] = held.pop("prior")
 
     with pytest.raises(UnsafeModelError, match="not an empty parameter"):
         _load(_rewrite(new_file, tmp_path / "bad.llmrad", manifest=elsewhere))
@@ -210,20 +219,42 @@ def test_format_3_refuses_a_prior_inside_a_skops_payload(tmp_path):
         _load(relabelled)
 
 
-def test_a_legacy_skops_prior_passes_the_same_checks(tmp_path):
-    """A format-2 payload whose prior holds a non-finite coefficient is refused, as a saved prior would be."""
+def _legacy_with(prior_edit, dst):
+    """The format-2 pipeline file with its first selector's skops-built prior edited in place."""
     import skops.io as sio
 
     with zipfile.ZipFile(DATA / "pipeline.llmrad") as zf:
         payload = zf.read("steps/0.skops")
     selector = sio.loads(payload, trusted=sio.get_untrusted_types(data=payload))
-    selector.prior.coef_ = np.full_like(selector.prior.coef_, np.inf)
-    bad = tmp_path / "bad.llmrad"
-    with zipfile.ZipFile(DATA / "pipeline.llmrad") as zin, zipfile.ZipFile(bad, "w") as zout:
+    prior_edit(selector.prior)
+    with zipfile.ZipFile(DATA / "pipeline.llmrad") as zin, zipfile.ZipFile(dst, "w") as zout:
         for name in zin.namelist():
             zout.writestr(name, sio.dumps(selector) if name == "steps/0.skops" else zin.read(name))
+    return dst
+
+
+def test_a_legacy_skops_prior_passes_the_same_checks(tmp_path):
+    """A format-2 payload whose prior holds a non-finite coefficient is refused, as a saved prior would be."""
+
+    def infinite(prior):
+        prior.coef_ = np.full_like(prior.coef_, np.inf)
+
     with pytest.raises(ModelFileError, match="not finite"):
-        _load(bad)
+        _load(_legacy_with(infinite, tmp_path / "bad.llmrad"))
+
+
+@pytest.mark.parametrize("attack", ["no studies", "coefficients not an array"])
+def test_a_legacy_skops_prior_that_cannot_be_rebuilt_is_a_model_file_error(tmp_path, attack):
+    """A format-2 prior whose fitted state breaks its rebuild: a ModelFileError naming the file, never a raw one."""
+
+    def edit(prior):
+        if attack == "no studies":
+            del prior.__dict__["studies_"]  # an AttributeError while reading its state
+        else:
+            prior.coef_ = {"a": 1}  # a TypeError in its checks
+
+    with pytest.raises(ModelFileError, match="bad.llmrad.*semantic prior"):
+        _load(_legacy_with(edit, tmp_path / "bad.llmrad"))
 
 
 def test_a_lookup_prior_with_nan_cv_scores_round_trips(tmp_path):

@@ -187,10 +187,10 @@ def check_node(node, allow, expected, names, depth=0):
         require(type(held) is dict and all(type(k) is str and k.isidentifier() for k in held), "estimator parameters")
         for child in held.values():
             kind = child.get("kind") if type(child) is dict else None
-            if kind not in FILE_STATE_KINDS:
+            if kind != "prior":
                 raise UnsafeModelError(
-                    f"the manifest stores a parameter of {cls!r:.80} as a {kind!r:.40} node; only objects that "
-                    "state their file state are stored so; refusing to load"
+                    f"the manifest stores a parameter of {cls!r:.80} as a {kind!r:.40} node; only a prior is "
+                    "stored so; refusing to load"
                 )
             check_node(child, allow, expected, names, depth + 1)
         return

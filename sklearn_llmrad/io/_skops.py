@@ -30,7 +30,7 @@ from ._allowlist import built_from_state, dotted
 from ._archive import LAST_SKOPS_PRIOR_VERSION, MAX_MANIFEST_BYTES, check_archive_infos, read_member, read_tensors
 from ._file_state import check_attribute_name, file_state_kind
 from ._language_model import describe_language_model, language_model_param, restore_language_model
-from ._trees import check_sklearn_trees, is_lightgbm
+from ._trees import check_sklearn_trees, count_sklearn_trees, is_lightgbm
 from ._trees import for_file as lightgbm_for_file
 from ._trees import restore as restore_lightgbm
 from .values import ModelFileError, UnsafeModelError, constructor_default, never_from_file
@@ -91,7 +91,7 @@ def save_skops(est, writer):
     tensor_attrs = [k for k, v in vars(est).items() if isinstance(v, torch.Tensor)]
     obj = _without_local_settings(est)
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
-    held = {k: v for k, v in params.items() if file_state_kind(v) is not None and k in vars(est)}
+    held = {k: v for k, v in params.items() if file_state_kind(v) == "prior" and k in vars(est)}
     if held:  # each a node of its own, through its file state; None in the payload
         obj = copy.copy(obj)
         obj.__dict__.update(dict.fromkeys(held))
@@ -182,7 +182,7 @@ def _checked_payload(node, allow, zf, version):
         )
     if node["class"] not in {f"{schema.get('__module__')}.{schema.get('__class__')}"}:
         raise UnsafeModelError(f"{node['file']} does not hold the {node['class']!r} the manifest names")
-    return data, sorted(untrusted)
+    return data, sorted(untrusted), count_sklearn_trees(schema)
 
 
 _PRIOR = "sklearn_llmrad.prior.SemanticPrior"
@@ -197,8 +197,10 @@ def _legacy_priors(est, ctx, where):
             state = prior.get_file_state()
             params = ctx["allow"].check(SemanticPrior, state["params"], where=where)
             return SemanticPrior.from_file_state({"params": params, "attributes": state["attributes"]})
-        except ValueError as exc:
-            raise ModelFileError(f"{where}: the semantic prior it holds is invalid: {exc}") from exc
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            if isinstance(exc, UnsafeModelError):
+                raise
+            raise ModelFileError(f"{where}: the semantic prior it holds is invalid: {exc!r:.200}") from exc
 
     if type(est) is SemanticPrior:
         return rebuilt(est)
@@ -213,7 +215,7 @@ def load_skops(node, ctx):
     """The estimator a skops node holds, checked before anything uses it."""
     import skops.io as sio
 
-    data, untrusted = _checked_payload(node, ctx["allow"], ctx["zf"], ctx["version"])
+    data, untrusted, n_trees = _checked_payload(node, ctx["allow"], ctx["zf"], ctx["version"])
     try:
         est = sio.loads(data, trusted=untrusted)
     except Exception as exc:
@@ -234,14 +236,22 @@ def load_skops(node, ctx):
         # the model stored in the file replaces the reference
         est.__dict__[lm_param] = constructor_default(type(est), lm_param)
     where = f"{ctx['path']} ({node['file']}, {type(est).__name__})"
-    for name, child in node.get("estimator_params", {}).items():
-        if name not in getattr(est, "get_params", dict)() or vars(est).get(name) is not None:
+    # a prior stored as its own node fills one of the estimator's own constructor parameters, left empty
+    held = node.get("estimator_params", {})
+    own = est.get_params(deep=False) if held and hasattr(est, "get_params") else {}
+    signature = inspect.signature(type(est).__init__).parameters if held else {}
+    for name, child in held.items():
+        named = name in signature and signature[name].kind in (
+            signature[name].KEYWORD_ONLY,
+            signature[name].POSITIONAL_OR_KEYWORD,
+        )
+        if name not in own or not named or vars(est).get(name) is not None:
             raise UnsafeModelError(f"{where}: the manifest stores {name!r:.40}, which is not an empty parameter")
         est.__dict__[name] = ctx["load_node"](child, ctx)
     if ctx["version"] <= LAST_SKOPS_PRIOR_VERSION:
         est = _legacy_priors(est, ctx, where)
     ctx["allow"].check_built(est, where=where)
-    check_sklearn_trees(est, where=where)  # before anything predicts with them
+    check_sklearn_trees(est, where=where, expected=n_trees)  # each of them, before anything predicts with them
     if is_lightgbm(est):
         restore_lightgbm(est, where=where)
     if node.get("tensors"):

@@ -28,6 +28,7 @@ import copy
 import math
 import re
 from collections import OrderedDict, defaultdict
+from types import BuiltinFunctionType, FunctionType, ModuleType
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from .values import ModelFileError, UnsafeModelError
 
 #: scikit-learn's tree class, by the exact name skops writes (checked by :func:`check_sklearn_trees`).
 SKLEARN_TREE = "sklearn.tree._tree.Tree"
-_MAX_WALK_DEPTH = 8
+_MAX_WALK_DEPTH = 32
 
 #: The LightGBM classes a model file may hold, by exact dotted name.
 LIGHTGBM_CLASSES = frozenset({"lightgbm.sklearn.LGBMClassifier"})
@@ -58,6 +59,7 @@ _PARAMETER = re.compile(r"\[([a-z0-9_]+): ([^\n]*)\]")
 # parameters that name files or machines: a genuine file leaves them empty
 _END = ["", "end of parameters", ""]
 _FILE_PARAMETERS = {"data", "valid", "input_model", "output_model", "output_result", "convert_model", "machines"}
+_FILE_SUFFIXES = ("_filename", "_file", "_path")
 
 
 def is_lightgbm(est):
@@ -93,6 +95,11 @@ def restore(est, *, where):
     """Rebuild the Booster of a LightGBM classifier skops built, from checked model text."""
     from lightgbm import Booster
 
+    other = vars(est).get("_other_params", {})
+    named = [k for k in vars(est) if type(k) is not str or _names_a_file(k)]
+    if type(other) is not dict or named or any(type(k) is not str or _names_a_file(k) for k in other):
+        # LightGBM hands these to its C++ configuration (files to read or write, machines to reach)
+        raise UnsafeModelError(f"{where}: LGBMClassifier names files or machines in its parameters; refusing to load")
     text = vars(est).get(BOOSTER_ATTRIBUTE)
     best = vars(est).get("_best_score")
     if best is not None:
@@ -119,6 +126,10 @@ def restore(est, *, where):
     booster.best_iteration = best_iteration
     est.__dict__[BOOSTER_ATTRIBUTE] = booster
     return est
+
+
+def _names_a_file(key):
+    return key in _FILE_PARAMETERS or key.endswith(_FILE_SUFFIXES)
 
 
 def check_model_text(text, *, n_features, where):
@@ -240,41 +251,122 @@ def _check_tail(tail, refuse):
         if not match:
             refuse(f"has the parameter line {lines[i][:40]!r}")
         key, value = match.groups()
-        if value and (key in _FILE_PARAMETERS or key.endswith(("_filename", "_file", "_path"))):
+        if value and _names_a_file(key):
             refuse(f"names a file or machine in its parameter {key!r}")
         i += 1
     if lines[i:] not in ([*_END, "pandas_categorical:[]", ""], [*_END, "pandas_categorical:null", ""]):
         refuse("does not end with its parameters and no pandas categories")
 
 
-def check_sklearn_trees(est, *, where):
-    """Check every scikit-learn ``Tree`` that ``est`` holds (its own, its sub-estimators', its steps')."""
-    for owner, tree in _sklearn_trees(est, 0):
-        _check_sklearn_tree(tree, getattr(owner, "n_features_in_", None), f"{where}: {type(owner).__name__}.tree_")
+def check_sklearn_trees(est, *, where, expected=None):
+    """Check every scikit-learn ``Tree`` that ``est`` holds, wherever it holds it.
+
+    The walk goes through estimators, containers, object arrays and every other
+    object with attributes (a calibrator's estimator); a structure deeper than it
+    goes is refused. ``expected``: how many trees the payload builds (its schema);
+    the file is refused unless the walk found and checked each of them.
+    """
+    checked = {}
+    for owner, link, tree in _sklearn_trees(est, where):
+        name = f"{where}: {type(owner).__name__}.tree_"
+        _check_sklearn_tree(tree, _n_features(owner, link, name), name)
+        checked[id(tree)] = tree
+    if expected is not None and len(checked) != expected:
+        raise UnsafeModelError(
+            f"{where}: the payload holds {expected} scikit-learn trees, {len(checked)} of them where an estimator "
+            "uses them; refusing to load"
+        )
     return est
 
 
-def _sklearn_trees(obj, depth):
+def count_sklearn_trees(schema):
+    """How many ``Tree`` objects a skops schema builds (nodes sharing an ``__id__`` are one object)."""
+    ids, unnamed, stack = set(), 0, [schema]
+    while stack:
+        obj = stack.pop()
+        if type(obj) is dict:
+            if f"{obj.get('__module__')}.{obj.get('__class__')}" == SKLEARN_TREE:
+                if obj.get("__id__"):
+                    ids.add(repr(obj["__id__"]))
+                else:
+                    unnamed += 1
+            stack.extend(obj.values())
+        elif type(obj) is list:
+            stack.extend(obj)
+    return len(ids) + unnamed
+
+
+def _n_features(owner, link, where):
+    """The number of features a tree of ``owner`` must have: its estimator's, the same as its ensemble's."""
+
+    def refuse(why):
+        raise UnsafeModelError(f"{where} {why}; refusing to load")
+
+    n = vars(owner).get("n_features_in_")
+    if type(n) is not int or n < 1:
+        # without it scikit-learn does not check the width of what it predicts on
+        refuse(f"belongs to an estimator whose n_features_in_ is {n!r:.40}, not a number of features")
+    parent, attribute = link
+    if parent is None or not type(parent).__module__.startswith("sklearn."):
+        return n
+    if attribute == "estimators_" and "estimators_features_" in vars(parent):
+        # bagging: each estimator sees its own columns of what the ensemble was given
+        features = vars(parent)["estimators_features_"]
+        if type(features) is not list or any(np.ndim(f) != 1 or len(f) != n for f in features):
+            refuse("belongs to a bagging ensemble whose feature subsets are not of its width")
+    elif attribute in _SAME_INPUT:
+        # an ensemble hands its own, checked input on (a forest without checking it again)
+        outer = vars(parent).get("n_features_in_")
+        if type(outer) is not int or outer != n:
+            refuse(f"has {n} features, its ensemble {type(parent).__name__} {outer!r:.40}")
+    return n
+
+
+# attributes through which a scikit-learn ensemble holds estimators fitted on its own input
+_SAME_INPUT = frozenset({"estimators_", "calibrated_classifiers_"})
+
+
+def _sklearn_trees(root, where):
+    """``(owner, (its enclosing estimator, the attribute holding it), tree)`` for every ``Tree`` reachable."""
     from sklearn.base import BaseEstimator
     from sklearn.tree._tree import Tree
 
-    if depth > _MAX_WALK_DEPTH:
-        return
-    if isinstance(obj, BaseEstimator):
-        for value in vars(obj).values():
-            if type(value) is Tree:
-                yield obj, value
-            else:
-                yield from _sklearn_trees(value, depth + 1)
-    elif type(obj) in (list, tuple):
-        for value in obj:
-            yield from _sklearn_trees(value, depth + 1)
-    elif type(obj) is dict:
-        for value in obj.values():
-            yield from _sklearn_trees(value, depth + 1)
-    elif type(obj) is np.ndarray and obj.dtype == object:
-        for value in obj.ravel().tolist():
-            yield from _sklearn_trees(value, depth + 1)
+    seen = set()
+    # (value, depth, nearest estimator, its link, the attribute of that estimator we are under)
+    stack = [(root, 0, None, (None, None), None)]
+    while stack:
+        obj, depth, owner, link, attribute = stack.pop()
+        if type(obj) is Tree:
+            if owner is None:
+                raise UnsafeModelError(f"{where}: holds a scikit-learn tree outside an estimator; refusing to load")
+            yield owner, link, obj
+            continue
+        if obj is None or type(obj) in (bool, int, float, complex, str, bytes) or isinstance(obj, np.generic):
+            continue
+        key = (id(obj), id(owner), attribute)
+        if key in seen:
+            continue
+        seen.add(key)
+        if depth > _MAX_WALK_DEPTH:
+            raise UnsafeModelError(
+                f"{where}: nests objects more than {_MAX_WALK_DEPTH} levels deep, deeper than its trees are looked "
+                "for; refusing to load"
+            )
+        if isinstance(obj, BaseEstimator):
+            inner = (obj, (owner, attribute))
+            stack.extend((v, depth + 1, *inner, k) for k, v in vars(obj).items())
+            continue
+        if type(obj) in (list, tuple, set, frozenset):
+            values = list(obj)
+        elif type(obj) is dict:
+            values = [*obj.keys(), *obj.values()]
+        elif type(obj) is np.ndarray:
+            values = obj.ravel().tolist() if obj.dtype == object else []
+        elif isinstance(obj, (type, ModuleType, FunctionType, BuiltinFunctionType)):
+            values = []
+        else:  # any other object (a calibrator): its attributes
+            values = list(getattr(obj, "__dict__", {}).values())
+        stack.extend((v, depth + 1, owner, link, attribute) for v in values)
 
 
 def _check_sklearn_tree(tree, n_features, where):
@@ -284,7 +376,7 @@ def _check_sklearn_tree(tree, n_features, where):
     n_nodes = tree.node_count
     if not 0 < n_nodes == tree.capacity:  # the node arrays are read up to node_count
         refuse(f"declares {n_nodes} nodes in room for {tree.capacity}")
-    if n_features is not None and tree.n_features != n_features:
+    if tree.n_features != n_features:
         refuse(f"has {tree.n_features} features, its estimator {n_features}")
     if not 0 <= tree.max_depth < n_nodes:
         refuse(f"has a depth of {tree.max_depth} for {n_nodes} nodes")

@@ -23,7 +23,9 @@ against a schema before the estimator is built:
 - **Callables** only from a fixed list of functions; **objects** only of exact
   allow-listed classes, themselves checked the same way.
 - Anything a class does not declare must be plain data: numbers, strings,
-  booleans, ``None`` and lists, tuples and dicts of those.
+  booleans, ``None`` and lists, tuples and dicts of those. LightGBM's classifier,
+  which declares nothing and hands every parameter to its C++ configuration, takes
+  only its constructor's parameters and ``verbose``, each with a checked value.
 
 What fails these checks raises :class:`UnsafeModelError` and nothing is built.
 """
@@ -437,6 +439,54 @@ def _routed_schema():
     return {**plain, "optimizer": optimizer, "iterator_train": loader, "iterator_valid": loader}
 
 
+#: LightGBM's classifier, by its exact dotted name: its parameters are checked by :func:`_lightgbm_schema`.
+_LIGHTGBM = "lightgbm.sklearn.LGBMClassifier"
+
+
+@functools.cache
+def _lightgbm_schema():
+    """What a file may set on an ``LGBMClassifier``: its constructor's parameters and ``verbose``.
+
+    LightGBM declares no ``_parameter_constraints`` and passes every parameter,
+    those given through ``**kwargs`` too, to its C++ configuration as
+    ``key=value`` text, where names such as ``forcedsplits_filename``,
+    ``output_model`` or ``machines`` read or write files or open sockets. So a
+    file sets only the constructor's own parameters, with checked numbers and
+    named options (no callable objective, no text LightGBM would split into
+    more keys), and of the keyword arguments only ``verbose``, which the
+    package's baseline passes.
+    """
+    from sklearn.utils._param_validation import Interval, StrOptions
+
+    def number(kind, low=None, high=None, closed="neither"):
+        return [Interval(kind, low, high, closed=closed)]
+
+    nonneg = number(Real, 0, None, "left")
+    fraction = number(Real, 0, 1, "right")
+    return {
+        "boosting_type": [StrOptions({"gbdt", "dart", "goss", "rf"})],
+        "num_leaves": number(Integral, 2, 131072, "both"),
+        "max_depth": number(Integral),
+        "learning_rate": number(Real, 0, None),
+        "n_estimators": number(Integral, 0, None, "left"),
+        "subsample_for_bin": number(Integral, 1, None, "left"),
+        "objective": [None, StrOptions({"binary", "cross_entropy", "xentropy"})],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "min_split_gain": nonneg,
+        "min_child_weight": nonneg,
+        "min_child_samples": number(Integral, 0, None, "left"),
+        "subsample": fraction,
+        "subsample_freq": number(Integral, 0, None, "left"),
+        "colsample_bytree": fraction,
+        "reg_alpha": nonneg,
+        "reg_lambda": nonneg,
+        "random_state": ["random_state"],
+        "n_jobs": [None, *number(Integral)],
+        "importance_type": [StrOptions({"split", "gain"})],
+        "verbose": ["verbose"],  # of **kwargs, the one key the package's baseline passes
+    }
+
+
 def _check_routed(checker, name, value):
     prefix, leaf = name.split("__", 1)
     schema = _routed_schema()
@@ -500,13 +550,19 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
         raise UnsafeModelError(f"{where}: parameters nest more than {_MAX_DEPTH} levels; refusing to load")
     checker = _Checker(estimator_class, policy=policy or ValuePolicy(), where=where)
     constraints = getattr(estimator_class, "_parameter_constraints", {}) or {}
+    lightgbm = f"{estimator_class.__module__}.{estimator_class.__qualname__}" == _LIGHTGBM
     out, reset = {}, []
     for name, value in params.items():
         if type(name) is not str:
             raise UnsafeModelError(
                 f"{where}: parameter name {_short(name)} of {estimator_class.__name__} is not a string"
             )
-        declared = constraints.get(name, _skorch_schema().get(name))
+        if lightgbm:
+            if name not in _lightgbm_schema():
+                checker.refuse(name, value, "not a parameter of LGBMClassifier a file may set")
+            declared = _lightgbm_schema()[name]
+        else:
+            declared = constraints.get(name, _skorch_schema().get(name))
         declared = [declared] if isinstance(declared, str) else list(declared or [])
         if never_from_file(name):
             default = constructor_default(estimator_class, name)
