@@ -246,7 +246,7 @@ class SafeFeatureNames(_ColumnsByName):
         out = []
         for name in self.feature_names_in_:
             safe = name.translate(table)
-            while safe in out:  # ``_<position>`` until unique (a suffixed name can meet a later column)
+            while safe in out:  # ``_<position>`` until unique (a suffixed name can equal an earlier column)
                 safe = f"{safe}_{len(out)}"
             out.append(safe)
         self.feature_names_out_ = np.asarray(out, dtype=object)

@@ -157,10 +157,15 @@ def estimator_kind(model):
     if isinstance(model, Pipeline):
         return estimator_kind(model.steps[-1][1])
     if isinstance(model, InnerCVChoiceClassifier):
-        check_is_fitted(model, "estimators_")
-        chosen = list(model.estimators_.values()) if model.choice_ == "average" else [model.estimators_[model.choice_]]
+        chosen = _chosen(model)
         return "average" if len(chosen) > 1 else estimator_kind(chosen[0])  # as explain's walk
     return _leaf_kind(model)
+
+
+def _chosen(choice):
+    """The fitted candidates an inner-CV choice predicts with: the one it chose, or both for ``"average"``."""
+    check_is_fitted(choice, "estimators_")
+    return list(choice.estimators_.values()) if choice.choice_ == "average" else [choice.estimators_[choice.choice_]]
 
 
 def _leaf(estimator, X, positive, raw_frame, inverse, encoder_names):
@@ -221,9 +226,7 @@ def _walk(model, X, positive, raw_frame=None):
         leaf = _leaf(final, X, positive, raw_frame, inverse, encoder_names)
         return leaf.probability, leaf.kind, [(leaf, 1.0)]
     if isinstance(model, InnerCVChoiceClassifier):
-        check_is_fitted(model, "estimators_")
-        chosen = list(model.estimators_.values()) if model.choice_ == "average" else [model.estimators_[model.choice_]]
-        parts = [_walk(candidate, X, positive, raw_frame) for candidate in chosen]
+        parts = [_walk(candidate, X, positive, raw_frame) for candidate in _chosen(model)]
         probability = np.mean([p for p, _, _ in parts], axis=0)
         kind = "average" if len(parts) > 1 else parts[0][1]
         leaves = [(leaf, w / len(parts)) for _, _, part in parts for leaf, w in part]

@@ -183,7 +183,7 @@ def _model_summary(model, model_path, name, label):
             "scores": {str(k): float(v) for k, v in choice.cv_scores_.items()},
             "metric": "mean inner-fold ROC AUC on the training lesions",
         }
-    encoders = [{"id": str(e.language_model), "revision": e.revision} for e in found if isinstance(e, BioBERTEncoder)]
+    encoders = language_models(model)
     steps = [type(e).__name__ for e in found if not hasattr(e, "steps")]
     return (
         {

@@ -340,15 +340,16 @@ def run_benchmark(
 
     # 4. aggregate, 5. report
     table = summarize_models(specs, predictions, failures, n_bootstraps=s.n_bootstraps, random_state=s.random_state)
+    explained = _explained(explanations)
     result = BenchmarkResult(
         table=table,
         predictions=predictions,
-        explanations=_aggregate_explanations(explanations),
+        explanations=_aggregate_explanations(explained),
         out_dir=out_dir,
         excluded=shared.failed,
         n_lesions=len(X),
         external=test is not None,
-        rationales=_rationales(explanations),
+        rationales=_rationales(explained),
         settings=json.loads(json.dumps(dataclasses.asdict(s), default=str)),
         versions=_files.package_versions(),
         timings=timings,
@@ -525,9 +526,8 @@ def _explained(frames):
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _aggregate_explanations(frames):
+def _aggregate_explanations(table):
     """Per model, the mean |contribution| of each feature over the lesions it drove, most important first."""
-    table = _explained(frames)
     if table is None:
         return None
     order = {name: i for i, name in enumerate(pd.unique(table["name"]))}  # the models' table order
@@ -546,9 +546,8 @@ def _aggregate_explanations(frames):
     )
 
 
-def _rationales(frames):
+def _rationales(table):
     """One row per model and explained test lesion: what predicted it, its probability and the rationale."""
-    table = _explained(frames)
     if table is None:
         return None
     columns = ["name", "case", "fold", "estimator", "probability", "text"]

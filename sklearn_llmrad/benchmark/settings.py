@@ -129,10 +129,9 @@ class BenchmarkSettings:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise TypeError(f"unknown benchmark setting(s) {unknown}")
-        if "fallback" in changes:
-            return dataclasses.replace(self, **changes)
-        with warnings.catch_warnings():  # the deprecated fallback was warned about when it was set
-            warnings.simplefilter("ignore", FutureWarning)
+        with warnings.catch_warnings():
+            if "fallback" not in changes:  # the deprecated fallback was warned about when it was set
+                warnings.simplefilter("ignore", FutureWarning)
             return dataclasses.replace(self, **changes)
 
     def factory_kwargs(self, *, k=None, prior=None):
