@@ -39,10 +39,10 @@ _IDENTITIES = {}  # (class, feature) -> description text for the language model
 for _cls, _table in FEATURE_DESCRIPTIONS.items():
     for _feature, (_label, _meaning) in _table.items():
         _IDENTITIES[(_cls, _feature)] = f"{_label}: {_meaning}"
-for _row in IBSI_FEATURES:
-    _IDENTITIES.setdefault((_row.feature_class, _row.feature), f"{_row.name}: {_row.definition}")
-    if _row.family != "intensity histogram":
-        _IDENTITIES[(_row.feature_class, _row.feature)] = f"{_row.name}: {_row.definition}"
+for _row in IBSI_FEATURES:  # IBSI's definitions; a histogram feature only where no other names it
+    _ident = (_row.feature_class, _row.feature)
+    if _row.family != "intensity histogram" or _ident not in _IDENTITIES:
+        _IDENTITIES[_ident] = f"{_row.name}: {_row.definition}"
 
 
 def _key(text):
@@ -349,10 +349,6 @@ def _variants(key):
     return out
 
 
-def _camel_words(name):
-    return " ".join(re.findall(r"[A-Z][a-z]*|\d+|[a-z]+", name))
-
-
 def _build_lexicon():
     lexicon = {}  # key -> set of (class, feature)
     acronyms = {}
@@ -466,20 +462,18 @@ def _parse(name):
         return {"prefix": prefix, "filter": None, "candidates": {("diagnostics", feature)}, "hist": False, "hint": True}
     filt, rest = _find_filter(text)
     tokens, starts = _tokens(rest)
+    keys = [_key(tok) for tok in tokens]
     kinds = []  # per token: "class", "filter", "noise" or None
     hint, hist = None, False
-    for tok in tokens:
-        k = _key(tok)
+    for k in keys:
         if k in _CLASS_WORDS:
             cls, h = _CLASS_WORDS[k]
             if hint is None or cls != "firstorder":  # "Intensity_Histogram" keeps firstorder
                 hint = cls if hint in (None, "firstorder") else hint
             hist = hist or h
             kinds.append("class")
-        elif k in _SIMPLE_FILTERS and filt is None:
-            filt = k
-            kinds.append("filter")
         elif k in _SIMPLE_FILTERS:
+            filt = k if filt is None else filt
             kinds.append("filter")
         elif k in _NOISE or re.fullmatch(r"\d+hugl|bins\d+|radius\d+|\d+mm", k):
             kinds.append("noise")
@@ -493,7 +487,7 @@ def _parse(name):
         for j in range(i, len(tokens)):
             if kinds[j] is not None:
                 break
-            step = _key(tokens[j])
+            step = keys[j]
             if step.isdigit() and key in _LEXICON:
                 break  # "GLCMenergy_3": the 3 is an offset, not part of the name
             key += step
