@@ -316,7 +316,7 @@ class DataDecoder:
                 try:  # a tuple holding a list is a tuple, yet unhashable
                     hash(k)
                 except TypeError:
-                    k = []
+                    raise ModelFileError(f"{self.where}: unhashable dict key in manifest") from None
                 if not isinstance(k, (str, int, float, bool, tuple, type(None))):
                     raise ModelFileError(f"{self.where}: unhashable dict key in manifest")
                 out[k] = self.decode(item[1], depth + 1)

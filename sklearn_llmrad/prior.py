@@ -73,6 +73,7 @@ from .inner_cv import choose_candidate, group_folds
 from .prior_files import (
     FILE_STATE_ATTRIBUTES,
     NAME_VECTORS,
+    NO_LANGUAGE_MODEL,
     RANDOM_VECTOR_DIM,
     VOCABULARIES,
     PriorFileError,
@@ -391,7 +392,7 @@ class SemanticPrior(BaseEstimator):
         self.n_studies_ = len(self.studies_)
         self.n_names_ = len(self._name_table)
         self.embedding_dim_ = int(dim)
-        no_model = self.name_vectors in ("random", "lookup")
+        no_model = self.name_vectors in NO_LANGUAGE_MODEL
         self.language_model_ = None if no_model else os.fspath(self.language_model)
         self.revision_ = None if no_model else resolve_revision(self.language_model_, self.revision)
         return self

@@ -47,6 +47,7 @@ from .vocabulary import NAME_CLEANING_VERSION
 
 __all__ = [
     "NAME_VECTORS",
+    "NO_LANGUAGE_MODEL",
     "PRIOR_FILE",
     "PRIOR_FORMAT",
     "PRIOR_FORMAT_VERSION",
@@ -81,8 +82,8 @@ NAME_VECTORS = ("language_model", "random", "permuted", "lookup")
 #: before the field existed has learned on cleaned names.
 VOCABULARIES = ("cleaned", "identity", "family")
 
-# name vectors that need no language model (the folder records none)
-_NO_MODEL = ("random", "lookup")
+#: The ``name_vectors`` that need no language model (a saved prior records none).
+NO_LANGUAGE_MODEL = ("random", "lookup")
 _TENSORS = "prior.safetensors"
 _TENSOR_NAMES = {"coef", "intercept", "name_embeddings"}
 # the exact dtype of each tensor in a prior.llmrad (legacy folders may hold F16/BF16/F64 too)
@@ -230,7 +231,7 @@ def _check_fields(meta, fail):
         raise bad("name_vectors", " or ".join(map(repr, NAME_VECTORS)))
     if meta["vocabulary"] not in VOCABULARIES:
         raise bad("vocabulary", " or ".join(map(repr, VOCABULARIES)))
-    if meta["name_vectors"] in _NO_MODEL:
+    if meta["name_vectors"] in NO_LANGUAGE_MODEL:
         if meta["language_model"] is not None or meta["revision"] is not None:
             raise fail(f"a prior of {meta['name_vectors']} name vectors records no language model or revision (null)")
     else:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import _files
 from ..prior import PriorFileError, SemanticPrior
+from ..prior_files import NO_LANGUAGE_MODEL
 from . import store
 
 __all__ = ["PRIOR_KINDS", "fit_study_prior", "related_studies"]
@@ -194,7 +195,7 @@ def fit_study_prior(
 
 def _without_language_model(kind):
     """Whether a prior kind works without a language model (random vectors, lookups)."""
-    return PRIOR_KINDS[kind]["name_vectors"] in ("random", "lookup")
+    return PRIOR_KINDS[kind]["name_vectors"] in NO_LANGUAGE_MODEL
 
 
 def related_studies(names):

@@ -160,8 +160,9 @@ def _prior(cls, state, where, ctx):
         prior = cls.from_file_state(state)
     except ValueError as exc:
         raise ModelFileError(f"{where}: {exc}") from exc
-    if ctx["language_model"] is not None and language_model_param(prior) is not None:
-        prior.set_params(**{language_model_param(prior): ctx["language_model"]})
+    param = language_model_param(prior)
+    if ctx["language_model"] is not None and param is not None:
+        prior.set_params(**{param: ctx["language_model"]})
     return prior
 
 
