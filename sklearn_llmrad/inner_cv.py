@@ -15,7 +15,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, check_cv
 
-__all__ = ["StratifiedInnerFolds", "choose_candidate", "group_folds", "stratified_folds"]
+__all__ = ["StratifiedInnerFolds", "choose_candidate", "group_folds", "same_params", "stratified_folds"]
 
 
 def stratified_folds(cv, y, *, random_state=None, X=None, purpose=None):
@@ -232,3 +232,30 @@ def choose_candidate(folds, score_fold, candidates, *, prefer=None, decimals=12,
         return (score, *(prefer(candidate) if prefer is not None else ()))
 
     return max(means, key=key), means
+
+
+def same_params(a, b):
+    """Whether two parameter dicts are the same: the same names, each value the same object or ``==``.
+
+    Used to fit a step once for candidates that would fit it to the same state. A
+    value whose ``==`` is not a truth value (an array) counts as different.
+
+    Parameters
+    ----------
+    a, b : dict
+        ``get_params(deep=False)`` of two estimators.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from sklearn_llmrad.inner_cv import same_params
+    >>> same_params({"k": 10, "score": "anova"}, {"k": 10, "score": "anova"}), same_params({"k": 10}, {"k": 5})
+    (True, False)
+    """
+    try:
+        return a.keys() == b.keys() and all(a[k] is b[k] or bool(a[k] == b[k]) for k in a)
+    except (TypeError, ValueError):  # values whose == is not a truth value (arrays)
+        return False

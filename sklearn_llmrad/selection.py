@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
 
 from ._columns import CLINICAL
 from .exceptions import LesionError
-from .inner_cv import choose_candidate, stratified_folds
+from .inner_cv import choose_candidate, same_params, stratified_folds
 from .metrics import rank_auc_scorer
 
 __all__ = ["TopKSelector", "mrmr_select"]
@@ -401,11 +401,7 @@ class TopKSelector(SelectorMixin, BaseEstimator):
         mine, theirs = self.get_params(deep=False), estimator.get_params(deep=False)
         passthroughs = (mine.pop("passthrough"), theirs.pop("passthrough"))
         neutral = all(p is None or (isinstance(p, str) and p == "clinical") for p in passthroughs)
-        try:
-            same = mine.keys() == theirs.keys() and all(v is theirs[k] or bool(v == theirs[k]) for k, v in mine.items())
-        except (TypeError, ValueError):  # values whose == is not a truth value (arrays)
-            same = False
-        if not (neutral and same):
+        if not (neutral and same_params(mine, theirs)):
             return None
         twin = clone(estimator)
         fitted = {key: value for key, value in vars(self).items() if key.endswith("_") and not key.startswith("_")}

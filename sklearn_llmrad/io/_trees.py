@@ -32,14 +32,14 @@ from types import BuiltinFunctionType, FunctionType, ModuleType
 
 import numpy as np
 
-from .values import ModelFileError, UnsafeModelError
+from .values import LIGHTGBM_CLASSIFIER, MAX_LIGHTGBM_LEAVES, ModelFileError, UnsafeModelError
 
 #: scikit-learn's tree class, by the exact name skops writes (checked by :func:`check_sklearn_trees`).
 SKLEARN_TREE = "sklearn.tree._tree.Tree"
 _MAX_WALK_DEPTH = 32
 
 #: The LightGBM classes a model file may hold, by exact dotted name.
-LIGHTGBM_CLASSES = frozenset({"lightgbm.sklearn.LGBMClassifier"})
+LIGHTGBM_CLASSES = frozenset({LIGHTGBM_CLASSIFIER})
 #: The fitted attribute that holds the ``Booster`` (LightGBM's model text in a file).
 BOOSTER_ATTRIBUTE = "_Booster"
 _DICT_ATTRIBUTES = ("_best_score", "_evals_result")
@@ -52,7 +52,6 @@ _TREE_KEYS = {
     "num_leaves", "num_cat", "split_feature", "decision_type", "left_child", "right_child", "leaf_count",
     "internal_count", "is_linear", "shrinkage", *_INTERNAL_FLOATS, *_LEAF_FLOATS,
 }  # fmt: skip
-_MAX_LEAVES = 131072  # LightGBM's own bound on num_leaves
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf")
 _INFO = re.compile(r"none|\[[^:\s\]]+:[^:\s\]]+\]")
 _PARAMETER = re.compile(r"\[([a-z0-9_]+): ([^\n]*)\]")
@@ -198,7 +197,7 @@ def _check_tree(lines, n_features, refuse, index):
     if set(tree) != _TREE_KEYS:
         refuse(f"has tree {index} with keys {sorted(tree)} (categorical or linear trees are refused)")
     (leaves,) = _numbers(tree["num_leaves"], int, refuse, "leaf counts", 1)
-    if not 1 <= leaves <= _MAX_LEAVES or tree["num_cat"] != "0" or tree["is_linear"] != "0":
+    if not 1 <= leaves <= MAX_LIGHTGBM_LEAVES or tree["num_cat"] != "0" or tree["is_linear"] != "0":
         refuse(f"has tree {index} with {leaves} leaves, categorical splits or linear leaves")
     nodes = leaves - 1
     for key in _INTERNAL_FLOATS:

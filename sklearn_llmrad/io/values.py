@@ -440,7 +440,9 @@ def _routed_schema():
 
 
 #: LightGBM's classifier, by its exact dotted name: its parameters are checked by :func:`_lightgbm_schema`.
-_LIGHTGBM = "lightgbm.sklearn.LGBMClassifier"
+LIGHTGBM_CLASSIFIER = "lightgbm.sklearn.LGBMClassifier"
+#: LightGBM's own bound on ``num_leaves`` (its parameter and the trees of its model text).
+MAX_LIGHTGBM_LEAVES = 131072
 
 
 @functools.cache
@@ -465,7 +467,7 @@ def _lightgbm_schema():
     fraction = number(Real, 0, 1, "right")
     return {
         "boosting_type": [StrOptions({"gbdt", "dart", "goss", "rf"})],
-        "num_leaves": number(Integral, 2, 131072, "both"),
+        "num_leaves": number(Integral, 2, MAX_LIGHTGBM_LEAVES, "both"),
         "max_depth": number(Integral),
         "learning_rate": number(Real, 0, None),
         "n_estimators": number(Integral, 0, None, "left"),
@@ -550,7 +552,7 @@ def check_params(estimator_class, params, *, where, policy=None, depth=0):
         raise UnsafeModelError(f"{where}: parameters nest more than {_MAX_DEPTH} levels; refusing to load")
     checker = _Checker(estimator_class, policy=policy or ValuePolicy(), where=where)
     constraints = getattr(estimator_class, "_parameter_constraints", {}) or {}
-    lightgbm = f"{estimator_class.__module__}.{estimator_class.__qualname__}" == _LIGHTGBM
+    lightgbm = f"{estimator_class.__module__}.{estimator_class.__qualname__}" == LIGHTGBM_CLASSIFIER
     out, reset = {}, []
     for name, value in params.items():
         if type(name) is not str:

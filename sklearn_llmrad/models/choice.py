@@ -19,7 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._progress import progress_bar, without_progress
-from ..inner_cv import choose_candidate, stratified_folds
+from ..inner_cv import choose_candidate, same_params, stratified_folds
 from ..metrics import rank_auc_score
 
 __all__ = ["InnerCVChoiceClassifier"]
@@ -53,13 +53,7 @@ def _for_inner_fits(estimator, early_stopping):
 
 def _same_step(a, b):
     """Whether two unfitted steps fit to the same state: same class, same parameters (values compared by ==)."""
-    if type(a) is not type(b):
-        return False
-    pa, pb = a.get_params(deep=False), b.get_params(deep=False)
-    try:
-        return pa.keys() == pb.keys() and all(pa[k] is pb[k] or bool(pa[k] == pb[k]) for k in pa)
-    except (TypeError, ValueError):  # values whose == is not a truth value (arrays)
-        return False
+    return type(a) is type(b) and same_params(a.get_params(deep=False), b.get_params(deep=False))
 
 
 class _SharedFit:
