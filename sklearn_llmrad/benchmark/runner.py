@@ -271,8 +271,8 @@ def run_benchmark(
     out_dir = None if out_dir is None else Path(out_dir)
     if cache_dir is None and out_dir is not None:
         cache_dir = out_dir / "cache"
-    if cache_dir is not None and s.language_model is not None:
-        s = s.replace(encoder_params={"cache_dir": str(Path(cache_dir) / "embeddings"), **(s.encoder_params or {})})
+    if cache_dir is not None:
+        s = s.with_embedding_cache(cache_dir)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         # only the folders this run writes into, never the rest of the user's tree
@@ -297,7 +297,7 @@ def run_benchmark(
         splits = plan_folds(y, groups, cv=s.cv, holdout=s.holdout, random_state=s.random_state)
     else:
         splits = [_external_split(in_test.loc[shared.kept].to_numpy(), y, out_dir)]
-    kwargs = s.factory_kwargs(k=min(s.k, len(shared.feature_columns)) if shared.feature_columns else s.k)
+    kwargs = s.factory_kwargs(n_features=len(shared.feature_columns))
     if out_dir is not None:
         _check_out_dir(out_dir, store.data_fingerprint(shared.kept, y, groups, splits), len(splits))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 from .._deprecation import renamed_parameter
 from ..pipelines import DEFAULT_LANGUAGE_MODEL
@@ -134,7 +135,32 @@ class BenchmarkSettings:
                 warnings.simplefilter("ignore", FutureWarning)
             return dataclasses.replace(self, **changes)
 
-    def factory_kwargs(self, *, k=None, prior=None):
+    def with_embedding_cache(self, cache_dir):
+        """These settings with the encoder's embeddings cached in ``cache_dir/embeddings``.
+
+        Unchanged without a language model, or where ``encoder_params`` names a cache already.
+
+        Parameters
+        ----------
+        cache_dir : str or path-like
+            The run's cache folder.
+
+        Returns
+        -------
+        BenchmarkSettings
+
+        Examples
+        --------
+        >>> from sklearn_llmrad.benchmark import BenchmarkSettings
+        >>> BenchmarkSettings(language_model="m").with_embedding_cache("cache").encoder_params
+        {'cache_dir': 'cache/embeddings'}
+        """
+        if self.language_model is None:
+            return self
+        cache = {"cache_dir": str(Path(cache_dir) / "embeddings")}
+        return self.replace(encoder_params={**cache, **(self.encoder_params or {})})
+
+    def factory_kwargs(self, *, k=None, prior=None, n_features=None):
         """The keyword arguments of a model factory (``encoder`` too, for factories written before).
 
         Parameters
@@ -143,13 +169,17 @@ class BenchmarkSettings:
             Top-K capped for this data (``self.k`` when None).
         prior : SemanticPrior, default=None
             The study prior of the model.
+        n_features : int, default=None
+            The radiomics features the data hold: ``k`` (``self.k``) is capped at
+            their number (no cap when None or 0).
 
         Returns
         -------
         dict
         """
+        k = self.k if k is None else k
         return {
-            "k": self.k if k is None else k,
+            "k": min(k, n_features) if n_features else k,
             "language_model": self.language_model,
             "encoder": self.language_model,
             "encoder_params": self.encoder_params,

@@ -208,7 +208,7 @@ def _run_study_model(target, X, y, spec, prior, key, run):
     s, out_dir = run["settings"], run["out_dir"]
     data = X.reset_index(drop=True)  # case ids: row positions, so results come back in table order
     splits = make_splits(y, None, cv=s.cv, random_state=s.random_state)
-    kwargs = s.factory_kwargs(k=int(min(s.k, X.shape[1])), prior=prior)
+    kwargs = s.factory_kwargs(n_features=X.shape[1], prior=prior)
     params = (s.model_params or {}).get(spec.name)
     # the model's settings with an unfitted stand-in for the prior: the prior is named by its cache key
     stand_in = s.factory_kwargs(k=kwargs["k"], prior=None if prior is None else SemanticPrior())

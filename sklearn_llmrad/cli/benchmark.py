@@ -246,14 +246,11 @@ def save_models(result, settings, X, y, groups, *, dataset, language_note, log=p
     (whose test lesions are not for tuning). Returns the model files' paths.
     """
     from ..benchmark import DEFAULT_REGISTRY
-    from .fit import fit_model, image_stages, oof_threshold, save_with_card
+    from .fit import cross_validated_summary, fit_model, image_stages, oof_threshold, save_with_card
 
     folder, cache = Path(result.out_dir) / "models", Path(result.out_dir) / "cache"
     folder.mkdir(parents=True, exist_ok=True)
-    if settings.language_model is not None:  # the benchmark's embedding cache, as run_benchmark uses it
-        settings = settings.replace(
-            encoder_params={"cache_dir": str(cache / "embeddings"), **(settings.encoder_params or {})}
-        )
+    settings = settings.with_embedding_cache(cache)  # the benchmark's embedding cache, as run_benchmark uses it
     rows = result.table.set_index("name")
     cross_validated = not result.external and settings.holdout is None
     specs = []
@@ -272,9 +269,7 @@ def save_models(result, settings, X, y, groups, *, dataset, language_note, log=p
         if cross_validated:
             threshold = oof_threshold(result, spec.name)
             rule = f"Youden's J maximised on the out-of-fold probabilities of the benchmark's {settings.cv} folds"
-            keep = ("auc", "auc_low", "auc_high", "sensitivity", "specificity", "f1", "accuracy", "brier", "ece")
-            cv_summary = {key: rows.loc[spec.name, key] for key in keep if key in rows.columns}
-            cv_summary.update(folds=settings.cv, grouping="patient", metrics_threshold=0.5, youden_threshold=threshold)
+            cv_summary = cross_validated_summary(rows.loc[spec.name], settings, threshold)
         log(f"[save-models] {spec.name}: refitting on all lesions")
         path = folder / f"{spec.name}.llmrad"
         save_with_card(

@@ -156,8 +156,7 @@ def fit_model(spec, settings, X, y, *, cache_dir=None, shared=None, log=print):
     y_kept = np.asarray(y)[X.index.get_indexer(kept)]
     if len(np.unique(y_kept)) < 2:
         raise ValueError("the training lesions hold one class only; a classifier needs both")
-    n_features = len(shared.feature_columns)
-    kwargs = settings.factory_kwargs(k=min(settings.k, n_features) if n_features else settings.k)
+    kwargs = settings.factory_kwargs(n_features=len(shared.feature_columns))
     learned = clone(spec.build(kwargs, (settings.model_params or {}).get(spec.name)))
     log(f"[fit] training {spec.label} on {len(kept)} lesions")
     t0 = time.perf_counter()
@@ -255,6 +254,25 @@ def oof_threshold(result, name):
     return youden_threshold(oof["y_true"], oof["y_prob"])
 
 
+def cross_validated_summary(row, settings, threshold, *, n_bootstraps=None, excluded=None):
+    """A model's benchmark row as a model card's cross-validated estimate (metrics at 0.5, the Youden threshold).
+
+    ``n_bootstraps`` and ``excluded`` (and the row's ``n``) are recorded when given: ``llmrad fit --cv``
+    has them; ``--save-models`` states its benchmark's elsewhere in the card.
+    """
+    keep = ["auc", "auc_low", "auc_high", "sensitivity", "specificity", "f1", "accuracy", "brier", "ece"]
+    if excluded is not None:  # llmrad fit --cv: the lesions counted beside the ones left out
+        keep.append("n")
+    summary = {key: row[key] for key in keep if key in row}
+    summary.update(folds=settings.cv, grouping="patient", metrics_threshold=0.5)
+    if n_bootstraps is not None:
+        summary["n_bootstraps"] = n_bootstraps
+    summary["youden_threshold"] = threshold
+    if excluded is not None:
+        summary["excluded"] = excluded
+    return summary
+
+
 def cross_validate(spec, settings, X, y, groups, *, cache_dir, log):
     """The benchmark's cross-validated estimate of ``spec`` (same folds): ``(summary dict, threshold)``."""
     from ..benchmark import run_benchmark
@@ -264,17 +282,12 @@ def cross_validate(spec, settings, X, y, groups, *, cache_dir, log):
     if row["status"] != "ok":
         raise UserError(f"--cv: the model failed in cross-validation ({row['status']})")
     threshold = oof_threshold(result, spec.name)
-    keep = ("auc", "auc_low", "auc_high", "sensitivity", "specificity", "f1", "accuracy", "brier", "ece", "n")
-    summary = {key: row[key] for key in keep if key in row}
-    summary.update(
-        {
-            "folds": settings.cv,
-            "grouping": "patient",
-            "metrics_threshold": 0.5,
-            "n_bootstraps": settings.n_bootstraps,
-            "youden_threshold": threshold,
-            "excluded": [str(c) for c in result.excluded["case"]],
-        }
+    summary = cross_validated_summary(
+        row,
+        settings,
+        threshold,
+        n_bootstraps=settings.n_bootstraps,
+        excluded=[str(c) for c in result.excluded["case"]],
     )
     return summary, threshold
 
