@@ -35,7 +35,6 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 
 from .models.choice import InnerCVChoiceClassifier
 from .models.linear import SemanticPriorLogisticRegression
@@ -157,15 +156,9 @@ def estimator_kind(model):
     if isinstance(model, Pipeline):
         return estimator_kind(model.steps[-1][1])
     if isinstance(model, InnerCVChoiceClassifier):
-        chosen = _chosen(model)
+        chosen = model.chosen_estimators()
         return "average" if len(chosen) > 1 else estimator_kind(chosen[0])  # as explain's walk
     return _leaf_kind(model)
-
-
-def _chosen(choice):
-    """The fitted candidates an inner-CV choice predicts with: the one it chose, or both for ``"average"``."""
-    check_is_fitted(choice, "estimators_")
-    return list(choice.estimators_.values()) if choice.choice_ == "average" else [choice.estimators_[choice.choice_]]
 
 
 def _leaf(estimator, X, positive, raw_frame, inverse, encoder_names):
@@ -226,7 +219,7 @@ def _walk(model, X, positive, raw_frame=None):
         leaf = _leaf(final, X, positive, raw_frame, inverse, encoder_names)
         return leaf.probability, leaf.kind, [(leaf, 1.0)]
     if isinstance(model, InnerCVChoiceClassifier):
-        parts = [_walk(candidate, X, positive, raw_frame) for candidate in _chosen(model)]
+        parts = [_walk(candidate, X, positive, raw_frame) for candidate in model.chosen_estimators()]
         probability = np.mean([p for p, _, _ in parts], axis=0)
         kind = "average" if len(parts) > 1 else parts[0][1]
         leaves = [(leaf, w / len(parts)) for _, _, part in parts for leaf, w in part]

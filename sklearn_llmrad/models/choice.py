@@ -317,8 +317,25 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
         self.estimators_ = _SharedFit([c for c in self.estimators if c[0] in used], X, y).fitted
         return self
 
-    def _chosen(self):
-        """The refitted estimators whose probabilities the choice averages (one, or all)."""
+    def chosen_estimators(self):
+        """The refitted candidates the choice predicts with: the one it chose, or all of them for ``"average"``.
+
+        Returns
+        -------
+        list of estimator
+            Their probabilities, averaged, are :meth:`predict_proba`'s.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from sklearn_llmrad.models.choice import InnerCVChoiceClassifier
+        >>> X, y = make_classification(60, n_features=4, random_state=0)
+        >>> clf = InnerCVChoiceClassifier([("lr", LogisticRegression())], average=False).fit(X, y)
+        >>> clf.chosen_estimators() == [clf.estimators_["lr"]]
+        True
+        """
+        check_is_fitted(self, "estimators_")
         if self.choice_ == AVERAGE:
             return list(self.estimators_.values())
         return [self.estimators_[self.choice_]]
@@ -429,7 +446,7 @@ class InnerCVChoiceClassifier(ClassifierMixin, _BaseComposition):
             average chosen, the mean of the candidates' probabilities.
         """
         X = self._check_X(X)
-        p = np.mean([self._positive_proba(est, X) for est in self._chosen()], axis=0)
+        p = np.mean([self._positive_proba(est, X) for est in self.chosen_estimators()], axis=0)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
