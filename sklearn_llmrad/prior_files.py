@@ -202,6 +202,11 @@ def _checked_file(directory, name, max_bytes, holds):
     return path, st.st_size, fail
 
 
+def _difference(expected, found):
+    """``missing [...], unexpected [...]``: what ``found`` lacks of ``expected`` and holds besides."""
+    return f"missing {sorted(expected - found)}, unexpected {sorted(found - expected)}"
+
+
 def _check_fields(meta, fail):
     """The prior's fields hold together: names, kinds, bounds (both formats; ``meta`` has every field)."""
     if meta["name_cleaning_version"] != NAME_CLEANING_VERSION:
@@ -336,8 +341,7 @@ def _read_prior_archive(directory, name):
             raise fail(f"holds the members {members}; a saved prior holds exactly {sorted({MANIFEST, _TENSORS})}")
         keys, names = set(manifest) - {"format", "format_version"}, _FIELDS | _TENSOR_NAMES
         if keys != names:
-            missing, extra = sorted(names - keys), sorted(keys - names)
-            raise fail(f"{MANIFEST}: names differ from a saved prior's: missing {missing}, unexpected {extra}")
+            raise fail(f"{MANIFEST}: names differ from a saved prior's: {_difference(names, keys)}")
         for key in sorted(_TENSOR_NAMES):
             if manifest[key] != {"$type": "tensor", "key": key, "origin": "numpy"}:
                 raise fail(f"{MANIFEST}: {key!r} must refer to the tensor {key!r}, got {manifest[key]!r:.80}")
@@ -392,8 +396,7 @@ def check_prior_data(meta, tensors, *, fail=ValueError, files=None):
     """
     in_fields, in_tensors = (f"{f}: " for f in files) if files else ("", "")
     if set(meta) != _FIELDS:
-        missing, extra = sorted(_FIELDS - set(meta)), sorted(set(meta) - _FIELDS)
-        raise fail(f"fields differ from a saved prior's: missing {missing}, unexpected {extra}")
+        raise fail(f"fields differ from a saved prior's: {_difference(_FIELDS, set(meta))}")
     for key, types in _FIELD_TYPES.items():
         if type(meta[key]) not in types:
             raise fail(
@@ -515,8 +518,7 @@ def prior_data_from_file_state(attributes, *, name_vectors, vocabulary, alpha):
 
     if type(attributes) is not dict or set(attributes) != set(FILE_STATE_ATTRIBUTES):
         keys = set(map(str, attributes)) if isinstance(attributes, dict) else set()
-        missing, extra = sorted(set(FILE_STATE_ATTRIBUTES) - keys), sorted(keys - set(FILE_STATE_ATTRIBUTES))
-        raise fail(f"attributes differ from a prior's: missing {missing}, unexpected {extra}")
+        raise fail(f"attributes differ from a prior's: {_difference(set(FILE_STATE_ATTRIBUTES), keys)}")
     meta = {k.removesuffix("_"): v for k, v in attributes.items() if k.removesuffix("_") in _FIELDS}
     tensors = {k.removesuffix("_"): v for k, v in attributes.items() if k.removesuffix("_") in _TENSOR_NAMES}
     alpha_param = alpha if isinstance(alpha, str) or not _is_number(alpha) else float(alpha)
@@ -711,8 +713,7 @@ def _read_legacy_json(directory):
     meta.pop("format")
     meta.setdefault("vocabulary", "cleaned")  # absent in folders saved before it existed
     if set(meta) != _FIELDS:
-        missing, extra = sorted(_FIELDS - set(meta)), sorted(set(meta) - _FIELDS)
-        raise fail(f"keys differ from a saved prior's: missing {missing}, unexpected {extra}")
+        raise fail(f"keys differ from a saved prior's: {_difference(_FIELDS, set(meta))}")
     _check_fields(meta, fail)
     cv = meta["cv_spearman"]
     if cv is not None:  # NaN scores were written as null (or, by older code, NaN)
