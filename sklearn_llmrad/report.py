@@ -345,11 +345,10 @@ def exclusion_note(result):
 
 
 def _predicted_by(rationales, name):
-    """``"network (40 lesions)"``: which estimator predicted a model's explained test lesions."""
+    """How many of a model's explained test lesions each estimator predicted (``{"network": 40}``)."""
     if rationales is None or not len(rationales):
-        return ""
-    counts = rationales.loc[rationales["name"] == name, "estimator"].value_counts()
-    return ", ".join(f"{kind} ({n} lesion{'s' if n != 1 else ''})" for kind, n in counts.items())
+        return {}
+    return rationales.loc[rationales["name"] == name, "estimator"].value_counts().to_dict()
 
 
 def _top_feature_plots(result, labels, out_dir):
@@ -367,8 +366,9 @@ def _top_feature_plots(result, labels, out_dir):
     rationales = getattr(result, "rationales", None)
     plots = []
     for name in [n for n in labels if n in set(explained["name"])]:
-        by = _predicted_by(rationales, name)
-        svc = "svc" in by and all(part.startswith("svc") for part in by.split(", "))
+        counts = _predicted_by(rationales, name)
+        by = ", ".join(f"{kind} ({n} lesion{'s' if n != 1 else ''})" for kind, n in counts.items())
+        svc = set(counts) == {"svc"}
         caption = f"{labels[name]}: features behind its decisions" + (f"\npredicted by: {by}" if by else "")
         path = f"top_features_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
         plot_top_features(
